@@ -1,0 +1,3 @@
+"""Concord: a change-data-capture master data hub."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""FastAPI routers for machines: ingest, golden records, xref, feed, health."""

@@ -1,0 +1,79 @@
+"""POST /api/v1/changes: a source's batch into the durable inbox, validated whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from hub.api.deps import Caller, HubDep
+from hub.api.schemas import ERRORS, AcceptedOut, ChangesIn
+from hub.domain.commands import AcceptChanges
+from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBatch
+from hub.domain.model import Change, derive_event_id
+from hub.domain.validation import check_attributes
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+@router.post("/changes", status_code=202, response_model=AcceptedOut, responses=ERRORS)
+async def post_changes(
+    body: ChangesIn, caller: Caller, hub: HubDep, request: Request
+) -> AcceptedOut:
+    """Accept a batch of one source's changes. Nothing of a batch with a bad change is stored.
+
+    Each change is written to the inbox before 202 is returned, so an accepted change survives
+    a crash. A repeated ``event_id`` is counted as a duplicate and applied once.
+    """
+    limit = hub.settings.max_batch
+    if len(body.changes) > limit:
+        raise BatchTooLarge(len(body.changes), limit)
+    source = caller.source or ""
+    if caller.role != "source":
+        raise Forbidden(f"a {caller.role} key cannot write changes")
+    now = datetime.now(UTC)
+    problems: list[FieldProblem] = []
+    changes: list[Change] = []
+    for i, c in enumerate(body.changes):
+        spec = hub.config.domains.get(c.domain)
+        if spec is None:
+            problems.append(FieldProblem(i, "domain", f"unknown domain {c.domain!r}", c.key))
+            continue
+        caller.may_write(source, c.domain)
+        problems.extend(
+            FieldProblem(i, f"attributes.{field}", why, c.key)
+            for field, why in check_attributes(spec, c.attributes, c.op)
+        )
+        changed_at = c.changed_at or now
+        if changed_at.tzinfo is None:
+            changed_at = changed_at.replace(tzinfo=UTC)
+        event_id = c.event_id or derive_event_id(
+            source,
+            c.domain,
+            c.key,
+            c.sequence,
+            c.changed_at.isoformat() if c.changed_at else None,
+            c.op,
+            c.attributes,
+        )
+        changes.append(
+            Change(
+                source=source,
+                domain=c.domain,
+                key=c.key,
+                op=c.op,
+                event_id=event_id,
+                attributes=c.attributes,
+                changed_at=changed_at,
+                sequence=c.sequence,
+                run_id=c.run_id,
+            )
+        )
+    if problems:
+        raise InvalidBatch(problems)
+    result = await run_in_threadpool(hub.bus.accept, AcceptChanges(source, tuple(changes)))
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None and result.accepted:
+        worker.wake()
+    return AcceptedOut(accepted=result.accepted, duplicates=result.duplicates)

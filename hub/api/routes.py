@@ -1,0 +1,11 @@
+"""All machine routers in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.api import feed, golden, health, ingest
+
+router = APIRouter()
+for module in (ingest, golden, feed, health):
+    router.include_router(module.router)

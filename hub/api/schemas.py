@@ -1,0 +1,105 @@
+"""The wire format of the machine API (the contract in issue "Core")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChangeIn(BaseModel):
+    """One change as a source sends it. ``attributes`` is the record's full current image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str | None = Field(default=None, min_length=1, max_length=200)
+    domain: str = Field(min_length=1, max_length=50)
+    key: str = Field(min_length=1, max_length=500)
+    op: Literal["upsert", "delete"] = "upsert"
+    sequence: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    changed_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = Field(default=None, max_length=64)
+
+
+class ChangesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[ChangeIn]
+
+
+class AcceptedOut(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class XrefOut(BaseModel):
+    golden_id: str
+    domain: str
+    source: str
+    key: str
+    status: str
+    rule: str
+
+
+class GoldenOut(BaseModel):
+    id: str
+    domain: str
+    version: int
+    status: str
+    attributes: dict[str, Any]
+    provenance: dict[str, Any]
+    references: dict[str, Any]
+    reference_provenance: dict[str, Any]
+    pending_references: list[dict[str, Any]]
+    xref: list[dict[str, Any]]
+    overrides: dict[str, Any]
+    merged_into: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GoldenSummary(BaseModel):
+    id: str
+    domain: str
+    version: int
+    status: str
+    attributes: dict[str, Any]
+
+
+class VersionOut(BaseModel):
+    version: int
+    status: str
+    cause: str
+    changed_fields: list[str]
+    attributes: dict[str, Any]
+    provenance: dict[str, Any]
+    references: dict[str, Any]
+    created_at: datetime
+
+
+class FeedItem(BaseModel):
+    seq: int
+    event: dict[str, Any]
+
+
+class FeedOut(BaseModel):
+    events: list[FeedItem]
+    next: str
+
+
+class Problem(BaseModel):
+    detail: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Unreadable request"},
+    401: {"model": Problem, "description": "Missing, unknown or revoked API key"},
+    403: {"model": Problem, "description": "The key may not do this"},
+    404: {"model": Problem, "description": "No such record"},
+    413: {"model": Problem, "description": "Batch or body over the configured limit"},
+    422: {"model": Problem, "description": "A change is invalid: index and field named"},
+}
+HealthStatus = Literal["ok", "starting"]

@@ -1,0 +1,93 @@
+"""The ASGI application. Building it connects nothing until it starts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hub import __version__
+from hub.api import errors
+from hub.api.routes import router
+from hub.bootstrap import Hub, bootstrap
+from hub.worker import EmbeddedWorker
+
+
+def _problem_of(error: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's error location, as the index of the change and the field, like our own 422s."""
+    loc = [p for p in error.get("loc", ()) if p != "body"]
+    index = None
+    if len(loc) >= 2 and loc[0] == "changes" and isinstance(loc[1], int):
+        index, loc = loc[1], loc[2:]
+    return {
+        "index": index,
+        "field": ".".join(str(p) for p in loc) or None,
+        "message": error.get("msg", "invalid"),
+    }
+
+
+def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
+    """The API with, in embedded mode, the worker that applies the inbox in the background."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.hub is None:
+            app.state.hub = bootstrap()
+        worker = None
+        if run_worker:
+            s = app.state.hub.settings
+            worker = EmbeddedWorker(app.state.hub.bus, s.worker_batch, s.worker_idle_seconds)
+            worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Concord",
+        version=__version__,
+        lifespan=lifespan,
+        description="Change-data-capture master data hub.",
+    )
+    app.state.hub = hub
+    app.state.worker = None
+    app.state.expects_worker = run_worker
+    errors.install(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [_problem_of(dict(e)) for e in exc.errors()]
+        first = problems[0] if problems else {"index": None, "field": None, "message": "invalid"}
+        where = f"change {first['index']} " if first["index"] is not None else ""
+        where += f"field {first['field']}: " if first["field"] else ""
+        return JSONResponse(
+            status_code=422, content={"detail": where + str(first["message"]), "errors": problems}
+        )
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        hub_ = request.app.state.hub
+        if (
+            size
+            and size.isdigit()
+            and hub_ is not None
+            and int(size) > hub_.settings.max_body_bytes
+        ):
+            return JSONResponse(
+                status_code=413,
+                content={
+                    "detail": f"body of {size} bytes is over the limit of "
+                    f"{hub_.settings.max_body_bytes}"
+                },
+            )
+        return await call_next(request)
+
+    app.include_router(router)
+    return app

@@ -1,0 +1,184 @@
+"""The ``concord`` command. Commands build what they need and hand it to the hub; no rules here."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.bootstrap import Hub, bootstrap
+from hub.config import Settings
+from hub.domain.errors import ConcordError
+from hub.store import access, queries
+from hub.store.migrate import upgrade
+from hub.store.uow import admin_session, session_factory
+
+app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
+sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Read-only (subscriber) and admin keys.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print figures with the machine they ran on.", no_args_is_help=True
+)
+app.add_typer(sources_app, name="sources")
+app.add_typer(keys_app, name="keys")
+app.add_typer(bench_app, name="bench")
+out = Console()
+err = Console(stderr=True)
+
+
+def _hub() -> Hub:
+    try:
+        return bootstrap()
+    except ConcordError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema (safe to run again)."""
+    settings = Settings()
+    upgrade(settings.database_url)
+    out.print(f"migrated {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API with the embedded worker that applies changes."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    hub = _hub()
+    upgrade(hub.settings.database_url)
+    uvicorn.run(create_app(hub), host=host, port=port, log_level="info")
+
+
+@app.command("apply")
+def apply_inbox() -> None:
+    """Apply every pending change in the inbox now, then exit."""
+    hub = _hub()
+    report = hub.bus.drain(hub.settings.worker_batch)
+    out.print(
+        f"applied {report.applied}, stale {report.stale}, dead {report.dead}, "
+        f"events {report.events}"
+    )
+
+
+@app.command()
+def status() -> None:
+    """Counts: golden records per domain, links, pending references, inbox."""
+    hub = _hub()
+    session = session_factory(hub.engine, readonly=True)()
+    try:
+        out.print(queries.counts(session))
+    finally:
+        session.close()
+
+
+@app.command()
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving after the demo is loaded.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port to serve the demo on.")] = 8000,
+) -> None:
+    """Build a small five-system world, post it over HTTP, and serve it."""
+    from hub.demo import run_demo
+
+    hub = _hub()
+    upgrade(hub.settings.database_url)
+    sys.exit(run_demo(hub, serve=serve, port=port, console=out))
+
+
+@sources_app.command("add")
+def sources_add(
+    name: str,
+    domains: Annotated[str, typer.Option(help="Comma-separated domains it may write.")],
+    kind: Annotated[str | None, typer.Option(help="crm, psa, time, hr or erp.")] = None,
+    rank: Annotated[int | None, typer.Option(help="Rank within its kind (0 is strongest).")] = None,
+) -> None:
+    """Register a source system; prints its new API key alone on the last line."""
+    hub = _hub()
+    upgrade(hub.settings.database_url)
+    try:
+        with admin_session(hub.engine) as s:
+            key = access.add_source(
+                s,
+                name,
+                [d.strip() for d in domains.split(",") if d.strip()],
+                kind,
+                rank,
+                set(hub.config.domains),
+            )
+    except ConcordError as exc:
+        raise _fail(exc) from exc
+    out.print(f"source {name} registered; its key (shown once):")
+    print(key)
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """Source systems with kind, rank and domains."""
+    hub = _hub()
+    with admin_session(hub.engine) as s:
+        table = Table("name", "kind", "rank", "domains")
+        for src in access.list_sources(s):
+            table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
+    out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    role: Annotated[str, typer.Option(help="subscriber (read-only) or admin.")] = "subscriber",
+) -> None:
+    """Create a key; prints it alone on the last line."""
+    if role not in ("subscriber", "admin"):
+        raise _fail(ConcordError("--role must be subscriber or admin"))
+    hub = _hub()
+    upgrade(hub.settings.database_url)
+    with admin_session(hub.engine) as s:
+        key = access.create_key(s, name, role)
+    out.print(f"{role} key {name} created (shown once):")
+    print(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke every active key of NAME (a source, subscriber or admin key)."""
+    hub = _hub()
+    try:
+        with admin_session(hub.engine) as s:
+            n = access.revoke_keys(s, name)
+    except ConcordError as exc:
+        raise _fail(exc) from exc
+    out.print(f"revoked {n} key(s) of {name}")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    n: Annotated[int, typer.Option("--n", help="Changes to post.")] = 100_000,
+    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
+    batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+) -> None:
+    """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
+    from hub.bench import run_ingest_bench
+
+    sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The hub's domain: plain Python, no framework, nothing else of the project."""

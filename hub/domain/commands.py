@@ -1,0 +1,25 @@
+"""Commands: what an entry point asks the hub to do. Imperative, frozen, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.domain.model import Change
+
+
+@dataclass(frozen=True)
+class AcceptChanges:
+    """Store a validated batch of one source's changes in the inbox (applied later)."""
+
+    source: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class ApplyPending:
+    """Apply up to ``limit`` inbox rows in one transaction."""
+
+    limit: int = 500
+
+
+Command = AcceptChanges | ApplyPending

@@ -1,0 +1,141 @@
+"""Changes, source records and the order between them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Op = Literal["upsert", "delete"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One create, update or delete of one record in one source system.
+
+    ``attributes`` is the full image of the record: the hub replaces what it holds with it, so
+    applying the newest change gives the same result whatever order the others arrived in.
+    """
+
+    source: str
+    domain: str
+    key: str
+    op: Op
+    event_id: str
+    attributes: dict[str, Any]
+    changed_at: datetime
+    sequence: int | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class SourceRecord:
+    """The hub's latest copy of one record of one source system; also its xref."""
+
+    source: str
+    domain: str
+    key: str
+    attributes: dict[str, Any]
+    changed_at: datetime
+    sequence: int | None
+    digest: str
+    golden_id: str | None = None
+    deleted: bool = False
+    link_rule: str = ""
+    id: int | None = None
+    dirty: bool = field(default=False, compare=False)
+
+
+def attributes_digest(attributes: dict[str, Any], op: str = "upsert") -> str:
+    """A stable fingerprint of a record image, used to break exact ties between changes."""
+    raw = json.dumps([op, attributes], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def derive_event_id(
+    source: str,
+    domain: str,
+    key: str,
+    sequence: int | None,
+    changed_at: str | None,
+    op: str,
+    attributes: dict[str, Any],
+) -> str:
+    """An event id for a change its source did not name, so a resend is still a duplicate."""
+    raw = json.dumps(
+        [source, domain, key, sequence, changed_at, op, attributes],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return "derived-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def is_newer(change: Change, digest: str, held: SourceRecord) -> bool:
+    """Whether ``change`` may replace what the hub holds for that source record.
+
+    By ``sequence`` when both carry one, else by ``changed_at``. An exact tie is broken by the
+    digest of the images, not by arrival, so redelivery in any order converges on one state.
+    """
+    if change.sequence is not None and held.sequence is not None:
+        if change.sequence != held.sequence:
+            return change.sequence > held.sequence
+    elif change.changed_at != held.changed_at:
+        return change.changed_at > held.changed_at
+    return digest > held.digest
+
+
+@dataclass
+class GoldenRecord:
+    """The one authoritative record of a client, project or resource.
+
+    ``version`` 0 means created in this transaction and not yet stored.
+    """
+
+    id: str
+    domain: str
+    version: int
+    status: str
+    attributes: dict[str, Any]
+    provenance: dict[str, Any]
+    references: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    xref: list[dict[str, str]] = field(default_factory=list)
+    created_at: datetime | None = None
+    merged_into: str | None = None
+
+    def differs(
+        self,
+        status: str,
+        attributes: dict[str, Any],
+        provenance: dict[str, Any],
+        references: dict[str, Any],
+        xref: list[dict[str, str]],
+    ) -> list[str] | None:
+        """The changed field names if anything about the record changed, else None.
+
+        A new link (xref) alone is a change too: the newly linked system must learn its key.
+        """
+        changed = sorted(
+            {
+                k
+                for k in attributes.keys() | self.attributes.keys()
+                if attributes.get(k) != self.attributes.get(k)
+            }
+            | {
+                k
+                for k in references.keys() | self.references.keys()
+                if references.get(k) != self.references.get(k)
+            }
+        )
+        if (
+            changed
+            or status != self.status
+            or provenance != self.provenance
+            or xref != self.xref
+            or self.version == 0
+        ):
+            return changed
+        return None

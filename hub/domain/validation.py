@@ -1,0 +1,80 @@
+"""Checking one change's attributes against its domain, before anything is stored.
+
+The API validates a whole batch with this and refuses it whole, so a bad field never leaves a
+batch half-applied. Values are checked, not coerced, except dates, which are kept as ISO text.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from hub.domain.spec import DomainSpec, FieldSpec
+
+MAX_TEXT = 10_000
+MAX_LIST = 500
+
+
+def check_value(spec: FieldSpec, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``spec`` value, or None when it is (None is always valid)."""
+    if value is None:
+        return None
+    if spec.type == "string":
+        if not isinstance(value, str):
+            return f"expected text, got {type(value).__name__}"
+        if len(value) > MAX_TEXT:
+            return f"text longer than {MAX_TEXT} characters"
+        return None
+    if spec.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {type(value).__name__}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "expected a finite number"
+        return None
+    if spec.type == "boolean":
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r:.40}"
+    if spec.type == "date":
+        if not isinstance(value, str):
+            return f"expected a date as YYYY-MM-DD, got {type(value).__name__}"
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return f"expected a date as YYYY-MM-DD, got {value!r:.40}"
+        return None if len(value) == 10 else f"expected a date as YYYY-MM-DD, got {value!r:.40}"
+    if spec.type == "list":
+        if not isinstance(value, list):
+            return f"expected a list of text, got {type(value).__name__}"
+        if len(value) > MAX_LIST:
+            return f"list longer than {MAX_LIST} items"
+        if any(not isinstance(v, str) or len(v) > MAX_TEXT for v in value):
+            return "expected a list of text"
+        return None
+    return f"unknown field type {spec.type}"
+
+
+def check_attributes(
+    domain: DomainSpec, attributes: dict[str, Any], op: str
+) -> list[tuple[str, str]]:
+    """Every (field, problem) of one change's attributes; empty when the change is valid."""
+    problems: list[tuple[str, str]] = []
+    for name, value in attributes.items():
+        spec = domain.field_index.get(name)
+        if spec is not None:
+            why = check_value(spec, value)
+            if why:
+                problems.append((name, why))
+            continue
+        ref = domain.reference_index.get(name)
+        if ref is not None:
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                problems.append((name, "expected the source's own key as non-empty text"))
+            elif isinstance(value, str) and len(value) > 500:
+                problems.append((name, "key longer than 500 characters"))
+            continue
+        problems.append((name, f"unknown field for domain {domain.name}"))
+    if op == "upsert":
+        for ref in domain.references:
+            if ref.required and attributes.get(ref.attribute) in (None, ""):
+                problems.append((ref.attribute, f"required reference to {ref.target} is missing"))
+    return problems

@@ -1,0 +1,1 @@
+"""Use cases: the message bus, its handlers and the ports they need."""

@@ -1,0 +1,73 @@
+"""Handlers: one function per command, each given the unit of work it runs in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.services.apply import Applier, ApplyReport
+from hub.services.ports import UnitOfWork
+
+log = logging.getLogger("concord.apply")
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    accepted: int
+    duplicates: int
+
+
+def accept_changes(cmd: AcceptChanges, uow: UnitOfWork) -> Accepted:
+    """The inbox makes a change durable before the source hears "accepted"."""
+    with uow:
+        new = uow.inbox.add(cmd.changes, datetime.now(UTC))
+        uow.commit()
+    return Accepted(accepted=new, duplicates=len(cmd.changes) - new)
+
+
+def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) -> ApplyReport:
+    """Apply a batch in one transaction; if it fails, apply its changes one by one so that the
+    change at fault goes to the dead letters alone, with its reason, and the rest still apply."""
+    with uow_factory() as uow:
+        rows = uow.inbox.claim(cmd.limit)
+        if not rows:
+            return ApplyReport()
+        try:
+            report = applier.apply(uow, rows)
+            uow.commit()
+            return report
+        except Exception:
+            log.warning(
+                "batch of %d failed; applying one by one",
+                len(rows),
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            uow.rollback()
+    total = ApplyReport()
+    for inbox_id, change in rows:
+        with uow_factory() as uow:
+            try:
+                part = applier.apply(uow, [(inbox_id, change)])
+                uow.commit()
+            except Exception as exc:  # the reason is kept with the change, to be replayed
+                uow.rollback()
+                log.error(
+                    "change %s of %s dead-lettered: %.300s", change.event_id, change.source, exc
+                )
+                with uow_factory() as dl:
+                    now = datetime.now(UTC)
+                    dl.dead_letters.add(inbox_id, change, f"{type(exc).__name__}: {exc}", now)
+                    dl.inbox.mark({inbox_id: "dead"}, now)
+                    dl.commit()
+                total.dead += 1
+                continue
+        total.applied += part.applied
+        total.stale += part.stale
+        total.events += part.events
+        total.created += part.created
+    return total

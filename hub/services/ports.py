@@ -1,0 +1,121 @@
+"""The ports the use cases need, as Protocols: storage (unit of work) and matching.
+
+The SQL store and the in-memory fakes of the unit tests both satisfy these, and any matcher
+(the deterministic one today, Fellegi-Sunter later) plugs in without a change to the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from hub.domain.model import Change, GoldenRecord, SourceRecord
+from hub.domain.spec import SourceSpec
+from matching import Candidate
+
+RecordKey = tuple[str, str, str]  # (source, domain, source_key)
+
+
+class Matcher(Protocol):
+    """Finds which golden record a new source record belongs to."""
+
+    def deterministic_keys(self, domain: str, record: Mapping[str, object]) -> list[str]: ...
+
+    def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]: ...
+
+    def score(
+        self,
+        domain: str,
+        record: Mapping[str, object],
+        candidates: Sequence[tuple[str, Mapping[str, object]]],
+    ) -> list[Candidate]: ...
+
+
+class InboxRepo(Protocol):
+    def add(self, changes: Sequence[Change], received_at: datetime) -> int: ...
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]: ...
+
+    def mark(self, statuses: Mapping[int, str], at: datetime) -> None: ...
+
+
+class RecordRepo(Protocol):
+    def load(self, keys: Iterable[RecordKey]) -> dict[RecordKey, SourceRecord]: ...
+
+    def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]: ...
+
+    def save(self, records: Sequence[SourceRecord], at: datetime) -> None: ...
+
+
+class GoldenRepo(Protocol):
+    def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
+
+    def save(
+        self,
+        records: Sequence[tuple[GoldenRecord, list[str], str]],
+        search_names: Mapping[str, str],
+        at: datetime,
+    ) -> None: ...
+
+
+class KeyIndex(Protocol):
+    def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]: ...
+
+    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None: ...
+
+
+class PendingRefs(Protocol):
+    def waiting_for(self, targets: Iterable[RecordKey]) -> set[str]: ...
+
+    def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None: ...
+
+
+class Outbox(Protocol):
+    def add(self, events: Sequence[dict[str, Any]]) -> None: ...
+
+
+class CandidateRepo(Protocol):
+    def add(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+
+class DeadLetters(Protocol):
+    def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Only the unit of work commits; leaving without commit rolls back."""
+
+    @property
+    def inbox(self) -> InboxRepo: ...
+
+    @property
+    def records(self) -> RecordRepo: ...
+
+    @property
+    def golden(self) -> GoldenRepo: ...
+
+    @property
+    def keys(self) -> KeyIndex: ...
+
+    @property
+    def pending(self) -> PendingRefs: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def candidates(self) -> CandidateRepo: ...
+
+    @property
+    def dead_letters(self) -> DeadLetters: ...
+
+    def sources(self) -> dict[str, SourceSpec]: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *args: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...

@@ -1,0 +1,139 @@
+"""Source systems, API keys and the audit log.
+
+Keys are random (256 bits), so a SHA-256 of the key is enough to store: there is nothing to
+brute-force, and looking a key up stays one indexed query on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.domain.access import Principal
+from hub.domain.errors import ConcordError, RecordNotFound, Unauthorized
+from hub.domain.spec import SOURCE_KINDS
+from hub.store.tables import ApiKey, AuditLog, SourceSystem
+
+GENESIS = "0" * 64
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return "ck_" + secrets.token_urlsafe(32)
+
+
+def infer_kind(name: str) -> str | None:
+    """``crm`` is a crm; ``northwind-crm`` is a crm too (an acquired firm's)."""
+    for kind in SOURCE_KINDS:
+        if name == kind or name.endswith("-" + kind) or name.startswith(kind + "-"):
+            return kind
+    return None
+
+
+def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
+    """Append to the hash chain: each entry's hash covers the previous entry's hash."""
+    last = session.execute(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).scalar()
+    prev = last or GENESIS
+    at = datetime.now(UTC)
+    body = json.dumps([prev, at.isoformat(), actor, action, detail], sort_keys=True, default=str)
+    session.add(
+        AuditLog(
+            at=at,
+            actor=actor,
+            action=action,
+            detail=detail,
+            prev_hash=prev,
+            hash=hashlib.sha256(body.encode()).hexdigest(),
+        )
+    )
+
+
+def add_source(
+    session: Session,
+    name: str,
+    domains: list[str],
+    kind: str | None,
+    rank: int | None,
+    known_domains: set[str],
+    actor: str = "cli",
+) -> str:
+    """Register a source system and give it its first key (returned, never stored)."""
+    kind = kind or infer_kind(name)
+    if kind is None or kind not in SOURCE_KINDS:
+        raise ConcordError(f"source {name}: give its kind with --kind ({', '.join(SOURCE_KINDS)})")
+    for d in domains:
+        if d not in known_domains:
+            raise ConcordError(f"source {name}: unknown domain {d!r}")
+    if session.get(SourceSystem, name) is not None:
+        raise ConcordError(f"source {name} exists already")
+    if rank is None:
+        same = session.scalars(select(SourceSystem.rank).where(SourceSystem.kind == kind)).all()
+        rank = (max(same) + 1) if same else 0
+    session.add(
+        SourceSystem(name=name, kind=kind, rank=rank, domains=domains, created_at=datetime.now(UTC))
+    )
+    key = create_key(session, name, "source", source=name, actor=actor)
+    audit(
+        session, actor, "source.add", {"name": name, "kind": kind, "rank": rank, "domains": domains}
+    )
+    return key
+
+
+def create_key(
+    session: Session, name: str, role: str, source: str | None = None, actor: str = "cli"
+) -> str:
+    key = new_key()
+    session.add(
+        ApiKey(
+            name=name,
+            role=role,
+            source=source,
+            key_hash=hash_key(key),
+            prefix=key[:10],
+            created_at=datetime.now(UTC),
+        )
+    )
+    audit(session, actor, "key.create", {"name": name, "role": role, "prefix": key[:10]})
+    return key
+
+
+def revoke_keys(session: Session, name: str, actor: str = "cli") -> int:
+    now = datetime.now(UTC)
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count == 0:
+        raise RecordNotFound(f"no active key named {name}")
+    audit(session, actor, "key.revoke", {"name": name, "count": count})
+    return count
+
+
+def authenticate(session: Session, key: str) -> Principal:
+    row = session.execute(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("unknown or revoked API key")
+    domains: tuple[str, ...] = ()
+    if row.role == "source" and row.source:
+        src = session.get(SourceSystem, row.source)
+        domains = tuple(src.domains) if src else ()
+    return Principal(name=row.name, role=row.role, source=row.source, domains=domains)
+
+
+def list_sources(session: Session) -> list[SourceSystem]:
+    return list(
+        session.scalars(select(SourceSystem).order_by(SourceSystem.kind, SourceSystem.rank))
+    )

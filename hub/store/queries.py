@@ -1,0 +1,149 @@
+"""The read side: what the API shows. Plain selects, no business rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.domain.errors import RecordNotFound
+from hub.store.tables import (
+    GoldenRecordRow,
+    GoldenVersionRow,
+    InboxRow,
+    OutboxRow,
+    PendingReference,
+    SourceRecordRow,
+)
+
+
+def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]:
+    row = session.get(GoldenRecordRow, golden_id)
+    if row is None or row.domain != domain:
+        raise RecordNotFound(f"no golden {domain} {golden_id}")
+    links = session.execute(
+        select(
+            SourceRecordRow.source,
+            SourceRecordRow.source_key,
+            SourceRecordRow.deleted,
+            SourceRecordRow.link_rule,
+        )
+        .where(SourceRecordRow.golden_id == golden_id)
+        .order_by(SourceRecordRow.source, SourceRecordRow.source_key)
+    ).all()
+    pending = session.execute(
+        select(PendingReference.name, PendingReference.source, PendingReference.target_key).where(
+            PendingReference.golden_id == golden_id
+        )
+    ).all()
+    return {
+        "id": row.id,
+        "domain": row.domain,
+        "version": row.version,
+        "status": row.status,
+        "attributes": row.attributes,
+        "provenance": {k: v for k, v in row.provenance.items() if not k.startswith("ref:")},
+        "references": row.references,
+        "reference_provenance": {
+            k[4:]: v for k, v in row.provenance.items() if k.startswith("ref:")
+        },
+        "pending_references": [
+            {"name": p.name, "source": p.source, "key": p.target_key} for p in pending
+        ],
+        "xref": [
+            {"source": s, "key": k, "link": rule} for s, k, deleted, rule in links if not deleted
+        ],
+        "overrides": row.overrides,
+        "merged_into": row.merged_into,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def search_golden(session: Session, domain: str, q: str, limit: int) -> list[dict[str, Any]]:
+    stmt = select(GoldenRecordRow).where(GoldenRecordRow.domain == domain)
+    if q:
+        escaped = q.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(GoldenRecordRow.search_name.like(f"%{escaped}%", escape="\\"))
+    stmt = stmt.order_by(GoldenRecordRow.search_name, GoldenRecordRow.id).limit(limit)
+    return [
+        {
+            "id": r.id,
+            "domain": r.domain,
+            "version": r.version,
+            "status": r.status,
+            "attributes": r.attributes,
+        }
+        for r in session.scalars(stmt)
+    ]
+
+
+def golden_history(session: Session, domain: str, golden_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(GoldenVersionRow)
+        .where(GoldenVersionRow.golden_id == golden_id, GoldenVersionRow.domain == domain)
+        .order_by(GoldenVersionRow.version)
+    ).all()
+    if not rows:
+        raise RecordNotFound(f"no golden {domain} {golden_id}")
+    return [
+        {
+            "version": v.version,
+            "status": v.status,
+            "cause": v.cause,
+            "changed_fields": v.changed_fields,
+            "attributes": v.attributes,
+            "provenance": v.provenance,
+            "references": v.references,
+            "created_at": v.created_at,
+        }
+        for v in rows
+    ]
+
+
+def xref_view(session: Session, source: str, domain: str, key: str) -> dict[str, Any]:
+    row = session.execute(
+        select(SourceRecordRow).where(
+            SourceRecordRow.source == source,
+            SourceRecordRow.domain == domain,
+            SourceRecordRow.source_key == key,
+        )
+    ).scalar_one_or_none()
+    if row is None or row.golden_id is None:
+        raise RecordNotFound(f"no {domain} record {key!r} from {source} has been applied")
+    return {
+        "golden_id": row.golden_id,
+        "domain": domain,
+        "source": source,
+        "key": key,
+        "status": "deleted" if row.deleted else "linked",
+        "rule": row.link_rule,
+    }
+
+
+def feed(session: Session, after: int, domain: str | None, limit: int) -> list[dict[str, Any]]:
+    """Events after a cursor, in commit order (outbox sequence numbers are commit-ordered)."""
+    stmt = select(OutboxRow).where(OutboxRow.seq > after)
+    if domain:
+        stmt = stmt.where(OutboxRow.domain == domain)
+    stmt = stmt.order_by(OutboxRow.seq).limit(limit)
+    return [{"seq": r.seq, "event": r.payload} for r in session.scalars(stmt)]
+
+
+def counts(session: Session) -> dict[str, Any]:
+    golden = dict(
+        session.execute(
+            select(GoldenRecordRow.domain, func.count())
+            .where(GoldenRecordRow.status == "active")
+            .group_by(GoldenRecordRow.domain)
+        ).all()
+    )
+    links = session.execute(
+        select(func.count()).select_from(SourceRecordRow).where(SourceRecordRow.deleted.is_(False))
+    ).scalar_one()
+    pending = session.execute(select(func.count()).select_from(PendingReference)).scalar_one()
+    inbox = dict(
+        session.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()
+    )
+    return {"golden": golden, "links": links, "pending_references": pending, "inbox": inbox}

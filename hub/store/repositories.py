@@ -1,0 +1,480 @@
+"""Set-based repositories: every method is one or a few statements for a whole batch.
+
+Per-row ORM round trips cap a hub at about a thousand changes a second (DESIGN.md, "Speed"),
+so these load by ``IN`` lists and write with ``executemany`` and ``insert ... on conflict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hub.domain.model import Change, GoldenRecord, SourceRecord
+from hub.domain.spec import SourceSpec
+from hub.store import tables as t
+
+T = TypeVar("T")
+CHUNK = 300
+OUTBOX_LOCK = 0x0C0C0D  # advisory lock id: one writer of outbox sequence numbers at a time
+
+
+def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    buf: list[T] = []
+    for item in items:
+        buf.append(item)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def _table(model: type[t.Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def insert_ignoring(session: Session, model: type[t.Base]) -> Any:
+    """An INSERT that skips rows violating a unique constraint, in this database's dialect."""
+    table = _table(model)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class SqlInbox:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, changes: Sequence[Change], received_at: datetime) -> int:
+        """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
+        if not changes:
+            return 0
+        rows = [
+            {
+                "source": c.source,
+                "event_id": c.event_id,
+                "domain": c.domain,
+                "source_key": c.key,
+                "op": c.op,
+                "sequence": c.sequence,
+                "changed_at": c.changed_at,
+                "attributes": c.attributes,
+                "run_id": c.run_id,
+                "received_at": received_at,
+                "status": "pending",
+            }
+            for c in changes
+        ]
+        stmt = insert_ignoring(self.s, t.InboxRow).returning(_table(t.InboxRow).c.id)
+        return len(self.s.execute(stmt, rows).all())
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]:
+        ib = _table(t.InboxRow)
+        stmt = select(ib).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
+        if is_postgres(self.s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [
+            (
+                row.id,
+                Change(
+                    source=row.source,
+                    domain=row.domain,
+                    key=row.source_key,
+                    op=row.op,
+                    event_id=row.event_id,
+                    attributes=row.attributes,
+                    changed_at=row.changed_at,
+                    sequence=row.sequence,
+                    run_id=row.run_id,
+                ),
+            )
+            for row in self.s.execute(stmt)
+        ]
+
+    def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
+        if not statuses:
+            return
+        ib = _table(t.InboxRow)
+        stmt = (
+            update(ib)
+            .where(ib.c.id == bindparam("_id"))
+            .values(status=bindparam("_status"), applied_at=at)
+        )
+        self.s.execute(stmt, [{"_id": i, "_status": s} for i, s in statuses.items()])
+
+    def pending_count(self) -> int:
+        ib = _table(t.InboxRow)
+        return len(self.s.execute(select(ib.c.id).where(ib.c.status == "pending")).all())
+
+
+def _record(row: Any) -> SourceRecord:
+    return SourceRecord(
+        source=row.source,
+        domain=row.domain,
+        key=row.source_key,
+        attributes=row.attributes,
+        changed_at=row.changed_at,
+        sequence=row.sequence,
+        digest=row.digest,
+        golden_id=row.golden_id,
+        deleted=row.deleted,
+        link_rule=row.link_rule,
+        id=row.id,
+    )
+
+
+class SqlRecords:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def load(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], SourceRecord]:
+        sr = _table(t.SourceRecordRow)
+        out: dict[tuple[str, str, str], SourceRecord] = {}
+        for part in chunks(set(keys)):
+            stmt = select(sr).where(tuple_(sr.c.source, sr.c.domain, sr.c.source_key).in_(part))
+            for row in self.s.execute(stmt):
+                out[(row.source, row.domain, row.source_key)] = _record(row)
+        return out
+
+    def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
+        sr = _table(t.SourceRecordRow)
+        out: dict[str, list[SourceRecord]] = {}
+        for part in chunks(set(golden_ids)):
+            stmt = select(sr).where(sr.c.golden_id.in_(part)).order_by(sr.c.id)
+            for row in self.s.execute(stmt):
+                out.setdefault(row.golden_id, []).append(_record(row))
+        return out
+
+    def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
+        sr = _table(t.SourceRecordRow)
+        new = [r for r in records if r.id is None]
+        old = [r for r in records if r.id is not None]
+        if new:
+            self.s.execute(
+                insert(sr),
+                [
+                    {
+                        "source": r.source,
+                        "domain": r.domain,
+                        "source_key": r.key,
+                        "golden_id": r.golden_id,
+                        "attributes": r.attributes,
+                        "sequence": r.sequence,
+                        "changed_at": r.changed_at,
+                        "digest": r.digest,
+                        "deleted": r.deleted,
+                        "link_rule": r.link_rule,
+                        "updated_at": at,
+                    }
+                    for r in new
+                ],
+            )
+        if old:
+            stmt = (
+                update(sr)
+                .where(sr.c.id == bindparam("_id"))
+                .values(
+                    golden_id=bindparam("_golden_id"),
+                    attributes=bindparam("_attributes"),
+                    sequence=bindparam("_sequence"),
+                    changed_at=bindparam("_changed_at"),
+                    digest=bindparam("_digest"),
+                    deleted=bindparam("_deleted"),
+                    link_rule=bindparam("_link_rule"),
+                    updated_at=at,
+                )
+            )
+            self.s.execute(
+                stmt,
+                [
+                    {
+                        "_id": r.id,
+                        "_golden_id": r.golden_id,
+                        "_attributes": r.attributes,
+                        "_sequence": r.sequence,
+                        "_changed_at": r.changed_at,
+                        "_digest": r.digest,
+                        "_deleted": r.deleted,
+                        "_link_rule": r.link_rule,
+                    }
+                    for r in old
+                ],
+            )
+        for r in records:
+            r.dirty = False
+
+
+def _golden(row: Any) -> GoldenRecord:
+    return GoldenRecord(
+        id=row.id,
+        domain=row.domain,
+        version=row.version,
+        status=row.status,
+        attributes=row.attributes,
+        provenance=row.provenance,
+        references=row.references,
+        overrides=row.overrides or {},
+        xref=row.xref or [],
+        created_at=row.created_at,
+    )
+
+
+class SqlGolden:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
+        gr = _table(t.GoldenRecordRow)
+        out: dict[str, GoldenRecord] = {}
+        for part in chunks(sorted(set(ids))):
+            stmt = select(gr).where(gr.c.id.in_(part))
+            if lock and is_postgres(self.s):
+                stmt = stmt.order_by(gr.c.id).with_for_update()
+            for row in self.s.execute(stmt):
+                out[row.id] = _golden(row)
+        return out
+
+    def save(
+        self,
+        records: Sequence[tuple[GoldenRecord, list[str], str]],
+        search_names: Mapping[str, str],
+        at: datetime,
+    ) -> None:
+        if not records:
+            return
+        gr, gv = _table(t.GoldenRecordRow), _table(t.GoldenVersionRow)
+        new = [g for g, _, _ in records if g.version == 1]
+        old = [g for g, _, _ in records if g.version > 1]
+        if new:
+            self.s.execute(
+                insert(gr),
+                [
+                    {
+                        "id": g.id,
+                        "domain": g.domain,
+                        "version": g.version,
+                        "status": g.status,
+                        "attributes": g.attributes,
+                        "provenance": g.provenance,
+                        "references": g.references,
+                        "overrides": g.overrides,
+                        "xref": g.xref,
+                        "search_name": search_names.get(g.id, "")[:500],
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                    for g in new
+                ],
+            )
+        if old:
+            stmt = (
+                update(gr)
+                .where(gr.c.id == bindparam("_id"))
+                .values(
+                    version=bindparam("_version"),
+                    status=bindparam("_status"),
+                    attributes=bindparam("_attributes"),
+                    provenance=bindparam("_provenance"),
+                    references=bindparam("_references"),
+                    search_name=bindparam("_search"),
+                    xref=bindparam("_xref"),
+                    merged_into=bindparam("_merged_into"),
+                    updated_at=at,
+                )
+            )
+            self.s.execute(
+                stmt,
+                [
+                    {
+                        "_id": g.id,
+                        "_version": g.version,
+                        "_status": g.status,
+                        "_attributes": g.attributes,
+                        "_provenance": g.provenance,
+                        "_references": g.references,
+                        "_xref": g.xref,
+                        "_merged_into": g.merged_into,
+                        "_search": search_names.get(g.id, "")[:500],
+                    }
+                    for g in old
+                ],
+            )
+        self.s.execute(
+            insert(gv),
+            [
+                {
+                    "golden_id": g.id,
+                    "version": g.version,
+                    "domain": g.domain,
+                    "status": g.status,
+                    "attributes": g.attributes,
+                    "provenance": g.provenance,
+                    "references": g.references,
+                    "xref": g.xref,
+                    "changed_fields": changed,
+                    "cause": kind,
+                    "created_at": at,
+                }
+                for g, changed, kind in records
+            ],
+        )
+
+
+class SqlKeys:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
+        bk = _table(t.BlockingKeyRow)
+        out: dict[str, set[str]] = {}
+        for part in chunks(set(keys)):
+            stmt = select(bk.c.key, bk.c.golden_id).where(bk.c.domain == domain, bk.c.key.in_(part))
+            for key, gid in self.s.execute(stmt):
+                out.setdefault(key, set()).add(gid)
+        return out
+
+    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
+        bk = _table(t.BlockingKeyRow)
+        for part in chunks(keys):
+            self.s.execute(delete(bk).where(bk.c.golden_id.in_(part)))
+        rows = [
+            {"domain": domain, "key": k[:600], "golden_id": g}
+            for g, ks in keys.items()
+            for k in sorted(ks)
+        ]
+        if rows:
+            self.s.execute(insert(bk), rows)
+
+
+class SqlPending:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def waiting_for(self, targets: Iterable[tuple[str, str, str]]) -> set[str]:
+        pr = _table(t.PendingReference)
+        out: set[str] = set()
+        for part in chunks(set(targets)):
+            stmt = select(pr.c.golden_id).where(
+                tuple_(pr.c.source, pr.c.target_domain, pr.c.target_key).in_(part)
+            )
+            out.update(self.s.scalars(stmt))
+        return out
+
+    def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None:
+        pr = _table(t.PendingReference)
+        for part in chunks(set(golden_ids)):
+            self.s.execute(delete(pr).where(pr.c.golden_id.in_(part)))
+        if rows:
+            now = datetime.now().astimezone()
+            self.s.execute(insert(pr), [{**r, "created_at": now} for r in rows])
+
+
+class SqlOutbox:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, events: Sequence[dict[str, Any]]) -> None:
+        """Append events. On PostgreSQL, sequence numbers are taken under a transaction lock,
+        so they are handed out in commit order and the feed can never skip a late commit."""
+        if not events:
+            return
+        if is_postgres(self.s):
+            self.s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
+        self.s.execute(
+            insert(_table(t.OutboxRow)),
+            [
+                {
+                    "event_id": e["event"]["id"],
+                    "domain": e["domain"],
+                    "golden_id": e["golden_id"],
+                    "version": e["version"],
+                    "type": e["type"],
+                    "payload": e["event"],
+                    "created_at": e["at"],
+                }
+                for e in events
+            ],
+        )
+
+
+class SqlCandidates:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        sr = _table(t.SourceRecordRow)
+        wanted = {(r["domain"], *r["source_key"]) for r in rows}
+        ids = {
+            (row.domain, row.source, row.source_key): row.id
+            for part in chunks(wanted)
+            for row in self.s.execute(
+                select(sr.c.id, sr.c.domain, sr.c.source, sr.c.source_key).where(
+                    tuple_(sr.c.domain, sr.c.source, sr.c.source_key).in_(part)
+                )
+            )
+        }
+        now = datetime.now().astimezone()
+        self.s.execute(
+            insert(_table(t.MatchCandidate)),
+            [
+                {
+                    "domain": r["domain"],
+                    "source_record_id": ids[(r["domain"], *r["source_key"])],
+                    "golden_id": r["golden_id"],
+                    "probability": r["probability"],
+                    "weights": r["weights"],
+                    "rule": r["rule"],
+                    "status": "pending",
+                    "created_at": now,
+                }
+                for r in rows
+            ],
+        )
+
+
+class SqlDeadLetters:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
+        payload = {
+            "domain": change.domain,
+            "key": change.key,
+            "op": change.op,
+            "sequence": change.sequence,
+            "changed_at": change.changed_at.isoformat(),
+            "attributes": change.attributes,
+        }
+        self.s.execute(
+            insert(_table(t.DeadLetter)),
+            [
+                {
+                    "inbox_id": inbox_id,
+                    "source": change.source,
+                    "event_id": change.event_id,
+                    "payload": payload,
+                    "reason": reason[:4000],
+                    "created_at": at,
+                }
+            ],
+        )
+
+
+def load_sources(session: Session) -> dict[str, SourceSpec]:
+    return {
+        row.name: SourceSpec(row.name, row.kind, row.rank)
+        for row in session.execute(select(_table(t.SourceSystem)))
+    }

@@ -1,0 +1,278 @@
+"""The hub's tables, as SQLAlchemy 2 typed models.
+
+One schema serves SQLite (embedded) and PostgreSQL (scale-out); JSON columns become JSONB on
+PostgreSQL. The naming convention makes Alembic name constraints the same way every time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone, so without this a change's ``changed_at`` (aware) could not be
+    compared with the one held (naive) when deciding which is newer.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Stamp = UtcDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SourceSystem(Base):
+    __tablename__ = "source_system"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+    domains: Mapped[list[str]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class ApiKey(Base):
+    """A machine credential. Only a hash of the key is kept: a leaked table leaks no key."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # source | subscriber | admin | steward
+    source: Mapped[str | None] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class InboxRow(Base):
+    """A change accepted from a source, durable before it is acknowledged."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        Index("ix_inbox_pending", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str] = mapped_column(String(50))
+    source_key: Mapped[str] = mapped_column(String(500))
+    op: Mapped[str] = mapped_column(String(10))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(Stamp)
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(Stamp)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
+    applied_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class SourceRecordRow(Base):
+    """The latest image of one source record, and its link (xref) to a golden record."""
+
+    __tablename__ = "source_record"
+    __table_args__ = (
+        UniqueConstraint("source", "domain", "source_key"),
+        Index("ix_source_record_golden", "golden_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(50))
+    source_key: Mapped[str] = mapped_column(String(500))
+    golden_id: Mapped[str | None] = mapped_column(String(36))
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(Stamp)
+    digest: Mapped[str] = mapped_column(String(32))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    link_rule: Mapped[str] = mapped_column(String(100), default="")
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class GoldenRecordRow(Base):
+    __tablename__ = "golden_record"
+    __table_args__ = (Index("ix_golden_record_search", "domain", "search_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # active | retired | merged
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    provenance: Mapped[dict[str, Any]] = mapped_column(Json)
+    references: Mapped[dict[str, Any]] = mapped_column(Json)
+    xref: Mapped[list[dict[str, str]]] = mapped_column(Json, default=list)
+    overrides: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    search_name: Mapped[str] = mapped_column(String(500), default="")
+    merged_into: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class GoldenVersionRow(Base):
+    """Every version of every golden record: attributes and lineage as they were."""
+
+    __tablename__ = "golden_version"
+
+    golden_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(12))
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    provenance: Mapped[dict[str, Any]] = mapped_column(Json)
+    references: Mapped[dict[str, Any]] = mapped_column(Json)
+    xref: Mapped[list[dict[str, str]]] = mapped_column(Json)
+    changed_fields: Mapped[list[str]] = mapped_column(Json)
+    cause: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class BlockingKeyRow(Base):
+    """Match keys of golden records, so one record finds its candidates without a scan."""
+
+    __tablename__ = "blocking_key"
+    __table_args__ = (
+        Index("ix_blocking_key_lookup", "domain", "key", "golden_id", unique=True),
+        Index("ix_blocking_key_golden", "golden_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    key: Mapped[str] = mapped_column(String(600))
+    golden_id: Mapped[str] = mapped_column(String(36))
+
+
+class PendingReference(Base):
+    """A reference to a source record the hub has not seen yet; resolved when it arrives."""
+
+    __tablename__ = "pending_reference"
+    __table_args__ = (
+        Index("ix_pending_reference_target", "source", "target_domain", "target_key"),
+        UniqueConstraint("golden_id", "source", "source_key", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    golden_id: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(100))
+    source_key: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(100))
+    target_domain: Mapped[str] = mapped_column(String(50))
+    target_key: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class MatchCandidate(Base):
+    """A proposed link a steward decides: scores per field, status, who decided and why."""
+
+    __tablename__ = "match_candidate"
+    __table_args__ = (Index("ix_match_candidate_queue", "status", "domain", "probability"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    source_record_id: Mapped[int] = mapped_column(BigInteger)
+    golden_id: Mapped[str] = mapped_column(String(36))
+    probability: Mapped[float]
+    weights: Mapped[dict[str, Any]] = mapped_column(Json)
+    rule: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    decided_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class OutboxRow(Base):
+    """A golden change waiting to go out; ``seq`` is its place in commit order (the feed)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_domain_seq", "domain", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    golden_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class DeadLetter(Base):
+    """A change valid on the wire that could not be applied, with why; replayable."""
+
+    __tablename__ = "dead_letter"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    inbox_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    replayed_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class AuditLog(Base):
+    """Append-only, hash-chained record of every admin and steward action."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(Stamp)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(Json)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

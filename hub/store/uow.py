@@ -1,0 +1,71 @@
+"""The SQL unit of work: one session, one transaction, and the only place that commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.domain.spec import SourceSpec
+from hub.store.repositories import (
+    SqlCandidates,
+    SqlDeadLetters,
+    SqlGolden,
+    SqlInbox,
+    SqlKeys,
+    SqlOutbox,
+    SqlPending,
+    SqlRecords,
+    load_sources,
+)
+
+
+class SqlUnitOfWork:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = self._factory()
+        self.inbox = SqlInbox(self.session)
+        self.records = SqlRecords(self.session)
+        self.golden = SqlGolden(self.session)
+        self.keys = SqlKeys(self.session)
+        self.pending = SqlPending(self.session)
+        self.outbox = SqlOutbox(self.session)
+        self.candidates = SqlCandidates(self.session)
+        self.dead_letters = SqlDeadLetters(self.session)
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def sources(self) -> dict[str, SourceSpec]:
+        return load_sources(self.session)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def session_factory(engine: Engine, readonly: bool = False) -> sessionmaker[Session]:
+    bind = engine.execution_options(readonly=True) if readonly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+@contextmanager
+def admin_session(engine: Engine) -> Iterator[Session]:
+    """A short transaction for an admin action (CLI): committed whole, or not at all."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,54 @@
+"""The embedded worker: a thread inside ``concord serve`` that applies the inbox.
+
+It sleeps when the inbox is empty and is woken by ingest, so a posted change is applied within
+milliseconds without the worker spinning on an empty table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from hub.domain.commands import ApplyPending
+from hub.services.bus import MessageBus
+
+log = logging.getLogger("concord.worker")
+
+
+class EmbeddedWorker:
+    def __init__(self, bus: MessageBus, batch: int = 500, idle: float = 0.2) -> None:
+        self.bus = bus
+        self.batch = batch
+        self.idle = idle
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="concord-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.bus.apply(ApplyPending(self.batch))
+            except Exception:  # keep applying; the failing batch is retried on the next turn
+                log.exception("apply failed")
+                self._stop.wait(1.0)
+                continue
+            if report.applied + report.stale + report.dead == 0:
+                self._wake.wait(self.idle)
+                self._wake.clear()
