@@ -182,3 +182,7 @@ def bench_ingest(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

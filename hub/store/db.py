@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 
 
@@ -16,7 +17,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _json(value: Any) -> str:
+    # orjson is ~5x faster than json.dumps, and a batch serialises thousands of documents.
+    return orjson.dumps(value, default=str).decode()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", _json)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
         options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 8, "max_overflow": 8}
         options.update(kwargs)

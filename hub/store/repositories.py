@@ -10,8 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, tuple_, update
+import orjson
+from sqlalchemy import JSON, Table, bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
@@ -32,6 +34,49 @@ def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
             buf = []
     if buf:
         yield buf
+
+
+def grouped(
+    keys: Iterable[tuple[str, str, str]],
+) -> Iterator[tuple[tuple[str, str], list[str]]]:
+    """(source, domain, key) triples as chunks of keys per (source, domain).
+
+    ``source = ? AND domain = ? AND key IN (...)`` walks the unique index on PostgreSQL; a
+    row-value ``IN`` of triples is planned as a long OR and was 10x slower at batch sizes.
+    """
+    groups: dict[tuple[str, str], set[str]] = {}
+    for source, domain, key in keys:
+        groups.setdefault((source, domain), set()).add(key)
+    for group, members in groups.items():
+        for part in chunks(sorted(members)):
+            yield group, part
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many new rows: COPY on PostgreSQL, ``executemany`` on SQLite.
+
+    COPY is ~3x cheaper per row than psycopg's pipelined ``executemany`` here, and the apply
+    path inserts five to six rows per change. It runs on the session's own connection, so it
+    is inside the unit of work's transaction like every other statement.
+    """
+    if not rows:
+        return
+    if not is_postgres(session):
+        session.execute(insert(table), list(rows))
+        return
+    columns = list(rows[0].keys())
+    json_cols = {c for c in columns if isinstance(table.c[c].type, JSON | JSONB)}
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    orjson.dumps(row[c], default=str).decode() if c in json_cols else row[c]
+                    for c in columns
+                ]
+            )
 
 
 def _table(model: type[t.Base]) -> Table:
@@ -106,12 +151,14 @@ class SqlInbox:
         if not statuses:
             return
         ib = _table(t.InboxRow)
-        stmt = (
-            update(ib)
-            .where(ib.c.id == bindparam("_id"))
-            .values(status=bindparam("_status"), applied_at=at)
-        )
-        self.s.execute(stmt, [{"_id": i, "_status": s} for i, s in statuses.items()])
+        by_status: dict[str, list[int]] = {}
+        for inbox_id, status in statuses.items():
+            by_status.setdefault(status, []).append(inbox_id)
+        for status, ids in by_status.items():
+            for part in chunks(ids, 1000):
+                self.s.execute(
+                    update(ib).where(ib.c.id.in_(part)).values(status=status, applied_at=at)
+                )
 
     def pending_count(self) -> int:
         ib = _table(t.InboxRow)
@@ -143,8 +190,10 @@ class SqlRecords:
     ) -> dict[tuple[str, str, str], SourceRecord]:
         sr = _table(t.SourceRecordRow)
         out: dict[tuple[str, str, str], SourceRecord] = {}
-        for part in chunks(set(keys)):
-            stmt = select(sr).where(tuple_(sr.c.source, sr.c.domain, sr.c.source_key).in_(part))
+        for (source, domain), part in grouped(keys):
+            stmt = select(sr).where(
+                sr.c.source_key.in_(part), sr.c.source == source, sr.c.domain == domain
+            )
             for row in self.s.execute(stmt):
                 out[(row.source, row.domain, row.source_key)] = _record(row)
         return out
@@ -163,8 +212,9 @@ class SqlRecords:
         new = [r for r in records if r.id is None]
         old = [r for r in records if r.id is not None]
         if new:
-            self.s.execute(
-                insert(sr),
+            bulk_insert(
+                self.s,
+                sr,
                 [
                     {
                         "source": r.source,
@@ -259,8 +309,9 @@ class SqlGolden:
         new = [g for g, _, _ in records if g.version == 1]
         old = [g for g, _, _ in records if g.version > 1]
         if new:
-            self.s.execute(
-                insert(gr),
+            bulk_insert(
+                self.s,
+                gr,
                 [
                     {
                         "id": g.id,
@@ -312,8 +363,9 @@ class SqlGolden:
                     for g in old
                 ],
             )
-        self.s.execute(
-            insert(gv),
+        bulk_insert(
+            self.s,
+            gv,
             [
                 {
                     "golden_id": g.id,
@@ -356,7 +408,7 @@ class SqlKeys:
             for k in sorted(ks)
         ]
         if rows:
-            self.s.execute(insert(bk), rows)
+            bulk_insert(self.s, bk, rows)
 
 
 class SqlPending:
@@ -366,9 +418,9 @@ class SqlPending:
     def waiting_for(self, targets: Iterable[tuple[str, str, str]]) -> set[str]:
         pr = _table(t.PendingReference)
         out: set[str] = set()
-        for part in chunks(set(targets)):
+        for (source, domain), part in grouped(targets):
             stmt = select(pr.c.golden_id).where(
-                tuple_(pr.c.source, pr.c.target_domain, pr.c.target_key).in_(part)
+                pr.c.target_key.in_(part), pr.c.source == source, pr.c.target_domain == domain
             )
             out.update(self.s.scalars(stmt))
         return out
@@ -379,7 +431,7 @@ class SqlPending:
             self.s.execute(delete(pr).where(pr.c.golden_id.in_(part)))
         if rows:
             now = datetime.now().astimezone()
-            self.s.execute(insert(pr), [{**r, "created_at": now} for r in rows])
+            bulk_insert(self.s, pr, [{**r, "created_at": now} for r in rows])
 
 
 class SqlOutbox:
@@ -393,8 +445,9 @@ class SqlOutbox:
             return
         if is_postgres(self.s):
             self.s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
-        self.s.execute(
-            insert(_table(t.OutboxRow)),
+        bulk_insert(
+            self.s,
+            _table(t.OutboxRow),
             [
                 {
                     "event_id": e["event"]["id"],

@@ -123,7 +123,9 @@ class SourceRecordRow(Base):
 
     __tablename__ = "source_record"
     __table_args__ = (
-        UniqueConstraint("source", "domain", "source_key"),
+        # The key leads: lookups are "key IN (batch)" for one source and domain, and a fresh
+        # table's missing statistics must not lead the planner to scan a whole source.
+        UniqueConstraint("source_key", "source", "domain"),
         Index("ix_source_record_golden", "golden_id"),
     )
 
@@ -184,7 +186,7 @@ class BlockingKeyRow(Base):
 
     __tablename__ = "blocking_key"
     __table_args__ = (
-        Index("ix_blocking_key_lookup", "domain", "key", "golden_id", unique=True),
+        Index("ix_blocking_key_lookup", "key", "domain", "golden_id", unique=True),
         Index("ix_blocking_key_golden", "golden_id"),
     )
 
@@ -199,7 +201,7 @@ class PendingReference(Base):
 
     __tablename__ = "pending_reference"
     __table_args__ = (
-        Index("ix_pending_reference_target", "source", "target_domain", "target_key"),
+        Index("ix_pending_reference_target", "target_key", "source", "target_domain"),
         UniqueConstraint("golden_id", "source", "source_key", "name"),
     )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:00:27.976714
+Create Date: 2026-11-26 02:04:54.105691
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("blocking_key", schema=None) as batch_op:
         batch_op.create_index("ix_blocking_key_golden", ["golden_id"], unique=False)
-        batch_op.create_index("ix_blocking_key_lookup", ["domain", "key", "golden_id"], unique=True)
+        batch_op.create_index("ix_blocking_key_lookup", ["key", "domain", "golden_id"], unique=True)
 
     op.create_table(
         "dead_letter",
@@ -282,7 +282,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pending_reference", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_pending_reference_target", ["source", "target_domain", "target_key"], unique=False
+            "ix_pending_reference_target", ["target_key", "source", "target_domain"], unique=False
         )
 
     op.create_table(
@@ -310,7 +310,9 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_record")),
-        sa.UniqueConstraint("source", "domain", "source_key", name=op.f("uq_source_record_source")),
+        sa.UniqueConstraint(
+            "source_key", "source", "domain", name=op.f("uq_source_record_source_key")
+        ),
     )
     with op.batch_alter_table("source_record", schema=None) as batch_op:
         batch_op.create_index("ix_source_record_golden", ["golden_id"], unique=False)

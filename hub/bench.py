@@ -1,0 +1,198 @@
+"""``concord bench ingest``: changes per second end to end, accepted → applied.
+
+The hub runs as it does in production (``concord serve``: API plus embedded worker, in its own
+process); this process only posts pre-built batches over HTTP and watches the inbox drain. The
+figures are printed with the data size and the machine, never asserted: machines here are
+shared and noisy, so compare SQLite and PostgreSQL within one run, as a ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+from rich.console import Console
+from sqlalchemy import func, select
+
+from hub.config import Settings
+from hub.serving import free_port
+from hub.store import access
+from hub.store.db import make_engine
+from hub.store.migrate import upgrade
+from hub.store.tables import InboxRow
+from hub.store.uow import admin_session
+
+LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
+    """N client changes: about 60% new records, 40% updates of records sent earlier.
+
+    Two sources: CRM creates clients; ERP sends the same clients (same website, so they link
+    deterministically) with its own fields, the way a real CDC stream mixes creates, links
+    and updates.
+    """
+    rng = random.Random(seed)
+    changes: list[tuple[str, dict[str, object]]] = []
+    seq = {"crm": 0, "erp": 0}
+    known: list[tuple[str, str, int]] = []
+    new_target = int(n * 0.6)
+    for i in range(n):
+        if i < 1000 or (len(known) < new_target and rng.random() < 0.6) or not known:
+            k = len(known)
+            source = "crm" if k % 3 else "erp"
+            key = f"{source.upper()}-{k:07d}"
+            attrs = {"name": f"Client {k} Holdings", "website": f"https://client{k // 2}.example"}
+            if source == "erp":
+                attrs["legal_name"] = f"CLIENT {k} HOLDINGS LTD"
+            known.append((source, key, k))
+        else:
+            source, key, k = rng.choice(known)
+            attrs = {
+                "name": f"Client {k} Holdings",
+                "website": f"https://client{k // 2}.example",
+                "phone": f"+44 20 7946 {rng.randint(0, 9999):04d}",
+            }
+        seq[source] += 1
+        changes.append(
+            (source, {"domain": "client", "key": key, "sequence": seq[source], "attributes": attrs})
+        )
+    out: list[tuple[str, bytes]] = []
+    for source in ("crm", "erp"):
+        mine = [c for s, c in changes if s == source]
+        for i in range(0, len(mine), batch):
+            out.append((source, json.dumps({"changes": mine[i : i + batch]}).encode()))
+    out.sort(key=lambda b: rng.random())  # interleave the two sources' batches
+    return out
+
+
+@contextmanager
+def bench_database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    server = os.environ.get("CONCORD_BENCH_DATABASE_URL", LOCAL_PG)
+    name = f"concord_bench_{uuid.uuid4().hex[:8]}"
+    admin = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> float | None:
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
+        bench_database(kind, Path(tmp)) as url,
+    ):
+        upgrade(url)
+        engine = make_engine(url)
+        with admin_session(engine) as s:
+            keys = {
+                src: access.add_source(s, src, ["client"], None, None, {"client"})
+                for src in ("crm", "erp")
+            }
+        payloads = build_batches(n, batch)
+        port = free_port()
+        env = {**os.environ, "CONCORD_DATABASE_URL": url}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    console.print(f"[red]{kind}: server did not start[/red]")
+                    return None
+                time.sleep(0.1)
+
+            def post(item: tuple[str, bytes]) -> int:
+                source, body = item
+                with httpx.Client(base_url=base, timeout=120) as c:
+                    r = c.post(
+                        "/api/v1/changes",
+                        content=body,
+                        headers={
+                            "Authorization": f"Bearer {keys[source]}",
+                            "Content-Type": "application/json",
+                        },
+                    )
+                    r.raise_for_status()
+                    return int(r.json()["accepted"])
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                accepted = sum(pool.map(post, payloads))
+            posted = time.perf_counter() - start
+            with engine.connect() as conn:
+                while conn.execute(
+                    select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
+                ).scalar_one():
+                    conn.rollback()
+                    time.sleep(0.05)
+            total = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait(30)
+            engine.dispose()
+        rate = accepted / total
+        console.print(
+            f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
+            f"({accepted / posted:>8,.0f}/s)  applied in {total:6.1f} s "
+            f"([bold]{rate:>8,.0f} changes/s end to end[/bold])"
+        )
+        return rate
+
+
+def run_ingest_bench(n: int, database: str, batch: int, clients: int, console: Console) -> int:
+    Settings()  # validate the environment before spending minutes
+    kinds = ["sqlite", "postgres"] if database == "both" else [database]
+    console.print(
+        f"concord bench ingest: {n:,} changes (~60% new, 40% updates, 2 sources), "
+        f"batches of {batch}, {clients} HTTP clients"
+    )
+    console.print(f"machine: {machine()}")
+    rates = {k: _run_one(k, n, batch, clients, console) for k in kinds}
+    if all(rates.values()) and len(rates) == 2:
+        console.print(f"postgres/sqlite ratio: {rates['postgres'] / rates['sqlite']:.2f}")  # type: ignore[operator]
+    return 0 if all(rates.values()) else 1
