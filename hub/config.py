@@ -106,6 +106,8 @@ def _field(domain: str, name: str, raw: Any) -> FieldSpec:
             raise ConfigError(f"{where}.rules: {rule!r} is not one of {', '.join(RULE_NAMES)}")
     if "source_priority" in rules and not owners:
         raise ConfigError(f"{where}: rule source_priority needs owners")
+    if "union" in rules and ftype != "list":
+        raise ConfigError(f"{where}.rules: union makes a list; the field's type is {ftype}")
     return FieldSpec(name=name, type=ftype, owners=owners, rules=rules)  # type: ignore[arg-type]
 
 
@@ -129,7 +131,16 @@ def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
             raise ConfigError(f"{rwhere}.target: unknown domain {spec['target']!r}")
         if ref_name in raw_fields:
             raise ConfigError(f"{rwhere}: the name is also a field of {name}")
+        unknown = set(spec) - {"attribute", "target", "required", "owners"}
+        if unknown:
+            raise ConfigError(f"{rwhere}: unknown key {sorted(unknown)[0]!r}")
         owners = _names(spec.get("owners", []), f"{rwhere}.owners")
+        for owner in owners:
+            if owner not in SOURCE_KINDS:
+                raise ConfigError(
+                    f"{rwhere}.owners: {owner!r} is not a kind of source system "
+                    f"({', '.join(SOURCE_KINDS)})"
+                )
         refs.append(
             ReferenceSpec(
                 name=ref_name,

@@ -46,6 +46,7 @@ class SourceRecord:
     link_rule: str = ""
     id: int | None = None
     dirty: bool = field(default=False, compare=False)
+    stored: bool = field(default=False, compare=False)  # in the store already (update, not insert)
 
 
 def attributes_digest(attributes: dict[str, Any], op: str = "upsert") -> str:

@@ -112,7 +112,8 @@ def union(spec: FieldSpec, name: str, offers: list[Contribution]) -> Survivor | 
     items: set[str] = set()
     for c in offers:
         value = c.values[name]
-        items.update(str(v) for v in (value if isinstance(value, list | tuple | set) else [value]))
+        values = value if isinstance(value, list | tuple | set) else [value]
+        items.update(str(v).strip() for v in values if not is_blank(v))
     ordered = sorted(offers, key=lambda c: (c.source, c.key))
     return Survivor(
         sorted(items),

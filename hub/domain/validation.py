@@ -7,11 +7,13 @@ batch half-applied. Values are checked, not coerced, except dates, which are kep
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from typing import Any
 
 from hub.domain.spec import DomainSpec, FieldSpec
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TEXT = 10_000
 MAX_LIST = 500
 
@@ -37,11 +39,14 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
     if spec.type == "date":
         if not isinstance(value, str):
             return f"expected a date as YYYY-MM-DD, got {type(value).__name__}"
+        # fromisoformat alone also takes week dates ("2026-W01-1") and compact forms.
+        if not _ISO_DATE.fullmatch(value):
+            return f"expected a date as YYYY-MM-DD, got {value!r:.40}"
         try:
             date.fromisoformat(value)
         except ValueError:
-            return f"expected a date as YYYY-MM-DD, got {value!r:.40}"
-        return None if len(value) == 10 else f"expected a date as YYYY-MM-DD, got {value!r:.40}"
+            return f"expected a date as YYYY-MM-DD, got {value!r:.40} (no such day)"
+        return None
     if spec.type == "list":
         if not isinstance(value, list):
             return f"expected a list of text, got {type(value).__name__}"

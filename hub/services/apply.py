@@ -40,6 +40,8 @@ class _Batch:
     newly_linked: list[RecordKey] = field(default_factory=list)
     key_cache: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     merged: dict[str, str] = field(default_factory=dict)  # loser -> winner
+    unborn: list[str] = field(default_factory=list)
+    unresolved_new: set[str] = field(default_factory=set)
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -84,8 +86,8 @@ class Applier:
         uow.records.save(dirty, now)
         resolved = uow.pending.waiting_for(batch.newly_linked)
         batch.touched.update(resolved)
-        if resolved:
-            self._relink(uow, batch, resolved)
+        if resolved or batch.unresolved_new:
+            self._relink(uow, batch, resolved | batch.unresolved_new)
         report.events, report.created = self._resurvive(uow, batch, now)
         if batch.candidates:
             uow.candidates.add(batch.candidates)
@@ -148,6 +150,9 @@ class Applier:
         bkeys = self.matcher.blocking_keys(record.domain, view)
         if bkeys:
             self._propose(uow, batch, record, view, bkeys)
+        if record.golden_id != golden_id:  # the matcher linked it automatically
+            self._remember_keys(batch, record.domain, dkeys + bkeys, record.golden_id)
+            return
         batch.goldens[golden_id] = GoldenRecord(
             id=golden_id,
             domain=record.domain,
@@ -158,6 +163,12 @@ class Applier:
             references={},
         )
         self._remember_keys(batch, record.domain, dkeys + bkeys, golden_id)
+        spec = self.domains[record.domain]
+        if any(
+            view.get(r.name) is None and record.attributes.get(r.attribute) for r in spec.references
+        ):
+            # Its key may change once the reference resolves, later in this very batch.
+            batch.unresolved_new.add(golden_id)
 
     def _propose(
         self,
@@ -296,6 +307,8 @@ class Applier:
             spec = self.domains[golden.domain]
             if golden.status == "merged":
                 continue
+            if gid in batch.merged and golden.version == 0:
+                continue  # born and merged in this batch: nobody ever heard of it
             if gid in batch.merged:
                 golden.version += 1
                 golden.status, golden.merged_into, golden.xref = "merged", batch.merged[gid], []
@@ -328,28 +341,45 @@ class Applier:
                 )
                 continue
             live = [r for r in linked.get(gid, []) if not r.deleted]
-            offers, refs, pend = self._offers(spec, live, resolved, sources, gid)
-            pending_rows.extend(pend)
-            overrides = {
-                k: Override(v["value"], v.get("reason", ""), v.get("by", ""))
-                for k, v in golden.overrides.items()
-            }
-            attributes, provenance = survive(spec, offers, overrides)
-            references, ref_prov = self._survive_refs(spec, offers, refs)
-            provenance.update(ref_prov)
-            status = "active" if live else ("retired" if golden.version else "active")
-            xref = sorted(
-                ({"source": r.source, "key": r.key} for r in live),
-                key=lambda x: (x["source"], x["key"]),
-            )
-            changed = golden.differs(status, attributes, provenance, references, xref)
-            keys: set[str] = set()
-            for r in live:
-                keys.update(self.matcher.deterministic_keys(spec.name, self._view(spec, r, refs)))
-                keys.update(self.matcher.blocking_keys(spec.name, self._view(spec, r, refs)))
-            key_rows[gid] = keys
-            if changed is None or (not live and golden.version == 0):
-                continue
+            if not live:
+                key_rows[gid] = set()
+                if golden.version == 0:
+                    self._unlink_unborn(batch, gid)
+                    continue
+                if golden.status == "retired":
+                    continue
+                # Retired, not dropped: the record keeps its last values, so subscribers
+                # learn what was retired and a source that sends it again revives it.
+                status, attributes, provenance = "retired", golden.attributes, golden.provenance
+                references, xref, changed = golden.references, [], []
+            else:
+                offers, refs, pend = self._offers(spec, live, resolved, sources, gid)
+                pending_rows.extend(pend)
+                overrides = {
+                    k: Override(v["value"], v.get("reason", ""), v.get("by", ""))
+                    for k, v in golden.overrides.items()
+                }
+                attributes, provenance = survive(spec, offers, overrides)
+                references, ref_prov = self._survive_refs(spec, offers, refs)
+                provenance.update(ref_prov)
+                status = "active"
+                xref = sorted(
+                    ({"source": r.source, "key": r.key} for r in live),
+                    key=lambda x: (x["source"], x["key"]),
+                )
+                key_rows[gid] = {
+                    k
+                    for r in live
+                    for view in (self._view(spec, r, refs),)
+                    for k in (
+                        self.matcher.deterministic_keys(spec.name, view)
+                        + self.matcher.blocking_keys(spec.name, view)
+                    )
+                }
+                found = golden.differs(status, attributes, provenance, references, xref)
+                if found is None:
+                    continue
+                changed = found
             kind = "created" if golden.version == 0 else ("retired" if not live else "updated")
             created += kind == "created"
             golden.version += 1
@@ -381,6 +411,8 @@ class Applier:
                     "at": now,
                 }
             )
+        if batch.unborn:
+            uow.records.save([r for r in batch.records.values() if r.dirty], now)
         uow.pending.replace(batch.touched, pending_rows)
         for domain in {g.domain for g in batch.goldens.values()}:
             uow.keys.replace(

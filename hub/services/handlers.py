@@ -45,7 +45,7 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             log.warning(
                 "batch of %d failed; applying one by one",
                 len(rows),
-                exc_info=log.isEnabledFor(logging.DEBUG),
+                exc_info=True,
             )
             uow.rollback()
     total = ApplyReport()

@@ -178,6 +178,7 @@ def _record(row: Any) -> SourceRecord:
         deleted=row.deleted,
         link_rule=row.link_rule,
         id=row.id,
+        stored=True,
     )
 
 
@@ -209,8 +210,8 @@ class SqlRecords:
 
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
         sr = _table(t.SourceRecordRow)
-        new = [r for r in records if r.id is None]
-        old = [r for r in records if r.id is not None]
+        new = [r for r in records if not r.stored]
+        old = [r for r in records if r.stored]
         if new:
             bulk_insert(
                 self.s,
@@ -235,7 +236,11 @@ class SqlRecords:
         if old:
             stmt = (
                 update(sr)
-                .where(sr.c.id == bindparam("_id"))
+                .where(
+                    sr.c.source_key == bindparam("_key"),
+                    sr.c.source == bindparam("_source"),
+                    sr.c.domain == bindparam("_domain"),
+                )
                 .values(
                     golden_id=bindparam("_golden_id"),
                     attributes=bindparam("_attributes"),
@@ -251,7 +256,9 @@ class SqlRecords:
                 stmt,
                 [
                     {
-                        "_id": r.id,
+                        "_key": r.key,
+                        "_source": r.source,
+                        "_domain": r.domain,
                         "_golden_id": r.golden_id,
                         "_attributes": r.attributes,
                         "_sequence": r.sequence,
@@ -265,6 +272,7 @@ class SqlRecords:
             )
         for r in records:
             r.dirty = False
+            r.stored = True
 
 
 def _golden(row: Any) -> GoldenRecord:

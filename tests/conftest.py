@@ -1,0 +1,175 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on a real PostgreSQL.
+
+PostgreSQL comes from ``CONCORD_TEST_DATABASE_URL`` when set (a server URL; each test run
+creates and drops its own database on it), else the local server at 127.0.0.1:5432, else
+testcontainers where Docker runs, else the PostgreSQL tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.app import create_app
+from hub.bootstrap import Hub, bootstrap
+from hub.config import Settings
+from hub.store import access
+from hub.store.migrate import upgrade
+from hub.store.uow import admin_session
+
+LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _server_url() -> tuple[str | None, str]:
+    url = os.environ.get("CONCORD_TEST_DATABASE_URL")
+    if url:
+        return url, "CONCORD_TEST_DATABASE_URL"
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3):
+            return LOCAL_PG, "local server"
+    except psycopg.Error as exc:
+        local_error = str(exc).strip()
+    try:
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+    except ImportError:
+        return None, f"no PostgreSQL: local server unreachable ({local_error}); no testcontainers"
+    try:  # pragma: no cover - only where Docker runs
+        container = PostgresContainer("postgres:16")
+        container.start()
+        url = container.get_connection_url().replace("psycopg2", "psycopg")
+        return url, "testcontainers"
+    except Exception as exc:  # pragma: no cover
+        return None, f"no PostgreSQL: local server unreachable, testcontainers failed: {exc}"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    url, why = _server_url()
+    if url is None:
+        if os.environ.get("CONCORD_REQUIRE_POSTGRES"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"concord_test_{uuid.uuid4().hex[:12]}"
+    admin = _libpq(pg_server)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = pg_server.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'concord.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+def make_hub(url: str, **settings: object) -> Hub:
+    hub = bootstrap(Settings(database_url=url, **settings))  # type: ignore[arg-type]
+    upgrade(url)
+    return hub
+
+
+@pytest.fixture
+def hub(db_url: str) -> Iterator[Hub]:
+    h = make_hub(db_url)
+    yield h
+    h.close()
+
+
+SOURCE_DOMAINS = {
+    "crm": ["client", "project"],
+    "erp": ["client", "project", "resource"],
+    "psa": ["client", "project", "resource"],
+    "hr": ["resource"],
+    "time": ["resource"],
+}
+
+
+@pytest.fixture
+def keys(hub: Hub) -> dict[str, str]:
+    """One source key per demo system, plus a subscriber and an admin key."""
+    out: dict[str, str] = {}
+    with admin_session(hub.engine) as s:
+        for name, domains in SOURCE_DOMAINS.items():
+            out[name] = access.add_source(s, name, domains, None, None, set(hub.config.domains))
+        out["reader"] = access.create_key(s, "reader", "subscriber")
+        out["admin"] = access.create_key(s, "ops", "admin")
+    return out
+
+
+class Api:
+    """A test client that speaks as one source or another, and applies the inbox on demand."""
+
+    def __init__(self, hub: Hub, keys: dict[str, str]) -> None:
+        self.hub = hub
+        self.keys = keys
+        self.client = TestClient(create_app(hub, run_worker=False))
+
+    def post(self, source: str, *changes: dict[str, object]) -> object:
+        return self.client.post(
+            "/api/v1/changes", json={"changes": list(changes)}, headers=self.auth(source)
+        )
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def get(self, path: str, who: str = "reader") -> object:
+        return self.client.get(path, headers=self.auth(who))
+
+    def apply(self) -> object:
+        return self.hub.bus.drain()
+
+    def golden_of(self, source: str, domain: str, key: str) -> dict[str, object]:
+        r = self.client.get(f"/api/v1/xref/{source}/{domain}/{key}", headers=self.auth("reader"))
+        assert r.status_code == 200, r.text
+        gid = r.json()["golden_id"]
+        g = self.client.get(f"/api/v1/golden/{domain}/{gid}", headers=self.auth("reader"))
+        assert g.status_code == 200, g.text
+        body: dict[str, object] = g.json()
+        return body
+
+
+@pytest.fixture
+def api(hub: Hub, keys: dict[str, str]) -> Api:
+    return Api(hub, keys)
+
+
+ChangeFactory = Callable[..., dict[str, object]]
+
+
+@pytest.fixture
+def change() -> ChangeFactory:
+    def make(
+        domain: str, key: str, seq: int | None = None, op: str = "upsert", **attributes: object
+    ) -> dict[str, object]:
+        c: dict[str, object] = {"domain": domain, "key": key, "op": op, "attributes": attributes}
+        if seq is not None:
+            c["sequence"] = seq
+        return c
+
+    return make

@@ -1,0 +1,494 @@
+"""In-memory fakes of the storage ports, for the unit tier (no database, no network).
+
+``FakeDatabase`` is the committed state that outlives a transaction; ``FakeUnitOfWork`` is one
+transaction over it. Entering a unit of work takes a deep copy of the committed state (its
+working copy); ``commit`` makes the working copy the committed state and ``rollback`` or leaving
+without commit throws it away, so a test sees exactly what a real transaction would keep.
+
+The repositories follow ``hub/store/repositories.py`` row for row: the same unique constraints
+(a violation raises ``FakeIntegrityError``), the same ordering, and copies in and out so that
+mutating a loaded object changes nothing until it is saved, as with rows read from SQL.
+
+Examples:
+    >>> db = FakeDatabase()
+    >>> bus = fake_bus(db)
+    >>> accept(bus, change("crm", "client", "A-17", 1, name="Acme Ltd"))
+    Accepted(accepted=1, duplicates=0)
+    >>> bus.drain().applied
+    1
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hub.bootstrap import deterministic_matcher
+from hub.config import HubConfig, load_config
+from hub.domain.commands import AcceptChanges
+from hub.domain.model import Change, GoldenRecord, Op, SourceRecord, derive_event_id
+from hub.domain.spec import SourceSpec
+from hub.services.apply import Applier
+from hub.services.bus import MessageBus
+from hub.services.handlers import Accepted
+from hub.services.ports import Matcher, RecordKey, UnitOfWork
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
+    SourceSpec("crm", "crm", 0),
+    SourceSpec("northwind-crm", "crm", 1),
+    SourceSpec("erp", "erp", 0),
+    SourceSpec("psa", "psa", 0),
+    SourceSpec("hr", "hr", 0),
+    SourceSpec("time", "time", 0),
+)
+
+
+class FakeIntegrityError(Exception):
+    """A unique constraint the SQL schema declares was violated."""
+
+
+@dataclass
+class FakeState:
+    """Every table the hub's unit of work writes, as plain Python values."""
+
+    inbox: dict[int, dict[str, Any]] = field(default_factory=dict)
+    records: dict[int, SourceRecord] = field(default_factory=dict)
+    golden: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeDatabase:
+    """The committed state, shared by every unit of work of one test.
+
+    Identity counters live outside the transactional state, like PostgreSQL sequences: a
+    rolled-back id is never handed out again, and outbox ``seq`` only ever increases.
+    """
+
+    def __init__(self, sources: Iterable[SourceSpec] = DEFAULT_SOURCES) -> None:
+        self.state = FakeState()
+        self.source_specs = {s.name: s for s in sources}
+        self._counters: dict[str, int] = {}
+        self.commits = 0
+
+    def next_id(self, table: str) -> int:
+        self._counters[table] = self._counters.get(table, 0) + 1
+        return self._counters[table]
+
+    # -- reading the committed state, for assertions -----------------------------------------
+
+    def record(self, source: str, domain: str, key: str) -> SourceRecord:
+        for r in self.state.records.values():
+            if (r.source, r.domain, r.key) == (source, domain, key):
+                return copy.deepcopy(r)
+        raise KeyError((source, domain, key))
+
+    def golden_of(self, source: str, domain: str, key: str) -> dict[str, Any]:
+        gid = self.record(source, domain, key).golden_id
+        assert gid is not None, f"{source}/{domain}/{key} is not linked"
+        return self.state.golden[gid]
+
+    def goldens(self, domain: str) -> list[dict[str, Any]]:
+        return [g for g in self.state.golden.values() if g["domain"] == domain]
+
+    def versions_of(self, golden_id: str) -> list[dict[str, Any]]:
+        return [v for (gid, _), v in sorted(self.state.versions.items()) if gid == golden_id]
+
+    def events(
+        self, type_: str | None = None, golden_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        return [
+            row["payload"]
+            for row in self.state.outbox
+            if (type_ is None or row["type"] == type_)
+            and (golden_id is None or row["golden_id"] == golden_id)
+        ]
+
+    def inbox_status(self) -> dict[str, str]:
+        """Inbox status by event id."""
+        return {row["event_id"]: row["status"] for row in self.state.inbox.values()}
+
+
+class FakeInbox:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, changes: Sequence[Change], received_at: datetime) -> int:
+        """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
+        rows = self._uow.work.inbox
+        seen = {(r["source"], r["event_id"]) for r in rows.values()}
+        new = 0
+        for c in changes:
+            if (c.source, c.event_id) in seen:
+                continue
+            seen.add((c.source, c.event_id))
+            rows[self._uow.db.next_id("inbox")] = {
+                "change": copy.deepcopy(c),
+                "source": c.source,
+                "event_id": c.event_id,
+                "received_at": received_at,
+                "status": "pending",
+                "applied_at": None,
+            }
+            new += 1
+        return new
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]:
+        rows = self._uow.work.inbox
+        pending = [i for i in sorted(rows) if rows[i]["status"] == "pending"][:limit]
+        return [(i, copy.deepcopy(rows[i]["change"])) for i in pending]
+
+    def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
+        for inbox_id, status in statuses.items():
+            row = self._uow.work.inbox.get(inbox_id)
+            if row is not None:  # an UPDATE of a missing row touches nothing
+                row["status"], row["applied_at"] = status, at
+
+
+class FakeRecords:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def load(self, keys: Iterable[RecordKey]) -> dict[RecordKey, SourceRecord]:
+        wanted = set(keys)
+        return {
+            (r.source, r.domain, r.key): copy.deepcopy(r)
+            for r in self._uow.work.records.values()
+            if (r.source, r.domain, r.key) in wanted
+        }
+
+    def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
+        wanted = set(golden_ids)
+        out: dict[str, list[SourceRecord]] = {}
+        for rid in sorted(self._uow.work.records):
+            r = self._uow.work.records[rid]
+            if r.golden_id in wanted:
+                out.setdefault(r.golden_id, []).append(copy.deepcopy(r))
+        return out
+
+    def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
+        """Insert those not yet stored (a new id is given to the stored row only, as COPY
+        does not write it back), update the others by (source, domain, key)."""
+        table = self._uow.work.records
+        by_key = {(r.source, r.domain, r.key): rid for rid, r in table.items()}
+        for r in records:
+            stored = replace(copy.deepcopy(r), dirty=False, stored=True)
+            k = (r.source, r.domain, r.key)
+            if not r.stored:
+                if k in by_key:
+                    raise FakeIntegrityError(f"source_record {r.source}/{r.domain}/{r.key}")
+                stored.id = self._uow.db.next_id("source_record")
+                table[stored.id] = stored
+                by_key[k] = stored.id
+            elif k in by_key:
+                stored.id = by_key[k]
+                table[by_key[k]] = stored
+        for r in records:
+            r.dirty = False
+            r.stored = True
+
+
+class FakeGolden:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
+        table = self._uow.work.golden
+        return {
+            gid: GoldenRecord(
+                id=row["id"],
+                domain=row["domain"],
+                version=row["version"],
+                status=row["status"],
+                attributes=copy.deepcopy(row["attributes"]),
+                provenance=copy.deepcopy(row["provenance"]),
+                references=copy.deepcopy(row["references"]),
+                overrides=copy.deepcopy(row["overrides"] or {}),
+                xref=copy.deepcopy(row["xref"] or []),
+                created_at=row["created_at"],
+            )
+            for gid in sorted(set(ids))
+            if (row := table.get(gid)) is not None
+        }
+
+    def save(
+        self,
+        records: Sequence[tuple[GoldenRecord, list[str], str]],
+        search_names: Mapping[str, str],
+        at: datetime,
+    ) -> None:
+        work = self._uow.work
+        for g, changed, cause in records:
+            content = {
+                "version": g.version,
+                "status": g.status,
+                "attributes": copy.deepcopy(g.attributes),
+                "provenance": copy.deepcopy(g.provenance),
+                "references": copy.deepcopy(g.references),
+                "xref": copy.deepcopy(g.xref),
+            }
+            if g.version == 1:
+                if g.id in work.golden:
+                    raise FakeIntegrityError(f"golden_record {g.id}")
+                work.golden[g.id] = {
+                    "id": g.id,
+                    "domain": g.domain,
+                    **content,
+                    "overrides": copy.deepcopy(g.overrides),
+                    "merged_into": None,
+                    "search_name": search_names.get(g.id, "")[:500],
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            elif g.id in work.golden:
+                work.golden[g.id].update(
+                    content,
+                    merged_into=g.merged_into,
+                    search_name=search_names.get(g.id, "")[:500],
+                    updated_at=at,
+                )
+            if (g.id, g.version) in work.versions:
+                raise FakeIntegrityError(f"golden_version {g.id} v{g.version}")
+            work.versions[(g.id, g.version)] = {
+                "golden_id": g.id,
+                "domain": g.domain,
+                **copy.deepcopy(content),
+                "changed_fields": list(changed),
+                "cause": cause,
+                "created_at": at,
+            }
+
+
+class FakeKeys:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
+        wanted = set(keys)
+        out: dict[str, set[str]] = {}
+        for row in self._uow.work.keys:
+            if row["domain"] == domain and row["key"] in wanted:
+                out.setdefault(row["key"], set()).add(row["golden_id"])
+        return out
+
+    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
+        """Drop every key of the given golden records (of any domain), then add the new ones."""
+        work = self._uow.work
+        work.keys = [row for row in work.keys if row["golden_id"] not in keys]
+        taken = {(row["domain"], row["key"], row["golden_id"]) for row in work.keys}
+        for gid, ks in keys.items():
+            for k in sorted(ks):
+                row = {"domain": domain, "key": k[:600], "golden_id": gid}
+                ident = (domain, row["key"], gid)
+                if ident in taken:
+                    raise FakeIntegrityError(f"blocking_key {ident}")
+                taken.add(ident)
+                work.keys.append(row)
+
+
+class FakePending:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def waiting_for(self, targets: Iterable[RecordKey]) -> set[str]:
+        wanted = set(targets)
+        return {
+            row["golden_id"]
+            for row in self._uow.work.pending
+            if (row["source"], row["target_domain"], row["target_key"]) in wanted
+        }
+
+    def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None:
+        work = self._uow.work
+        gone = set(golden_ids)
+        work.pending = [row for row in work.pending if row["golden_id"] not in gone]
+        taken = {(r["golden_id"], r["source"], r["source_key"], r["name"]) for r in work.pending}
+        for r in rows:
+            ident = (r["golden_id"], r["source"], r["source_key"], r["name"])
+            if ident in taken:
+                raise FakeIntegrityError(f"pending_reference {ident}")
+            taken.add(ident)
+            work.pending.append({**copy.deepcopy(r), "created_at": datetime.now(UTC)})
+
+
+class FakeOutbox:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, events: Sequence[dict[str, Any]]) -> None:
+        work = self._uow.work
+        taken = {row["event_id"] for row in work.outbox}
+        for e in events:
+            if e["event"]["id"] in taken:
+                raise FakeIntegrityError(f"outbox event {e['event']['id']}")
+            taken.add(e["event"]["id"])
+            work.outbox.append(
+                {
+                    "seq": self._uow.db.next_id("outbox"),
+                    "event_id": e["event"]["id"],
+                    "domain": e["domain"],
+                    "golden_id": e["golden_id"],
+                    "version": e["version"],
+                    "type": e["type"],
+                    "payload": copy.deepcopy(e["event"]),
+                    "created_at": e["at"],
+                }
+            )
+
+
+class FakeCandidates:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        ids = {(r.domain, r.source, r.key): i for i, r in self._uow.work.records.items()}
+        for r in rows:
+            self._uow.work.candidates.append(
+                {
+                    "id": self._uow.db.next_id("match_candidate"),
+                    "domain": r["domain"],
+                    # KeyError if the record was never stored, as the SQL lookup would raise
+                    "source_record_id": ids[(r["domain"], *r["source_key"])],
+                    "golden_id": r["golden_id"],
+                    "probability": r["probability"],
+                    "weights": copy.deepcopy(r["weights"]),
+                    "rule": r["rule"],
+                    "status": "pending",
+                }
+            )
+
+
+class FakeDeadLetters:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
+        self._uow.work.dead_letters.append(
+            {
+                "id": self._uow.db.next_id("dead_letter"),
+                "inbox_id": inbox_id,
+                "source": change.source,
+                "event_id": change.event_id,
+                "payload": {
+                    "domain": change.domain,
+                    "key": change.key,
+                    "op": change.op,
+                    "sequence": change.sequence,
+                    "changed_at": change.changed_at.isoformat(),
+                    "attributes": copy.deepcopy(change.attributes),
+                },
+                "reason": reason[:4000],
+                "created_at": at,
+            }
+        )
+
+
+class FakeUnitOfWork:
+    """One transaction over a ``FakeDatabase``; satisfies ``hub.services.ports.UnitOfWork``."""
+
+    def __init__(self, db: FakeDatabase | None = None) -> None:
+        self.db = db if db is not None else FakeDatabase()
+        self.work = FakeState()
+        self.active = False
+        self.committed = False
+        self.inbox = FakeInbox(self)
+        self.records = FakeRecords(self)
+        self.golden = FakeGolden(self)
+        self.keys = FakeKeys(self)
+        self.pending = FakePending(self)
+        self.outbox = FakeOutbox(self)
+        self.candidates = FakeCandidates(self)
+        self.dead_letters = FakeDeadLetters(self)
+
+    def sources(self) -> dict[str, SourceSpec]:
+        return dict(self.db.source_specs)
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.work = copy.deepcopy(self.db.state)
+        self.active = True
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.rollback()
+        self.active = False
+
+    def commit(self) -> None:
+        assert self.active, "commit outside a transaction"
+        self.db.state = self.work
+        self.db.commits += 1
+        self.committed = True
+        self.work = copy.deepcopy(self.db.state)
+
+    def rollback(self) -> None:
+        self.work = copy.deepcopy(self.db.state)
+
+
+def _check_protocol(uow: FakeUnitOfWork) -> UnitOfWork:
+    return uow  # mypy checks here that the fake satisfies the port
+
+
+@functools.cache
+def default_config() -> HubConfig:
+    return load_config()
+
+
+def fake_bus(db: FakeDatabase | None = None, matcher: Matcher | None = None) -> MessageBus:
+    """The real message bus and applier, on the default configuration and fake storage.
+
+    Args:
+        db: The committed state to share; a fresh one when omitted. Keep a reference to it
+            (or read ``bus.uow_factory().db``) to assert on what was committed.
+        matcher: Replaces the deterministic matcher built from the default configuration.
+    """
+    config = default_config()
+    store = db if db is not None else FakeDatabase()
+    applier = Applier(config.domains, matcher or deterministic_matcher(config))
+    return MessageBus(lambda: FakeUnitOfWork(store), applier)
+
+
+def change(
+    source: str,
+    domain: str,
+    key: str,
+    seq: int | None = None,
+    op: Op = "upsert",
+    at: datetime | None = None,
+    event_id: str | None = None,
+    **attributes: Any,
+) -> Change:
+    """A change as the ingest API would build it; ``at`` defaults to T0 plus ``seq`` minutes."""
+    changed_at = at if at is not None else T0 + timedelta(minutes=seq or 0)
+    return Change(
+        source=source,
+        domain=domain,
+        key=key,
+        op=op,
+        event_id=event_id
+        or derive_event_id(source, domain, key, seq, changed_at.isoformat(), op, dict(attributes)),
+        attributes=dict(attributes),
+        changed_at=changed_at,
+        sequence=seq,
+    )
+
+
+def accept(bus: MessageBus, *changes: Change) -> Accepted:
+    """Put changes into the inbox, one ``AcceptChanges`` per source, and total the result."""
+    by_source: dict[str, list[Change]] = {}
+    for c in changes:
+        by_source.setdefault(c.source, []).append(c)
+    accepted = duplicates = 0
+    for source, batch in by_source.items():
+        result = bus.accept(AcceptChanges(source, tuple(batch)))
+        accepted += result.accepted
+        duplicates += result.duplicates
+    return Accepted(accepted=accepted, duplicates=duplicates)
