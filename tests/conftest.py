@@ -173,3 +173,16 @@ def change() -> ChangeFactory:
         return c
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_silent_batch_split(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """A batch that fails whole is applied change by change, which can hide a bug behind a
+    correct end state. Fail any test where that happens unless it says it expects it."""
+    yield
+    if request.node.get_closest_marker("batch_failure_expected"):
+        return
+    split = [r for r in caplog.get_records("call") if "applying one by one" in r.getMessage()]
+    assert not split, f"a batch failed and was split: {split[0].getMessage()}"

@@ -28,6 +28,7 @@ class ApplyReport:
     dead: int = 0
     events: int = 0
     created: int = 0
+    split: int = 0  # batches that failed whole and were applied change by change
 
 
 @dataclass
@@ -421,6 +422,14 @@ class Applier:
         uow.golden.save(saved, search, now)
         uow.outbox.add(events)
         return len(events), created
+
+    def _unlink_unborn(self, batch: _Batch, gid: str) -> None:
+        """A golden record created and left empty in the same batch is never stored; its
+        source records must not point at it, or their next change could not be applied."""
+        for record in batch.records.values():
+            if record.golden_id == gid:
+                record.golden_id, record.link_rule, record.dirty = None, "", True
+        batch.unborn.append(gid)
 
     def _view(
         self, spec: DomainSpec, r: SourceRecord, refs: dict[tuple[str, str], Any]

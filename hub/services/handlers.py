@@ -45,10 +45,10 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             log.warning(
                 "batch of %d failed; applying one by one",
                 len(rows),
-                exc_info=True,
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
             uow.rollback()
-    total = ApplyReport()
+    total = ApplyReport(split=1)
     for inbox_id, change in rows:
         with uow_factory() as uow:
             try:

@@ -25,6 +25,8 @@ from hub.store.tables import (
 )
 from tests.conftest import Api, ChangeFactory
 
+pytestmark = pytest.mark.batch_failure_expected
+
 BAD_KEY = "BOOM-1"
 BAD_NAME = "Boom Industries"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from hub.bootstrap import deterministic_matcher
 from hub.domain.model import Change
 from hub.services.bus import MessageBus
@@ -302,6 +304,7 @@ class ExplodingMatcher:
         return self.inner.score(domain, record, candidates)
 
 
+@pytest.mark.batch_failure_expected
 class TestBatchFailure:
     def test_the_failing_change_alone_is_dead_lettered(self) -> None:
         db = FakeDatabase()
