@@ -126,11 +126,25 @@ def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> f
         payloads = build_batches(n, batch)
         port = free_port()
         env = {**os.environ, "CONCORD_DATABASE_URL": url}
+        split = kind == "postgres"
+        cmd = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)]
         server = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+            [*cmd, "--no-worker"] if split else cmd,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        workers = (
+            [
+                subprocess.Popen(
+                    [sys.executable, "-m", "hub.cli", "apply", "--follow"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            ]
+            if split
+            else []
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -172,10 +186,13 @@ def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> f
                     time.sleep(0.05)
             total = time.perf_counter() - start
         finally:
-            server.terminate()
-            server.wait(30)
+            for proc in (server, *workers):
+                proc.terminate()
+                proc.wait(30)
             engine.dispose()
         rate = accepted / total
+        shape = "API process + 1 apply process" if split else "one process (embedded)"
+        console.print(f"{kind} ({shape}):")
         console.print(
             f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
             f"({accepted / posted:>8,.0f}/s)  applied in {total:6.1f} s "

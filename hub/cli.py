@@ -54,21 +54,48 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Apply the inbox in this process (embedded). --no-worker when separate "
+            "'concord apply --follow' processes do it (PostgreSQL).",
+        ),
+    ] = True,
 ) -> None:
-    """Run the API with the embedded worker that applies changes."""
+    """Run the API, by default with the embedded worker that applies changes."""
     import uvicorn
 
     from hub.app import create_app
 
     hub = _hub()
     upgrade(hub.settings.database_url)
-    uvicorn.run(create_app(hub), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(hub, run_worker=worker), host=host, port=port, log_level="info")
 
 
 @app.command("apply")
-def apply_inbox() -> None:
-    """Apply every pending change in the inbox now, then exit."""
+def apply_inbox(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep applying new changes until stopped.")
+    ] = False,
+) -> None:
+    """Apply pending changes in the inbox, then exit (or keep going with --follow).
+
+    Several ``--follow`` processes may share one PostgreSQL database: each claims its own
+    batches (SKIP LOCKED).
+    """
     hub = _hub()
+    if follow:
+        from hub.worker import EmbeddedWorker
+
+        w = EmbeddedWorker(hub.bus, hub.settings.worker_batch, hub.settings.worker_idle_seconds)
+        w.start()
+        try:
+            while w.alive:
+                w.join(1.0)
+        except KeyboardInterrupt:
+            w.stop()
+        return
     report = hub.bus.drain(hub.settings.worker_batch)
     out.print(
         f"applied {report.applied}, stale {report.stale}, dead {report.dead}, "

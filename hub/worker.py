@@ -37,6 +37,10 @@ class EmbeddedWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, delete, insert, select, text, tuple_, update
+import psycopg
+from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
@@ -79,6 +81,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             )
 
 
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL as ``= ANY(array)``, one parameter, so the
+    statement text is the same for every batch and is not re-compiled and re-parsed."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _table(model: type[t.Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -121,8 +131,37 @@ class SqlInbox:
             }
             for c in changes
         ]
+        if is_postgres(self.s):
+            fresh = self._new_rows(rows)
+            try:
+                with self.s.begin_nested():
+                    bulk_insert(self.s, _table(t.InboxRow), fresh)
+                return len(fresh)
+            except (IntegrityError, psycopg.IntegrityError):
+                pass  # a concurrent request stored one of them first: take the careful path
         stmt = insert_ignoring(self.s, t.InboxRow).returning(_table(t.InboxRow).c.id)
         return len(self.s.execute(stmt, rows).all())
+
+    def _new_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows whose (source, event_id) is neither stored nor repeated in the batch."""
+        ib = _table(t.InboxRow)
+        seen: set[tuple[str, str]] = set()
+        by_source: dict[str, list[str]] = {}
+        for r in rows:
+            by_source.setdefault(r["source"], []).append(r["event_id"])
+        for source, ids in by_source.items():
+            for part in chunks(ids, 1000):
+                stmt = select(ib.c.event_id).where(
+                    one_of(self.s, ib.c.event_id, part), ib.c.source == source
+                )
+                seen.update((source, e) for e in self.s.scalars(stmt))
+        fresh = []
+        for r in rows:
+            k = (r["source"], r["event_id"])
+            if k not in seen:
+                seen.add(k)
+                fresh.append(r)
+        return fresh
 
     def claim(self, limit: int) -> list[tuple[int, Change]]:
         ib = _table(t.InboxRow)
@@ -157,7 +196,9 @@ class SqlInbox:
         for status, ids in by_status.items():
             for part in chunks(ids, 1000):
                 self.s.execute(
-                    update(ib).where(ib.c.id.in_(part)).values(status=status, applied_at=at)
+                    update(ib)
+                    .where(one_of(self.s, ib.c.id, part))
+                    .values(status=status, applied_at=at)
                 )
 
     def pending_count(self) -> int:
@@ -193,7 +234,7 @@ class SqlRecords:
         out: dict[tuple[str, str, str], SourceRecord] = {}
         for (source, domain), part in grouped(keys):
             stmt = select(sr).where(
-                sr.c.source_key.in_(part), sr.c.source == source, sr.c.domain == domain
+                one_of(self.s, sr.c.source_key, part), sr.c.source == source, sr.c.domain == domain
             )
             for row in self.s.execute(stmt):
                 out[(row.source, row.domain, row.source_key)] = _record(row)
@@ -203,7 +244,7 @@ class SqlRecords:
         sr = _table(t.SourceRecordRow)
         out: dict[str, list[SourceRecord]] = {}
         for part in chunks(set(golden_ids)):
-            stmt = select(sr).where(sr.c.golden_id.in_(part)).order_by(sr.c.id)
+            stmt = select(sr).where(one_of(self.s, sr.c.golden_id, part)).order_by(sr.c.id)
             for row in self.s.execute(stmt):
                 out.setdefault(row.golden_id, []).append(_record(row))
         return out
@@ -298,7 +339,7 @@ class SqlGolden:
         gr = _table(t.GoldenRecordRow)
         out: dict[str, GoldenRecord] = {}
         for part in chunks(sorted(set(ids))):
-            stmt = select(gr).where(gr.c.id.in_(part))
+            stmt = select(gr).where(one_of(self.s, gr.c.id, part))
             if lock and is_postgres(self.s):
                 stmt = stmt.order_by(gr.c.id).with_for_update()
             for row in self.s.execute(stmt):
@@ -401,19 +442,29 @@ class SqlKeys:
         bk = _table(t.BlockingKeyRow)
         out: dict[str, set[str]] = {}
         for part in chunks(set(keys)):
-            stmt = select(bk.c.key, bk.c.golden_id).where(bk.c.domain == domain, bk.c.key.in_(part))
+            stmt = select(bk.c.key, bk.c.golden_id).where(
+                bk.c.domain == domain, one_of(self.s, bk.c.key, part)
+            )
             for key, gid in self.s.execute(stmt):
                 out.setdefault(key, set()).add(gid)
         return out
 
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
+        """Make the index hold exactly ``keys`` for these golden records, writing only the
+        difference: most updates change no key, and rewriting them all churned the index."""
         bk = _table(t.BlockingKeyRow)
-        for part in chunks(keys):
-            self.s.execute(delete(bk).where(bk.c.golden_id.in_(part)))
+        held: dict[tuple[str, str], int] = {}
+        for part in chunks(keys, 1000):
+            stmt = select(bk.c.id, bk.c.key, bk.c.golden_id).where(
+                one_of(self.s, bk.c.golden_id, part)
+            )
+            held.update(((k, g), i) for i, k, g in self.s.execute(stmt))
+        wanted = {(k[:600], g) for g, ks in keys.items() for k in ks}
+        stale = [i for kg, i in held.items() if kg not in wanted]
+        for ids in chunks(stale, 1000):
+            self.s.execute(delete(bk).where(one_of(self.s, bk.c.id, ids)))
         rows = [
-            {"domain": domain, "key": k[:600], "golden_id": g}
-            for g, ks in keys.items()
-            for k in sorted(ks)
+            {"domain": domain, "key": k, "golden_id": g} for k, g in sorted(wanted - held.keys())
         ]
         if rows:
             bulk_insert(self.s, bk, rows)
@@ -428,7 +479,9 @@ class SqlPending:
         out: set[str] = set()
         for (source, domain), part in grouped(targets):
             stmt = select(pr.c.golden_id).where(
-                pr.c.target_key.in_(part), pr.c.source == source, pr.c.target_domain == domain
+                one_of(self.s, pr.c.target_key, part),
+                pr.c.source == source,
+                pr.c.target_domain == domain,
             )
             out.update(self.s.scalars(stmt))
         return out
@@ -436,7 +489,7 @@ class SqlPending:
     def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None:
         pr = _table(t.PendingReference)
         for part in chunks(set(golden_ids)):
-            self.s.execute(delete(pr).where(pr.c.golden_id.in_(part)))
+            self.s.execute(delete(pr).where(one_of(self.s, pr.c.golden_id, part)))
         if rows:
             now = datetime.now().astimezone()
             bulk_insert(self.s, pr, [{**r, "created_at": now} for r in rows])

@@ -99,7 +99,7 @@ class InboxRow(Base):
 
     __tablename__ = "inbox"
     __table_args__ = (
-        UniqueConstraint("source", "event_id"),
+        UniqueConstraint("event_id", "source"),
         Index("ix_inbox_pending", "status", "id"),
     )
 

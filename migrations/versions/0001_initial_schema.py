@@ -200,7 +200,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox")),
-        sa.UniqueConstraint("source", "event_id", name=op.f("uq_inbox_source")),
+        sa.UniqueConstraint("event_id", "source", name=op.f("uq_inbox_event_id")),
     )
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.create_index("ix_inbox_pending", ["status", "id"], unique=False)

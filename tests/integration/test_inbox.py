@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import func, select
 
+from hub.store import repositories
 from hub.store.tables import GoldenVersionRow, InboxRow, OutboxRow
 from tests.conftest import Api, ChangeFactory
 
@@ -150,3 +152,18 @@ def test_stale_change_is_marked_stale_not_applied(api: Api, change: ChangeFactor
     assert (report.applied, report.stale) == (0, 1)  # type: ignore[attr-defined]
     assert inbox_statuses(api) == [("ev-new", "applied"), ("ev-old", "stale")]
     assert api.golden_of("crm", "client", "A-1")["attributes"] == {"name": "New"}
+
+
+def test_inbox_race_falls_back_to_insert_on_conflict(
+    api: Api, change: ChangeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests carrying the same event id at once: the pre-check of one misses the other's
+    row; the unique constraint then sends it down the careful path, which counts correctly."""
+    first = {**change("client", "R-1", 1, name="Race Ltd"), "event_id": "race-1"}
+    assert api.post("crm", first).json() == {"accepted": 1, "duplicates": 0}  # type: ignore[attr-defined]
+    monkeypatch.setattr(repositories.SqlInbox, "_new_rows", lambda self, rows: rows)
+    second = {**change("client", "R-2", 1, name="Other Ltd"), "event_id": "race-2"}
+    r = api.post("crm", first, second)
+    assert r.json() == {"accepted": 1, "duplicates": 1}  # type: ignore[attr-defined]
+    report = api.apply()
+    assert report.applied == 2  # type: ignore[attr-defined]
