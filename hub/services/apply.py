@@ -73,6 +73,7 @@ class Applier:
         for _, ch in rows:
             wanted.add((ch.source, ch.domain, ch.key))
             wanted.update(self._reference_targets(ch.source, ch.domain, ch.attributes))
+        uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
         batch = _Batch(records=uow.records.load(wanted))
         self._prefetch_keys(uow, batch, rows)
         statuses: dict[int, str] = {}
@@ -225,6 +226,9 @@ class Applier:
             by_domain.setdefault(ch.domain, set()).update(
                 self.matcher.deterministic_keys(ch.domain, view)
             )
+        # Two workers creating golden records for near-duplicates at once serialise here, on
+        # the records' match keys, so the second one finds the first one's golden record.
+        uow.lock("key", (f"{d}\x00{k}" for d, keys in by_domain.items() for k in keys))
         for domain, keys in by_domain.items():
             found = uow.keys.find(domain, keys)
             for k in keys:
@@ -287,15 +291,17 @@ class Applier:
         """Recompute every touched golden record; store and announce those that changed."""
         if not batch.touched:
             return 0, 0
+        # Lock the golden records first, then read their source records: another worker may
+        # have linked a record to one of them a moment ago, and its contribution must count.
+        missing = batch.touched - batch.goldens.keys()
+        batch.goldens.update(uow.golden.load(missing, lock=True))
         linked = uow.records.linked_to(batch.touched)
         targets: set[RecordKey] = set()
         for recs in linked.values():
             for r in recs:
                 if not r.deleted:
                     targets |= self._reference_targets(r.source, r.domain, r.attributes)
-        resolved = {k: v for k, v in uow.records.load(targets).items()} if targets else {}
-        missing = batch.touched - batch.goldens.keys()
-        batch.goldens.update(uow.golden.load(missing, lock=True))
+        resolved = uow.records.load(targets) if targets else {}
         sources = uow.sources()
         saved: list[tuple[GoldenRecord, list[str], str]] = []
         search: dict[str, str] = {}

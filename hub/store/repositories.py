@@ -6,6 +6,7 @@ so these load by ``IN`` lists and write with ``executemany`` and ``insert ... on
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -584,6 +585,24 @@ class SqlDeadLetters:
                     "created_at": at,
                 }
             ],
+        )
+
+
+LOCK_SPACES = {"record": 1, "key": 2}
+
+
+def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> None:
+    """Transaction-level advisory locks on PostgreSQL, taken in sorted order so two workers
+    can never wait on each other in a cycle (record locks are always taken before key locks).
+    SQLite needs none: it has one writer at a time."""
+    if not is_postgres(session):
+        return
+    ids = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
+    for part in chunks(ids, 1000):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:ids AS int[])) AS k"
+                 " ORDER BY k"),
+            {"space": LOCK_SPACES[namespace], "ids": part},
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
@@ -18,6 +18,7 @@ from hub.store.repositories import (
     SqlOutbox,
     SqlPending,
     SqlRecords,
+    advisory_locks,
     load_sources,
 )
 
@@ -44,6 +45,9 @@ class SqlUnitOfWork:
 
     def sources(self) -> dict[str, SourceSpec]:
         return load_sources(self.session)
+
+    def lock(self, namespace: str, names: Iterable[str]) -> None:
+        advisory_locks(self.session, namespace, names)
 
     def commit(self) -> None:
         self.session.commit()

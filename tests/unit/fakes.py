@@ -80,6 +80,7 @@ class FakeDatabase:
         self.source_specs = {s.name: s for s in sources}
         self._counters: dict[str, int] = {}
         self.commits = 0
+        self.locks: list[tuple[str, str]] = []
 
     def next_id(self, table: str) -> int:
         self._counters[table] = self._counters.get(table, 0) + 1
@@ -412,6 +413,10 @@ class FakeUnitOfWork:
 
     def sources(self) -> dict[str, SourceSpec]:
         return dict(self.db.source_specs)
+
+    def lock(self, namespace: str, names: Iterable[str]) -> None:
+        """One fake transaction runs at a time, so there is nothing to serialise."""
+        self.db.locks.extend((namespace, n) for n in names)
 
     def __enter__(self) -> FakeUnitOfWork:
         self.work = copy.deepcopy(self.db.state)
