@@ -600,8 +600,10 @@ def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> No
     ids = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
     for part in chunks(ids, 1000):
         session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:ids AS int[])) AS k"
-                 " ORDER BY k"),
+            text(
+                "SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:ids AS int[])) AS k"
+                " ORDER BY k"
+            ),
             {"space": LOCK_SPACES[namespace], "ids": part},
         )
 
