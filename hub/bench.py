@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -201,6 +202,62 @@ def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> f
         return rate
 
 
+def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
+    """The apply stage alone, in this process: the inbox is filled first, then drained by
+    the same bus the worker uses. Separates the apply path's cost from HTTP and parsing."""
+    from hub.bootstrap import bootstrap
+    from hub.domain.commands import AcceptChanges
+    from hub.domain.model import Change, derive_event_id
+
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
+        bench_database(kind, Path(tmp)) as url,
+    ):
+        upgrade(url)
+        hub = bootstrap(Settings(database_url=url))
+        with admin_session(hub.engine) as s:
+            for src in ("crm", "erp"):
+                access.add_source(s, src, ["client"], None, None, {"client"})
+        now = datetime.now(UTC)
+        for source, body in build_batches(n, batch):
+            hub.bus.accept(
+                AcceptChanges(
+                    source,
+                    tuple(
+                        Change(
+                            source,
+                            "client",
+                            c["key"],
+                            "upsert",
+                            derive_event_id(
+                                source,
+                                "client",
+                                c["key"],
+                                c["sequence"],
+                                None,
+                                "upsert",
+                                c["attributes"],
+                            ),
+                            c["attributes"],
+                            now,
+                            c["sequence"],
+                        )
+                        for c in json.loads(body)["changes"]
+                    ),
+                )
+            )
+        start = time.perf_counter()
+        report = hub.bus.drain(hub.settings.worker_batch)
+        took = time.perf_counter() - start
+        hub.close()
+    done = report.applied + report.stale
+    console.print(
+        f"{kind:<9} {done:>8} changes  apply stage alone (in-process, batches of "
+        f"{hub.settings.worker_batch}): {took:6.1f} s ({done / took:>8,.0f}/s)"
+    )
+    return done / took
+
+
 def run_ingest_bench(n: int, database: str, batch: int, clients: int, console: Console) -> int:
     Settings()  # validate the environment before spending minutes
     kinds = ["sqlite", "postgres"] if database == "both" else [database]
@@ -210,6 +267,8 @@ def run_ingest_bench(n: int, database: str, batch: int, clients: int, console: C
     )
     console.print(f"machine: {machine()}")
     rates = {k: _run_one(k, n, batch, clients, console) for k in kinds}
+    for k in kinds:
+        _apply_only(k, n, batch, console)
     if all(rates.values()) and len(rates) == 2:
         console.print(f"postgres/sqlite ratio: {rates['postgres'] / rates['sqlite']:.2f}")  # type: ignore[operator]
     return 0 if all(rates.values()) else 1

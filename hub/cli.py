@@ -25,7 +25,7 @@ bench_app = typer.Typer(
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
