@@ -19,12 +19,18 @@ from hub.store.uow import admin_session, session_factory
 app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Read-only (subscriber) and admin keys.", no_args_is_help=True)
+deadletters_app = typer.Typer(
+    help="Changes that were valid on the wire but could not be applied.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 bench_app = typer.Typer(
     help="Benchmarks that print figures with the machine they ran on.", no_args_is_help=True
 )
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
+app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(audit_app, name="audit")
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
@@ -164,6 +170,91 @@ def sources_list() -> None:
         for src in access.list_sources(s):
             table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
     out.print(table)
+
+
+@sources_app.command("rotate-key")
+def sources_rotate_key(name: str) -> None:
+    """Give a source a new key and revoke its old ones; prints the key on the last line."""
+    hub = _hub()
+    try:
+        with admin_session(hub.engine) as s:
+            key = access.rotate_key(s, name)
+    except ConcordError as exc:
+        raise _fail(exc) from exc
+    out.print(f"source {name}: old keys revoked; its new key (shown once):")
+    print(key)
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
+) -> None:
+    """Dead letters with their reason."""
+    hub = _hub()
+    with admin_session(hub.engine) as s:
+        rows = queries.dead_letters(s, limit, include_replayed=all_)
+        table = Table("id", "source", "event id", "key", "reason", "at", "replayed")
+        for d in rows:
+            table.add_row(
+                str(d.id),
+                d.source,
+                d.event_id,
+                str(d.payload.get("key")),
+                d.reason[:80],
+                d.created_at.isoformat(timespec="seconds"),
+                d.replayed_at.isoformat(timespec="seconds") if d.replayed_at else "",
+            )
+    out.print(table)
+
+
+@deadletters_app.command("show")
+def deadletters_show(dead_id: int) -> None:
+    """One dead letter: its payload and the whole reason."""
+    import json
+
+    hub = _hub()
+    try:
+        with admin_session(hub.engine) as s:
+            d = queries.dead_letter(s, dead_id)
+            out.print(f"dead letter {d.id}: {d.source} {d.event_id} (inbox {d.inbox_id})")
+            out.print(f"reason: {d.reason}")
+            out.print_json(json.dumps(d.payload, default=str))
+    except ConcordError as exc:
+        raise _fail(exc) from exc
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every dead letter not replayed.")] = False,
+) -> None:
+    """Send dead letters back to the inbox; the worker applies them again."""
+    from hub.domain.commands import ReplayDeadLetters
+
+    if not ids and not all_:
+        raise _fail(ConcordError("name dead letter ids, or --all"))
+    hub = _hub()
+    count = hub.bus.handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
+    with admin_session(hub.engine) as s:
+        access.audit(s, "cli", "deadletters.replay", {"ids": ids, "all": all_, "count": count})
+    out.print(f"replayed {count} dead letter(s); the worker applies them next")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; names the first broken entry and exits 1 if there is one."""
+    hub = _hub()
+    with admin_session(hub.engine) as s:
+        count, broken, why = access.verify_audit(s)
+        if broken is not None:
+            err.print(
+                f"[red]audit log broken at entry {broken.id}[/red] "
+                f"({broken.at.isoformat()} {broken.actor} {broken.action}): {why}; "
+                f"{count} entries before it are intact"
+            )
+            raise typer.Exit(1)
+    out.print(f"audit log intact: {count} entries")
 
 
 @keys_app.command("create")

@@ -22,4 +22,15 @@ class ApplyPending:
     limit: int = 500
 
 
-Command = AcceptChanges | ApplyPending
+@dataclass(frozen=True)
+class ReplayDeadLetters:
+    """Send dead-lettered changes back to the inbox, after whatever made them fail is fixed.
+
+    ``ids`` None means every dead letter not replayed yet.
+    """
+
+    ids: tuple[int, ...] | None
+    actor: str = "cli"
+
+
+Command = AcceptChanges | ApplyPending | ReplayDeadLetters

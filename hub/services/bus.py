@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.domain.commands import AcceptChanges, ApplyPending, ReplayDeadLetters
 from hub.services.apply import Applier, ApplyReport
-from hub.services.handlers import Accepted, UowFactory, accept_changes, apply_pending
+from hub.services.handlers import (
+    Accepted,
+    UowFactory,
+    accept_changes,
+    apply_pending,
+    replay_dead_letters,
+)
 
 
 class MessageBus:
@@ -17,6 +23,7 @@ class MessageBus:
         self._handlers: dict[type, Callable[[Any], Any]] = {
             AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
+            ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

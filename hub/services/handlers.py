@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.domain.commands import AcceptChanges, ApplyPending, ReplayDeadLetters
 from hub.services.apply import Applier, ApplyReport
 from hub.services.ports import UnitOfWork
 
@@ -71,3 +71,11 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
         total.events += part.events
         total.created += part.created
     return total
+
+
+def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
+    """Replayed changes keep their event ids: the inbox still applies each one at most once."""
+    with uow:
+        count = uow.dead_letters.replay(cmd.ids, datetime.now(UTC))
+        uow.commit()
+    return count

@@ -82,6 +82,10 @@ class CandidateRepo(Protocol):
 class DeadLetters(Protocol):
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...
 
+    def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
+        """Send dead changes back to the inbox (all not yet replayed when ``ids`` is None)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction. Only the unit of work commits; leaving without commit rolls back."""

@@ -6,13 +6,14 @@ brute-force, and looking a key up stays one indexed query on every request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from hub.domain.access import Principal
@@ -39,12 +40,22 @@ def infer_kind(name: str) -> str | None:
     return None
 
 
+def _entry_hash(prev: str, at: datetime, actor: str, action: str, detail: Any) -> str:
+    body = json.dumps([prev, at.isoformat(), actor, action, detail], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
-    """Append to the hash chain: each entry's hash covers the previous entry's hash."""
+    """Append to the hash chain: each entry's hash covers the previous entry's hash.
+
+    The chain is read and extended under a lock (PostgreSQL) so two admins acting at once
+    cannot both extend the same entry and fork the chain.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(3, 0)"))
     last = session.execute(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).scalar()
     prev = last or GENESIS
-    at = datetime.now(UTC)
-    body = json.dumps([prev, at.isoformat(), actor, action, detail], sort_keys=True, default=str)
+    at = datetime.now(UTC).replace(microsecond=0)
     session.add(
         AuditLog(
             at=at,
@@ -52,9 +63,36 @@ def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> 
             action=action,
             detail=detail,
             prev_hash=prev,
-            hash=hashlib.sha256(body.encode()).hexdigest(),
+            hash=_entry_hash(prev, at, actor, action, detail),
         )
     )
+    session.flush()
+
+
+def verify_audit(session: Session) -> tuple[int, AuditLog | None, str]:
+    """Walk the chain: (entries checked, first broken entry or None, what is wrong with it)."""
+    prev = GENESIS
+    count = 0
+    for entry in session.scalars(select(AuditLog).order_by(AuditLog.id)):
+        if entry.prev_hash != prev:
+            return count, entry, "its prev_hash is not the hash of the entry before it"
+        if entry.hash != _entry_hash(prev, entry.at, entry.actor, entry.action, entry.detail):
+            return count, entry, "its content does not match its hash"
+        prev = entry.hash
+        count += 1
+    return count, None, ""
+
+
+def rotate_key(session: Session, name: str, actor: str = "cli") -> str:
+    """A new key for a source; the old ones stop working at once."""
+    src = session.get(SourceSystem, name)
+    if src is None:
+        raise RecordNotFound(f"no source system {name}")
+    with contextlib.suppress(RecordNotFound):  # all revoked already: this is the first new one
+        revoke_keys(session, name, actor=actor)
+    key = create_key(session, name, "source", source=name, actor=actor)
+    audit(session, actor, "source.rotate-key", {"name": name})
+    return key
 
 
 def add_source(

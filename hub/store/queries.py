@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
 from hub.store.tables import (
+    DeadLetter,
     GoldenRecordRow,
     GoldenVersionRow,
     InboxRow,
@@ -147,3 +148,17 @@ def counts(session: Session) -> dict[str, Any]:
         session.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()
     )
     return {"golden": golden, "links": links, "pending_references": pending, "inbox": inbox}
+
+
+def dead_letters(session: Session, limit: int, include_replayed: bool) -> list[DeadLetter]:
+    stmt = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+    if not include_replayed:
+        stmt = stmt.where(DeadLetter.replayed_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def dead_letter(session: Session, dead_id: int) -> DeadLetter:
+    row = session.get(DeadLetter, dead_id)
+    if row is None:
+        raise RecordNotFound(f"no dead letter {dead_id}")
+    return row

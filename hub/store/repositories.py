@@ -587,6 +587,24 @@ class SqlDeadLetters:
             ],
         )
 
+    def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
+        """Put the dead changes back in the inbox as pending, under their own event ids, so
+        the worker applies them again after a fix; each dead letter remembers it was replayed."""
+        dl, ib = _table(t.DeadLetter), _table(t.InboxRow)
+        stmt = select(dl.c.id, dl.c.inbox_id).where(dl.c.replayed_at.is_(None))
+        if ids is not None:
+            stmt = stmt.where(dl.c.id.in_(list(ids)))
+        rows = self.s.execute(stmt).all()
+        for part in chunks([r.inbox_id for r in rows], 1000):
+            self.s.execute(
+                update(ib)
+                .where(one_of(self.s, ib.c.id, part), ib.c.status == "dead")
+                .values(status="pending", applied_at=None)
+            )
+        for part in chunks([r.id for r in rows], 1000):
+            self.s.execute(update(dl).where(one_of(self.s, dl.c.id, part)).values(replayed_at=at))
+        return len(rows)
+
 
 LOCK_SPACES = {"record": 1, "key": 2}
 

@@ -373,6 +373,19 @@ class FakeDeadLetters:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
+    def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
+        rows = [
+            d
+            for d in self._uow.work.dead_letters
+            if d.get("replayed_at") is None and (ids is None or d["id"] in ids)
+        ]
+        for d in rows:
+            d["replayed_at"] = at
+            row = self._uow.work.inbox.get(d["inbox_id"])
+            if row is not None and row["status"] == "dead":
+                row["status"], row["applied_at"] = "pending", None
+        return len(rows)
+
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
         self._uow.work.dead_letters.append(
             {
