@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
 from hub.api import errors
@@ -70,8 +71,24 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             status_code=422, content={"detail": where + str(first["message"]), "errors": problems}
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the request body is not valid JSON in UTF-8"
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": detail},
+            headers=getattr(exc, "headers", None),
+        )
+
     @app.middleware("http")
     async def _limit_body(request: Request, call_next: Any) -> Any:
+        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if b"%00" in raw or b"\x00" in raw or "\x00" in request.url.path:
+            return JSONResponse(
+                status_code=400, content={"detail": "the URL contains a NUL character"}
+            )
         size = request.headers.get("content-length")
         hub_ = request.app.state.hub
         if (

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+
+def _printable_key(value: str) -> str:
+    """Keys are identifiers: not blank, no NUL (which PostgreSQL text cannot hold)."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Key = Annotated[str, AfterValidator(_printable_key)]
 
 
 class ChangeIn(BaseModel):
@@ -13,14 +25,14 @@ class ChangeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: str | None = Field(default=None, min_length=1, max_length=200)
+    event_id: Key | None = Field(default=None, min_length=1, max_length=200)
     domain: str = Field(min_length=1, max_length=50)
-    key: str = Field(min_length=1, max_length=500)
+    key: Key = Field(min_length=1, max_length=500)
     op: Literal["upsert", "delete"] = "upsert"
-    sequence: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    sequence: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
     changed_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
-    run_id: str | None = Field(default=None, max_length=64)
+    run_id: Key | None = Field(default=None, max_length=64)
 
 
 class ChangesIn(BaseModel):

@@ -18,6 +18,11 @@ MAX_TEXT = 10_000
 MAX_LIST = 500
 
 
+def _nul(text: str) -> str | None:
+    # PostgreSQL text and JSONB cannot hold NUL; refuse it here rather than fail at apply.
+    return "text must not contain a NUL character" if "\x00" in text else None
+
+
 def check_value(spec: FieldSpec, value: Any) -> str | None:
     """Why ``value`` is not a valid ``spec`` value, or None when it is (None is always valid)."""
     if value is None:
@@ -27,7 +32,7 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
             return f"expected text, got {type(value).__name__}"
         if len(value) > MAX_TEXT:
             return f"text longer than {MAX_TEXT} characters"
-        return None
+        return _nul(value)
     if spec.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
@@ -54,7 +59,7 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
             return f"list longer than {MAX_LIST} items"
         if any(not isinstance(v, str) or len(v) > MAX_TEXT for v in value):
             return "expected a list of text"
-        return None
+        return next((why for v in value if (why := _nul(v))), None)
     return f"unknown field type {spec.type}"
 
 
@@ -76,6 +81,8 @@ def check_attributes(
                 problems.append((name, "expected the source's own key as non-empty text"))
             elif isinstance(value, str) and len(value) > 500:
                 problems.append((name, "key longer than 500 characters"))
+            elif isinstance(value, str) and "\x00" in value:
+                problems.append((name, "key must not contain a NUL character"))
             continue
         problems.append((name, f"unknown field for domain {domain.name}"))
     if op == "upsert":
