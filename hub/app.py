@@ -15,6 +15,7 @@ from hub import __version__
 from hub.api import errors
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
+from hub.metrics import HubMetrics
 from hub.worker import EmbeddedWorker
 
 
@@ -38,10 +39,16 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.hub is None:
             app.state.hub = bootstrap()
+        app.state.metrics = HubMetrics(app.state.hub.engine)
         worker = None
         if run_worker:
             s = app.state.hub.settings
-            worker = EmbeddedWorker(app.state.hub.bus, s.worker_batch, s.worker_idle_seconds)
+            worker = EmbeddedWorker(
+                app.state.hub.bus,
+                s.worker_batch,
+                s.worker_idle_seconds,
+                observe=app.state.metrics.applied,
+            )
             worker.start()
         app.state.worker = worker
         try:
@@ -58,6 +65,7 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
     )
     app.state.hub = hub
     app.state.worker = None
+    app.state.metrics = HubMetrics(hub.engine) if hub is not None else None
     app.state.expects_worker = run_worker
     errors.install(app)
 

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from hub.domain.commands import ApplyPending
+from hub.services.apply import ApplyReport
 from hub.services.bus import MessageBus
 
 log = logging.getLogger("concord.worker")
 
 
 class EmbeddedWorker:
-    def __init__(self, bus: MessageBus, batch: int = 500, idle: float = 0.2) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        batch: int = 500,
+        idle: float = 0.2,
+        observe: Callable[[ApplyReport, float], None] | None = None,
+    ) -> None:
         self.bus = bus
+        self.observe = observe
         self.batch = batch
         self.idle = idle
         self._wake = threading.Event()
@@ -48,7 +58,10 @@ class EmbeddedWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                started = time.perf_counter()
                 report = self.bus.apply(ApplyPending(self.batch))
+                if self.observe is not None:
+                    self.observe(report, time.perf_counter() - started)
             except Exception:  # keep applying; the failing batch is retried on the next turn
                 log.exception("apply failed")
                 self._stop.wait(1.0)

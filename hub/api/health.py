@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.api.deps import HubDep
 from hub.store.migrate import is_current
@@ -29,3 +30,10 @@ def healthz(hub: HubDep, request: Request) -> Any:
         "worker": "running" if worker is not None and worker.alive else "absent",
     }
     return JSONResponse(status_code=200 if migrated and worker_ok else 503, content=body)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus exposition, on the API's own port (no redirect, no separate server)."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

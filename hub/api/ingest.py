@@ -73,6 +73,9 @@ async def post_changes(
     if problems:
         raise InvalidBatch(problems)
     result = await run_in_threadpool(hub.bus.accept, AcceptChanges(source, tuple(changes)))
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.accepted(source, result.accepted, result.duplicates)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None and result.accepted:
         worker.wake()

@@ -9,6 +9,7 @@ older than the one held never overwrites it.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,12 @@ class ApplyReport:
     events: int = 0
     created: int = 0
     split: int = 0  # batches that failed whole and were applied change by change
+    by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
+
+    def add(self, other: ApplyReport) -> None:
+        for name in ("applied", "stale", "dead", "events", "created", "split"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_source.update(other.by_source)
 
 
 @dataclass
@@ -81,9 +88,11 @@ class Applier:
             if self._apply_one(uow, batch, ch):
                 statuses[inbox_id] = "applied"
                 report.applied += 1
+                report.by_source[(ch.source, "applied")] += 1
             else:
                 statuses[inbox_id] = "stale"
                 report.stale += 1
+                report.by_source[(ch.source, "stale")] += 1
         dirty = [r for r in batch.records.values() if r.dirty]
         uow.records.save(dirty, now)
         resolved = uow.pending.waiting_for(batch.newly_linked)

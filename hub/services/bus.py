@@ -47,5 +47,4 @@ class MessageBus:
             r = self.apply(ApplyPending(limit))
             if r.applied + r.stale + r.dead == 0:
                 return total
-            for name in ("applied", "stale", "dead", "events", "created", "split"):
-                setattr(total, name, getattr(total, name) + getattr(r, name))
+            total.add(r)

@@ -65,11 +65,9 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
                     dl.inbox.mark({inbox_id: "dead"}, now)
                     dl.commit()
                 total.dead += 1
+                total.by_source[(change.source, "dead")] += 1
                 continue
-        total.applied += part.applied
-        total.stale += part.stale
-        total.events += part.events
-        total.created += part.created
+        total.add(part)
     return total
 
 

@@ -216,3 +216,58 @@ def test_cli_keys_print_the_key_on_the_last_line(tmp_path: Path) -> None:
         )
         assert r.status_code == 200
     hub.close()
+
+
+def test_metrics_follow_ingest_and_apply(served: str, keys: dict[str, str]) -> None:
+    with httpx.Client(base_url=served, timeout=30) as c:
+        auth = {"Authorization": f"Bearer {keys['crm']}"}
+        c.post(
+            "/api/v1/changes",
+            headers=auth,
+            json={
+                "changes": [
+                    {
+                        "event_id": "m-1",
+                        "domain": "client",
+                        "key": "M-1",
+                        "sequence": 2,
+                        "attributes": {"name": "Metric Ltd"},
+                    },
+                    {
+                        "event_id": "m-2",
+                        "domain": "client",
+                        "key": "M-1",
+                        "sequence": 1,
+                        "attributes": {"name": "Older Ltd"},
+                    },
+                ]
+            },
+        )
+        c.post(
+            "/api/v1/changes",
+            headers=auth,
+            json={
+                "changes": [
+                    {
+                        "event_id": "m-1",
+                        "domain": "client",
+                        "key": "M-1",
+                        "sequence": 2,
+                        "attributes": {"name": "Metric Ltd"},
+                    }
+                ]
+            },
+        )
+        assert wait_for(c, "/api/v1/xref/crm/client/M-1", keys["reader"]).status_code == 200
+        deadline = time.monotonic() + 10
+        while True:
+            text = c.get("/metrics").text
+            if 'concord_changes_processed_total{outcome="stale",source="crm"} 1.0' in text:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+        assert 'concord_changes_received_total{source="crm"} 2.0' in text
+        assert 'concord_changes_duplicate_total{source="crm"} 1.0' in text
+        assert 'concord_changes_processed_total{outcome="applied",source="crm"} 1.0' in text
+        assert "concord_inbox_depth 0.0" in text
+        assert "concord_apply_batch_seconds_count" in text

@@ -1,0 +1,96 @@
+"""Prometheus metrics: what operations watch to know the hub keeps up and loses nothing.
+
+Counters are fed by the entry points (ingest, the worker) from what the bus returns, so the
+services know nothing of Prometheus. Gauges that describe the store (inbox depth, the age of
+the oldest pending change, pending candidates, dead letters) are read from the database when
+scraped, so they are right whichever process did the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from hub.services.apply import ApplyReport
+from hub.store.tables import DeadLetter, InboxRow, MatchCandidate
+from hub.store.uow import session_factory
+
+
+class StoreGauges(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with session_factory(self.engine, readonly=True)() as s:
+            depth, oldest = s.execute(
+                select(func.count(), func.min(InboxRow.received_at)).where(
+                    InboxRow.status == "pending"
+                )
+            ).one()
+            candidates = s.execute(
+                select(func.count())
+                .select_from(MatchCandidate)
+                .where(MatchCandidate.status == "pending")
+            ).scalar_one()
+            dead = s.execute(
+                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
+            ).scalar_one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily("concord_inbox_depth", "Changes waiting to be applied", depth)
+        yield GaugeMetricFamily(
+            "concord_inbox_lag_seconds", "Age of the oldest change waiting to be applied", lag
+        )
+        yield GaugeMetricFamily(
+            "concord_match_candidates_pending", "Match candidates waiting for a steward", candidates
+        )
+        yield GaugeMetricFamily("concord_dead_letters", "Dead letters not replayed yet", dead)
+
+
+class HubMetrics:
+    """One registry per app, so building two apps (tests) never clashes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter(
+            "concord_changes_received",
+            "Changes accepted into the inbox",
+            ["source"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "concord_changes_duplicate",
+            "Changes acknowledged as duplicates",
+            ["source"],
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "concord_changes_processed",
+            "Changes taken from the inbox, by outcome (applied, stale, dead)",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "concord_apply_batch_seconds",
+            "Time to apply one batch of the inbox",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.registry.register(StoreGauges(engine))
+
+    def accepted(self, source: str, accepted: int, duplicates: int) -> None:
+        self.received.labels(source).inc(accepted)
+        if duplicates:
+            self.duplicates.labels(source).inc(duplicates)
+
+    def applied(self, report: ApplyReport, seconds: float) -> None:
+        for (source, outcome), n in report.by_source.items():
+            self.outcomes.labels(source, outcome).inc(n)
+        if report.by_source:
+            self.batch_seconds.observe(seconds)
