@@ -19,25 +19,33 @@ object's ``__str__`` may itself raise.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-import unicodedata
-import uuid
 from collections.abc import Callable
-from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
+from matching._scalar import as_str as _as_str
+from matching._scalar import clean as _clean
+from matching.formats import date, phone, postcode
+from matching.names import company_name, folded, given_name, person_name
+
 __all__ = [
     "NORMALISERS",
     "Normaliser",
     "code",
+    "company_name",
     "country",
+    "date",
     "email",
+    "folded",
+    "given_name",
     "identity",
+    "person_name",
+    "phone",
+    "postcode",
     "tax_id",
     "text",
     "website_domain",
@@ -45,56 +53,6 @@ __all__ = [
 
 Normaliser: TypeAlias = Callable[[object], str | None]
 """A function from a raw field value to its canonical string, or ``None`` if unusable."""
-
-
-def _as_str(v: object) -> str | None:
-    """Coerce a scalar to ``str``; ``None`` for anything that is not a sensible scalar.
-
-    Integral floats are rendered without ``.0`` because spreadsheets and CSV readers routinely
-    turn the identifier ``123`` into ``123.0``; both must give the same key. Numbers too large
-    to print (Python limits int-to-str conversion to 4300 digits) give ``None``.
-    """
-    try:
-        return _scalar_str(v)
-    except (ValueError, ArithmeticError):
-        return None
-
-
-def _scalar_str(v: object) -> str | None:
-    """The conversion behind :func:`_as_str`, which turns its exceptions into ``None``."""
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, str):
-        return str.__str__(v)
-    if isinstance(v, int):
-        return str(int(v))
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        return str(int(v)) if v.is_integer() else repr(float(v))
-    if isinstance(v, Decimal):
-        if not v.is_finite():
-            return None
-        return str(int(v)) if v == v.to_integral_value() else str(v)
-    if isinstance(v, uuid.UUID):
-        return str(v)
-    if isinstance(v, bytes | bytearray):
-        try:
-            return bytes(v).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return None
-
-
-def _clean(s: str) -> str:
-    """NFKC-normalise and drop invisible format characters.
-
-    NFKC folds full-width digits and letters, ligatures and composed/decomposed accents to one
-    form. Format characters (Unicode category ``Cf``: BOM, zero-width space, soft hyphen) are
-    invisible in every UI yet make two values differ, and a BOM regularly leaks out of CSV files.
-    """
-    s = unicodedata.normalize("NFKC", s)
-    return "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
 
 
 def text(v: object) -> str | None:
@@ -346,6 +304,13 @@ def country(v: object) -> str | None:
 
 NORMALISERS: dict[str, Normaliser] = {
     "text": text,
+    "company_name": company_name,
+    "folded": folded,
+    "person_name": person_name,
+    "given_name": given_name,
+    "phone": phone,
+    "postcode": postcode,
+    "date": date,
     "code": code,
     "email": email,
     "website": website_domain,
