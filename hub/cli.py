@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.errors import ConcordError
+from hub.match_cli import match_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
@@ -31,6 +33,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
+app.add_typer(match_app, name="match")
+bench_app.command("match")(bench_match)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

@@ -81,6 +81,13 @@ def test_normaliser_registry_names() -> None:
         "tax_id",
         "country",
         "identity",
+        "company_name",
+        "person_name",
+        "given_name",
+        "folded",
+        "phone",
+        "postcode",
+        "date",
     }
     assert NORMALISERS["website"] is website_domain
 

@@ -1,0 +1,179 @@
+"""``concord match link|dedupe``: bulk matching of CSV files, no database needed.
+
+The contract (issue "Matching"): columns named like the domain's canonical fields are used as
+those fields, others are ignored unless mapped with ``--map CANON=COL``; the output CSV has
+``left_id,right_id,probability,tier`` and then one ``weight_<field>`` column per compared field;
+only ``auto`` and ``review`` pairs are written; a progress bar goes to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from matching import DEFAULT_SPECS, LinkedPair, MatchSpec, dedupe, link
+from matching.bulk import Progress as ProgressCallback
+
+match_app = typer.Typer(
+    help="Bulk matching of CSV files (link two files, or find duplicates in one).",
+    no_args_is_help=True,
+)
+_err = Console(stderr=True)
+
+DomainOpt = Annotated[str, typer.Option("--domain", help="Domain: client, resource or project.")]
+IdOpt = Annotated[str, typer.Option("--id-column", help="Column holding each record's id.")]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Use column COL as canonical field CANON (CANON=COL); repeatable."),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Where to write the pairs CSV.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _spec(domain: str) -> MatchSpec:
+    build = DEFAULT_SPECS.get(domain)
+    if build is None:
+        raise _fail(f"unknown domain {domain!r}; known: {', '.join(sorted(DEFAULT_SPECS))}")
+    return build()
+
+
+def _mapping(spec: MatchSpec, maps: Sequence[str]) -> dict[str, str]:
+    """Canonical field -> CSV column: same-named columns, overridden by ``--map``."""
+    out = {f: f for f in spec.fields}
+    for item in maps:
+        canon, sep, column = item.partition("=")
+        if not sep or not canon or not column:
+            raise _fail(f"--map expects CANON=COL, got {item!r}")
+        if canon not in out:
+            raise _fail(
+                f"--map {item!r}: {canon!r} is not a field of {spec.domain}; "
+                f"fields: {', '.join(spec.fields)}"
+            )
+        out[canon] = column
+    return out
+
+
+def _read(
+    path: Path, mapping: dict[str, str], id_column: str
+) -> tuple[list[str], list[dict[str, object]]]:
+    """Ids and canonical records of a CSV file; blank cells are missing values."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = set(reader.fieldnames or ())
+            rows = list(reader)
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc}") from exc
+    missing = [
+        f"{c} (for --map {f}={c})" for f, c in mapping.items() if f != c and c not in columns
+    ]
+    if missing:
+        raise _fail(f"{path}: no column {', '.join(missing)}")
+    if id_column not in columns:
+        raise _fail(f"{path}: no id column {id_column!r} (set it with --id-column)")
+    used = {f: c for f, c in mapping.items() if c in columns}
+    ids = [row[id_column] for row in rows]
+    records: list[dict[str, object]] = [
+        {f: (row.get(c) or "").strip() or None for f, c in used.items()} for row in rows
+    ]
+    return ids, records
+
+
+def _write(
+    out: Path,
+    spec: MatchSpec,
+    pairs: Sequence[LinkedPair],
+    left_ids: Sequence[str],
+    right_ids: Sequence[str],
+) -> None:
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["left_id", "right_id", "probability", "tier", *(f"weight_{x}" for x in spec.labels)]
+        )
+        for p in pairs:
+            writer.writerow(
+                [
+                    left_ids[p.left],
+                    right_ids[p.right],
+                    f"{p.probability:.6f}",
+                    p.tier,
+                    *(f"{p.weights[label]:.4f}" for label in spec.labels),
+                ]
+            )
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr, driven by the bulk stage callback."""
+    bar = Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def _summary(pairs: Sequence[LinkedPair], out: Path) -> None:
+    auto = sum(p.tier == "auto" for p in pairs)
+    _err.print(f"{auto} auto, {len(pairs) - auto} review pairs written to {out}")
+
+
+@match_app.command("link")
+def link_command(
+    domain: DomainOpt,
+    left: Annotated[Path, typer.Option("--left", help="CSV of the records to link.")],
+    right: Annotated[Path, typer.Option("--right", help="CSV of the records to link to.")],
+    out: OutOpt,
+    id_column: IdOpt = "id",
+    maps: MapOpt = None,
+) -> None:
+    """Link each record of LEFT to at most one record of RIGHT (auto), with review pairs."""
+    spec = _spec(domain)
+    mapping = _mapping(spec, maps or [])
+    left_ids, left_records = _read(left, mapping, id_column)
+    right_ids, right_records = _read(right, mapping, id_column)
+    with _progress() as progress:
+        pairs = link(left_records, right_records, spec, progress=progress)
+    _write(out, spec, pairs, left_ids, right_ids)
+    _summary(pairs, out)
+
+
+@match_app.command("dedupe")
+def dedupe_command(
+    domain: DomainOpt,
+    input_: Annotated[Path, typer.Option("--input", help="CSV to find duplicates in.")],
+    out: OutOpt,
+    id_column: IdOpt = "id",
+    maps: MapOpt = None,
+) -> None:
+    """Find pairs of duplicate records within one file."""
+    spec = _spec(domain)
+    mapping = _mapping(spec, maps or [])
+    ids, records = _read(input_, mapping, id_column)
+    with _progress() as progress:
+        pairs = dedupe(records, spec, progress=progress)
+    _write(out, spec, pairs, ids, ids)
+    _summary(pairs, out)

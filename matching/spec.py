@@ -1,0 +1,251 @@
+"""Match specs: per domain, what to compare, how to block, the prior model and the tiers.
+
+A :class:`MatchSpec` is data: comparisons and blocking rules declared as small value objects,
+validated once when declared. The m/u values shipped in :data:`DEFAULT_SPECS` are *priors*
+(reasoned guesses of how often each level occurs among matches and non-matches), so the hub can
+score from its first record; bulk runs fit them to the data (:func:`matching.bulk.fit`) and
+steward decisions refine them (:meth:`matching.model.FellegiSunterModel.with_labels`).
+
+Tier thresholds are on the match probability and are deliberately round, not tuned to any test
+set: ``auto`` at 0.99 (odds of 99 to 1 before a record links without a human), ``review`` at
+0.5 (more likely a match than not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from matching.blocking import BlockPart, Or, block_on
+from matching.compare import (
+    Comparison,
+    DateComparison,
+    ExactMatch,
+    JaroWinklerAtThresholds,
+    LevenshteinAtThresholds,
+    TokenRatioAtThresholds,
+)
+from matching.model import FellegiSunterModel
+
+__all__ = ["DEFAULT_SPECS", "MatchSpec", "client_spec", "project_spec", "resource_spec"]
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """How one domain is matched.
+
+    Attributes:
+        domain: Domain name (``client``, ``resource``, ``project``...).
+        comparisons: One comparison per compared field; labels must be distinct.
+        blocking: Union of blocking rules that gather candidates.
+        prior: Probability that two random records of the domain match. ``1e-4`` suits a hub
+            of about ten thousand records per domain; bulk fitting replaces it.
+        t_auto: Probability at or above which a pair links without a steward.
+        t_review: Probability at or above which a pair is proposed to a steward.
+        runner_up_bits: A winner whose runner-up (itself at review level) is within this many
+            bits of weight goes to review instead: two golden records are then plausible.
+        model: Fitted model; ``None`` uses the comparisons' prior m/u and ``prior``.
+
+    Raises:
+        ValueError: On no comparisons, duplicate labels, or thresholds out of order.
+    """
+
+    domain: str
+    comparisons: tuple[Comparison, ...]
+    blocking: Or
+    prior: float = 1e-4
+    t_auto: float = 0.99
+    t_review: float = 0.5
+    runner_up_bits: float = 5.0
+    model: FellegiSunterModel | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        """Validate at declaration."""
+        comparisons = tuple(self.comparisons)
+        object.__setattr__(self, "comparisons", comparisons)
+        if not comparisons:
+            raise ValueError(f"match spec {self.domain!r} has no comparisons")
+        labels = [c.label for c in comparisons]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"match spec {self.domain!r}: comparison labels repeat: {labels}")
+        if not 0.0 < self.t_review <= self.t_auto < 1.0:
+            raise ValueError(
+                f"match spec {self.domain!r}: need 0 < t_review <= t_auto < 1, "
+                f"got t_review={self.t_review}, t_auto={self.t_auto}"
+            )
+        if not 0.0 < self.prior < 1.0:
+            raise ValueError(f"match spec {self.domain!r}: prior must lie within (0, 1)")
+        if self.model is not None and [f.comparison for f in self.model.fields] != list(
+            comparisons
+        ):
+            raise ValueError(f"match spec {self.domain!r}: model does not fit the comparisons")
+
+    @property
+    def fields(self) -> list[str]:
+        """Canonical fields read by comparisons and blocking rules."""
+        seen = dict.fromkeys(c.field for c in self.comparisons)
+        for rule in self.blocking.rules:
+            seen.update(dict.fromkeys(p.field for p in rule.parts))
+        return list(seen)
+
+    @property
+    def labels(self) -> list[str]:
+        """Explanation labels, one per comparison."""
+        return [c.label for c in self.comparisons]
+
+    def current_model(self) -> FellegiSunterModel:
+        """The fitted model, or the prior one built from the declaration."""
+        return self.model or FellegiSunterModel.from_comparisons(self.comparisons, self.prior)
+
+    def with_model(self, model: FellegiSunterModel) -> MatchSpec:
+        """The same spec with a fitted model."""
+        return replace(self, model=model)
+
+
+def client_spec() -> MatchSpec:
+    """Clients: name, website, phone, address_line, city, postcode, country.
+
+    Names are compared after :func:`matching.names.company_name` with a token-sort ratio, not
+    Jaro-Winkler, whose prefix bonus would make sister companies ("Acme Holdings" / "Acme
+    Services") look alike. Disagreeing on country is strong evidence against a match.
+    """
+    return MatchSpec(
+        domain="client",
+        comparisons=(
+            TokenRatioAtThresholds(
+                "name",
+                (95, 88),
+                normaliser="company_name",
+                term_frequency=True,
+                m=(0.8, 0.1, 0.05, 0.05),
+                u=(0.0005, 0.001, 0.004, 0.9945),
+            ),
+            ExactMatch("website", normaliser="website", m=(0.9, 0.1), u=(1e-5, 1 - 1e-5)),
+            ExactMatch("phone", normaliser="phone", m=(0.8, 0.2), u=(1e-5, 1 - 1e-5)),
+            TokenRatioAtThresholds(
+                "address_line",
+                (95, 85),
+                normaliser="folded",
+                m=(0.7, 0.15, 0.05, 0.1),
+                u=(0.0005, 0.001, 0.005, 0.9935),
+            ),
+            JaroWinklerAtThresholds(
+                "city", (0.92,), normaliser="folded", m=(0.85, 0.1, 0.05), u=(0.01, 0.01, 0.98)
+            ),
+            LevenshteinAtThresholds(
+                "postcode",
+                (1,),
+                normaliser="postcode",
+                m=(0.85, 0.1, 0.05),
+                u=(0.001, 0.005, 0.994),
+            ),
+            ExactMatch("country", normaliser="country", m=(0.98, 0.02), u=(0.3, 0.7)),
+        ),
+        blocking=Or(
+            block_on(
+                BlockPart("name", "company_name", first_token=True), BlockPart("country", "country")
+            ),
+            block_on(BlockPart("name", "company_name", length=4), BlockPart("city", "folded")),
+            block_on(BlockPart("website", "website")),
+            block_on(BlockPart("phone", "phone")),
+            block_on(BlockPart("postcode", "postcode")),
+        ),
+    )
+
+
+def resource_spec() -> MatchSpec:
+    """Resources: names, e-mail, phone, date of birth, address, employee id.
+
+    Given names pass through the nickname table; both names are term-frequency adjusted.
+    """
+    return MatchSpec(
+        domain="resource",
+        comparisons=(
+            JaroWinklerAtThresholds(
+                "given_name",
+                (0.92, 0.8),
+                normaliser="given_name",
+                term_frequency=True,
+                m=(0.75, 0.1, 0.08, 0.07),
+                u=(0.005, 0.005, 0.02, 0.97),
+            ),
+            JaroWinklerAtThresholds(
+                "family_name",
+                (0.92, 0.8),
+                normaliser="person_name",
+                term_frequency=True,
+                m=(0.75, 0.1, 0.08, 0.07),
+                u=(0.001, 0.003, 0.01, 0.986),
+            ),
+            ExactMatch("email", normaliser="email", m=(0.8, 0.2), u=(1e-5, 1 - 1e-5)),
+            ExactMatch("phone", normaliser="phone", m=(0.7, 0.3), u=(1e-5, 1 - 1e-5)),
+            DateComparison("date_of_birth"),
+            TokenRatioAtThresholds(
+                "address_line",
+                (95, 85),
+                normaliser="folded",
+                m=(0.7, 0.15, 0.05, 0.1),
+                u=(0.0005, 0.001, 0.005, 0.9935),
+            ),
+            JaroWinklerAtThresholds(
+                "city",
+                (0.92, 0.8),
+                normaliser="folded",
+                m=(0.8, 0.1, 0.05, 0.05),
+                u=(0.005, 0.005, 0.02, 0.97),
+            ),
+            LevenshteinAtThresholds(
+                "postcode", (1,), normaliser="postcode", m=(0.8, 0.1, 0.1), u=(0.001, 0.01, 0.989)
+            ),
+            ExactMatch("region", normaliser="folded", m=(0.95, 0.05), u=(0.2, 0.8)),
+            ExactMatch("employee_id", normaliser="code", m=(0.9, 0.1), u=(1e-5, 1 - 1e-5)),
+        ),
+        blocking=Or(
+            block_on(BlockPart("email", "email")),
+            block_on(BlockPart("phone", "phone")),
+            block_on(BlockPart("employee_id", "code")),
+            block_on(BlockPart("date_of_birth", "date")),
+            block_on(
+                BlockPart("given_name", "person_name"),
+                BlockPart("family_name", "person_name"),
+                name="names",
+            ),
+            block_on(
+                BlockPart("family_name", "person_name"),
+                BlockPart("given_name", "person_name"),
+                name="names",
+            ),
+            block_on(BlockPart("family_name", "person_name"), BlockPart("postcode", "postcode")),
+            block_on(BlockPart("given_name", "given_name"), BlockPart("postcode", "postcode")),
+            block_on(BlockPart("family_name", "person_name"), BlockPart("city", "folded")),
+            block_on(BlockPart("address_line", "folded"), BlockPart("postcode", "postcode")),
+            block_on(BlockPart("address_line", "folded"), BlockPart("city", "folded")),
+        ),
+    )
+
+
+def project_spec() -> MatchSpec:
+    """Projects: code and name within the same golden client (``client`` is its golden id)."""
+    return MatchSpec(
+        domain="project",
+        comparisons=(
+            LevenshteinAtThresholds(
+                "code", (1,), normaliser="code", m=(0.8, 0.1, 0.1), u=(0.001, 0.01, 0.989)
+            ),
+            TokenRatioAtThresholds(
+                "name",
+                (95, 85),
+                normaliser="folded",
+                m=(0.6, 0.2, 0.1, 0.1),
+                u=(0.001, 0.002, 0.01, 0.987),
+            ),
+            ExactMatch("client", normaliser="identity", m=(0.99, 0.01), u=(0.001, 0.999)),
+        ),
+        blocking=Or(
+            block_on(BlockPart("client", "identity")),
+            block_on(BlockPart("code", "code")),
+        ),
+    )
+
+
+DEFAULT_SPECS = {"client": client_spec, "resource": resource_spec, "project": project_spec}
+"""Builders of the default spec of each domain, by domain name."""
