@@ -8,6 +8,7 @@ to guess which of 60 fields was misspelt.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -176,12 +177,55 @@ def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
     )
 
 
+@dataclass(frozen=True)
+class MatchSettings:
+    """What a firm may change of a domain's fuzzy matching without writing code."""
+
+    enabled: bool = True
+    t_auto: float | None = None
+    t_review: float | None = None
+
+
+def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("match: expected a mapping of domain to its match settings")
+    out: dict[str, MatchSettings] = {}
+    for domain, settings in raw.items():
+        where = f"match.{domain}"
+        if domain not in domains:
+            raise ConfigError(f"{where}: unknown domain {domain!r}")
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        unknown = set(settings) - {"enabled", "t_auto", "t_review"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        for key in ("t_auto", "t_review"):
+            value = settings.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1
+            ):
+                raise ConfigError(f"{where}.{key}: expected a probability between 0 and 1")
+        t_auto, t_review = settings.get("t_auto"), settings.get("t_review")
+        if t_auto is not None and t_review is not None and t_review > t_auto:
+            raise ConfigError(f"{where}: t_review must not be above t_auto")
+        out[domain] = MatchSettings(bool(settings.get("enabled", True)), t_auto, t_review)
+    return out
+
+
 class HubConfig:
     """The validated firm configuration: domains with fields, owners, rules and keys."""
 
-    def __init__(self, domains: dict[str, DomainSpec], raw: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        domains: dict[str, DomainSpec],
+        raw: dict[str, Any],
+        match: dict[str, MatchSettings] | None = None,
+    ) -> None:
         self.domains = domains
         self.raw = raw
+        self.match = match or {}
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
@@ -213,7 +257,7 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
         raise ConfigError("domains: expected a mapping of domain name to its settings")
     names = set(raw_domains)
     domains = {name: _domain(name, raw, names) for name, raw in raw_domains.items()}
-    return HubConfig(domains, doc)
+    return HubConfig(domains, doc, _match(doc.get("match"), names))
 
 
 def config_path(settings: Settings) -> Path | None:

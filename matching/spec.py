@@ -228,9 +228,9 @@ def project_spec() -> MatchSpec:
     return MatchSpec(
         domain="project",
         comparisons=(
-            LevenshteinAtThresholds(
-                "code", (1,), normaliser="code", m=(0.8, 0.1, 0.1), u=(0.001, 0.01, 0.989)
-            ),
+            # A code is an identifier: PRJ-1 and PRJ-10 are two projects, so a near miss is
+            # no evidence, and a different code is strong evidence against.
+            ExactMatch("code", normaliser="code", m=(0.98, 0.02), u=(0.001, 0.999)),
             TokenRatioAtThresholds(
                 "name",
                 (95, 85),
@@ -238,7 +238,8 @@ def project_spec() -> MatchSpec:
                 m=(0.6, 0.2, 0.1, 0.1),
                 u=(0.001, 0.002, 0.01, 0.987),
             ),
-            ExactMatch("client", normaliser="identity", m=(0.99, 0.01), u=(0.001, 0.999)),
+            # Projects of one client are common: sharing the client says less than it seems.
+            ExactMatch("client", normaliser="identity", m=(0.99, 0.01), u=(0.02, 0.98)),
         ),
         blocking=Or(
             block_on(BlockPart("client", "identity")),

@@ -21,6 +21,8 @@ from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
+MAX_CANDIDATES = 50
+
 
 @dataclass
 class ApplyReport:
@@ -50,6 +52,8 @@ class _Batch:
     merged: dict[str, str] = field(default_factory=dict)  # loser -> winner
     unborn: list[str] = field(default_factory=list)
     unresolved_new: set[str] = field(default_factory=set)
+    pool: dict[str, GoldenRecord] = field(default_factory=dict)  # candidates' golden records
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -164,6 +168,7 @@ class Applier:
         if record.golden_id != golden_id:  # the matcher linked it automatically
             self._remember_keys(batch, record.domain, dkeys + bkeys, record.golden_id)
             return
+        batch.fresh[golden_id] = view  # what a later record of this batch is compared with
         batch.goldens[golden_id] = GoldenRecord(
             id=golden_id,
             domain=record.domain,
@@ -190,18 +195,25 @@ class Applier:
         bkeys: list[str],
     ) -> None:
         """Score blocked candidates; an auto-tier winner links, review tiers go to stewards."""
-        ids: set[str] = set()
+        shared: Counter[str] = Counter()
         for bkey in bkeys:
-            ids |= self._find(uow, batch, record.domain, bkey)
-        if not ids:
+            shared.update(self._find(uow, batch, record.domain, bkey) - {record.golden_id})
+        if not shared:
             return
-        loaded = uow.golden.load(ids - batch.goldens.keys())
-        pool = {**loaded, **{i: g for i, g in batch.goldens.items() if i in ids}}
-        scored = self.matcher.score(
-            record.domain,
-            view,
-            [(g.id, g.attributes) for g in pool.values() if g.status == "active"],
-        )
+        # A very common blocking value (a big city) must not make one record cost thousands
+        # of comparisons: keep the candidates that share the most keys with it.
+        ids = {gid for gid, _ in shared.most_common(MAX_CANDIDATES)}
+        missing = ids - batch.pool.keys() - batch.fresh.keys()
+        if missing:
+            batch.pool.update(uow.golden.load(missing))
+        pool = [
+            (gid, batch.fresh[gid])
+            if gid in batch.fresh
+            else (gid, {**batch.pool[gid].attributes, **batch.pool[gid].references})
+            for gid in sorted(ids)
+            if gid in batch.fresh or (gid in batch.pool and batch.pool[gid].status == "active")
+        ]
+        scored = self.matcher.score(record.domain, view, pool)
         auto = [c for c in scored if c.tier == "auto"]
         if len(auto) == 1 and auto[0].golden_id != record.golden_id:
             record.golden_id = auto[0].golden_id
@@ -224,6 +236,7 @@ class Applier:
     ) -> None:
         """Look up the deterministic keys of every new record of the batch in one query each."""
         by_domain: dict[str, set[str]] = {}
+        blocking: dict[str, set[str]] = {}
         for _, ch in rows:
             held = batch.records.get((ch.source, ch.domain, ch.key))
             if ch.op != "upsert" or (held is not None and held.golden_id is not None):
@@ -235,13 +248,27 @@ class Applier:
             by_domain.setdefault(ch.domain, set()).update(
                 self.matcher.deterministic_keys(ch.domain, view)
             )
+            blocking.setdefault(ch.domain, set()).update(
+                self.matcher.blocking_keys(ch.domain, view)
+            )
         # Two workers creating golden records for near-duplicates at once serialise here, on
         # the records' match keys, so the second one finds the first one's golden record.
-        uow.lock("key", (f"{d}\x00{k}" for d, keys in by_domain.items() for k in keys))
+        uow.lock(
+            "key",
+            (f"{d}\x00{k}" for src in (by_domain, blocking) for d, ks in src.items() for k in ks),
+        )
         for domain, keys in by_domain.items():
-            found = uow.keys.find(domain, keys)
-            for k in keys:
+            found = uow.keys.find(domain, keys | blocking.get(domain, set()))
+            for k in keys | blocking.get(domain, set()):
                 batch.key_cache[(domain, k)] = set(found.get(k, ()))
+        candidates = {
+            gid
+            for (d, k), gids in batch.key_cache.items()
+            if k in blocking.get(d, ())
+            for gid in gids
+        }
+        if candidates:  # every candidate's golden record in one query, not one per record
+            batch.pool.update(uow.golden.load(candidates))
 
     def _find(self, uow: UnitOfWork, batch: _Batch, domain: str, key: str) -> set[str]:
         cached = batch.key_cache.get((domain, key))
