@@ -126,13 +126,19 @@ class Applier:
                 digest=digest,
             )
             batch.records[key] = held
+        previous = None
+        if held.deleted and ch.op == "upsert" and held.golden_id is not None:
+            # Re-created after a delete: it is matched again like a new arrival (what arrived
+            # meanwhile may hold its keys), and falls back to its old golden record.
+            previous, held.golden_id = held.golden_id, None
+            batch.touched.add(previous)
         if ch.op == "upsert":
             held.attributes = dict(ch.attributes)
         held.deleted = ch.op == "delete"
         held.changed_at, held.sequence, held.digest = ch.changed_at, ch.sequence, digest
         held.dirty = True
         if held.golden_id is None and not held.deleted:
-            self._link(uow, batch, held)
+            self._link(uow, batch, held, previous)
             batch.newly_linked.append(key)
         if held.golden_id is not None:
             batch.touched.add(held.golden_id)
@@ -149,16 +155,30 @@ class Applier:
             view[ref.name] = linked.golden_id if linked and not linked.deleted else None
         return view
 
-    def _link(self, uow: UnitOfWork, batch: _Batch, record: SourceRecord) -> None:
+    def _link(
+        self, uow: UnitOfWork, batch: _Batch, record: SourceRecord, previous: str | None = None
+    ) -> None:
         view = self._match_view(batch, record)
         dkeys = self.matcher.deterministic_keys(record.domain, view)
-        for dkey in dkeys:
-            hits = self._find(uow, batch, record.domain, dkey)
-            if hits:
-                record.golden_id = sorted(hits)[0]
-                record.link_rule = "deterministic:" + dkey.split(":", 1)[0]
-                self._remember_keys(batch, record.domain, dkeys, record.golden_id)
-                return
+        found = [
+            (dkey, hits)
+            for dkey in dkeys
+            if (hits := self._find(uow, batch, record.domain, dkey) - batch.merged.keys())
+        ]
+        if found:
+            dkey, hits = found[0]
+            winner = sorted(hits)[0]
+            record.golden_id = winner
+            record.link_rule = "deterministic:" + dkey.split(":", 1)[0]
+            # A record whose keys reach two golden records proves they are one: merge them.
+            for other in sorted(set().union(*(h for _, h in found)) - {winner}):
+                self._merge(uow, batch, other, winner)
+            self._remember_keys(batch, record.domain, dkeys, winner)
+            return
+        if previous is not None and previous not in batch.merged:
+            record.golden_id, record.link_rule = previous, "revived"
+            self._remember_keys(batch, record.domain, dkeys, previous)
+            return
         golden_id = str(uuid.uuid4())
         record.golden_id = golden_id
         record.link_rule = "new"
@@ -185,6 +205,27 @@ class Applier:
         ):
             # Its key may change once the reference resolves, later in this very batch.
             batch.unresolved_new.add(golden_id)
+
+    def _merge(self, uow: UnitOfWork, batch: _Batch, loser: str, winner: str) -> None:
+        """Move every source record of ``loser`` to ``winner``; ``loser`` becomes merged.
+
+        Golden records that refer to the loser are re-survived too, so their references move
+        to the winner and their subscribers are told.
+        """
+        if loser == winner or loser in batch.merged:
+            return
+        batch.merged[loser] = winner
+        batch.touched.update((loser, winner))
+        for r in uow.records.linked_to([loser]).get(loser, []):
+            batch.records.setdefault((r.source, r.domain, r.key), r)
+        for r in batch.records.values():
+            if r.golden_id == loser:
+                r.golden_id, r.dirty = winner, True
+        for gids in batch.key_cache.values():
+            if loser in gids:
+                gids.discard(loser)
+                gids.add(winner)
+        batch.touched.update(uow.golden.referring_to([loser]))
 
     def _propose(
         self,
@@ -239,7 +280,7 @@ class Applier:
         blocking: dict[str, set[str]] = {}
         for _, ch in rows:
             held = batch.records.get((ch.source, ch.domain, ch.key))
-            if ch.op != "upsert" or (held is not None and held.golden_id is not None):
+            if ch.op != "upsert" or (held is not None and held.golden_id and not held.deleted):
                 continue
             probe = SourceRecord(
                 ch.source, ch.domain, ch.key, ch.attributes, ch.changed_at, ch.sequence, ""
@@ -307,8 +348,9 @@ class Applier:
                 {k: v for k, v in uow.records.load(targets - batch.records.keys()).items()}
             )
             view = self._match_view(batch, record)
-            for dkey in self.matcher.deterministic_keys(record.domain, view):
-                hits = self._find(uow, batch, record.domain, dkey) - {gid}
+            dkeys = self.matcher.deterministic_keys(record.domain, view)
+            for dkey in dkeys:
+                hits = self._find(uow, batch, record.domain, dkey) - {gid} - batch.merged.keys()
                 if hits:
                     winner = sorted(hits)[0]
                     record.golden_id = winner
@@ -318,6 +360,8 @@ class Applier:
                     batch.merged[gid] = winner
                     batch.touched.add(winner)
                     break
+            else:  # it stays: a record relinked after it in this batch must find it
+                self._remember_keys(batch, record.domain, dkeys, gid)
         dirty = [r for r in batch.records.values() if r.dirty]
         uow.records.save(dirty, datetime.now(UTC))
 

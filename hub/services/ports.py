@@ -51,6 +51,10 @@ class RecordRepo(Protocol):
 class GoldenRepo(Protocol):
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
 
+    def referring_to(self, ids: Iterable[str]) -> set[str]:
+        """Golden records whose references name any of ``ids``."""
+        ...
+
     def save(
         self,
         records: Sequence[tuple[GoldenRecord, list[str], str]],

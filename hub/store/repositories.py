@@ -13,7 +13,21 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy import (
+    JSON,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import IntegrityError
@@ -335,6 +349,17 @@ def _golden(row: Any) -> GoldenRecord:
 class SqlGolden:
     def __init__(self, session: Session) -> None:
         self.s = session
+
+    def referring_to(self, ids: Iterable[str]) -> set[str]:
+        """A text search of the references: merges are rare, and a golden id (a UUID) cannot
+        appear in the JSON by accident. One statement for all of a batch's merges."""
+        gr = _table(t.GoldenRecordRow)
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        refs = cast(gr.c.references, String)
+        stmt = select(gr.c.id).where(or_(*(refs.like(f"%{gid}%") for gid in wanted)))
+        return set(self.s.scalars(stmt))
 
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
         gr = _table(t.GoldenRecordRow)

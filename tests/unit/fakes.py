@@ -200,6 +200,14 @@ class FakeRecords:
 
 
 class FakeGolden:
+    def referring_to(self, ids: Iterable[str]) -> set[str]:
+        wanted = set(ids)
+        return {
+            g["id"]
+            for g in self._uow.work.golden.values()
+            if wanted & {str(v) for v in g["references"].values()}
+        }
+
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
