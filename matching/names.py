@@ -17,7 +17,7 @@ import re
 import unicodedata
 from functools import cache, lru_cache
 
-from cleanco import prepare_default_terms  # type: ignore[import-untyped]
+from cleanco import prepare_default_terms
 
 from matching._scalar import as_str, clean
 
