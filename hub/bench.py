@@ -36,6 +36,7 @@ from hub.store.migrate import upgrade
 from hub.store.tables import InboxRow
 from hub.store.uow import admin_session
 
+INDUSTRIES = ("consulting", "engineering", "legal", "advisory", "software", "energy")
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -71,7 +72,7 @@ def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
             k = len(known)
             source = "crm" if k % 3 else "erp"
             key = f"{source.upper()}-{k:07d}"
-            attrs = {"name": f"Client {k} Holdings", "website": f"https://client{k // 2}.example"}
+            attrs = {"name": f"Client {k} Holdings", "website": f"https://client{k // 2}.co.uk"}
             if source == "erp":
                 attrs["legal_name"] = f"CLIENT {k} HOLDINGS LTD"
             known.append((source, key, k))
@@ -79,8 +80,9 @@ def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
             source, key, k = rng.choice(known)
             attrs = {
                 "name": f"Client {k} Holdings",
-                "website": f"https://client{k // 2}.example",
-                "phone": f"+44 20 7946 {rng.randint(0, 9999):04d}",
+                "website": f"https://client{k // 2}.co.uk",
+                "phone": f"+44 20 7{k // 10000:03d} {k % 10000:04d}",  # one line per client
+                "industry": rng.choice(INDUSTRIES),
             }
         seq[source] += 1
         changes.append(

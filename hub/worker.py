@@ -11,9 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from hub.domain.commands import ApplyPending
+from hub.domain.commands import ApplyPending, RefreshStatistics
 from hub.services.apply import ApplyReport
-from hub.services.bus import MessageBus
+from hub.services.bus import MessageBus, StatisticsSchedule
 
 log = logging.getLogger("concord.worker")
 
@@ -33,6 +33,7 @@ class EmbeddedWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._statistics = StatisticsSchedule()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="concord-worker", daemon=True)
@@ -66,6 +67,15 @@ class EmbeddedWorker:
                 log.exception("apply failed")
                 self._stop.wait(1.0)
                 continue
+            self._maybe_refresh_statistics(report.applied + report.stale)
             if report.applied + report.stale + report.dead == 0:
                 self._wake.wait(self.idle)
                 self._wake.clear()
+
+    def _maybe_refresh_statistics(self, done: int) -> None:
+        if not self._statistics.due(done):
+            return
+        try:
+            self.bus.handle(RefreshStatistics())
+        except Exception:  # statistics are an optimisation: never stop applying for them
+            log.warning("refreshing table statistics failed", exc_info=True)

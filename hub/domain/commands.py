@@ -33,4 +33,13 @@ class ReplayDeadLetters:
     actor: str = "cli"
 
 
-Command = AcceptChanges | ApplyPending | ReplayDeadLetters
+@dataclass(frozen=True)
+class RefreshStatistics:
+    """Let the database re-learn the size and spread of the hot tables.
+
+    A bulk load grows them faster than autovacuum re-analyses; with stale statistics the
+    planner guesses that a batch's 500 keys match most of a table and scans all of it.
+    """
+
+
+Command = AcceptChanges | ApplyPending | ReplayDeadLetters | RefreshStatistics

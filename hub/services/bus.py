@@ -5,15 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hub.domain.commands import AcceptChanges, ApplyPending, ReplayDeadLetters
+from hub.domain.commands import (
+    AcceptChanges,
+    ApplyPending,
+    RefreshStatistics,
+    ReplayDeadLetters,
+)
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
     Accepted,
     UowFactory,
     accept_changes,
     apply_pending,
+    refresh_statistics,
     replay_dead_letters,
 )
+
+
+class StatisticsSchedule:
+    """When to re-analyse the hot tables: each time the work done doubles (2k, 4k, 8k...,
+    then every 500k), so a bulk load never runs long on statistics of a much smaller table."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.next = 2_000
+
+    def due(self, done: int) -> bool:
+        self.done += done
+        if self.done < self.next:
+            return False
+        self.next = self.done + min(self.done, 500_000)
+        return True
 
 
 class MessageBus:
@@ -24,6 +46,7 @@ class MessageBus:
             AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
+            RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:
@@ -43,8 +66,11 @@ class MessageBus:
     def drain(self, limit: int = 500) -> ApplyReport:
         """Apply until the inbox is empty (CLI, tests, demo)."""
         total = ApplyReport()
+        schedule = StatisticsSchedule()
         while True:
             r = self.apply(ApplyPending(limit))
             if r.applied + r.stale + r.dead == 0:
                 return total
             total.add(r)
+            if schedule.due(r.applied + r.stale):
+                self.handle(RefreshStatistics())

@@ -7,7 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hub.domain.commands import AcceptChanges, ApplyPending, ReplayDeadLetters
+from hub.domain.commands import (
+    AcceptChanges,
+    ApplyPending,
+    RefreshStatistics,
+    ReplayDeadLetters,
+)
 from hub.services.apply import Applier, ApplyReport
 from hub.services.ports import UnitOfWork
 
@@ -69,6 +74,12 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
                 continue
         total.add(part)
     return total
+
+
+def refresh_statistics(cmd: RefreshStatistics, uow: UnitOfWork) -> None:
+    with uow:
+        uow.refresh_statistics()
+        uow.commit()
 
 
 def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:

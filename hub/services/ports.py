@@ -120,6 +120,10 @@ class UnitOfWork(Protocol):
 
     def sources(self) -> dict[str, SourceSpec]: ...
 
+    def refresh_statistics(self) -> None:
+        """Ask the database to re-analyse the tables the apply path reads by key."""
+        ...
+
     def lock(self, namespace: str, names: Iterable[str]) -> None:
         """Hold transaction locks on these names, so that concurrent workers touching the same
         source record or match key serialise instead of overwriting each other."""

@@ -631,6 +631,16 @@ class SqlDeadLetters:
         return len(rows)
 
 
+HOT_TABLES = ("inbox", "source_record", "golden_record", "blocking_key", "pending_reference")
+
+
+def analyze(session: Session) -> None:
+    if is_postgres(session):
+        session.execute(text(f"ANALYZE {', '.join(HOT_TABLES)}"))
+    else:
+        session.execute(text("ANALYZE"))
+
+
 LOCK_SPACES = {"record": 1, "key": 2}
 
 

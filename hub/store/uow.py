@@ -19,6 +19,7 @@ from hub.store.repositories import (
     SqlPending,
     SqlRecords,
     advisory_locks,
+    analyze,
     load_sources,
 )
 
@@ -45,6 +46,9 @@ class SqlUnitOfWork:
 
     def sources(self) -> dict[str, SourceSpec]:
         return load_sources(self.session)
+
+    def refresh_statistics(self) -> None:
+        analyze(self.session)
 
     def lock(self, namespace: str, names: Iterable[str]) -> None:
         advisory_locks(self.session, namespace, names)

@@ -435,6 +435,9 @@ class FakeUnitOfWork:
     def sources(self) -> dict[str, SourceSpec]:
         return dict(self.db.source_specs)
 
+    def refresh_statistics(self) -> None:
+        """Nothing to analyse in memory."""
+
     def lock(self, namespace: str, names: Iterable[str]) -> None:
         """One fake transaction runs at a time, so there is nothing to serialise."""
         self.db.locks.extend((namespace, n) for n in names)
