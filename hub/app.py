@@ -11,11 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import errors
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.metrics import HubMetrics
+from hub.services.apply import ApplyReport
 from hub.worker import EmbeddedWorker
 
 
@@ -41,21 +43,31 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             app.state.hub = bootstrap()
         app.state.metrics = HubMetrics(app.state.hub.engine)
         worker = None
+        delivery = None
         if run_worker:
             s = app.state.hub.settings
+            delivery = WebhookWorker(app.state.hub.engine, s)
+            metrics = app.state.metrics
+
+            def observe(report: ApplyReport, seconds: float) -> None:
+                metrics.applied(report, seconds)
+                if report.events:  # new outbox rows: deliver them now, not at the next tick
+                    delivery.wake()
+
             worker = EmbeddedWorker(
-                app.state.hub.bus,
-                s.worker_batch,
-                s.worker_idle_seconds,
-                observe=app.state.metrics.applied,
+                app.state.hub.bus, s.worker_batch, s.worker_idle_seconds, observe=observe
             )
             worker.start()
+            delivery.start()
         app.state.worker = worker
+        app.state.delivery_worker = delivery
         try:
             yield
         finally:
             if worker is not None:
                 worker.stop()
+            if delivery is not None:
+                delivery.stop()
 
     app = FastAPI(
         title="Concord",

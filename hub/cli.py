@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.match_cli import match_app
 from hub.store import access, queries
@@ -34,6 +36,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
+app.add_typer(deliveries_app, name="deliveries")
 bench_app.command("match")(bench_match)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -111,6 +114,22 @@ def apply_inbox(
         f"applied {report.applied}, stale {report.stale}, dead {report.dead}, "
         f"events {report.events}"
     )
+
+
+@app.command()
+def deliver() -> None:
+    """Deliver webhooks until stopped: the delivery worker on its own, for the split topology
+    (``serve --no-worker`` plus ``apply --follow``). One process delivers at a time."""
+    from connectors.outbound.webhooks import WebhookWorker
+
+    hub = _hub()
+    worker = WebhookWorker(hub.engine, hub.settings)
+    worker.start()
+    try:
+        while worker.alive:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        worker.stop()
 
 
 @app.command()

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Webhooks. The schedule is the wait before each retry; its default spans about four days.
+    webhook_retry_schedule: str = "5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h,24h"
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    webhook_retry_after_max_seconds: float = Field(default=86_400, ge=0)
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_secret_overlap_seconds: float = Field(default=86_400, ge=0)
+    delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
 
     @field_validator("database_url")
     @classmethod
@@ -53,6 +63,43 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        retry_schedule(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def retry_delays(self) -> tuple[float, ...]:
+        return retry_schedule(self.webhook_retry_schedule)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def retry_schedule(text: str) -> tuple[float, ...]:
+    """``"5s,30s,2m,1h"`` or plain seconds ``"5,30,120"``: the wait before each retry.
+
+    Examples:
+        >>> retry_schedule("5s,2m,1.5")
+        (5.0, 120.0, 1.5)
+    """
+    delays = []
+    for part in (p.strip() for p in text.split(",")):
+        unit = _UNITS.get(part[-1:].lower(), 0) if part else 0
+        number = part[:-1] if unit else part
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            raise ValueError(
+                f"CONCORD_WEBHOOK_RETRY_SCHEDULE: {part!r} is not a number of seconds "
+                "(or a number with s, m, h or d)"
+            ) from None
+        if seconds < 0:
+            raise ValueError(f"CONCORD_WEBHOOK_RETRY_SCHEDULE: {part!r} is negative")
+        delays.append(seconds)
+    return tuple(delays)
 
 
 def _default_document() -> dict[str, Any]:

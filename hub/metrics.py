@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from hub.services.apply import ApplyReport
+from hub.store import deliveries
 from hub.store.tables import DeadLetter, InboxRow, MatchCandidate
 from hub.store.uow import session_factory
 
@@ -53,6 +54,53 @@ class StoreGauges(Collector):
         yield GaugeMetricFamily("concord_dead_letters", "Dead letters not replayed yet", dead)
 
 
+class DeliveryGauges(Collector):
+    """Per subscription, from the delivery table: what a subscriber has not received yet."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with session_factory(self.engine, readonly=True)() as s:
+            states = deliveries.state(s)
+        families = {
+            "lag": GaugeMetricFamily(
+                "concord_subscription_lag_events",
+                "Events a subscription has not received yet",
+                labels=["subscription"],
+            ),
+            "dead": GaugeMetricFamily(
+                "concord_subscription_dead_deliveries",
+                "Deliveries that gave up after the last try (replay them)",
+                labels=["subscription"],
+            ),
+            "failed_attempts": GaugeMetricFamily(
+                "concord_subscription_failed_attempts",
+                "Failed delivery attempts since the subscription was made",
+                labels=["subscription"],
+            ),
+            "last_success": GaugeMetricFamily(
+                "concord_subscription_last_success_timestamp_seconds",
+                "When a delivery last succeeded (0: never)",
+                labels=["subscription"],
+            ),
+            "active": GaugeMetricFamily(
+                "concord_subscription_active",
+                "1 when the subscription is sending, 0 when paused or disabled",
+                labels=["subscription"],
+            ),
+        }
+        for st in states.values():
+            name = [st["name"]]
+            families["lag"].add_metric(name, st["lag"])
+            families["dead"].add_metric(name, st["dead"])
+            families["failed_attempts"].add_metric(name, st["failed_attempts"])
+            last = st["last_success_at"]
+            families["last_success"].add_metric(name, last.timestamp() if last else 0)
+            families["active"].add_metric(name, 1 if st["status"] == "active" else 0)
+        yield from families.values()
+
+
 class HubMetrics:
     """One registry per app, so building two apps (tests) never clashes."""
 
@@ -83,6 +131,7 @@ class HubMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.registry.register(StoreGauges(engine))
+        self.registry.register(DeliveryGauges(engine))
 
     def accepted(self, source: str, accepted: int, duplicates: int) -> None:
         self.received.labels(source).inc(accepted)

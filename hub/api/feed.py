@@ -1,10 +1,19 @@
-"""GET /api/v1/feed: golden-record events in commit order, the simplest way to subscribe."""
+"""GET /api/v1/feed: golden-record events in commit order, the simplest way to subscribe.
+
+``wait=SECONDS`` makes it a long poll: an empty page is held until an event exists or the wait
+is over, so a subscriber gets changes within a poll interval without hammering the API. The
+wait polls the outbox (``CONCORD_FEED_POLL_SECONDS``) because another process may write it;
+it sleeps on the event loop, so a thousand waiting subscribers hold no threads.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS, FeedItem, FeedOut
@@ -12,22 +21,35 @@ from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
+# Under the 10 s read timeout many HTTP clients default to: a long poll must not look like a
+# dead server. Clients loop anyway, so a short hold costs one request every 9 s when idle.
+MAX_WAIT = 9.0
 
 
 @router.get("/feed", response_model=FeedOut, responses=ERRORS)
-def get_feed(
+async def get_feed(
     _: Caller,
     hub: HubDep,
     session: ReadSession,
     after: Annotated[str, Query(max_length=30)] = "0",
     domain: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT, description="Seconds to hold an empty page")
+    ] = 0,
 ) -> FeedOut:
     """Events after ``after``; pass back ``next`` to continue. An empty page keeps the cursor."""
     if not after.isdigit():
         raise ConcordError(f"after: {after!r} is not a cursor from this feed")
     if domain is not None and domain not in hub.config.domains:
         raise RecordNotFound(f"unknown domain {domain!r}")
-    rows = queries.feed(session, int(after), domain, limit)
+    deadline = time.monotonic() + wait
+    while True:
+        rows = await run_in_threadpool(queries.feed, session, int(after), domain, limit)
+        if rows or time.monotonic() >= deadline:
+            break
+        # End the read transaction: on SQLite it is a snapshot that would never see new rows.
+        await run_in_threadpool(session.rollback)
+        await asyncio.sleep(min(hub.settings.feed_poll_seconds, deadline - time.monotonic()))
     cursor = str(rows[-1]["seq"]) if rows else after
     return FeedOut(events=[FeedItem(**r) for r in rows], next=cursor)

@@ -278,3 +278,63 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(Json)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class SubscriptionRow(Base):
+    """A downstream system that receives golden-record changes (issue 5).
+
+    ``cursor`` is the outbox sequence number fanned out into deliveries so far; outbox numbers
+    are commit-ordered, so a cursor never skips a row. The signing secret is kept as-is
+    because it must sign every request (a hash could not); the previous one signs too until
+    ``previous_secret_until``, so a receiver can switch secrets without losing a request.
+    """
+
+    __tablename__ = "subscription"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # webhook (kafka later)
+    url: Mapped[str] = mapped_column(String(2000))
+    domains: Mapped[list[str]] = mapped_column(Json)
+    source: Mapped[str | None] = mapped_column(String(100))
+    echo: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active|paused|disabled
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(Stamp)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_attempts: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None] = mapped_column(Stamp)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class DeliveryRow(Base):
+    """One event for one subscription: its state survives a crash of the worker.
+
+    ``status``: pending (due at ``next_attempt_at``), delivered, or dead (after the last try,
+    with the last response kept). A pending delivery waits while an earlier one of the same
+    golden record for the same subscription is not delivered: order per record.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_record", "subscription_id", "golden_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(64))
+    golden_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Stamp)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(Stamp)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    delivered_at: Mapped[datetime | None] = mapped_column(Stamp)

@@ -1,0 +1,1 @@
+"""Outbound connectors: golden-record changes out to subscribers (webhooks; Kafka later)."""

@@ -1,0 +1,235 @@
+"""The webhook delivery worker: a thread inside ``concord serve`` that sends the deliveries.
+
+Each turn: fan the new outbox rows out into deliveries (one short write transaction), read the
+due heads (at most one per golden record and subscription), send them concurrently with one
+httpx client, and write the outcomes (one short write transaction). All state is in the
+database, so a worker killed at any point resumes from it: what was sent but not recorded is
+sent again with the same ``webhook-id``.
+
+On PostgreSQL several ``concord serve`` processes may run; one of them delivers (it holds a
+session advisory lock, released when its connection dies), the others stand by, because two
+senders could overtake each other on the same record.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, func, select, text
+
+from connectors.outbound import routing, signing
+from hub import __version__
+from hub.config import Settings
+from hub.store import deliveries
+from hub.store.deliveries import Due, Outcome
+from hub.store.tables import OutboxRow, SubscriptionRow
+from hub.store.uow import session_factory
+
+log = logging.getLogger("concord.webhooks")
+
+LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def next_delay(
+    attempts: int,
+    schedule: Sequence[float],
+    jitter: float,
+    retry_after: float | None = None,
+    retry_after_max: float = 86_400,
+) -> float | None:
+    """Seconds to wait after the ``attempts``-th failed try, or None when it was the last.
+
+    The schedule's entry is spread by ±``jitter`` so receivers that come back are not hit by
+    every subscriber's retries in the same second; a ``Retry-After`` longer than that wins
+    (capped, so a receiver cannot park a delivery for a year).
+
+    Examples:
+        >>> next_delay(1, (5, 30), 0)
+        5.0
+        >>> next_delay(3, (5, 30), 0) is None
+        True
+    """
+    if attempts > len(schedule):
+        return None
+    delay = float(schedule[attempts - 1]) * random.uniform(1 - jitter, 1 + jitter)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, retry_after_max))
+    return delay
+
+
+def _skip(sub: SubscriptionRow, event: dict[str, Any]) -> bool:
+    return sub.source is not None and not sub.echo and routing.is_echo(event, sub.source)
+
+
+class WebhookWorker:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.schedule = settings.retry_delays
+        self._write = session_factory(engine)
+        self._read = session_factory(engine, readonly=True)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leader: Connection | None = None
+        self.client = httpx.Client(
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
+            headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
+        )
+        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="concord-deliveries", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+        if self._leader is not None:
+            self._leader.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self._lead():
+                    self._stop.wait(2.0)
+                    continue
+                done = self.run_once()
+            except Exception:  # keep delivering; the state is in the database
+                log.exception("delivery round failed")
+                self._stop.wait(1.0)
+                continue
+            if done == 0:
+                self._wake.wait(self.settings.delivery_idle_seconds)
+                self._wake.clear()
+
+    def _lead(self) -> bool:
+        """True when this process is the one that delivers (always on SQLite: one file, one
+        ``concord serve``)."""
+        if self.engine.dialect.name != "postgresql" or self._leader is not None:
+            return True
+        conn = self.engine.connect()
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
+        conn.commit()
+        if got:
+            self._leader = conn
+            return True
+        conn.close()
+        return False
+
+    def run_once(self) -> int:
+        """One round: fan out, send what is due, record. How many rows were made or sent."""
+        made = 0
+        if self._behind():
+            with self._write() as s:
+                made = deliveries.fan_out(s, _skip, self.settings.delivery_batch)
+                s.commit()
+        with self._read() as s:
+            todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
+        if not todo:
+            return made
+        outcomes = list(self.pool.map(self.send, todo))
+        with self._write() as s:
+            deliveries.record(s, outcomes)
+            s.commit()
+        return made + len(todo)
+
+    def _behind(self) -> bool:
+        """Whether any subscription's cursor is behind the outbox (read-only, so an idle worker
+        does not take SQLite's write lock every turn)."""
+        with self._read() as s:
+            low = s.scalar(select(func.min(SubscriptionRow.cursor)))
+            top = s.scalar(select(func.max(OutboxRow.seq)))
+        return low is not None and top is not None and top > low
+
+    def send(self, item: Due) -> Outcome:
+        """One attempt of one delivery, and what it came to."""
+        sub = item.subscription
+        body = routing.body(item.payload, sub.source)
+        now = datetime.now(UTC)
+        secrets = [sub.secret]
+        if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
+            secrets.append(sub.previous_secret)
+        headers = signing.headers(secrets, item.event_id, now, body)
+        status: int | None = None
+        retry_after: str | None = None
+        try:
+            with self.client.stream("POST", sub.url, content=body, headers=headers) as r:
+                status, retry_after = r.status_code, r.headers.get("retry-after")
+                response = _read_some(r)
+        except httpx.HTTPError as exc:
+            response = f"{type(exc).__name__}: {exc}"
+        at = datetime.now(UTC)
+        kind = "delivered"
+        retry_at = None
+        if status is not None and 200 <= status < 300:
+            pass
+        elif status == 410:
+            kind = "gone"
+        else:
+            delay = next_delay(
+                item.attempts + 1,
+                self.schedule,
+                self.settings.webhook_retry_jitter,
+                retry_after_seconds(retry_after, at),
+                self.settings.webhook_retry_after_max_seconds,
+            )
+            kind = "dead" if delay is None else "pending"
+            retry_at = None if delay is None else at + timedelta(seconds=delay)
+            log.info(
+                "delivery %s of %s to %s failed (%s), attempt %d: %s",
+                item.event_id,
+                sub.name,
+                sub.url,
+                status,
+                item.attempts + 1,
+                kind,
+            )
+        return Outcome(item.delivery_id, sub.id, kind, status, response, at, retry_at)
+
+
+def _read_some(response: httpx.Response) -> str:
+    """The start of a receiver's answer: enough to see why it failed, never all of a huge one."""
+    kept = b""
+    for chunk in response.iter_bytes():
+        kept += chunk
+        if len(kept) >= deliveries.RESPONSE_KEPT:
+            break
+    return kept[: deliveries.RESPONSE_KEPT].decode("utf-8", "replace")
