@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from connectors.outbound import routing, signing
 from hub import __version__
+from hub.background import BackgroundLoop
 from hub.config import Settings
 from hub.store import deliveries
 from hub.store.deliveries import Due, Outcome
@@ -85,16 +85,16 @@ def _skip(sub: SubscriptionRow, event: dict[str, Any]) -> bool:
     return sub.source is not None and not sub.echo and routing.is_echo(event, sub.source)
 
 
-class WebhookWorker:
+class WebhookWorker(BackgroundLoop):
+    name = "concord-deliveries"
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__(settings.delivery_idle_seconds)
         self.engine = engine
         self.settings = settings
         self.schedule = settings.retry_delays
         self._write = session_factory(engine)
         self._read = session_factory(engine, readonly=True)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._leader: Connection | None = None
         self.client = httpx.Client(
             timeout=settings.webhook_timeout_seconds,
@@ -104,41 +104,15 @@ class WebhookWorker:
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="concord-deliveries", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def closed(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         if self._leader is not None:
             self._leader.close()
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self._lead():
-                    self._stop.wait(2.0)
-                    continue
-                done = self.run_once()
-            except Exception:  # keep delivering; the state is in the database
-                log.exception("delivery round failed")
-                self._stop.wait(1.0)
-                continue
-            if done == 0:
-                self._wake.wait(self.settings.delivery_idle_seconds)
-                self._wake.clear()
+    def turn(self) -> int:
+        # Only the process holding the leader lock delivers; the others idle and try again.
+        return self.run_once() if self._lead() else 0
 
     def _lead(self) -> bool:
         """True when this process is the one that delivers (always on SQLite: one file, one
