@@ -6,18 +6,12 @@ so these load by ``IN`` lists and write with ``executemany`` and ``insert ... on
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
-import psycopg
 from sqlalchemy import (
-    JSON,
     String,
-    Table,
-    any_,
     bindparam,
     cast,
     delete,
@@ -28,197 +22,20 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.domain.model import Change, GoldenRecord, SourceRecord
+from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
 from hub.store import tables as t
-
-T = TypeVar("T")
-CHUNK = 300
-OUTBOX_LOCK = 0x0C0C0D  # advisory lock id: one writer of outbox sequence numbers at a time
-
-
-def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    buf: list[T] = []
-    for item in items:
-        buf.append(item)
-        if len(buf) >= size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
-def grouped(
-    keys: Iterable[tuple[str, str, str]],
-) -> Iterator[tuple[tuple[str, str], list[str]]]:
-    """(source, domain, key) triples as chunks of keys per (source, domain).
-
-    ``source = ? AND domain = ? AND key IN (...)`` walks the unique index on PostgreSQL; a
-    row-value ``IN`` of triples is planned as a long OR and was 10x slower at batch sizes.
-    """
-    groups: dict[tuple[str, str], set[str]] = {}
-    for source, domain, key in keys:
-        groups.setdefault((source, domain), set()).add(key)
-    for group, members in groups.items():
-        for part in chunks(sorted(members)):
-            yield group, part
-
-
-def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many new rows: COPY on PostgreSQL, ``executemany`` on SQLite.
-
-    COPY is ~3x cheaper per row than psycopg's pipelined ``executemany`` here, and the apply
-    path inserts five to six rows per change. It runs on the session's own connection, so it
-    is inside the unit of work's transaction like every other statement.
-    """
-    if not rows:
-        return
-    if not is_postgres(session):
-        session.execute(insert(table), list(rows))
-        return
-    columns = list(rows[0].keys())
-    json_cols = {c for c in columns if isinstance(table.c[c].type, JSON | JSONB)}
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    orjson.dumps(row[c], default=str).decode() if c in json_cols else row[c]
-                    for c in columns
-                ]
-            )
-
-
-def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)``; on PostgreSQL as ``= ANY(array)``, one parameter, so the
-    statement text is the same for every batch and is not re-compiled and re-parsed."""
-    if is_postgres(session):
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
-def _table(model: type[t.Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def insert_ignoring(session: Session, model: type[t.Base]) -> Any:
-    """An INSERT that skips rows violating a unique constraint, in this database's dialect."""
-    table = _table(model)
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-class SqlInbox:
-    def __init__(self, session: Session) -> None:
-        self.s = session
-
-    def add(self, changes: Sequence[Change], received_at: datetime) -> int:
-        """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
-        if not changes:
-            return 0
-        rows = [
-            {
-                "source": c.source,
-                "event_id": c.event_id,
-                "domain": c.domain,
-                "source_key": c.key,
-                "op": c.op,
-                "sequence": c.sequence,
-                "changed_at": c.changed_at,
-                "attributes": c.attributes,
-                "run_id": c.run_id,
-                "received_at": received_at,
-                "status": "pending",
-            }
-            for c in changes
-        ]
-        if is_postgres(self.s):
-            fresh = self._new_rows(rows)
-            try:
-                with self.s.begin_nested():
-                    bulk_insert(self.s, _table(t.InboxRow), fresh)
-                return len(fresh)
-            except (IntegrityError, psycopg.IntegrityError):
-                pass  # a concurrent request stored one of them first: take the careful path
-        stmt = insert_ignoring(self.s, t.InboxRow).returning(_table(t.InboxRow).c.id)
-        return len(self.s.execute(stmt, rows).all())
-
-    def _new_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows whose (source, event_id) is neither stored nor repeated in the batch."""
-        ib = _table(t.InboxRow)
-        seen: set[tuple[str, str]] = set()
-        by_source: dict[str, list[str]] = {}
-        for r in rows:
-            by_source.setdefault(r["source"], []).append(r["event_id"])
-        for source, ids in by_source.items():
-            for part in chunks(ids, 1000):
-                stmt = select(ib.c.event_id).where(
-                    one_of(self.s, ib.c.event_id, part), ib.c.source == source
-                )
-                seen.update((source, e) for e in self.s.scalars(stmt))
-        fresh = []
-        for r in rows:
-            k = (r["source"], r["event_id"])
-            if k not in seen:
-                seen.add(k)
-                fresh.append(r)
-        return fresh
-
-    def claim(self, limit: int) -> list[tuple[int, Change]]:
-        ib = _table(t.InboxRow)
-        stmt = select(ib).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
-        if is_postgres(self.s):
-            stmt = stmt.with_for_update(skip_locked=True)
-        return [
-            (
-                row.id,
-                Change(
-                    source=row.source,
-                    domain=row.domain,
-                    key=row.source_key,
-                    op=row.op,
-                    event_id=row.event_id,
-                    attributes=row.attributes,
-                    changed_at=row.changed_at,
-                    sequence=row.sequence,
-                    run_id=row.run_id,
-                ),
-            )
-            for row in self.s.execute(stmt)
-        ]
-
-    def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
-        if not statuses:
-            return
-        ib = _table(t.InboxRow)
-        by_status: dict[str, list[int]] = {}
-        for inbox_id, status in statuses.items():
-            by_status.setdefault(status, []).append(inbox_id)
-        for status, ids in by_status.items():
-            for part in chunks(ids, 1000):
-                self.s.execute(
-                    update(ib)
-                    .where(one_of(self.s, ib.c.id, part))
-                    .values(status=status, applied_at=at)
-                )
-
-    def pending_count(self) -> int:
-        ib = _table(t.InboxRow)
-        return len(self.s.execute(select(ib.c.id).where(ib.c.status == "pending")).all())
+from hub.store.sql import (
+    OUTBOX_LOCK,
+    bulk_insert,
+    chunks,
+    grouped,
+    is_postgres,
+    one_of,
+    table_of,
+)
 
 
 def _record(row: Any) -> SourceRecord:
@@ -245,7 +62,7 @@ class SqlRecords:
     def load(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], SourceRecord]:
-        sr = _table(t.SourceRecordRow)
+        sr = table_of(t.SourceRecordRow)
         out: dict[tuple[str, str, str], SourceRecord] = {}
         for (source, domain), part in grouped(keys):
             stmt = select(sr).where(
@@ -256,7 +73,7 @@ class SqlRecords:
         return out
 
     def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
-        sr = _table(t.SourceRecordRow)
+        sr = table_of(t.SourceRecordRow)
         out: dict[str, list[SourceRecord]] = {}
         for part in chunks(set(golden_ids)):
             stmt = select(sr).where(one_of(self.s, sr.c.golden_id, part)).order_by(sr.c.id)
@@ -265,7 +82,7 @@ class SqlRecords:
         return out
 
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
-        sr = _table(t.SourceRecordRow)
+        sr = table_of(t.SourceRecordRow)
         new = [r for r in records if not r.stored]
         old = [r for r in records if r.stored]
         if new:
@@ -353,7 +170,7 @@ class SqlGolden:
     def referring_to(self, ids: Iterable[str]) -> set[str]:
         """A text search of the references: merges are rare, and a golden id (a UUID) cannot
         appear in the JSON by accident. One statement for all of a batch's merges."""
-        gr = _table(t.GoldenRecordRow)
+        gr = table_of(t.GoldenRecordRow)
         wanted = sorted(set(ids))
         if not wanted:
             return set()
@@ -362,7 +179,7 @@ class SqlGolden:
         return set(self.s.scalars(stmt))
 
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
-        gr = _table(t.GoldenRecordRow)
+        gr = table_of(t.GoldenRecordRow)
         out: dict[str, GoldenRecord] = {}
         for part in chunks(sorted(set(ids))):
             stmt = select(gr).where(one_of(self.s, gr.c.id, part))
@@ -380,7 +197,7 @@ class SqlGolden:
     ) -> None:
         if not records:
             return
-        gr, gv = _table(t.GoldenRecordRow), _table(t.GoldenVersionRow)
+        gr, gv = table_of(t.GoldenRecordRow), table_of(t.GoldenVersionRow)
         new = [g for g, _, _ in records if g.version == 1]
         old = [g for g, _, _ in records if g.version > 1]
         if new:
@@ -465,7 +282,7 @@ class SqlKeys:
         self.s = session
 
     def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
-        bk = _table(t.BlockingKeyRow)
+        bk = table_of(t.BlockingKeyRow)
         out: dict[str, set[str]] = {}
         for part in chunks(set(keys)):
             stmt = select(bk.c.key, bk.c.golden_id).where(
@@ -478,7 +295,7 @@ class SqlKeys:
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
         """Make the index hold exactly ``keys`` for these golden records, writing only the
         difference: most updates change no key, and rewriting them all churned the index."""
-        bk = _table(t.BlockingKeyRow)
+        bk = table_of(t.BlockingKeyRow)
         held: dict[tuple[str, str], int] = {}
         for part in chunks(keys, 1000):
             stmt = select(bk.c.id, bk.c.key, bk.c.golden_id).where(
@@ -501,7 +318,7 @@ class SqlPending:
         self.s = session
 
     def waiting_for(self, targets: Iterable[tuple[str, str, str]]) -> set[str]:
-        pr = _table(t.PendingReference)
+        pr = table_of(t.PendingReference)
         out: set[str] = set()
         for (source, domain), part in grouped(targets):
             stmt = select(pr.c.golden_id).where(
@@ -513,7 +330,7 @@ class SqlPending:
         return out
 
     def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None:
-        pr = _table(t.PendingReference)
+        pr = table_of(t.PendingReference)
         for part in chunks(set(golden_ids)):
             self.s.execute(delete(pr).where(one_of(self.s, pr.c.golden_id, part)))
         if rows:
@@ -534,7 +351,7 @@ class SqlOutbox:
             self.s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
         bulk_insert(
             self.s,
-            _table(t.OutboxRow),
+            table_of(t.OutboxRow),
             [
                 {
                     "event_id": e["event"]["id"],
@@ -555,7 +372,7 @@ class SqlCandidates:
         self.s = session
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        sr = _table(t.SourceRecordRow)
+        sr = table_of(t.SourceRecordRow)
         wanted = {(r["domain"], *r["source_key"]) for r in rows}
         ids = {
             (row.domain, row.source, row.source_key): row.id
@@ -568,7 +385,7 @@ class SqlCandidates:
         }
         now = datetime.now().astimezone()
         self.s.execute(
-            insert(_table(t.MatchCandidate)),
+            insert(table_of(t.MatchCandidate)),
             [
                 {
                     "domain": r["domain"],
@@ -585,84 +402,8 @@ class SqlCandidates:
         )
 
 
-class SqlDeadLetters:
-    def __init__(self, session: Session) -> None:
-        self.s = session
-
-    def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
-        payload = {
-            "domain": change.domain,
-            "key": change.key,
-            "op": change.op,
-            "sequence": change.sequence,
-            "changed_at": change.changed_at.isoformat(),
-            "attributes": change.attributes,
-        }
-        self.s.execute(
-            insert(_table(t.DeadLetter)),
-            [
-                {
-                    "inbox_id": inbox_id,
-                    "source": change.source,
-                    "event_id": change.event_id,
-                    "payload": payload,
-                    "reason": reason[:4000],
-                    "created_at": at,
-                }
-            ],
-        )
-
-    def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
-        """Put the dead changes back in the inbox as pending, under their own event ids, so
-        the worker applies them again after a fix; each dead letter remembers it was replayed."""
-        dl, ib = _table(t.DeadLetter), _table(t.InboxRow)
-        stmt = select(dl.c.id, dl.c.inbox_id).where(dl.c.replayed_at.is_(None))
-        if ids is not None:
-            stmt = stmt.where(dl.c.id.in_(list(ids)))
-        rows = self.s.execute(stmt).all()
-        for part in chunks([r.inbox_id for r in rows], 1000):
-            self.s.execute(
-                update(ib)
-                .where(one_of(self.s, ib.c.id, part), ib.c.status == "dead")
-                .values(status="pending", applied_at=None)
-            )
-        for part in chunks([r.id for r in rows], 1000):
-            self.s.execute(update(dl).where(one_of(self.s, dl.c.id, part)).values(replayed_at=at))
-        return len(rows)
-
-
-HOT_TABLES = ("inbox", "source_record", "golden_record", "blocking_key", "pending_reference")
-
-
-def analyze(session: Session) -> None:
-    if is_postgres(session):
-        session.execute(text(f"ANALYZE {', '.join(HOT_TABLES)}"))
-    else:
-        session.execute(text("ANALYZE"))
-
-
-LOCK_SPACES = {"record": 1, "key": 2}
-
-
-def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> None:
-    """Transaction-level advisory locks on PostgreSQL, taken in sorted order so two workers
-    can never wait on each other in a cycle (record locks are always taken before key locks).
-    SQLite needs none: it has one writer at a time."""
-    if not is_postgres(session):
-        return
-    ids = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
-    for part in chunks(ids, 1000):
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:ids AS int[])) AS k"
-                " ORDER BY k"
-            ),
-            {"space": LOCK_SPACES[namespace], "ids": part},
-        )
-
-
 def load_sources(session: Session) -> dict[str, SourceSpec]:
     return {
         row.name: SourceSpec(row.name, row.kind, row.rank)
-        for row in session.execute(select(_table(t.SourceSystem)))
+        for row in session.execute(select(table_of(t.SourceSystem)))
     }

@@ -9,19 +9,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.domain.spec import SourceSpec
+from hub.store.inbox import SqlDeadLetters, SqlInbox
 from hub.store.repositories import (
     SqlCandidates,
-    SqlDeadLetters,
     SqlGolden,
-    SqlInbox,
     SqlKeys,
     SqlOutbox,
     SqlPending,
     SqlRecords,
-    advisory_locks,
-    analyze,
     load_sources,
 )
+from hub.store.sql import advisory_locks, analyze
 
 
 class SqlUnitOfWork:

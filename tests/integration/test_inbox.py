@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import func, select
 
-from hub.store import repositories
+from hub.store import inbox as inbox_store
 from hub.store.tables import GoldenVersionRow, InboxRow, OutboxRow
 from tests.conftest import Api, ChangeFactory
 
@@ -161,7 +161,7 @@ def test_inbox_race_falls_back_to_insert_on_conflict(
     row; the unique constraint then sends it down the careful path, which counts correctly."""
     first = {**change("client", "R-1", 1, name="Race Ltd"), "event_id": "race-1"}
     assert api.post("crm", first).json() == {"accepted": 1, "duplicates": 0}  # type: ignore[attr-defined]
-    monkeypatch.setattr(repositories.SqlInbox, "_new_rows", lambda self, rows: rows)
+    monkeypatch.setattr(inbox_store.SqlInbox, "_new_rows", lambda self, rows: rows)
     second = {**change("client", "R-2", 1, name="Other Ltd"), "event_id": "race-2"}
     r = api.post("crm", first, second)
     assert r.json() == {"accepted": 1, "duplicates": 1}  # type: ignore[attr-defined]

@@ -1,0 +1,173 @@
+"""The inbox and the dead letters: where changes wait to be applied, and where those that
+could not be applied wait for a fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import (
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.domain.model import Change
+from hub.store import tables as t
+from hub.store.sql import (
+    bulk_insert,
+    chunks,
+    insert_ignoring,
+    is_postgres,
+    one_of,
+    table_of,
+)
+
+
+class SqlInbox:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, changes: Sequence[Change], received_at: datetime) -> int:
+        """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
+        if not changes:
+            return 0
+        rows = [
+            {
+                "source": c.source,
+                "event_id": c.event_id,
+                "domain": c.domain,
+                "source_key": c.key,
+                "op": c.op,
+                "sequence": c.sequence,
+                "changed_at": c.changed_at,
+                "attributes": c.attributes,
+                "run_id": c.run_id,
+                "received_at": received_at,
+                "status": "pending",
+            }
+            for c in changes
+        ]
+        if is_postgres(self.s):
+            fresh = self._new_rows(rows)
+            try:
+                with self.s.begin_nested():
+                    bulk_insert(self.s, table_of(t.InboxRow), fresh)
+                return len(fresh)
+            except (IntegrityError, psycopg.IntegrityError):
+                pass  # a concurrent request stored one of them first: take the careful path
+        stmt = insert_ignoring(self.s, t.InboxRow).returning(table_of(t.InboxRow).c.id)
+        return len(self.s.execute(stmt, rows).all())
+
+    def _new_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows whose (source, event_id) is neither stored nor repeated in the batch."""
+        ib = table_of(t.InboxRow)
+        seen: set[tuple[str, str]] = set()
+        by_source: dict[str, list[str]] = {}
+        for r in rows:
+            by_source.setdefault(r["source"], []).append(r["event_id"])
+        for source, ids in by_source.items():
+            for part in chunks(ids, 1000):
+                stmt = select(ib.c.event_id).where(
+                    one_of(self.s, ib.c.event_id, part), ib.c.source == source
+                )
+                seen.update((source, e) for e in self.s.scalars(stmt))
+        fresh = []
+        for r in rows:
+            k = (r["source"], r["event_id"])
+            if k not in seen:
+                seen.add(k)
+                fresh.append(r)
+        return fresh
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]:
+        ib = table_of(t.InboxRow)
+        stmt = select(ib).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
+        if is_postgres(self.s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [
+            (
+                row.id,
+                Change(
+                    source=row.source,
+                    domain=row.domain,
+                    key=row.source_key,
+                    op=row.op,
+                    event_id=row.event_id,
+                    attributes=row.attributes,
+                    changed_at=row.changed_at,
+                    sequence=row.sequence,
+                    run_id=row.run_id,
+                ),
+            )
+            for row in self.s.execute(stmt)
+        ]
+
+    def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
+        if not statuses:
+            return
+        ib = table_of(t.InboxRow)
+        by_status: dict[str, list[int]] = {}
+        for inbox_id, status in statuses.items():
+            by_status.setdefault(status, []).append(inbox_id)
+        for status, ids in by_status.items():
+            for part in chunks(ids, 1000):
+                self.s.execute(
+                    update(ib)
+                    .where(one_of(self.s, ib.c.id, part))
+                    .values(status=status, applied_at=at)
+                )
+
+    def pending_count(self) -> int:
+        ib = table_of(t.InboxRow)
+        return len(self.s.execute(select(ib.c.id).where(ib.c.status == "pending")).all())
+
+
+class SqlDeadLetters:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
+        payload = {
+            "domain": change.domain,
+            "key": change.key,
+            "op": change.op,
+            "sequence": change.sequence,
+            "changed_at": change.changed_at.isoformat(),
+            "attributes": change.attributes,
+        }
+        self.s.execute(
+            insert(table_of(t.DeadLetter)),
+            [
+                {
+                    "inbox_id": inbox_id,
+                    "source": change.source,
+                    "event_id": change.event_id,
+                    "payload": payload,
+                    "reason": reason[:4000],
+                    "created_at": at,
+                }
+            ],
+        )
+
+    def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
+        """Put the dead changes back in the inbox as pending, under their own event ids, so
+        the worker applies them again after a fix; each dead letter remembers it was replayed."""
+        dl, ib = table_of(t.DeadLetter), table_of(t.InboxRow)
+        stmt = select(dl.c.id, dl.c.inbox_id).where(dl.c.replayed_at.is_(None))
+        if ids is not None:
+            stmt = stmt.where(dl.c.id.in_(list(ids)))
+        rows = self.s.execute(stmt).all()
+        for part in chunks([r.inbox_id for r in rows], 1000):
+            self.s.execute(
+                update(ib)
+                .where(one_of(self.s, ib.c.id, part), ib.c.status == "dead")
+                .values(status="pending", applied_at=None)
+            )
+        for part in chunks([r.id for r in rows], 1000):
+            self.s.execute(update(dl).where(one_of(self.s, dl.c.id, part)).values(replayed_at=at))
+        return len(rows)
