@@ -1,0 +1,43 @@
+"""What one apply transaction knows and what it reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.domain.model import GoldenRecord, SourceRecord
+from hub.services.ports import RecordKey
+
+
+@dataclass
+class ApplyReport:
+    applied: int = 0
+    stale: int = 0
+    dead: int = 0
+    events: int = 0
+    created: int = 0
+    split: int = 0  # batches that failed whole and were applied change by change
+    by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
+
+    def add(self, other: ApplyReport) -> None:
+        for name in ("applied", "stale", "dead", "events", "created", "split"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_source.update(other.by_source)
+
+
+@dataclass
+class Batch:
+    """What one transaction knows: loaded rows plus the decisions made so far."""
+
+    records: dict[RecordKey, SourceRecord]
+    goldens: dict[str, GoldenRecord] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+    newly_linked: list[RecordKey] = field(default_factory=list)
+    key_cache: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    merged: dict[str, str] = field(default_factory=dict)  # loser -> winner
+    unborn: list[str] = field(default_factory=list)
+    unresolved_new: set[str] = field(default_factory=set)
+    pool: dict[str, GoldenRecord] = field(default_factory=dict)  # candidates' golden records
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
+    candidates: list[dict[str, Any]] = field(default_factory=list)
