@@ -283,11 +283,13 @@ def audit_verify() -> None:
 @keys_app.command("create")
 def keys_create(
     name: str,
-    role: Annotated[str, typer.Option(help="subscriber (read-only) or admin.")] = "subscriber",
+    role: Annotated[
+        str, typer.Option(help="subscriber (read-only), steward (decides matches) or admin.")
+    ] = "subscriber",
 ) -> None:
     """Create a key; prints it alone on the last line."""
-    if role not in ("subscriber", "admin"):
-        raise _fail(ConcordError("--role must be subscriber or admin"))
+    if role not in ("subscriber", "steward", "admin"):
+        raise _fail(ConcordError("--role must be subscriber, steward or admin"))
     hub = _hub()
     upgrade(hub.settings.database_url)
     with admin_session(hub.engine) as s:

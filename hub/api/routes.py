@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.api import feed, golden, health, ingest, subscriptions
+from hub.api import candidates, feed, golden, health, ingest, subscriptions
 
 router = APIRouter()
-for module in (ingest, golden, feed, health, subscriptions):
+for module in (ingest, golden, feed, health, subscriptions, candidates):
     router.include_router(module.router)

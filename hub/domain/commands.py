@@ -34,6 +34,17 @@ class ReplayDeadLetters:
 
 
 @dataclass(frozen=True)
+class DecideMatch:
+    """A steward's decision on a match candidate: ``merge`` links the source record to the
+    candidate golden record; ``reject`` remembers that they are not the same."""
+
+    candidate_id: int
+    decision: str  # merge | reject
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class RefreshStatistics:
     """Let the database re-learn the size and spread of the hot tables.
 
@@ -42,4 +53,4 @@ class RefreshStatistics:
     """
 
 
-Command = AcceptChanges | ApplyPending | ReplayDeadLetters | RefreshStatistics
+Command = AcceptChanges | ApplyPending | ReplayDeadLetters | RefreshStatistics | DecideMatch

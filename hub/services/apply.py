@@ -111,6 +111,30 @@ class Applier(Linking):
 
     # -- linking ----------------------------------------------------------------------------
 
+    def move(self, uow: UnitOfWork, key: RecordKey, target: str, rule: str) -> int:
+        """Link one source record to ``target`` (a steward's merge). Its golden record, left
+        with no other live record, merges into ``target``; both are re-survived and announced.
+        Returns how many events were written."""
+        batch = Batch(records=uow.records.load([key]))
+        record = batch.records[key]
+        previous = record.golden_id
+        if previous == target:
+            return 0
+        others = [
+            r
+            for r in uow.records.linked_to([previous or ""]).get(previous or "", [])
+            if not r.deleted and (r.source, r.domain, r.key) != key
+        ]
+        record.link_rule = rule
+        if previous is not None and not others:
+            self._merge(uow, batch, previous, target)
+        else:
+            record.golden_id, record.dirty = target, True
+            batch.touched.update(g for g in (previous, target) if g)
+        uow.records.save([r for r in batch.records.values() if r.dirty], datetime.now(UTC))
+        events, _ = self._resurvive(uow, batch, datetime.now(UTC))
+        return events
+
     def _resurvive(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         """Recompute every touched golden record; store and announce those that changed."""
         if not batch.touched:

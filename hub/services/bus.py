@@ -8,6 +8,7 @@ from typing import Any
 from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
+    DecideMatch,
     RefreshStatistics,
     ReplayDeadLetters,
 )
@@ -17,6 +18,7 @@ from hub.services.handlers import (
     UowFactory,
     accept_changes,
     apply_pending,
+    decide_match,
     refresh_statistics,
     replay_dead_letters,
 )
@@ -47,6 +49,7 @@ class MessageBus:
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
+            DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

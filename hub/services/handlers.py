@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
+    DecideMatch,
     RefreshStatistics,
     ReplayDeadLetters,
 )
+from hub.domain.errors import ConcordError, RecordNotFound
 from hub.services.apply import Applier, ApplyReport
 from hub.services.ports import UnitOfWork
 
@@ -88,3 +90,37 @@ def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
         count = uow.dead_letters.replay(cmd.ids, datetime.now(UTC))
         uow.commit()
     return count
+
+
+def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[str, object]:
+    """A steward's decision, in one transaction with the re-survival it causes."""
+    if cmd.decision not in ("merge", "reject"):
+        raise ConcordError(f"decision: {cmd.decision!r} is not merge or reject")
+    with uow:
+        candidate = uow.candidates.get(cmd.candidate_id)
+        if candidate is None:
+            raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
+        if candidate["status"] != "pending":
+            raise ConcordError(f"candidate {cmd.candidate_id} is {candidate['status']} already")
+        now = datetime.now(UTC)
+        events = 0
+        if cmd.decision == "merge":
+            key = (candidate["source"], candidate["domain"], candidate["source_key"])
+            events = applier.move(uow, key, candidate["golden_id"], "steward")
+        status = "merged" if cmd.decision == "merge" else "rejected"
+        uow.candidates.decide(cmd.candidate_id, status, cmd.actor, cmd.reason, now)
+        uow.audit(
+            cmd.actor,
+            f"candidate.{cmd.decision}",
+            {
+                "candidate": cmd.candidate_id,
+                "source": candidate["source"],
+                "key": candidate["source_key"],
+                "golden_id": candidate["golden_id"],
+                "before": "pending",
+                "after": status,
+                "reason": cmd.reason,
+            },
+        )
+        uow.commit()
+    return {"id": cmd.candidate_id, "status": status, "events": events}

@@ -126,6 +126,8 @@ class Linking:
         # A very common blocking value (a big city) must not make one record cost thousands
         # of comparisons: keep the candidates that share the most keys with it.
         ids = {gid for gid, _ in shared.most_common(MAX_CANDIDATES)}
+        if record.stored:  # only a record seen before can carry a steward's "not a match"
+            ids -= uow.candidates.rejected((record.source, record.domain, record.key))
         missing = ids - batch.pool.keys() - batch.fresh.keys()
         if missing:
             batch.pool.update(uow.golden.load(missing))

@@ -82,6 +82,18 @@ class Outbox(Protocol):
 class CandidateRepo(Protocol):
     def add(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
+    def rejected(self, key: RecordKey) -> set[str]:
+        """Golden records a steward said this source record is not."""
+        ...
+
+    def get(self, candidate_id: int) -> dict[str, Any] | None:
+        """A candidate with its source record's key, for a decision."""
+        ...
+
+    def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:
+        """Record a decision; a merge supersedes the record's other pending candidates."""
+        ...
+
 
 class DeadLetters(Protocol):
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...
@@ -119,6 +131,10 @@ class UnitOfWork(Protocol):
     def dead_letters(self) -> DeadLetters: ...
 
     def sources(self) -> dict[str, SourceSpec]: ...
+
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Append to the hash-chained audit log, in this transaction."""
+        ...
 
     def refresh_statistics(self) -> None:
         """Ask the database to re-analyse the tables the apply path reads by key."""

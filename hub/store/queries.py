@@ -13,6 +13,7 @@ from hub.store.tables import (
     GoldenRecordRow,
     GoldenVersionRow,
     InboxRow,
+    MatchCandidate,
     OutboxRow,
     PendingReference,
     SourceRecordRow,
@@ -162,3 +163,56 @@ def dead_letter(session: Session, dead_id: int) -> DeadLetter:
     if row is None:
         raise RecordNotFound(f"no dead letter {dead_id}")
     return row
+
+
+def candidates(
+    session: Session, status: str, domain: str | None, limit: int
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(MatchCandidate, SourceRecordRow)
+        .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
+        .where(MatchCandidate.status == status)
+    )
+    if domain:
+        stmt = stmt.where(MatchCandidate.domain == domain)
+    stmt = stmt.order_by(MatchCandidate.probability.desc(), MatchCandidate.id).limit(limit)
+    rows = session.execute(stmt).all()
+    goldens = (
+        {
+            g.id: g
+            for g in session.scalars(
+                select(GoldenRecordRow).where(
+                    GoldenRecordRow.id.in_({c.golden_id for c, _ in rows})
+                )
+            )
+        }
+        if rows
+        else {}
+    )
+    out = []
+    for cand, record in rows:
+        golden = goldens.get(cand.golden_id)
+        golden_attrs = golden.attributes if golden else {}
+        out.append(
+            {
+                "id": cand.id,
+                "domain": cand.domain,
+                "probability": cand.probability,
+                "status": cand.status,
+                "source": record.source,
+                "source_key": record.source_key,
+                "golden_id": cand.golden_id,
+                "rule": cand.rule,
+                "fields": {
+                    name: {
+                        "record": record.attributes.get(name),
+                        "golden": golden_attrs.get(name),
+                        "weight": weight,
+                    }
+                    for name, weight in cand.weights.items()
+                },
+                "decided_by": cand.decided_by,
+                "reason": cand.reason,
+            }
+        )
+    return out

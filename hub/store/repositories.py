@@ -401,6 +401,51 @@ class SqlCandidates:
             ],
         )
 
+    def rejected(self, key: tuple[str, str, str]) -> set[str]:
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        stmt = (
+            select(mc.c.golden_id)
+            .join(sr, sr.c.id == mc.c.source_record_id)
+            .where(
+                sr.c.source_key == key[2],
+                sr.c.source == key[0],
+                sr.c.domain == key[1],
+                mc.c.status == "rejected",
+            )
+        )
+        return set(self.s.scalars(stmt))
+
+    def get(self, candidate_id: int) -> dict[str, Any] | None:
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        stmt = (
+            select(mc, sr.c.source, sr.c.source_key)
+            .join(sr, sr.c.id == mc.c.source_record_id)
+            .where(mc.c.id == candidate_id)
+        )
+        if is_postgres(self.s):
+            stmt = stmt.with_for_update(of=mc)
+        row = self.s.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
+
+    def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:
+        mc = table_of(t.MatchCandidate)
+        self.s.execute(
+            update(mc)
+            .where(mc.c.id == candidate_id)
+            .values(status=status, decided_by=by, reason=reason, decided_at=at)
+        )
+        if status == "merged":
+            record = select(mc.c.source_record_id).where(mc.c.id == candidate_id)
+            self.s.execute(
+                update(mc)
+                .where(
+                    mc.c.source_record_id == record.scalar_subquery(),
+                    mc.c.status == "pending",
+                    mc.c.id != candidate_id,
+                )
+                .values(status="superseded", decided_by=by, decided_at=at)
+            )
+
 
 def load_sources(session: Session) -> dict[str, SourceSpec]:
     return {

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.domain.spec import SourceSpec
+from hub.store.access import audit
 from hub.store.inbox import SqlDeadLetters, SqlInbox
 from hub.store.repositories import (
     SqlCandidates,
@@ -44,6 +46,9 @@ class SqlUnitOfWork:
 
     def sources(self) -> dict[str, SourceSpec]:
         return load_sources(self.session)
+
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        audit(self.session, actor, action, detail)
 
     def refresh_statistics(self) -> None:
         analyze(self.session)

@@ -81,6 +81,7 @@ class FakeDatabase:
         self._counters: dict[str, int] = {}
         self.commits = 0
         self.locks: list[tuple[str, str]] = []
+        self.audit: list[tuple[str, str, dict[str, Any]]] = []
 
     def next_id(self, table: str) -> int:
         self._counters[table] = self._counters.get(table, 0) + 1
@@ -359,6 +360,33 @@ class FakeCandidates:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
+    def rejected(self, key: tuple[str, str, str]) -> set[str]:
+        ids = {i for i, r in self._uow.work.records.items() if (r.source, r.domain, r.key) == key}
+        return {
+            c["golden_id"]
+            for c in self._uow.work.candidates
+            if c["source_record_id"] in ids and c.get("status") == "rejected"
+        }
+
+    def get(self, candidate_id: int) -> dict[str, Any] | None:
+        for c in self._uow.work.candidates:
+            if c["id"] == candidate_id:
+                r = self._uow.work.records[c["source_record_id"]]
+                return {**c, "source": r.source, "source_key": r.key}
+        return None
+
+    def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:
+        target = next(c for c in self._uow.work.candidates if c["id"] == candidate_id)
+        target.update(status=status, decided_by=by, reason=reason, decided_at=at)
+        if status == "merged":
+            for c in self._uow.work.candidates:
+                if (
+                    c["source_record_id"] == target["source_record_id"]
+                    and c.get("status") == "pending"
+                    and c is not target
+                ):
+                    c.update(status="superseded", decided_by=by, decided_at=at)
+
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         ids = {(r.domain, r.source, r.key): i for i, r in self._uow.work.records.items()}
         for r in rows:
@@ -437,6 +465,9 @@ class FakeUnitOfWork:
 
     def refresh_statistics(self) -> None:
         """Nothing to analyse in memory."""
+
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        self.db.audit.append((actor, action, detail))
 
     def lock(self, namespace: str, names: Iterable[str]) -> None:
         """One fake transaction runs at a time, so there is nothing to serialise."""
