@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
@@ -53,6 +56,17 @@ def _hub() -> Hub:
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(1)
+
+
+@contextmanager
+def _admin(hub: Hub | None = None) -> Iterator[Session]:
+    """One committed admin transaction; a Concord error ends the command with its message."""
+    hub = hub or _hub()
+    try:
+        with admin_session(hub.engine) as session:
+            yield session
+    except ConcordError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command()
@@ -168,18 +182,15 @@ def sources_add(
     """Register a source system; prints its new API key alone on the last line."""
     hub = _hub()
     upgrade(hub.settings.database_url)
-    try:
-        with admin_session(hub.engine) as s:
-            key = access.add_source(
-                s,
-                name,
-                [d.strip() for d in domains.split(",") if d.strip()],
-                kind,
-                rank,
-                set(hub.config.domains),
-            )
-    except ConcordError as exc:
-        raise _fail(exc) from exc
+    with _admin(hub) as s:
+        key = access.add_source(
+            s,
+            name,
+            [d.strip() for d in domains.split(",") if d.strip()],
+            kind,
+            rank,
+            set(hub.config.domains),
+        )
     out.print(f"source {name} registered; its key (shown once):")
     print(key)
 
@@ -187,8 +198,7 @@ def sources_add(
 @sources_app.command("list")
 def sources_list() -> None:
     """Source systems with kind, rank and domains."""
-    hub = _hub()
-    with admin_session(hub.engine) as s:
+    with _admin() as s:
         table = Table("name", "kind", "rank", "domains")
         for src in access.list_sources(s):
             table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
@@ -198,12 +208,8 @@ def sources_list() -> None:
 @sources_app.command("rotate-key")
 def sources_rotate_key(name: str) -> None:
     """Give a source a new key and revoke its old ones; prints the key on the last line."""
-    hub = _hub()
-    try:
-        with admin_session(hub.engine) as s:
-            key = access.rotate_key(s, name)
-    except ConcordError as exc:
-        raise _fail(exc) from exc
+    with _admin() as s:
+        key = access.rotate_key(s, name)
     out.print(f"source {name}: old keys revoked; its new key (shown once):")
     print(key)
 
@@ -214,8 +220,7 @@ def deadletters_list(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
 ) -> None:
     """Dead letters with their reason."""
-    hub = _hub()
-    with admin_session(hub.engine) as s:
+    with _admin() as s:
         rows = queries.dead_letters(s, limit, include_replayed=all_)
         table = Table("id", "source", "event id", "key", "reason", "at", "replayed")
         for d in rows:
@@ -236,15 +241,11 @@ def deadletters_show(dead_id: int) -> None:
     """One dead letter: its payload and the whole reason."""
     import json
 
-    hub = _hub()
-    try:
-        with admin_session(hub.engine) as s:
-            d = queries.dead_letter(s, dead_id)
-            out.print(f"dead letter {d.id}: {d.source} {d.event_id} (inbox {d.inbox_id})")
-            out.print(f"reason: {d.reason}")
-            out.print_json(json.dumps(d.payload, default=str))
-    except ConcordError as exc:
-        raise _fail(exc) from exc
+    with _admin() as s:
+        d = queries.dead_letter(s, dead_id)
+        out.print(f"dead letter {d.id}: {d.source} {d.event_id} (inbox {d.inbox_id})")
+        out.print(f"reason: {d.reason}")
+        out.print_json(json.dumps(d.payload, default=str))
 
 
 @deadletters_app.command("replay")
@@ -259,7 +260,7 @@ def deadletters_replay(
         raise _fail(ConcordError("name dead letter ids, or --all"))
     hub = _hub()
     count = hub.bus.handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
-    with admin_session(hub.engine) as s:
+    with _admin(hub) as s:
         access.audit(s, "cli", "deadletters.replay", {"ids": ids, "all": all_, "count": count})
     out.print(f"replayed {count} dead letter(s); the worker applies them next")
 
@@ -267,8 +268,7 @@ def deadletters_replay(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; names the first broken entry and exits 1 if there is one."""
-    hub = _hub()
-    with admin_session(hub.engine) as s:
+    with _admin() as s:
         count, broken, why = access.verify_audit(s)
         if broken is not None:
             err.print(
@@ -292,7 +292,7 @@ def keys_create(
         raise _fail(ConcordError("--role must be subscriber, steward or admin"))
     hub = _hub()
     upgrade(hub.settings.database_url)
-    with admin_session(hub.engine) as s:
+    with _admin(hub) as s:
         key = access.create_key(s, name, role)
     out.print(f"{role} key {name} created (shown once):")
     print(key)
@@ -301,12 +301,8 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
     """Revoke every active key of NAME (a source, subscriber or admin key)."""
-    hub = _hub()
-    try:
-        with admin_session(hub.engine) as s:
-            n = access.revoke_keys(s, name)
-    except ConcordError as exc:
-        raise _fail(exc) from exc
+    with _admin() as s:
+        n = access.revoke_keys(s, name)
     out.print(f"revoked {n} key(s) of {name}")
 
 
