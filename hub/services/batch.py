@@ -40,4 +40,8 @@ class Batch:
     unresolved_new: set[str] = field(default_factory=set)
     pool: dict[str, GoldenRecord] = field(default_factory=dict)  # candidates' golden records
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
+    # per record: the view its keys were computed from, its deterministic and blocking keys
+    keys_of: dict[RecordKey, tuple[dict[str, Any], list[str], list[str]]] = field(
+        default_factory=dict
+    )
     candidates: list[dict[str, Any]] = field(default_factory=list)

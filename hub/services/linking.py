@@ -41,7 +41,7 @@ class Linking:
         self, uow: UnitOfWork, batch: Batch, record: SourceRecord, previous: str | None = None
     ) -> None:
         view = self._match_view(batch, record)
-        dkeys = self.matcher.deterministic_keys(record.domain, view)
+        dkeys, bkeys = self._keys(batch, record.source, record.domain, record.key, view)
         found = [
             (dkey, hits)
             for dkey in dkeys
@@ -64,7 +64,6 @@ class Linking:
         golden_id = str(uuid.uuid4())
         record.golden_id = golden_id
         record.link_rule = "new"
-        bkeys = self.matcher.blocking_keys(record.domain, view)
         if bkeys:
             self._propose(uow, batch, record, view, bkeys)
         if record.golden_id != golden_id:  # the matcher linked it automatically
@@ -156,6 +155,20 @@ class Linking:
                 }
             )
 
+    def _keys(
+        self, batch: Batch, source: str, domain: str, key: str, view: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
+        """A record's deterministic and blocking keys, computed once per batch: the prefetch
+        and the link need the same ones, unless a reference resolved in between and changed
+        the record's view, in which case they are computed again."""
+        cached = batch.keys_of.get((source, domain, key))
+        if cached is not None and cached[0] == view:
+            return cached[1], cached[2]
+        dkeys = self.matcher.deterministic_keys(domain, view)
+        bkeys = self.matcher.blocking_keys(domain, view)
+        batch.keys_of[(source, domain, key)] = (view, dkeys, bkeys)
+        return dkeys, bkeys
+
     def _prefetch_keys(self, uow: UnitOfWork, batch: Batch, rows: list[tuple[int, Change]]) -> None:
         """Look up the deterministic keys of every new record of the batch in one query each."""
         by_domain: dict[str, set[str]] = {}
@@ -168,12 +181,9 @@ class Linking:
                 ch.source, ch.domain, ch.key, ch.attributes, ch.changed_at, ch.sequence, ""
             )
             view = self._match_view(batch, probe)
-            by_domain.setdefault(ch.domain, set()).update(
-                self.matcher.deterministic_keys(ch.domain, view)
-            )
-            blocking.setdefault(ch.domain, set()).update(
-                self.matcher.blocking_keys(ch.domain, view)
-            )
+            dkeys, bkeys = self._keys(batch, probe.source, ch.domain, ch.key, view)
+            by_domain.setdefault(ch.domain, set()).update(dkeys)
+            blocking.setdefault(ch.domain, set()).update(bkeys)
         # Two workers creating golden records for near-duplicates at once serialise here, on
         # the records' match keys, so the second one finds the first one's golden record.
         uow.lock(
