@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hub.domain.model import Change
 
@@ -53,4 +54,63 @@ class RefreshStatistics:
     """
 
 
-Command = AcceptChanges | ApplyPending | ReplayDeadLetters | RefreshStatistics | DecideMatch
+@dataclass(frozen=True)
+class SplitRecord:
+    """Detach one source record from its golden record into a golden record of its own.
+
+    The pair is remembered as "not a match", so matching never puts them back together.
+    """
+
+    source: str
+    domain: str
+    source_key: str
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class MergeGolden:
+    """Merge golden record ``loser`` into ``winner`` (same domain): every source record and
+    every reference moves to the winner; subscribers hear ``merged`` and ``updated``."""
+
+    domain: str
+    loser: str
+    winner: str
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class OverrideField:
+    """A steward's value for one golden field; it wins over every source until removed."""
+
+    domain: str
+    golden_id: str
+    field: str
+    value: Any
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class RemoveOverride:
+    """Give a field back to survivorship."""
+
+    domain: str
+    golden_id: str
+    field: str
+    reason: str
+    actor: str
+
+
+Command = (
+    AcceptChanges
+    | ApplyPending
+    | ReplayDeadLetters
+    | RefreshStatistics
+    | DecideMatch
+    | SplitRecord
+    | MergeGolden
+    | OverrideField
+    | RemoveOverride
+)
