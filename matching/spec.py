@@ -219,6 +219,21 @@ def resource_spec() -> MatchSpec:
             block_on(BlockPart("family_name", "person_name"), BlockPart("city", "folded")),
             block_on(BlockPart("address_line", "folded"), BlockPart("postcode", "postcode")),
             block_on(BlockPart("address_line", "folded"), BlockPart("city", "folded")),
+            # Typos in both names, or both names swapped with a typo: their first letters
+            # still meet, in either order (one rule name, so the two orders share keys).
+            block_on(
+                BlockPart("given_name", "person_name", length=3),
+                BlockPart("family_name", "person_name", length=3),
+                name="names3",
+            ),
+            block_on(
+                BlockPart("family_name", "person_name", length=3),
+                BlockPart("given_name", "person_name", length=3),
+                name="names3",
+            ),
+            block_on(BlockPart("city", "folded"), BlockPart("postcode", "postcode")),
+            block_on(BlockPart("city", "folded"), BlockPart("date_of_birth", "text", length=4)),
+            block_on(BlockPart("address_line", "folded", length=6), BlockPart("city", "folded")),
         ),
     )
 
