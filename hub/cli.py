@@ -319,6 +319,31 @@ def bench_ingest(
     sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
 
 
+@bench_app.command("propagate")
+def bench_propagate(
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
+    seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+) -> None:
+    """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
+    from hub.bench_propagate import run_propagate
+
+    sys.exit(run_propagate(rate, seconds, database, out))
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 500,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    every: Annotated[float, typer.Option(help="Seconds between report lines.")] = 30.0,
+) -> None:
+    """Ingest and delivery together for minutes: throughput, latency and memory over time."""
+    from hub.bench_propagate import run_soak
+
+    sys.exit(run_soak(minutes, rate, database, every, out))
+
+
 def main() -> None:
     app()
 
