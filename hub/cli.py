@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from hub import logs
 from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
@@ -96,8 +97,15 @@ def serve(
     from hub.app import create_app
 
     hub = _hub()
+    logs.configure(hub.settings.log_format, hub.settings.log_level)
     upgrade(hub.settings.database_url)
-    uvicorn.run(create_app(hub, run_worker=worker), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(hub, run_worker=worker),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command("apply")
@@ -115,6 +123,7 @@ def apply_inbox(
     if follow:
         from hub.worker import EmbeddedWorker
 
+        logs.configure(hub.settings.log_format, hub.settings.log_level)
         w = EmbeddedWorker(hub.bus, hub.settings.worker_batch, hub.settings.worker_idle_seconds)
         w.start()
         try:
@@ -137,6 +146,7 @@ def deliver() -> None:
     from connectors.outbound.webhooks import WebhookWorker
 
     hub = _hub()
+    logs.configure(hub.settings.log_format, hub.settings.log_level)
     worker = WebhookWorker(hub.engine, hub.settings)
     worker.start()
     try:

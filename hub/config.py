@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Logs: one JSON object per line (json) or plain text, to stderr.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Webhooks. The schedule is the wait before each retry; its default spans about four days.
     webhook_retry_schedule: str = "5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h,24h"

@@ -13,6 +13,7 @@ from hub.domain.commands import AcceptChanges
 from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBatch
 from hub.domain.model import Change, derive_event_id
 from hub.domain.validation import check_attributes
+from hub.logs import CORRELATION
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -33,6 +34,7 @@ async def post_changes(
     if caller.role != "source":
         raise Forbidden(f"a {caller.role} key cannot write changes")
     now = datetime.now(UTC)
+    cid = CORRELATION.get()
     problems: list[FieldProblem] = []
     changes: list[Change] = []
     for i, c in enumerate(body.changes):
@@ -68,6 +70,7 @@ async def post_changes(
                 changed_at=changed_at,
                 sequence=c.sequence,
                 run_id=c.run_id,
+                correlation_id=cid,
             )
         )
     if problems:

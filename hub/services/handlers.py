@@ -53,6 +53,21 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
         try:
             report = applier.apply(uow, rows)
             uow.commit()
+            log.info(
+                "applied %d, stale %d, events %d",
+                report.applied,
+                report.stale,
+                report.events,
+                extra={
+                    "applied": report.applied,
+                    "stale": report.stale,
+                    "events": report.events,
+                    "correlation_id": ",".join(
+                        sorted({c.correlation_id for _, c in rows if c.correlation_id})[:20]
+                    )
+                    or None,
+                },
+            )
             return report
         except Exception:
             log.warning(
@@ -70,7 +85,16 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             except Exception as exc:  # the reason is kept with the change, to be replayed
                 uow.rollback()
                 log.error(
-                    "change %s of %s dead-lettered: %.300s", change.event_id, change.source, exc
+                    "change %s of %s dead-lettered: %.300s",
+                    change.event_id,
+                    change.source,
+                    exc,
+                    extra={
+                        "correlation_id": change.correlation_id,
+                        "source": change.source,
+                        "key": change.key,
+                        "domain": change.domain,
+                    },
                 )
                 with uow_factory() as dl:
                     now = datetime.now(UTC)

@@ -364,6 +364,7 @@ class SqlOutbox:
                     "version": e["version"],
                     "type": e["type"],
                     "payload": e["event"],
+                    "correlation_id": e.get("correlation_id"),
                     "created_at": e["at"],
                 }
                 for e in events

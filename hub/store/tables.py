@@ -113,6 +113,7 @@ class InboxRow(Base):
     changed_at: Mapped[datetime] = mapped_column(Stamp)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(Stamp)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
@@ -248,6 +249,8 @@ class OutboxRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    # The requests whose changes made this version (comma-separated), to follow in the logs.
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
