@@ -38,8 +38,8 @@ class TimeEntryIn(BaseModel):
     id: Key = Field(min_length=1, max_length=200, description="The caller's id, echoed back")
     resource_key: Key = Field(min_length=1, max_length=500)
     project_key: Key = Field(min_length=1, max_length=500)
-    date: date
-    hours: Annotated[float, AfterValidator(_finite)]
+    date: Annotated[date, Field(strict=True, description="YYYY-MM-DD")]
+    hours: Annotated[float, Field(strict=True), AfterValidator(_finite)]
     billable: StrictBool
     labor_code: str | None = Field(default=None, max_length=100)
 
