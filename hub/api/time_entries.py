@@ -13,7 +13,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS, Key
@@ -22,6 +22,13 @@ from hub.domain.timecheck import REASONS, TimeEntry, check_entries
 from hub.store.time_entries import load_world, require_time_source
 
 router = APIRouter(prefix="/api/v1", tags=["time entries"])
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD``: pydantic alone would also take a number of seconds since 1970."""
+    if not isinstance(value, str):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
 
 
 def _finite(value: float) -> float:
@@ -38,7 +45,7 @@ class TimeEntryIn(BaseModel):
     id: Key = Field(min_length=1, max_length=200, description="The caller's id, echoed back")
     resource_key: Key = Field(min_length=1, max_length=500)
     project_key: Key = Field(min_length=1, max_length=500)
-    date: Annotated[date, Field(strict=True, description="YYYY-MM-DD")]
+    date: Annotated[date, BeforeValidator(_iso_day), Field(description="YYYY-MM-DD")]
     hours: Annotated[float, Field(strict=True), AfterValidator(_finite)]
     billable: StrictBool
     labor_code: str | None = Field(default=None, max_length=100)

@@ -380,6 +380,13 @@ def test_who_may_validate_and_bad_input(bapi: Api, billing_hub: Hub) -> None:
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "entries.0.hours", r.text
+    r = bapi.client.post(
+        VALIDATE,
+        json={"entries": [{**entry("x", "T-1", "TP-100", "2026-02-02"), "date": 1770000000}]},
+        headers=bapi.auth("time"),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "entries.0.date", r.text
 
     limit = billing_hub.settings.max_batch
     many = [entry(str(i), "T-1", "TP-100", "2026-02-02") for i in range(limit + 1)]
