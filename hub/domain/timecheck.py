@@ -162,8 +162,8 @@ def check_entry(
         rules: The firm's rules.
         project: The golden project the entry's ``project_key`` resolves to, ``None`` if unknown.
         resource: The golden resource of ``resource_key``, ``None`` if unknown.
-        assignments: The resource's assignments (others are ignored, so passing all of the
-            resource's assignments is fine).
+        assignments: The pair's assignments, in the order to try them (others are ignored,
+            so passing all of the resource's assignments is fine).
 
     Examples:
         >>> p, r = Lifespan("P1", start=date(2026, 1, 1)), Lifespan("R1")
@@ -192,7 +192,7 @@ def check_entry(
         assignment = next(
             (
                 a
-                for a in sorted(assignments, key=lambda a: a.golden_id)
+                for a in assignments
                 if a.resource == resource.golden_id
                 and a.project == project.golden_id
                 and a.active_on("assignment", day, rules)
@@ -222,7 +222,7 @@ def check_entries(
     rules: TimeRules,
     projects: Mapping[str, Lifespan],
     resources: Mapping[str, Lifespan],
-    assignments: Mapping[str, Sequence[Lifespan]],
+    assignments: Mapping[tuple[str, str], Sequence[Lifespan]],
 ) -> list[Verdict]:
     """One verdict per entry, in order.
 
@@ -231,13 +231,15 @@ def check_entries(
         rules: The firm's rules.
         projects: Golden project by the calling source's project key.
         resources: Golden resource by the calling source's resource key.
-        assignments: Assignments by golden resource id.
+        assignments: Assignments by (golden resource id, golden project id).
     """
     out = []
     for e in entries:
-        resource = resources.get(e.resource_key)
-        mine = assignments.get(resource.golden_id, ()) if resource else ()
-        out.append(check_entry(e, rules, projects.get(e.project_key), resource, mine))
+        resource, project = resources.get(e.resource_key), projects.get(e.project_key)
+        pair: Sequence[Lifespan] = ()
+        if resource is not None and project is not None:
+            pair = assignments.get((resource.golden_id, project.golden_id), ())
+        out.append(check_entry(e, rules, project, resource, pair))
     return out
 
 

@@ -32,7 +32,7 @@ class TimeWorld:
 
     projects: dict[str, Lifespan]  # by the caller's project key
     resources: dict[str, Lifespan]  # by the caller's resource key
-    assignments: dict[str, list[Lifespan]]  # by golden resource id
+    assignments: dict[tuple[str, str], list[Lifespan]]  # by (golden resource, golden project)
 
 
 def require_time_source(session: Session, source: str | None) -> None:
@@ -67,39 +67,66 @@ def _xref(session: Session, source: str, domain: str, keys: Iterable[str]) -> di
 
 
 def _history(session: Session, ids: Sequence[str]) -> dict[str, list[tuple[date, str]]]:
-    """(day recorded, status) per version of the golden records that have more than one."""
+    """(day recorded, status) per version of the golden records that have more than one.
+
+    Only the status is read out of each version, not its whole attributes document.
+    """
     gv = table_of(t.GoldenVersionRow)
+    status = json_text(gv.c.attributes, "status")
     out: dict[str, list[tuple[date, str]]] = defaultdict(list)
     for part in chunks(sorted(ids), CHUNK):
         rows = session.execute(
-            select(gv.c.golden_id, gv.c.status, gv.c.attributes, gv.c.created_at)
+            select(gv.c.golden_id, gv.c.status, status, gv.c.created_at)
             .where(one_of(session, gv.c.golden_id, part))
             .order_by(gv.c.golden_id, gv.c.version)
         )
-        for gid, status, attributes, at in rows:
-            out[gid].append((at.date(), _status(status, attributes)))
+        for gid, golden_status, value, at in rows:
+            out[gid].append((at.date(), RETIRED if golden_status != "active" else value or ""))
     return out
 
 
-def _status(golden_status: str, attributes: dict[str, Any]) -> str:
+def _status(golden_status: str, status: Any) -> str:
     if golden_status != "active":
         return RETIRED
-    return str(attributes.get("status") or "")
+    return str(status or "")
+
+
+def _flag(value: Any) -> bool | None:
+    """A JSON boolean read as text: ``true`` on PostgreSQL, ``1`` on SQLite."""
+    if value in (True, 1, "true"):
+        return True
+    if value in (False, 0, "false"):
+        return False
+    return None
+
+
+def _columns(gr: Any) -> tuple[Any, ...]:
+    """Only the members the rules read, extracted by the database: decoding every record's
+    whole JSON documents was most of a batch's time."""
+    return (
+        gr.c.id,
+        gr.c.version,
+        gr.c.status.label("golden_status"),
+        json_text(gr.c.attributes, "start_date").label("start_date"),
+        json_text(gr.c.attributes, "end_date").label("end_date"),
+        json_text(gr.c.attributes, "status").label("status"),
+        json_text(gr.c.attributes, "billable").label("billable"),
+        json_text(gr.c.references, "resource").label("resource"),
+        json_text(gr.c.references, "project").label("project"),
+    )
 
 
 def _lifespan(row: Any, history: dict[str, list[tuple[date, str]]]) -> Lifespan:
-    attrs = row.attributes or {}
-    billable = attrs.get("billable")
-    refs = row.references or {}
-    statuses = history.get(row.id) or [(row.updated_at.date(), _status(row.status, attrs))]
+    # A record with one version has one status, whatever day it was recorded on.
+    statuses = history.get(row.id) or [(date.min, _status(row.golden_status, row.status))]
     return Lifespan(
         golden_id=row.id,
-        start=parse_day(attrs.get("start_date")),
-        end=parse_day(attrs.get("end_date")),
+        start=parse_day(row.start_date),
+        end=parse_day(row.end_date),
         statuses=tuple(statuses),
-        billable=billable if isinstance(billable, bool) else None,
-        resource=refs.get("resource"),
-        project=refs.get("project"),
+        billable=_flag(row.billable),
+        resource=row.resource,
+        project=row.project,
     )
 
 
@@ -112,32 +139,36 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
     project_gid = _xref(session, source, "project", (e.project_key for e in entries))
     resource_gid = _xref(session, source, "resource", (e.resource_key for e in entries))
     gr = table_of(t.GoldenRecordRow)
-    cols = (gr.c.id, gr.c.version, gr.c.status, gr.c.attributes, gr.c.references, gr.c.updated_at)
+    cols = _columns(gr)
     goldens: dict[str, Any] = {}
     for part in chunks(sorted({*project_gid.values(), *resource_gid.values()}), CHUNK):
         for row in session.execute(select(*cols).where(one_of(session, gr.c.id, part))):
             goldens[row.id] = row
     staffed: list[Any] = []
+    projects = sorted(set(project_gid.values()))
     # The same expression and literal condition as the partial index on assignments by
     # resource (hub.store.tables), so both planners use it: a bound 'assignment' would not do.
     ref = json_text(gr.c.references, "resource")
-    for part in chunks(sorted(set(resource_gid.values())), CHUNK):
+    for part in chunks(sorted(set(resource_gid.values())) if projects else [], CHUNK):
         staffed.extend(
             session.execute(
                 select(*cols).where(
                     text("golden_record.domain = 'assignment'"),
                     one_of(session, ref, part),
+                    # Only the pairs the batch names come back: a resource staffed on twenty
+                    # projects costs one row per project the batch books, not twenty.
+                    one_of(session, json_text(gr.c.references, "project"), projects),
                 )
             )
         )
     changed = [r.id for r in (*goldens.values(), *staffed) if r.version > 1]
     history = _history(session, changed) if changed else {}
     spans = {gid: _lifespan(row, history) for gid, row in goldens.items()}
-    assignments: dict[str, list[Lifespan]] = defaultdict(list)
-    for row in staffed:
+    assignments: dict[tuple[str, str], list[Lifespan]] = defaultdict(list)
+    for row in sorted(staffed, key=lambda r: r.id):
         span = _lifespan(row, history)
-        if span.resource is not None:
-            assignments[span.resource].append(span)
+        if span.resource is not None and span.project is not None:
+            assignments[(span.resource, span.project)].append(span)
     return TimeWorld(
         projects={k: spans[g] for k, g in project_gid.items() if g in spans},
         resources={k: spans[g] for k, g in resource_gid.items() if g in spans},

@@ -140,8 +140,10 @@ def test_another_resources_or_projects_assignment_does_not_count() -> None:
 
 def test_the_first_matching_assignment_is_reported() -> None:
     later = Lifespan("A9", resource="R", project="P", start=D("2026-02-05"))
-    verdict = check_entry(entry("2026-02-10"), RULES, PROJECT, RESOURCE, [later, STAFFED])
+    verdict = check_entry(entry("2026-02-10"), RULES, PROJECT, RESOURCE, [STAFFED, later])
     assert verdict.golden == {"project": "P", "resource": "R", "assignment": "A"}
+    verdict = check_entry(entry("2026-02-03"), RULES, PROJECT, RESOURCE, [later, STAFFED])
+    assert verdict.golden["assignment"] == "A"  # A9 has not started yet
 
 
 def test_billable_time_on_a_non_billable_project() -> None:
@@ -206,7 +208,8 @@ def test_check_entries_looks_up_by_the_callers_keys() -> None:
         TimeEntry("1", "T-1", "TP-1", D("2026-02-10"), 8, True, "DEV"),
         TimeEntry("2", "T-2", "TP-1", D("2026-02-10"), 8, True, "DEV"),
     ]
-    out = check_entries(entries, RULES, {"TP-1": PROJECT}, {"T-1": RESOURCE}, {"R": [STAFFED]})
+    staffed = {("R", "P"): [STAFFED]}
+    out = check_entries(entries, RULES, {"TP-1": PROJECT}, {"T-1": RESOURCE}, staffed)
     assert [(v.id, v.verdict, v.reasons) for v in out] == [
         ("1", "ok", ()),
         ("2", "rejected", ("unknown_resource",)),
