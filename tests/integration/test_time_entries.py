@@ -308,6 +308,13 @@ def test_a_project_closed_after_the_entry_date_is_still_ok_for_that_date(bapi: A
     assert v["yesterday"]["reasons"] == []
     assert v["today"]["reasons"] == ["project_not_active_on_date"]
 
+    # Timekeeping subscribers hear of it like any subscriber, so they stop offering the code.
+    feed = bapi.get("/api/v1/feed?domain=project&limit=1000").json()  # type: ignore[attr-defined]
+    p3 = bapi.golden_of("psa", "project", "PP-3")["id"]
+    last = [e["event"] for e in feed["events"] if e["event"]["subject"] == p3][-1]
+    assert last["data"]["attributes"]["status"] == "closed"
+    assert {"source": "time", "key": "TP-300"} in last["data"]["xref"]
+
 
 def test_a_retired_project_takes_no_time(bapi: Api) -> None:
     world(bapi)
