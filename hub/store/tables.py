@@ -346,6 +346,4 @@ class DeliveryRow(Base):
 Index(
     "ix_golden_record_assignment_resource",
     json_text(GoldenRecordRow.__table__.c.references, "resource"),
-    sqlite_where=GoldenRecordRow.__table__.c.domain == "assignment",
-    postgresql_where=GoldenRecordRow.__table__.c.domain == "assignment",
 )

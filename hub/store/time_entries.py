@@ -20,7 +20,7 @@ from hub.domain.errors import Forbidden
 from hub.domain.timecheck import RETIRED, Lifespan, TimeEntry, parse_day
 from hub.store import tables as t
 from hub.store.jsonref import json_text
-from hub.store.sql import chunks, one_of, table_of
+from hub.store.sql import chunks, is_postgres, one_of, table_of
 
 CHUNK = 1000
 TIME_KIND = "time"
@@ -146,14 +146,20 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
             goldens[row.id] = row
     staffed: list[Any] = []
     projects = sorted(set(project_gid.values()))
-    # The same expression and literal condition as the partial index on assignments by
-    # resource (hub.store.tables), so both planners use it: a bound 'assignment' would not do.
+    # The same expression as the index on assignments by resource (hub.store.tables), so the
+    # planner can use it. On SQLite the domain term is written "+domain": a plain one made it
+    # pick the (domain, name) index instead, and read every assignment of the hub per batch.
     ref = json_text(gr.c.references, "resource")
+    in_domain = (
+        gr.c.domain == "assignment"
+        if is_postgres(session)
+        else text("+golden_record.domain = 'assignment'")
+    )
     for part in chunks(sorted(set(resource_gid.values())) if projects else [], CHUNK):
         staffed.extend(
             session.execute(
                 select(*cols).where(
-                    text("golden_record.domain = 'assignment'"),
+                    in_domain,
                     one_of(session, ref, part),
                     # Only the pairs the batch names come back: a resource staffed on twenty
                     # projects costs one row per project the batch books, not twenty.
