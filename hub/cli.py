@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub import logs
 from hub.bench_match import bench_match
+from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
@@ -42,6 +43,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 bench_app.command("match")(bench_match)
+bench_app.command("validate")(bench_validate)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

@@ -27,6 +27,7 @@ from hub.domain.spec import (
     KeySpec,
     ReferenceSpec,
 )
+from hub.domain.timecheck import TimeRules, parse_time_rules
 
 NORMALISER_NAMES = ("text", "code", "email", "website", "tax_id", "country", "identity")
 
@@ -272,10 +273,12 @@ class HubConfig:
         domains: dict[str, DomainSpec],
         raw: dict[str, Any],
         match: dict[str, MatchSettings] | None = None,
+        time_rules: TimeRules | None = None,
     ) -> None:
         self.domains = domains
         self.raw = raw
         self.match = match or {}
+        self.time_rules = time_rules or TimeRules()
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
@@ -298,7 +301,7 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
             raise ConfigError(f"configuration is not valid YAML: {exc}") from exc
         if not isinstance(user, dict):
             raise ConfigError("configuration: expected a mapping at the top")
-        unknown = set(user) - {"domains", "match"}
+        unknown = set(user) - {"domains", "match", "time_entries"}
         if unknown:
             raise ConfigError(f"configuration: unknown key {sorted(unknown)[0]!r}")
         doc = _overlay(doc, user)
@@ -307,7 +310,8 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
         raise ConfigError("domains: expected a mapping of domain name to its settings")
     names = set(raw_domains)
     domains = {name: _domain(name, raw, names) for name, raw in raw_domains.items()}
-    return HubConfig(domains, doc, _match(doc.get("match"), names))
+    time_rules = parse_time_rules(doc.get("time_entries"))
+    return HubConfig(domains, doc, _match(doc.get("match"), names), time_rules)
 
 
 def config_path(settings: Settings) -> Path | None:

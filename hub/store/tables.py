@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from hub.store.jsonref import json_text
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -341,3 +343,10 @@ class DeliveryRow(Base):
     last_response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     delivered_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+# Time-entry validation loads a batch's assignments by golden resource (issue 9).
+Index(
+    "ix_golden_record_assignment_resource",
+    json_text(GoldenRecordRow.__table__.c.references, "resource"),
+)
