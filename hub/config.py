@@ -235,6 +235,7 @@ class MatchSettings:
     enabled: bool = True
     t_auto: float | None = None
     t_review: float | None = None
+    model: Path | None = None  # a model trained from steward decisions (concord match train)
 
 
 def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
@@ -249,7 +250,7 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
             raise ConfigError(f"{where}: unknown domain {domain!r}")
         if not isinstance(settings, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        unknown = set(settings) - {"enabled", "t_auto", "t_review"}
+        unknown = set(settings) - {"enabled", "t_auto", "t_review", "model"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         for key in ("t_auto", "t_review"):
@@ -261,7 +262,12 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
         t_auto, t_review = settings.get("t_auto"), settings.get("t_review")
         if t_auto is not None and t_review is not None and t_review > t_auto:
             raise ConfigError(f"{where}: t_review must not be above t_auto")
-        out[domain] = MatchSettings(bool(settings.get("enabled", True)), t_auto, t_review)
+        model = settings.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ConfigError(f"{where}.model: expected the path of a model file")
+        out[domain] = MatchSettings(
+            bool(settings.get("enabled", True)), t_auto, t_review, Path(model) if model else None
+        )
     return out
 
 
