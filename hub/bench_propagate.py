@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class Receiver:
     """The subscriber: notes the arrival time of the first event for each source key."""
 
     arrived: dict[str, float] = field(default_factory=dict)
+    applied: dict[str, float] = field(default_factory=dict)  # the event's time: when applied
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,10 +108,12 @@ class Receiver:
                 self.end_headers()
                 event = orjson.loads(body)
                 keys = [x["key"] for x in event.get("data", {}).get("xref", [])]
+                applied = datetime.fromisoformat(event["time"]).timestamp()
                 with receiver.lock:
                     receiver.requests += 1
                     for key in keys:
                         receiver.arrived.setdefault(key, now)
+                        receiver.applied.setdefault(key, applied)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -249,11 +253,14 @@ def wait_delivered(h: Harness, keys: list[str], timeout: float = 120) -> bool:
     return False
 
 
-def _latencies(h: Harness, keys: list[str]) -> list[float]:
-    with h.receiver.lock:
-        return [
-            (h.receiver.arrived[k] - h.accepted[k]) * 1000 for k in keys if k in h.receiver.arrived
-        ]
+def _latencies(h: Harness, keys: list[str], stage: str = "total") -> list[float]:
+    """Milliseconds per change: accepted -> received (total), accepted -> applied (apply), or
+    applied -> received (deliver). The event's ``time`` is the hub's clock: the same machine."""
+    r = h.receiver
+    start = {"total": h.accepted, "apply": h.accepted, "deliver": r.applied}[stage]
+    end = r.applied if stage == "apply" else r.arrived
+    with r.lock:
+        return [(end[k] - start[k]) * 1000 for k in keys if k in r.arrived]
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -285,6 +292,9 @@ def run_propagate(rate: int, seconds: float, database: str, console: Console) ->
         f"max={max(lat, default=float('nan')):.0f} ms; delivered {len(lat):,}/{sent:,} "
         f"({len(lat) / wall:,.0f} events/s over {wall:.1f} s)"
     )
+    for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
+        part = _latencies(h, keys, stage)
+        console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
     if not complete:
         console.print("[red]not every event arrived within the timeout[/red]")
         return 1
