@@ -12,6 +12,7 @@ from hub.domain.commands import (
     RefreshStatistics,
     ReplayDeadLetters,
 )
+from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
     Accepted,
@@ -22,6 +23,7 @@ from hub.services.handlers import (
     refresh_statistics,
     replay_dead_letters,
 )
+from hub.services.onboarding import record_run, rollback_run
 
 
 class StatisticsSchedule:
@@ -50,6 +52,8 @@ class MessageBus:
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
             DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
+            RecordRun: lambda cmd: record_run(cmd, uow_factory()),
+            RollbackRun: lambda cmd: rollback_run(cmd, uow_factory(), applier),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:
