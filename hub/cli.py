@@ -19,6 +19,7 @@ from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.match_cli import match_app
+from hub.onboard_cli import onboard_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
@@ -40,6 +41,7 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(onboard_app, name="onboard")
 bench_app.command("match")(bench_match)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
