@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub.bench_match import bench_match
+from hub.bench_onboard import bench_onboard
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
@@ -43,6 +44,7 @@ app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(onboard_app, name="onboard")
 bench_app.command("match")(bench_match)
+bench_app.command("onboard")(bench_onboard)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

@@ -179,10 +179,10 @@ class OnboardingPreview:
             return {}
         assert self.spec is not None
         spec = self.spec
-        goldens = uow.golden.load({g for ids in to_score.values() for g in ids})
-        right_ids = sorted(g for g, rec in goldens.items() if rec.status == "active")
+        pool = self._golden_views(uow, {g for ids in to_score.values() for g in ids})
+        right_ids = sorted(pool)
         position = {g: p for p, g in enumerate(right_ids)}
-        right = [{**goldens[g].attributes, **goldens[g].references} for g in right_ids]
+        right = [pool[g] for g in right_ids]
         order = sorted(to_score)
         li: list[int] = []
         rj: list[int] = []
@@ -229,6 +229,19 @@ class OnboardingPreview:
                 self._remember(keys[n][0], f"row {row.number}")
             self._closest(row, out[n], right[int(j[best])], fw[best], p_best)
         return out
+
+    @staticmethod
+    def _golden_views(uow: UnitOfWork, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Active candidates as the matcher sees them; a slim read when the store has one."""
+        runs = getattr(uow, "runs", None)
+        if runs is not None and hasattr(runs, "match_views"):
+            views: dict[str, dict[str, Any]] = runs.match_views(ids)
+            return views
+        return {
+            g: {**r.attributes, **r.references}
+            for g, r in uow.golden.load(ids).items()
+            if r.status == "active"
+        }
 
     def _closest(
         self,

@@ -67,6 +67,19 @@ class SqlRuns:
         stmt = select(sr).where(sr.c.run_id == run_id).order_by(sr.c.id)
         return [_record(row) for row in self.s.execute(stmt)]
 
+    def match_views(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Active golden records as the matcher compares them (attributes and references),
+        without the lineage and history a full load parses: a preview reads many."""
+        gr = table_of(t.GoldenRecordRow)
+        out: dict[str, dict[str, Any]] = {}
+        for part in chunks(sorted(ids), 1000):
+            stmt = select(gr.c.id, gr.c.attributes, gr.c.references).where(
+                one_of(self.s, gr.c.id, part), gr.c.status == "active"
+            )
+            for gid, attributes, references in self.s.execute(stmt):
+                out[gid] = {**attributes, **references}
+        return out
+
     def candidate_counts(self, run_id: str) -> dict[str, int]:
         mc = table_of(t.MatchCandidate)
         stmt = select(mc.c.status, func.count()).where(mc.c.run_id == run_id).group_by(mc.c.status)
