@@ -247,7 +247,16 @@ def test_rollback_after_a_steward_decision_needs_force(
         queue = queries.candidates(s, "pending", "client", 100, result.run_id)
         assert queries.candidates(s, "pending", "client", 100, "another-run") == []
     assert [c["source_key"] for c in queue] == ["NW-2"]
+    url = f"/api/v1/onboarding/runs/{result.run_id}"
+    page = api.client.get(url, headers=api.auth("steward")).json()
+    assert (page["review"]["pending"], page["review_done"]) == (1, 0.0)
+    r = api.client.get(
+        "/api/v1/candidates", params={"run_id": result.run_id}, headers=api.auth("steward")
+    )
+    assert [c["run_id"] for c in r.json()["candidates"]] == [result.run_id]
+    assert api.client.get(url, headers=api.auth("reader")).status_code == 403
     api.hub.bus.handle(DecideMatch(queue[0]["id"], "merge", "same firm", "ann"))
+    assert api.client.get(url, headers=api.auth("steward")).json()["review_done"] == 1.0
     with session_factory(api.hub.engine)() as s:
         assert run_status(s, result.run_id)["review_done"] == 1.0
     with pytest.raises(RunHasDecisions, match="1 merged") as refused:
