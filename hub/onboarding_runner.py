@@ -31,6 +31,7 @@ from hub.services.onboarding_preview import OnboardingPreview, Preview
 from hub.store.onboarding import run_status
 from hub.store.tables import SourceSystem
 from hub.store.uow import session_factory
+from matching import FellegiSunterMatcher
 
 Stage = Callable[[str, int, int], None]
 """Called as ``stage(name, done, total)`` so the CLI can draw a progress bar."""
@@ -101,7 +102,10 @@ def start_run(
     matcher = hub.bus.applier.matcher
     preview: Preview | None = None
     if not refused:
-        previewer = OnboardingPreview(spec, matcher, fuzzy_matcher(hub.config).spec(domain), src)
+        # The spec (thresholds included) the hub's own matcher scores with, so the preview
+        # and the load agree.
+        fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
+        previewer = OnboardingPreview(spec, matcher, fs.spec(domain), src)
         with hub.uow() as uow:  # read only: never committed
             preview = previewer.run(uow, validation.valid, lambda d, t: stage("match", d, t))
     loading = not refused and not dry_run
