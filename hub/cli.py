@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 
 from hub import logs
 from hub.bench_match import bench_match
+from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.match_cli import match_app
+from hub.onboard_cli import onboard_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
@@ -42,8 +44,10 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(onboard_app, name="onboard")
 bench_app.command("match")(bench_match)
 bench_app.command("validate")(bench_validate)
+bench_app.command("onboard")(bench_onboard)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

@@ -130,6 +130,7 @@ class SourceRecordRow(Base):
         # table's missing statistics must not lead the planner to scan a whole source.
         UniqueConstraint("source_key", "source", "domain"),
         Index("ix_source_record_golden", "golden_id"),
+        Index("ix_source_record_run", "run_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -222,7 +223,10 @@ class MatchCandidate(Base):
     """A proposed link a steward decides: scores per field, status, who decided and why."""
 
     __tablename__ = "match_candidate"
-    __table_args__ = (Index("ix_match_candidate_queue", "status", "domain", "probability"),)
+    __table_args__ = (
+        Index("ix_match_candidate_queue", "status", "domain", "probability"),
+        Index("ix_match_candidate_run", "run_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     domain: Mapped[str] = mapped_column(String(50))
@@ -236,6 +240,7 @@ class MatchCandidate(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     decided_at: Mapped[datetime | None] = mapped_column(Stamp)
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the onboarding run that raised it
 
 
 class OutboxRow(Base):
@@ -350,3 +355,24 @@ Index(
     "ix_golden_record_assignment_resource",
     json_text(GoldenRecordRow.__table__.c.references, "resource"),
 )
+
+
+class OnboardingRun(Base):
+    """One bulk load of an acquired firm's file (issue 7): what it matched, and its fate.
+
+    ``status``: dry_run (nothing loaded), committed (its rows went through the inbox carrying
+    this id) or rolled_back. ``report`` is the JSON report the HTML one is drawn from.
+    """
+
+    __tablename__ = "onboarding_run"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(50))
+    file_name: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(12))
+    counts: Mapped[dict[str, Any]] = mapped_column(Json)
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)

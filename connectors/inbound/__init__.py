@@ -1,0 +1,1 @@
+"""Inbound connectors: files and streams turned into the hub's changes."""
