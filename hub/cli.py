@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.connect_cli import connect_app
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.match_cli import match_app
@@ -40,6 +41,7 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(connect_app, name="connect")
 bench_app.command("match")(bench_match)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
