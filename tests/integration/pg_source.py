@@ -7,6 +7,7 @@ has wal_level=logical (.ci/run makes sure of it).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -39,7 +40,10 @@ def source_server(request: pytest.FixtureRequest) -> Iterator[str]:
         with psycopg.connect(shared) as conn:
             row = conn.execute("SHOW wal_level").fetchone()
         if not row or row[0] != "logical":
-            pytest.skip(f"no throwaway cluster ({exc}) and the shared server is not logical")
+            why = f"no throwaway cluster ({exc}) and the shared server is not wal_level=logical"
+            if os.environ.get("CONCORD_REQUIRE_POSTGRES"):
+                pytest.fail(why)
+            pytest.skip(why)
         yield shared
         return
     try:
