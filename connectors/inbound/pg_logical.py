@@ -174,18 +174,25 @@ class PostgresConnector:
         with self._connect() as conn:
             self.check_source(conn)
             state = self.store.get(self.mappings.source, self.slot)
-            if self._slot_exists(conn):
-                if state is not None and state.snapshot_done_at is not None:
-                    return
-                if state is None and not self.snapshot:
-                    self.store.begin(self.mappings.source, self.slot, None, done=True)
-                    return
-                if state is None:
-                    raise SourceDatabaseError(
-                        f"slot {self.slot!r} exists but Concord never read a snapshot through "
-                        f"it; drop it (SELECT pg_drop_replication_slot('{self.slot}')) to "
-                        "start with a snapshot, or pass --no-snapshot to stream from it as is"
+            done = state is not None and state.snapshot_done_at is not None
+            if not self._slot_exists(conn):
+                if done:
+                    progress.notes.append(
+                        f"slot {self.slot} was gone (dropped, or lost with its server); "
+                        "creating it again with a new snapshot"
                     )
+            elif done:
+                return
+            elif state is None and not self.snapshot:
+                self.store.begin(self.mappings.source, self.slot, None, done=True)
+                return
+            elif state is None:
+                raise SourceDatabaseError(
+                    f"slot {self.slot!r} exists but Concord never read a snapshot through "
+                    f"it; drop it (SELECT pg_drop_replication_slot('{self.slot}')) to "
+                    "start with a snapshot, or pass --no-snapshot to stream from it as is"
+                )
+            else:
                 # A snapshot that died half-way: its consistent point is gone with its
                 # connection. Start again; re-read rows are the same images (no-ops).
                 progress.notes.append("the last snapshot did not finish; starting it again")
@@ -267,12 +274,15 @@ class PostgresConnector:
 
     # -- streaming --------------------------------------------------------------------------
 
-    def poll(self, conn: psycopg.Connection[Any], progress: Progress) -> int:
-        """Read, accept and confirm whole transactions; how many changes were read."""
+    def poll(
+        self, conn: psycopg.Connection[Any], progress: Progress, upto: str | None = None
+    ) -> int:
+        """Read, accept and confirm whole transactions (committed before ``upto`` when
+        given); how many messages were read."""
         rows = conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes("
-            "%s, NULL, %s, 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, self.batch, self.publication),
+            "%s, %s::pg_lsn, %s, 'proto_version', '1', 'publication_names', %s)",
+            (self.slot, upto, self.batch, self.publication),
         ).fetchall()
         changes: list[Change] = []
         tx: _Transaction | None = None
@@ -345,12 +355,17 @@ class PostgresConnector:
     def run(
         self, once: bool = False, idle: float = 1.0, stop: Callable[[], bool] = lambda: False
     ) -> Progress:
-        """Snapshot if needed, then stream; with ``once``, stop when the slot is drained."""
+        """Snapshot if needed, then stream. With ``once``, stop after the changes committed
+        before the run began, so a busy source cannot keep a drain going for ever."""
         progress = Progress()
         self.start(progress)
         with self._connect() as conn:
+            upto = None
+            if once:
+                row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+                upto = row[0] if row else None
             while not stop():
-                if self.poll(conn, progress) == 0:
+                if self.poll(conn, progress, upto) == 0:
                     if once:
                         break
                     time.sleep(idle)

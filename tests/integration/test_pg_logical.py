@@ -265,3 +265,19 @@ def test_the_cli_drains_once(
     bad = CliRunner().invoke(app, [*args[:-3], "--mapping", MAPPING, "--source", "crm"])
     assert bad.exit_code == 1
     assert "maps source 'psa', not 'crm'" in bad.output
+
+
+def test_a_lost_slot_is_created_again_with_a_new_snapshot(
+    hub: Hub, source_db: str, mappings: Mappings
+) -> None:
+    sql(source_db, "INSERT INTO clients VALUES (1, 'One')")
+    slot = new_slot()
+    connector(hub, source_db, mappings, slot).run(once=True)
+    sql(source_db, f"SELECT pg_drop_replication_slot('{slot}')", "UPDATE clients SET name = 'Uno'")
+    again = connector(hub, source_db, mappings, slot).run(once=True)
+    assert "was gone" in again.notes[0]
+    assert again.snapshot_rows == 1
+    hub.bus.drain()
+    with hub.engine.connect() as conn:
+        images = conn.execute(select(InboxRow.attributes).order_by(InboxRow.id)).scalars().all()
+    assert [i["name"] for i in images] == ["One", "Uno"]
