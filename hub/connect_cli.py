@@ -62,10 +62,10 @@ def postgres(
     if on_invalid not in ("stop", "skip"):
         err.print("[red]error:[/red] --on-invalid must be stop or skip")
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         hub = bootstrap()
         upgrade(hub.settings.database_url)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         mappings = load_mappings(mapping, hub.config, source)
         check_source(hub.engine, mappings.source, {m.domain.name for m in mappings.tables.values()})
         connector = PostgresConnector(
