@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.exc import DBAPIError
 
 from connectors.inbound.mappings import MappingError, Mappings, RowRejected, TableMapping
 from connectors.inbound.pg_state import SlotStore
@@ -63,6 +64,10 @@ OnInvalid = Literal["stop", "skip"]
 
 class SourceDatabaseError(ConcordError):
     """The source database is not set up for the connector; the message says what to do."""
+
+
+class SourceDatabaseUnreachable(SourceDatabaseError):
+    """The source database did not answer; worth trying again."""
 
 
 @dataclass
@@ -128,7 +133,9 @@ class PostgresConnector:
         try:
             return psycopg.connect(self.dsn, autocommit=True, **kw)
         except psycopg.Error as exc:
-            raise SourceDatabaseError(f"cannot connect to the source database: {exc}") from exc
+            raise SourceDatabaseUnreachable(
+                f"cannot connect to the source database: {exc}"
+            ) from exc
 
     def check_source(self, conn: psycopg.Connection[Any]) -> None:
         """Refuse to start on a source that cannot work, saying what to change."""
@@ -356,9 +363,33 @@ class PostgresConnector:
         self, once: bool = False, idle: float = 1.0, stop: Callable[[], bool] = lambda: False
     ) -> Progress:
         """Snapshot if needed, then stream. With ``once``, stop after the changes committed
-        before the run began, so a busy source cannot keep a drain going for ever."""
+        before the run began, so a busy source cannot keep a drain going for ever.
+
+        Streaming outlives a restart of the source or the hub database: a lost connection is
+        retried with backoff (up to 30 s), from the slot's confirmed position. ``once``
+        fails instead, so a test or a script sees the error.
+        """
         progress = Progress()
-        self.start(progress)
+        delay = 0.5
+        while not stop():
+            try:
+                self.start(progress)
+                self._stream(once, idle, stop, progress)
+                return progress
+            except (psycopg.OperationalError, SourceDatabaseUnreachable, DBAPIError) as exc:
+                if once or (isinstance(exc, DBAPIError) and not exc.connection_invalidated):
+                    raise
+                log.warning("connection lost (%s); retrying in %.1f s", exc, delay)
+                progress.notes.append(f"reconnected after: {str(exc).splitlines()[0]}")
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline and not stop():
+                    time.sleep(0.05)
+                delay = min(delay * 2, 30.0)
+        return progress
+
+    def _stream(
+        self, once: bool, idle: float, stop: Callable[[], bool], progress: Progress
+    ) -> None:
         with self._connect() as conn:
             upto = None
             if once:
@@ -369,7 +400,6 @@ class PostgresConnector:
                     if once:
                         break
                     time.sleep(idle)
-        return progress
 
 
 def _key_moved(mapping: TableMapping, message: RowChange) -> bool:

@@ -281,3 +281,43 @@ def test_a_lost_slot_is_created_again_with_a_new_snapshot(
     with hub.engine.connect() as conn:
         images = conn.execute(select(InboxRow.attributes).order_by(InboxRow.id)).scalars().all()
     assert [i["name"] for i in images] == ["One", "Uno"]
+
+
+def test_streaming_survives_a_lost_source_connection(
+    hub: Hub, source_db: str, mappings: Mappings
+) -> None:
+    done = threading.Event()
+    result: list[Progress] = []
+    slot = new_slot()
+    conn = connector(hub, source_db, mappings, slot)
+    thread = threading.Thread(
+        target=lambda: result.append(conn.run(idle=0.05, stop=done.is_set)), daemon=True
+    )
+    thread.start()
+
+    def wait_for_inbox(n: int) -> None:
+        for _ in range(600):  # a deadline for a failure, not a measure of speed
+            if len(inbox(hub)) >= n or not thread.is_alive():
+                return
+            threading.Event().wait(0.05)
+
+    try:
+        for _ in range(600):  # until the snapshot is done, so row 1 comes through the stream
+            state = SlotStore(hub.engine).get("psa", slot)
+            if (state and state.snapshot_done_at) or not thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        sql(source_db, "INSERT INTO clients VALUES (1, 'One')")
+        wait_for_inbox(1)
+        sql(
+            source_db,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "INSERT INTO clients VALUES (2, 'Two')",
+        )
+        wait_for_inbox(2)
+    finally:
+        done.set()
+        thread.join(30)
+    assert [k for _, k, _ in inbox(hub)] == ["1", "2"]
+    assert any(n.startswith("reconnected after") for n in result[0].notes), result[0]
