@@ -14,11 +14,13 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub import logs
+from hub.bench_cdc import bench_cdc
 from hub.bench_match import bench_match
 from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.connect_cli import connect_app
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.match_cli import match_app
@@ -45,9 +47,11 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(onboard_app, name="onboard")
+app.add_typer(connect_app, name="connect")
 bench_app.command("match")(bench_match)
 bench_app.command("validate")(bench_validate)
 bench_app.command("onboard")(bench_onboard)
+bench_app.command("cdc")(bench_cdc)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

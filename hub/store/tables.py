@@ -121,6 +121,25 @@ class InboxRow(Base):
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
 
 
+class CdcSlot(Base):
+    """Where a logical decoding connector stands in one source database.
+
+    The slot in the source database remembers what was confirmed; this row remembers what the
+    slot cannot: whether the initial snapshot at the slot's creation point was finished. A
+    connector that died mid-snapshot finds ``snapshot_done_at`` empty and starts over.
+    """
+
+    __tablename__ = "cdc_slot"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(100), primary_key=True)
+    snapshot_lsn: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot_done_at: Mapped[datetime | None] = mapped_column(Stamp)
+    confirmed_lsn: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
 class SourceRecordRow(Base):
     """The latest image of one source record, and its link (xref) to a golden record."""
 
