@@ -27,7 +27,7 @@ from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store.access import audit
 from hub.store.tables import DeliveryRow, OutboxRow, SourceSystem, SubscriptionRow
 
-KINDS = ("webhook",)  # kafka comes with the Kafka publisher
+KINDS = ("webhook", "kafka")
 STATUSES = ("active", "paused", "disabled")
 RESPONSE_KEPT = 2000  # characters of a receiver's response body kept on the delivery
 
@@ -70,9 +70,11 @@ def create_subscription(
     ``"beginning"`` sends the whole outbox.
     """
     if kind not in KINDS:
-        raise InvalidSubscription(f"kind {kind!r}: only {', '.join(KINDS)} is supported yet")
-    if not url.startswith(("http://", "https://")):
+        raise InvalidSubscription(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "webhook" and not url.startswith(("http://", "https://")):
         raise InvalidSubscription(f"url {url!r}: expected an http:// or https:// URL")
+    if kind == "kafka" and not url.startswith("kafka://"):
+        raise InvalidSubscription(f"url {url!r}: expected kafka://HOST:PORT/PREFIX")
     if not domains:
         raise InvalidSubscription("domains: name at least one domain")
     for d in domains:
