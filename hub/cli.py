@@ -18,6 +18,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
+from hub.kafka_worker import worker as kafka_worker
 from hub.match_cli import match_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
@@ -41,6 +42,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 bench_app.command("match")(bench_match)
+app.command("worker")(kafka_worker)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from connectors.outbound.kafka import Producer
+from hub import kafka_changes
 from hub.api.deps import Caller, HubDep
 from hub.api.schemas import ERRORS, AcceptedOut, ChangesIn
+from hub.config import Settings
 from hub.domain.commands import AcceptChanges
 from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBatch
 from hub.domain.model import Change, derive_event_id
@@ -72,6 +75,9 @@ async def post_changes(
         )
     if problems:
         raise InvalidBatch(problems)
+    if hub.settings.kafka_bootstrap:  # scale-out: `concord worker` processes apply from Kafka
+        await _publish(request, hub.settings, changes)
+        return AcceptedOut(accepted=len(changes), duplicates=0)
     result = await run_in_threadpool(hub.bus.accept, AcceptChanges(source, tuple(changes)))
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -80,3 +86,24 @@ async def post_changes(
     if worker is not None and result.accepted:
         worker.wake()
     return AcceptedOut(accepted=result.accepted, duplicates=result.duplicates)
+
+
+async def _publish(request: Request, settings: Settings, changes: list[Change]) -> None:
+    """Scale-out ingest: the batch onto ``concord.changes``, answered only once the broker
+    acknowledged every change (acks=all). A failure answers 503 and the source sends the batch
+    again; what did reach the topic then comes back a duplicate in the workers' inbox, by id.
+    Duplicates are counted there, so the 202 reports every change as accepted."""
+    producer = getattr(request.app.state, "changes_producer", None)
+    if producer is None:
+        assert settings.kafka_bootstrap is not None
+        producer = request.app.state.changes_producer = Producer(settings.kafka_bootstrap, settings)
+    topic = settings.kafka_changes_topic
+    records = [(topic, kafka_changes.key_of(c), kafka_changes.encode(c)) for c in changes]
+    failed = [r for r in await producer.asend_all(records) if not isinstance(r, str)]
+    if failed:
+        raise HTTPException(
+            503,
+            f"the broker did not acknowledge {len(failed)} of {len(changes)} changes "
+            f"({type(failed[0]).__name__}: {failed[0]}); send the batch again",
+            headers={"Retry-After": "1"},
+        )

@@ -1,0 +1,154 @@
+"""Scale-out mode against a real Kafka-protocol broker and PostgreSQL: the API publishes to
+``concord.changes`` (202 only once acknowledged), ``concord worker`` processes apply through the
+inbox (a change seen twice is applied once), and the relay publishes every golden change to
+``concord.golden.<domain>`` keyed by golden id."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from hub.app import create_app
+from hub.bootstrap import Hub
+from hub.store import access
+from hub.store.tables import GoldenRecordRow, InboxRow, SourceRecordRow
+from hub.store.uow import admin_session
+from tests.conftest import make_hub
+from tests.kafka import Broker, read_topics
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class ScaleOut:
+    hub: Hub
+    env: dict[str, str]
+    broker: Broker
+    golden_prefix: str
+    logs: Path
+    client: TestClient
+    key: str
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"worker-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "worker"], env=self.env, stdout=log, stderr=log
+        )
+        self.workers.append(proc)
+        return proc
+
+    def post(self, changes: list[dict[str, Any]]) -> dict[str, Any]:
+        r = self.client.post(
+            "/api/v1/changes",
+            json={"changes": changes},
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        assert r.status_code == 202, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def count(self, stmt: Any) -> int:
+        with admin_session(self.hub.engine) as s:
+            return int(s.scalar(stmt) or 0)
+
+    def wait(self, done: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            for p in self.workers:
+                assert p.poll() is None, f"a worker exited with {p.returncode}: {self.log()}"
+            assert time.monotonic() < deadline, f"timed out; worker logs: {self.log()}"
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker-*.log")))
+
+
+def kafka_env(broker: Broker, db_url: str, tag: str) -> dict[str, str]:
+    """Settings for a test's hub and workers: its own topics and group on the session broker,
+    one record per producer batch and the short group timers the test broker needs."""
+    return {
+        "CONCORD_DATABASE_URL": db_url,
+        "CONCORD_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "CONCORD_KAFKA_CHANGES_TOPIC": f"{tag}.changes",
+        "CONCORD_KAFKA_GOLDEN_PREFIX": f"{tag}.golden",
+        "CONCORD_KAFKA_GROUP": f"{tag}-workers",
+        "CONCORD_KAFKA_PARTITIONS": "4",
+        "CONCORD_KAFKA_MAX_BATCH_BYTES": "1",
+        "CONCORD_KAFKA_SESSION_TIMEOUT_SECONDS": "1",
+        "CONCORD_KAFKA_HEARTBEAT_SECONDS": "0.3",
+        "CONCORD_KAFKA_REBALANCE_TIMEOUT_SECONDS": "1",
+        "CONCORD_DELIVERY_IDLE_SECONDS": "0.05",
+    }
+
+
+@pytest.fixture
+def scale_out(pg_url: str, kafka_broker: Broker, tmp_path: Path) -> Iterator[ScaleOut]:
+    tag = kafka_broker.unique("t")
+    env = kafka_env(kafka_broker, pg_url, tag)
+    kafka_broker.create_topic(f"{tag}.changes", partitions=4)
+    kafka_broker.create_topic(f"{tag}.golden.client", partitions=2)
+    settings = {k.removeprefix("CONCORD_").lower(): v for k, v in env.items()}
+    del settings["database_url"]
+    hub = make_hub(pg_url, **settings)
+    with admin_session(hub.engine) as s:
+        key = access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
+    client = TestClient(create_app(hub, run_worker=False))
+    so = ScaleOut(hub, {**os.environ, **env}, kafka_broker, f"{tag}.golden", tmp_path, client, key)
+    yield so
+    for p in so.workers:
+        p.kill()
+        p.wait(10)
+    producer = getattr(client.app.state, "changes_producer", None)  # type: ignore[attr-defined]
+    if producer is not None:
+        producer.close()
+    hub.close()
+
+
+def clients(start: int, n: int, version: int = 1) -> list[dict[str, Any]]:
+    return [
+        {
+            "domain": "client",
+            "key": f"C-{i}",
+            "sequence": version,
+            "attributes": {"name": f"Client {i} v{version}", "city": "Leeds"},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def test_changes_go_through_kafka_to_golden_records_and_out_again(scale_out: ScaleOut) -> None:
+    so = scale_out
+    accepted = so.post(clients(0, 20))
+    assert accepted == {"accepted": 20, "duplicates": 0}
+    # Nothing reaches the inbox until a worker consumes the topic.
+    assert so.count(select(func.count()).select_from(InboxRow)) == 0
+    so.start_worker()
+    so.wait(lambda: so.count(select(func.count()).select_from(GoldenRecordRow)) == 20)
+    so.post(clients(0, 5, version=2))
+    so.post(clients(0, 5, version=2))  # the same batch again: same event ids
+    applied = select(func.count()).select_from(InboxRow).where(InboxRow.status == "applied")
+    so.wait(lambda: so.count(applied) == 25)
+    assert so.count(select(func.count()).select_from(InboxRow)) == 25  # the resend: duplicates
+    assert so.count(select(func.count()).select_from(SourceRecordRow)) == 20
+
+    records = read_topics(so.broker.bootstrap, [f"{so.golden_prefix}.client"], 25, timeout=30)
+    versions: dict[str, list[int]] = {}
+    for r in records:
+        event = json.loads(r.value)
+        assert r.key.decode() == event["subject"]
+        versions.setdefault(event["subject"], []).append(event["data"]["version"])
+    assert len(versions) == 20
+    assert sorted(v for vs in versions.values() for v in vs) == [1] * 20 + [2] * 5
+    assert all(vs == sorted(vs) for vs in versions.values())
