@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ from sqlalchemy import func, select
 from hub.app import create_app
 from hub.bootstrap import Hub
 from hub.store import access
-from hub.store.tables import GoldenRecordRow, InboxRow, SourceRecordRow
+from hub.store.tables import GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
 from tests.kafka import Broker, read_topics
@@ -42,12 +44,19 @@ class ScaleOut:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.workers)}.log").open("wb")
+        n = len(list(self.logs.glob("worker-*.log")))
+        log = (self.logs / f"worker-{n}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "worker"], env=self.env, stdout=log, stderr=log
         )
         self.workers.append(proc)
         return proc
+
+    def kill_and_restart(self, victim: subprocess.Popen[bytes]) -> None:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)  # gone before its replacement joins the group
+        self.workers.remove(victim)
+        self.start_worker()
 
     def post(self, changes: list[dict[str, Any]]) -> dict[str, Any]:
         r = self.client.post(
@@ -152,3 +161,74 @@ def test_changes_go_through_kafka_to_golden_records_and_out_again(scale_out: Sca
     assert len(versions) == 20
     assert sorted(v for vs in versions.values() for v in vs) == [1] * 20 + [2] * 5
     assert all(vs == sorted(vs) for vs in versions.values())
+
+
+def company_name(rng: random.Random) -> str:
+    """A made-up firm name, far from every other one, so fuzzy matching links nothing."""
+    syllables = ["zor", "vath", "quil", "len", "mar", "dox", "pry", "tesh", "kol", "bun", "yal"]
+    word = "".join(rng.choice(syllables) for _ in range(4))
+    return f"{word.capitalize()} {rng.choice(['Partners', 'Group', 'Holdings', 'Works'])}"
+
+
+def test_a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing(
+    scale_out: ScaleOut,
+) -> None:
+    """Two workers; each is SIGKILLed once while batches stream in, and restarted. Every
+    change is stored once and applied once, the newest version of each record wins, every
+    golden version has exactly one outbox event, and the relay published every one of them."""
+    so = scale_out
+    rng = random.Random(6)
+    names: dict[str, str] = {}
+    versions: dict[str, int] = {}
+    stream: list[dict[str, Any]] = []
+    for _ in range(1_500):
+        if len(names) < 400 and (not names or rng.random() < 0.35):
+            key = f"C-{len(names)}"
+        else:
+            key = rng.choice(sorted(names))
+        versions[key] = versions.get(key, 0) + 1
+        names[key] = company_name(rng)
+        stream.append(
+            {
+                "domain": "client",
+                "key": key,
+                "sequence": versions[key],
+                "attributes": {"name": names[key], "city": "Leeds"},
+            }
+        )
+    batches = [stream[i : i + 50] for i in range(0, len(stream), 50)]
+    so.start_worker()
+    so.start_worker()
+    kills = (len(batches) // 3, 2 * len(batches) // 3)
+    for i, batch in enumerate(batches):
+        if i in kills:
+            so.kill_and_restart(so.workers[0])  # the oldest: first one, then the other
+        so.post(batch)
+        time.sleep(0.05)
+
+    done = select(func.count()).select_from(InboxRow).where(InboxRow.status != "pending")
+    so.wait(lambda: so.count(done) == len(stream), timeout=180)
+    with admin_session(so.hub.engine) as s:
+        assert s.scalar(select(func.count()).select_from(InboxRow)) == len(stream)
+        statuses = dict(
+            s.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()
+        )
+        assert statuses.get("dead", 0) == 0 and statuses.get("pending", 0) == 0
+        rows = s.execute(
+            select(
+                SourceRecordRow.source_key, GoldenRecordRow.attributes, GoldenRecordRow.version
+            ).join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id)
+        ).all()
+        assert {k: a["name"] for k, a, _ in rows} == names  # the newest version of each won
+        events = s.execute(select(OutboxRow.golden_id, OutboxRow.version, OutboxRow.event_id)).all()
+        goldens = dict(s.execute(select(GoldenRecordRow.id, GoldenRecordRow.version)).all())
+    per_golden: dict[str, list[int]] = {}
+    for gid, version, _ in events:
+        per_golden.setdefault(gid, []).append(version)
+    assert {g: sorted(v) for g, v in per_golden.items()} == {
+        g: list(range(1, v + 1)) for g, v in goldens.items()
+    }  # one event per version: none missing, none doubled
+
+    wanted = {e for _, _, e in events}
+    records = read_topics(so.broker.bootstrap, [f"{so.golden_prefix}.client"], len(wanted), 120)
+    assert {json.loads(r.value)["id"] for r in records} == wanted
