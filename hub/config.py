@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     kafka_changes_topic: str = "concord.changes"
     kafka_golden_prefix: str = "concord.golden"
     kafka_debezium_topics: str = ""  # comma-separated topics of Debezium change events
+    kafka_debezium_mappings: str = ""  # comma-separated mapping files, one per source
     kafka_group: str = "concord-worker"
     kafka_worker_batch: int = Field(default=500, ge=1, le=20_000)
     kafka_worker_within_seconds: float = Field(default=0.05, gt=0, le=60)
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def debezium_topics(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.kafka_debezium_topics.split(",") if t.strip())
+
+    @property
+    def debezium_mappings(self) -> tuple[Path, ...]:
+        return tuple(Path(f.strip()) for f in self.kafka_debezium_mappings.split(",") if f.strip())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

@@ -27,8 +27,9 @@ import faust
 import typer
 
 from hub import kafka_changes
-from hub.config import Settings
+from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges
+from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change
 from hub.services.bus import MessageBus
 from hub.worker import EmbeddedWorker
@@ -151,7 +152,7 @@ def build_app(
                     msg = event.message
                     try:
                         change = decode(event.value, msg.key, msg.topic)
-                    except ValueError as exc:
+                    except ConcordError as exc:  # names the record and the field
                         log.error(
                             "%s[%s]@%s: skipped a Debezium event: %s",
                             msg.topic,
@@ -165,6 +166,38 @@ def build_app(
                 yield await hand_over(changes)
 
     return app
+
+
+def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder | None:
+    """The decoder for the configured Debezium topics, each routed to the one source system
+    whose mapping file maps it; None when no topic is configured.
+
+    Raises:
+        ConfigError: a topic no mapping file maps, or that two map; a mapping file at fault
+            (naming the file, table and column).
+    """
+    from connectors.inbound.debezium import decode
+    from connectors.inbound.mappings import Mappings, load_mappings
+
+    topics = settings.debezium_topics
+    if not topics:
+        return None
+    files = [load_mappings(path, config) for path in settings.debezium_mappings]
+    route: dict[str, Mappings] = {}
+    for topic in topics:
+        owners = [m for m in files if m.find(topic) is not None]
+        if len(owners) != 1:
+            named = ", ".join(m.path for m in owners) or "none of CONCORD_KAFKA_DEBEZIUM_MAPPINGS"
+            raise ConfigError(
+                f"CONCORD_KAFKA_DEBEZIUM_TOPICS: topic {topic!r} must be mapped by exactly one "
+                f"mapping file ({named})"
+            )
+        route[topic] = owners[0]
+
+    def decode_event(value: bytes | None, key: bytes | None, topic: str) -> Change | None:
+        return decode(value, key, topic, route[topic])
+
+    return decode_event
 
 
 def ensure_relay(hub: Any) -> None:
@@ -213,10 +246,15 @@ def worker(
         typer.echo("concord worker: set CONCORD_KAFKA_BOOTSTRAP (host:port of Kafka)", err=True)
         raise typer.Exit(2)
     hub = bootstrap(settings)
+    try:
+        debezium = debezium_decoder(settings, hub.config)
+    except ConcordError as exc:
+        typer.echo(f"concord worker: {exc}", err=True)
+        raise typer.Exit(2) from None
     if relay:
         ensure_relay(hub)
     ingest = BusIngest(hub.bus, settings)
-    app = build_app(settings, ingest)
+    app = build_app(settings, ingest, debezium)
 
     @app.timer(max(settings.worker_idle_seconds, 1.0))  # type: ignore[untyped-decorator]
     async def apply_leftovers() -> None:

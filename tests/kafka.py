@@ -150,3 +150,20 @@ def read_topics(
     records = asyncio.run(read())
     assert len(records) >= count, f"{len(records)} of {count} records arrived on {topics}"
     return records
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send (key, value) records in order and wait until the broker acknowledged each, one
+    record per batch (the test broker's end-offset bug)."""
+    from aiokafka import AIOKafkaProducer
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=1)
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())

@@ -27,7 +27,7 @@ from hub.store import access
 from hub.store.tables import GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.kafka import Broker, read_topics
+from tests.kafka import Broker, produce, read_topics
 
 pytestmark = pytest.mark.postgres
 
@@ -232,3 +232,49 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing(
     wanted = {e for _, _, e in events}
     records = read_topics(so.broker.bootstrap, [f"{so.golden_prefix}.client"], len(wanted), 120)
     assert {json.loads(r.value)["id"] for r in records} == wanted
+
+
+def debezium(op: str, lsn: int, row: dict[str, Any]) -> tuple[bytes, bytes]:
+    image = {"before": row, "after": None} if op == "d" else {"before": None, "after": row}
+    source = {"lsn": lsn, "txId": lsn, "schema": "public", "table": "clients"}
+    value = {**image, "op": op, "source": source, "ts_ms": 1_760_000_000_000 + lsn}
+    return json.dumps({"id": row["id"]}).encode(), json.dumps(value).encode()
+
+
+def test_debezium_events_become_golden_records_once(scale_out: ScaleOut) -> None:
+    so = scale_out
+    topic = so.env["CONCORD_KAFKA_CHANGES_TOPIC"].replace(".changes", ".pg.public.clients")
+    so.broker.create_topic(topic, partitions=2)
+    so.env |= {
+        "CONCORD_KAFKA_DEBEZIUM_TOPICS": topic,
+        "CONCORD_KAFKA_DEBEZIUM_MAPPINGS": "examples/mappings/psa-postgres.yaml",
+    }
+    with admin_session(so.hub.engine) as s:
+        access.add_source(s, "psa", ["client"], None, None, set(so.hub.config.domains))
+    acme = {"id": 1, "name": "Acme", "website": "acme.example", "country": "gb"}
+    beta = {"id": 2, "name": "Zorblax Holdings", "website": "zorblax.example", "country": "de"}
+    events = [
+        debezium("r", 10, acme),  # snapshot read
+        debezium("c", 20, beta),
+        debezium("u", 30, {**acme, "name": "Acme Consulting"}),
+        debezium("u", 30, {**acme, "name": "Acme Consulting"}),  # redelivered: a duplicate
+        debezium("d", 40, beta),
+    ]
+    produce(so.broker.bootstrap, topic, [*events, (b'{"id": 2}', None)])  # and a tombstone
+    so.start_worker()
+    done = select(func.count()).select_from(InboxRow).where(InboxRow.status != "pending")
+    so.wait(lambda: so.count(done) == 4)
+    with admin_session(so.hub.engine) as s:
+        assert s.scalar(select(func.count()).select_from(InboxRow)) == 4
+        rows = dict(
+            s.execute(
+                select(SourceRecordRow.source_key, GoldenRecordRow.attributes).join(
+                    GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id
+                )
+            ).all()
+        )
+        statuses = dict(
+            s.execute(select(SourceRecordRow.source_key, SourceRecordRow.deleted)).all()
+        )
+    assert rows["1"]["name"] == "Acme Consulting" and rows["1"]["country"] == "GB"
+    assert statuses == {"1": False, "2": True}

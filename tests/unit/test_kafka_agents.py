@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from hub import kafka_changes
-from hub.config import Settings
+from hub.config import Settings, load_config
+from hub.domain.errors import ConfigError
 from hub.domain.model import Change
-from hub.kafka_worker import build_app
+from hub.kafka_worker import build_app, debezium_decoder
 
 CHANGE = Change(
     source="crm",
@@ -75,3 +77,60 @@ def test_the_changes_agent_hands_decoded_changes_to_ingest() -> None:
 
     asyncio.run(run())
     assert [c for batch in received for c in batch] == [CHANGE]
+
+
+def envelope(op: str, lsn: int, row: dict[str, object]) -> bytes:
+    image = {"before": row, "after": None} if op == "d" else {"before": None, "after": row}
+    source = {"lsn": lsn, "txId": lsn // 10, "schema": "public", "table": "clients"}
+    return json.dumps({**image, "op": op, "source": source, "ts_ms": 1_760_000_000_000}).encode()
+
+
+def test_the_debezium_agent_decodes_with_the_topics_mapping(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    received: list[Change] = []
+
+    def ingest(changes: Sequence[Change]) -> int:
+        received.extend(changes)
+        return len(changes)
+
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:1",
+        kafka_worker_within_seconds=0.01,
+        kafka_debezium_topics="pg.public.clients",
+        kafka_debezium_mappings="examples/mappings/psa-postgres.yaml",
+    )
+    decoder = debezium_decoder(settings, load_config())
+    app = build_app(settings, ingest, decoder, store="memory://")
+    app.finalize()
+    app.flow_control.resume()
+    agent = app.agents["apply-debezium"]
+    row = {"id": 17, "name": " Acme ", "website": "ACME.example", "country": "gb"}
+
+    async def run() -> None:
+        async with agent.test_context() as ctx:
+            await ctx.put(envelope("c", 100, row), key=b'{"id": 17}')
+            await ctx.put(b'{"no": "op"}', key=b"x")  # not Debezium: logged, skipped
+            await ctx.put(envelope("d", 200, row), key=b'{"id": 17}')
+            for _ in range(200):
+                if len(received) == 2:
+                    break
+                await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    assert [(c.source, c.domain, c.key, c.op, c.sequence) for c in received] == [
+        ("psa", "client", "17", "upsert", 100),
+        ("psa", "client", "17", "delete", 200),
+    ]
+    assert received[0].attributes == {"name": "Acme", "website": "acme.example", "country": "GB"}
+    assert any("not a Debezium envelope" in r.getMessage() for r in caplog.records)
+
+
+def test_a_debezium_topic_without_a_mapping_stops_the_start() -> None:
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:1",
+        kafka_debezium_topics="pg.public.invoices",
+        kafka_debezium_mappings="examples/mappings/psa-postgres.yaml",
+    )
+    with pytest.raises(ConfigError, match=r"pg\.public\.invoices"):
+        debezium_decoder(settings, load_config())
