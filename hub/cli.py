@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from hub.bench_kafka import bench_kafka
 from hub.bench_match import bench_match
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
@@ -43,6 +44,7 @@ app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 bench_app.command("match")(bench_match)
 app.command("worker")(kafka_worker)
+bench_app.command("kafka")(bench_kafka)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
