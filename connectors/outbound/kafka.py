@@ -102,7 +102,11 @@ class Producer:
                 request_timeout_ms=int(s.kafka_timeout_seconds * 1000),
                 client_id="concord",
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # release the half-started client; retried next time
+                raise
             self._producer = producer
         return self._producer
 
