@@ -1,4 +1,5 @@
-"""POST /api/v1/changes: a source's batch into the durable inbox, validated whole."""
+"""POST /api/v1/changes: a source's batch, validated whole, into the durable inbox (or, in
+scale-out mode, onto Kafka)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ async def post_changes(
     """Accept a batch of one source's changes. Nothing of a batch with a bad change is stored.
 
     Each change is written to the inbox before 202 is returned, so an accepted change survives
-    a crash. A repeated ``event_id`` is counted as a duplicate and applied once.
+    a crash. A repeated ``event_id`` is counted as a duplicate and applied once. In scale-out
+    mode (``CONCORD_KAFKA_BOOTSTRAP``) "written" means acknowledged by the Kafka brokers on
+    ``concord.changes``; the workers' inbox counts the duplicates.
     """
     limit = hub.settings.max_batch
     if len(body.changes) > limit:
@@ -75,11 +78,13 @@ async def post_changes(
         )
     if problems:
         raise InvalidBatch(problems)
+    metrics = getattr(request.app.state, "metrics", None)
     if hub.settings.kafka_bootstrap:  # scale-out: `concord worker` processes apply from Kafka
         await _publish(request, hub.settings, changes)
+        if metrics is not None:  # duplicates are known only to the workers' inbox
+            metrics.accepted(source, len(changes), 0)
         return AcceptedOut(accepted=len(changes), duplicates=0)
     result = await run_in_threadpool(hub.bus.accept, AcceptChanges(source, tuple(changes)))
-    metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.accepted(source, result.accepted, result.duplicates)
     worker = getattr(request.app.state, "worker", None)
