@@ -66,14 +66,14 @@ def build_events(n: int, seed: int = 6) -> list[tuple[bytes, bytes]]:
             row: dict[str, object] = {
                 "id": k,
                 "name": f"Client {k} Holdings",
-                "website": f"https://client{k}.example",
+                "website": f"https://client{k}.co.uk",
             }
         else:
             k, op = rng.randrange(known), "u"
             row = {
                 "id": k,
                 "name": f"Client {k} Holdings",
-                "website": f"https://client{k}.example",
+                "website": f"https://client{k}.co.uk",
                 "phone": f"+44 20 7{k // 10000:03d} {k % 10000:04d}",
                 "industry": rng.choice(INDUSTRIES),
             }

@@ -278,3 +278,43 @@ def test_debezium_events_become_golden_records_once(scale_out: ScaleOut) -> None
         )
     assert rows["1"]["name"] == "Acme Consulting" and rows["1"]["country"] == "GB"
     assert statuses == {"1": False, "2": True}
+
+
+def test_two_workers_make_one_golden_record_of_a_pair_that_arrives_at_once(
+    scale_out: ScaleOut,
+) -> None:
+    """CRM and ERP send the same 60 firms (same website) in one burst; their changes have
+    different keys, so they land on different partitions and often on different workers at
+    the same moment. Each pair still makes one golden record (advisory locks on match keys)."""
+    so = scale_out
+    with admin_session(so.hub.engine) as s:
+        erp = access.add_source(s, "erp", ["client"], None, None, set(so.hub.config.domains))
+    so.start_worker()
+    so.start_worker()
+    rng = random.Random(7)
+    firms = [(company_name(rng), f"https://firm{i}.co.uk") for i in range(60)]
+    crm = [
+        {"domain": "client", "key": f"C-{i}", "attributes": {"name": n, "website": w}}
+        for i, (n, w) in enumerate(firms)
+    ]
+    erp_changes = [
+        {"domain": "client", "key": f"E-{i}", "attributes": {"legal_name": n, "website": w}}
+        for i, (n, w) in enumerate(firms)
+    ]
+    time.sleep(3)  # both workers in the group before the burst
+    for i in range(0, 60, 10):
+        so.post(crm[i : i + 10])
+        r = so.client.post(
+            "/api/v1/changes",
+            json={"changes": erp_changes[i : i + 10]},
+            headers={"Authorization": f"Bearer {erp}"},
+        )
+        assert r.status_code == 202, r.text
+    done = select(func.count()).select_from(InboxRow).where(InboxRow.status != "pending")
+    so.wait(lambda: so.count(done) == 120)
+    with admin_session(so.hub.engine) as s:
+        links = s.execute(select(SourceRecordRow.source_key, SourceRecordRow.golden_id)).all()
+    golden = dict(links)
+    assert len(golden) == 120
+    assert all(golden[f"C-{i}"] == golden[f"E-{i}"] for i in range(60))
+    assert len(set(golden.values())) == 60
