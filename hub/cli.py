@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from hub.bench_kafka import bench_kafka
 from hub.bench_match import bench_match
-from hub.bench_propagate import bench_propagate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.deliveries_cli import deliveries_app
@@ -46,7 +45,6 @@ app.add_typer(deliveries_app, name="deliveries")
 bench_app.command("match")(bench_match)
 app.command("worker")(kafka_worker)
 bench_app.command("kafka")(bench_kafka)
-bench_app.command("propagate")(bench_propagate)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
