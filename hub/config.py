@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -27,6 +27,7 @@ from hub.domain.spec import (
     KeySpec,
     ReferenceSpec,
 )
+from hub.domain.timecheck import TimeRules, parse_time_rules
 
 NORMALISER_NAMES = ("text", "code", "email", "website", "tax_id", "country", "identity")
 
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Logs: one JSON object per line (json) or plain text, to stderr.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Webhooks. The schedule is the wait before each retry; its default spans about four days.
     webhook_retry_schedule: str = "5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h,24h"
@@ -258,6 +262,7 @@ class MatchSettings:
     enabled: bool = True
     t_auto: float | None = None
     t_review: float | None = None
+    model: Path | None = None  # a model trained from steward decisions (concord match train)
 
 
 def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
@@ -272,7 +277,7 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
             raise ConfigError(f"{where}: unknown domain {domain!r}")
         if not isinstance(settings, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        unknown = set(settings) - {"enabled", "t_auto", "t_review"}
+        unknown = set(settings) - {"enabled", "t_auto", "t_review", "model"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         for key in ("t_auto", "t_review"):
@@ -284,7 +289,12 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
         t_auto, t_review = settings.get("t_auto"), settings.get("t_review")
         if t_auto is not None and t_review is not None and t_review > t_auto:
             raise ConfigError(f"{where}: t_review must not be above t_auto")
-        out[domain] = MatchSettings(bool(settings.get("enabled", True)), t_auto, t_review)
+        model = settings.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ConfigError(f"{where}.model: expected the path of a model file")
+        out[domain] = MatchSettings(
+            bool(settings.get("enabled", True)), t_auto, t_review, Path(model) if model else None
+        )
     return out
 
 
@@ -296,10 +306,12 @@ class HubConfig:
         domains: dict[str, DomainSpec],
         raw: dict[str, Any],
         match: dict[str, MatchSettings] | None = None,
+        time_rules: TimeRules | None = None,
     ) -> None:
         self.domains = domains
         self.raw = raw
         self.match = match or {}
+        self.time_rules = time_rules or TimeRules()
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
@@ -322,7 +334,7 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
             raise ConfigError(f"configuration is not valid YAML: {exc}") from exc
         if not isinstance(user, dict):
             raise ConfigError("configuration: expected a mapping at the top")
-        unknown = set(user) - {"domains", "match"}
+        unknown = set(user) - {"domains", "match", "time_entries"}
         if unknown:
             raise ConfigError(f"configuration: unknown key {sorted(unknown)[0]!r}")
         doc = _overlay(doc, user)
@@ -331,7 +343,8 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
         raise ConfigError("domains: expected a mapping of domain name to its settings")
     names = set(raw_domains)
     domains = {name: _domain(name, raw, names) for name, raw in raw_domains.items()}
-    return HubConfig(domains, doc, _match(doc.get("match"), names))
+    time_rules = parse_time_rules(doc.get("time_entries"))
+    return HubConfig(domains, doc, _match(doc.get("match"), names), time_rules)
 
 
 def config_path(settings: Settings) -> Path | None:

@@ -23,7 +23,7 @@ Change = dict[str, object]
 
 SOURCES: dict[str, list[str]] = {
     "crm": ["client", "project"],
-    "psa": ["client", "project", "resource"],
+    "psa": ["client", "project", "resource", "assignment"],
     "time": ["resource"],
     "hr": ["resource"],
     "erp": ["client", "project", "resource"],
@@ -424,6 +424,17 @@ def build_world(seed: int = 7) -> list[tuple[str, list[Change]]]:
     }) for p in delivered])  # fmt: skip
     post(psa, [psa.change("client", psa_client[c.i], {"name": c.name, "website": f"www.{c.domain}"})
                for c in clients if c.i in psa_client])  # fmt: skip
+    # Who is staffed where: two people on each of a dozen delivered projects. A rng of its own,
+    # so adding assignments left every other value of the world as it was.
+    staffing = random.Random(seed + 1)
+    staffed = [(p, r) for p in delivered[:12] for r in staffing.sample(psa_people, 2)]
+    post(psa, [psa.change("assignment", f"AS-{n:04d}", {
+        "role": "Engagement lead" if r.grade < 4 else "Consultant",
+        "start_date": _iso(p.start), "end_date": _iso(p.end),
+        "bill_rate": _GRADES[r.grade][2], "cost_rate": rate[r.i],
+        "status": "confirmed" if p.status == "active" else "completed",
+        "resource_key": psa_key[r.i], "project_key": f"PP-{p.i:04d}",
+    }) for n, (p, r) in enumerate(staffed, start=1)])  # fmt: skip
 
     # A month later: edits, a promotion, a leaver, closed projects, a deleted client.
     for e in em.values():

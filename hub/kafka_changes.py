@@ -41,6 +41,7 @@ def encode(change: Change) -> bytes:
             "changed_at": change.changed_at.isoformat(),
             "sequence": change.sequence,
             "run_id": change.run_id,
+            "correlation_id": change.correlation_id,
         }
     )
 
@@ -78,6 +79,7 @@ def decode(value: bytes) -> Change:
     if sequence is not None and not isinstance(sequence, int):
         raise UnreadableChange(f"field sequence: expected an integer, got {sequence!r}")
     run_id = raw.get("run_id")
+    correlation_id = raw.get("correlation_id")
     return Change(
         source=_text(raw, "source"),
         domain=_text(raw, "domain"),
@@ -88,4 +90,5 @@ def decode(value: bytes) -> Change:
         changed_at=changed_at,
         sequence=sequence,
         run_id=run_id if isinstance(run_id, str) else None,
+        correlation_id=correlation_id if isinstance(correlation_id, str) else None,
     )

@@ -13,6 +13,7 @@ from matching.compare import (
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
+    NamesSwapped,
     TokenRatioAtThresholds,
 )
 from matching.deterministic import DeterministicMatcher
@@ -71,6 +72,7 @@ __all__ = [
     "LevenshteinAtThresholds",
     "LinkedPair",
     "MatchSpec",
+    "NamesSwapped",
     "Normaliser",
     "Or",
     "Tier",

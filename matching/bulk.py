@@ -74,7 +74,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def _normalised(spec: MatchSpec, records: Records) -> list[list[str | None]]:
-    return [[c.normalise(r.get(c.field)) for r in records] for c in spec.comparisons]
+    return [[c.value(r) for r in records] for c in spec.comparisons]
 
 
 def candidate_pairs(

@@ -32,8 +32,8 @@ from hub.store.deliveries import Due, Outcome
 log = logging.getLogger("concord.kafka")
 
 T = TypeVar("T")
-Record = tuple[str, bytes, bytes]  # topic, key, value
-HEADERS = [("content-type", b"application/cloudevents+json; charset=utf-8")]
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+CLOUDEVENT = ("content-type", b"application/cloudevents+json; charset=utf-8")
 
 
 class KafkaTargetError(ValueError):
@@ -117,9 +117,9 @@ class Producer:
         except Exception as exc:
             return [exc] * len(records)
         futures = []
-        for topic, key, value in records:
+        for topic, key, value, headers in records:
             try:
-                futures.append(await producer.send(topic, value, key=key, headers=HEADERS))
+                futures.append(await producer.send(topic, value, key=key, headers=headers))
             except Exception as exc:
                 futures.append(_failed(exc))
         out: list[BaseException | str] = []
@@ -191,10 +191,14 @@ class KafkaPublisher:
                 outcomes.append(self._failure(item, str(exc)))
                 continue
             domain = str(item.payload.get("type", "")).split(".")[1]
+            headers = [CLOUDEVENT]
+            if item.correlation_id:
+                headers.append(("x-correlation-id", item.correlation_id.encode()))
             record = (
                 target.topic(domain),
                 item.golden_id.encode(),
                 routing.body(item.payload, sub.source),
+                headers,
             )
             by_bootstrap.setdefault(target.bootstrap, []).append((item, record))
         for bootstrap, pairs in by_bootstrap.items():

@@ -167,6 +167,8 @@ class WebhookWorker(BackgroundLoop):
         if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
             secrets.append(sub.previous_secret)
         headers = signing.headers(secrets, item.event_id, now, body)
+        if item.correlation_id:
+            headers["x-correlation-id"] = item.correlation_id
         status: int | None = None
         retry_after: str | None = None
         try:
@@ -192,15 +194,26 @@ class WebhookWorker(BackgroundLoop):
             )
             kind = "dead" if delay is None else "pending"
             retry_at = None if delay is None else at + timedelta(seconds=delay)
-            log.info(
-                "delivery %s of %s to %s failed (%s), attempt %d: %s",
-                item.event_id,
-                sub.name,
-                sub.url,
-                status,
-                item.attempts + 1,
-                kind,
-            )
+        log.log(
+            logging.INFO if kind == "delivered" else logging.WARNING,
+            "delivery %s of %s to %s: %s (HTTP %s), attempt %d",
+            item.event_id,
+            sub.name,
+            sub.url,
+            kind,
+            status,
+            item.attempts + 1,
+            extra={
+                "correlation_id": item.correlation_id,
+                "event_id": item.event_id,
+                "golden_id": item.golden_id,
+                "subscription": sub.name,
+                "outcome": kind,
+                "http_status": status,
+                "attempt": item.attempts + 1,
+                "ms": round((at - now).total_seconds() * 1000, 1),
+            },
+        )
         return Outcome(item.delivery_id, sub.id, kind, status, response, at, retry_at)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from connectors.outbound.kafka import Producer
+from connectors.outbound.kafka import Producer, Record
 from hub import kafka_changes
 from hub.api.deps import Caller, HubDep
 from hub.api.schemas import ERRORS, AcceptedOut, ChangesIn
@@ -17,6 +17,7 @@ from hub.domain.commands import AcceptChanges
 from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBatch
 from hub.domain.model import Change, derive_event_id
 from hub.domain.validation import check_attributes
+from hub.logs import CORRELATION
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -39,6 +40,7 @@ async def post_changes(
     if caller.role != "source":
         raise Forbidden(f"a {caller.role} key cannot write changes")
     now = datetime.now(UTC)
+    cid = CORRELATION.get()
     problems: list[FieldProblem] = []
     changes: list[Change] = []
     for i, c in enumerate(body.changes):
@@ -74,6 +76,7 @@ async def post_changes(
                 changed_at=changed_at,
                 sequence=c.sequence,
                 run_id=c.run_id,
+                correlation_id=cid,
             )
         )
     if problems:
@@ -103,7 +106,9 @@ async def _publish(request: Request, settings: Settings, changes: list[Change]) 
         assert settings.kafka_bootstrap is not None
         producer = request.app.state.changes_producer = Producer(settings.kafka_bootstrap, settings)
     topic = settings.kafka_changes_topic
-    records = [(topic, kafka_changes.key_of(c), kafka_changes.encode(c)) for c in changes]
+    records: list[Record] = [
+        (topic, kafka_changes.key_of(c), kafka_changes.encode(c), []) for c in changes
+    ]
     failed = [r for r in await producer.asend_all(records) if not isinstance(r, str)]
     if failed:
         raise HTTPException(

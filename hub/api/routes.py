@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.api import candidates, feed, golden, health, ingest, subscriptions
+from hub.api import candidates, curation, feed, golden, health, ingest, subscriptions
+from hub.api.time_entries import router as time_entries_router
 
 router = APIRouter()
-for module in (ingest, golden, feed, health, subscriptions, candidates):
+for module in (ingest, golden, feed, health, subscriptions, candidates, curation):
     router.include_router(module.router)
+router.include_router(time_entries_router)

@@ -28,6 +28,7 @@ class Change:
     changed_at: datetime
     sequence: int | None = None
     run_id: str | None = None
+    correlation_id: str | None = None  # the request that brought it, for the logs
 
 
 @dataclass

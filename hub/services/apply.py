@@ -16,13 +16,13 @@ from hub.domain.model import Change, GoldenRecord, SourceRecord, attributes_dige
 from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
-from hub.services.linking import Linking
+from hub.services.curation import Curation
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 __all__ = ["Applier", "ApplyReport"]
 
 
-class Applier(Linking):
+class Applier(Curation):
     """Applies changes; holds only configuration, so one instance serves every transaction."""
 
     def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
@@ -107,6 +107,8 @@ class Applier(Linking):
             batch.newly_linked.append(key)
         if held.golden_id is not None:
             batch.touched.add(held.golden_id)
+            if ch.correlation_id:
+                batch.causes.setdefault(held.golden_id, set()).add(ch.correlation_id)
         return True
 
     # -- linking ----------------------------------------------------------------------------
@@ -192,6 +194,7 @@ class Applier(Linking):
                         "version": golden.version,
                         "type": merge.type,
                         "at": now,
+                        "correlation_id": self._causes(batch, gid),
                     }
                 )
                 continue
@@ -264,6 +267,7 @@ class Applier(Linking):
                     "version": golden.version,
                     "type": event.type,
                     "at": now,
+                    "correlation_id": self._causes(batch, gid),
                 }
             )
         if batch.unborn:
@@ -276,6 +280,16 @@ class Applier(Linking):
         uow.golden.save(saved, search, now)
         uow.outbox.add(events)
         return len(events), created
+
+    @staticmethod
+    def _causes(batch: Batch, gid: str) -> str | None:
+        """The requests behind a golden record's new version, for the logs (a record merged
+        into it in this batch brings its own)."""
+        ids = set(batch.causes.get(gid, ()))
+        for loser, winner in batch.merged.items():
+            if winner == gid:
+                ids |= batch.causes.get(loser, set())
+        return ",".join(sorted(ids))[:200] or None
 
     def _unlink_unborn(self, batch: Batch, gid: str) -> None:
         """A golden record created and left empty in the same batch is never stored; its

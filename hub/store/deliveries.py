@@ -217,6 +217,7 @@ class Due:
     attempts: int
     subscription: SubscriptionRow
     payload: dict[str, Any]
+    correlation_id: str | None = None
 
 
 def due(session: Session, now: datetime, limit: int) -> list[Due]:
@@ -230,7 +231,7 @@ def due(session: Session, now: datetime, limit: int) -> list[Due]:
         earlier.status != "delivered",
     )
     rows = session.execute(
-        select(DeliveryRow, SubscriptionRow, OutboxRow.payload)
+        select(DeliveryRow, SubscriptionRow, OutboxRow.payload, OutboxRow.correlation_id)
         .join(SubscriptionRow, SubscriptionRow.id == DeliveryRow.subscription_id)
         .join(OutboxRow, OutboxRow.seq == DeliveryRow.seq)
         .where(
@@ -243,8 +244,8 @@ def due(session: Session, now: datetime, limit: int) -> list[Due]:
         .limit(limit)
     ).all()
     return [
-        Due(d.id, d.seq, d.event_id, d.golden_id, d.attempts, sub, payload)
-        for d, sub, payload in rows
+        Due(d.id, d.seq, d.event_id, d.golden_id, d.attempts, sub, payload, cid)
+        for d, sub, payload, cid in rows
     ]
 
 

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from hub.store.jsonref import json_text
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -113,6 +115,7 @@ class InboxRow(Base):
     changed_at: Mapped[datetime] = mapped_column(Stamp)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(Stamp)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
@@ -248,6 +251,8 @@ class OutboxRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    # The requests whose changes made this version (comma-separated), to follow in the logs.
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
@@ -338,3 +343,10 @@ class DeliveryRow(Base):
     last_response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     delivered_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+# Time-entry validation loads a batch's assignments by golden resource (issue 9).
+Index(
+    "ix_golden_record_assignment_resource",
+    json_text(GoldenRecordRow.__table__.c.references, "resource"),
+)

@@ -180,6 +180,7 @@ def test_demo_no_serve(tmp_path: Path) -> None:
         if line.strip().startswith("golden ")
     }
     assert counts["client"] > 40 and counts["project"] > 60 and counts["resource"] > 60
+    assert counts["assignment"] == 24  # two people on each of twelve projects
 
 
 def test_cli_keys_print_the_key_on_the_last_line(tmp_path: Path) -> None:

@@ -96,7 +96,9 @@ def test_events_go_to_the_domain_topic_keyed_by_golden_id_in_order(
     _, event = events[0]
     assert event["subject"] == a and event["type"] == "concord.client.updated"
     assert event["data"]["your_keys"] == ["A-17"]
-    assert dict(records[0].headers)["content-type"].startswith(b"application/cloudevents+json")
+    headers = dict(records[0].headers)
+    assert headers["content-type"].startswith(b"application/cloudevents+json")
+    assert headers["x-correlation-id"]  # the request that brought ERP's change
 
     s = state(api, "crm-kafka")
     assert s["delivered"] == 1 and s["pending"] == 0 and s["last_success_at"] is not None

@@ -80,6 +80,7 @@ class Receiver:
                     "status": status,
                     "verified": verified,
                     "signatures": headers["webhook-signature"].split(" "),
+                    "correlation_id": headers.get("x-correlation-id"),
                 }
             )
         h.send_response(status)

@@ -27,6 +27,8 @@ _SPEC = {
     "resource": "given_name:s family_name:s email:s phone:s date_of_birth:d address_line:s "
     "city:s postcode:s region:s employee_id:s job_title:s department:s location:s status:s "
     "start_date:d end_date:d cost_center:s cost_rate:n skills:l manager_key:r",
+    "assignment": "role:s start_date:d end_date:d bill_rate:n cost_rate:n status:s "
+    "resource_key:r project_key:r",
 }
 FIELDS = {d: dict(f.split(":") for f in spec.split()) for d, spec in _SPEC.items()}
 
@@ -142,6 +144,7 @@ ENUMS = {
     ("project", "status"): {"proposed", "active", "closed"},
     ("project", "billing_type"): {"time_and_materials", "fixed_fee", "retainer"},
     ("resource", "status"): {"active", "leaver"},
+    ("assignment", "status"): {"confirmed", "completed"},
 }
 
 
@@ -149,7 +152,13 @@ ENUMS = {
 def test_coded_values_and_references_resolve_within_the_source(seed: int) -> None:
     changes = _changes(build_world(seed))
     posted = {(s, c["domain"], c["key"]) for s, c in changes if c["op"] == "upsert"}
-    targets = {"client_key": "client", "project_manager_key": "resource", "manager_key": "resource"}
+    targets = {
+        "client_key": "client",
+        "project_manager_key": "resource",
+        "manager_key": "resource",
+        "resource_key": "resource",
+        "project_key": "project",
+    }
     for source, change in changes:
         for name, value in _attrs(change).items():
             allowed = ENUMS.get((str(change["domain"]), name))

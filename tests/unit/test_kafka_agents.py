@@ -25,6 +25,7 @@ CHANGE = Change(
     attributes={"name": "Acme", "tags": ["x"]},
     changed_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     sequence=7,
+    correlation_id="req-42",
 )
 
 
