@@ -74,6 +74,9 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
                 worker.stop()
             if delivery is not None:
                 delivery.stop()
+            producer = getattr(app.state, "changes_producer", None)
+            if producer is not None:  # scale-out ingest's Kafka producer
+                producer.close()
 
     app = FastAPI(
         title="Concord",

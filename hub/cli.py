@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub import logs
 from hub.bench_cdc import bench_cdc
+from hub.bench_kafka import bench_kafka
 from hub.bench_match import bench_match
 from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
@@ -23,6 +24,7 @@ from hub.config import Settings
 from hub.connect_cli import connect_app
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
+from hub.kafka_worker import worker as kafka_worker
 from hub.match_cli import match_app
 from hub.onboard_cli import onboard_app
 from hub.store import access, queries
@@ -49,6 +51,8 @@ app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(onboard_app, name="onboard")
 app.add_typer(connect_app, name="connect")
 bench_app.command("match")(bench_match)
+app.command("worker")(kafka_worker)
+bench_app.command("kafka")(bench_kafka)
 bench_app.command("validate")(bench_validate)
 bench_app.command("onboard")(bench_onboard)
 bench_app.command("cdc")(bench_cdc)

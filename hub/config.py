@@ -56,6 +56,25 @@ class Settings(BaseSettings):
     delivery_batch: int = Field(default=200, ge=1, le=10_000)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # Kafka (scale-out mode and kafka subscriptions). With a bootstrap set, ingest publishes
+    # to ``kafka_changes_topic`` and ``concord worker`` applies; without, all is embedded.
+    kafka_bootstrap: str | None = None
+    kafka_changes_topic: str = "concord.changes"
+    kafka_golden_prefix: str = "concord.golden"
+    kafka_debezium_topics: str = ""  # comma-separated topics of Debezium change events
+    kafka_debezium_mappings: str = ""  # comma-separated mapping files, one per source
+    kafka_group: str = "concord-worker"
+    kafka_worker_batch: int = Field(default=500, ge=1, le=20_000)
+    kafka_worker_within_seconds: float = Field(default=0.05, gt=0, le=60)
+    kafka_partitions: int = Field(default=8, ge=1, le=10_000)
+    kafka_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # Producer batches in bytes; 1 sends one record per batch (needed by the test broker).
+    kafka_max_batch_bytes: int = Field(default=16_384, ge=1)
+    kafka_linger_ms: int = Field(default=0, ge=0, le=10_000)
+    # Consumer-group timers. Real Kafka refuses sessions under 6 s; tests use shorter ones.
+    kafka_session_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    kafka_heartbeat_seconds: float = Field(default=3, gt=0, le=600)
+    kafka_rebalance_timeout_seconds: float = Field(default=60, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -77,6 +96,14 @@ class Settings(BaseSettings):
     @property
     def retry_delays(self) -> tuple[float, ...]:
         return retry_schedule(self.webhook_retry_schedule)
+
+    @property
+    def debezium_topics(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.kafka_debezium_topics.split(",") if t.strip())
+
+    @property
+    def debezium_mappings(self) -> tuple[Path, ...]:
+        return tuple(Path(f.strip()) for f in self.kafka_debezium_mappings.split(",") if f.strip())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy import Connection, Engine, func, select, text
 
 from connectors.outbound import routing, signing
+from connectors.outbound.kafka import KafkaPublisher
 from hub import __version__
 from hub.background import BackgroundLoop
 from hub.config import Settings
@@ -103,10 +104,12 @@ class WebhookWorker(BackgroundLoop):
             headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
+        self.kafka = KafkaPublisher(settings)  # kafka subscriptions; connects on first use
 
     def closed(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+        self.kafka.close()
         if self._leader is not None:
             self._leader.close()
 
@@ -139,7 +142,9 @@ class WebhookWorker(BackgroundLoop):
             todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
         if not todo:
             return made
-        outcomes = list(self.pool.map(self.send, todo))
+        hooks = [t for t in todo if t.subscription.kind != "kafka"]
+        outcomes = list(self.pool.map(self.send, hooks))
+        outcomes += self.kafka.send([t for t in todo if t.subscription.kind == "kafka"])
         with self._write() as s:
             deliveries.record(s, outcomes)
             s.commit()

@@ -322,7 +322,7 @@ class SubscriptionRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))  # webhook (kafka later)
+    kind: Mapped[str] = mapped_column(String(20))  # webhook | kafka
     url: Mapped[str] = mapped_column(String(2000))
     domains: Mapped[list[str]] = mapped_column(Json)
     source: Mapped[str | None] = mapped_column(String(100))
