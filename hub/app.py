@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import errors
@@ -127,4 +128,5 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
         return await call_next(request)
 
     app.include_router(router)
+    stewardship.mount(app)  # the steward web page under /steward
     return app

@@ -22,6 +22,8 @@ from hub.match_cli import match_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
+from stewardship.bench import bench_queue
+from stewardship.cli import stewards_app
 
 app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
@@ -40,6 +42,8 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(stewards_app, name="stewards")
+bench_app.command("queue")(bench_queue)
 bench_app.command("match")(bench_match)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)

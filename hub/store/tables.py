@@ -219,7 +219,11 @@ class MatchCandidate(Base):
     """A proposed link a steward decides: scores per field, status, who decided and why."""
 
     __tablename__ = "match_candidate"
-    __table_args__ = (Index("ix_match_candidate_queue", "status", "domain", "probability"),)
+    __table_args__ = (
+        Index("ix_match_candidate_queue", "status", "domain", "probability"),
+        # The steward queue across all domains: pending, by falling probability, then id.
+        Index("ix_match_candidate_order", "status", "probability", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     domain: Mapped[str] = mapped_column(String(50))
@@ -338,3 +342,23 @@ class DeliveryRow(Base):
     last_response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     delivered_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class StewardRow(Base):
+    """A person who logs in to the steward page. Only an argon2 hash of the password is kept.
+
+    Failed logins are counted on the row (not in process memory) so that every API process
+    throttles the same account the same way, and a restart does not reset the count.
+    """
+
+    __tablename__ = "steward"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # viewer | steward | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Stamp)
+    last_login_at: Mapped[datetime | None] = mapped_column(Stamp)
