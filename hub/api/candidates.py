@@ -11,19 +11,12 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from hub.api.deps import Caller, HubDep, ReadSession
+from hub.api.deps import Caller, HubDep, ReadSession, require_steward
 from hub.api.schemas import ERRORS
-from hub.domain.access import Principal
 from hub.domain.commands import DecideMatch
-from hub.domain.errors import Forbidden
 from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["stewardship"])
-
-
-def _steward(caller: Principal) -> None:
-    if caller.role not in ("steward", "admin"):
-        raise Forbidden(f"a {caller.role} key cannot see or decide match candidates")
 
 
 class DecisionIn(BaseModel):
@@ -42,7 +35,7 @@ def list_candidates(
 ) -> dict[str, list[dict[str, Any]]]:
     """Candidates by falling probability, each with the incoming record beside the golden
     record, field by field, with the weight of each field."""
-    _steward(caller)
+    require_steward(caller, "see or decide match candidates")
     return {"candidates": queries.candidates(session, status, domain, limit)}
 
 
@@ -52,7 +45,7 @@ async def decide(
 ) -> dict[str, Any]:
     """``merge`` links the record to the candidate golden record (subscribers hear of it);
     ``reject`` is remembered, and the pair is never proposed again."""
-    _steward(caller)
+    require_steward(caller, "see or decide match candidates")
     cmd = DecideMatch(candidate_id, body.decision, body.reason, caller.name)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result

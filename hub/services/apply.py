@@ -16,13 +16,13 @@ from hub.domain.model import Change, GoldenRecord, SourceRecord, attributes_dige
 from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
-from hub.services.linking import Linking
+from hub.services.curation import Curation
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 __all__ = ["Applier", "ApplyReport"]
 
 
-class Applier(Linking):
+class Applier(Curation):
     """Applies changes; holds only configuration, so one instance serves every transaction."""
 
     def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
