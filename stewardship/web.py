@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from hub.bootstrap import Hub
-from hub.domain.errors import ConcordError, RecordNotFound
+from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BadFilter
 from stewardship.security import (
@@ -100,7 +100,7 @@ def mount(app: FastAPI) -> None:
         return _error_page(request, 400, "Bad filter", str(exc))
 
     # Machine routes keep their JSON errors; steward pages get the same errors as HTML.
-    for error, status in ((RecordNotFound, 404), (ConcordError, 400)):
+    for error, status in ((RecordNotFound, 404), (Conflict, 409), (ConcordError, 400)):
         machine = app.exception_handlers[error]
 
         async def _either(
