@@ -20,11 +20,19 @@ DEMO_STEWARD = "demo-steward"
 
 
 def _variant(attrs: dict[str, Any], i: int) -> dict[str, Any]:
-    """The same client as another CRM would hold it: a shortened name, town and country only."""
-    name = str(attrs.get("name", ""))
-    name = name.removeprefix("The ").replace(" & ", " and ")
-    name = f"{name} Ltd" if i % 2 else name.upper()
-    return {k: v for k, v in {**attrs, "name": name}.items() if k in ("name", "city", "country")}
+    """The same client as another CRM would hold it: a respelt name and a little address,
+    in four shapes so that the queue shows strong, middling and contested candidates."""
+    name = str(attrs.get("name", "")).removeprefix("The ").replace(" & ", " and ")
+    city, country = attrs.get("city"), attrs.get("country")
+    shape = i % 4
+    if shape == 0:
+        return {"name": name.upper(), "city": city, "country": country}
+    if shape == 1:
+        return {"name": f"{name} Ltd", "country": country}
+    if shape == 2:
+        return {"name": name, "city": city, "postcode": "ZZ9 9ZZ", "country": country}
+    typo = name[:3] + name[4:] if len(name) > 6 else name
+    return {"name": typo, "city": city}
 
 
 def post_acquired_firm(hub: Hub, client: httpx.Client, count: int = 12) -> int:
