@@ -146,9 +146,7 @@ def test_split_a_record_from_its_golden_record(served: tuple[Hub, str], page: An
     assert erp != gid
 
 
-def test_a_client_named_like_a_script_is_shown_as_text(
-    served: tuple[Hub, str], page: Any
-) -> None:
+def test_a_client_named_like_a_script_is_shown_as_text(served: tuple[Hub, str], page: Any) -> None:
     hub, url = served
     evil = "<script>alert(1)</script>"
     _post(hub, url, "crm", "X-1", name=evil, city="London", country="GB")
