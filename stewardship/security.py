@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api.deps import ReadSession
@@ -80,9 +81,14 @@ class StewardSessions:
             return
         if self.inner is None:
             settings: Settings = scope["app"].state.hub.settings
+            try:
+                secret = session_secret(settings)
+            except ConcordError as exc:  # say so on the page, instead of a bare 500
+                await PlainTextResponse(str(exc), status_code=503)(scope, receive, send)
+                return
             self.inner = SessionMiddleware(
                 self.app,
-                secret_key=session_secret(settings),
+                secret_key=secret,
                 session_cookie="concord_steward",
                 max_age=settings.session_max_age_seconds,
                 path="/steward",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -79,8 +80,10 @@ def mount(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
-        wanted = request.url.path if request.method == "GET" else "/steward/"
-        return redirect(f"/steward/login?next={wanted}")
+        wanted = "/steward/"
+        if request.method == "GET":
+            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect("/steward/login?" + urlencode({"next": wanted}))
 
     @app.exception_handler(NotAllowed)
     async def _not_allowed(request: Request, _: NotAllowed) -> Response:

@@ -69,6 +69,8 @@ def test_pages_need_a_login_and_the_cookie_is_httponly_and_strict(web: Web) -> N
     r = web.client.get("/steward/queue", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/steward/login")
     assert web.client.get("/", follow_redirects=False).headers["location"] == "/steward/"
+    r = web.client.get("/steward/queue?domain=client", follow_redirects=False)
+    assert r.headers["location"] == "/steward/login?next=%2Fsteward%2Fqueue%3Fdomain%3Dclient"
     page = web.client.get("/steward/login")
     r = web.client.post(
         "/steward/login",
@@ -287,3 +289,15 @@ def test_dashboard_shows_counts_and_the_day_chart(web: Web) -> None:
     assert page.status_code == 200
     assert "Pending candidates" in page.text and "<rect" in page.text
     assert page.text.count("<rect") == 24
+
+
+@pytest.mark.postgres
+def test_without_a_session_secret_on_postgres_the_page_says_so(pg_url: str) -> None:
+    hub = make_hub(pg_url)
+    try:
+        client = TestClient(create_app(hub, run_worker=False), raise_server_exceptions=False)
+        r = client.get("/steward/login")
+        assert r.status_code == 503 and "CONCORD_SESSION_SECRET" in r.text
+        assert "SECRET" not in client.get("/api/v1/feed").text  # the machine API is unaffected
+    finally:
+        hub.close()
