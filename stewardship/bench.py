@@ -25,6 +25,7 @@ from hub.app import create_app
 from hub.bench import bench_database, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.domain.commands import RefreshStatistics
 from hub.store import stewards
 from hub.store.migrate import upgrade
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
@@ -91,6 +92,7 @@ def _run(kind: str, n: int, repeat: int, console: Console) -> None:
         hub = bootstrap(Settings(database_url=url, session_secret="b" * 32))
         t0 = time.perf_counter()
         load_candidates(hub, n)
+        hub.bus.handle(RefreshStatistics())  # as the worker does after a bulk load
         console.print(f"{kind}: loaded {n} pending candidates in {time.perf_counter() - t0:.1f} s")
         with TestClient(create_app(hub, run_worker=False)) as client:
             page = client.get("/steward/login")
@@ -101,7 +103,7 @@ def _run(kind: str, n: int, repeat: int, console: Console) -> None:
             with admin_session(hub.engine) as s:
                 mid = s.execute(
                     select(MatchCandidate.probability, MatchCandidate.id)
-                    .order_by(MatchCandidate.probability.desc(), MatchCandidate.id)
+                    .order_by(MatchCandidate.probability.desc(), MatchCandidate.id.desc())
                     .offset(n // 2)
                     .limit(1)
                 ).one()

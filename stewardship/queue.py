@@ -1,9 +1,9 @@
 """The queue of pending match candidates: its filters, pages, counts and bulk selections.
 
 Every filter lives in :class:`QueueFilter`, so a new one (the onboarding run) is a field, a
-condition and a query-string entry. Pages are keyset-paginated on (probability desc, id),
-which the ``ix_match_candidate_order`` index serves directly: page 500 of 50k costs the same
-as page 1.
+condition and a query-string entry. Pages are keyset-paginated on (probability, id), both
+descending, which the ``ix_match_candidate_order`` index serves directly: page 500 of 50k costs
+the same as page 1.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
@@ -79,14 +79,19 @@ def _base(f: QueueFilter) -> Select[Any]:
 
 
 def _after(p: float, cid: int) -> ColumnElement[bool]:
-    """Strictly later in queue order (probability falling, then id rising)."""
-    mc = MatchCandidate
-    return or_(mc.probability < p, and_(mc.probability == p, mc.id > cid))
+    """Strictly later in queue order. A row-value comparison, so that both databases turn it
+    into one index range instead of an OR they scan."""
+    return tuple_(MatchCandidate.probability, MatchCandidate.id) < tuple_(p, cid)
 
 
 def _before(p: float, cid: int) -> ColumnElement[bool]:
-    mc = MatchCandidate
-    return or_(mc.probability > p, and_(mc.probability == p, mc.id < cid))
+    return tuple_(MatchCandidate.probability, MatchCandidate.id) > tuple_(p, cid)
+
+
+def _order() -> tuple[UnaryExpression[Any], ...]:
+    """Probability falling, then the newest first: both columns descend, so one backward
+    scan of ``ix_match_candidate_order`` gives the queue in order."""
+    return MatchCandidate.probability.desc(), MatchCandidate.id.desc()
 
 
 def page(
@@ -113,7 +118,7 @@ def page(
     )
     if after is not None:
         stmt = stmt.where(_after(*after))
-    stmt = stmt.order_by(mc.probability.desc(), mc.id).limit(limit)
+    stmt = stmt.order_by(*_order()).limit(limit)
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
@@ -141,20 +146,17 @@ def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int
     prev = session.execute(
         _base(f)
         .where(_before(here, candidate_id))
-        .order_by(mc.probability.asc(), mc.id.desc())
+        .order_by(mc.probability.asc(), mc.id.asc())
         .limit(1)
     ).scalar_one_or_none()
     nxt = session.execute(
-        _base(f).where(_after(here, candidate_id)).order_by(mc.probability.desc(), mc.id).limit(1)
+        _base(f).where(_after(here, candidate_id)).order_by(*_order()).limit(1)
     ).scalar_one_or_none()
     return prev, nxt
 
 
 def first(session: Session, f: QueueFilter) -> int | None:
-    mc = MatchCandidate
-    return session.execute(
-        _base(f).order_by(mc.probability.desc(), mc.id).limit(1)
-    ).scalar_one_or_none()
+    return session.execute(_base(f).order_by(*_order()).limit(1)).scalar_one_or_none()
 
 
 def bulk_selection(session: Session, f: QueueFilter, decision: str, threshold: float) -> list[int]:
@@ -169,7 +171,7 @@ def bulk_selection(session: Session, f: QueueFilter, decision: str, threshold: f
         select(mc.id, mc.source_record_id)
         .join(SourceRecordRow, SourceRecordRow.id == mc.source_record_id)
         .where(*f.conditions(), side)
-        .order_by(mc.probability.desc(), mc.id)
+        .order_by(*_order())
         .limit(BULK_LIMIT + 1)
     )
     rows = session.execute(stmt).all()

@@ -127,6 +127,8 @@ class SourceRecordRow(Base):
         # table's missing statistics must not lead the planner to scan a whole source.
         UniqueConstraint("source_key", "source", "domain"),
         Index("ix_source_record_golden", "golden_id"),
+        # The steward queue filtered by source: its count starts from the source's records.
+        Index("ix_source_record_source", "source", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -223,6 +225,7 @@ class MatchCandidate(Base):
         Index("ix_match_candidate_queue", "status", "domain", "probability"),
         # The steward queue across all domains: pending, by falling probability, then id.
         Index("ix_match_candidate_order", "status", "probability", "id"),
+        Index("ix_match_candidate_record", "source_record_id", "status", "domain"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -1,4 +1,4 @@
-"""Stewards who log in to the steward page, and the index behind its queue.
+"""Stewards who log in to the steward page, and the indexes behind its queue.
 
 Revision ID: 0004
 Revises: 0003
@@ -39,9 +39,17 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_match_candidate_order", ["status", "probability", "id"], unique=False
         )
+        batch_op.create_index(
+            "ix_match_candidate_record", ["source_record_id", "status", "domain"], unique=False
+        )
+    with op.batch_alter_table("source_record", schema=None) as batch_op:
+        batch_op.create_index("ix_source_record_source", ["source", "id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("source_record", schema=None) as batch_op:
+        batch_op.drop_index("ix_source_record_source")
     with op.batch_alter_table("match_candidate", schema=None) as batch_op:
+        batch_op.drop_index("ix_match_candidate_record")
         batch_op.drop_index("ix_match_candidate_order")
     op.drop_table("steward")

@@ -169,7 +169,7 @@ def test_after_a_decision_the_next_candidate_opens(web: Web) -> None:
     web.post_change("crm", "B-1", **{**ACME, "name": "Borealis Trading Company", "postcode": "N1"})
     web.post_change("northwind-crm", "NW-3", **WEAK)
     web.post_change("northwind-crm", "NW-4", name="Borealis Trading Co", city="London")
-    first, second = sorted(web.candidates(), key=lambda c: (-c.probability, c.id))[:2]
+    first, second = sorted(web.candidates(), key=lambda c: (-c.probability, -c.id))[:2]
     token = login(web.client, "ann")
     r = web.client.post(
         f"/steward/candidates/{first.id}/decide",
