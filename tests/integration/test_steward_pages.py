@@ -80,7 +80,10 @@ def test_pages_need_a_login_and_the_cookie_is_httponly_and_strict(web: Web) -> N
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
-    assert web.client.get("/steward/queue").status_code == 200
+    page = web.client.get("/steward/queue")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
 
 
 def test_a_post_without_the_csrf_token_is_refused(web: Web) -> None:
