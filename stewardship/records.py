@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,11 +27,23 @@ def _levels(domain: str) -> dict[str, Comparison]:
     return {c.label: c for c in build().comparisons} if build else {}
 
 
-def level_of(comparison: Comparison | None, left: object, right: object) -> str:
-    """The comparison level two values reach ("exact", "jw>=0.92", "else"...), as scored."""
+def level_of(
+    comparison: Comparison | None, mine: Mapping[str, Any], theirs: Mapping[str, Any]
+) -> str:
+    """The comparison level two records reach ("exact", "jw>=0.92", "else"...), as scored.
+
+    A comparison that reads more than its own field (names entered the wrong way round) says
+    what it compares through ``value``; a plain one compares its field, normalised.
+    """
     if comparison is None:
         return ""
-    level = int(comparison.levels([comparison.normalise(left)], [comparison.normalise(right)])[0])
+    value = getattr(comparison, "value", None)
+    if callable(value):
+        left, right = value(mine), value(theirs)
+    else:
+        field = comparison.field
+        left, right = comparison.normalise(mine.get(field)), comparison.normalise(theirs.get(field))
+    level = int(comparison.levels([left], [right])[0])
     return "missing" if level == NULL_LEVEL else comparison.level_names[level]
 
 
@@ -60,13 +73,13 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
     for label, weight in weights.items():
         comp = comparisons.get(label)
         name = comp.field if comp else label
-        mine, theirs = record.attributes.get(name), golden.attributes.get(name)
         rows.append(
             {
                 "field": name,
-                "record": mine,
-                "golden": theirs,
-                "level": level_of(comp, mine, theirs),
+                "label": label,
+                "record": record.attributes.get(name),
+                "golden": golden.attributes.get(name),
+                "level": level_of(comp, record.attributes, golden.attributes),
                 "weight": weight,
                 "bar": round(100 * abs(weight) / scale),
             }

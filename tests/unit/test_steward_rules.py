@@ -72,3 +72,15 @@ def test_session_secret_is_kept_beside_sqlite_and_required_on_postgres(tmp_path:
         session_secret(Settings(database_url="postgresql+psycopg://u@h/db"))
     with pytest.raises(ValidationError, match="at least 32"):
         Settings(session_secret="short")  # type: ignore[arg-type]
+
+
+def test_level_is_the_one_the_matcher_scored() -> None:
+    from matching import DEFAULT_SPECS
+    from stewardship.records import level_of
+
+    by_label = {c.label: c for c in DEFAULT_SPECS["client"]().comparisons}
+    name = by_label["name"]
+    assert level_of(name, {"name": "Acme Ltd"}, {"name": "ACME Limited"}) == name.level_names[0]
+    assert level_of(name, {"name": "Acme"}, {"name": "Zenith Partners"}) == name.level_names[-1]
+    assert level_of(name, {}, {"name": "Acme"}) == "missing"
+    assert level_of(None, {"name": "a"}, {"name": "a"}) == ""
