@@ -88,8 +88,8 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
         reader = keys["_reader"]
         steward, password = steward_demo.demo_steward(hub)
         console.print(f"\nConcord is serving the demo at {server.url}")
-        console.print(f"  steward page    {server.url}/steward/  (log in as {steward}, ")
-        console.print(f"                  password {password}; it changes every run)")
+        console.print(f"  steward page    {server.url}/steward/")
+        console.print(f"    log in as {steward}, password {password} (new on every run)")
         console.print(f"  API docs        {server.url}/docs")
         console.print(f"  health          {server.url}/healthz")
         console.print(f"  feed            {server.url}/api/v1/feed?limit=20")
