@@ -1,8 +1,12 @@
 """Sessions, the logged-in steward, roles and CSRF for the steward page.
 
-The session is Starlette's signed cookie (HttpOnly, SameSite=Strict); it holds only the
-steward's id and a CSRF token. The steward's row is read again on every request, so disabling
-an account or changing a role takes effect at once, not when the cookie expires.
+The session is Starlette's signed cookie (HttpOnly, SameSite=Lax); it holds only the
+steward's id and a CSRF token. Lax, not Strict: a link to a candidate from a mail or a chat
+would arrive without a Strict cookie, and the login page it lands on would replace the
+steward's session. Cross-site POSTs carry no Lax cookie anyway, and every form checks a token.
+
+The steward's row is read again on every request, so disabling an account or changing a role
+takes effect at once, not when the cookie expires.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ class StewardSessions:
                 session_cookie="concord_steward",
                 max_age=settings.session_max_age_seconds,
                 path="/steward",
-                same_site="strict",
+                same_site="lax",
                 https_only=settings.session_https_only,
             )
         await self.inner(scope, receive, send)
