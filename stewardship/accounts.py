@@ -23,6 +23,14 @@ FIRST_LOCK_SECONDS = 30
 MAX_LOCK_SECONDS = 15 * 60
 
 
+# One message for a wrong name, a wrong password and a locked account, so that the answer
+# never tells which names exist (only a name with failures can be locked).
+REFUSED = (
+    f"wrong name or password (after {FREE_FAILURES} failures in a row, "
+    "an account pauses logins for a while)"
+)
+
+
 class LoginRefused(Exception):
     """Wrong name or password, disabled account, or too many failures: said to the user."""
 
@@ -50,13 +58,12 @@ def login(session: Session, name: str, password: str, now: datetime | None = Non
     """Check a name and password; count the failure or reset the count. Commit is the caller's.
 
     Raises:
-        LoginRefused: with a message that never says whether the name exists.
+        LoginRefused: with a message that never says whether the name exists or is locked.
     """
     now = now or datetime.now(UTC)
     row = stewards.find(session, name)
     if row is not None and row.locked_until is not None and row.locked_until > now:
-        wait = int((row.locked_until - now).total_seconds()) + 1
-        raise LoginRefused(f"too many failed logins: try again in {wait} s")
+        raise LoginRefused(REFUSED)
     ok = passwords.verify(row.password_hash if row else None, password)
     if row is None or not ok:
         if row is not None:
@@ -64,7 +71,7 @@ def login(session: Session, name: str, password: str, now: datetime | None = Non
             seconds = lock_seconds(row.failed_logins)
             row.locked_until = now + timedelta(seconds=seconds) if seconds else None
             audit(session, name, "steward.login-failed", {"failures": row.failed_logins})
-        raise LoginRefused("wrong name or password")
+        raise LoginRefused(REFUSED)
     if row.disabled:
         raise LoginRefused("this account is disabled")
     row.failed_logins = 0
