@@ -30,6 +30,8 @@ from hub.onboard_cli import onboard_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
+from stewardship.bench import bench_queue
+from stewardship.cli import stewards_app
 
 app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
@@ -50,6 +52,8 @@ app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(onboard_app, name="onboard")
 app.add_typer(connect_app, name="connect")
+app.add_typer(stewards_app, name="stewards")
+bench_app.command("queue")(bench_queue)
 bench_app.command("match")(bench_match)
 app.command("worker")(kafka_worker)
 bench_app.command("kafka")(bench_kafka)

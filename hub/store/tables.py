@@ -150,6 +150,8 @@ class SourceRecordRow(Base):
         UniqueConstraint("source_key", "source", "domain"),
         Index("ix_source_record_golden", "golden_id"),
         Index("ix_source_record_run", "run_id"),
+        # The steward queue filtered by source: its count starts from the source's records.
+        Index("ix_source_record_source", "source", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -245,6 +247,9 @@ class MatchCandidate(Base):
     __table_args__ = (
         Index("ix_match_candidate_queue", "status", "domain", "probability"),
         Index("ix_match_candidate_run", "run_id", "status"),
+        # The steward queue across all domains: pending, by falling probability, then id.
+        Index("ix_match_candidate_order", "status", "probability", "id"),
+        Index("ix_match_candidate_record", "source_record_id", "status", "domain"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -395,3 +400,23 @@ class OnboardingRun(Base):
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class StewardRow(Base):
+    """A person who logs in to the steward page. Only an argon2 hash of the password is kept.
+
+    Failed logins are counted on the row (not in process memory) so that every API process
+    throttles the same account the same way, and a restart does not reset the count.
+    """
+
+    __tablename__ = "steward"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # viewer | steward | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Stamp)
+    last_login_at: Mapped[datetime | None] = mapped_column(Stamp)
