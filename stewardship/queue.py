@@ -35,6 +35,7 @@ class QueueFilter:
     domain: str = ""
     source: str = ""
     band: str = ""
+    run: str = ""  # an onboarding run: only the candidates it raised
 
     @classmethod
     def parse(cls, params: Any, domains: set[str]) -> QueueFilter:
@@ -46,6 +47,8 @@ class QueueFilter:
             raise BadFilter(f"band: {f.band!r} is not one of {', '.join(BANDS)}")
         if len(f.source) > 100:
             raise BadFilter("source: longer than 100 characters")
+        if len(f.run) > 64:
+            raise BadFilter("run: longer than 64 characters")
         return f
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -55,6 +58,8 @@ class QueueFilter:
             out.append(mc.domain == self.domain)
         if self.source:
             out.append(sr.source == self.source)
+        if self.run:
+            out.append(mc.run_id == self.run)
         if self.band:
             low, high = BANDS[self.band]
             out += [mc.probability >= low, mc.probability < high]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -344,3 +345,30 @@ def test_unknown_source_or_domain_is_refused(api: Api, tmp_path: Path) -> None:
         _run(api.hub, path)
     with pytest.raises(ConcordError, match="known domains"):
         _run(api.hub, path, domain="planet")
+
+
+def test_the_steward_site_shows_a_runs_review(
+    api: Api, change: ChangeFactory, tmp_path: Path
+) -> None:
+    """The run's candidates are a queue filter; the run page says how much review is done."""
+    from tests.steward_helpers import add_stewards, login
+
+    _world(api, change)
+    add_stewards(api.hub)
+    api.hub.settings.session_secret = SecretStr("s" * 32)  # PostgreSQL hubs must be given one
+    result = _run(api.hub, _csv(tmp_path / "nw.csv", NORTHWIND))
+    login(api.client, "vic")  # a viewer may look
+    runs = api.client.get("/steward/runs")
+    assert runs.status_code == 200 and result.run_id in runs.text
+    page = api.client.get(f"/steward/runs/{result.run_id}")
+    assert page.status_code == 200 and "0 % done" in page.text
+    assert f"/steward/queue?run={result.run_id}" in page.text
+    queue = api.client.get("/steward/queue", params={"run": result.run_id})
+    assert "NW-2" in queue.text and "Acme International Corp" in queue.text
+    other = api.client.get("/steward/queue", params={"run": "another-run"})
+    assert "NW-2" not in other.text and "Nothing pending" in other.text
+    with session_factory(api.hub.engine)() as s:
+        (cand,) = queries.candidates(s, "pending", "client", 100, result.run_id)
+    api.hub.bus.handle(DecideMatch(cand["id"], "reject", "other firm", "ann"))
+    assert "100 % done" in api.client.get(f"/steward/runs/{result.run_id}").text
+    assert api.client.get("/steward/runs/nope").status_code == 404
