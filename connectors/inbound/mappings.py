@@ -30,26 +30,30 @@ Example file::
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from connectors.inbound.transforms import (
+    SIMPLE_TRANSFORMS,
+    Transform,
+    ValueProblem,
+    date_transform,
+    enum_transform,
+    text,
+)
 from hub.config import HubConfig, load_config
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change, Op
 from hub.domain.spec import DomainSpec
 from hub.domain.validation import check_attributes
 
-Transform = Callable[[Any], Any]
 KEY_SEPARATOR = ":"
 MAX_EVENT_ID = 200  # the inbox column's width
-_EPOCH = date(1970, 1, 1)
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class MappingError(ConfigError):
@@ -69,100 +73,6 @@ class RowRejected(ConcordError):
         super().__init__(f"{source} {table} {record}: {field}: {why}")
 
 
-class _ValueProblem(ValueError):
-    """Raised by a transform; the caller adds the record and column."""
-
-
-def _trim(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None  # a blank is no value: it must never win survivorship
-    return value
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _text(value: Any) -> Any:
-    """Numbers as text, for ids that a source stores as integers but the hub holds as codes."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        raise _ValueProblem(f"expected text or a number, got {value!r}")
-    if isinstance(value, int | float):
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    raise _ValueProblem(f"expected text or a number, got {type(value).__name__}")
-
-
-def _number(value: Any) -> Any:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _ValueProblem(f"expected a number, got {value!r:.40}") from None
-        return int(number) if number.is_integer() and "." not in value else number
-    raise _ValueProblem(f"expected a number, got {type(value).__name__}")
-
-
-def _date(fmt: str) -> Transform:
-    """A date in the source's shape to ISO ``YYYY-MM-DD``.
-
-    ``fmt`` is a ``strptime`` format, or ``epoch_days`` / ``epoch_millis`` / ``epoch_micros``
-    for the integers Debezium sends for DATE and TIMESTAMP columns without the schema wrapper.
-    """
-    units = {"epoch_days": 86_400_000_000, "epoch_millis": 1_000, "epoch_micros": 1}
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if fmt in units:
-            if isinstance(value, str) and _ISO_DATE.match(value):
-                return value[:10]  # already decoded (a Debezium schema said it was a date)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise _ValueProblem(f"expected an integer ({fmt}), got {value!r:.40}")
-            return (_EPOCH + timedelta(microseconds=value * units[fmt])).isoformat()
-        if not isinstance(value, str):
-            raise _ValueProblem(f"expected a date as text ({fmt}), got {value!r:.40}")
-        try:
-            return datetime.strptime(value.strip(), fmt).date().isoformat()
-        except ValueError:
-            raise _ValueProblem(f"expected a date like {fmt!r}, got {value!r:.40}") from None
-
-    return convert
-
-
-def _enum(table: Mapping[str, Any]) -> Transform:
-    """Source codes to the hub's values; a code the map does not know is refused, not guessed."""
-    codes = {str(k): v for k, v in table.items()}
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return codes[str(value)]
-        except KeyError:
-            known = ", ".join(sorted(codes))
-            raise _ValueProblem(f"{value!r:.40} is not in the enum map ({known})") from None
-
-    return convert
-
-
-SIMPLE_TRANSFORMS: dict[str, Transform] = {
-    "trim": _trim,
-    "upper": _upper,
-    "lower": _lower,
-    "text": _text,
-    "number": _number,
-}
-
-
 @dataclass(frozen=True)
 class ColumnMapping:
     """One source column: the field (or reference attribute) it fills, and its cleaning."""
@@ -176,7 +86,7 @@ class ColumnMapping:
         for transform in self.transforms:
             value = transform(value)
         if self.is_reference and isinstance(value, int | float) and not isinstance(value, bool):
-            value = _text(value)  # a foreign key column is an integer more often than not
+            value = text(value)  # a foreign key column is an integer more often than not
         return value
 
 
@@ -198,7 +108,7 @@ class TableMapping:
             value = row.get(column)
             if value is None or value == "":
                 raise RowRejected(self.source, self.table, None, column, "key column is missing")
-            parts.append(value if isinstance(value, str) else _text(value))
+            parts.append(value if isinstance(value, str) else text(value))
         return KEY_SEPARATOR.join(parts)
 
     def attributes(self, row: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -209,7 +119,7 @@ class TableMapping:
                 continue  # e.g. a delete's before-image that carries only the key
             try:
                 out[col.target] = col.convert(row[col.column])
-            except _ValueProblem as exc:
+            except ValueProblem as exc:
                 raise RowRejected(
                     self.source, self.table, key, f"column {col.column} ({col.target})", str(exc)
                 ) from None
@@ -320,11 +230,11 @@ def _transforms(raw: Any, where: str) -> tuple[Transform, ...]:
             fmt = item["date"]
             if not isinstance(fmt, str) or not fmt:
                 raise MappingError(f"{where}: date needs a format such as '%d/%m/%Y'")
-            out.append(_date(fmt))
+            out.append(date_transform(fmt))
         elif isinstance(item, dict) and len(item) == 1 and "enum" in item:
             if not isinstance(item["enum"], dict) or not item["enum"]:
                 raise MappingError(f"{where}: enum needs a map of source code to value")
-            out.append(_enum(item["enum"]))
+            out.append(enum_transform(item["enum"]))
         else:
             known = ", ".join([*SIMPLE_TRANSFORMS, "{date: FORMAT}", "{enum: {CODE: VALUE}}"])
             raise MappingError(f"{where}: unknown transform {item!r} (known: {known})")

@@ -63,6 +63,8 @@ class ThrowawayCluster:
             raise ClusterUnavailable(f"{Path(args[0]).name} failed: {result.stderr.strip()}")
 
     def start(self) -> ThrowawayCluster:
+        self.reap_orphans()
+        (self.dir / "owner").write_text(str(os.getpid()))
         data = self.dir / "data"
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
         options = " ".join(
@@ -82,6 +84,26 @@ class ThrowawayCluster:
             str(self.dir / "log"), "-w", "start",
         )  # fmt: skip
         return self
+
+    def reap_orphans(self) -> None:
+        """Stop and remove clusters whose owning process died without stopping them (a test
+        run killed by a timeout), so they do not pile up on a shared machine."""
+        for owner in Path(tempfile.gettempdir()).glob("concord-pg-*/owner"):
+            try:
+                pid = int(owner.read_text())
+                os.kill(pid, 0)
+                continue  # its owner is alive
+            except ProcessLookupError:
+                pass
+            except (OSError, ValueError):
+                continue  # not ours to judge (another user's process, or a half-written file)
+            data = owner.parent / "data"
+            if (data / "postmaster.pid").exists():
+                subprocess.run(
+                    [*self._as, str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                     "-w", "stop"], capture_output=True, timeout=60, check=False,
+                )  # fmt: skip
+            shutil.rmtree(owner.parent, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
