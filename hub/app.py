@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import errors
@@ -164,4 +165,5 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
         return response
 
     app.include_router(router)
+    stewardship.mount(app)  # the steward web page under /steward
     return app

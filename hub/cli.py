@@ -14,18 +14,24 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub import logs
+from hub.bench_cdc import bench_cdc
 from hub.bench_kafka import bench_kafka
 from hub.bench_match import bench_match
+from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.connect_cli import connect_app
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
 from hub.kafka_worker import worker as kafka_worker
 from hub.match_cli import match_app
+from hub.onboard_cli import onboard_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
+from stewardship.bench import bench_queue
+from stewardship.cli import stewards_app
 
 app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
@@ -44,10 +50,16 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(onboard_app, name="onboard")
+app.add_typer(connect_app, name="connect")
+app.add_typer(stewards_app, name="stewards")
+bench_app.command("queue")(bench_queue)
 bench_app.command("match")(bench_match)
 app.command("worker")(kafka_worker)
 bench_app.command("kafka")(bench_kafka)
 bench_app.command("validate")(bench_validate)
+bench_app.command("onboard")(bench_onboard)
+bench_app.command("cdc")(bench_cdc)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 

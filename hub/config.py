@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.domain.errors import ConfigError
@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: float = Field(default=10, gt=0, le=3600)
     kafka_heartbeat_seconds: float = Field(default=3, gt=0, le=600)
     kafka_rebalance_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    # The steward page. Without a secret, an SQLite hub keeps a generated one in a file beside
+    # its database; a PostgreSQL hub (several API processes) must be given one.
+    session_secret: SecretStr | None = None
+    session_https_only: bool = False
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("CONCORD_SESSION_SECRET must be at least 32 characters")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,7 @@
-"""Inbound connectors: source changes into the hub's inbox (Debezium, PostgreSQL logical decoding).
+"""Inbound connectors: files and streams turned into the hub's changes (CSV and JSON lines for
+onboarding runs, Debezium, PostgreSQL logical decoding).
 
-Each connector turns a source row into the hub's ``Change`` through a YAML mapping
-(``mappings``) and hands a batch to the bus as ``AcceptChanges``, the same door the HTTP API uses.
+Each connector turns a source row into the hub's ``Change`` (through a YAML mapping for the CDC
+ones, ``mappings``) and hands a batch to the bus as ``AcceptChanges``, the same door the HTTP
+API uses.
 """

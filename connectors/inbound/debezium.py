@@ -10,7 +10,12 @@ The event id comes from the source's log position (``source.lsn`` and ``txId`` f
 PostgreSQL connector), plus the table, key and op, so a redelivered event is the same event and
 the inbox counts it as a duplicate, while the rows of one snapshot (which share the snapshot's
 LSN) and the rows of one multi-row insert stay distinct. The sequence is the LSN, which orders
-the changes of one record the way the source committed them.
+the changes of one record the way the source committed them (a row is locked from one change
+to the next, so its changes' LSNs rise). One edge is not covered: a transaction that began
+before Debezium's snapshot point and committed after it carries change LSNs below the
+snapshot's, so the hub takes its change of a row read by the snapshot as older than the
+snapshot image. Debezium does not send the commit LSN of each event's own transaction; the
+logical decoding connector (``pg_logical``) uses it and has no such edge.
 
 When the schema is present, Debezium's logical types are decoded (dates, timestamps, decimals)
 so a mapping need not know them; without it they arrive as integers and base64 text, and the

@@ -32,11 +32,13 @@ def list_candidates(
     status: Annotated[str, Query(max_length=20)] = "pending",
     domain: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Candidates by falling probability, each with the incoming record beside the golden
-    record, field by field, with the weight of each field."""
+    record, field by field, with the weight of each field; ``run_id`` keeps one onboarding
+    run's."""
     require_steward(caller, "see or decide match candidates")
-    return {"candidates": queries.candidates(session, status, domain, limit)}
+    return {"candidates": queries.candidates(session, status, domain, limit, run_id)}
 
 
 @router.post("/candidates/{candidate_id}/decision", responses=ERRORS)

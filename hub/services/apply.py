@@ -89,6 +89,7 @@ class Applier(Curation):
                 changed_at=ch.changed_at,
                 sequence=ch.sequence,
                 digest=digest,
+                run_id=ch.run_id,
             )
             batch.records[key] = held
         previous = None
@@ -134,6 +135,14 @@ class Applier(Curation):
             record.golden_id, record.dirty = target, True
             batch.touched.update(g for g in (previous, target) if g)
         uow.records.save([r for r in batch.records.values() if r.dirty], datetime.now(UTC))
+        events, _ = self._resurvive(uow, batch, datetime.now(UTC))
+        return events
+
+    def resurvive(self, uow: UnitOfWork, golden_ids: set[str]) -> int:
+        """Recompute these golden records from the source records linked to them now (an
+        onboarding rollback removed some); those left with none are retired. Returns how many
+        events were written."""
+        batch = Batch(records={}, touched=set(golden_ids))
         events, _ = self._resurvive(uow, batch, datetime.now(UTC))
         return events
 

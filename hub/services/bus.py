@@ -16,6 +16,7 @@ from hub.domain.commands import (
     ReplayDeadLetters,
     SplitRecord,
 )
+from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
     Accepted,
@@ -29,6 +30,7 @@ from hub.services.handlers import (
     replay_dead_letters,
     split_record,
 )
+from hub.services.onboarding import record_run, rollback_run
 
 
 class StatisticsSchedule:
@@ -61,6 +63,8 @@ class MessageBus:
             MergeGolden: lambda cmd: merge_golden(cmd, uow_factory(), applier),
             OverrideField: lambda cmd: override_field(cmd, uow_factory(), applier),
             RemoveOverride: lambda cmd: override_field(cmd, uow_factory(), applier),
+            RecordRun: lambda cmd: record_run(cmd, uow_factory()),
+            RollbackRun: lambda cmd: rollback_run(cmd, uow_factory(), applier),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

@@ -154,6 +154,7 @@ class Linking:
                     "probability": cand.probability,
                     "weights": dict(cand.weights),
                     "rule": cand.rule,
+                    "run_id": record.run_id,
                 }
             )
 

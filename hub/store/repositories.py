@@ -52,6 +52,7 @@ def _record(row: Any) -> SourceRecord:
         deleted=row.deleted,
         link_rule=row.link_rule,
         id=row.id,
+        run_id=row.run_id,
         stored=True,
     )
 
@@ -102,6 +103,7 @@ class SqlRecords:
                         "digest": r.digest,
                         "deleted": r.deleted,
                         "link_rule": r.link_rule,
+                        "run_id": r.run_id,
                         "updated_at": at,
                     }
                     for r in new
@@ -400,6 +402,7 @@ class SqlCandidates:
                     "weights": r["weights"],
                     "rule": r["rule"],
                     "status": "pending",
+                    "run_id": r.get("run_id"),
                     "created_at": now,
                 }
                 for r in rows
