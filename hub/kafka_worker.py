@@ -25,13 +25,20 @@ from typing import Annotated, Any, cast
 
 import faust
 import typer
+from sqlalchemy.exc import IntegrityError
 
+from connectors.inbound.debezium import decode
+from connectors.inbound.mappings import Mappings, load_mappings
+from connectors.outbound.webhooks import WebhookWorker
 from hub import kafka_changes
+from hub.bootstrap import Hub, bootstrap
 from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change
 from hub.services.bus import MessageBus
+from hub.store import deliveries
+from hub.store.uow import admin_session
 from hub.worker import EmbeddedWorker
 
 log = logging.getLogger("concord.kafka_worker")
@@ -176,9 +183,6 @@ def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder |
         ConfigError: a topic no mapping file maps, or that two map; a mapping file at fault
             (naming the file, table and column).
     """
-    from connectors.inbound.debezium import decode
-    from connectors.inbound.mappings import Mappings, load_mappings
-
     topics = settings.debezium_topics
     if not topics:
         return None
@@ -200,13 +204,10 @@ def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder |
     return decode_event
 
 
-def ensure_relay(hub: Any) -> None:
+def ensure_relay(hub: Hub) -> None:
     """The relay subscription: every golden change of every domain to
     ``CONCORD_KAFKA_GOLDEN_PREFIX.<domain>`` keyed by golden id, from the start of the outbox.
     Made once; a second worker starting at the same moment finds it made."""
-    from hub.store import deliveries
-    from hub.store.uow import admin_session
-
     url = f"kafka:///{hub.settings.kafka_golden_prefix}"
     try:
         with admin_session(hub.engine) as s:
@@ -222,7 +223,8 @@ def ensure_relay(hub: Any) -> None:
                 start="beginning",
                 actor="concord worker",
             )
-    except Exception:  # the other worker made it first (unique name): fine if it exists now
+    except (IntegrityError, deliveries.SubscriptionExists):
+        # Another worker made it first (the name is unique): fine if it exists now.
         with admin_session(hub.engine) as s:
             if not any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
                 raise
@@ -238,9 +240,6 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
 ) -> None:
     """Scale-out worker: apply changes from Kafka (needs CONCORD_KAFKA_BOOTSTRAP)."""
-    from connectors.outbound.webhooks import WebhookWorker
-    from hub.bootstrap import bootstrap
-
     settings = Settings()
     if not settings.kafka_bootstrap:
         typer.echo("concord worker: set CONCORD_KAFKA_BOOTSTRAP (host:port of Kafka)", err=True)
