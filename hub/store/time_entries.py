@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import Forbidden
@@ -67,21 +67,42 @@ def _xref(session: Session, source: str, domain: str, keys: Iterable[str]) -> di
 
 
 def _history(session: Session, ids: Sequence[str]) -> dict[str, list[tuple[date, str]]]:
-    """(day recorded, status) per version of the golden records that have more than one.
+    """The status timeline of each record whose status ever changed, oldest first.
 
-    Only the status is read out of each version, not its whole attributes document.
+    Only the versions that changed the status come back (a window over the versions compares
+    each with the one before), so a project edited twenty times and closed once costs one row,
+    and a record whose status never changed costs none: its current status is its timeline.
     """
     gv = table_of(t.GoldenVersionRow)
-    status = json_text(gv.c.attributes, "status")
-    out: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    status = case(
+        (gv.c.status != "active", literal(RETIRED)),
+        else_=func.coalesce(json_text(gv.c.attributes, "status"), literal("")),
+    )
+    out: dict[str, list[tuple[date, str]]] = {}
     for part in chunks(sorted(ids), CHUNK):
-        rows = session.execute(
-            select(gv.c.golden_id, gv.c.status, status, gv.c.created_at)
+        versions = (
+            select(
+                gv.c.golden_id,
+                gv.c.version,
+                gv.c.created_at,
+                status.label("status"),
+                func.lag(status)
+                .over(partition_by=gv.c.golden_id, order_by=gv.c.version)
+                .label("before"),
+            )
             .where(one_of(session, gv.c.golden_id, part))
-            .order_by(gv.c.golden_id, gv.c.version)
+            .subquery()
         )
-        for gid, golden_status, value, at in rows:
-            out[gid].append((at.date(), RETIRED if golden_status != "active" else value or ""))
+        v = versions.c
+        rows = session.execute(
+            select(v.golden_id, v.created_at, v.before, v.status)
+            .where(v.before.is_not(None), v.before != v.status)
+            .order_by(v.golden_id, v.version)
+        )
+        for gid, at, before, after in rows:
+            # Before its first change, a record had the status it changed from.
+            timeline = out.setdefault(gid, [(date.min, str(before))])
+            timeline.append((at.date(), str(after)))
     return out
 
 
