@@ -167,9 +167,10 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
             goldens[row.id] = row
     staffed: list[Any] = []
     projects = sorted(set(project_gid.values()))
-    # The same expression as the index on assignments by resource (hub.store.tables), so the
-    # planner can use it. On SQLite the domain term is written "+domain": a plain one made it
-    # pick the (domain, name) index instead, and read every assignment of the hub per batch.
+    # The same expressions as the index on assignments by (resource, project) in
+    # hub.store.tables, so the planner can use it. On SQLite the domain term is written
+    # "+domain": a plain one made SQLite pick the (domain, search_name) index instead and
+    # read every assignment of the hub for each batch.
     ref = json_text(gr.c.references, "resource")
     in_domain = (
         gr.c.domain == "assignment"
@@ -182,8 +183,8 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
                 select(*cols).where(
                     in_domain,
                     one_of(session, ref, part),
-                    # Only the pairs the batch names come back: a resource staffed on twenty
-                    # projects costs one row per project the batch books, not twenty.
+                    # Only the pairs the batch names come back, found in the index: a resource
+                    # staffed on twenty projects costs the rows of the projects booked.
                     one_of(session, json_text(gr.c.references, "project"), projects),
                 )
             )
