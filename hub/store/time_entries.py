@@ -1,8 +1,8 @@
 """What time-entry validation reads: keys through the xref, golden records, their history.
 
 Set-based, because a timekeeping system sends a thousand entries at a time: the whole batch
-costs five queries (keys, golden records, assignments, history, the caller's kind), whatever
-its size up to a chunk, never one query per entry. Nothing here writes.
+costs six queries (two for keys, golden records, assignments, history, the caller's kind),
+whatever its size up to a chunk, never one query per entry. Nothing here writes.
 """
 
 from __future__ import annotations

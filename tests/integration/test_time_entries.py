@@ -316,7 +316,7 @@ def test_a_project_closed_after_the_entry_date_is_still_ok_for_that_date(bapi: A
     assert {"source": "time", "key": "TP-300"} in last["data"]["xref"]
 
 
-def test_a_retired_project_takes_no_time(bapi: Api) -> None:
+def test_deleted_records_take_no_time(bapi: Api) -> None:
     world(bapi)
     post(bapi, "psa", ch("project", "PP-4", code="P400", name="Gone", client_key="C-1"))
     post(
@@ -327,11 +327,19 @@ def test_a_retired_project_takes_no_time(bapi: Api) -> None:
     post(bapi, "time", ch("project", "TP-400", code="P400", client_key="TC-1"))
     day = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == []
-    r = bapi.post("psa", {"domain": "project", "key": "PP-4", "op": "delete", "attributes": {}})
-    assert r.status_code == 202  # type: ignore[attr-defined]
-    r = bapi.post("time", {"domain": "project", "key": "TP-400", "op": "delete", "attributes": {}})
-    assert r.status_code == 202  # type: ignore[attr-defined]
-    bapi.apply()
+
+    def delete(source: str, domain: str, key: str) -> None:
+        gone = {"domain": domain, "key": key, "op": "delete", "attributes": {}}
+        assert bapi.post(source, gone).status_code == 202  # type: ignore[attr-defined]
+        bapi.apply()
+
+    delete("psa", "assignment", "AS-5")  # its golden record is retired
+    assert bapi.golden_of("psa", "assignment", "AS-5")["status"] == "retired"
+    assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == [
+        "not_assigned_on_date"
+    ]
+    delete("psa", "project", "PP-4")
+    delete("time", "project", "TP-400")
     # The time system's key no longer resolves: its record is deleted.
     assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == ["unknown_project"]
 
