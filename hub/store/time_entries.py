@@ -189,6 +189,14 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
                 )
             )
         )
+    # The query returns every (resource, project) combination of the batch; keep the pairs
+    # that some entry books before building anything from them.
+    booked = {
+        (resource_gid[e.resource_key], project_gid[e.project_key])
+        for e in entries
+        if e.resource_key in resource_gid and e.project_key in project_gid
+    }
+    staffed = [r for r in staffed if (r.resource, r.project) in booked]
     changed = [r.id for r in (*goldens.values(), *staffed) if r.version > 1]
     history = _history(session, changed) if changed else {}
     spans = {gid: _lifespan(row, history) for gid, row in goldens.items()}
