@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,14 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import errors
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
+from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
 from hub.services.apply import ApplyReport
 from hub.worker import EmbeddedWorker
+
+requests_log = logging.getLogger("concord.http")
+_QUIET = ("/healthz", "/readyz", "/metrics")
 
 
 def _problem_of(error: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +75,9 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
                 worker.stop()
             if delivery is not None:
                 delivery.stop()
+            producer = getattr(app.state, "changes_producer", None)
+            if producer is not None:  # scale-out ingest's Kafka producer
+                producer.close()
 
     app = FastAPI(
         title="Concord",
@@ -126,5 +136,34 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             )
         return await call_next(request)
 
+    @app.middleware("http")
+    async def _correlate(request: Request, call_next: Any) -> Any:
+        """Outermost: every request, refused or not, gets an id, a log line and the header."""
+        cid = correlation_id(request.headers.get(HEADER))
+        token = CORRELATION.set(cid)
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            CORRELATION.reset(token)
+        response.headers[HEADER] = cid
+        quiet = request.url.path.startswith(_QUIET) and response.status_code < 400
+        requests_log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "%s %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "correlation_id": cid,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - start) * 1000, 1),
+            },
+        )
+        return response
+
     app.include_router(router)
+    stewardship.mount(app)  # the steward web page under /steward
     return app

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from hub.config import HubConfig, Settings, config_path, load_config
+from hub.domain.errors import ConfigError
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
 from hub.services.ports import Matcher
@@ -18,7 +21,9 @@ from matching import (
     DeterministicMatcher,
     FellegiSunterMatcher,
     KeyPart,
+    MatchSpec,
 )
+from matching.model import FellegiSunterModel, model_from_dict
 
 
 @dataclass
@@ -64,8 +69,25 @@ def fuzzy_matcher(config: HubConfig) -> FellegiSunterMatcher:
                 t_auto=settings.t_auto or spec.t_auto,
                 t_review=settings.t_review or spec.t_review,
             )
+            if settings.model is not None:
+                spec = spec.with_model(_trained(domain, settings.model, spec))
         specs[domain] = spec
     return FellegiSunterMatcher(specs, deterministic=deterministic_matcher(config))
+
+
+def _trained(domain: str, path: Path, spec: MatchSpec) -> FellegiSunterModel:
+    """A model written by ``concord match train``; any mistake names the file and field."""
+    where = f"match.{domain}.model ({path})"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc}") from exc
+    if not isinstance(data, dict) or data.get("domain") != domain:
+        raise ConfigError(f"{where}: not a model of domain {domain!r}")
+    try:
+        return model_from_dict(data, spec.comparisons)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def bootstrap(

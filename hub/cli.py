@@ -13,16 +13,25 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from hub import logs
+from hub.bench_cdc import bench_cdc
+from hub.bench_kafka import bench_kafka
 from hub.bench_match import bench_match
+from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.connect_cli import connect_app
 from hub.deliveries_cli import deliveries_app
 from hub.domain.errors import ConcordError
+from hub.kafka_worker import worker as kafka_worker
 from hub.match_cli import match_app
+from hub.onboard_cli import onboard_app
 from hub.store import access, queries
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session, session_factory
+from stewardship.bench import bench_queue
+from stewardship.cli import stewards_app
 
 app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
@@ -41,8 +50,16 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(match_app, name="match")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(onboard_app, name="onboard")
+app.add_typer(connect_app, name="connect")
+app.add_typer(stewards_app, name="stewards")
+bench_app.command("queue")(bench_queue)
 bench_app.command("match")(bench_match)
+app.command("worker")(kafka_worker)
+bench_app.command("kafka")(bench_kafka)
 bench_app.command("validate")(bench_validate)
+bench_app.command("onboard")(bench_onboard)
+bench_app.command("cdc")(bench_cdc)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
@@ -98,8 +115,15 @@ def serve(
     from hub.app import create_app
 
     hub = _hub()
+    logs.configure(hub.settings.log_format, hub.settings.log_level)
     upgrade(hub.settings.database_url)
-    uvicorn.run(create_app(hub, run_worker=worker), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(hub, run_worker=worker),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command("apply")
@@ -117,6 +141,7 @@ def apply_inbox(
     if follow:
         from hub.worker import EmbeddedWorker
 
+        logs.configure(hub.settings.log_format, hub.settings.log_level)
         w = EmbeddedWorker(hub.bus, hub.settings.worker_batch, hub.settings.worker_idle_seconds)
         w.start()
         try:
@@ -139,6 +164,7 @@ def deliver() -> None:
     from connectors.outbound.webhooks import WebhookWorker
 
     hub = _hub()
+    logs.configure(hub.settings.log_format, hub.settings.log_level)
     worker = WebhookWorker(hub.engine, hub.settings)
     worker.start()
     try:
@@ -319,6 +345,31 @@ def bench_ingest(
     from hub.bench import run_ingest_bench
 
     sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
+
+
+@bench_app.command("propagate")
+def bench_propagate(
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
+    seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+) -> None:
+    """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
+    from hub.bench_propagate import run_propagate
+
+    sys.exit(run_propagate(rate, seconds, database, out))
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 500,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    every: Annotated[float, typer.Option(help="Seconds between report lines.")] = 30.0,
+) -> None:
+    """Ingest and delivery together for minutes: throughput, latency and memory over time."""
+    from hub.bench_propagate import run_soak
+
+    sys.exit(run_soak(minutes, rate, database, every, out))
 
 
 def main() -> None:

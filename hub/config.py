@@ -11,10 +11,10 @@ import copy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.domain.errors import ConfigError
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Logs: one JSON object per line (json) or plain text, to stderr.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Webhooks. The schedule is the wait before each retry; its default spans about four days.
     webhook_retry_schedule: str = "5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h,24h,24h"
@@ -53,6 +56,37 @@ class Settings(BaseSettings):
     delivery_batch: int = Field(default=200, ge=1, le=10_000)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # Kafka (scale-out mode and kafka subscriptions). With a bootstrap set, ingest publishes
+    # to ``kafka_changes_topic`` and ``concord worker`` applies; without, all is embedded.
+    kafka_bootstrap: str | None = None
+    kafka_changes_topic: str = "concord.changes"
+    kafka_golden_prefix: str = "concord.golden"
+    kafka_debezium_topics: str = ""  # comma-separated topics of Debezium change events
+    kafka_debezium_mappings: str = ""  # comma-separated mapping files, one per source
+    kafka_group: str = "concord-worker"
+    kafka_worker_batch: int = Field(default=500, ge=1, le=20_000)
+    kafka_worker_within_seconds: float = Field(default=0.05, gt=0, le=60)
+    kafka_partitions: int = Field(default=8, ge=1, le=10_000)
+    kafka_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # Producer batches in bytes; 1 sends one record per batch (needed by the test broker).
+    kafka_max_batch_bytes: int = Field(default=16_384, ge=1)
+    kafka_linger_ms: int = Field(default=0, ge=0, le=10_000)
+    # Consumer-group timers. Real Kafka refuses sessions under 6 s; tests use shorter ones.
+    kafka_session_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    kafka_heartbeat_seconds: float = Field(default=3, gt=0, le=600)
+    kafka_rebalance_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    # The steward page. Without a secret, an SQLite hub keeps a generated one in a file beside
+    # its database; a PostgreSQL hub (several API processes) must be given one.
+    session_secret: SecretStr | None = None
+    session_https_only: bool = False
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("CONCORD_SESSION_SECRET must be at least 32 characters")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -74,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def retry_delays(self) -> tuple[float, ...]:
         return retry_schedule(self.webhook_retry_schedule)
+
+    @property
+    def debezium_topics(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.kafka_debezium_topics.split(",") if t.strip())
+
+    @property
+    def debezium_mappings(self) -> tuple[Path, ...]:
+        return tuple(Path(f.strip()) for f in self.kafka_debezium_mappings.split(",") if f.strip())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -232,6 +274,7 @@ class MatchSettings:
     enabled: bool = True
     t_auto: float | None = None
     t_review: float | None = None
+    model: Path | None = None  # a model trained from steward decisions (concord match train)
 
 
 def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
@@ -246,7 +289,7 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
             raise ConfigError(f"{where}: unknown domain {domain!r}")
         if not isinstance(settings, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        unknown = set(settings) - {"enabled", "t_auto", "t_review"}
+        unknown = set(settings) - {"enabled", "t_auto", "t_review", "model"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         for key in ("t_auto", "t_review"):
@@ -258,7 +301,12 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
         t_auto, t_review = settings.get("t_auto"), settings.get("t_review")
         if t_auto is not None and t_review is not None and t_review > t_auto:
             raise ConfigError(f"{where}: t_review must not be above t_auto")
-        out[domain] = MatchSettings(bool(settings.get("enabled", True)), t_auto, t_review)
+        model = settings.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ConfigError(f"{where}.model: expected the path of a model file")
+        out[domain] = MatchSettings(
+            bool(settings.get("enabled", True)), t_auto, t_review, Path(model) if model else None
+        )
     return out
 
 

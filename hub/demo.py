@@ -8,6 +8,7 @@ import httpx
 from rich.console import Console
 from sqlalchemy import select
 
+import stewardship.demo as steward_demo
 from hub.app import create_app
 from hub.bootstrap import Hub
 from hub.demo_world import SOURCES, build_world
@@ -67,6 +68,9 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
                 return 1
             accepted += r.json()["accepted"]
             duplicates += r.json()["duplicates"]
+        _wait_applied(hub)
+        acquired = steward_demo.post_acquired_firm(hub, client)  # look-alikes for the queue
+        accepted += acquired
         counts = _wait_applied(hub)
         console.print(
             f"posted {accepted} changes ({duplicates} duplicates) from "
@@ -82,7 +86,10 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
         if not serve:
             return 0
         reader = keys["_reader"]
+        steward, password = steward_demo.demo_steward(hub)
         console.print(f"\nConcord is serving the demo at {server.url}")
+        console.print(f"  steward page    {server.url}/steward/")
+        console.print(f"    log in as {steward}, password {password} (new on every run)")
         console.print(f"  API docs        {server.url}/docs")
         console.print(f"  health          {server.url}/healthz")
         console.print(f"  feed            {server.url}/api/v1/feed?limit=20")

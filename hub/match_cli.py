@@ -177,3 +177,50 @@ def dedupe_command(
         pairs = dedupe(records, spec, progress=progress)
     _write(out, spec, pairs, ids, ids)
     _summary(pairs, out)
+
+
+@match_app.command("train")
+def train_command(
+    domain: DomainOpt,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the model (JSON).")],
+    min_decisions: Annotated[
+        int, typer.Option(help="Steward merges needed before m is re-learned.")
+    ] = 50,
+) -> None:
+    """Re-learn m (from merges) and u (from "not a match") out of steward decisions, and write
+    the model for concord.yaml to name: ``match: {DOMAIN: {model: FILE}}``."""
+    import json
+
+    from hub.bootstrap import bootstrap, fuzzy_matcher
+    from hub.match_train import decided_pairs, saved, train
+    from hub.store.uow import session_factory
+
+    hub = bootstrap()
+    spec = fuzzy_matcher(hub.config).spec(domain)
+    if spec is None:
+        _err.print(f"[red]error:[/red] domain {domain!r} is not fuzzy-matched")
+        raise typer.Exit(2)
+    with session_factory(hub.engine, readonly=True)() as session:
+        pairs = decided_pairs(session, domain)
+    merged = sum(p.is_match for p in pairs)
+    if merged < min_decisions:
+        _err.print(
+            f"[red]not enough decisions:[/red] {merged} merges and {len(pairs) - merged} "
+            f"rejections of {domain} candidates; training needs at least {min_decisions} "
+            "merges (--min-decisions)"
+        )
+        raise typer.Exit(1)
+    before = spec.current_model()
+    model = train(spec, pairs)
+    out.write_text(json.dumps(saved(domain, model, pairs), indent=2))
+    console = Console()
+    for old, new in zip(before.fields, model.fields, strict=True):
+        for k, level in enumerate(new.comparison.level_names):
+            console.print(
+                f"{new.comparison.label:<32} {level:<18} m {old.m[k]:.3f} -> {new.m[k]:.3f}  "
+                f"u {old.u[k]:.5f} -> {new.u[k]:.5f}"
+            )
+    console.print(
+        f"trained on {merged} merges and {len(pairs) - merged} rejections; wrote {out}. "
+        f"Use it with concord.yaml: match: {{{domain}: {{model: {out}}}}}"
+    )

@@ -5,7 +5,7 @@ I/O, reused by the bulk ``concord match`` commands and swapped behind the hub's 
 """
 
 from matching.blocking import BlockOn, BlockPart, Or, block_on
-from matching.bulk import LinkedPair, candidate_pairs, dedupe, fit, link
+from matching.bulk import LinkedPair, candidate_pairs, dedupe, fit, link, score_pairs
 from matching.compare import (
     NULL_LEVEL,
     Comparison,
@@ -13,6 +13,7 @@ from matching.compare import (
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
+    NamesSwapped,
     TokenRatioAtThresholds,
 )
 from matching.deterministic import DeterministicMatcher
@@ -71,6 +72,7 @@ __all__ = [
     "LevenshteinAtThresholds",
     "LinkedPair",
     "MatchSpec",
+    "NamesSwapped",
     "Normaliser",
     "Or",
     "Tier",
@@ -99,6 +101,7 @@ __all__ = [
     "probability",
     "project_spec",
     "resource_spec",
+    "score_pairs",
     "tax_id",
     "term_frequencies",
     "text",

@@ -57,9 +57,22 @@ class BlockPart:
         """Short name used in the key: ``name``, ``name4``, ``name.w`` (first word)."""
         return self.field + (".w" if self.first_token else "") + (str(self.length or ""))
 
-    def value(self, record: Mapping[str, object]) -> str | None:
-        """The blocking value of this part, ``None`` if missing."""
-        v = NORMALISERS[self.normaliser](record.get(self.field))
+    def value(
+        self, record: Mapping[str, object], memo: dict[tuple[str, str], str | None] | None = None
+    ) -> str | None:
+        """The blocking value of this part, ``None`` if missing.
+
+        ``memo`` holds one record's normalised values across the rules of an :class:`Or`:
+        a field appears in many rules, and normalising it is most of the cost of blocking.
+        """
+        if memo is None:
+            v = NORMALISERS[self.normaliser](record.get(self.field))
+        else:
+            slot = (self.field, self.normaliser)
+            if slot in memo:
+                v = memo[slot]
+            else:
+                v = memo[slot] = NORMALISERS[self.normaliser](record.get(self.field))
         if v is None:
             return None
         if self.first_token:
@@ -95,11 +108,13 @@ class BlockOn:
         if ":" in self.name:
             raise ValueError(f"blocking rule name must not contain ':': {self.name!r}")
 
-    def key(self, record: Mapping[str, object]) -> str | None:
+    def key(
+        self, record: Mapping[str, object], memo: dict[tuple[str, str], str | None] | None = None
+    ) -> str | None:
         """``b:<rule>:<v1>|<v2>``, or ``None`` if any part is missing (no block at all)."""
         values: list[str] = []
         for part in self.parts:
-            v = part.value(record)
+            v = part.value(record, memo)
             if v is None:
                 return None
             values.append(_escape(v))
@@ -130,7 +145,10 @@ class Or:
         name="names")`` and ``block_on("family_name", "given_name", name="names")`` share one key
         space, so a record with its names swapped still meets the original.
         """
-        return list(dict.fromkeys(k for rule in self.rules if (k := rule.key(record)) is not None))
+        memo: dict[tuple[str, str], str | None] = {}
+        return list(
+            dict.fromkeys(k for rule in self.rules if (k := rule.key(record, memo)) is not None)
+        )
 
 
 def block_on(*parts: str | BlockPart, name: str = "") -> BlockOn:

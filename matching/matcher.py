@@ -124,8 +124,8 @@ class FellegiSunterMatcher:
         left_values: list[list[str | None]] = []
         for j, fm in enumerate(model.fields):
             comp = fm.comparison
-            mine = comp.normalise(record.get(comp.field))
+            mine = comp.value(record)
             left = [mine] * n
-            gamma[:, j] = comp.levels(left, [comp.normalise(o.get(comp.field)) for o in others])
+            gamma[:, j] = comp.levels(left, [comp.value(o) for o in others])
             left_values.append(left)
         return model.score(gamma, left_values)

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,8 @@ __all__ = [
     "FieldModel",
     "estimate_u",
     "expectation_maximisation",
+    "model_from_dict",
+    "model_to_dict",
     "probability",
     "term_frequencies",
 ]
@@ -287,3 +290,51 @@ def term_frequencies(values: Iterable[str | None]) -> dict[str, float]:
     counts = Counter(v for v in values if v is not None)
     total = sum(counts.values())
     return {v: c / total for v, c in counts.items()} if total else {}
+
+
+def model_to_dict(model: FellegiSunterModel) -> dict[str, Any]:
+    """A model as plain data (JSON), by field label; term-frequency tables are left out (they
+    are re-learned from the data a matcher runs on)."""
+    return {
+        "prior": model.prior,
+        "fields": [
+            {
+                "label": f.comparison.label,
+                "levels": list(f.comparison.level_names),
+                "m": list(f.m),
+                "u": list(f.u),
+            }
+            for f in model.fields
+        ],
+    }
+
+
+def model_from_dict(
+    data: Mapping[str, Any], comparisons: Sequence[Comparison]
+) -> FellegiSunterModel:
+    """The model saved by :func:`model_to_dict`, checked against the spec it will serve.
+
+    Raises:
+        ValueError: Naming the field whose levels or probabilities do not fit.
+    """
+    fields = {f.get("label"): f for f in data.get("fields", []) if isinstance(f, Mapping)}
+    out = []
+    for comp in comparisons:
+        saved = fields.get(comp.label)
+        if saved is None:
+            raise ValueError(f"field {comp.label!r}: not in the saved model")
+        if list(saved.get("levels", [])) != list(comp.level_names):
+            raise ValueError(
+                f"field {comp.label!r}: saved levels {saved.get('levels')} are not the spec's "
+                f"{list(comp.level_names)}"
+            )
+        probs = []
+        for which in ("m", "u"):
+            values = tuple(float(x) for x in saved.get(which, []))
+            if len(values) != len(comp.level_names) or any(not 0 <= v <= 1 for v in values):
+                raise ValueError(f"field {comp.label!r}: {which} must be one probability per level")
+            if abs(sum(values) - 1.0) > 1e-6:
+                raise ValueError(f"field {comp.label!r}: {which} must sum to 1")
+            probs.append(values)
+        out.append(FieldModel(comp, probs[0], probs[1]))
+    return FellegiSunterModel(tuple(out), float(data.get("prior", 0)))

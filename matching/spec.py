@@ -22,6 +22,7 @@ from matching.compare import (
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
+    NamesSwapped,
     TokenRatioAtThresholds,
 )
 from matching.model import FellegiSunterModel
@@ -176,6 +177,7 @@ def resource_spec() -> MatchSpec:
                 m=(0.75, 0.1, 0.08, 0.07),
                 u=(0.001, 0.003, 0.01, 0.986),
             ),
+            NamesSwapped("given_name", other="family_name"),
             ExactMatch("email", normaliser="email", m=(0.8, 0.2), u=(1e-5, 1 - 1e-5)),
             ExactMatch("phone", normaliser="phone", m=(0.7, 0.3), u=(1e-5, 1 - 1e-5)),
             DateComparison("date_of_birth"),
@@ -219,6 +221,21 @@ def resource_spec() -> MatchSpec:
             block_on(BlockPart("family_name", "person_name"), BlockPart("city", "folded")),
             block_on(BlockPart("address_line", "folded"), BlockPart("postcode", "postcode")),
             block_on(BlockPart("address_line", "folded"), BlockPart("city", "folded")),
+            # Typos in both names, or both names swapped with a typo: their first letters
+            # still meet, in either order (one rule name, so the two orders share keys).
+            block_on(
+                BlockPart("given_name", "person_name", length=3),
+                BlockPart("family_name", "person_name", length=3),
+                name="names3",
+            ),
+            block_on(
+                BlockPart("family_name", "person_name", length=3),
+                BlockPart("given_name", "person_name", length=3),
+                name="names3",
+            ),
+            block_on(BlockPart("city", "folded"), BlockPart("postcode", "postcode")),
+            block_on(BlockPart("city", "folded"), BlockPart("date_of_birth", "text", length=4)),
+            block_on(BlockPart("address_line", "folded", length=6), BlockPart("city", "folded")),
         ),
     )
 

@@ -22,6 +22,7 @@ from hub.config import Settings
 from hub.store import access
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
+from tests.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
 
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

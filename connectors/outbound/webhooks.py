@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy import Connection, Engine, func, select, text
 
 from connectors.outbound import routing, signing
+from connectors.outbound.kafka import KafkaPublisher
 from hub import __version__
 from hub.background import BackgroundLoop
 from hub.config import Settings
@@ -103,10 +104,12 @@ class WebhookWorker(BackgroundLoop):
             headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
+        self.kafka = KafkaPublisher(settings)  # kafka subscriptions; connects on first use
 
     def closed(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+        self.kafka.close()
         if self._leader is not None:
             self._leader.close()
 
@@ -139,7 +142,9 @@ class WebhookWorker(BackgroundLoop):
             todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
         if not todo:
             return made
-        outcomes = list(self.pool.map(self.send, todo))
+        hooks = [t for t in todo if t.subscription.kind != "kafka"]
+        outcomes = list(self.pool.map(self.send, hooks))
+        outcomes += self.kafka.send([t for t in todo if t.subscription.kind == "kafka"])
         with self._write() as s:
             deliveries.record(s, outcomes)
             s.commit()
@@ -162,6 +167,8 @@ class WebhookWorker(BackgroundLoop):
         if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
             secrets.append(sub.previous_secret)
         headers = signing.headers(secrets, item.event_id, now, body)
+        if item.correlation_id:
+            headers["x-correlation-id"] = item.correlation_id
         status: int | None = None
         retry_after: str | None = None
         try:
@@ -187,15 +194,26 @@ class WebhookWorker(BackgroundLoop):
             )
             kind = "dead" if delay is None else "pending"
             retry_at = None if delay is None else at + timedelta(seconds=delay)
-            log.info(
-                "delivery %s of %s to %s failed (%s), attempt %d: %s",
-                item.event_id,
-                sub.name,
-                sub.url,
-                status,
-                item.attempts + 1,
-                kind,
-            )
+        log.log(
+            logging.INFO if kind == "delivered" else logging.WARNING,
+            "delivery %s of %s to %s: %s (HTTP %s), attempt %d",
+            item.event_id,
+            sub.name,
+            sub.url,
+            kind,
+            status,
+            item.attempts + 1,
+            extra={
+                "correlation_id": item.correlation_id,
+                "event_id": item.event_id,
+                "golden_id": item.golden_id,
+                "subscription": sub.name,
+                "outcome": kind,
+                "http_status": status,
+                "attempt": item.attempts + 1,
+                "ms": round((at - now).total_seconds() * 1000, 1),
+            },
+        )
         return Outcome(item.delivery_id, sub.id, kind, status, response, at, retry_at)
 
 

@@ -11,19 +11,12 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from hub.api.deps import Caller, HubDep, ReadSession
+from hub.api.deps import Caller, HubDep, ReadSession, require_steward
 from hub.api.schemas import ERRORS
-from hub.domain.access import Principal
 from hub.domain.commands import DecideMatch
-from hub.domain.errors import Forbidden
 from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["stewardship"])
-
-
-def _steward(caller: Principal) -> None:
-    if caller.role not in ("steward", "admin"):
-        raise Forbidden(f"a {caller.role} key cannot see or decide match candidates")
 
 
 class DecisionIn(BaseModel):
@@ -39,11 +32,13 @@ def list_candidates(
     status: Annotated[str, Query(max_length=20)] = "pending",
     domain: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Candidates by falling probability, each with the incoming record beside the golden
-    record, field by field, with the weight of each field."""
-    _steward(caller)
-    return {"candidates": queries.candidates(session, status, domain, limit)}
+    record, field by field, with the weight of each field; ``run_id`` keeps one onboarding
+    run's."""
+    require_steward(caller, "see or decide match candidates")
+    return {"candidates": queries.candidates(session, status, domain, limit, run_id)}
 
 
 @router.post("/candidates/{candidate_id}/decision", responses=ERRORS)
@@ -52,7 +47,7 @@ async def decide(
 ) -> dict[str, Any]:
     """``merge`` links the record to the candidate golden record (subscribers hear of it);
     ``reject`` is remembered, and the pair is never proposed again."""
-    _steward(caller)
+    require_steward(caller, "see or decide match candidates")
     cmd = DecideMatch(candidate_id, body.decision, body.reason, caller.name)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.access import Principal
-from hub.domain.errors import Unauthorized
+from hub.domain.errors import Forbidden, Unauthorized
 from hub.store.access import authenticate
 from hub.store.uow import session_factory
 
@@ -47,3 +47,9 @@ def current_principal(
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def require_steward(caller: Principal, what: str) -> None:
+    """Steward decisions need a steward or admin key; source and subscriber keys cannot."""
+    if caller.role not in ("steward", "admin"):
+        raise Forbidden(f"a {caller.role} key cannot {what}")

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from hub.domain.errors import (
     BatchTooLarge,
     ConcordError,
+    Conflict,
     Forbidden,
     InvalidBatch,
     RecordNotFound,
@@ -40,6 +41,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return JSONResponse(status_code=403, content={"detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(ConcordError)
     async def _other(_: Request, exc: ConcordError) -> JSONResponse:

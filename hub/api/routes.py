@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.api import candidates, feed, golden, health, ingest, subscriptions
+from hub.api import (
+    candidates,
+    curation,
+    feed,
+    golden,
+    health,
+    ingest,
+    onboarding,
+    subscriptions,
+)
 from hub.api.time_entries import router as time_entries_router
 
 router = APIRouter()
-for module in (ingest, golden, feed, health, subscriptions, candidates):
+for module in (ingest, golden, feed, health, subscriptions, candidates, curation, onboarding):
     router.include_router(module.router)
 router.include_router(time_entries_router)

@@ -111,6 +111,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing, unknown or revoked API key"},
     403: {"model": Problem, "description": "The key may not do this"},
     404: {"model": Problem, "description": "No such record"},
+    409: {"model": Problem, "description": "The record's state forbids it (decided, merged)"},
     413: {"model": Problem, "description": "Batch or body over the configured limit"},
     422: {"model": Problem, "description": "A change is invalid: index and field named"},
 }

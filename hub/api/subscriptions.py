@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.outbound.kafka import KafkaTargetError, parse_target
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
@@ -107,16 +108,27 @@ def _out(row: SubscriptionRow, delivery: dict[str, Any] | None = None) -> Subscr
 
 @router.post("", status_code=201, response_model=SecretOut, responses=ERRORS)
 def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
-    """A new subscription; the answer holds its ``whsec_`` secret, shown only this once."""
+    """A new subscription; the answer holds its ``whsec_`` secret, shown only this once.
+
+    A ``kafka`` subscription publishes each event to ``PREFIX.<domain>`` keyed by golden id;
+    its ``url`` is ``kafka://HOST:PORT/PREFIX``, or ``kafka:///PREFIX`` for the hub's own
+    ``CONCORD_KAFKA_BOOTSTRAP`` (the default, with the prefix ``concord.<name>``).
+    """
+    url = body.url or ""
     if body.kind == "kafka":
-        raise HTTPException(422, "kind kafka: not yet; Kafka subscriptions come in a later release")
+        # Topic per domain, ``PREFIX.<domain>``; the prefix defaults to concord.<name>.
+        url = body.url or f"kafka:///concord.{body.name}"
+        try:
+            parse_target(url, hub.settings.kafka_bootstrap)
+        except KafkaTargetError as exc:
+            raise HTTPException(422, str(exc)) from exc
     try:
         with admin_session(hub.engine) as s:
             row, secret = store.create_subscription(
                 s,
                 name=body.name,
                 kind=body.kind,
-                url=body.url or "",
+                url=url,
                 domains=body.domains,
                 known_domains=set(hub.config.domains),
                 source=body.source,

@@ -66,6 +66,7 @@ class SplitRecord:
     source_key: str
     reason: str
     actor: str
+    golden_id: str | None = None  # when given, the record must still be linked to it
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class Unauthorized(ConcordError):
     pass
 
 
+class Conflict(ConcordError):
+    """The request is well formed but the record's state forbids it (already decided, merged)."""
+
+
 @dataclass(frozen=True)
 class FieldProblem:
     """One thing wrong with one change of a batch: which change, which field, and why."""

@@ -28,6 +28,7 @@ class Change:
     changed_at: datetime
     sequence: int | None = None
     run_id: str | None = None
+    correlation_id: str | None = None  # the request that brought it, for the logs
 
 
 @dataclass
@@ -45,6 +46,7 @@ class SourceRecord:
     deleted: bool = False
     link_rule: str = ""
     id: int | None = None
+    run_id: str | None = None  # the onboarding run that created it, if one did
     dirty: bool = field(default=False, compare=False)
     stored: bool = field(default=False, compare=False)  # in the store already (update, not insert)
 

@@ -16,13 +16,13 @@ from hub.domain.model import Change, GoldenRecord, SourceRecord, attributes_dige
 from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
-from hub.services.linking import Linking
+from hub.services.curation import Curation
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 __all__ = ["Applier", "ApplyReport"]
 
 
-class Applier(Linking):
+class Applier(Curation):
     """Applies changes; holds only configuration, so one instance serves every transaction."""
 
     def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
@@ -89,6 +89,7 @@ class Applier(Linking):
                 changed_at=ch.changed_at,
                 sequence=ch.sequence,
                 digest=digest,
+                run_id=ch.run_id,
             )
             batch.records[key] = held
         previous = None
@@ -107,6 +108,8 @@ class Applier(Linking):
             batch.newly_linked.append(key)
         if held.golden_id is not None:
             batch.touched.add(held.golden_id)
+            if ch.correlation_id:
+                batch.causes.setdefault(held.golden_id, set()).add(ch.correlation_id)
         return True
 
     # -- linking ----------------------------------------------------------------------------
@@ -132,6 +135,14 @@ class Applier(Linking):
             record.golden_id, record.dirty = target, True
             batch.touched.update(g for g in (previous, target) if g)
         uow.records.save([r for r in batch.records.values() if r.dirty], datetime.now(UTC))
+        events, _ = self._resurvive(uow, batch, datetime.now(UTC))
+        return events
+
+    def resurvive(self, uow: UnitOfWork, golden_ids: set[str]) -> int:
+        """Recompute these golden records from the source records linked to them now (an
+        onboarding rollback removed some); those left with none are retired. Returns how many
+        events were written."""
+        batch = Batch(records={}, touched=set(golden_ids))
         events, _ = self._resurvive(uow, batch, datetime.now(UTC))
         return events
 
@@ -192,6 +203,7 @@ class Applier(Linking):
                         "version": golden.version,
                         "type": merge.type,
                         "at": now,
+                        "correlation_id": self._causes(batch, gid),
                     }
                 )
                 continue
@@ -264,6 +276,7 @@ class Applier(Linking):
                     "version": golden.version,
                     "type": event.type,
                     "at": now,
+                    "correlation_id": self._causes(batch, gid),
                 }
             )
         if batch.unborn:
@@ -276,6 +289,16 @@ class Applier(Linking):
         uow.golden.save(saved, search, now)
         uow.outbox.add(events)
         return len(events), created
+
+    @staticmethod
+    def _causes(batch: Batch, gid: str) -> str | None:
+        """The requests behind a golden record's new version, for the logs (a record merged
+        into it in this batch brings its own)."""
+        ids = set(batch.causes.get(gid, ()))
+        for loser, winner in batch.merged.items():
+            if winner == gid:
+                ids |= batch.causes.get(loser, set())
+        return ",".join(sorted(ids))[:200] or None
 
     def _unlink_unborn(self, batch: Batch, gid: str) -> None:
         """A golden record created and left empty in the same batch is never stored; its

@@ -45,3 +45,5 @@ class Batch:
         default_factory=dict
     )
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    # golden id -> correlation ids of the changes that touched it in this batch
+    causes: dict[str, set[str]] = field(default_factory=dict)

@@ -9,9 +9,14 @@ from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
     DecideMatch,
+    MergeGolden,
+    OverrideField,
     RefreshStatistics,
+    RemoveOverride,
     ReplayDeadLetters,
+    SplitRecord,
 )
+from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
     Accepted,
@@ -19,9 +24,13 @@ from hub.services.handlers import (
     accept_changes,
     apply_pending,
     decide_match,
+    merge_golden,
+    override_field,
     refresh_statistics,
     replay_dead_letters,
+    split_record,
 )
+from hub.services.onboarding import record_run, rollback_run
 
 
 class StatisticsSchedule:
@@ -50,6 +59,12 @@ class MessageBus:
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
             DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
+            SplitRecord: lambda cmd: split_record(cmd, uow_factory(), applier),
+            MergeGolden: lambda cmd: merge_golden(cmd, uow_factory(), applier),
+            OverrideField: lambda cmd: override_field(cmd, uow_factory(), applier),
+            RemoveOverride: lambda cmd: override_field(cmd, uow_factory(), applier),
+            RecordRun: lambda cmd: record_run(cmd, uow_factory()),
+            RollbackRun: lambda cmd: rollback_run(cmd, uow_factory(), applier),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

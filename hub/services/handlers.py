@@ -6,16 +6,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
     DecideMatch,
+    MergeGolden,
+    OverrideField,
     RefreshStatistics,
+    RemoveOverride,
     ReplayDeadLetters,
+    SplitRecord,
 )
-from hub.domain.errors import ConcordError, RecordNotFound
+from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.services.apply import Applier, ApplyReport
+from hub.services.curation import REMOVE
 from hub.services.ports import UnitOfWork
 
 log = logging.getLogger("concord.apply")
@@ -47,6 +53,21 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
         try:
             report = applier.apply(uow, rows)
             uow.commit()
+            log.info(
+                "applied %d, stale %d, events %d",
+                report.applied,
+                report.stale,
+                report.events,
+                extra={
+                    "applied": report.applied,
+                    "stale": report.stale,
+                    "events": report.events,
+                    "correlation_id": ",".join(
+                        sorted({c.correlation_id for _, c in rows if c.correlation_id})[:20]
+                    )
+                    or None,
+                },
+            )
             return report
         except Exception:
             log.warning(
@@ -64,7 +85,16 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             except Exception as exc:  # the reason is kept with the change, to be replayed
                 uow.rollback()
                 log.error(
-                    "change %s of %s dead-lettered: %.300s", change.event_id, change.source, exc
+                    "change %s of %s dead-lettered: %.300s",
+                    change.event_id,
+                    change.source,
+                    exc,
+                    extra={
+                        "correlation_id": change.correlation_id,
+                        "source": change.source,
+                        "key": change.key,
+                        "domain": change.domain,
+                    },
                 )
                 with uow_factory() as dl:
                     now = datetime.now(UTC)
@@ -92,6 +122,19 @@ def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
     return count
 
 
+def _survivor(uow: UnitOfWork, golden_id: str) -> str:
+    """The golden record that ``golden_id`` lives on in: a candidate's golden record may have
+    been merged into another since the candidate was raised."""
+    seen: set[str] = set()
+    while golden_id not in seen:
+        seen.add(golden_id)
+        g = uow.golden.load([golden_id]).get(golden_id)
+        if g is None or g.status != "merged" or not g.merged_into:
+            break
+        golden_id = g.merged_into
+    return golden_id
+
+
 def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[str, object]:
     """A steward's decision, in one transaction with the re-survival it causes."""
     if cmd.decision not in ("merge", "reject"):
@@ -101,12 +144,12 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         if candidate is None:
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
         if candidate["status"] != "pending":
-            raise ConcordError(f"candidate {cmd.candidate_id} is {candidate['status']} already")
+            raise Conflict(f"candidate {cmd.candidate_id} is {candidate['status']} already")
         now = datetime.now(UTC)
         events = 0
         if cmd.decision == "merge":
             key = (candidate["source"], candidate["domain"], candidate["source_key"])
-            events = applier.move(uow, key, candidate["golden_id"], "steward")
+            events = applier.move(uow, key, _survivor(uow, candidate["golden_id"]), "steward")
         status = "merged" if cmd.decision == "merge" else "rejected"
         uow.candidates.decide(cmd.candidate_id, status, cmd.actor, cmd.reason, now)
         uow.audit(
@@ -124,3 +167,67 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         )
         uow.commit()
     return {"id": cmd.candidate_id, "status": status, "events": events}
+
+
+def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:
+    with uow:
+        key = (cmd.source, cmd.domain, cmd.source_key)
+        result = applier.split(uow, key, cmd.actor, cmd.reason, cmd.golden_id)
+        uow.audit(
+            cmd.actor,
+            "golden.split",
+            {
+                "domain": cmd.domain,
+                "source": cmd.source,
+                "key": cmd.source_key,
+                "before": result["split_from"],
+                "after": result["golden_id"],
+                "reason": cmd.reason,
+            },
+        )
+        uow.commit()
+    return result
+
+
+def merge_golden(cmd: MergeGolden, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:
+    with uow:
+        events = applier.merge_golden(uow, cmd.domain, cmd.loser, cmd.winner)
+        uow.audit(
+            cmd.actor,
+            "golden.merge",
+            {
+                "domain": cmd.domain,
+                "golden_id": cmd.loser,
+                "before": "active",
+                "after": f"merged into {cmd.winner}",
+                "winner": cmd.winner,
+                "reason": cmd.reason,
+            },
+        )
+        uow.commit()
+    return {"golden_id": cmd.winner, "merged": cmd.loser, "events": events}
+
+
+def override_field(
+    cmd: OverrideField | RemoveOverride, uow: UnitOfWork, applier: Applier
+) -> dict[str, Any]:
+    """Set or remove a steward's value for one field, with the re-survival it causes."""
+    value = cmd.value if isinstance(cmd, OverrideField) else REMOVE
+    with uow:
+        before, events = applier.set_override(
+            uow, cmd.domain, cmd.golden_id, cmd.field, value, cmd.actor, cmd.reason
+        )
+        uow.audit(
+            cmd.actor,
+            "golden.override" if isinstance(cmd, OverrideField) else "golden.override_removed",
+            {
+                "domain": cmd.domain,
+                "golden_id": cmd.golden_id,
+                "field": cmd.field,
+                "before": before,
+                "after": None if value is REMOVE else value,
+                "reason": cmd.reason,
+            },
+        )
+        uow.commit()
+    return {"golden_id": cmd.golden_id, "field": cmd.field, "events": events}

@@ -54,6 +54,8 @@ class Linking:
             record.link_rule = "deterministic:" + dkey.split(":", 1)[0]
             # A record whose keys reach two golden records proves they are one: merge them.
             for other in sorted(set().union(*(h for _, h in found)) - {winner}):
+                if uow.candidates.kept_apart(other, winner):
+                    continue  # a steward split them: a shared key does not undo that
                 self._merge(uow, batch, other, winner)
             self._remember_keys(batch, record.domain, dkeys, winner)
             return
@@ -152,6 +154,7 @@ class Linking:
                     "probability": cand.probability,
                     "weights": dict(cand.weights),
                     "rule": cand.rule,
+                    "run_id": record.run_id,
                 }
             )
 

@@ -86,6 +86,13 @@ class CandidateRepo(Protocol):
         """Golden records a steward said this source record is not."""
         ...
 
+    def exclude(self, key: RecordKey, golden_id: str, by: str, reason: str, at: datetime) -> None:
+        """Remember that ``key`` is not ``golden_id`` (a steward's split)."""
+
+    def kept_apart(self, a: str, b: str) -> bool:
+        """Whether a steward said a record of one of these golden records is not the other."""
+        ...
+
     def get(self, candidate_id: int) -> dict[str, Any] | None:
         """A candidate with its source record's key, for a decision."""
         ...

@@ -47,6 +47,7 @@ class SqlInbox:
                 "changed_at": c.changed_at,
                 "attributes": c.attributes,
                 "run_id": c.run_id,
+                "correlation_id": c.correlation_id,
                 "received_at": received_at,
                 "status": "pending",
             }
@@ -102,6 +103,7 @@ class SqlInbox:
                     changed_at=row.changed_at,
                     sequence=row.sequence,
                     run_id=row.run_id,
+                    correlation_id=row.correlation_id,
                 ),
             )
             for row in self.s.execute(stmt)

@@ -166,8 +166,9 @@ def dead_letter(session: Session, dead_id: int) -> DeadLetter:
 
 
 def candidates(
-    session: Session, status: str, domain: str | None, limit: int
+    session: Session, status: str, domain: str | None, limit: int, run_id: str | None = None
 ) -> list[dict[str, Any]]:
+    """The steward queue; ``run_id`` keeps only the candidates one onboarding run raised."""
     stmt = (
         select(MatchCandidate, SourceRecordRow)
         .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
@@ -175,6 +176,8 @@ def candidates(
     )
     if domain:
         stmt = stmt.where(MatchCandidate.domain == domain)
+    if run_id:
+        stmt = stmt.where(MatchCandidate.run_id == run_id)
     stmt = stmt.order_by(MatchCandidate.probability.desc(), MatchCandidate.id).limit(limit)
     rows = session.execute(stmt).all()
     goldens = (
@@ -213,6 +216,7 @@ def candidates(
                 },
                 "decided_by": cand.decided_by,
                 "reason": cand.reason,
+                "run_id": cand.run_id,
             }
         )
     return out

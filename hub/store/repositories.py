@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     String,
+    and_,
     bindparam,
     cast,
     delete,
@@ -51,6 +52,7 @@ def _record(row: Any) -> SourceRecord:
         deleted=row.deleted,
         link_rule=row.link_rule,
         id=row.id,
+        run_id=row.run_id,
         stored=True,
     )
 
@@ -101,6 +103,7 @@ class SqlRecords:
                         "digest": r.digest,
                         "deleted": r.deleted,
                         "link_rule": r.link_rule,
+                        "run_id": r.run_id,
                         "updated_at": at,
                     }
                     for r in new
@@ -160,6 +163,7 @@ def _golden(row: Any) -> GoldenRecord:
         overrides=row.overrides or {},
         xref=row.xref or [],
         created_at=row.created_at,
+        merged_into=row.merged_into,
     )
 
 
@@ -232,6 +236,7 @@ class SqlGolden:
                     attributes=bindparam("_attributes"),
                     provenance=bindparam("_provenance"),
                     references=bindparam("_references"),
+                    overrides=bindparam("_overrides"),
                     search_name=bindparam("_search"),
                     xref=bindparam("_xref"),
                     merged_into=bindparam("_merged_into"),
@@ -248,6 +253,7 @@ class SqlGolden:
                         "_attributes": g.attributes,
                         "_provenance": g.provenance,
                         "_references": g.references,
+                        "_overrides": g.overrides,
                         "_xref": g.xref,
                         "_merged_into": g.merged_into,
                         "_search": search_names.get(g.id, "")[:500],
@@ -360,6 +366,7 @@ class SqlOutbox:
                     "version": e["version"],
                     "type": e["type"],
                     "payload": e["event"],
+                    "correlation_id": e.get("correlation_id"),
                     "created_at": e["at"],
                 }
                 for e in events
@@ -395,10 +402,37 @@ class SqlCandidates:
                     "weights": r["weights"],
                     "rule": r["rule"],
                     "status": "pending",
+                    "run_id": r.get("run_id"),
                     "created_at": now,
                 }
                 for r in rows
             ],
+        )
+
+    def exclude(
+        self, key: tuple[str, str, str], golden_id: str, by: str, reason: str, at: datetime
+    ) -> None:
+        """Remember that a record is not ``golden_id`` (a split): a decided, rejected pair."""
+        sr = table_of(t.SourceRecordRow)
+        record_id = self.s.scalar(
+            select(sr.c.id).where(
+                sr.c.source == key[0], sr.c.domain == key[1], sr.c.source_key == key[2]
+            )
+        )
+        self.s.execute(
+            insert(table_of(t.MatchCandidate)).values(
+                domain=key[1],
+                source_record_id=record_id,
+                golden_id=golden_id,
+                probability=0.0,
+                weights={},
+                rule="steward:split",
+                status="rejected",
+                decided_by=by,
+                reason=reason,
+                created_at=at,
+                decided_at=at,
+            )
         )
 
     def rejected(self, key: tuple[str, str, str]) -> set[str]:
@@ -414,6 +448,22 @@ class SqlCandidates:
             )
         )
         return set(self.s.scalars(stmt))
+
+    def kept_apart(self, a: str, b: str) -> bool:
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        stmt = (
+            select(mc.c.id)
+            .join(sr, sr.c.id == mc.c.source_record_id)
+            .where(
+                mc.c.status == "rejected",
+                or_(
+                    and_(sr.c.golden_id == a, mc.c.golden_id == b),
+                    and_(sr.c.golden_id == b, mc.c.golden_id == a),
+                ),
+            )
+            .limit(1)
+        )
+        return self.s.scalar(stmt) is not None
 
     def get(self, candidate_id: int) -> dict[str, Any] | None:
         mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)

@@ -115,9 +115,29 @@ class InboxRow(Base):
     changed_at: Mapped[datetime] = mapped_column(Stamp)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(Stamp)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class CdcSlot(Base):
+    """Where a logical decoding connector stands in one source database.
+
+    The slot in the source database remembers what was confirmed; this row remembers what the
+    slot cannot: whether the initial snapshot at the slot's creation point was finished. A
+    connector that died mid-snapshot finds ``snapshot_done_at`` empty and starts over.
+    """
+
+    __tablename__ = "cdc_slot"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(100), primary_key=True)
+    snapshot_lsn: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot_done_at: Mapped[datetime | None] = mapped_column(Stamp)
+    confirmed_lsn: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
 
 
 class SourceRecordRow(Base):
@@ -129,6 +149,9 @@ class SourceRecordRow(Base):
         # table's missing statistics must not lead the planner to scan a whole source.
         UniqueConstraint("source_key", "source", "domain"),
         Index("ix_source_record_golden", "golden_id"),
+        Index("ix_source_record_run", "run_id"),
+        # The steward queue filtered by source: its count starts from the source's records.
+        Index("ix_source_record_source", "source", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -221,7 +244,13 @@ class MatchCandidate(Base):
     """A proposed link a steward decides: scores per field, status, who decided and why."""
 
     __tablename__ = "match_candidate"
-    __table_args__ = (Index("ix_match_candidate_queue", "status", "domain", "probability"),)
+    __table_args__ = (
+        Index("ix_match_candidate_queue", "status", "domain", "probability"),
+        Index("ix_match_candidate_run", "run_id", "status"),
+        # The steward queue across all domains: pending, by falling probability, then id.
+        Index("ix_match_candidate_order", "status", "probability", "id"),
+        Index("ix_match_candidate_record", "source_record_id", "status", "domain"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     domain: Mapped[str] = mapped_column(String(50))
@@ -235,6 +264,7 @@ class MatchCandidate(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     decided_at: Mapped[datetime | None] = mapped_column(Stamp)
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the onboarding run that raised it
 
 
 class OutboxRow(Base):
@@ -250,6 +280,8 @@ class OutboxRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    # The requests whose changes made this version (comma-separated), to follow in the logs.
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
@@ -295,7 +327,7 @@ class SubscriptionRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))  # webhook (kafka later)
+    kind: Mapped[str] = mapped_column(String(20))  # webhook | kafka
     url: Mapped[str] = mapped_column(String(2000))
     domains: Mapped[list[str]] = mapped_column(Json)
     source: Mapped[str | None] = mapped_column(String(100))
@@ -348,3 +380,44 @@ Index(
     json_text(GoldenRecordRow.__table__.c.references, "resource"),
     json_text(GoldenRecordRow.__table__.c.references, "project"),
 )
+
+
+class OnboardingRun(Base):
+    """One bulk load of an acquired firm's file (issue 7): what it matched, and its fate.
+
+    ``status``: dry_run (nothing loaded), committed (its rows went through the inbox carrying
+    this id) or rolled_back. ``report`` is the JSON report the HTML one is drawn from.
+    """
+
+    __tablename__ = "onboarding_run"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(50))
+    file_name: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(12))
+    counts: Mapped[dict[str, Any]] = mapped_column(Json)
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class StewardRow(Base):
+    """A person who logs in to the steward page. Only an argon2 hash of the password is kept.
+
+    Failed logins are counted on the row (not in process memory) so that every API process
+    throttles the same account the same way, and a restart does not reset the count.
+    """
+
+    __tablename__ = "steward"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # viewer | steward | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Stamp)
+    last_login_at: Mapped[datetime | None] = mapped_column(Stamp)

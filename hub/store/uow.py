@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.domain.spec import SourceSpec
 from hub.store.access import audit
 from hub.store.inbox import SqlDeadLetters, SqlInbox
+from hub.store.onboarding import SqlRuns
 from hub.store.repositories import (
     SqlCandidates,
     SqlGolden,
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session)
         self.candidates = SqlCandidates(self.session)
         self.dead_letters = SqlDeadLetters(self.session)
+        self.runs = SqlRuns(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:

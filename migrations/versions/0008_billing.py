@@ -9,7 +9,7 @@ planner can use it. It is not partial (``WHERE domain = 'assignment'``): SQLite,
 statistics, preferred the (domain, search_name) index for that term and read every assignment.
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

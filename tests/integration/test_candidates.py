@@ -72,7 +72,7 @@ def test_merge_links_the_record_and_tells_subscribers(api: Api, change: ChangeFa
         json={"decision": "reject"},
         headers=api.auth("steward"),
     )
-    assert again.status_code == 400 and "merged already" in again.json()["detail"]
+    assert again.status_code == 409 and "merged already" in again.json()["detail"]
     with admin_session(api.hub.engine) as s:
         actions = [(a.actor, a.action, a.detail.get("reason")) for a in s.scalars(select(AuditLog))]
     assert ("ann", "candidate.merge", "same registered office") in actions

@@ -80,6 +80,7 @@ class Receiver:
                     "status": status,
                     "verified": verified,
                     "signatures": headers["webhook-signature"].split(" "),
+                    "correlation_id": headers.get("x-correlation-id"),
                 }
             )
         h.send_response(status)
@@ -331,10 +332,10 @@ def test_secret_rotation_sends_both_signatures(
     assert request["verified"] == [old, new]  # each secret alone verifies the request
 
 
-def test_subscription_api_admin_only_and_kafka_not_yet(api: Api, receiver: Receiver) -> None:
+def test_subscription_api_admin_only_and_kafka_needs_a_broker(api: Api, receiver: Receiver) -> None:
     body = {"name": "k", "kind": "kafka", "domains": ["client"]}
     r = api.client.post("/api/v1/subscriptions", json=body, headers=api.auth("admin"))
-    assert r.status_code == 422 and "not yet" in r.json()["detail"]
+    assert r.status_code == 422 and "CONCORD_KAFKA_BOOTSTRAP" in r.json()["detail"]
     body = {"name": "x", "url": receiver.url, "domains": ["client"]}
     r = api.client.post("/api/v1/subscriptions", json=body, headers=api.auth("reader"))
     assert r.status_code == 403

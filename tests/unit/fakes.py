@@ -368,6 +368,14 @@ class FakeCandidates:
             if c["source_record_id"] in ids and c.get("status") == "rejected"
         }
 
+    def kept_apart(self, a: str, b: str) -> bool:
+        records = self._uow.work.records
+        return any(
+            c.get("status") == "rejected"
+            and {records[c["source_record_id"]].golden_id, c["golden_id"]} == {a, b}
+            for c in self._uow.work.candidates
+        )
+
     def get(self, candidate_id: int) -> dict[str, Any] | None:
         for c in self._uow.work.candidates:
             if c["id"] == candidate_id:
@@ -386,6 +394,28 @@ class FakeCandidates:
                     and c is not target
                 ):
                     c.update(status="superseded", decided_by=by, decided_at=at)
+
+    def exclude(
+        self, key: tuple[str, str, str], golden_id: str, by: str, reason: str, at: datetime
+    ) -> None:
+        rid = next(
+            i for i, r in self._uow.work.records.items() if (r.source, r.domain, r.key) == key
+        )
+        self._uow.work.candidates.append(
+            {
+                "id": self._uow.db.next_id("match_candidate"),
+                "domain": key[1],
+                "source_record_id": rid,
+                "golden_id": golden_id,
+                "probability": 0.0,
+                "weights": {},
+                "rule": "steward:split",
+                "status": "rejected",
+                "decided_by": by,
+                "reason": reason,
+                "decided_at": at,
+            }
+        )
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         ids = {(r.domain, r.source, r.key): i for i, r in self._uow.work.records.items()}

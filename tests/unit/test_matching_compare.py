@@ -12,8 +12,10 @@ from matching import (
     BlockPart,
     DateComparison,
     ExactMatch,
+    FellegiSunterMatcher,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
+    NamesSwapped,
     Or,
     TokenRatioAtThresholds,
     block_on,
@@ -144,3 +146,40 @@ class TestBlocking:
         index.remove("g2")
         assert index.find(["k2"]) == set()
         assert len(index) == 1
+
+
+class TestNamesSwapped:
+    comp = NamesSwapped("given_name", other="family_name")
+
+    def _level(self, a: dict[str, object], b: dict[str, object]) -> int:
+        return int(self.comp.levels([self.comp.value(a)], [self.comp.value(b)])[0])
+
+    def test_swapped_names_even_with_a_typo(self) -> None:
+        a = {"given_name": "Robert", "family_name": "Sheldon"}
+        assert self._level(a, {"given_name": "Sheldon", "family_name": "Robert"}) == 0
+        assert self._level(a, {"given_name": "Sheldom", "family_name": "Robert"}) == 0
+
+    def test_names_in_order_are_not_a_swap(self) -> None:
+        a = {"given_name": "Anna", "family_name": "Anna"}  # the same both ways: no evidence
+        assert self._level(a, dict(a)) == 1
+        b = {"given_name": "Robert", "family_name": "Sheldon"}
+        assert self._level(b, {"given_name": "Robert", "family_name": "Shelden"}) == 1
+
+    def test_a_missing_name_is_no_evidence(self) -> None:
+        a = {"given_name": "Robert", "family_name": None}
+        assert self._level(a, {"given_name": None, "family_name": "Robert"}) == NULL_LEVEL
+
+    def test_a_swapped_person_links_automatically(self) -> None:
+        matcher = FellegiSunterMatcher()
+        golden = {
+            "given_name": "Robert",
+            "family_name": "Sheldon",
+            "date_of_birth": "1930-11-18",
+            "address_line": "37 Baume Crescent",
+            "city": "Cowra",
+            "postcode": "4650",
+        }
+        incoming = {**golden, "given_name": "Sheldon", "family_name": "Robert"}
+        (best,) = matcher.score("resource", incoming, [("g1", golden)])
+        assert best.tier == "auto"
+        assert best.weights["given_name/family_name swapped"] > 5

@@ -1,0 +1,336 @@
+"""``concord bench propagate`` and ``concord bench soak``: a change in, a signed webhook out.
+
+The hub runs as in production (``concord serve`` in its own process: API, apply worker and
+webhook worker); this process posts new clients at a steady rate and runs the subscriber, a
+small HTTP receiver on loopback that answers 204 and notes when each record's event arrived.
+Latency is accepted (the 202 of the POST that carried the change) to received (the webhook
+request at the subscriber), on one clock. Figures are printed with the data size and the
+machine, never asserted.
+
+``soak`` is the same load held for minutes, printing throughput, latency percentiles and the
+hub's memory per interval, so a leak or a slow drift shows.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console
+
+from hub.bench import bench_database, machine
+from hub.serving import free_port
+from hub.store import access
+from hub.store.db import make_engine
+from hub.store.migrate import upgrade
+from hub.store.uow import admin_session
+
+_WORDS = tuple(
+    [
+        "amber",
+        "birch",
+        "cedar",
+        "delta",
+        "ember",
+        "fjord",
+        "granite",
+        "harbor",
+        "iris",
+        "juniper",
+        "kestrel",
+        "lumen",
+        "meridian",
+        "nimbus",
+        "orchid",
+        "pioneer",
+        "quartz",
+        "raven",
+        "summit",
+        "tundra",
+        "umber",
+        "vertex",
+        "willow",
+        "xenon",
+        "yarrow",
+        "zephyr",
+        "atlas",
+        "beacon",
+        "cobalt",
+        "dune",
+        "equinox",
+        "falcon",
+        "garnet",
+        "helix",
+        "indigo",
+        "jade",
+        "kite",
+        "lotus",
+        "mesa",
+        "north",
+    ]
+)
+
+
+@dataclass
+class Receiver:
+    """The subscriber: notes the arrival time of the first event for each source key."""
+
+    arrived: dict[str, float] = field(default_factory=dict)
+    applied: dict[str, float] = field(default_factory=dict)  # the event's time: when applied
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                now = time.time()
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                event = orjson.loads(body)
+                keys = [x["key"] for x in event.get("data", {}).get("xref", [])]
+                applied = datetime.fromisoformat(event["time"]).timestamp()
+                with receiver.lock:
+                    receiver.requests += 1
+                    for key in keys:
+                        receiver.arrived.setdefault(key, now)
+                        receiver.applied.setdefault(key, applied)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@dataclass
+class Harness:
+    base: str
+    source_key: str
+    server: subprocess.Popen[bytes]
+    receiver: Receiver
+    accepted: dict[str, float] = field(default_factory=dict)
+
+    def post(self, client: httpx.Client, changes: list[dict[str, Any]]) -> None:
+        r = client.post(
+            "/api/v1/changes",
+            content=orjson.dumps({"changes": changes}),
+            headers={
+                "Authorization": f"Bearer {self.source_key}",
+                "Content-Type": "application/json",
+            },
+        )
+        r.raise_for_status()
+        now = time.time()
+        for c in changes:
+            self.accepted[c["key"]] = now
+
+    def rss_mb(self) -> float:
+        try:
+            for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+
+@contextmanager
+def harness(database: str, console: Console) -> Iterator[Harness]:
+    receiver = Receiver()
+    http = ThreadingHTTPServer(("127.0.0.1", free_port()), receiver.handler())
+    http.daemon_threads = True
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
+        bench_database(database, Path(tmp)) as url,
+    ):
+        upgrade(url)
+        engine = make_engine(url)
+        with admin_session(engine) as s:
+            source_key = access.add_source(s, "crm", ["client"], None, None, {"client"})
+            admin_key = access.create_key(s, "bench", "admin")
+        engine.dispose()
+        port = free_port()
+        env = {**os.environ, "CONCORD_DATABASE_URL": url, "CONCORD_WORKER_IDLE_SECONDS": "0.02"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base, server)
+            r = httpx.post(
+                f"{base}/api/v1/subscriptions",
+                json={
+                    "name": "bench",
+                    "kind": "webhook",
+                    "url": f"http://127.0.0.1:{http.server_address[1]}/hook",
+                    "domains": ["client"],
+                },
+                headers={"Authorization": f"Bearer {admin_key}"},
+                timeout=30,
+            )
+            r.raise_for_status()
+            yield Harness(base, source_key, server, receiver)
+        finally:
+            server.terminate()
+            server.wait(30)
+            http.shutdown()
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"concord serve at {base} did not start")
+
+
+def _change(i: int) -> dict[str, Any]:
+    words = [_WORDS[(i * 7 + k * 13) % len(_WORDS)] for k in range(2)]
+    return {
+        "domain": "client",
+        "key": f"K{i:08d}",
+        "sequence": 1,
+        "attributes": {
+            "name": f"{words[0].title()} {words[1].title()} {i} Ltd",
+            "website": f"https://client{i}.co.uk",
+            "country": "GB",
+        },
+    }
+
+
+def drive(h: Harness, rate: int, seconds: float, start_at: int = 0, tick: float = 0.05) -> int:
+    """Post ``rate`` changes a second for ``seconds`` (open loop, one tick's batch at a
+    time); returns how many were sent."""
+    per_tick = max(1, round(rate * tick))
+    sent = start_at
+    with httpx.Client(base_url=h.base, timeout=60) as client:
+        begin = time.monotonic()
+        n_ticks = int(seconds / tick)
+        for k in range(n_ticks):
+            due = begin + k * tick
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            h.post(client, [_change(i) for i in range(sent, sent + per_tick)])
+            sent += per_tick
+    return sent - start_at
+
+
+def wait_delivered(h: Harness, keys: list[str], timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with h.receiver.lock:
+            if all(k in h.receiver.arrived for k in keys):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _latencies(h: Harness, keys: list[str], stage: str = "total") -> list[float]:
+    """Milliseconds per change: accepted -> received (total), accepted -> applied (apply), or
+    applied -> received (deliver). The event's ``time`` is the hub's clock: the same machine."""
+    r = h.receiver
+    start = {"total": h.accepted, "apply": h.accepted, "deliver": r.applied}[stage]
+    end = r.applied if stage == "apply" else r.arrived
+    with r.lock:
+        return [(end[k] - start[k]) * 1000 for k in keys if k in r.arrived]
+
+
+def _pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+def run_propagate(rate: int, seconds: float, database: str, console: Console) -> int:
+    console.print(f"machine: {machine()}")
+    with harness(database, console) as h:
+        drive(h, min(rate, 100), 1.0, start_at=0)  # warm up: imports, first connections
+        wait_delivered(h, list(h.accepted))
+        warm = len(h.accepted)
+        start = time.monotonic()
+        sent = drive(h, rate, seconds, start_at=warm)
+        posting = time.monotonic() - start
+        keys = [f"K{i:08d}" for i in range(warm, warm + sent)]
+        complete = wait_delivered(h, keys)
+        wall = time.monotonic() - start
+        lat = _latencies(h, keys)
+    console.print(
+        f"propagate ({database}, one concord serve process, webhook subscriber on loopback): "
+        f"{sent:,} new clients offered at {rate:,}/s for {seconds:g} s "
+        f"(accepted in {posting:.1f} s: {sent / posting:,.0f}/s)"
+    )
+    console.print(
+        f"accepted -> webhook received: p50={_pct(lat, 50):.0f} ms p99={_pct(lat, 99):.0f} ms "
+        f"max={max(lat, default=float('nan')):.0f} ms; delivered {len(lat):,}/{sent:,} "
+        f"({len(lat) / wall:,.0f} events/s over {wall:.1f} s)"
+    )
+    for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
+        part = _latencies(h, keys, stage)
+        console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
+    if not complete:
+        console.print("[red]not every event arrived within the timeout[/red]")
+        return 1
+    return 0
+
+
+def run_soak(minutes: float, rate: int, database: str, every: float, console: Console) -> int:
+    console.print(f"machine: {machine()}")
+    console.print(
+        f"soak ({database}, one concord serve process): {rate:,} new clients/s for "
+        f"{minutes:g} min, a line every {every:g} s"
+    )
+    console.print("  t(s)   sent/s  delivered/s   p50 ms   p99 ms   lag  hub RSS MB")
+    with harness(database, console) as h:
+        sent = 0
+        start = time.monotonic()
+        delivered_before = 0
+        while time.monotonic() - start < minutes * 60:
+            first = sent
+            t0 = time.monotonic()
+            sent += drive(h, rate, every, start_at=sent)
+            span = time.monotonic() - t0
+            keys = [f"K{i:08d}" for i in range(first, sent)]
+            lat = _latencies(h, keys)
+            with h.receiver.lock:
+                delivered = len(h.receiver.arrived)
+            console.print(
+                f"{time.monotonic() - start:6.0f} {(sent - first) / span:8,.0f} "
+                f"{(delivered - delivered_before) / span:12,.0f} {_pct(lat, 50):8.0f} "
+                f"{_pct(lat, 99):8.0f} {sent - delivered:5d} {h.rss_mb():11.0f}"
+            )
+            delivered_before = delivered
+        complete = wait_delivered(h, [f"K{i:08d}" for i in range(sent)])
+        lat = _latencies(h, [f"K{i:08d}" for i in range(sent)])
+    console.print(
+        f"total: {sent:,} sent, {len(lat):,} delivered; latency p50={_pct(lat, 50):.0f} ms "
+        f"p99={_pct(lat, 99):.0f} ms"
+    )
+    return 0 if complete else 1

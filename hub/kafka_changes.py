@@ -1,0 +1,94 @@
+"""The ``concord.changes`` topic of scale-out mode: how a change looks on it, and its key.
+
+The key is the source record's identity (domain, source, source key), so every change of one
+source record lands on one partition and one worker, in the order it was accepted. The value is
+the validated change, event id included: a worker that receives it twice (at-least-once
+consumption) stores it in the inbox once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from hub.domain.model import Change
+
+
+class UnreadableChange(ValueError):
+    """A message on the changes topic that is not a change (names the field at fault)."""
+
+
+def key_of(change: Change) -> bytes:
+    """Examples:
+    >>> from datetime import UTC
+    >>> key_of(Change("crm", "client", "A/1", "upsert", "e1", {}, datetime.now(UTC)))
+    b'["client","crm","A/1"]'
+    """
+    return orjson.dumps([change.domain, change.source, change.key])
+
+
+def encode(change: Change) -> bytes:
+    return orjson.dumps(
+        {
+            "source": change.source,
+            "domain": change.domain,
+            "key": change.key,
+            "op": change.op,
+            "event_id": change.event_id,
+            "attributes": change.attributes,
+            "changed_at": change.changed_at.isoformat(),
+            "sequence": change.sequence,
+            "run_id": change.run_id,
+            "correlation_id": change.correlation_id,
+        }
+    )
+
+
+def _text(raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not value:
+        raise UnreadableChange(f"field {name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def decode(value: bytes) -> Change:
+    """The change ``encode`` wrote.
+
+    Raises:
+        UnreadableChange: naming the field, when the message was not written by ``encode``.
+    """
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableChange(f"not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UnreadableChange("expected a JSON object")
+    op = _text(raw, "op")
+    if op not in ("upsert", "delete"):
+        raise UnreadableChange(f"field op: expected upsert or delete, got {op!r}")
+    attributes = raw.get("attributes")
+    if not isinstance(attributes, dict):
+        raise UnreadableChange("field attributes: expected an object")
+    try:
+        changed_at = datetime.fromisoformat(_text(raw, "changed_at"))
+    except ValueError as exc:
+        raise UnreadableChange(f"field changed_at: {exc}") from exc
+    sequence = raw.get("sequence")
+    if sequence is not None and not isinstance(sequence, int):
+        raise UnreadableChange(f"field sequence: expected an integer, got {sequence!r}")
+    run_id = raw.get("run_id")
+    correlation_id = raw.get("correlation_id")
+    return Change(
+        source=_text(raw, "source"),
+        domain=_text(raw, "domain"),
+        key=_text(raw, "key"),
+        op=op,  # type: ignore[arg-type]
+        event_id=_text(raw, "event_id"),
+        attributes=attributes,
+        changed_at=changed_at,
+        sequence=sequence,
+        run_id=run_id if isinstance(run_id, str) else None,
+        correlation_id=correlation_id if isinstance(correlation_id, str) else None,
+    )

@@ -1,0 +1,272 @@
+"""``concord worker``: the scale-out worker, a faust-streaming app that applies changes from Kafka.
+
+It consumes ``concord.changes`` (what ``POST /api/v1/changes`` published) and, when
+configured, Debezium topics; each batch goes through the same ingest path as the HTTP API:
+``AcceptChanges`` into the idempotent inbox, then apply. Consumption is at least once (offsets
+commit after a batch is in the inbox and applied), so a batch seen again after a crash is
+stored as duplicates and applied once. Any number of workers may run in one consumer group:
+a source record's changes share a partition, hence a worker; new-record matching across
+workers serialises on advisory locks (hub/services/linking.py).
+
+The agents are thin: decode, build the command, hand the blocking database work to a thread
+(``run_in_executor``) so the event loop keeps heartbeating while a batch applies. The process
+also runs the delivery worker (webhooks, kafka subscriptions, and the relay subscription that
+publishes every golden change to ``concord.golden.<domain>``); on PostgreSQL one process of
+all the hub's processes delivers at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Annotated, Any, cast
+
+import faust
+import typer
+
+from hub import kafka_changes
+from hub.config import HubConfig, Settings
+from hub.domain.commands import AcceptChanges
+from hub.domain.errors import ConcordError, ConfigError
+from hub.domain.model import Change
+from hub.services.bus import MessageBus
+from hub.worker import EmbeddedWorker
+
+log = logging.getLogger("concord.kafka_worker")
+
+Ingest = Callable[[Sequence[Change]], int]
+# A Debezium event (value, key, topic) as a change, None for a tombstone or a skipped table.
+DebeziumDecoder = Callable[[bytes | None, bytes | None, str], Change | None]
+RELAY = "golden"  # the relay subscription's name: every golden change to PREFIX.<domain>
+
+
+class BusIngest:
+    """Changes into the inbox, then applied: the blocking half of an agent, run in a thread.
+
+    One lock per process: the agents and the idle timer share one applier, so two threads of
+    one worker never apply at once (two workers may, and the store makes that safe).
+    """
+
+    def __init__(self, bus: MessageBus, settings: Settings) -> None:
+        self.bus = bus
+        self.applier = EmbeddedWorker(bus, settings.worker_batch, settings.worker_idle_seconds)
+        self.lock = threading.Lock()
+
+    def __call__(self, changes: Sequence[Change]) -> int:
+        by_source: dict[str, list[Change]] = {}
+        for c in changes:
+            by_source.setdefault(c.source, []).append(c)
+        for source, items in by_source.items():
+            self.bus.accept(AcceptChanges(source, tuple(items)))
+        return self.apply(rounds=2 + len(changes) // max(1, self.applier.batch))
+
+    def apply(self, rounds: int = 1_000) -> int:
+        """Apply the inbox until it is empty or ``rounds`` batches were applied (so a worker
+        never stops consuming because other workers keep the inbox full)."""
+        done = 0
+        with self.lock:
+            for _ in range(rounds):
+                n = self.applier.turn()
+                done += n
+                if n == 0:
+                    break
+        return done
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """The faust app's settings from ours. At-least-once on purpose: exactly-once needs
+    transactional producers, and the inbox already makes a redelivered change harmless."""
+    assert settings.kafka_bootstrap, "CONCORD_KAFKA_BOOTSTRAP is not set"
+    return {
+        "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
+        "processing_guarantee": "at_least_once",
+        "web_enabled": False,
+        "store": "memory://",
+        "topic_partitions": settings.kafka_partitions,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "producer_max_batch_size": settings.kafka_max_batch_bytes,
+        "broker_session_timeout": settings.kafka_session_timeout_seconds,
+        "broker_heartbeat_interval": settings.kafka_heartbeat_seconds,
+        "broker_rebalance_timeout": settings.kafka_rebalance_timeout_seconds,
+        "broker_commit_every": settings.kafka_worker_batch,
+        "broker_commit_interval": 1.0,
+    }
+
+
+def build_app(
+    settings: Settings,
+    ingest: Ingest,
+    debezium: DebeziumDecoder | None = None,
+    **overrides: Any,
+) -> faust.App:
+    """The faust app: one agent on ``concord.changes``, one on the Debezium topics if any."""
+    app = faust.App(settings.kafka_group, **(faust_settings(settings) | overrides))
+    batch, within = settings.kafka_worker_batch, settings.kafka_worker_within_seconds
+    changes_topic = app.topic(
+        settings.kafka_changes_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.kafka_partitions,
+    )
+
+    async def hand_over(changes: list[Change]) -> int:
+        if not changes:
+            return 0
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, ingest, changes)
+
+    @app.agent(changes_topic, name="apply-changes")
+    async def apply_changes(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
+        async for values in stream.take(batch, within=within):
+            changes = []
+            for value in values:
+                try:
+                    changes.append(kafka_changes.decode(value))
+                except kafka_changes.UnreadableChange as exc:
+                    # The API validated it; only a foreign writer on our topic gets here.
+                    log.error("%s: skipped a message: %s", settings.kafka_changes_topic, exc)
+            yield await hand_over(changes)
+
+    topics = settings.debezium_topics
+    if topics and debezium is not None:
+        decode = debezium
+        cdc_topic = app.topic(
+            *topics,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        @app.agent(cdc_topic, name="apply-debezium")
+        async def apply_debezium(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
+            events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
+            async for events in events_of(batch, within=within):
+                changes = []
+                for event in events:
+                    msg = event.message
+                    try:
+                        change = decode(event.value, msg.key, msg.topic)
+                    except ConcordError as exc:  # names the record and the field
+                        log.error(
+                            "%s[%s]@%s: skipped a Debezium event: %s",
+                            msg.topic,
+                            msg.partition,
+                            msg.offset,
+                            exc,
+                        )
+                        continue
+                    if change is not None:
+                        changes.append(change)
+                yield await hand_over(changes)
+
+    return app
+
+
+def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder | None:
+    """The decoder for the configured Debezium topics, each routed to the one source system
+    whose mapping file maps it; None when no topic is configured.
+
+    Raises:
+        ConfigError: a topic no mapping file maps, or that two map; a mapping file at fault
+            (naming the file, table and column).
+    """
+    from connectors.inbound.debezium import decode
+    from connectors.inbound.mappings import Mappings, load_mappings
+
+    topics = settings.debezium_topics
+    if not topics:
+        return None
+    files = [load_mappings(path, config) for path in settings.debezium_mappings]
+    route: dict[str, Mappings] = {}
+    for topic in topics:
+        owners = [m for m in files if m.find(topic) is not None]
+        if len(owners) != 1:
+            named = ", ".join(m.path for m in owners) or "none of CONCORD_KAFKA_DEBEZIUM_MAPPINGS"
+            raise ConfigError(
+                f"CONCORD_KAFKA_DEBEZIUM_TOPICS: topic {topic!r} must be mapped by exactly one "
+                f"mapping file ({named})"
+            )
+        route[topic] = owners[0]
+
+    def decode_event(value: bytes | None, key: bytes | None, topic: str) -> Change | None:
+        return decode(value, key, topic, route[topic])
+
+    return decode_event
+
+
+def ensure_relay(hub: Any) -> None:
+    """The relay subscription: every golden change of every domain to
+    ``CONCORD_KAFKA_GOLDEN_PREFIX.<domain>`` keyed by golden id, from the start of the outbox.
+    Made once; a second worker starting at the same moment finds it made."""
+    from hub.store import deliveries
+    from hub.store.uow import admin_session
+
+    url = f"kafka:///{hub.settings.kafka_golden_prefix}"
+    try:
+        with admin_session(hub.engine) as s:
+            if any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
+                return
+            deliveries.create_subscription(
+                s,
+                name=RELAY,
+                kind="kafka",
+                url=url,
+                domains=sorted(hub.config.domains),
+                known_domains=set(hub.config.domains),
+                start="beginning",
+                actor="concord worker",
+            )
+    except Exception:  # the other worker made it first (unique name): fine if it exists now
+        with admin_session(hub.engine) as s:
+            if not any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
+                raise
+
+
+def worker(
+    relay: Annotated[
+        bool, typer.Option(help="Publish golden changes to concord.golden.<domain>.")
+    ] = True,
+    deliver: Annotated[
+        bool, typer.Option(help="Run the delivery worker (webhooks, kafka subscriptions).")
+    ] = True,
+    loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
+) -> None:
+    """Scale-out worker: apply changes from Kafka (needs CONCORD_KAFKA_BOOTSTRAP)."""
+    from connectors.outbound.webhooks import WebhookWorker
+    from hub.bootstrap import bootstrap
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        typer.echo("concord worker: set CONCORD_KAFKA_BOOTSTRAP (host:port of Kafka)", err=True)
+        raise typer.Exit(2)
+    hub = bootstrap(settings)
+    try:
+        debezium = debezium_decoder(settings, hub.config)
+    except ConcordError as exc:
+        typer.echo(f"concord worker: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if relay:
+        ensure_relay(hub)
+    ingest = BusIngest(hub.bus, settings)
+    app = build_app(settings, ingest, debezium)
+
+    @app.timer(max(settings.worker_idle_seconds, 1.0))  # type: ignore[untyped-decorator]
+    async def apply_leftovers() -> None:
+        """Rows a killed worker stored but did not apply, and rows another worker left."""
+        await asyncio.get_running_loop().run_in_executor(None, ingest.apply)
+
+    delivery = WebhookWorker(hub.engine, settings) if deliver else None
+    if delivery is not None:
+        delivery.start()
+    try:
+        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    finally:
+        if delivery is not None:
+            delivery.stop()
+        hub.close()

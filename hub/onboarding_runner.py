@@ -1,0 +1,169 @@
+"""One onboarding run from start to end: validate, preview, and (unless a dry run) load.
+
+The load goes through the same door as every source's changes: ``AcceptChanges`` into the
+inbox, each change carrying the run id, then the apply path. So a committed run is linked,
+survived and announced exactly as if the acquired firm's CRM had sent its records over the
+API, and its source records and candidates remember the run (for status and rollback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.inbound.files import column_mapping, read_rows
+from hub.bootstrap import Hub, fuzzy_matcher
+from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
+from hub.domain.errors import ConcordError
+from hub.domain.model import Change
+from hub.domain.onboarding import RecordRun, RowError, Validation, validate_rows
+from hub.domain.spec import SourceSpec
+from hub.onboard_report import build_report
+from hub.services.bus import StatisticsSchedule
+from hub.services.onboarding_preview import OnboardingPreview, Preview
+from hub.store.onboarding import run_status
+from hub.store.tables import SourceSystem
+from hub.store.uow import session_factory
+from matching import FellegiSunterMatcher
+
+Stage = Callable[[str, int, int], None]
+"""Called as ``stage(name, done, total)`` so the CLI can draw a progress bar."""
+
+ACCEPT_CHUNK = 1_000
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    report: dict[str, Any]
+    validation: Validation
+    loaded: bool
+    status_after: dict[str, Any] = field(default_factory=dict)
+
+
+def _source(hub: Hub, name: str, domain: str) -> SourceSpec:
+    with session_factory(hub.engine)() as s:
+        row = s.scalars(select(SourceSystem).where(SourceSystem.name == name)).first()
+    if row is None:
+        raise ConcordError(f"--source {name!r}: no such source system (concord sources add)")
+    if domain not in row.domains:
+        raise ConcordError(
+            f"--source {name!r} may not write {domain!r} (its domains: {', '.join(row.domains)})"
+        )
+    return SourceSpec(row.name, row.kind, row.rank)
+
+
+def event_id(run_id: str, key: str) -> str:
+    """One event id per row of a run: a resent run is a duplicate, another run is not."""
+    return f"onboard:{run_id}:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def start_run(
+    hub: Hub,
+    *,
+    source: str,
+    domain: str,
+    path: Path,
+    maps: list[str],
+    id_column: str,
+    dry_run: bool,
+    skip_invalid: bool,
+    actor: str,
+    stage: Stage = _quiet,
+) -> RunResult:
+    """Validate every row, preview the matching, and load unless ``dry_run`` or refused.
+
+    A file with invalid rows loads nothing unless ``skip_invalid``; the run is kept as a dry
+    run either way, so its report can be read again with ``concord onboard report``.
+    """
+    spec = hub.config.domains.get(domain)
+    if spec is None:
+        raise ConcordError(f"--domain {domain!r}: known domains: {', '.join(hub.config.domains)}")
+    src = _source(hub, source, domain)
+    file_rows = read_rows(path, spec, column_mapping(spec, maps), id_column)
+    stage("validate", 0, len(file_rows.rows))
+    validation = validate_rows(spec, file_rows.rows)
+    validation.errors.extend(RowError(n, "line", why) for n, why in file_rows.broken)
+    stage("validate", len(file_rows.rows), len(file_rows.rows))
+    run_id = str(uuid.uuid4())
+    refused = bool(validation.errors) and not skip_invalid
+    matcher = hub.bus.applier.matcher
+    preview: Preview | None = None
+    if not refused:
+        # The spec (thresholds included) the hub's own matcher scores with, so the preview
+        # and the load agree.
+        fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
+        previewer = OnboardingPreview(spec, matcher, fs.spec(domain), src)
+        with hub.uow() as uow:  # read only: never committed
+            preview = previewer.run(uow, validation.valid, lambda d, t: stage("match", d, t))
+    loading = not refused and not dry_run
+    meta = {
+        "run_id": run_id,
+        "source": source,
+        "domain": domain,
+        "file": path.name,
+        "mode": "refused (invalid rows)" if refused else ("dry run" if dry_run else "commit"),
+    }
+    report = build_report(meta, validation, preview, file_rows.ignored_columns)
+    counts: dict[str, Any] = {**report["outcomes"], "rows": report["rows"]}
+    result = RunResult(run_id, "committed" if loading else "dry_run", report, validation, loading)
+    # Kept before the load starts: a load that stops halfway can still be rolled back.
+    hub.bus.handle(
+        RecordRun(run_id, source, domain, path.name, result.status, counts, report, actor)
+    )
+    if loading:
+        _load(hub, run_id, source, domain, validation, stage)
+        with session_factory(hub.engine)() as s:
+            result.status_after = run_status(s, run_id)
+        report["committed"] = {
+            k: result.status_after[k] for k in ("records", "linked", "review", "review_done")
+        }
+        hub.bus.handle(
+            RecordRun(run_id, source, domain, path.name, "committed", counts, report, actor)
+        )
+    return result
+
+
+def _load(
+    hub: Hub, run_id: str, source: str, domain: str, validation: Validation, stage: Stage
+) -> None:
+    now = datetime.now(UTC)
+    changes = [
+        Change(
+            source=source,
+            domain=domain,
+            key=row.key,
+            op="upsert",
+            event_id=event_id(run_id, row.key),
+            attributes=row.attributes,
+            changed_at=now,
+            run_id=run_id,
+        )
+        for row in validation.valid
+    ]
+    for start in range(0, len(changes), ACCEPT_CHUNK):
+        hub.bus.accept(AcceptChanges(source, tuple(changes[start : start + ACCEPT_CHUNK])))
+        stage("accept", min(start + ACCEPT_CHUNK, len(changes)), len(changes))
+    done = 0
+    schedule = StatisticsSchedule()
+    while True:
+        applied = hub.bus.apply(ApplyPending(hub.settings.worker_batch))
+        step = applied.applied + applied.stale + applied.dead
+        if step == 0:
+            break
+        done += step
+        stage("apply", min(done, len(changes)), len(changes))
+        if schedule.due(step):
+            hub.bus.handle(RefreshStatistics())

@@ -1,0 +1,67 @@
+"""Steward accounts: who may log in to the steward page, with which role.
+
+The password hash arrives ready-made (the steward page hashes with argon2), so this module
+stays free of any crypto choice. Every change to an account goes to the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.domain.errors import ConcordError, RecordNotFound
+from hub.store.access import audit
+from hub.store.tables import StewardRow
+
+ROLES = ("viewer", "steward", "admin")
+
+
+def add_steward(
+    session: Session, name: str, role: str, password_hash: str, actor: str = "cli"
+) -> StewardRow:
+    if role not in ROLES:
+        raise ConcordError(f"steward {name}: role {role!r} is not one of {', '.join(ROLES)}")
+    if not name or len(name) > 100 or not name.isprintable() or name != name.strip():
+        raise ConcordError(f"steward {name!r}: a name is 1 to 100 printable characters")
+    if find(session, name) is not None:
+        raise ConcordError(f"steward {name} exists already")
+    row = StewardRow(
+        name=name,
+        role=role,
+        password_hash=password_hash,
+        created_at=datetime.now(UTC),
+        disabled=False,
+        failed_logins=0,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "steward.add", {"name": name, "role": role})
+    return row
+
+
+def find(session: Session, name: str) -> StewardRow | None:
+    return session.execute(select(StewardRow).where(StewardRow.name == name)).scalar_one_or_none()
+
+
+def get(session: Session, steward_id: int) -> StewardRow | None:
+    return session.get(StewardRow, steward_id)
+
+
+def list_stewards(session: Session) -> list[StewardRow]:
+    return list(session.scalars(select(StewardRow).order_by(StewardRow.name)))
+
+
+def set_disabled(session: Session, name: str, disabled: bool, actor: str = "cli") -> None:
+    row = find(session, name)
+    if row is None:
+        raise RecordNotFound(f"no steward {name}")
+    before = row.disabled
+    row.disabled = disabled
+    audit(
+        session,
+        actor,
+        "steward.disable" if disabled else "steward.enable",
+        {"name": name, "before": {"disabled": before}, "after": {"disabled": disabled}},
+    )

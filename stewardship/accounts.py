@@ -1,0 +1,80 @@
+"""Logging in, with failed logins throttled per account.
+
+The count of failures and the lock live on the steward's row, not in process memory: with
+several API processes behind a balancer, a per-process count would give an attacker one
+allowance per process, and a restart would reset it. The lock is short and grows (30 s,
+doubling, at most 15 min) so that someone guessing a steward's name cannot lock them out
+for long, while guessing a password at that rate takes forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from hub.store import stewards
+from hub.store.access import audit
+from stewardship import passwords
+
+FREE_FAILURES = 5
+FIRST_LOCK_SECONDS = 30
+MAX_LOCK_SECONDS = 15 * 60
+
+
+# One message for a wrong name, a wrong password and a locked account, so that the answer
+# never tells which names exist (only a name with failures can be locked).
+REFUSED = (
+    f"wrong name or password (after {FREE_FAILURES} failures in a row, "
+    "an account pauses logins for a while)"
+)
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, disabled account, or too many failures: said to the user."""
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    id: int
+    name: str
+    role: str
+
+
+def lock_seconds(failures: int) -> int:
+    """How long an account stays locked after ``failures`` consecutive failures.
+
+    Examples:
+        >>> [lock_seconds(n) for n in (4, 5, 6, 7, 20)]
+        [0, 30, 60, 120, 900]
+    """
+    if failures < FREE_FAILURES:
+        return 0
+    return int(min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS))
+
+
+def login(session: Session, name: str, password: str, now: datetime | None = None) -> LoggedIn:
+    """Check a name and password; count the failure or reset the count. Commit is the caller's.
+
+    Raises:
+        LoginRefused: with a message that never says whether the name exists or is locked.
+    """
+    now = now or datetime.now(UTC)
+    row = stewards.find(session, name)
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        raise LoginRefused(REFUSED)
+    ok = passwords.verify(row.password_hash if row else None, password)
+    if row is None or not ok:
+        if row is not None:
+            row.failed_logins += 1
+            seconds = lock_seconds(row.failed_logins)
+            row.locked_until = now + timedelta(seconds=seconds) if seconds else None
+            audit(session, name, "steward.login-failed", {"failures": row.failed_logins})
+        raise LoginRefused(REFUSED)
+    if row.disabled:
+        raise LoginRefused("this account is disabled")
+    row.failed_logins = 0
+    row.locked_until = None
+    row.last_login_at = now
+    return LoggedIn(row.id, row.name, row.role)

@@ -1,0 +1,11 @@
+"""The steward page's routers, collected in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stewardship import routes_auth, routes_golden, routes_queue
+
+router = APIRouter(include_in_schema=False)
+for module in (routes_auth, routes_queue, routes_golden):
+    router.include_router(module.router)

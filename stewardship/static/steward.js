@@ -1,0 +1,46 @@
+// Keyboard shortcuts and confirmations for the steward page. No framework, no network.
+(function () {
+  "use strict";
+  function typing(e) {
+    var t = e.target;
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+  function byKey(key) { return document.querySelector('[data-key="' + key + '"]'); }
+  function press(el) {
+    if (!el) return false;
+    if (el.tagName === "BUTTON") { el.form.requestSubmit(el); } else { window.location.href = el.href; }
+    return true;
+  }
+
+  // Queue: j/k move the selection, Enter opens it.
+  var rows = Array.prototype.slice.call(document.querySelectorAll("[data-rows] tbody tr"));
+  var at = rows.length ? 0 : -1;
+  function select(i) {
+    if (!rows.length) return;
+    at = Math.max(0, Math.min(rows.length - 1, i));
+    rows.forEach(function (r, j) { r.classList.toggle("selected", j === at); });
+    rows[at].scrollIntoView({ block: "nearest" });
+  }
+  if (rows.length) select(0);
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+    var done = false;
+    if (rows.length) {
+      if (e.key === "j") { select(at + 1); done = true; }
+      else if (e.key === "k") { select(at - 1); done = true; }
+      else if (e.key === "Enter") { window.location.href = rows[at].dataset.href; done = true; }
+    } else {
+      var map = { m: "m", n: "n", s: "s", j: "next", k: "prev", q: "q" };
+      if (map[e.key]) done = press(byKey(map[e.key]));
+    }
+    if (done) e.preventDefault();
+  });
+
+  // Forms that change records say what they will do before they do it.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  });
+})();

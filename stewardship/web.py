@@ -1,0 +1,121 @@
+"""What every steward page shares: templates, flash messages, dispatch to the bus, and
+mounting the page on the app (one call from ``hub.app``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from hub.bootstrap import Hub
+from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from stewardship.accounts import LoggedIn
+from stewardship.queue import BadFilter
+from stewardship.security import (
+    CAN_ACT,
+    BadCsrf,
+    LoginRequired,
+    NotAllowed,
+    StewardSessions,
+    csrf_token,
+)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    request.session.setdefault("flash", []).append([kind, message])
+
+
+def render(
+    request: Request,
+    template: str,
+    steward: LoggedIn | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    messages = request.session.pop("flash", []) if "session" in request.scope else []
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "steward": steward,
+            "can_act": steward is not None and steward.role in CAN_ACT,
+            "csrf": csrf_token(request),
+            "messages": messages,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def dispatch(hub: Hub, cmd: object) -> Any:
+    """Hand a command to the bus off the event loop (a decision is a database transaction)."""
+    return await run_in_threadpool(hub.bus.handle, cmd)
+
+
+def _error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", None, status, title=title, message=message)
+
+
+def mount(app: FastAPI) -> None:
+    """Sessions, static files, the steward routers, and HTML error pages under /steward."""
+    from stewardship.routes import router
+
+    app.add_middleware(StewardSessions)
+    app.mount("/steward/static", StaticFiles(directory=HERE / "static"), name="steward-static")
+    app.include_router(router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> Response:
+        wanted = "/steward/"
+        if request.method == "GET":
+            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect("/steward/login?" + urlencode({"next": wanted}))
+
+    @app.exception_handler(NotAllowed)
+    async def _not_allowed(request: Request, _: NotAllowed) -> Response:
+        return _error_page(request, 403, "Not allowed", "A viewer can look but not act.")
+
+    @app.exception_handler(BadCsrf)
+    async def _csrf(request: Request, _: BadCsrf) -> Response:
+        return _error_page(
+            request,
+            403,
+            "Form expired",
+            "The form's security token is missing or stale: reload the page and try again.",
+        )
+
+    @app.exception_handler(BadFilter)
+    async def _filter(request: Request, exc: BadFilter) -> Response:
+        return _error_page(request, 400, "Bad filter", str(exc))
+
+    # Machine routes keep their JSON errors; steward pages get the same errors as HTML.
+    for error, status in ((RecordNotFound, 404), (Conflict, 409), (ConcordError, 400)):
+        machine = app.exception_handlers[error]
+
+        async def _either(
+            request: Request, exc: Exception, machine: Any = machine, status: int = status
+        ) -> Response:
+            if request.url.path.startswith("/steward"):
+                return _error_page(request, status, "Cannot do that", str(exc))
+            response: Response = await machine(request, exc)
+            return response
+
+        app.add_exception_handler(error, _either)
+
+    @app.get("/", include_in_schema=False)
+    async def _home() -> Response:
+        return redirect("/steward/")

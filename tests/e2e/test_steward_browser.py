@@ -1,0 +1,168 @@
+"""The steward page in real headless Chromium (Debian's package, driven by Playwright): log in,
+resolve a candidate with the keyboard, split a record, and show markup as text.
+
+Set ``CONCORD_SCREENSHOTS=docs/screenshots`` to also save the pages the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hub.app import create_app
+from hub.bootstrap import Hub
+from hub.serving import BackgroundServer, free_port
+from hub.store.tables import MatchCandidate, SourceRecordRow
+from hub.store.uow import admin_session
+from tests.conftest import make_hub
+from tests.steward_helpers import ACME, PASSWORD, SECRET, WEAK, add_source, add_stewards
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+SHOTS = os.environ.get("CONCORD_SCREENSHOTS")
+
+
+def _need_browser() -> None:
+    if Path(CHROMIUM).exists() or shutil.which("chromium"):
+        return
+    why = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CONCORD_REQUIRE_BROWSER"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@pytest.fixture
+def served(sqlite_url: str) -> Iterator[tuple[Hub, str]]:
+    hub = make_hub(sqlite_url, session_secret=SECRET)
+    add_stewards(hub)
+    keys = {n: add_source(hub, n, ["client"]) for n in ("crm", "northwind-crm", "erp")}
+    hub.keys = keys  # type: ignore[attr-defined]
+    with BackgroundServer(create_app(hub, run_worker=False), free_port()) as server:
+        yield hub, server.url
+    hub.close()
+
+
+@pytest.fixture
+def page(served: tuple[Hub, str]) -> Iterator[Any]:
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1200, "height": 800})
+        pg = context.new_page()
+        pg.set_default_timeout(15_000)
+        yield pg
+        browser.close()
+
+
+def _post(hub: Hub, url: str, source: str, key: str, **attributes: object) -> None:
+    import httpx
+
+    r = httpx.post(
+        f"{url}/api/v1/changes",
+        json={"changes": [{"domain": "client", "key": key, "attributes": attributes}]},
+        headers={"Authorization": f"Bearer {hub.keys[source]}"},  # type: ignore[attr-defined]
+        timeout=30,
+    )
+    assert r.status_code == 202, r.text
+    hub.bus.drain()
+
+
+def _login(page: Any, url: str, name: str = "ann") -> None:
+    page.goto(f"{url}/steward/queue")
+    assert "/steward/login" in page.url
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/steward/queue")
+
+
+def _shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+def test_log_in_and_resolve_a_candidate_with_the_keyboard(
+    served: tuple[Hub, str], page: Any
+) -> None:
+    hub, url = served
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
+    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Trading Co", city="Leeds")
+    _login(page, url)
+    _shot(page, "queue")
+    page.keyboard.press("Enter")  # the first row is selected: open it
+    page.wait_for_url(f"{url}/steward/candidates/*")
+    first = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    _shot(page, "compare")
+    page.keyboard.press("m")
+    page.wait_for_url(lambda u: f"/candidates/{first}" not in u)
+    assert "merged" in page.inner_text(".flash")
+    second = int(page.url.rsplit("/", 1)[1].split("?")[0])  # the next one opened by itself
+    page.keyboard.press("n")
+    page.wait_for_url(f"{url}/steward/queue")  # nothing left
+    with admin_session(hub.engine) as s:
+        status = {c.id: c.status for c in s.scalars(select(MatchCandidate))}
+    assert status == {first: "merged", second: "rejected"}
+
+
+def test_split_a_record_from_its_golden_record(served: tuple[Hub, str], page: Any) -> None:
+    hub, url = served
+    _post(hub, url, "crm", "A-1", name="Acme Ltd", website="https://acme.com")
+    _post(hub, url, "erp", "E-9", name="Acme Holdings", website="acme.com")
+    with admin_session(hub.engine) as s:
+        gid = s.scalars(
+            select(SourceRecordRow.golden_id).where(SourceRecordRow.source_key == "A-1")
+        ).one()
+    _login(page, url)
+    page.goto(f"{url}/steward/golden/client/{gid}")
+    _shot(page, "golden")
+    page.on("dialog", lambda d: d.accept())
+    row = page.locator("form[action$='/split']").filter(has=page.locator("input[value='E-9']"))
+    row.locator("input[name=reason]").fill("a separate holding company")
+    row.locator("button").click()
+    page.wait_for_selector(".flash")
+    assert "split erp E-9" in page.inner_text(".flash")
+    with admin_session(hub.engine) as s:
+        erp = s.scalars(
+            select(SourceRecordRow.golden_id).where(SourceRecordRow.source_key == "E-9")
+        ).one()
+    assert erp != gid
+
+
+def test_a_client_named_like_a_script_is_shown_as_text(served: tuple[Hub, str], page: Any) -> None:
+    hub, url = served
+    evil = "<script>alert(1)</script>"
+    _post(hub, url, "crm", "X-1", name=evil, city="London", country="GB")
+    _post(hub, url, "northwind-crm", "NW-1", name=evil, city="London")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    _login(page, url)
+    with admin_session(hub.engine) as s:
+        gid = s.scalars(
+            select(SourceRecordRow.golden_id).where(SourceRecordRow.source_key == "X-1")
+        ).one()
+    page.goto(f"{url}/steward/golden/client/{gid}")
+    assert page.inner_text("h1") == evil
+    page.goto(f"{url}/steward/golden?domain=client&q=script")
+    assert evil in page.inner_text(".found")
+    page.goto(f"{url}/steward/queue")
+    assert dialogs == []

@@ -1,0 +1,55 @@
+"""Shared by the steward page's route and browser tests: a hub with a session secret, stewards
+with cheap password hashes, and one pending match candidate."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from hub.bootstrap import Hub
+from hub.store import access, stewards
+from hub.store.uow import admin_session
+from stewardship import passwords
+
+passwords.use_cost(time_cost=1, memory_cost_kib=8)
+
+SECRET = "s" * 40
+PASSWORD = "correct horse battery"
+ACME = {
+    "name": "ACME International Corporation",
+    "address_line": "1 Long Lane",
+    "city": "London",
+    "postcode": "EC1A 1BB",
+    "country": "GB",
+}
+WEAK = {"name": "Acme International Corp", "city": "London", "country": "GB"}
+
+
+def add_stewards(hub: Hub) -> None:
+    with admin_session(hub.engine) as s:
+        for name, role in (("ann", "steward"), ("vic", "viewer"), ("ada", "admin")):
+            stewards.add_steward(s, name, role, passwords.hash_password(PASSWORD))
+
+
+def add_source(hub: Hub, name: str, domains: list[str]) -> str:
+    with admin_session(hub.engine) as s:
+        return access.add_source(s, name, domains, None, None, set(hub.config.domains))
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Log in; return the session's CSRF token for the forms that follow."""
+    page = client.get("/steward/login")
+    r = client.post(
+        "/steward/login",
+        data={"name": name, "password": password, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/steward/queue").text)
