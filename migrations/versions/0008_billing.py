@@ -1,12 +1,11 @@
-"""Assignments by pair: an index on the golden resource and project an assignment refers to.
+"""Assignments by resource: an index on the golden resource an assignment refers to.
 
-Validating a batch of time entries loads the assignments of the batch's (resource, project)
-pairs in one query. Without this index that query reads every golden assignment (50,000 in the
-benchmark) for every batch; on the resource alone it visits every assignment of each resource
-to keep the few the batch books. It is an expression index on the JSON references, so it is
-written per dialect, and the store queries the same expressions (``hub.store.jsonref``) so the
-planner can use it. It is not partial (``WHERE domain = 'assignment'``): SQLite, without
-statistics, preferred the (domain, search_name) index for that term and read every assignment.
+Validating a batch of time entries loads the assignments of the batch's resources in one
+query; without this index that query reads every golden assignment (50,000 in the benchmark)
+for every batch. It is an expression index on the JSON reference, so it is written per dialect,
+and the store queries the same expression (``hub.store.jsonref.json_text``) so that
+the planner can use it. It is not partial (``WHERE domain = 'assignment'``): SQLite, without
+statistics, preferred the (domain, name) index for that term and read every assignment.
 
 Revision ID: 0008
 Revises: 0006
@@ -21,19 +20,15 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-INDEX = "ix_golden_record_assignment_pair"
+INDEX = "ix_golden_record_assignment_resource"
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"CREATE INDEX {INDEX} ON golden_record "
-            "((\"references\" ->> 'resource'), (\"references\" ->> 'project'))"
-        )
+        op.execute(f"CREATE INDEX {INDEX} ON golden_record ((\"references\" ->> 'resource'))")
         return
     op.execute(
-        f"CREATE INDEX {INDEX} ON golden_record "
-        "(json_extract(\"references\", '$.resource'), json_extract(\"references\", '$.project'))"
+        f"CREATE INDEX {INDEX} ON golden_record (json_extract(\"references\", '$.resource'))"
     )
 
 
