@@ -13,6 +13,7 @@ sizes and the machine, never asserted: machines here are shared and noisy.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -247,6 +248,7 @@ def _run(
             f"(batch of 1,000: median {statistics.median(times) * 1000:.0f} ms, "
             f"max {max(times) * 1000:.0f} ms)"
         )
+    console.print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     console.print(f"{kind:<9} verdicts: {verdicts['ok']:,} ok, {verdicts['rejected']:,} rejected")
 
 
@@ -271,5 +273,7 @@ def bench_validate(
         f"projects, {resources:,} resources, {assignments:,} assignments"
     )
     console.print(f"machine: {machine()}")
+    # The machines this runs on are often shared: the load says how much of them it had.
+    console.print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     for kind in ["sqlite", "postgres"] if database == "both" else [database]:
         _run(kind, projects, resources, assignments, batches, console)

@@ -12,7 +12,8 @@ import math
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from hub.api.deps import Caller, HubDep, ReadSession
@@ -73,7 +74,7 @@ class ValidateOut(BaseModel):
 @router.post("/time-entries/validate", response_model=ValidateOut, responses=ERRORS)
 def validate_time_entries(
     body: ValidateIn, caller: Caller, hub: HubDep, session: ReadSession
-) -> ValidateOut:
+) -> Response:
     """One verdict per entry, in order. Keys are resolved in the calling source's own keys,
     so the key must be a timekeeping source's (kind ``time``)."""
     if caller.role != "source":
@@ -90,9 +91,10 @@ def validate_time_entries(
     verdicts = check_entries(
         entries, hub.config.time_rules, world.projects, world.resources, world.assignments
     )
-    return ValidateOut(
-        results=[
-            VerdictOut(id=v.id, verdict=v.verdict, reasons=list(v.reasons), golden=v.golden)
-            for v in verdicts
-        ]
-    )
+    # Serialised directly: validating a thousand verdicts we just built against the response
+    # model again cost a third of a batch's time. ``ValidateOut`` still documents the shape.
+    results = [
+        {"id": v.id, "verdict": v.verdict, "reasons": v.reasons, "golden": v.golden}
+        for v in verdicts
+    ]
+    return Response(orjson.dumps({"results": results}), media_type="application/json")

@@ -374,10 +374,11 @@ class DeliveryRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(Stamp)
 
 
-# Time-entry validation loads a batch's assignments by golden resource (issue 9).
+# Time-entry validation loads a batch's assignments by (golden resource, golden project).
 Index(
-    "ix_golden_record_assignment_resource",
+    "ix_golden_record_assignment_pair",
     json_text(GoldenRecordRow.__table__.c.references, "resource"),
+    json_text(GoldenRecordRow.__table__.c.references, "project"),
 )
 
 

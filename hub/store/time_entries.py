@@ -1,8 +1,8 @@
 """What time-entry validation reads: keys through the xref, golden records, their history.
 
 Set-based, because a timekeeping system sends a thousand entries at a time: the whole batch
-costs five queries (keys, golden records, assignments, history, the caller's kind), whatever
-its size up to a chunk, never one query per entry. Nothing here writes.
+costs six queries (two for keys, golden records, assignments, history, the caller's kind),
+whatever its size up to a chunk, never one query per entry. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import Forbidden
@@ -67,21 +67,42 @@ def _xref(session: Session, source: str, domain: str, keys: Iterable[str]) -> di
 
 
 def _history(session: Session, ids: Sequence[str]) -> dict[str, list[tuple[date, str]]]:
-    """(day recorded, status) per version of the golden records that have more than one.
+    """The status timeline of each record whose status ever changed, oldest first.
 
-    Only the status is read out of each version, not its whole attributes document.
+    Only the versions that changed the status come back (a window over the versions compares
+    each with the one before), so a project edited twenty times and closed once costs one row,
+    and a record whose status never changed costs none: its current status is its timeline.
     """
     gv = table_of(t.GoldenVersionRow)
-    status = json_text(gv.c.attributes, "status")
-    out: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    status = case(
+        (gv.c.status != "active", literal(RETIRED)),
+        else_=func.coalesce(json_text(gv.c.attributes, "status"), literal("")),
+    )
+    out: dict[str, list[tuple[date, str]]] = {}
     for part in chunks(sorted(ids), CHUNK):
-        rows = session.execute(
-            select(gv.c.golden_id, gv.c.status, status, gv.c.created_at)
+        versions = (
+            select(
+                gv.c.golden_id,
+                gv.c.version,
+                gv.c.created_at,
+                status.label("status"),
+                func.lag(status)
+                .over(partition_by=gv.c.golden_id, order_by=gv.c.version)
+                .label("before"),
+            )
             .where(one_of(session, gv.c.golden_id, part))
-            .order_by(gv.c.golden_id, gv.c.version)
+            .subquery()
         )
-        for gid, golden_status, value, at in rows:
-            out[gid].append((at.date(), RETIRED if golden_status != "active" else value or ""))
+        v = versions.c
+        rows = session.execute(
+            select(v.golden_id, v.created_at, v.before, v.status)
+            .where(v.before.is_not(None), v.before != v.status)
+            .order_by(v.golden_id, v.version)
+        )
+        for gid, at, before, after in rows:
+            # Before its first change, a record had the status it changed from.
+            timeline = out.setdefault(gid, [(date.min, str(before))])
+            timeline.append((at.date(), str(after)))
     return out
 
 
@@ -146,9 +167,10 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
             goldens[row.id] = row
     staffed: list[Any] = []
     projects = sorted(set(project_gid.values()))
-    # The same expression as the index on assignments by resource (hub.store.tables), so the
-    # planner can use it. On SQLite the domain term is written "+domain": a plain one made it
-    # pick the (domain, name) index instead, and read every assignment of the hub per batch.
+    # The same expressions as the index on assignments by (resource, project) in
+    # hub.store.tables, so the planner can use it. On SQLite the domain term is written
+    # "+domain": a plain one made SQLite pick the (domain, search_name) index instead and
+    # read every assignment of the hub for each batch.
     ref = json_text(gr.c.references, "resource")
     in_domain = (
         gr.c.domain == "assignment"
@@ -161,12 +183,20 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
                 select(*cols).where(
                     in_domain,
                     one_of(session, ref, part),
-                    # Only the pairs the batch names come back: a resource staffed on twenty
-                    # projects costs one row per project the batch books, not twenty.
+                    # Only the pairs the batch names come back, found in the index: a resource
+                    # staffed on twenty projects costs the rows of the projects booked.
                     one_of(session, json_text(gr.c.references, "project"), projects),
                 )
             )
         )
+    # The query returns every (resource, project) combination of the batch; keep the pairs
+    # that some entry books before building anything from them.
+    booked = {
+        (resource_gid[e.resource_key], project_gid[e.project_key])
+        for e in entries
+        if e.resource_key in resource_gid and e.project_key in project_gid
+    }
+    staffed = [r for r in staffed if (r.resource, r.project) in booked]
     changed = [r.id for r in (*goldens.values(), *staffed) if r.version > 1]
     history = _history(session, changed) if changed else {}
     spans = {gid: _lifespan(row, history) for gid, row in goldens.items()}

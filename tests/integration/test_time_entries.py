@@ -5,15 +5,20 @@ Every test runs on SQLite and on PostgreSQL (the ``db_url`` fixture).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
+from hub.app import create_app
 from hub.bootstrap import Hub, bootstrap, fuzzy_matcher
 from hub.config import Settings, load_config
+from hub.serving import BackgroundServer, free_port
 from hub.store import access
 from hub.store.migrate import upgrade
 from hub.store.tables import Base
@@ -316,7 +321,7 @@ def test_a_project_closed_after_the_entry_date_is_still_ok_for_that_date(bapi: A
     assert {"source": "time", "key": "TP-300"} in last["data"]["xref"]
 
 
-def test_a_retired_project_takes_no_time(bapi: Api) -> None:
+def test_deleted_records_take_no_time(bapi: Api) -> None:
     world(bapi)
     post(bapi, "psa", ch("project", "PP-4", code="P400", name="Gone", client_key="C-1"))
     post(
@@ -327,11 +332,19 @@ def test_a_retired_project_takes_no_time(bapi: Api) -> None:
     post(bapi, "time", ch("project", "TP-400", code="P400", client_key="TC-1"))
     day = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == []
-    r = bapi.post("psa", {"domain": "project", "key": "PP-4", "op": "delete", "attributes": {}})
-    assert r.status_code == 202  # type: ignore[attr-defined]
-    r = bapi.post("time", {"domain": "project", "key": "TP-400", "op": "delete", "attributes": {}})
-    assert r.status_code == 202  # type: ignore[attr-defined]
-    bapi.apply()
+
+    def delete(source: str, domain: str, key: str) -> None:
+        gone = {"domain": domain, "key": key, "op": "delete", "attributes": {}}
+        assert bapi.post(source, gone).status_code == 202  # type: ignore[attr-defined]
+        bapi.apply()
+
+    delete("psa", "assignment", "AS-5")  # its golden record is retired
+    assert bapi.golden_of("psa", "assignment", "AS-5")["status"] == "retired"
+    assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == [
+        "not_assigned_on_date"
+    ]
+    delete("psa", "project", "PP-4")
+    delete("time", "project", "TP-400")
     # The time system's key no longer resolves: its record is deleted.
     assert validate(bapi, entry("e", "T-1", "TP-400", day))["e"]["reasons"] == ["unknown_project"]
 
@@ -411,3 +424,36 @@ def test_a_batch_resolves_every_entry(bapi: Api) -> None:
     results = r.json()["results"]
     assert [x["id"] for x in results] == [e["id"] for e in entries]
     assert [x["verdict"] == "ok" for x in results] == [d <= date(2026, 3, 31) for d in days]
+
+
+def test_no_generated_request_makes_a_5xx(bapi: Api, billing_hub: Hub, tmp_path: Path) -> None:
+    """Schemathesis, as the time source, against this endpoint only: valid and invalid
+    bodies from the OpenAPI schema never make the server fail."""
+    world(bapi)
+    exe = shutil.which("schemathesis")
+    assert exe is not None, "schemathesis is a test dependency: pip install -e '.[test]'"
+    with BackgroundServer(create_app(billing_hub, run_worker=False), free_port()) as server:
+        run = subprocess.run(
+            [
+                exe,
+                "run",
+                f"{server.url}/openapi.json",
+                "--include-path",
+                VALIDATE,
+                "--checks",
+                "not_a_server_error",
+                "-H",
+                f"Authorization: Bearer {bapi.keys['time']}",
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "passed" in run.stdout, run.stdout[-2000:]
+    assert "Selected: 1/" in run.stdout and "Tested: 1" in run.stdout, run.stdout[-2000:]
