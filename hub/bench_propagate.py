@@ -39,50 +39,19 @@ from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 
-_WORDS = tuple(
-    [
-        "amber",
-        "birch",
-        "cedar",
-        "delta",
-        "ember",
-        "fjord",
-        "granite",
-        "harbor",
-        "iris",
-        "juniper",
-        "kestrel",
-        "lumen",
-        "meridian",
-        "nimbus",
-        "orchid",
-        "pioneer",
-        "quartz",
-        "raven",
-        "summit",
-        "tundra",
-        "umber",
-        "vertex",
-        "willow",
-        "xenon",
-        "yarrow",
-        "zephyr",
-        "atlas",
-        "beacon",
-        "cobalt",
-        "dune",
-        "equinox",
-        "falcon",
-        "garnet",
-        "helix",
-        "indigo",
-        "jade",
-        "kite",
-        "lotus",
-        "mesa",
-        "north",
-    ]
-)
+_LETTERS = "bcdfghjklmnpqrstvwxz"
+_VOWELS = "aeiou"
+
+
+def _word(n: int, length: int) -> str:
+    """A pronounceable made-up word from a number: distinct firms get distinct names, so the
+    load is not one big blocking bucket of look-alikes (that is what bench match measures)."""
+    out = []
+    for k in range(length):
+        alphabet = _VOWELS if k % 2 else _LETTERS
+        n, r = divmod(n, len(alphabet))
+        out.append(alphabet[r])
+    return "".join(out).title()
 
 
 @dataclass
@@ -212,13 +181,13 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def _change(i: int) -> dict[str, Any]:
-    words = [_WORDS[(i * 7 + k * 13) % len(_WORDS)] for k in range(2)]
+    mixed = (i * 2_654_435_761) % 4_294_967_291  # spread consecutive numbers apart
     return {
         "domain": "client",
         "key": f"K{i:08d}",
         "sequence": 1,
         "attributes": {
-            "name": f"{words[0].title()} {words[1].title()} {i} Ltd",
+            "name": f"{_word(mixed, 6)} {_word(mixed // 7919, 5)} Ltd",
             "website": f"https://client{i}.co.uk",
             "country": "GB",
         },
