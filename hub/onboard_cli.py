@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,9 @@ def start(
         bool, typer.Option("--skip-invalid", help="Load the valid rows of a file with errors.")
     ] = False,
     report_dir: ReportDir = Path("onboarding-reports"),
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Processes that share the matching.")
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Validate every row, match against the golden records, report, and load (or not)."""
     with _hub() as hub, _progress() as stage:
@@ -139,6 +143,7 @@ def start(
             skip_invalid=skip_invalid,
             actor=_actor(),
             stage=stage,
+            workers=workers,
         )
     report = result.report
     html_path, json_path = _write(report, report_dir)

@@ -8,7 +8,9 @@ API, and its source records and candidates remember the run (for status and roll
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import multiprocessing as mp
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,11 +25,11 @@ from hub.bootstrap import Hub, fuzzy_matcher
 from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
 from hub.domain.errors import ConcordError
 from hub.domain.model import Change
-from hub.domain.onboarding import RecordRun, RowError, Validation, validate_rows
+from hub.domain.onboarding import RecordRun, RowError, Validation, ValidRow, validate_rows
 from hub.domain.spec import SourceSpec
 from hub.onboard_report import build_report
 from hub.services.bus import StatisticsSchedule
-from hub.services.onboarding_preview import OnboardingPreview, Preview
+from hub.services.onboarding_preview import CHUNK, OnboardingPreview, Preview, merge_previews
 from hub.store.onboarding import run_status
 from hub.store.tables import SourceSystem
 from hub.store.uow import session_factory
@@ -82,11 +84,13 @@ def start_run(
     skip_invalid: bool,
     actor: str,
     stage: Stage = _quiet,
+    workers: int = 1,
 ) -> RunResult:
     """Validate every row, preview the matching, and load unless ``dry_run`` or refused.
 
     A file with invalid rows loads nothing unless ``skip_invalid``; the run is kept as a dry
     run either way, so its report can be read again with ``concord onboard report``.
+    ``workers`` processes share the matching (PostgreSQL; SQLite previews in one).
     """
     spec = hub.config.domains.get(domain)
     if spec is None:
@@ -106,8 +110,7 @@ def start_run(
         # and the load agree.
         fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
         previewer = OnboardingPreview(spec, matcher, fs.spec(domain), src)
-        with hub.uow() as uow:  # read only: never committed
-            preview = previewer.run(uow, validation.valid, lambda d, t: stage("match", d, t))
+        preview = preview_rows(hub, previewer, validation.valid, workers, stage)
     loading = not refused and not dry_run
     meta = {
         "run_id": run_id,
@@ -134,6 +137,62 @@ def start_run(
             RecordRun(run_id, source, domain, path.name, "committed", counts, report, actor)
         )
     return result
+
+
+def preview_rows(
+    hub: Hub, previewer: OnboardingPreview, rows: list[ValidRow], workers: int, stage: Stage
+) -> Preview:
+    """The preview, in ``workers`` processes over consecutive parts of the file.
+
+    Matching is CPU-bound Python (normalising, scoring) and reads only, so processes forked
+    after the run is set up share it without any coordination but a queue for progress and
+    results; :func:`merge_previews` then links rows to earlier parts' rows as one pass would.
+    """
+    report = functools.partial(stage, "match")
+    parallel = workers > 1 and len(rows) > 2 * CHUNK and hub.engine.dialect.name == "postgresql"
+    if not parallel:
+        with hub.uow() as uow:  # read only: never committed
+            return previewer.run(uow, rows, report)
+    size = -(-len(rows) // workers)
+    parts = [rows[k : k + size] for k in range(0, len(rows), size)]
+    ctx = mp.get_context("fork")
+    queue: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=_preview_part, args=(hub, previewer, part, k, queue), daemon=True)
+        for k, part in enumerate(parts)
+    ]
+    for p in procs:
+        p.start()
+    done = [0] * len(parts)
+    results: dict[int, Preview] = {}
+    try:
+        while len(results) < len(parts):
+            kind, k, value = queue.get(timeout=3600)
+            if kind == "error":
+                raise ConcordError(f"preview of part {k + 1} failed: {value}")
+            if kind == "done":
+                results[k] = value
+            else:
+                done[k] = value
+            report(sum(done), len(rows))
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+    return merge_previews([results[k] for k in range(len(parts))])
+
+
+def _preview_part(
+    hub: Hub, previewer: OnboardingPreview, rows: list[ValidRow], k: int, queue: Any
+) -> None:
+    hub.engine.dispose(close=False)  # the parent's connections are not this process's
+    try:
+        with hub.uow() as uow:
+            preview = previewer.run(uow, rows, lambda d, t: queue.put(("progress", k, d)))
+        queue.put(("done", k, preview))
+    except Exception as exc:  # told to the parent, which fails the run with it
+        queue.put(("error", k, f"{type(exc).__name__}: {exc}"))
 
 
 def _load(

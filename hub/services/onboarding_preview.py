@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,7 @@ class RowResult:
     rule: str  # xref | deterministic:<key> | fellegi-sunter | new
     golden_id: str | None
     probability: float | None  # best candidate's, when one was scored
+    dkeys: tuple[str, ...] = ()  # its deterministic keys (to merge previews of file parts)
 
 
 @dataclass
@@ -90,7 +91,7 @@ class OnboardingPreview:
             self._chunk(uow, rows[start : start + CHUNK])
             progress(min(start + CHUNK, len(rows)), len(rows))
         self.preview.closest = [
-            item for _, _, item in sorted(self._heap, key=lambda h: (-h[0], h[1]))
+            item for _, _, item in sorted(self._heap, key=lambda h: (-h[0], -h[1]))
         ]
         return self.preview
 
@@ -148,7 +149,7 @@ class OnboardingPreview:
                 continue
             to_score[n] = ids
         decided.update(self._score(uow, rows, views, keys, to_score))
-        results = [decided[n] for n in range(len(rows))]
+        results = [replace(decided[n], dkeys=tuple(keys[n][0])) for n in range(len(rows))]
         self.preview.results.extend(results)
         self._survivorship(uow, rows, results)
 
@@ -271,7 +272,7 @@ class OnboardingPreview:
                 )
             },
         }
-        entry = (-distance, row.number, item)
+        entry = (-distance, -row.number, item)  # the nearest calls; the first rows on a tie
         if len(self._heap) < CLOSEST:
             heapq.heappush(self._heap, entry)
         elif entry[:2] > self._heap[0][:2]:
@@ -336,3 +337,47 @@ class OnboardingPreview:
                     continue
                 counts = tally.setdefault(f.name, {"changed": 0, "filled": 0})
                 counts["filled" if is_blank(old) else "changed"] += 1
+
+
+def _distance(p: float, t_auto: float, t_review: float) -> float:
+    return min(abs(p - t_auto), abs(p - t_review))
+
+
+def merge_previews(parts: list[Preview]) -> Preview:
+    """One preview from the previews of consecutive parts of a file, worked in parallel.
+
+    A part did not see the rows before it, so a row whose deterministic key an earlier part's
+    row holds is linked to it here, as the sequential preview would have done.
+    """
+    first = parts[0]
+    out = Preview(t_auto=first.t_auto, t_review=first.t_review)
+    for part in parts:
+        out.histogram = [a + b for a, b in zip(out.histogram, part.histogram, strict=True)]
+        for name, counts in part.survivorship.items():
+            tally = out.survivorship.setdefault(name, {"changed": 0, "filled": 0})
+            for what, n in counts.items():
+                tally[what] += n
+    seen: dict[str, str] = {}
+    relinked: set[int] = set()
+    for k, part in enumerate(parts):
+        for r in part.results:
+            store_hit = r.rule == "xref" or (
+                r.rule.startswith("deterministic:") and not (r.golden_id or "").startswith("row ")
+            )
+            hit = next((d for d in r.dkeys if d in seen), None) if k and not store_hit else None
+            if hit is not None and not r.rule.startswith("deterministic:"):
+                if r.probability is not None:
+                    out.histogram[min(int(r.probability * BINS), BINS - 1)] -= 1
+                rule = "deterministic:" + hit.split(":", 1)[0]
+                r = replace(r, outcome="auto", rule=rule, golden_id=seen[hit], probability=None)
+                relinked.add(r.number)
+            out.results.append(r)
+            for d in r.dkeys:
+                seen.setdefault(d, r.golden_id if r.outcome == "auto" and r.golden_id else
+                                f"row {r.number}")  # fmt: skip
+    if out.t_auto is not None and out.t_review is not None:
+        t_auto, t_review = out.t_auto, out.t_review
+        calls = [c for part in parts for c in part.closest if c["row"] not in relinked]
+        calls.sort(key=lambda c: (_distance(c["probability"], t_auto, t_review), c["row"]))
+        out.closest = calls[:CLOSEST]
+    return out

@@ -372,3 +372,58 @@ def test_the_steward_site_shows_a_runs_review(
     api.hub.bus.handle(DecideMatch(cand["id"], "reject", "other firm", "ann"))
     assert "100 % done" in api.client.get(f"/steward/runs/{result.run_id}").text
     assert api.client.get("/steward/runs/nope").status_code == 404
+
+
+@pytest.mark.postgres
+def test_parallel_preview_equals_one_pass(pg_url: str, tmp_path: Path) -> None:
+    """The preview split over two processes predicts, row for row, what one pass predicts,
+    including rows that repeat a deterministic key of a row in the other half of the file."""
+    from rich.console import Console
+
+    from connectors.inbound.files import column_mapping, read_rows
+    from hub.bench_onboard import seed_golden, write_export
+    from hub.domain.onboarding import validate_rows
+    from hub.domain.spec import SourceSpec
+    from hub.onboarding_runner import preview_rows
+    from hub.services.onboarding_preview import OnboardingPreview
+    from matching import FellegiSunterMatcher
+    from tests.conftest import make_hub
+
+    hub = make_hub(pg_url)
+    try:
+        with admin_session(hub.engine) as s:
+            access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
+        sample = seed_golden(hub, 3_000, Console(quiet=True))
+        path = tmp_path / "nw.csv"
+        write_export(path, 4_500, sample)
+        with path.open(encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        # new firms of the first half come again at the end under other keys
+        again = [ln for ln in lines[1:2000] if "-100" in ln.split(",")[2]][:50]
+        assert again
+        extra = [f"NW-X{n}," + ln.split(",", 1)[1] for n, ln in enumerate(again)]
+        path.write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
+        spec = hub.config.domains["client"]
+        rows = read_rows(path, spec, column_mapping(spec, []), "id").rows
+        valid = validate_rows(spec, rows).valid
+        matcher = hub.bus.applier.matcher
+        assert isinstance(matcher, FellegiSunterMatcher)
+
+        def preview(workers: int) -> Any:
+            src = SourceSpec("northwind-crm", "crm", 1)
+            previewer = OnboardingPreview(spec, matcher, matcher.spec("client"), src)
+            return preview_rows(hub, previewer, valid, workers, lambda *a: None)
+
+        one, two = preview(1), preview(2)
+        assert [(r.number, r.outcome, r.rule, r.golden_id) for r in two.results] == [
+            (r.number, r.outcome, r.rule, r.golden_id) for r in one.results
+        ]
+        assert (
+            sum(r.golden_id is not None and r.golden_id.startswith("row ") for r in one.results)
+            >= 50
+        )
+        assert two.histogram == one.histogram
+        assert two.survivorship == one.survivorship
+        assert [c["row"] for c in two.closest] == [c["row"] for c in one.closest]
+    finally:
+        hub.close()
