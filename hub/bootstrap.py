@@ -24,6 +24,7 @@ from matching import (
     MatchSpec,
 )
 from matching.model import FellegiSunterModel, model_from_dict
+from matching.spec_config import spec_from_config
 
 
 @dataclass
@@ -69,6 +70,8 @@ def fuzzy_matcher(config: HubConfig) -> FellegiSunterMatcher:
                 t_auto=settings.t_auto or spec.t_auto,
                 t_review=settings.t_review or spec.t_review,
             )
+            if settings.declared:
+                spec = spec_from_config(spec, settings.declared, f"match.{domain}")
             if settings.model is not None:
                 spec = spec.with_model(_trained(domain, settings.model, spec))
         specs[domain] = spec

@@ -28,6 +28,8 @@ from hub.domain.spec import (
     ReferenceSpec,
 )
 from hub.domain.timecheck import TimeRules, parse_time_rules
+from matching.spec import DEFAULT_SPECS
+from matching.spec_config import spec_from_config
 
 NORMALISER_NAMES = ("text", "code", "email", "website", "tax_id", "country", "identity")
 
@@ -275,6 +277,8 @@ class MatchSettings:
     t_auto: float | None = None
     t_review: float | None = None
     model: Path | None = None  # a model trained from steward decisions (concord match train)
+    # The firm's own comparisons and/or blocking rules, as declared (matching.spec_config).
+    declared: dict[str, Any] | None = None
 
 
 def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
@@ -289,7 +293,14 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
             raise ConfigError(f"{where}: unknown domain {domain!r}")
         if not isinstance(settings, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        unknown = set(settings) - {"enabled", "t_auto", "t_review", "model"}
+        unknown = set(settings) - {
+            "enabled",
+            "t_auto",
+            "t_review",
+            "model",
+            "comparisons",
+            "blocking",
+        }
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         for key in ("t_auto", "t_review"):
@@ -304,8 +315,21 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
         model = settings.get("model")
         if model is not None and not isinstance(model, str):
             raise ConfigError(f"{where}.model: expected the path of a model file")
+        declared = {k: settings[k] for k in ("comparisons", "blocking") if k in settings}
+        if declared:
+            base = DEFAULT_SPECS.get(domain)
+            if base is None:
+                raise ConfigError(f"{where}: domain {domain!r} is not fuzzy-matched")
+            try:
+                spec_from_config(base(), declared, where)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
         out[domain] = MatchSettings(
-            bool(settings.get("enabled", True)), t_auto, t_review, Path(model) if model else None
+            bool(settings.get("enabled", True)),
+            t_auto,
+            t_review,
+            Path(model) if model else None,
+            declared or None,
         )
     return out
 

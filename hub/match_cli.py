@@ -224,3 +224,24 @@ def train_command(
         f"trained on {merged} merges and {len(pairs) - merged} rejections; wrote {out}. "
         f"Use it with concord.yaml: match: {{{domain}: {{model: {out}}}}}"
     )
+
+
+@match_app.command("spec")
+def spec_command(domain: DomainOpt) -> None:
+    """Print the domain's match spec (comparisons and blocking rules) as concord.yaml takes it:
+    copy it under ``match: {DOMAIN: ...}`` and edit it to change how the domain matches."""
+    import yaml
+
+    from hub.bootstrap import fuzzy_matcher
+    from hub.config import Settings as HubSettings
+    from hub.config import config_path, load_config
+    from matching.spec_config import spec_to_config
+
+    spec = fuzzy_matcher(load_config(config_path(HubSettings()))).spec(domain)
+    if spec is None:
+        _err.print(f"[red]error:[/red] domain {domain!r} is not fuzzy-matched")
+        raise typer.Exit(2)
+    text = yaml.safe_dump(
+        {"match": {domain: spec_to_config(spec)}}, sort_keys=False, default_flow_style=None
+    )
+    typer.echo(text, nl=False)
