@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from fastapi.testclient import TestClient
 from rich.console import Console
 
 from hub.bench import bench_database, machine
@@ -197,6 +196,8 @@ def _run(
                 f"assignments (+ the time source's copies) through ingest in {loaded:.0f} s"
             )
             work = _batches(staffed, resources, batches, 1000, seed=11)
+            from fastapi.testclient import TestClient  # a bench's client, not the runtime's
+
             client = TestClient(_app(hub))
             headers = {"Authorization": f"Bearer {key}"}
             client.post("/api/v1/time-entries/validate", json={"entries": work[0]}, headers=headers)

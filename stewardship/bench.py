@@ -14,10 +14,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from fastapi.testclient import TestClient
 from rich.console import Console
 from sqlalchemy import insert, select, text
 
@@ -30,6 +29,9 @@ from hub.store.migrate import upgrade
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
 from stewardship import passwords
+
+if TYPE_CHECKING:  # imported where used: every `concord` command imports this module
+    from fastapi.testclient import TestClient
 
 PASSWORD = "bench-password"
 WORDS = ("acme", "north", "bridge", "global", "apex", "summit", "harbor", "pioneer")
@@ -94,6 +96,8 @@ def _run(kind: str, n: int, repeat: int, console: Console) -> None:
         with admin_session(hub.engine) as s:  # the statistics autovacuum would have by now
             s.execute(text("ANALYZE"))
         console.print(f"{kind}: loaded {n} pending candidates in {time.perf_counter() - t0:.1f} s")
+        from fastapi.testclient import TestClient
+
         with TestClient(create_app(hub, run_worker=False)) as client:
             page = client.get("/steward/login")
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
