@@ -55,6 +55,19 @@ def machine() -> str:
     )
 
 
+def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until the hub answers /healthz; RuntimeError if it exits or takes longer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"concord serve at {base} did not start")
+
+
 def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
     """N client changes: about 60% new records, 40% updates of records sent earlier.
 
@@ -151,17 +164,11 @@ def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> f
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    console.print(f"[red]{kind}: server did not start[/red]")
-                    return None
-                time.sleep(0.1)
+            try:
+                wait_ready(base, server)
+            except RuntimeError:
+                console.print(f"[red]{kind}: server did not start[/red]")
+                return None
 
             def post(item: tuple[str, bytes]) -> int:
                 source, body = item

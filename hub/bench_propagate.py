@@ -32,7 +32,7 @@ import httpx
 import orjson
 from rich.console import Console
 
-from hub.bench import bench_database, machine
+from hub.bench import bench_database, machine, wait_ready
 from hub.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -148,7 +148,7 @@ def harness(database: str, console: Console) -> Iterator[Harness]:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(base, server)
+            wait_ready(base, server)
             r = httpx.post(
                 f"{base}/api/v1/subscriptions",
                 json={
@@ -166,18 +166,6 @@ def harness(database: str, console: Console) -> Iterator[Harness]:
             server.terminate()
             server.wait(30)
             http.shutdown()
-
-
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"concord serve at {base} did not start")
 
 
 def _change(i: int) -> dict[str, Any]:

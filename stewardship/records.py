@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
+from hub.store import queries
 from hub.store.tables import (
     DeadLetter,
     DeliveryRow,
@@ -121,13 +122,7 @@ def history_diffs(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dashboard(session: Session, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    golden = dict(
-        session.execute(
-            select(GoldenRecordRow.domain, func.count())
-            .where(GoldenRecordRow.status == "active")
-            .group_by(GoldenRecordRow.domain)
-        ).all()
-    )
+    golden = queries.golden_per_domain(session)
     pending = dict(
         session.execute(
             select(MatchCandidate.domain, func.count())

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession
+from hub.api.deps import HubDep, ReadSession, known_domain
 from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, SplitRecord
-from hub.domain.errors import ConcordError, RecordNotFound
+from hub.domain.errors import ConcordError
 from hub.store import queries
 from stewardship import records
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -20,11 +20,6 @@ from stewardship.web import dispatch, flash, redirect, render
 router = APIRouter(prefix="/steward/golden", dependencies=[Depends(check_csrf)])
 Reason = Annotated[str, Form(min_length=1, max_length=2000)]
 Name = Annotated[str, Form(min_length=1, max_length=500)]
-
-
-def _known(hub: HubDep, domain: str) -> None:
-    if domain not in hub.config.domains:
-        raise RecordNotFound(f"unknown domain {domain!r}")
 
 
 def typed_value(ftype: str, field: str, text: str) -> Any:
@@ -63,7 +58,7 @@ def search(
     domain: str = "client",
     q: str = "",
 ) -> Response:
-    _known(hub, domain)
+    known_domain(hub, domain)
     found = queries.search_golden(session, domain, q[:200], 50)
     return render(
         request,
@@ -87,7 +82,7 @@ def golden_page(
     steward: CurrentSteward,
     q: str = "",
 ) -> Response:
-    _known(hub, domain)
+    known_domain(hub, domain)
     view = queries.golden_view(session, domain, golden_id)
     spec = hub.config.domain(domain)
     found = (
@@ -132,7 +127,7 @@ async def split(
     source_key: Name,
     reason: Reason,
 ) -> Response:
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = SplitRecord(source, domain, source_key, reason, steward.name)
     await _act(request, hub, cmd, f"split {source} {source_key} into a golden record of its own")
     return redirect(_back(domain, golden_id))
@@ -149,7 +144,7 @@ async def merge(
     reason: Reason,
 ) -> Response:
     """The record found by search merges into this one; this one survives."""
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = MergeGolden(domain, other, golden_id, reason, steward.name)
     await _act(request, hub, cmd, f"merged {other} into this record")
     return redirect(_back(domain, golden_id))
@@ -166,7 +161,7 @@ async def override(
     value: Annotated[str, Form(max_length=5000)],
     reason: Reason,
 ) -> Response:
-    _known(hub, domain)
+    known_domain(hub, domain)
     spec = {f.name: f for f in hub.config.domain(domain).fields}
     if field not in spec:
         raise ConcordError(f"field {field!r} is not a field of {domain}")
@@ -186,7 +181,7 @@ async def remove_override(
     field: Name,
     reason: Reason,
 ) -> Response:
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = RemoveOverride(domain, golden_id, field, reason, steward.name)
     await _act(request, hub, cmd, f"{field} given back to survivorship")
     return redirect(_back(domain, golden_id))

@@ -12,10 +12,9 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, JsonValue
 
-from hub.api.deps import Caller, HubDep, require_steward
+from hub.api.deps import Caller, HubDep, known_domain, require_steward
 from hub.api.schemas import ERRORS
 from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, SplitRecord
-from hub.domain.errors import RecordNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["stewardship"])
 
@@ -42,11 +41,6 @@ class ReasonIn(BaseModel):
     reason: str = Reason
 
 
-def _known(hub: HubDep, domain: str) -> None:
-    if domain not in hub.config.domains:
-        raise RecordNotFound(f"unknown domain {domain!r}")
-
-
 @router.post("/golden/{domain}/{golden_id}/split", responses=ERRORS)
 async def split(
     domain: str, golden_id: str, body: SplitIn, caller: Caller, hub: HubDep
@@ -54,7 +48,7 @@ async def split(
     """Detach one source record of this golden record into a golden record of its own; the
     pair is never proposed again."""
     require_steward(caller, "split golden records")
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = SplitRecord(body.source, domain, body.source_key, body.reason, caller.name, golden_id)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result
@@ -67,7 +61,7 @@ async def merge(
     """Merge this golden record into ``into``: its source records and the references to it
     move there; subscribers hear ``merged`` for this one and ``updated`` for the winner."""
     require_steward(caller, "merge golden records")
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = MergeGolden(domain, golden_id, body.into, body.reason, caller.name)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result
@@ -79,7 +73,7 @@ async def override(
 ) -> dict[str, Any]:
     """A steward's value for the field; it wins over every source until removed."""
     require_steward(caller, "override golden fields")
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = OverrideField(domain, golden_id, field, body.value, body.reason, caller.name)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result
@@ -91,7 +85,7 @@ async def remove_override(
 ) -> dict[str, Any]:
     """Give the field back to survivorship."""
     require_steward(caller, "override golden fields")
-    _known(hub, domain)
+    known_domain(hub, domain)
     cmd = RemoveOverride(domain, golden_id, field, body.reason, caller.name)
     result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
     return result

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.access import Principal
-from hub.domain.errors import Forbidden, Unauthorized
+from hub.domain.errors import Forbidden, RecordNotFound, Unauthorized
 from hub.store.access import authenticate
 from hub.store.uow import session_factory
 
@@ -47,6 +47,12 @@ def current_principal(
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def known_domain(hub: Hub, domain: str) -> None:
+    """A domain in a URL that the configuration does not have is a 404, like a missing record."""
+    if domain not in hub.config.domains:
+        raise RecordNotFound(f"unknown domain {domain!r}")
 
 
 def require_steward(caller: Principal, what: str) -> None:

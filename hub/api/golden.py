@@ -6,17 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import Caller, HubDep, ReadSession
+from hub.api.deps import Caller, HubDep, ReadSession, known_domain
 from hub.api.schemas import ERRORS, GoldenOut, GoldenSummary, VersionOut, XrefOut
-from hub.domain.errors import RecordNotFound
 from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["golden records"])
-
-
-def _known(hub: HubDep, domain: str) -> None:
-    if domain not in hub.config.domains:
-        raise RecordNotFound(f"unknown domain {domain!r}")
 
 
 @router.get("/golden/{domain}/{golden_id}", response_model=GoldenOut, responses=ERRORS)
@@ -24,7 +18,7 @@ def get_golden(
     domain: str, golden_id: str, _: Caller, hub: HubDep, session: ReadSession
 ) -> dict[str, Any]:
     """The golden record with lineage per field and every source's own key (xref)."""
-    _known(hub, domain)
+    known_domain(hub, domain)
     return queries.golden_view(session, domain, golden_id)
 
 
@@ -38,7 +32,7 @@ def search_golden(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """Golden records whose name contains ``q`` (case-insensitive)."""
-    _known(hub, domain)
+    known_domain(hub, domain)
     return queries.search_golden(session, domain, q, limit)
 
 
@@ -48,7 +42,7 @@ def search_golden(
 def golden_history(
     domain: str, golden_id: str, _: Caller, hub: HubDep, session: ReadSession
 ) -> list[dict[str, Any]]:
-    _known(hub, domain)
+    known_domain(hub, domain)
     return queries.golden_history(session, domain, golden_id)
 
 
@@ -57,5 +51,5 @@ def get_xref(
     source: str, domain: str, key: str, _: Caller, hub: HubDep, session: ReadSession
 ) -> dict[str, Any]:
     """Which golden record a source's record is linked to (404 until it is applied)."""
-    _known(hub, domain)
+    known_domain(hub, domain)
     return queries.xref_view(session, source, domain, key)

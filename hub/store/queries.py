@@ -133,14 +133,19 @@ def feed(session: Session, after: int, domain: str | None, limit: int) -> list[d
     return [{"seq": r.seq, "event": r.payload} for r in session.scalars(stmt)]
 
 
-def counts(session: Session) -> dict[str, Any]:
-    golden = dict(
+def golden_per_domain(session: Session) -> dict[str, int]:
+    """Active golden records per domain (status, the steward dashboard)."""
+    return dict(
         session.execute(
             select(GoldenRecordRow.domain, func.count())
             .where(GoldenRecordRow.status == "active")
             .group_by(GoldenRecordRow.domain)
         ).all()
     )
+
+
+def counts(session: Session) -> dict[str, Any]:
+    golden = golden_per_domain(session)
     links = session.execute(
         select(func.count()).select_from(SourceRecordRow).where(SourceRecordRow.deleted.is_(False))
     ).scalar_one()
