@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from connectors.inbound.files import check_columns, map_columns
+from hub.domain.errors import ConcordError
 from matching import DEFAULT_SPECS, LinkedPair, MatchSpec, dedupe, link
 from matching.bulk import Progress as ProgressCallback
 
@@ -50,18 +52,10 @@ def _spec(domain: str) -> MatchSpec:
 
 def _mapping(spec: MatchSpec, maps: Sequence[str]) -> dict[str, str]:
     """Canonical field -> CSV column: same-named columns, overridden by ``--map``."""
-    out = {f: f for f in spec.fields}
-    for item in maps:
-        canon, sep, column = item.partition("=")
-        if not sep or not canon or not column:
-            raise _fail(f"--map expects CANON=COL, got {item!r}")
-        if canon not in out:
-            raise _fail(
-                f"--map {item!r}: {canon!r} is not a field of {spec.domain}; "
-                f"fields: {', '.join(spec.fields)}"
-            )
-        out[canon] = column
-    return out
+    try:
+        return map_columns(spec.fields, spec.domain, maps)
+    except ConcordError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _read(
@@ -71,18 +65,14 @@ def _read(
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            columns = set(reader.fieldnames or ())
+            columns = list(reader.fieldnames or ())
             rows = list(reader)
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc}") from exc
-    missing = [
-        f"{c} (for --map {f}={c})" for f, c in mapping.items() if f != c and c not in columns
-    ]
-    if missing:
-        raise _fail(f"{path}: no column {', '.join(missing)}")
-    if id_column not in columns:
-        raise _fail(f"{path}: no id column {id_column!r} (set it with --id-column)")
-    used = {f: c for f, c in mapping.items() if c in columns}
+    try:
+        used = check_columns(path, columns, mapping, id_column)
+    except ConcordError as exc:
+        raise _fail(str(exc)) from exc
     ids = [row[id_column] for row in rows]
     records: list[dict[str, object]] = [
         {f: (row.get(c) or "").strip() or None for f, c in used.items()} for row in rows

@@ -35,18 +35,38 @@ def canonical_names(domain: DomainSpec) -> list[str]:
 
 def column_mapping(domain: DomainSpec, maps: Sequence[str]) -> dict[str, str]:
     """Canonical name -> column: same-named columns, overridden by ``CANON=COL`` items."""
-    out = {name: name for name in canonical_names(domain)}
+    return map_columns(canonical_names(domain), domain.name, maps)
+
+
+def map_columns(names: Sequence[str], domain: str, maps: Sequence[str]) -> dict[str, str]:
+    """``names`` -> column: same-named columns, overridden by ``CANON=COL`` items (``--map``
+    of onboarding runs and of ``concord match``)."""
+    out = {name: name for name in names}
     for item in maps:
         canon, sep, column = item.partition("=")
         if not sep or not canon or not column:
             raise ConcordError(f"--map expects CANON=COL, got {item!r}")
         if canon not in out:
             raise ConcordError(
-                f"--map {item!r}: {canon!r} is not a field of {domain.name}; "
-                f"fields: {', '.join(out)}"
+                f"--map {item!r}: {canon!r} is not a field of {domain}; fields: {', '.join(out)}"
             )
         out[canon] = column
     return out
+
+
+def check_columns(
+    path: Path, columns: Sequence[str], mapping: dict[str, str], id_column: str
+) -> dict[str, str]:
+    """The mapping's fields whose column the file has; a mapped or id column it lacks is an
+    error that names it."""
+    missing = [
+        f"{c} (for --map {f}={c})" for f, c in mapping.items() if f != c and c not in columns
+    ]
+    if missing:
+        raise ConcordError(f"{path}: no column {', '.join(missing)}")
+    if id_column not in columns:
+        raise ConcordError(f"{path}: no id column {id_column!r} (set it with --id-column)")
+    return {f: c for f, c in mapping.items() if c in columns}
 
 
 def read_rows(path: Path, domain: DomainSpec, mapping: dict[str, str], id_column: str) -> FileRows:
@@ -65,14 +85,7 @@ def _csv(path: Path, mapping: dict[str, str], id_column: str) -> FileRows:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         columns = list(reader.fieldnames or ())
-        missing = [
-            f"{c} (for --map {f}={c})" for f, c in mapping.items() if f != c and c not in columns
-        ]
-        if missing:
-            raise ConcordError(f"{path}: no column {', '.join(missing)}")
-        if id_column not in columns:
-            raise ConcordError(f"{path}: no id column {id_column!r} (set it with --id-column)")
-        used = {f: c for f, c in mapping.items() if c in columns}
+        used = check_columns(path, columns, mapping, id_column)
         rows = [
             RawRow(n, row.get(id_column), {f: row.get(c) for f, c in used.items()}, text=True)
             for n, row in enumerate(reader, start=1)

@@ -41,16 +41,21 @@ class ReasonIn(BaseModel):
     reason: str = Reason
 
 
+async def _handle(hub: HubDep, caller: Caller, domain: str, what: str, cmd: object) -> Any:
+    """Every action: a steward's key, a known domain, then the bus (off the event loop)."""
+    require_steward(caller, what)
+    known_domain(hub, domain)
+    return await run_in_threadpool(hub.bus.handle, cmd)
+
+
 @router.post("/golden/{domain}/{golden_id}/split", responses=ERRORS)
 async def split(
     domain: str, golden_id: str, body: SplitIn, caller: Caller, hub: HubDep
 ) -> dict[str, Any]:
     """Detach one source record of this golden record into a golden record of its own; the
     pair is never proposed again."""
-    require_steward(caller, "split golden records")
-    known_domain(hub, domain)
     cmd = SplitRecord(body.source, domain, body.source_key, body.reason, caller.name, golden_id)
-    result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
+    result: dict[str, Any] = await _handle(hub, caller, domain, "split golden records", cmd)
     return result
 
 
@@ -60,10 +65,8 @@ async def merge(
 ) -> dict[str, Any]:
     """Merge this golden record into ``into``: its source records and the references to it
     move there; subscribers hear ``merged`` for this one and ``updated`` for the winner."""
-    require_steward(caller, "merge golden records")
-    known_domain(hub, domain)
     cmd = MergeGolden(domain, golden_id, body.into, body.reason, caller.name)
-    result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
+    result: dict[str, Any] = await _handle(hub, caller, domain, "merge golden records", cmd)
     return result
 
 
@@ -72,10 +75,8 @@ async def override(
     domain: str, golden_id: str, field: str, body: OverrideIn, caller: Caller, hub: HubDep
 ) -> dict[str, Any]:
     """A steward's value for the field; it wins over every source until removed."""
-    require_steward(caller, "override golden fields")
-    known_domain(hub, domain)
     cmd = OverrideField(domain, golden_id, field, body.value, body.reason, caller.name)
-    result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
+    result: dict[str, Any] = await _handle(hub, caller, domain, "override golden fields", cmd)
     return result
 
 
@@ -84,8 +85,6 @@ async def remove_override(
     domain: str, golden_id: str, field: str, body: ReasonIn, caller: Caller, hub: HubDep
 ) -> dict[str, Any]:
     """Give the field back to survivorship."""
-    require_steward(caller, "override golden fields")
-    known_domain(hub, domain)
     cmd = RemoveOverride(domain, golden_id, field, body.reason, caller.name)
-    result: dict[str, Any] = await run_in_threadpool(hub.bus.handle, cmd)
+    result: dict[str, Any] = await _handle(hub, caller, domain, "override golden fields", cmd)
     return result
