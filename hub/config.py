@@ -21,6 +21,7 @@ from hub.domain.errors import ConfigError
 from hub.domain.spec import (
     FIELD_TYPES,
     RULE_NAMES,
+    SOURCE_FIELD,
     SOURCE_KINDS,
     DomainSpec,
     FieldSpec,
@@ -248,13 +249,16 @@ def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
     for key_name, parts in (raw.get("keys") or {}).items():
         kwhere = f"{where}.keys.{key_name}"
         if not isinstance(parts, list) or not parts:
-            raise ConfigError(f"{kwhere}: expected a list of [field, normaliser] pairs")
+            raise ConfigError(
+                f"{kwhere}: expected a list of [field, normaliser] pairs "
+                f"({SOURCE_FIELD!r} as a field scopes the key to one source system)"
+            )
         checked: list[tuple[str, str]] = []
         for part in parts:
             if not (isinstance(part, list) and len(part) == 2):
                 raise ConfigError(f"{kwhere}: expected [field, normaliser], got {part!r}")
             fname, norm = str(part[0]), str(part[1])
-            if fname not in known:
+            if fname not in known and fname != SOURCE_FIELD:
                 raise ConfigError(f"{kwhere}: unknown field {fname!r} of domain {name}")
             if norm not in NORMALISER_NAMES:
                 raise ConfigError(f"{kwhere}: unknown normaliser {norm!r} for field {fname!r}")
@@ -281,6 +285,17 @@ class MatchSettings:
     declared: dict[str, Any] | None = None
 
 
+_DECLARED = (
+    "comparisons",
+    "blocking",
+    "identity",
+    "evidence",
+    "generic_at",
+    "max_per_source",
+)
+"""The match keys that become part of the domain's spec (matching.spec_config)."""
+
+
 def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
     if raw is None:
         return {}
@@ -298,8 +313,7 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
             "t_auto",
             "t_review",
             "model",
-            "comparisons",
-            "blocking",
+            *_DECLARED,
         }
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
@@ -315,7 +329,7 @@ def _match(raw: Any, domains: set[str]) -> dict[str, MatchSettings]:
         model = settings.get("model")
         if model is not None and not isinstance(model, str):
             raise ConfigError(f"{where}.model: expected the path of a model file")
-        declared = {k: settings[k] for k in ("comparisons", "blocking") if k in settings}
+        declared = {k: settings[k] for k in _DECLARED if k in settings}
         if declared:
             base = DEFAULT_SPECS.get(domain)
             if base is None:

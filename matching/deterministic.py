@@ -65,11 +65,21 @@ class DeterministicMatcher:
         """Always ``[]``: there is no fuzzy stage, so no candidates to gather."""
         return []
 
+    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
+        """Always empty: without comparisons no value's frequency matters."""
+        return {}
+
+    def spec(self, domain: str) -> None:
+        """Always ``None``: no domain is fuzzy-matched."""
+        return None
+
     def score(
         self,
         domain: str,
         record: Mapping[str, object],
-        candidates: Sequence[tuple[str, Mapping[str, object]]],
+        candidates: Sequence[tuple[str, object]],
+        holders: Mapping[str, int] | None = None,
+        population: int = 0,
     ) -> list[Candidate]:
         """Always ``[]``: without fuzzy comparisons there is nothing to score."""
         return []

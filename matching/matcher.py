@@ -9,20 +9,39 @@ field rather than fifty.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from matching.compare import NULL_LEVEL
 from matching.deterministic import DeterministicMatcher
-from matching.model import FellegiSunterModel
+from matching.model import FellegiSunterModel, probability
 from matching.result import Candidate
 from matching.spec import DEFAULT_SPECS, MatchSpec
 from matching.tiers import assign_tiers
 
-__all__ = ["RULE", "FellegiSunterMatcher"]
+__all__ = [
+    "RULE",
+    "VALUE_KEY",
+    "Entity",
+    "FellegiSunterMatcher",
+    "entity_levels",
+    "identity_agrees",
+]
 
 RULE = "fellegi-sunter"
 """The ``rule`` of every candidate this matcher proposes."""
+
+VALUE_KEY = "v:"
+"""Prefix of the index keys that count how many golden records hold a value."""
+
+Entity: TypeAlias = Mapping[str, object] | Sequence[Mapping[str, object]]
+"""A candidate golden record: its attributes, or several views of it (see ``score``)."""
+
+_MISSING = 127  # a null level while taking the best level of several views
 
 
 class FellegiSunterMatcher:
@@ -76,41 +95,90 @@ class FellegiSunterMatcher:
         spec = self._specs.get(domain)
         return spec.blocking.keys(record) if spec else []
 
+    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
+        """Per comparison whose value frequency matters, the key that counts its holders.
+
+        The hub keeps these keys in its index for every golden record (from all its source
+        records), so the number of golden records holding a value is one indexed count away:
+        real-time term frequencies and generic values, kept current as golden records change.
+        """
+        spec = self._specs.get(domain)
+        if spec is None:
+            return {}
+        out: dict[str, str] = {}
+        for comp in spec.comparisons:
+            if comp.term_frequency or comp.label in spec.evidence:
+                value = comp.value(record)
+                if value is not None:
+                    out[comp.label] = f"{VALUE_KEY}{comp.label}:{value}"
+        return out
+
     def score(
         self,
         domain: str,
         record: Mapping[str, object],
-        candidates: Sequence[tuple[str, Mapping[str, object]]],
+        candidates: Sequence[tuple[str, Entity]],
+        holders: Mapping[str, int] | None = None,
+        population: int = 0,
     ) -> list[Candidate]:
         """Score ``record`` against candidate golden records; keep those at review or above.
 
+        Entity-centric: a candidate may be given as several views (its survived values and
+        each of its source records); per field the best level among them counts, so a record
+        that carries an old name or a second phone number of the client still meets it.
+
         At most one candidate is ``auto``; a close runner-up demotes it to ``review`` (see
-        :func:`matching.tiers.assign_tiers`). Each candidate carries its weight per field.
+        :func:`matching.tiers.assign_tiers`), and so does a pair whose only agreement is on
+        evidence (no identity comparison agrees). Each candidate carries its weight per field
+        and notes that say why a weight was discounted or a tier lowered.
 
         Args:
             domain: Domain of the record.
             record: Source attributes plus resolved references by name.
-            candidates: ``(golden_id, golden attributes)`` pairs from the blocking index.
+            candidates: ``(golden_id, views)`` from the blocking index; ``views`` is one
+                mapping of attributes or a sequence of them.
+            holders: Per comparison label, how many golden records hold ``record``'s value
+                (from :meth:`value_keys` in the hub's index); ``None``: not known.
+            population: How many golden records of the domain there are (the denominator of
+                a term frequency); ``0``: not known.
         """
         spec = self._specs.get(domain)
         if spec is None or not candidates:
             return []
         model = self._models[domain]
-        fw, total, prob = self.explain(model, record, [attrs for _, attrs in candidates])
+        gamma = entity_levels(model, record, [views for _, views in candidates])
+        mine = [fm.comparison.value(record) for fm in model.fields]
+        fw = model.field_weights(gamma, [[v] * len(candidates) for v in mine])
+        notes: list[dict[str, str]] = [{} for _ in candidates]
+        if holders:
+            _discount(spec, model, gamma, fw, notes, holders, population)
+        total = fw.sum(axis=1) + model.prior_weight
+        prob = probability(total)
         labels = model.labels
         tiers = assign_tiers(
             total.tolist(), prob.tolist(), spec.t_auto, spec.t_review, spec.runner_up_bits
         )
-        return [
-            Candidate(
-                golden_id=candidates[i][0],
-                probability=float(prob[i]),
-                tier=tier,
-                rule=RULE,
-                weights={label: round(float(w), 4) for label, w in zip(labels, fw[i], strict=True)},
+        out = []
+        for i, tier in tiers:
+            if tier == "auto" and not identity_agrees(spec, model, gamma[i]):
+                tier = "review"
+                notes[i]["tier"] = (
+                    f"no agreement on {' or '.join(spec.identity)}: shared contact details "
+                    "are evidence, not identity"
+                )
+            out.append(
+                Candidate(
+                    golden_id=candidates[i][0],
+                    probability=float(prob[i]),
+                    tier=tier,
+                    rule=RULE,
+                    weights={
+                        label: round(float(w), 4) for label, w in zip(labels, fw[i], strict=True)
+                    },
+                    notes=notes[i],
+                )
             )
-            for i, tier in tiers
-        ]
+        return out
 
     @staticmethod
     def explain(
@@ -119,13 +187,87 @@ class FellegiSunterMatcher:
         others: Sequence[Mapping[str, object]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Field weights, total weight and probability of ``record`` against each of ``others``."""
-        n = len(others)
-        gamma = np.empty((n, len(model.fields)), dtype=np.int8)
-        left_values: list[list[str | None]] = []
-        for j, fm in enumerate(model.fields):
-            comp = fm.comparison
-            mine = comp.value(record)
-            left = [mine] * n
-            gamma[:, j] = comp.levels(left, [comp.value(o) for o in others])
-            left_values.append(left)
-        return model.score(gamma, left_values)
+        gamma = entity_levels(model, record, others)
+        mine = [fm.comparison.value(record) for fm in model.fields]
+        return model.score(gamma, [[v] * len(others) for v in mine])
+
+
+def entity_levels(
+    model: FellegiSunterModel, record: Mapping[str, object], entities: Sequence[Entity]
+) -> npt.NDArray[np.int8]:
+    """Levels of ``record`` against each entity, shape ``(entities, fields)``.
+
+    An entity is one mapping or several views of one golden record; per field the best
+    (lowest) level among its views wins, and a field missing from every view stays null.
+    Every view is compared in one call per field, however many entities there are.
+    """
+    views: list[Mapping[str, object]] = []
+    owner: list[int] = []
+    for k, entity in enumerate(entities):
+        group = [entity] if isinstance(entity, Mapping) else list(entity)
+        views.extend(group)
+        owner.extend([k] * len(group))
+    n = len(views)
+    flat = np.empty((n, len(model.fields)), dtype=np.int8)
+    for j, fm in enumerate(model.fields):
+        comp = fm.comparison
+        flat[:, j] = comp.levels([comp.value(record)] * n, [comp.value(v) for v in views])
+    if n == len(entities):
+        return flat
+    widened = flat.astype(np.int16)
+    widened[widened == NULL_LEVEL] = _MISSING
+    best = np.full((len(entities), len(model.fields)), _MISSING, dtype=np.int16)
+    np.minimum.at(best, np.asarray(owner), widened)
+    best[best == _MISSING] = NULL_LEVEL
+    return best.astype(np.int8)
+
+
+def identity_agrees(
+    spec: MatchSpec, model: FellegiSunterModel, levels: npt.NDArray[np.int8]
+) -> bool:
+    """Whether any identity comparison agrees (a level other than null and "else")."""
+    if not spec.identity:
+        return True
+    for j, fm in enumerate(model.fields):
+        if fm.comparison.label in spec.identity:
+            level = int(levels[j])
+            if level != NULL_LEVEL and level < len(fm.comparison.level_names) - 1:
+                return True
+    return False
+
+
+def _discount(
+    spec: MatchSpec,
+    model: FellegiSunterModel,
+    gamma: npt.NDArray[np.int8],
+    fw: npt.NDArray[np.float64],
+    notes: list[dict[str, str]],
+    holders: Mapping[str, int],
+    population: int,
+) -> None:
+    """Lower the weight of exact agreement on a common value, in place.
+
+    A value held by ``generic_at`` or more golden records, on an evidence field, weighs 0: it
+    cannot tell them apart. Any other exact agreement weighs by how many *other* golden
+    records hold the value: u becomes that share of the population when it is larger than
+    the declared u, so a common surname or "holdings" counts for less than a rare one, while
+    a value only this candidate holds keeps its full declared weight.
+    """
+    for j, fm in enumerate(model.fields):
+        label = fm.comparison.label
+        count = holders.get(label, 0)
+        if count < 2:
+            continue
+        rows = np.flatnonzero(gamma[:, j] == 0)
+        if not len(rows):
+            continue
+        if label in spec.evidence and count >= spec.generic_at:
+            fw[rows, j] = 0.0
+            note = f"generic value: {count} golden records hold it, so it weighs nothing"
+        elif population > 0 and (share := (count - 1) / population) > fm.u[0]:
+            fw[rows, j] = np.minimum(fw[rows, j], math.log2(max(fm.m[0], 1e-9) / share))
+            note = f"common value: {count} golden records hold it"
+        else:
+            continue
+        for r in rows.tolist():
+            notes[r][label] = note

@@ -33,6 +33,10 @@ class Candidate:
         rule: What produced it, e.g. ``"deterministic:website"`` or ``"fellegi-sunter"``.
         weights: Explanation, the match weight per field. Copied into a read-only mapping so a
             caller cannot alter an explanation after the fact; excluded from hashing.
+        notes: Why a field weighs less than its level suggests, or why a high score still
+            waits for a steward, by field label (``"website"``: "generic: held by 7 golden
+            records") or ``"tier"`` for the decision as a whole. The steward page shows them
+            beside the weights, so a demoted or discounted score never looks arbitrary.
 
     Raises:
         ValueError: On an empty ``golden_id`` or ``rule``, a probability outside ``[0, 1]``
@@ -44,6 +48,7 @@ class Candidate:
     tier: Tier
     rule: str
     weights: Mapping[str, float] = field(default_factory=dict, hash=False)
+    notes: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         """Reject impossible values early: a bad candidate must not reach a link decision."""
@@ -56,3 +61,4 @@ class Candidate:
         if self.tier not in CANDIDATE_TIERS:
             raise ValueError(f"Candidate.tier must be 'auto' or 'review', got {self.tier!r}")
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+        object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))

@@ -45,6 +45,22 @@ class MatchSpec:
         runner_up_bits: A winner whose runner-up (itself at review level) is within this many
             bits of weight goes to review instead: two golden records are then plausible.
         model: Fitted model; ``None`` uses the comparisons' prior m/u and ``prior``.
+        identity: Labels of the comparisons that say *who* a record is (a name). A pair links
+            without a steward only if one of them agrees (any level but "else"): a website,
+            phone, e-mail or address is evidence, never identity, because sister companies
+            share a group website and a switchboard and a team shares a mailbox. Empty: no
+            such requirement.
+        evidence: Labels of the comparisons whose values can be *generic*: a value held by
+            ``generic_at`` or more golden records (a group website, a switchboard, a registered
+            agent's address, ``info@``, a placeholder postcode) says nothing about which of
+            them a record is, so its agreement weighs 0 and the explanation says why.
+        generic_at: How many golden records must hold one value of an evidence field before
+            it counts as generic. Two sister companies are already a warning; three make a
+            pattern that no single-entity identifier would show.
+        max_per_source: How many live records of one source system a golden record may hold
+            before an automatic link adds another one of that source. One source system keeps
+            its own records apart on purpose (two CRM accounts are two clients unless a
+            steward says otherwise), so by default a second one waits for review.
 
     Raises:
         ValueError: On no comparisons, duplicate labels, or thresholds out of order.
@@ -58,6 +74,10 @@ class MatchSpec:
     t_review: float = 0.5
     runner_up_bits: float = 5.0
     model: FellegiSunterModel | None = field(default=None, compare=False)
+    identity: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    generic_at: int = 3
+    max_per_source: int = 1
 
     def __post_init__(self) -> None:
         """Validate at declaration."""
@@ -79,6 +99,18 @@ class MatchSpec:
             comparisons
         ):
             raise ValueError(f"match spec {self.domain!r}: model does not fit the comparisons")
+        object.__setattr__(self, "identity", tuple(self.identity))
+        object.__setattr__(self, "evidence", tuple(self.evidence))
+        for which in ("identity", "evidence"):
+            unknown = [x for x in getattr(self, which) if x not in labels]
+            if unknown:
+                raise ValueError(
+                    f"match spec {self.domain!r}: {which} names no comparison: {unknown}"
+                )
+        if self.generic_at < 2:
+            raise ValueError(f"match spec {self.domain!r}: generic_at must be at least 2")
+        if self.max_per_source < 1:
+            raise ValueError(f"match spec {self.domain!r}: max_per_source must be at least 1")
 
     @property
     def fields(self) -> list[str]:
@@ -141,6 +173,8 @@ def client_spec() -> MatchSpec:
             ),
             ExactMatch("country", normaliser="country", m=(0.98, 0.02), u=(0.3, 0.7)),
         ),
+        identity=("name",),
+        evidence=("website", "phone", "address_line", "postcode"),
         blocking=Or(
             block_on(
                 BlockPart("name", "company_name", first_token=True), BlockPart("country", "country")
@@ -201,6 +235,8 @@ def resource_spec() -> MatchSpec:
             ExactMatch("region", normaliser="folded", m=(0.95, 0.05), u=(0.2, 0.8)),
             ExactMatch("employee_id", normaliser="code", m=(0.9, 0.1), u=(1e-5, 1 - 1e-5)),
         ),
+        identity=("family_name", "given_name/family_name swapped"),
+        evidence=("email", "phone", "address_line", "postcode"),
         blocking=Or(
             block_on(BlockPart("email", "email")),
             block_on(BlockPart("phone", "phone")),

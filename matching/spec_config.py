@@ -13,6 +13,10 @@ a strong national id, names in one field) declares its own for a domain without 
         blocking:
           - [{field: name, normaliser: company_name, length: 4}, {field: country}]
           - [tax_id]
+        identity: [name]              # an auto link needs one of these to agree
+        evidence: [website, phone]    # a value many golden records share weighs nothing
+        generic_at: 3                 # ... from this many golden records on
+        max_per_source: 1             # a second record of one source waits for review
 
 Every mistake raises ``ValueError`` naming where it is (``comparisons[1].thresholds``), so the
 hub can stop its start with a message that points at the line.
@@ -136,8 +140,26 @@ def spec_from_config(base: MatchSpec, raw: Mapping[str, Any], where: str) -> Mat
     blocking = base.blocking
     if "blocking" in raw:
         blocking = blocking_from_config(raw["blocking"], f"{where}.blocking")
+    labels = {c.label for c in comparisons}
+    guards: dict[str, Any] = {}
+    for name in ("identity", "evidence"):
+        if name in raw:
+            value = raw[name]
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ValueError(f"{where}.{name}: expected a list of comparison labels")
+            guards[name] = tuple(value)
+        else:  # the defaults' labels that the firm's comparisons still have
+            guards[name] = tuple(x for x in getattr(base, name) if x in labels)
+    for name in ("generic_at", "max_per_source"):
+        if name in raw:
+            value = raw[name]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{where}.{name}: expected a whole number")
+            guards[name] = value
     try:
-        return replace(base, comparisons=tuple(comparisons), blocking=blocking, model=None)
+        return replace(
+            base, comparisons=tuple(comparisons), blocking=blocking, model=None, **guards
+        )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
 
@@ -171,4 +193,11 @@ def spec_to_config(spec: MatchSpec) -> dict[str, Any]:
             parts.append(part)
         derived = "+".join(p.name for p in rule.parts)
         blocking.append(parts if rule.name == derived else {"name": rule.name, "parts": parts})
-    return {"comparisons": comparisons, "blocking": blocking}
+    return {
+        "comparisons": comparisons,
+        "blocking": blocking,
+        "identity": list(spec.identity),
+        "evidence": list(spec.evidence),
+        "generic_at": spec.generic_at,
+        "max_per_source": spec.max_per_source,
+    }

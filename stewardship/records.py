@@ -69,6 +69,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
         raise RecordNotFound(f"match candidate {candidate_id}: its record or golden record is gone")
     comparisons = _levels(cand.domain)
     weights = {k: float(v) for k, v in cand.weights.items()}
+    notes = dict(cand.notes or {})
     scale = max((abs(w) for w in weights.values()), default=1.0) or 1.0
     rows = []
     for label, weight in weights.items():
@@ -82,6 +83,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
                 "golden": golden.attributes.get(name),
                 "level": level_of(comp, record.attributes, golden.attributes),
                 "weight": weight,
+                "note": notes.get(label),
                 "bar": round(100 * abs(weight) / scale),
             }
         )
@@ -99,6 +101,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
             for f in others
         ],
         "total_weight": round(sum(weights.values()), 2),
+        "tier_note": notes.get("tier"),
         "linked": linked_records(session, golden.id),
     }
 

@@ -6,8 +6,9 @@ code only ever sees the validated result, so a rule never has to defend against 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 FieldType = Literal["string", "date", "number", "boolean", "list"]
 FIELD_TYPES: tuple[str, ...] = ("string", "date", "number", "boolean", "list")
@@ -22,6 +23,11 @@ RULE_NAMES: tuple[str, ...] = (
 )
 
 SOURCE_KINDS: tuple[str, ...] = ("crm", "psa", "time", "hr", "erp")
+
+SOURCE_FIELD = "@source"
+"""The pseudo-field of a match view that names the record's source system, so a key can be
+scoped to one system (an employee id means one person only within the HR system that issued
+it). Its ``@`` keeps it apart from every attribute name a source can send."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,21 @@ class DomainSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_index", {f.name: f for f in self.fields})
         object.__setattr__(self, "reference_index", {r.attribute: r for r in self.references})
+
+    def match_view(
+        self, source: str, attributes: Mapping[str, Any], resolved: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A record as the matcher sees it: its attributes, each reference by its golden id
+        (``None`` while pending; ``resolved`` maps a reference's name to it) and its source.
+
+        Linking, the key index and the onboarding preview all build views here: a key or a
+        comparison computed from two different views of one record would miss its own match.
+        """
+        view = dict(attributes)
+        for ref in self.references:
+            view[ref.name] = resolved.get(ref.name)
+        view[SOURCE_FIELD] = source
+        return view
 
     def display_name(self, attributes: dict[str, object]) -> str:
         """The text a person searches for: a client's name, a person's full name."""

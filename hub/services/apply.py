@@ -17,6 +17,7 @@ from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
 from hub.services.curation import Curation
+from hub.services.linking import POPULATION_KEY
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 __all__ = ["Applier", "ApplyReport"]
@@ -234,15 +235,7 @@ class Applier(Curation):
                     ({"source": r.source, "key": r.key} for r in live),
                     key=lambda x: (x["source"], x["key"]),
                 )
-                key_rows[gid] = {
-                    k
-                    for r in live
-                    for view in (self._view(spec, r, refs),)
-                    for k in (
-                        self.matcher.deterministic_keys(spec.name, view)
-                        + self.matcher.blocking_keys(spec.name, view)
-                    )
-                }
+                key_rows[gid] = self._index_keys(spec, [self._view(spec, r, refs) for r in live])
                 found = golden.differs(status, attributes, provenance, references, xref)
                 if found is None:
                     continue
@@ -311,10 +304,20 @@ class Applier(Curation):
     def _view(
         self, spec: DomainSpec, r: SourceRecord, refs: dict[tuple[str, str], Any]
     ) -> dict[str, Any]:
-        view = dict(r.attributes)
-        for ref in spec.references:
-            view[ref.name] = refs.get((r.source + "\x00" + r.key, ref.name))
-        return view
+        resolved = {
+            ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
+        }
+        return spec.match_view(r.source, r.attributes, resolved)
+
+    def _index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
+        """What the key index holds for a golden record: the deterministic, blocking and
+        value keys of every live source record (entity-centric), and the population key."""
+        keys = {POPULATION_KEY}
+        for view in views:
+            keys.update(self.matcher.deterministic_keys(spec.name, view))
+            keys.update(self.matcher.blocking_keys(spec.name, view))
+            keys.update(self.matcher.value_keys(spec.name, view).values())
+        return keys
 
     def _offers(
         self,

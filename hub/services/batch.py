@@ -39,6 +39,11 @@ class Batch:
     unborn: list[str] = field(default_factory=list)
     unresolved_new: set[str] = field(default_factory=set)
     pool: dict[str, GoldenRecord] = field(default_factory=dict)  # candidates' golden records
+    # candidates' live source records, as stored: the views entity-centric matching compares
+    members: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    # (domain, value key) -> how many golden records hold that value (generic values, TF)
+    holders: dict[tuple[str, str], int] = field(default_factory=dict)
+    population: dict[str, int] = field(default_factory=dict)  # domain -> golden records
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
     # per record: the view its keys were computed from, its deterministic and blocking keys
     keys_of: dict[RecordKey, tuple[dict[str, Any], list[str], list[str]]] = field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,10 @@ from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 MAX_CANDIDATES = 50
 
+POPULATION_KEY = "v:*"
+"""Every golden record with a live source record holds this key, so counting it is counting
+the domain's golden records with one indexed lookup."""
+
 
 class Linking:
     """The linking half of :class:`hub.services.apply.Applier`."""
@@ -30,12 +35,13 @@ class Linking:
 
     def _match_view(self, batch: Batch, record: SourceRecord) -> dict[str, Any]:
         """The record as the matcher sees it: its attributes plus its resolved references."""
-        view = dict(record.attributes)
-        for ref in self.domains[record.domain].references:
+        spec = self.domains[record.domain]
+        resolved: dict[str, Any] = {}
+        for ref in spec.references:
             target = record.attributes.get(ref.attribute)
             linked = batch.records.get((record.source, ref.target, str(target))) if target else None
-            view[ref.name] = linked.golden_id if linked and not linked.deleted else None
-        return view
+            resolved[ref.name] = linked.golden_id if linked and not linked.deleted else None
+        return spec.match_view(record.source, record.attributes, resolved)
 
     def _link(
         self, uow: UnitOfWork, batch: Batch, record: SourceRecord, previous: str | None = None
@@ -72,6 +78,10 @@ class Linking:
             self._remember_keys(batch, record.domain, dkeys + bkeys, record.golden_id)
             return
         batch.fresh[golden_id] = view  # what a later record of this batch is compared with
+        for vkey in self.matcher.value_keys(record.domain, view).values():
+            held = batch.holders.get((record.domain, vkey))
+            if held is not None:  # a later record of this batch with this value sees one more
+                batch.holders[(record.domain, vkey)] = held + 1
         batch.goldens[golden_id] = GoldenRecord(
             id=golden_id,
             domain=record.domain,
@@ -129,22 +139,26 @@ class Linking:
         ids = {gid for gid, _ in shared.most_common(MAX_CANDIDATES)}
         if record.stored:  # only a record seen before can carry a steward's "not a match"
             ids -= uow.candidates.rejected((record.source, record.domain, record.key))
-        missing = ids - batch.pool.keys() - batch.fresh.keys()
-        if missing:
-            batch.pool.update(uow.golden.load(missing))
+        self._load_candidates(uow, batch, ids - batch.fresh.keys())
         pool = [
-            (gid, batch.fresh[gid])
-            if gid in batch.fresh
-            else (gid, {**batch.pool[gid].attributes, **batch.pool[gid].references})
+            (gid, self._entity(batch, gid))
             for gid in sorted(ids)
             if gid in batch.fresh or (gid in batch.pool and batch.pool[gid].status == "active")
         ]
-        scored = self.matcher.score(record.domain, view, pool)
+        holders = self._holders(uow, batch, record.domain, view)
+        population = self._population(uow, batch, record.domain, holders)
+        scored = self.matcher.score(record.domain, view, pool, holders, population)
         auto = [c for c in scored if c.tier == "auto"]
         if len(auto) == 1 and auto[0].golden_id != record.golden_id:
-            record.golden_id = auto[0].golden_id
-            record.link_rule = auto[0].rule
-            return
+            crowded = self._crowded(batch, record, auto[0].golden_id)
+            if crowded is None:
+                record.golden_id = auto[0].golden_id
+                record.link_rule = auto[0].rule
+                return
+            scored = [
+                replace(c, tier="review", notes={**c.notes, "tier": crowded}) if c is auto[0] else c
+                for c in scored
+            ]
         for cand in scored:
             batch.candidates.append(
                 {
@@ -153,10 +167,92 @@ class Linking:
                     "golden_id": cand.golden_id,
                     "probability": cand.probability,
                     "weights": dict(cand.weights),
+                    "notes": dict(cand.notes),
                     "rule": cand.rule,
                     "run_id": record.run_id,
                 }
             )
+
+    def _load_candidates(self, uow: UnitOfWork, batch: Batch, ids: set[str]) -> None:
+        """Candidates' golden records and their live source records, those not yet loaded."""
+        missing = ids - batch.pool.keys()
+        if missing:
+            batch.pool.update(uow.golden.load(missing))
+        unseen = ids - batch.members.keys()
+        if unseen:
+            linked = uow.records.linked_to(unseen)
+            for gid in unseen:
+                batch.members[gid] = [r for r in linked.get(gid, []) if not r.deleted]
+
+    def _entity(self, batch: Batch, gid: str) -> list[dict[str, Any]]:
+        """Every view of a candidate the record is compared with (entity-centric matching):
+        its survived values and each live source record's own, so a second address or an
+        older name of the client still counts. Its source records' references are the
+        golden record's survived ones."""
+        if gid in batch.fresh:
+            return [batch.fresh[gid]]
+        golden = batch.pool[gid]
+        spec = self.domains[golden.domain]
+        views = [{**golden.attributes, **golden.references}]
+        for r in batch.members.get(gid, []):
+            views.append(spec.match_view(r.source, r.attributes, golden.references))
+        return views
+
+    def _crowded(self, batch: Batch, record: SourceRecord, gid: str) -> str | None:
+        """Why an automatic link of ``record`` to ``gid`` must wait for a steward, if it must.
+
+        One source system keeps its own records apart: if the golden record already holds as
+        many live records of the same source as the spec allows, linking one more would join
+        what that system says are different clients or people (how a shared group website
+        once grew one golden record to 24 legal entities). Deterministic keys never come here.
+        """
+        spec = self.matcher.spec(record.domain)
+        if spec is None:
+            return None
+        held = {
+            (r.source, r.key)
+            for r in batch.members.get(gid, [])
+            if (live := batch.records.get((r.source, r.domain, r.key), r)).golden_id == gid
+            and not live.deleted
+        }
+        held |= {
+            (r.source, r.key)
+            for r in batch.records.values()
+            if r.golden_id == gid and not r.deleted and r.domain == record.domain
+        }
+        mine = {k for k in held if k[0] == record.source} - {(record.source, record.key)}
+        if len(mine) < spec.max_per_source:
+            return None
+        return (
+            f"the golden record already holds {len(mine)} record(s) of {record.source} "
+            f"(at most {spec.max_per_source} without a steward): {record.source} keeps them "
+            "apart"
+        )
+
+    def _holders(
+        self, uow: UnitOfWork, batch: Batch, domain: str, view: dict[str, Any]
+    ) -> dict[str, int]:
+        """Per comparison label, how many golden records hold the record's value."""
+        vkeys = self.matcher.value_keys(domain, view)
+        missing = [k for k in vkeys.values() if (domain, k) not in batch.holders]
+        if missing:
+            found = uow.keys.count(domain, missing)
+            for k in missing:
+                batch.holders[(domain, k)] = found.get(k, 0)
+        return {label: batch.holders[(domain, k)] for label, k in vkeys.items()}
+
+    def _population(
+        self, uow: UnitOfWork, batch: Batch, domain: str, holders: dict[str, int]
+    ) -> int:
+        """How many golden records of ``domain`` there are (the denominator of a term
+        frequency), counted at most once per batch and only when a value is shared at all:
+        a record whose values no other golden record holds needs no frequency."""
+        if all(n < 2 for n in holders.values()):
+            return 0
+        if domain not in batch.population:
+            found = uow.keys.count(domain, [POPULATION_KEY])
+            batch.population[domain] = found.get(POPULATION_KEY, 0)
+        return batch.population[domain]
 
     def _keys(
         self, batch: Batch, source: str, domain: str, key: str, view: dict[str, Any]
@@ -176,6 +272,7 @@ class Linking:
         """Look up the deterministic keys of every new record of the batch in one query each."""
         by_domain: dict[str, set[str]] = {}
         blocking: dict[str, set[str]] = {}
+        values: dict[str, set[str]] = {}
         for _, ch in rows:
             held = batch.records.get((ch.source, ch.domain, ch.key))
             if ch.op != "upsert" or (held is not None and held.golden_id and not held.deleted):
@@ -187,6 +284,9 @@ class Linking:
             dkeys, bkeys = self._keys(batch, probe.source, ch.domain, ch.key, view)
             by_domain.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
+            values.setdefault(ch.domain, set()).update(
+                self.matcher.value_keys(ch.domain, view).values()
+            )
         # Two workers creating golden records for near-duplicates at once serialise here, on
         # the records' match keys, so the second one finds the first one's golden record.
         uow.lock(
@@ -204,7 +304,11 @@ class Linking:
             for gid in gids
         }
         if candidates:  # every candidate's golden record in one query, not one per record
-            batch.pool.update(uow.golden.load(candidates))
+            self._load_candidates(uow, batch, candidates)
+        for domain, vkeys in values.items():
+            counted = uow.keys.count(domain, vkeys)
+            for k in vkeys:
+                batch.holders[(domain, k)] = counted.get(k, 0)
 
     def _find(self, uow: UnitOfWork, batch: Batch, domain: str, key: str) -> set[str]:
         cached = batch.key_cache.get((domain, key))

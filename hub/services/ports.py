@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
-from matching import Candidate
+from matching import Candidate, MatchSpec
+from matching.matcher import Entity
 
 RecordKey = tuple[str, str, str]  # (source, domain, source_key)
 
@@ -24,11 +25,22 @@ class Matcher(Protocol):
 
     def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]: ...
 
+    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
+        """Per comparison label, the index key that counts the golden records holding this
+        record's value (term frequencies and generic values, see docs/architecture.md)."""
+        ...
+
+    def spec(self, domain: str) -> MatchSpec | None:
+        """The domain's match spec (for its cluster guard), ``None`` if not fuzzy-matched."""
+        ...
+
     def score(
         self,
         domain: str,
         record: Mapping[str, object],
-        candidates: Sequence[tuple[str, Mapping[str, object]]],
+        candidates: Sequence[tuple[str, Entity]],
+        holders: Mapping[str, int] | None = None,
+        population: int = 0,
     ) -> list[Candidate]: ...
 
 
@@ -65,6 +77,10 @@ class GoldenRepo(Protocol):
 
 class KeyIndex(Protocol):
     def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]: ...
+
+    def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
+        """How many golden records hold each key (absent: none)."""
+        ...
 
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None: ...
 

@@ -219,6 +219,7 @@ def candidates(
                     }
                     for name, weight in cand.weights.items()
                 },
+                "notes": dict(cand.notes or {}),
                 "decided_by": cand.decided_by,
                 "reason": cand.reason,
                 "run_id": cand.run_id,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -298,6 +299,18 @@ class SqlKeys:
                 out.setdefault(key, set()).add(gid)
         return out
 
+    def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
+        bk = table_of(t.BlockingKeyRow)
+        out: dict[str, int] = {}
+        for part in chunks(set(keys)):
+            stmt = (
+                select(bk.c.key, func.count())
+                .where(bk.c.domain == domain, one_of(self.s, bk.c.key, part))
+                .group_by(bk.c.key)
+            )
+            out.update((key, int(n)) for key, n in self.s.execute(stmt))
+        return out
+
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
         """Make the index hold exactly ``keys`` for these golden records, writing only the
         difference: most updates change no key, and rewriting them all churned the index."""
@@ -400,6 +413,7 @@ class SqlCandidates:
                     "golden_id": r["golden_id"],
                     "probability": r["probability"],
                     "weights": r["weights"],
+                    "notes": r.get("notes") or None,
                     "rule": r["rule"],
                     "status": "pending",
                     "run_id": r.get("run_id"),

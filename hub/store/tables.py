@@ -258,6 +258,8 @@ class MatchCandidate(Base):
     golden_id: Mapped[str] = mapped_column(String(36))
     probability: Mapped[float]
     weights: Mapped[dict[str, Any]] = mapped_column(Json)
+    # why a weight was discounted or a tier lowered, by comparison label or "tier"
+    notes: Mapped[dict[str, Any] | None] = mapped_column(Json)
     rule: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     decided_by: Mapped[str | None] = mapped_column(String(100))

@@ -291,6 +291,14 @@ class FakeKeys:
                 out.setdefault(row["key"], set()).add(row["golden_id"])
         return out
 
+    def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
+        wanted = set(keys)
+        out: dict[str, int] = {}
+        for row in self._uow.work.keys:
+            if row["domain"] == domain and row["key"] in wanted:
+                out[row["key"]] = out.get(row["key"], 0) + 1
+        return out
+
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
         """Drop every key of the given golden records (of any domain), then add the new ones."""
         work = self._uow.work
@@ -429,6 +437,7 @@ class FakeCandidates:
                     "golden_id": r["golden_id"],
                     "probability": r["probability"],
                     "weights": copy.deepcopy(r["weights"]),
+                    "notes": copy.deepcopy(r.get("notes") or None),
                     "rule": r["rule"],
                     "status": "pending",
                 }

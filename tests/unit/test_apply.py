@@ -18,11 +18,15 @@ ACME_CRM: dict[str, Any] = {
     "name": "Acme",
     "legal_name": "Acme (from CRM)",
     "website": "https://acme.com",
+    "tax_id": "GB 123 4567 89",
+    "country": "GB",
 }
 ACME_ERP: dict[str, Any] = {
     "name": "ACME LTD",
     "legal_name": "Acme Holdings Ltd",
     "website": "www.acme.com/",
+    "tax_id": "gb123456789",
+    "country": "United Kingdom",
 }
 
 
@@ -74,7 +78,7 @@ class TestLinkAndSurvive:
         assert crm["id"] == erp["id"]
         assert len(db.goldens("client")) == 1
         assert db.record(*first.split("/")).link_rule == "new"
-        assert db.record(*second.split("/")).link_rule == "deterministic:website"
+        assert db.record(*second.split("/")).link_rule == "deterministic:tax_id"
         assert crm["attributes"]["name"] == "Acme"
         assert crm["attributes"]["legal_name"] == "Acme Holdings Ltd"
         assert crm["provenance"]["name"]["source"] == "crm"
@@ -85,7 +89,7 @@ class TestLinkAndSurvive:
         }
         assert crm["xref"] == [{"source": "crm", "key": "A-17"}, {"source": "erp", "key": "E-1"}]
 
-    def test_second_source_with_same_website_links_in_a_later_batch(self) -> None:
+    def test_second_source_with_same_tax_id_links_in_a_later_batch(self) -> None:
         db, bus = setup()
         send(bus, change("crm", "client", "A-17", 1, **ACME_CRM))
         send(bus, change("erp", "client", "E-1", 1, **ACME_ERP))
@@ -97,7 +101,7 @@ class TestLinkAndSurvive:
         assert last["data"]["xref"] == golden["xref"]
         assert "legal_name" in last["data"]["changed_fields"]
 
-    def test_second_source_with_same_website_links_in_the_same_batch(self) -> None:
+    def test_second_source_with_same_tax_id_links_in_the_same_batch(self) -> None:
         db, bus = setup()
         send(
             bus,
@@ -107,11 +111,20 @@ class TestLinkAndSurvive:
         self._check_linked(db, "erp/client/E-1", "crm/client/A-17")
         assert [e["type"] for e in db.events()] == ["concord.client.created"]
 
-    def test_different_websites_stay_separate(self) -> None:
+    def test_different_tax_ids_stay_separate(self) -> None:
         db, bus = setup()
         send(bus, change("crm", "client", "A-17", 1, **ACME_CRM))
-        send(bus, change("erp", "client", "E-1", 1, name="Acme", website="acme.org"))
+        send(bus, change("erp", "client", "E-1", 1, name="Acme", tax_id="GB999", country="GB"))
         assert len(db.goldens("client")) == 2
+
+    def test_a_shared_website_is_evidence_not_identity(self) -> None:
+        """Sister companies share a group website: without an identifier of one legal entity
+        (tax id, LEI, a customer number of one ERP) the keys alone never join them."""
+        db, bus = setup()
+        send(bus, change("crm", "client", "A-1", 1, name="Acme Holdings", website="group.com"))
+        send(bus, change("erp", "client", "E-1", 1, name="Acme Services", website="group.com"))
+        assert len(db.goldens("client")) == 2
+        assert db.record("erp", "client", "E-1").link_rule == "new"
 
 
 class TestReferences:
@@ -295,11 +308,19 @@ class ExplodingMatcher:
     def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
         return self.inner.blocking_keys(domain, record)
 
+    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
+        return self.inner.value_keys(domain, record)
+
+    def spec(self, domain: str) -> None:
+        return None
+
     def score(
         self,
         domain: str,
         record: Mapping[str, object],
-        candidates: Sequence[tuple[str, Mapping[str, object]]],
+        candidates: Sequence[tuple[str, object]],
+        holders: Mapping[str, int] | None = None,
+        population: int = 0,
     ) -> list[Candidate]:
         return self.inner.score(domain, record, candidates)
 

@@ -48,7 +48,7 @@ class TestDefaults:
         config = load_config()
         erp_first = {"legal_name", "tax_id", "billing_currency", "payment_terms"}
         for f in config.domain("client").fields:
-            expected = "erp" if f.name in erp_first | {"erp_customer_number"} else "crm"
+            expected = "erp" if f.name in erp_first | {"erp_customer_number", "lei"} else "crm"
             assert f.owners[0] == expected, f.name
         for f in config.domain("resource").fields:
             expected = {"cost_center": "erp", "cost_rate": "erp", "skills": "psa"}.get(f.name, "hr")
@@ -78,9 +78,16 @@ class TestDefaults:
     def test_deterministic_keys(self) -> None:
         config = load_config()
         client_keys = {k.name: k.parts for k in config.domain("client").keys}
-        assert client_keys["website"] == (("website", "website"),)
+        # identifiers of one legal entity or person only: a website, phone or e-mail is
+        # evidence, weighed by the matcher (sister companies share a group website)
+        assert set(client_keys) == {"tax_id", "lei", "erp_customer_number"}
         assert client_keys["tax_id"] == (("tax_id", "tax_id"), ("country", "country"))
-        assert {k.name for k in config.domain("resource").keys} == {"email", "employee_id"}
+        assert client_keys["erp_customer_number"] == (
+            ("erp_customer_number", "code"),
+            ("@source", "identity"),
+        )
+        resource_keys = {k.name: k.parts for k in config.domain("resource").keys}
+        assert resource_keys == {"employee_id": (("employee_id", "code"), ("@source", "identity"))}
         project_keys = {k.name: k.parts for k in config.domain("project").keys}
         assert project_keys["code"] == (("code", "code"), ("client", "identity"))
 
