@@ -23,7 +23,8 @@ ACME = {
     "postcode": "EC1A 1BB",
     "country": "GB",
 }
-WEAK = {"name": "Acme International Corp", "city": "London", "country": "GB"}
+# a misspelt name and the country, nothing else to confirm it: enough to ask, too little to link
+WEAK = {"name": "Acme Internationl Corp", "country": "GB"}
 
 
 def add_stewards(hub: Hub) -> None:

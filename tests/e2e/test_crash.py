@@ -3,7 +3,7 @@ stream in over HTTP lose nothing and apply nothing twice.
 
 Each scenario runs the hub as real subprocesses, streams the same 20,000 client changes (new
 records, repeated updates, late older updates that must be stale, a few deletes, records of
-CRM and ERP that link by website) from a client thread in batches of 500, and kills the
+CRM and ERP that link by website, declared as a key) from a client thread in batches of 500, and kills the
 applying process at random moments several times, restarting it each time. A batch counts as
 sent only once 202 came back; after a connection error the client sends the same batch again,
 which event ids make harmless: a batch is stored whole or not at all, and a resend of a batch
@@ -56,7 +56,7 @@ from hub.store.tables import (
     SourceRecordRow,
 )
 from hub.store.uow import admin_session
-from tests.conftest import make_hub
+from tests.conftest import CONTACT_KEYS, make_hub
 
 N_CHANGES = 20_000
 BATCH = 500
@@ -296,7 +296,7 @@ def reference(stream: list[Batch], tmp_path_factory: pytest.TempPathFactory) -> 
     """The same batches, posted once each in the same order and applied without a crash."""
     url = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'ref.db'}"
     keys = register_sources(url)
-    hub = make_hub(url)
+    hub = make_hub(url, contact_keys=True)
     try:
         with TestClient(create_app(hub, run_worker=False)) as client:
             for source, body, n in stream:
@@ -479,7 +479,14 @@ class Run:
     procs: list[Proc] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "CONCORD_DATABASE_URL": self.url, "CONCORD_WORKER_BATCH": "500"}
+        config = self.tmp / "concord.yaml"  # records link by website, as in the reference
+        config.write_text(CONTACT_KEYS, encoding="utf-8")
+        return {
+            **os.environ,
+            "CONCORD_DATABASE_URL": self.url,
+            "CONCORD_WORKER_BATCH": "500",
+            "CONCORD_CONFIG_FILE": str(config),
+        }
 
 
 @pytest.fixture

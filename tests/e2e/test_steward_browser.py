@@ -106,7 +106,7 @@ def test_log_in_and_resolve_a_candidate_with_the_keyboard(
     _post(hub, url, "crm", "A-1", **ACME)
     _post(hub, url, "northwind-crm", "NW-3", **WEAK)
     _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
-    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Trading Co", city="Leeds")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
     _login(page, url)
     _shot(page, "queue")
     page.keyboard.press("Enter")  # the first row is selected: open it

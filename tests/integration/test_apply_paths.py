@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
+
 from hub.services.apply import ApplyReport
 from tests.conftest import Api, ChangeFactory
 
@@ -395,6 +397,7 @@ def test_lineage_per_field(api: Api, change: ChangeFactory) -> None:
     assert feed(api)[-1]["data"]["provenance"] == prov
 
 
+@pytest.mark.contact_keys
 def test_xref_lists_every_live_source_key(api: Api, change: ChangeFactory) -> None:
     post(api, "crm", change("client", "C-1", 1, name="Acme Ltd", website="https://acme.com"))
     post(api, "crm", change("client", "C-2", 1, name="Acme dup", website="acme.com"))

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_hub(pg_url: str) -> Iterator[Hub]:
-    h = make_hub(pg_url)
+    h = make_hub(pg_url, contact_keys=True)
     yield h
     h.close()
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from hub.store import access
 from hub.store.tables import AuditLog
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory
+
+pytestmark = pytest.mark.contact_keys  # these records meet on a website key
 
 
 def _steward(api: Api) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api, ChangeFactory
+
+pytestmark = pytest.mark.contact_keys  # these records meet on a website key
 
 
 def _events(api: Api) -> list[dict[str, Any]]:

@@ -110,7 +110,7 @@ def scale_out(pg_url: str, kafka_broker: Broker, tmp_path: Path) -> Iterator[Sca
     kafka_broker.create_topic(f"{tag}.golden.client", partitions=2)
     settings = {k.removeprefix("CONCORD_").lower(): v for k, v in env.items()}
     del settings["database_url"]
-    hub = make_hub(pg_url, **settings)
+    hub = make_hub(pg_url, contact_keys=True, **settings)
     with admin_session(hub.engine) as s:
         key = access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
     client = TestClient(create_app(hub, run_worker=False))

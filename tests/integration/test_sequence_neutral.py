@@ -318,7 +318,7 @@ def second_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
 def run(
     url: str, stream: list[Wire], rng: random.Random, apply_each: bool, one_by_one: bool = False
 ) -> dict[Name, Any]:
-    hub = make_hub(url)
+    hub = make_hub(url, contact_keys=True)
     try:
         deliver(hub, stream, rng, apply_each, one_by_one)
         return golden_state(hub)
@@ -436,7 +436,7 @@ def test_two_pending_references_resolved_in_one_batch_link(db_url: str, second_d
     stream = [psa_project, crm_project, psa_client, crm_client]
     apart = run(second_db, stream, random.Random(0), True, one_by_one=True)
     assert (("crm", "project", "CP-3"), ("psa", "project", "PR-3")) in apart
-    hub = make_hub(db_url)
+    hub = make_hub(db_url, contact_keys=True)
     try:
         deliver(hub, stream[:2], random.Random(0), True, one_by_one=True)
         deliver_only(hub, stream[2:])  # both clients applied in one apply batch

@@ -26,6 +26,12 @@ from hub.store.uow import admin_session
 from tests.conftest import Api
 
 CONFIG = """
+domains:
+  resource:
+    keys:
+      # this firm's PSA and time systems carry the HR system's employee number, so it
+      # names one person across them (the default scopes it to the system that sent it)
+      employee_id: [[employee_id, code]]
 time_entries:
   hours: {min: 0.25, max: 24}
   labor_codes: [DEV, PM]
