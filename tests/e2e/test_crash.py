@@ -3,11 +3,11 @@ stream in over HTTP lose nothing and apply nothing twice.
 
 Each scenario runs the hub as real subprocesses, streams the same 20,000 client changes (new
 records, repeated updates, late older updates that must be stale, a few deletes, records of
-CRM and ERP that link by website, declared as a key) from a client thread in batches of 500, and kills the
-applying process at random moments several times, restarting it each time. A batch counts as
-sent only once 202 came back; after a connection error the client sends the same batch again,
-which event ids make harmless: a batch is stored whole or not at all, and a resend of a batch
-stored just before the crash comes back as all duplicates.
+CRM and ERP that link by website, declared as a key) from a client thread in batches of 500,
+and kills the applying process at random moments several times, restarting it each time. A
+batch counts as sent only once 202 came back; after a connection error the client sends the
+same batch again, which event ids make harmless: a batch is stored whole or not at all, and a
+resend of a batch stored just before the crash comes back as all duplicates.
 
 The end state is compared with an uninterrupted in-process run of the same batches on a fresh
 database: counts (source records, active and retired golden records, inbox applied / stale /
