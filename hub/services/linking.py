@@ -4,6 +4,9 @@ xref first (the caller), then the domain's deterministic keys, then the matcher'
 keys and scores; a record whose keys reach two golden records merges them, and a record whose
 key waited on a reference is linked again when the reference resolves. Lookups are prefetched
 for the whole batch so that one record does not cost one query.
+
+The rules (identity vs evidence, entity views, value counts, the identity rule and the guard
+against a source's second record) are described in docs/architecture.md, "Linking".
 """
 
 from __future__ import annotations

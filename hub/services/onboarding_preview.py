@@ -4,7 +4,8 @@ The preview follows the apply path's linking order (xref, deterministic keys, th
 and Fellegi-Sunter with the same spec and thresholds) against the golden records in the store,
 but reads only, so a dry run cannot change a golden record. It works a chunk of rows at a time
 in a few set-based reads (xref, key index, candidate golden records, their linked records) and
-scores every candidate pair of the chunk at once (:func:`matching.bulk.score_pairs`).
+scores each row with the matcher the apply path calls, so a preview decides as the load will
+(entity views, generic values, the identity rule, one automatic link per golden record).
 
 Two things it sees differently from the real load, both said in the report: a row that would
 only fuzzy-match an earlier row of the same file counts as new here (deterministic duplicates
@@ -15,19 +16,18 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from hub.domain.onboarding import ValidRow
 from hub.domain.spec import DomainSpec, SourceSpec
 from hub.domain.survivorship import Contribution, Override, is_blank, survive
-from hub.services.linking import MAX_CANDIDATES
+from hub.services.linking import MAX_CANDIDATES, POPULATION_KEY
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
-from matching import MatchSpec, assign_tiers, score_pairs
+from matching import Candidate, MatchSpec
+from matching.matcher import RULE
 
 CHUNK = 2_000
 CLOSEST = 50
@@ -55,6 +55,7 @@ class Preview:
     survivorship: dict[str, dict[str, int]] = field(default_factory=dict)
     t_auto: float | None = None
     t_review: float | None = None
+    max_per_source: int = 1  # automatic links of this file's rows to one golden record
 
     def counts(self) -> dict[str, int]:
         c = Counter(r.outcome for r in self.results)
@@ -80,9 +81,13 @@ class OnboardingPreview:
         self.spec = spec
         self.source = source
         self.preview = Preview(
-            t_auto=spec.t_auto if spec else None, t_review=spec.t_review if spec else None
+            t_auto=spec.t_auto if spec else None,
+            t_review=spec.t_review if spec else None,
+            max_per_source=spec.max_per_source if spec else 1,
         )
         self._file_keys: dict[str, str] = {}  # deterministic key -> golden id or "row N"
+        self._linked: Counter[str] = Counter()  # golden id -> rows of this file linked to it
+        self._population: int | None = None  # golden records of the domain, counted once
         self._heap: list[tuple[float, int, dict[str, Any]]] = []
 
     def run(self, uow: UnitOfWork, rows: list[ValidRow], progress: ProgressFn = _noop) -> Preview:
@@ -176,80 +181,86 @@ class OnboardingPreview:
         keys: list[tuple[list[str], list[str]]],
         to_score: dict[int, list[str]],
     ) -> dict[int, RowResult]:
+        """Each row against its candidates with the matcher the apply path uses: the same
+        entity views (survived values and every source record of the candidate), the same
+        counts of who holds a value, the same tiers and guards, so the preview and the load
+        decide alike."""
         if not to_score:
             return {}
         assert self.spec is not None
-        spec = self.spec
-        pool = self._golden_views(uow, {g for ids in to_score.values() for g in ids})
-        right_ids = sorted(pool)
-        position = {g: p for p, g in enumerate(right_ids)}
-        right = [pool[g] for g in right_ids]
-        order = sorted(to_score)
-        li: list[int] = []
-        rj: list[int] = []
-        for n in order:
-            for g in to_score[n]:
-                if g in position:
-                    li.append(n)
-                    rj.append(position[g])
-        i = np.asarray(li, dtype=np.int64)
-        j = np.asarray(rj, dtype=np.int64)
-        fw, total, prob = score_pairs(spec, views, right, i, j)
+        d = self.domain.name
+        pool = self._entities(uow, {g for ids in to_score.values() for g in ids})
+        vkeys = {n: self.matcher.value_keys(d, views[n]) for n in to_score}
+        counted = uow.keys.count(d, {k for ks in vkeys.values() for k in ks.values()})
+        if self._population is None:
+            self._population = uow.keys.count(d, [POPULATION_KEY]).get(POPULATION_KEY, 0)
         out: dict[int, RowResult] = {}
-        by_row: dict[int, list[int]] = {}
-        for p, n in enumerate(li):
-            by_row.setdefault(n, []).append(p)
-        for n in order:
+        for n in sorted(to_score):
             row = rows[n]
-            pairs = by_row.get(n, [])
-            if not pairs:
-                out[n] = RowResult(row.number, row.key, "new", "new", None, None)
-                self._remember(keys[n][0], f"row {row.number}")
-                continue
-            best = max(pairs, key=lambda p: (prob[p], total[p]))
-            p_best = float(prob[best])
-            self.preview.histogram[min(int(p_best * BINS), BINS - 1)] += 1
-            tiers = assign_tiers(
-                [float(total[p]) for p in pairs],
-                [float(prob[p]) for p in pairs],
-                spec.t_auto,
-                spec.t_review,
-                spec.runner_up_bits,
-            )
-            auto = [pairs[k] for k, tier in tiers if tier == "auto"]
-            if len(auto) == 1:
-                gid = right_ids[int(j[auto[0]])]
-                out[n] = RowResult(row.number, row.key, "auto", "fellegi-sunter", gid, p_best)
-                self._remember(keys[n][0], gid)
-            elif tiers:
-                gid = right_ids[int(j[pairs[tiers[0][0]]])]
-                out[n] = RowResult(row.number, row.key, "review", "fellegi-sunter", gid, p_best)
-                self._remember(keys[n][0], f"row {row.number}")
-            else:
-                out[n] = RowResult(row.number, row.key, "new", "new", None, p_best)
-                self._remember(keys[n][0], f"row {row.number}")
-            self._closest(row, out[n], right[int(j[best])], fw[best], p_best)
+            candidates = [(g, pool[g]) for g in to_score[n] if g in pool]
+            holders = {label: counted.get(k, 0) for label, k in vkeys[n].items()}
+            scored = self.matcher.score(d, views[n], candidates, holders, self._population)
+            out[n] = self._decide(row, keys[n][0], scored)
+            if candidates:
+                best = max(range(len(candidates)), key=lambda i: self._p(scored, candidates[i][0]))
+                p_best = self._p(scored, candidates[best][0])
+                self.preview.histogram[min(int(p_best * BINS), BINS - 1)] += 1
+                out[n] = replace(out[n], probability=p_best or None)
+                gid = candidates[best][0]
+                weights = next((c.weights for c in scored if c.golden_id == gid), {})
+                self._closest(row, out[n], pool[gid][0], weights, p_best)
         return out
 
     @staticmethod
-    def _golden_views(uow: UnitOfWork, ids: set[str]) -> dict[str, dict[str, Any]]:
-        """Active candidates as the matcher sees them; a slim read when the store has one."""
+    def _p(scored: list[Candidate], gid: str) -> float:
+        return next((c.probability for c in scored if c.golden_id == gid), 0.0)
+
+    def _decide(self, row: ValidRow, dkeys: list[str], scored: list[Candidate]) -> RowResult:
+        """One automatic link per golden record from this file: a second row that would link
+        to the same golden record waits for review, as the apply path's per-source guard
+        decides when the run is loaded (the file is one source)."""
+        assert self.spec is not None
+        auto = [c for c in scored if c.tier == "auto"]
+        if auto and self._linked[auto[0].golden_id] < self.spec.max_per_source:
+            gid = auto[0].golden_id
+            self._linked[gid] += 1
+            self._remember(dkeys, gid)
+            return RowResult(row.number, row.key, "auto", RULE, gid, None)
+        self._remember(dkeys, f"row {row.number}")
+        if scored:
+            return RowResult(row.number, row.key, "review", RULE, scored[0].golden_id, None)
+        return RowResult(row.number, row.key, "new", "new", None, None)
+
+    def _entities(self, uow: UnitOfWork, ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """Active candidates as the matcher compares them: survived values first, then each
+        live source record's own (a slim read of the survived values when the store has one)."""
         runs = getattr(uow, "runs", None)
         if runs is not None and hasattr(runs, "match_views"):
-            views: dict[str, dict[str, Any]] = runs.match_views(ids)
-            return views
-        return {
-            g: {**r.attributes, **r.references}
-            for g, r in uow.golden.load(ids).items()
-            if r.status == "active"
-        }
+            survived: dict[str, dict[str, Any]] = runs.match_views(ids)
+        else:
+            survived = {
+                g: {**r.attributes, **r.references}
+                for g, r in uow.golden.load(ids).items()
+                if r.status == "active"
+            }
+        linked = uow.records.linked_to(survived)
+        refs = {ref.name for ref in self.domain.references}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for gid, view in survived.items():
+            resolved = {name: view.get(name) for name in refs}
+            out[gid] = [view] + [
+                self.domain.match_view(r.source, r.attributes, resolved)
+                for r in linked.get(gid, [])
+                if not r.deleted
+            ]
+        return out
 
     def _closest(
         self,
         row: ValidRow,
         result: RowResult,
         golden: dict[str, Any],
-        weights: Any,
+        weights: Mapping[str, float],
         p: float,
     ) -> None:
         """Keep the calls nearest a threshold: those a different setting would flip."""
@@ -265,11 +276,9 @@ class OnboardingPreview:
                 label: {
                     "row": row.attributes.get(c.field),
                     "golden": golden.get(c.field),
-                    "weight": round(float(w), 3),
+                    "weight": round(float(weights.get(label, 0.0)), 3),
                 }
-                for label, c, w in zip(
-                    self.spec.labels, self.spec.comparisons, weights, strict=True
-                )
+                for label, c in zip(self.spec.labels, self.spec.comparisons, strict=True)
             },
         }
         entry = (-distance, -row.number, item)  # the nearest calls; the first rows on a tie
@@ -350,7 +359,8 @@ def merge_previews(parts: list[Preview]) -> Preview:
     row holds is linked to it here, as the sequential preview would have done.
     """
     first = parts[0]
-    out = Preview(t_auto=first.t_auto, t_review=first.t_review)
+    out = Preview(t_auto=first.t_auto, t_review=first.t_review, max_per_source=first.max_per_source)
+    linked: Counter[str] = Counter()  # golden id -> fuzzy automatic links of earlier rows
     for part in parts:
         out.histogram = [a + b for a, b in zip(out.histogram, part.histogram, strict=True)]
         for name, counts in part.survivorship.items():
@@ -371,6 +381,11 @@ def merge_previews(parts: list[Preview]) -> Preview:
                 rule = "deterministic:" + hit.split(":", 1)[0]
                 r = replace(r, outcome="auto", rule=rule, golden_id=seen[hit], probability=None)
                 relinked.add(r.number)
+            gid = r.golden_id
+            if r.outcome == "auto" and r.rule == RULE and gid is not None:
+                if linked[gid] >= out.max_per_source:  # an earlier part linked it
+                    r = replace(r, outcome="review")
+                linked[gid] += r.outcome == "auto"
             out.results.append(r)
             for d in r.dkeys:
                 seen.setdefault(d, r.golden_id if r.outcome == "auto" and r.golden_id else
