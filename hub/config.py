@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hub.domain.errors import ConfigError
 from hub.domain.spec import (
     FIELD_TYPES,
+    ISSUER_FIELD,
+    PSEUDO_FIELDS,
     RULE_NAMES,
     SOURCE_FIELD,
     SOURCE_KINDS,
@@ -251,14 +253,15 @@ def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
         if not isinstance(parts, list) or not parts:
             raise ConfigError(
                 f"{kwhere}: expected a list of [field, normaliser] pairs "
-                f"({SOURCE_FIELD!r} as a field scopes the key to one source system)"
+                f"({SOURCE_FIELD!r} as a field scopes the key to one source system, "
+                f"{ISSUER_FIELD!r} to the systems of one firm)"
             )
         checked: list[tuple[str, str]] = []
         for part in parts:
             if not (isinstance(part, list) and len(part) == 2):
                 raise ConfigError(f"{kwhere}: expected [field, normaliser], got {part!r}")
             fname, norm = str(part[0]), str(part[1])
-            if fname not in known and fname != SOURCE_FIELD:
+            if fname not in known and fname not in PSEUDO_FIELDS:
                 raise ConfigError(f"{kwhere}: unknown field {fname!r} of domain {name}")
             if norm not in NORMALISER_NAMES:
                 raise ConfigError(f"{kwhere}: unknown normaliser {norm!r} for field {fname!r}")

@@ -26,8 +26,16 @@ SOURCE_KINDS: tuple[str, ...] = ("crm", "psa", "time", "hr", "erp")
 
 SOURCE_FIELD = "@source"
 """The pseudo-field of a match view that names the record's source system, so a key can be
-scoped to one system (an employee id means one person only within the HR system that issued
-it). Its ``@`` keeps it apart from every attribute name a source can send."""
+scoped to one system. Its ``@`` keeps it apart from every attribute name a source can send."""
+
+ISSUER_FIELD = "@issuer"
+"""The pseudo-field of a match view that names the record's *issuer scope*: the source's rank
+within its kind. The firm's own systems rank first (0) and share one scope, so the employee
+id HR issued, carried by PSA, ERP and the time system, names one person across them; an
+acquired firm's systems rank below (1, 2...) and get a scope of their own, so their employee
+ids and customer numbers never collide with the firm's."""
+
+PSEUDO_FIELDS = (SOURCE_FIELD, ISSUER_FIELD)
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,14 @@ class DomainSpec:
         object.__setattr__(self, "reference_index", {r.attribute: r for r in self.references})
 
     def match_view(
-        self, source: str, attributes: Mapping[str, Any], resolved: Mapping[str, Any]
+        self,
+        source: SourceSpec,
+        attributes: Mapping[str, Any],
+        resolved: Mapping[str, Any],
     ) -> dict[str, Any]:
         """A record as the matcher sees it: its attributes, each reference by its golden id
-        (``None`` while pending; ``resolved`` maps a reference's name to it) and its source.
+        (``None`` while pending; ``resolved`` maps a reference's name to it), its source and
+        its issuer scope (see :data:`ISSUER_FIELD`).
 
         Linking, the key index and the onboarding preview all build views here: a key or a
         comparison computed from two different views of one record would miss its own match.
@@ -93,7 +105,8 @@ class DomainSpec:
         view = dict(attributes)
         for ref in self.references:
             view[ref.name] = resolved.get(ref.name)
-        view[SOURCE_FIELD] = source
+        view[SOURCE_FIELD] = source.name
+        view[ISSUER_FIELD] = f"rank:{source.rank}"
         return view
 
     def display_name(self, attributes: dict[str, object]) -> str:

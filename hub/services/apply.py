@@ -235,7 +235,9 @@ class Applier(Curation):
                     ({"source": r.source, "key": r.key} for r in live),
                     key=lambda x: (x["source"], x["key"]),
                 )
-                key_rows[gid] = self._index_keys(spec, [self._view(spec, r, refs) for r in live])
+                key_rows[gid] = self._index_keys(
+                    spec, [self._view(spec, r, refs, sources) for r in live]
+                )
                 found = golden.differs(status, attributes, provenance, references, xref)
                 if found is None:
                     continue
@@ -302,12 +304,17 @@ class Applier(Curation):
         batch.unborn.append(gid)
 
     def _view(
-        self, spec: DomainSpec, r: SourceRecord, refs: dict[tuple[str, str], Any]
+        self,
+        spec: DomainSpec,
+        r: SourceRecord,
+        refs: dict[tuple[str, str], Any],
+        sources: dict[str, SourceSpec],
     ) -> dict[str, Any]:
         resolved = {
             ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
         }
-        return spec.match_view(r.source, r.attributes, resolved)
+        source = sources.get(r.source) or SourceSpec(r.source, r.source)
+        return spec.match_view(source, r.attributes, resolved)
 
     def _index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
         """What the key index holds for a golden record: the deterministic, blocking and

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.spec import SourceSpec
 from hub.services.ports import RecordKey
 
 
@@ -44,6 +45,7 @@ class Batch:
     # (domain, value key) -> how many golden records hold that value (generic values, TF)
     holders: dict[tuple[str, str], int] = field(default_factory=dict)
     population: dict[str, int] = field(default_factory=dict)  # domain -> golden records
+    sources: dict[str, SourceSpec] | None = None  # read once, when a view first needs one
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
     # per record: the view its keys were computed from, its deterministic and blocking keys
     keys_of: dict[RecordKey, tuple[dict[str, Any], list[str], list[str]]] = field(

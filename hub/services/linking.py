@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
-from hub.domain.spec import DomainSpec
+from hub.domain.spec import DomainSpec, SourceSpec
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
@@ -36,7 +36,7 @@ class Linking:
     domains: dict[str, DomainSpec]
     matcher: Matcher
 
-    def _match_view(self, batch: Batch, record: SourceRecord) -> dict[str, Any]:
+    def _match_view(self, uow: UnitOfWork, batch: Batch, record: SourceRecord) -> dict[str, Any]:
         """The record as the matcher sees it: its attributes plus its resolved references."""
         spec = self.domains[record.domain]
         resolved: dict[str, Any] = {}
@@ -44,12 +44,19 @@ class Linking:
             target = record.attributes.get(ref.attribute)
             linked = batch.records.get((record.source, ref.target, str(target))) if target else None
             resolved[ref.name] = linked.golden_id if linked and not linked.deleted else None
-        return spec.match_view(record.source, record.attributes, resolved)
+        return spec.match_view(self._source(uow, batch, record.source), record.attributes, resolved)
+
+    @staticmethod
+    def _source(uow: UnitOfWork, batch: Batch, name: str) -> SourceSpec:
+        """A record's source system (its rank scopes issued identifiers), read once a batch."""
+        if batch.sources is None:
+            batch.sources = uow.sources()
+        return batch.sources.get(name) or SourceSpec(name, name)
 
     def _link(
         self, uow: UnitOfWork, batch: Batch, record: SourceRecord, previous: str | None = None
     ) -> None:
-        view = self._match_view(batch, record)
+        view = self._match_view(uow, batch, record)
         dkeys, bkeys = self._keys(batch, record.source, record.domain, record.key, view)
         found = [
             (dkey, hits)
@@ -198,7 +205,8 @@ class Linking:
         spec = self.domains[golden.domain]
         views = [{**golden.attributes, **golden.references}]
         for r in batch.members.get(gid, []):
-            views.append(spec.match_view(r.source, r.attributes, golden.references))
+            source = (batch.sources or {}).get(r.source) or SourceSpec(r.source, r.source)
+            views.append(spec.match_view(source, r.attributes, golden.references))
         return views
 
     def _crowded(self, batch: Batch, record: SourceRecord, gid: str) -> str | None:
@@ -283,7 +291,7 @@ class Linking:
             probe = SourceRecord(
                 ch.source, ch.domain, ch.key, ch.attributes, ch.changed_at, ch.sequence, ""
             )
-            view = self._match_view(batch, probe)
+            view = self._match_view(uow, batch, probe)
             dkeys, bkeys = self._keys(batch, probe.source, ch.domain, ch.key, view)
             by_domain.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
@@ -349,7 +357,7 @@ class Linking:
             batch.records.update(
                 {k: v for k, v in uow.records.load(targets - batch.records.keys()).items()}
             )
-            view = self._match_view(batch, record)
+            view = self._match_view(uow, batch, record)
             dkeys = self.matcher.deterministic_keys(record.domain, view)
             for dkey in dkeys:
                 hits = self._find(uow, batch, record.domain, dkey) - {gid} - batch.merged.keys()

@@ -88,6 +88,7 @@ class OnboardingPreview:
         self._file_keys: dict[str, str] = {}  # deterministic key -> golden id or "row N"
         self._linked: Counter[str] = Counter()  # golden id -> rows of this file linked to it
         self._population: int | None = None  # golden records of the domain, counted once
+        self._sources: dict[str, SourceSpec] | None = None  # the hub's systems, read once
         self._heap: list[tuple[float, int, dict[str, Any]]] = []
 
     def run(self, uow: UnitOfWork, rows: list[ValidRow], progress: ProgressFn = _noop) -> Preview:
@@ -114,12 +115,12 @@ class OnboardingPreview:
         resolved = uow.records.load(targets) if targets else {}
         views = []
         for r in rows:
-            view = dict(r.attributes)
+            refs: dict[str, Any] = {}
             for ref in self.domain.references:
                 target = r.attributes.get(ref.attribute)
                 hit = resolved.get((self.source.name, ref.target, str(target))) if target else None
-                view[ref.name] = hit.golden_id if hit and not hit.deleted else None
-            views.append(view)
+                refs[ref.name] = hit.golden_id if hit and not hit.deleted else None
+            views.append(self.domain.match_view(self.source, r.attributes, refs))
         return views
 
     def _chunk(self, uow: UnitOfWork, rows: list[ValidRow]) -> None:
@@ -244,12 +245,18 @@ class OnboardingPreview:
                 if r.status == "active"
             }
         linked = uow.records.linked_to(survived)
+        if self._sources is None:
+            self._sources = uow.sources()
         refs = {ref.name for ref in self.domain.references}
         out: dict[str, list[dict[str, Any]]] = {}
         for gid, view in survived.items():
             resolved = {name: view.get(name) for name in refs}
             out[gid] = [view] + [
-                self.domain.match_view(r.source, r.attributes, resolved)
+                self.domain.match_view(
+                    self._sources.get(r.source) or SourceSpec(r.source, r.source),
+                    r.attributes,
+                    resolved,
+                )
                 for r in linked.get(gid, [])
                 if not r.deleted
             ]

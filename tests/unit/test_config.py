@@ -84,10 +84,10 @@ class TestDefaults:
         assert client_keys["tax_id"] == (("tax_id", "tax_id"), ("country", "country"))
         assert client_keys["erp_customer_number"] == (
             ("erp_customer_number", "code"),
-            ("@source", "identity"),
+            ("@issuer", "identity"),
         )
         resource_keys = {k.name: k.parts for k in config.domain("resource").keys}
-        assert resource_keys == {"employee_id": (("employee_id", "code"), ("@source", "identity"))}
+        assert resource_keys == {"employee_id": (("employee_id", "code"), ("@issuer", "identity"))}
         project_keys = {k.name: k.parts for k in config.domain("project").keys}
         assert project_keys["code"] == (("code", "code"), ("client", "identity"))
 
