@@ -92,3 +92,31 @@ def test_the_defaults_print_as_configuration_and_read_back(domain: str) -> None:
     default = DEFAULT_SPECS[domain]()
     back = spec_from_config(default, declared, f"match.{domain}")
     assert back.comparisons == default.comparisons and back.blocking == default.blocking
+
+
+def test_the_linking_guards_are_configurable_and_checked() -> None:
+    config = load_config(text="match: {client: {generic_at: 5, max_per_source: 2}}")
+    spec = fuzzy_matcher(config).spec("client")
+    assert spec is not None
+    assert (spec.generic_at, spec.max_per_source) == (5, 2)
+    assert spec.identity == ("name",)  # the defaults' labels stay when not declared
+    assert "website" in spec.evidence
+    declared = fuzzy_matcher(load_config(text=DECLARED)).spec("client")
+    assert declared is not None and declared.evidence == ()  # no such comparison declared
+    for text, where in (
+        ("match: {client: {generic_at: 1}}", "generic_at"),
+        ("match: {client: {max_per_source: 0}}", "max_per_source"),
+        ("match: {client: {identity: [nickname]}}", "identity names no comparison"),
+        ("match: {client: {evidence: website}}", "match.client.evidence"),
+    ):
+        with pytest.raises(ConfigError, match=where):
+            load_config(text=text)
+
+
+def test_a_key_may_be_scoped_to_an_issuer_but_not_to_an_unknown_field() -> None:
+    with pytest.raises(ConfigError, match="unknown field 'crm_id'"):
+        load_config(text="domains: {client: {keys: {crm_id: [[crm_id, code]]}}}")
+    ok = load_config(
+        text='domains: {client: {keys: {vat: [[tax_id, tax_id], ["@issuer", identity]]}}}'
+    )
+    assert {k.name for k in ok.domain("client").keys} >= {"vat"}
