@@ -206,7 +206,7 @@ class OnboardingPreview:
                 best = max(range(len(candidates)), key=lambda i: self._p(scored, candidates[i][0]))
                 p_best = self._p(scored, candidates[best][0])
                 self.preview.histogram[min(int(p_best * BINS), BINS - 1)] += 1
-                out[n] = replace(out[n], probability=p_best or None)
+                out[n] = replace(out[n], probability=p_best)
                 gid = candidates[best][0]
                 weights = next((c.weights for c in scored if c.golden_id == gid), {})
                 self._closest(row, out[n], pool[gid][0], weights, p_best)

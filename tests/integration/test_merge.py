@@ -19,18 +19,18 @@ def _events(api: Api) -> list[dict[str, Any]]:
 def test_a_bridging_record_merges_two_goldens_and_moves_references(
     api: Api, change: ChangeFactory
 ) -> None:
-    api.post("crm", change("client", "A-1", 1, name="Acme Ltd", website="https://acme.com"))
     api.post(
-        "erp",
-        change("client", "E-1", 1, name="ACME LIMITED", tax_id="GB123", country="GB"),
-        change("project", "EP-1", 1, code="P-1", client_key="E-1"),
+        "crm",
+        change("client", "A-1", 1, name="Acme Ltd", website="https://acme.com"),
+        change("project", "CP-1", 1, code="P-1", client_key="A-1"),
     )
+    api.post("erp", change("client", "E-1", 1, name="ACME LIMITED", tax_id="GB123", country="GB"))
     api.apply()
     crm_golden = api.golden_of("crm", "client", "A-1")["id"]
     erp_golden = api.golden_of("erp", "client", "E-1")["id"]
     assert crm_golden != erp_golden  # nothing tied them together yet
-    project = api.golden_of("erp", "project", "EP-1")
-    assert project["references"]["client"] == erp_golden  # type: ignore[index]
+    project = api.golden_of("crm", "project", "CP-1")
+    assert project["references"]["client"] == crm_golden  # type: ignore[index]
 
     # PSA knows both the website and the tax id: one company after all
     api.post(
@@ -45,9 +45,12 @@ def test_a_bridging_record_merges_two_goldens_and_moves_references(
         ("psa", "PC-1"),
     }
     winner = golden["id"]
-    loser = erp_golden if winner == crm_golden else crm_golden
-    assert api.golden_of("erp", "client", "E-1")["id"] == winner
-    moved = api.golden_of("erp", "project", "EP-1")
+    # the first key in priority order that finds a golden record decides the winner: the tax
+    # id (a default key) comes before the website this test's firm declared
+    assert winner == erp_golden
+    loser = crm_golden
+    assert api.golden_of("crm", "client", "A-1")["id"] == winner
+    moved = api.golden_of("crm", "project", "CP-1")
     assert moved["references"]["client"] == winner  # type: ignore[index]
     assert moved["version"] == project["version"] + 1  # type: ignore[operator]
 

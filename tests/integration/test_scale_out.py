@@ -26,7 +26,7 @@ from hub.bootstrap import Hub
 from hub.store import access
 from hub.store.tables import GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
-from tests.conftest import make_hub
+from tests.conftest import CONTACT_KEYS, make_hub
 from tests.kafka import Broker, produce, read_topics
 
 pytestmark = pytest.mark.postgres
@@ -114,6 +114,9 @@ def scale_out(pg_url: str, kafka_broker: Broker, tmp_path: Path) -> Iterator[Sca
     with admin_session(hub.engine) as s:
         key = access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
     client = TestClient(create_app(hub, run_worker=False))
+    config = tmp_path / "concord.yaml"  # the workers link by website too, as the hub above
+    config.write_text(CONTACT_KEYS, encoding="utf-8")
+    env["CONCORD_CONFIG_FILE"] = str(config)
     so = ScaleOut(hub, {**os.environ, **env}, kafka_broker, f"{tag}.golden", tmp_path, client, key)
     yield so
     for p in so.workers:
