@@ -126,8 +126,9 @@ def test_log_in_and_resolve_a_candidate_with_the_keyboard(
 
 def test_split_a_record_from_its_golden_record(served: tuple[Hub, str], page: Any) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", name="Acme Ltd", website="https://acme.com")
-    _post(hub, url, "erp", "E-9", name="Acme Holdings", website="acme.com")
+    # one tax id on both: a key links them, a steward knows better
+    _post(hub, url, "crm", "A-1", name="Acme Ltd", tax_id="GB123", country="GB")
+    _post(hub, url, "erp", "E-9", name="Acme Holdings", tax_id="GB 123", country="GB")
     with admin_session(hub.engine) as s:
         gid = s.scalars(
             select(SourceRecordRow.golden_id).where(SourceRecordRow.source_key == "A-1")
