@@ -14,38 +14,48 @@ same steps as the real-time matcher, on arrays:
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from matching.model import (
-    FellegiSunterModel,
-    estimate_u,
-    expectation_maximisation,
-    term_frequencies,
-)
+from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
+from matching.compare import encode
+from matching.estimate import CodedField, TrainingBlock, estimate_u_coded, fit_unlabelled
+from matching.model import FellegiSunterModel, probability
 from matching.result import Tier
 from matching.spec import MatchSpec
 from matching.tiers import assign_tiers
 
-__all__ = ["LinkedPair", "Progress", "candidate_pairs", "dedupe", "fit", "link", "score_pairs"]
+__all__ = [
+    "MAX_BLOCK",
+    "FitWarning",
+    "LinkedPair",
+    "Progress",
+    "candidate_pairs",
+    "dedupe",
+    "fit",
+    "link",
+    "score_pairs",
+]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` so a CLI can draw a bar."""
 
 Records = Sequence[Mapping[str, object]]
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 MIN_FIT_PAIRS = 500
 """Fewer candidate pairs than this keep the spec's prior model: EM and term frequencies over a
 handful of records would be noise (two records make every value 50% frequent)."""
 
-MAX_BLOCK = 5_000
-"""Blocks larger than this are skipped: a key shared by that many records (a placeholder date,
-a default phone) selects nothing and would make the pair count quadratic."""
+
+class FitWarning(UserWarning):
+    """A bulk fit could not estimate the model as intended; the message says which field."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,30 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _normalised(spec: MatchSpec, records: Records) -> list[list[str | None]]:
-    return [[c.value(r) for r in records] for c in spec.comparisons]
+def _columns(left: Records, right: Records | None) -> tuple[Columns, Columns | None]:
+    cols = Columns(left)
+    return cols, (Columns(right, cols.memo) if right is not None else None)
+
+
+def _coded(spec: MatchSpec, left: Columns, right: Columns | None) -> list[CodedField]:
+    """Each comparison's values of both files as codes into one vocabulary per comparison."""
+    out = []
+    for comp in spec.comparisons:
+        values = []
+        for cols in (left, right or left):
+            parts = [cols.get(f, comp.normaliser) for f in comp.fields]
+            values.append(
+                parts[0]
+                if len(parts) == 1
+                else [comp.combine(*v) for v in zip(*parts, strict=True)]
+            )
+        if right is None:
+            vocab, (codes,) = encode(values[0])
+            out.append(CodedField(vocab, codes, codes))
+        else:
+            vocab, (a, b) = encode(values[0], values[1])
+            out.append(CodedField(vocab, a, b))
+    return out
 
 
 def candidate_pairs(
@@ -84,51 +116,49 @@ def candidate_pairs(
 
     For deduplication (``right is None``) pairs are within ``left`` with ``i < j``.
     """
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for idx, rec in enumerate(right if right is not None else left):
-        for key in spec.blocking.keys(rec):
-            blocks[key].append(idx)
-    n_right = len(right) if right is not None else len(left)
-    codes: list[IntArray] = []
-    if right is not None:
-        left_blocks: dict[str, list[int]] = defaultdict(list)
-        for idx, rec in enumerate(left):
-            for key in spec.blocking.keys(rec):
-                left_blocks[key].append(idx)
-        for key, li in left_blocks.items():
-            ri = blocks.get(key)
-            if ri is None or len(li) * len(ri) > MAX_BLOCK * MAX_BLOCK // 100:
-                continue
-            a, b = np.asarray(li, dtype=np.int64), np.asarray(ri, dtype=np.int64)
-            codes.append((a[:, None] * n_right + b[None, :]).ravel())
-    else:
-        for members in blocks.values():
-            if len(members) < 2 or len(members) > MAX_BLOCK:
-                continue
-            a = np.asarray(members, dtype=np.int64)
-            i, j = np.triu_indices(len(a), k=1)
-            codes.append(a[i] * n_right + a[j])
-    if not codes:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty
-    unique = np.unique(np.concatenate(codes))
-    return unique // n_right, unique % n_right
+    lc, rc = _columns(left, right)
+    i, j, _ = block_pairs(spec.blocking, lc, rc)
+    return i, j
 
 
 def _levels(
-    spec: MatchSpec,
-    left_values: list[list[str | None]],
-    right_values: list[list[str | None]],
-    i: IntArray,
-    j: IntArray,
-    progress: Progress,
+    spec: MatchSpec, fields: Sequence[CodedField], i: IntArray, j: IntArray, progress: Progress
 ) -> npt.NDArray[np.int8]:
     gamma = np.empty((len(i), len(spec.comparisons)), dtype=np.int8)
-    for k, comp in enumerate(spec.comparisons):
-        lv, rv = left_values[k], right_values[k]
-        gamma[:, k] = comp.levels([lv[x] for x in i], [rv[x] for x in j])
+    for k, (comp, f) in enumerate(zip(spec.comparisons, fields, strict=True)):
+        gamma[:, k] = comp.levels_coded(f.vocab, f.left[i], f.right[j])
         progress("compare", k + 1, len(spec.comparisons))
     return gamma
+
+
+def _training_blocks(
+    spec: MatchSpec, by_rule: Mapping[str, IntArray], i: IntArray, j: IntArray, n_right: int
+) -> list[TrainingBlock]:
+    """One training block per rule name: its candidates, and what it holds out."""
+    codes = i * n_right + j
+    rules: dict[str, list[object]] = defaultdict(list)
+    for rule in spec.blocking.rules:
+        rules[rule.name].append(rule)
+    out = []
+    for name, rule_codes in by_rule.items():
+        parts = [p for rule in spec.blocking.rules if rule.name == name for p in rule.parts]
+        fields = {p.field for p in parts}
+        held = frozenset(k for k, c in enumerate(spec.comparisons) if fields.intersection(c.fields))
+        recall: list[int] = []
+        for p in dict.fromkeys((p.field, p.normaliser, p.length, p.first_token) for p in parts):
+            field, normaliser, length, first_token = p
+            plain = [
+                k
+                for k, c in enumerate(spec.comparisons)
+                if c.fields == (field,) and c.normaliser == normaliser and c.exact_level == 0
+            ]
+            if length is not None or first_token or not plain:
+                recall = []
+                break
+            recall.append(plain[0])
+        rows = np.searchsorted(codes, rule_codes)
+        out.append(TrainingBlock(name, rows, held, tuple(sorted(set(recall))) or None))
+    return out
 
 
 def fit(
@@ -138,6 +168,9 @@ def fit(
     progress: Progress = _noop,
 ) -> MatchSpec:
     """The spec with its model fitted to these records, without labels.
+
+    The fitted model's ``warnings`` (also issued as :class:`FitWarning`) say where the fit fell
+    back to declared values.
 
     Args:
         spec: Spec whose comparisons and prior m/u start the fit.
@@ -157,44 +190,67 @@ def _run(
     right: Records | None,
     progress: Progress,
     fit_model: bool,
-) -> tuple[
-    MatchSpec,
-    IntArray,
-    IntArray,
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-]:
+) -> tuple[MatchSpec, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
     progress("normalise", 0, 1)
-    lv = _normalised(spec, left)
-    rv = _normalised(spec, right) if right is not None else lv
+    lc, rc = _columns(left, right)
+    fields = _coded(spec, lc, rc)
     progress("normalise", 1, 1)
     progress("block", 0, 1)
-    i, j = candidate_pairs(spec, left, right)
+    i, j, by_rule = block_pairs(spec.blocking, lc, rc)
     progress("block", 1, 1)
-    gamma = _levels(spec, lv, rv, i, j, progress)
+    gamma = _levels(spec, fields, i, j, progress)
     model = spec.current_model()
     if fit_model and len(i) >= MIN_FIT_PAIRS:
         progress("fit", 0, 2)
-        u = estimate_u(spec.comparisons, lv, rv if right is not None else None)
+        dedupe = right is None
+        u = estimate_u_coded(spec.comparisons, fields, dedupe)
         progress("fit", 1, 2)
-        m, _, lam_candidates = expectation_maximisation(gamma, model)
-        n_left = len(left)
-        total_pairs = n_left * len(right) if right is not None else n_left * (n_left - 1) // 2
-        prior = min(max(lam_candidates * len(i) / max(total_pairs, 1), 1e-12), 0.5)
-        tfs = {
-            c.label: term_frequencies(lv[k] + (rv[k] if right is not None else []))
-            for k, c in enumerate(spec.comparisons)
-            if c.term_frequency
-        }
-        fields = tuple(replace(fm, m=m[k], u=u[k]) for k, fm in enumerate(model.fields))
-        model = FellegiSunterModel(fields, prior).with_term_frequencies(tfs)
+        n_left, n_right = len(left), len(right) if right is not None else len(left)
+        total = n_left * n_right if not dedupe else n_left * (n_left - 1) // 2
+        blocks = _training_blocks(spec, by_rule, i, j, n_right)
+        model = fit_unlabelled(gamma, blocks, u, model, total)
+        model = model.with_term_frequencies(
+            {
+                c.label: _frequencies(f, dedupe)
+                for c, f in zip(spec.comparisons, fields, strict=True)
+                if c.term_frequency
+            }
+        )
+        for message in model.warnings:
+            warnings.warn(message, FitWarning, stacklevel=3)
         spec = spec.with_model(model)
         progress("fit", 2, 2)
-    tf_left = [lv[k] if c.term_frequency else [] for k, c in enumerate(spec.comparisons)]
-    left_values = [[col[x] for x in i] if col else [] for col in tf_left]
-    fw, total, prob = model.score(gamma, left_values)
-    return spec, i, j, fw, total, prob
+    fw, total_w, prob = _score(model, gamma, fields, i)
+    return spec, i, j, fw, total_w, prob
+
+
+def _frequencies(f: CodedField, dedupe: bool) -> dict[str, float]:
+    codes = f.left if dedupe else np.concatenate([f.left, f.right])
+    counts = np.bincount(codes[codes >= 0], minlength=len(f.vocab))
+    total = counts.sum()
+    if not total:
+        return {}
+    return dict(zip(f.vocab.tolist(), (counts / total).tolist(), strict=True))
+
+
+def _score(
+    model: FellegiSunterModel,
+    gamma: npt.NDArray[np.int8],
+    fields: Sequence[CodedField],
+    i: IntArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Scores of every pair, the term-frequency weights looked up per value, not per pair."""
+    fw = model.field_weights(gamma)
+    for k, (fm, f) in enumerate(zip(model.fields, fields, strict=True)):
+        if not (fm.comparison.term_frequency and fm.tf):
+            continue
+        known = np.array([fm.tf.get(v, np.nan) for v in f.vocab.tolist()], dtype=np.float64)
+        rows = np.flatnonzero(gamma[:, k] == 0)
+        freq = known[f.left[i[rows]]]
+        found = ~np.isnan(freq)
+        fw[rows[found], k] = model.exact_tf_weights(k, freq[found])
+    total = fw.sum(axis=1) + model.prior_weight
+    return fw, total, probability(total)
 
 
 def _pairs(
@@ -311,11 +367,7 @@ def score_pairs(
         >>> bool(score_pairs(resource_spec(), a, b, idx, idx)[2][0] > 0.9)
         True
     """
-    lv = _normalised(spec, left)
-    rv = _normalised(spec, right)
-    gamma = _levels(spec, lv, rv, i, j, _noop)
-    model = spec.current_model()
-    left_values = [
-        [lv[k][x] for x in i] if c.term_frequency else [] for k, c in enumerate(spec.comparisons)
-    ]
-    return model.score(gamma, left_values)
+    lc, rc = _columns(left, right)
+    fields = _coded(spec, lc, rc)
+    gamma = _levels(spec, fields, i, j, _noop)
+    return _score(spec.current_model(), gamma, fields, i)

@@ -147,6 +147,15 @@ class Comparison:
         return ("exact", "else")
 
     @property
+    def agreeing_levels(self) -> int:
+        """How many leading levels say the values agree (exact and the fuzzy levels).
+
+        A fitted model must weigh these as evidence *for* a match (m > u); see
+        :func:`matching.estimate.check_agreeing_levels`.
+        """
+        return len(self.level_names) - 1
+
+    @property
     def prior_m(self) -> tuple[float, ...]:
         """m per level: the declared one, else the class default for this number of levels."""
         return self.m if self.m is not None else self._default("m")
@@ -368,6 +377,12 @@ class DateComparison(Comparison):
     @property
     def level_names(self) -> tuple[str, ...]:
         return ("exact", "typo", f"within {self.years}y", "else")
+
+    @property
+    def agreeing_levels(self) -> int:
+        """Exact and typo only: two birth dates a year apart are a near miss, not agreement,
+        and random people fall within a year of each other more often than true matches do."""
+        return 2
 
     def _default(self, which: str) -> tuple[float, ...]:
         if which == "m":

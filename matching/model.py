@@ -93,10 +93,14 @@ class FellegiSunterModel:
     Attributes:
         fields: One :class:`FieldModel` per comparison, in spec order.
         prior: Probability that two random records match (lambda).
+        warnings: What a fit to data could not do as intended (a field kept its declared m
+            because EM gave m <= u on an agreeing level...): a caller shows them rather than
+            trusting the scores silently.
     """
 
     fields: tuple[FieldModel, ...]
     prior: float
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """Reject a prior that makes every probability 0 or 1."""
@@ -142,6 +146,12 @@ class FellegiSunterModel:
                     freq = fm.tf.get(values[r] or "")
                     if freq is not None:
                         out[r, j] = math.log2(m0 / max(freq, _EPS))
+        return out
+
+    def exact_tf_weights(self, j: int, freqs: FloatArray) -> FloatArray:
+        """Weight of exact agreement on field ``j`` for values of these relative frequencies."""
+        m0 = max(self.fields[j].m[0], _EPS)
+        out: FloatArray = np.log2(m0 / np.maximum(freqs, _EPS))
         return out
 
     def score(
