@@ -263,16 +263,26 @@ def _pairs(
     tiers: list[tuple[int, Tier]],
 ) -> list[LinkedPair]:
     labels = spec.labels
+    rows = np.asarray([r for r, _ in tiers], dtype=np.int64)
+    weights = np.round(fw[rows], 4).tolist()
     return [
         LinkedPair(
-            left=int(i[r]),
-            right=int(j[r]),
-            probability=float(prob[r]),
+            left=a,
+            right=b,
+            probability=p,
             tier=tier,
-            weight=float(total[r]),
-            weights=dict(zip(labels, (round(float(w), 4) for w in fw[r]), strict=True)),
+            weight=w,
+            weights=dict(zip(labels, ws, strict=True)),
         )
-        for r, tier in tiers
+        for (_, tier), a, b, p, w, ws in zip(
+            tiers,
+            i[rows].tolist(),
+            j[rows].tolist(),
+            prob[rows].tolist(),
+            total[rows].tolist(),
+            weights,
+            strict=True,
+        )
     ]
 
 
@@ -303,19 +313,24 @@ def link(
         [(0, 0)]
     """
     spec, i, j, fw, total, prob = _run(spec, left, right, progress, fit_model)
-    rows_by_left: dict[int, list[int]] = defaultdict(list)
-    for r in np.flatnonzero(prob >= spec.t_review).tolist():
-        rows_by_left[int(i[r])].append(r)
-    tiers: list[tuple[int, Tier]] = []
-    for rows in rows_by_left.values():
+    rows = np.flatnonzero(prob >= spec.t_review)
+    rows = rows[np.argsort(i[rows], kind="stable")]
+    _, starts, counts = np.unique(i[rows], return_index=True, return_counts=True)
+    single = rows[starts[counts == 1]]
+    tiers: list[tuple[int, Tier]] = [
+        (r, "auto" if p >= spec.t_auto else "review")
+        for r, p in zip(single.tolist(), prob[single].tolist(), strict=True)
+    ]
+    for start, count in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
+        group = rows[start : start + count].tolist()  # a left record with several candidates
         decided = assign_tiers(
-            [float(total[r]) for r in rows],
-            [float(prob[r]) for r in rows],
+            total[group].tolist(),
+            prob[group].tolist(),
             spec.t_auto,
             spec.t_review,
             spec.runner_up_bits,
         )
-        tiers.extend((rows[k], tier) for k, tier in decided)
+        tiers.extend((group[k], tier) for k, tier in decided)
     tiers.sort()
     return _pairs(spec, i, j, fw, total, prob, tiers)
 

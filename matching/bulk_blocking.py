@@ -84,29 +84,40 @@ class Columns:
         return out
 
 
-def _rule_keys(rule: BlockOn, files: Sequence[Columns], vocab: dict[str, int]) -> list[IntArray]:
-    """Per file, each record's key of ``rule`` as codes of its parts (-1: no key)."""
+def _rule_keys(
+    rule: BlockOn,
+    files: Sequence[Columns],
+    vocab: dict[str, int],
+    seen: dict[tuple[int, BlockPart], IntArray],
+) -> list[IntArray]:
+    """Per file, each record's key of ``rule`` as codes of its parts (-1: no key).
+
+    ``seen`` keeps each part's codes: one field is a part of several rules.
+    """
     out = []
-    for cols in files:
+    for f, cols in enumerate(files):
         parts = []
         for part in rule.parts:
-            values = cols.part(part)
-            parts.append(
-                np.fromiter(
+            if (f, part) not in seen:
+                values = cols.part(part)
+                seen[f, part] = np.fromiter(
                     (-1 if v is None else vocab.setdefault(v, len(vocab)) for v in values),
                     dtype=np.int64,
                     count=len(values),
                 )
-            )
+            parts.append(seen[f, part])
         out.append(np.stack(parts, axis=1))
     return out
 
 
 def _group_keys(
-    rules: Sequence[BlockOn], files: Sequence[Columns], vocab: dict[str, int]
+    rules: Sequence[BlockOn],
+    files: Sequence[Columns],
+    vocab: dict[str, int],
+    seen: dict[tuple[int, BlockPart], IntArray],
 ) -> list[tuple[IntArray, IntArray]]:
     """Per file, ``(record, key)`` of every record's distinct keys across rules of one name."""
-    per_rule = [_rule_keys(rule, files, vocab) for rule in rules]
+    per_rule = [_rule_keys(rule, files, vocab, seen) for rule in rules]
     width = max(k[0].shape[1] for k in per_rule)
     rows: list[list[IntArray]] = [[] for _ in files]
     for keys in per_rule:
@@ -118,7 +129,15 @@ def _group_keys(
     sizes = [len(cols.records) for cols in files]
     everything = np.concatenate(stacked)
     valid = (everything != -1).all(axis=1)
-    _, codes = np.unique(everything, axis=0, return_inverse=True)
+    radix = len(vocab) + 2
+    if float(radix) ** width < 2.0**62:  # one integer per key: sorting rows is much slower
+        combined = np.zeros(len(everything), dtype=np.int64)
+        for col in range(width):
+            combined *= radix
+            combined += everything[:, col] + 2
+        _, codes = np.unique(combined, return_inverse=True)
+    else:
+        _, codes = np.unique(everything, axis=0, return_inverse=True)
     codes = codes.reshape(-1).astype(np.int64)
     codes[~valid] = -1
     out = []
@@ -128,8 +147,8 @@ def _group_keys(
         key = codes[offset : offset + n]
         record = np.tile(np.arange(size, dtype=np.int64), n // max(size, 1))
         keep = key >= 0
-        pairs = np.unique(np.stack([key[keep], record[keep]], axis=1), axis=0)
-        out.append((pairs[:, 1], pairs[:, 0]))
+        pairs = np.unique(key[keep] * max(size, 1) + record[keep])
+        out.append((pairs % max(size, 1), pairs // max(size, 1)))
         offset += n
     return out
 
@@ -193,9 +212,10 @@ def block_pairs(
     for rule in blocking.rules:
         groups[rule.name].append(rule)
     vocab: dict[str, int] = {}
+    seen: dict[tuple[int, BlockPart], IntArray] = {}
     by_rule: dict[str, IntArray] = {}
     for name, rules in groups.items():
-        keys = _group_keys(rules, files, vocab)
+        keys = _group_keys(rules, files, vocab, seen)
         if right is None:
             codes = _pairs_within(keys[0][0], keys[0][1], n_right)
         else:

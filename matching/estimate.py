@@ -95,7 +95,7 @@ def estimate_u_coded(
     comparisons: Sequence[Comparison],
     fields: Sequence[CodedField],
     dedupe: bool,
-    max_pairs: int = 200_000,
+    max_pairs: int = 50_000,
     seed: int = 1,
 ) -> list[FloatArray]:
     """u per level of each comparison from random pairs of records, repeatable by ``seed``.
