@@ -157,7 +157,8 @@ def _training_blocks(
                 break
             recall.append(plain[0])
         rows = np.searchsorted(codes, rule_codes)
-        out.append(TrainingBlock(name, rows, held, tuple(sorted(set(recall))) or None))
+        whole = all(p.length is None and not p.first_token for p in parts)
+        out.append(TrainingBlock(name, rows, held, tuple(sorted(set(recall))) or None, whole))
     return out
 
 

@@ -83,12 +83,15 @@ class TrainingBlock:
         recall_fields: Comparisons whose exact agreement is exactly what puts a true match in
             this block (the rule's plain, untruncated fields with the comparisons'
             normalisers); ``None`` when the rule is looser, so it cannot size the prior.
+        whole_values: The rule compares whole values (no prefixes, no first words): its pairs
+            agree on what it reads, so weights from random pairs describe them.
     """
 
     name: str
     rows: IntArray
     held_out: frozenset[int]
     recall_fields: tuple[int, ...] | None
+    whole_values: bool = True
 
 
 def estimate_u_coded(
@@ -182,10 +185,9 @@ def em_fixed_u(
         a value for each active comparison, and the share of matches among the pairs.
     """
     cols = gamma[:, list(active)].astype(np.int64) + 1  # NULL_LEVEL becomes 0
-    radix = np.array([len(m[c]) + 1 for c in active], dtype=np.int64)
     keys = np.zeros(len(cols), dtype=np.int64)
-    for k in range(len(active)):
-        keys = keys * radix[k] + cols[:, k]
+    for k, c in enumerate(active):
+        keys = keys * (len(m[c]) + 1) + cols[:, k]
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     patterns = cols[first] - 1
     weight = counts.astype(np.float64)
@@ -276,25 +278,60 @@ def _fit_blocks(
     u: Sequence[FloatArray],
     declared: Sequence[FloatArray],
 ) -> list[_BlockFit]:
+    """EM in each block that leaves several fields free; counting where it leaves one."""
     fits = []
     for block in blocks:
-        active = [c for c in range(gamma.shape[1]) if c not in block.held_out]
-        if len(block.rows) < MIN_BLOCK_PAIRS or not active:
+        if len(block.rows) < MIN_BLOCK_PAIRS:
             continue
         sub = gamma[block.rows]
-        active = [c for c in active if (sub[:, c] != NULL_LEVEL).any()]
-        if not active:
-            continue
-        ms, support, share = em_fixed_u(sub, active, m, u, declared)
-        fits.append(
-            _BlockFit(
-                block,
-                dict(zip(active, ms, strict=True)),
-                {c: float(s) for c, s in zip(active, support, strict=True)},
-                share * len(block.rows),
+        active = [
+            c
+            for c in range(gamma.shape[1])
+            if c not in block.held_out and (sub[:, c] != NULL_LEVEL).any()
+        ]
+        if len(active) == 1 and block.whole_values:
+            (c,) = active
+            mc, matches = _one_free_field(sub[:, c], u[c], declared[c])
+            fits.append(_BlockFit(block, {c: mc}, {c: matches}, matches))
+        elif len(active) > 1:
+            ms, support, share = em_fixed_u(sub, active, m, u, declared)
+            fits.append(
+                _BlockFit(
+                    block,
+                    dict(zip(active, ms, strict=True)),
+                    {c: float(s) for c, s in zip(active, support, strict=True)},
+                    share * len(block.rows),
+                )
             )
-        )
     return fits
+
+
+def _one_free_field(
+    levels: npt.NDArray[np.int8], u: FloatArray, declared: FloatArray
+) -> tuple[FloatArray, float]:
+    """m of the one field a block leaves free, by counting rather than EM.
+
+    With one free field EM cannot tell many matches that often disagree from few that always
+    agree: both fit the counts. What the counts do show is the excess of each closer level
+    over what strangers produce (``u`` times the non-matches): that excess is the matches at
+    that level. The share of matches that disagree outright is hidden among the strangers, so
+    the "else" level keeps its declared m and the closer levels share the rest.
+
+    Returns:
+        ``(m, matches)``: m per level and the estimated matches with a value.
+    """
+    present = levels[levels != NULL_LEVEL].astype(np.int64)
+    n = len(present)
+    counts = np.bincount(present, minlength=len(u))[: len(u)].astype(np.float64)
+    last = len(u) - 1
+    matches = 0.0
+    closer = counts[:last]
+    for _ in range(3):  # strangers are the pairs that are not matches: refine once or twice
+        closer = np.maximum(counts[:last] - (n - matches) * u[:last], 0.0)
+        closer += PSEUDO_MATCHES * declared[:last]
+        matches = min(float(closer.sum()) / (1.0 - declared[last]), float(n))
+    m = np.append((1.0 - declared[last]) * closer / closer.sum(), declared[last])
+    return m, matches
 
 
 def _combine(
