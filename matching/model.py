@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from matching.compare import NULL_LEVEL, Comparison
+from matching.compare import NULL_LEVEL, Comparison, encode
 
 __all__ = [
     "FellegiSunterModel",
@@ -214,7 +214,9 @@ def estimate_u(
     """u per level of each comparison, from pairs of records drawn at random.
 
     Random pairs are almost surely non-matches, so level frequencies among them are u. Rare
-    levels (exact agreement on an e-mail) are smoothed toward the declared prior u.
+    levels (exact agreement on an e-mail) are smoothed toward the declared prior u. Bulk runs
+    use :func:`matching.estimate.estimate_u_coded`, which also counts the exact level over all
+    pairs and removes the matches among random pairs.
 
     Args:
         comparisons: The comparisons, in order.
@@ -238,9 +240,9 @@ def estimate_u(
     other = right if right is not None else left
     out = []
     for k, comp in enumerate(comparisons):
-        lv = [left[k][x] for x in i]
-        rv = [other[k][x] for x in j]
-        out.append(_smoothed_counts(comp.levels(lv, rv), comp.prior_u, strength=10.0))
+        vocab, (a, b) = encode(left[k], other[k])
+        levels = comp.levels_coded(vocab, a[i], b[j])
+        out.append(_smoothed_counts(levels, comp.prior_u, strength=10.0))
     return out
 
 
