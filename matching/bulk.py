@@ -1,15 +1,17 @@
-"""Bulk matching of whole files: blocking, vectorised comparison, EM, scores, tiers.
+"""Bulk matching of whole files: blocking, vectorised comparison, fitting, scores, tiers.
 
 ``link(left, right, spec)`` finds which right record each left record is (an acquired firm's
 clients against ours); ``dedupe(records, spec)`` finds duplicates within one file. Both run the
 same steps as the real-time matcher, on arrays:
 
-1. normalise every compared field of every record once;
-2. candidate pairs from the blocking rules (records sharing a blocking key);
-3. levels of every candidate pair, one rapidfuzz call per field;
-4. fit the model to this data: u from random pairs, m by EM over the candidates, term
-   frequencies from the values (see :mod:`matching.model`);
-5. weights, probabilities and tiers.
+1. normalise each distinct value of every compared field once, and code the values as integers
+   (:mod:`matching.bulk_blocking`, :func:`matching.compare.encode`);
+2. candidate pairs from the blocking rules (records sharing a blocking key), with numpy;
+3. levels of every candidate pair: each distinct pair of values graded once by rapidfuzz;
+4. fit the model to this data without labels (:mod:`matching.estimate`): u from seeded random
+   pairs, m by EM per blocking rule with that rule's fields held out, the prior from blocks of
+   plain agreement; fit warnings are kept on the model and issued as :class:`FitWarning`;
+5. weights (term frequencies looked up per value), probabilities and tiers.
 """
 
 from __future__ import annotations

@@ -129,6 +129,10 @@ def estimate_u_coded(
             counts = np.bincount(levels[levels != NULL_LEVEL].astype(np.int64), minlength=n_levels)
             smoothed = counts[:n_levels].astype(np.float64) + 10.0 * prior_u
             u = smoothed / smoothed.sum()
+            # A level never seen in the sample is rarer than one in the sample size, not
+            # impossible: a u far below that would make it near-proof of a match.
+            u = np.maximum(u, np.minimum(prior_u, 1.0 / max(int(counts.sum()), 1)))
+            u /= u.sum()
             if exact is not None:
                 rest = u[1:] / u[1:].sum()
                 u = np.concatenate([[exact], (1.0 - exact) * rest])
@@ -263,7 +267,10 @@ def fit_unlabelled(
         m, notes = _combine(comps, fits, declared, u, gamma)
         prior, note = _prior(fits, m, total_pairs, start.prior)
         notes += [note] if note else []
-        u = [_without_matches(ur, mc, prior) for ur, mc in zip(u_random, m, strict=True)]
+        u = [
+            _without_matches(comps[c], ur, mc, prior) if (gamma[:, c] != NULL_LEVEL).any() else ur
+            for c, (ur, mc) in enumerate(zip(u_random, m, strict=True))
+        ]
     fields = tuple(
         FieldModel(c, tuple(float(x) for x in mc), tuple(float(x) for x in uc))
         for c, mc, uc in zip(comps, m, u, strict=True)
@@ -358,12 +365,14 @@ def _combine(
             out.append(np.average(np.stack(estimates), axis=0, weights=weights))
             continue
         out.append(declared[c].copy())
+        if not (gamma[:, c] != NULL_LEVEL).any():
+            continue  # no values at all: nothing to fit, nothing to warn about
         if rejected:
             notes.append(
                 f"{comp.label}: EM gave m <= u on agreeing levels in blocks "
                 f"{'; '.join(rejected)}; kept the declared m"
             )
-        elif (gamma[:, c] != NULL_LEVEL).any():
+        else:
             notes.append(
                 f"{comp.label}: no blocking rule leaves it free to estimate m; kept the declared m"
             )
@@ -397,10 +406,18 @@ def _prior(
     return fallback, "prior: no block large enough to estimate it; kept the declared prior"
 
 
-def _without_matches(u_random: FloatArray, m: FloatArray, prior: float) -> FloatArray:
-    """u among non-matches, from u among random pairs of which ``prior`` match."""
-    u_random = np.asarray(u_random, dtype=np.float64)
-    clean = (u_random - prior * m) / (1.0 - prior)
-    clean = np.maximum(clean, 0.05 * u_random)
-    out: FloatArray = clean / clean.sum()
+def _without_matches(
+    comp: Comparison, u_random: FloatArray, m: FloatArray, prior: float
+) -> FloatArray:
+    """u among non-matches, from u among random pairs of which ``prior`` match.
+
+    Only the exact level, counted over all pairs, is corrected: there the matches are a
+    measurable part of the count (a shared birth date); a sampled level's few matches are
+    below its sampling noise.
+    """
+    out: FloatArray = np.asarray(u_random, dtype=np.float64).copy()
+    if comp.exact_level != 0:
+        return out
+    out[0] = max((out[0] - prior * m[0]) / (1.0 - prior), 0.05 * out[0])
+    out[1:] *= (1.0 - out[0]) / out[1:].sum()
     return out

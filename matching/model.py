@@ -9,14 +9,12 @@ For a pair with level ``l_f`` on each field ``f``::
 chance that two records picked at random match. A missing value adds 0: no evidence either way.
 Each field's term is its weight in the explanation a steward sees.
 
-Where they come from, without labels:
+Where they come from, without labels: see :mod:`matching.estimate` (u from random pairs, m by
+EM per blocking rule with the rule's fields held out, the prior from the data). Plain EM over
+all candidates (:func:`expectation_maximisation`) is kept for callers that want it, but drifts
+on records with few fields: candidates agree on their blocking fields, and EM can lock onto
+that instead of "same person".
 
-* ``u`` from random pairs (:func:`estimate_u`): random pairs are almost all non-matches.
-* ``m`` by expectation-maximisation over the blocked candidate pairs
-  (:func:`expectation_maximisation`), where nearly all true matches are. EM also estimates a
-  ``u`` and a prior *among candidates*; those are conditional on blocking (candidates agree on
-  their blocking fields) and serve only to separate the two classes; scoring uses the ``u``
-  from random pairs and the prior rescaled to all pairs.
 * Once stewards have decided enough pairs, :meth:`FellegiSunterModel.with_labels` re-estimates
   ``m`` (and ``u``) from those decisions.
 

@@ -202,7 +202,7 @@ def resource_spec() -> MatchSpec:
                 "postcode",
                 (1, 2),
                 normaliser="postcode",
-                m=(0.8, 0.1, 0.05, 0.05),
+                m=(0.8, 0.1, 0.06, 0.04),
                 u=(0.001, 0.01, 0.05, 0.939),
             ),
             ExactMatch("region", normaliser="folded", m=(0.95, 0.05), u=(0.2, 0.8)),
