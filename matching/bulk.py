@@ -25,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
-from matching.compare import encode
-from matching.estimate import CodedField, TrainingBlock, estimate_u_coded, fit_unlabelled
+from matching.codes import encode
+from matching.estimate import TrainingBlock, fit_unlabelled
 from matching.model import FellegiSunterModel, probability
+from matching.random_pairs import CodedField, estimate_u_coded
 from matching.result import Tier
 from matching.spec import MatchSpec
 from matching.tiers import assign_tiers

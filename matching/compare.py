@@ -24,6 +24,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from matching.codes import WORKERS, Codes, Vocabulary, encode
 from matching.normalise import NORMALISERS
 
 __all__ = [
@@ -43,41 +44,6 @@ NULL_LEVEL = -1
 
 Levels = npt.NDArray[np.int8]
 """One level per pair; ``NULL_LEVEL`` where either side is missing."""
-
-Codes = npt.NDArray[np.int64]
-"""Integer code of each value in a vocabulary (see :func:`encode`); ``-1`` where missing."""
-
-Vocabulary = npt.NDArray[np.object_]
-"""The distinct strings that codes index."""
-
-WORKERS = -1
-"""rapidfuzz threads for a column of pairs: all cores (the scorers release the GIL)."""
-
-
-def encode(*columns: Sequence[str | None]) -> tuple[Vocabulary, list[Codes]]:
-    """One shared vocabulary for several columns of normalised values, and their codes.
-
-    Bulk matching works on codes rather than strings: equality is an integer compare, a pair
-    of values seen in many candidate pairs (two cities, two dates) is graded once, and fancy
-    indexing replaces Python loops over millions of pairs.
-
-    Examples:
-        >>> vocab, (a, b) = encode(["x", None, "y"], ["y", "x"])
-        >>> vocab.tolist(), a.tolist(), b.tolist()
-        (['x', 'y'], [0, -1, 1], [1, 0])
-    """
-    index: dict[str, int] = {}
-    codes = [
-        np.fromiter(
-            (-1 if v is None else index.setdefault(v, len(index)) for v in col),
-            dtype=np.int64,
-            count=len(col),
-        )
-        for col in columns
-    ]
-    vocab = np.empty(len(index), dtype=object)
-    vocab[:] = list(index)
-    return vocab, codes
 
 
 def _check_probabilities(name: str, values: tuple[float, ...], n: int, field: str) -> None:

@@ -32,15 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from matching.compare import NULL_LEVEL, Codes, Comparison, Vocabulary
+from matching.compare import NULL_LEVEL, Comparison
 from matching.model import FellegiSunterModel, FieldModel, probability
 
 __all__ = [
-    "CodedField",
     "TrainingBlock",
     "check_agreeing_levels",
     "em_fixed_u",
-    "estimate_u_coded",
     "fit_unlabelled",
 ]
 
@@ -55,21 +53,6 @@ MIN_SUPPORT = 5.0
 
 PSEUDO_MATCHES = 10.0
 """Weight of the declared ``m`` in each block's estimate, in matches."""
-
-
-@dataclass(frozen=True)
-class CodedField:
-    """One comparison's values for a bulk run, as codes into a shared vocabulary.
-
-    Attributes:
-        vocab: Distinct normalised values.
-        left: Code of each left record's value (``-1`` if missing).
-        right: Same for the right records (the left codes again for deduplication).
-    """
-
-    vocab: Vocabulary
-    left: Codes
-    right: Codes
 
 
 @dataclass(frozen=True)
@@ -92,71 +75,6 @@ class TrainingBlock:
     held_out: frozenset[int]
     recall_fields: tuple[int, ...] | None
     whole_values: bool = True
-
-
-def estimate_u_coded(
-    comparisons: Sequence[Comparison],
-    fields: Sequence[CodedField],
-    dedupe: bool,
-    max_pairs: int = 50_000,
-    seed: int = 1,
-) -> list[FloatArray]:
-    """u per level of each comparison from random pairs of records, repeatable by ``seed``.
-
-    The exact level is computed from value counts over *all* pairs; the other levels share
-    the rest in the proportions seen among ``max_pairs`` random pairs (smoothed toward the
-    declared u, so a level never seen keeps a small, non-zero u).
-    """
-    out: list[FloatArray] = []
-    rng = np.random.default_rng(seed)
-    n_left = len(fields[0].left) if fields else 0
-    n_right = len(fields[0].right) if fields else 0
-    i = rng.integers(0, max(n_left, 1), max_pairs)
-    j = rng.integers(0, max(n_right, 1), max_pairs)
-    if dedupe:
-        keep = i != j
-        i, j = i[keep], j[keep]
-    for comp, f in zip(comparisons, fields, strict=True):
-        prior_u = np.asarray(comp.prior_u, dtype=np.float64)
-        n_levels = len(prior_u)
-        exact = _exact_share(f, dedupe) if comp.exact_level == 0 else None
-        if exact is not None and n_levels == 2:
-            u = np.array([exact, 1.0 - exact])
-        elif n_left < 2 or n_right < 1:
-            u = prior_u.copy()
-        else:
-            levels = comp.levels_coded(f.vocab, f.left[i], f.right[j])
-            counts = np.bincount(levels[levels != NULL_LEVEL].astype(np.int64), minlength=n_levels)
-            smoothed = counts[:n_levels].astype(np.float64) + 10.0 * prior_u
-            u = smoothed / smoothed.sum()
-            # A level never seen in the sample is rarer than one in the sample size, not
-            # impossible: a u far below that would make it near-proof of a match.
-            u = np.maximum(u, np.minimum(prior_u, 1.0 / max(int(counts.sum()), 1)))
-            u /= u.sum()
-            if exact is not None:
-                rest = u[1:] / u[1:].sum()
-                u = np.concatenate([[exact], (1.0 - exact) * rest])
-        out.append(u)
-    return out
-
-
-def _exact_share(f: CodedField, dedupe: bool) -> float | None:
-    """Share of all pairs with both values present that agree exactly; ``None`` if no pairs."""
-    size = len(f.vocab)
-    left = np.bincount(f.left[f.left >= 0], minlength=size).astype(np.float64)
-    if dedupe:
-        n = left.sum()
-        if n < 2:
-            return None
-        share = float((left * (left - 1)).sum() / (n * (n - 1)))
-        floor = 0.5 / (n * (n - 1))
-    else:
-        right = np.bincount(f.right[f.right >= 0], minlength=size).astype(np.float64)
-        if left.sum() < 1 or right.sum() < 1:
-            return None
-        share = float((left * right).sum() / (left.sum() * right.sum()))
-        floor = 0.5 / (left.sum() * right.sum())
-    return float(min(max(share, floor), 1.0 - 1e-9))
 
 
 def em_fixed_u(
@@ -252,7 +170,8 @@ def fit_unlabelled(
     Args:
         gamma: Levels of every candidate pair, shape ``(pairs, comparisons)``.
         blocks: The candidates of each blocking rule.
-        u_random: u per comparison from random pairs (:func:`estimate_u_coded`).
+        u_random: u per comparison from random pairs
+            (:func:`matching.random_pairs.estimate_u_coded`).
         start: The declared model: starting and fallback m, and the prior if none is found.
         total_pairs: Number of all possible pairs (the prior's denominator).
     """

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from matching.compare import NULL_LEVEL, Comparison, encode
+from matching.codes import encode
+from matching.compare import NULL_LEVEL, Comparison
 
 __all__ = [
     "FellegiSunterModel",

@@ -11,7 +11,8 @@ import pytest
 
 from matching import ExactMatch, FellegiSunterModel, JaroWinklerAtThresholds, dedupe, resource_spec
 from matching.bulk import FitWarning, fit
-from matching.estimate import CodedField, TrainingBlock, estimate_u_coded, fit_unlabelled
+from matching.estimate import TrainingBlock, fit_unlabelled
+from matching.random_pairs import CodedField, estimate_u_coded
 
 _GIVEN_WORDS = (
     "james mary john patricia robert jennifer michael linda william elizabeth david barbara "
