@@ -13,8 +13,11 @@ field" is a class EM can lock onto instead of "is the same person". The fit here
   and the fields of that rule held out: within a block on birth date every pair agrees on the
   date, so the date says nothing there, while names still separate the classes; the block on
   names in turn estimates the date's ``m``. Each field's ``m`` is the average of the blocks that
-  estimated it, weighted by how many matches each block holds. A weak Dirichlet pull toward the
-  declared ``m`` settles the directions the data leave open (a block with one free field).
+  estimated it, weighted by how many matches each block holds; a weak pull toward the declared
+  ``m`` keeps a level no match reached from being called impossible. A block that leaves one
+  field free (names only, when records hold names and a date) cannot tell many matches that
+  often disagree from few that always agree, so there the excess of each closer level over what
+  strangers produce is counted instead of running EM.
 * The prior (share of all pairs that match) comes from blocks whose key is plain agreement on
   compared fields: a block on birth date holding ``E`` expected matches, when a true match
   agrees on birth date with probability ``m_exact``, implies ``E / m_exact`` matches in all.
