@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["WORKERS", "Codes", "Vocabulary", "encode"]
+__all__ = ["Codes", "Vocabulary", "encode", "workers"]
 
 Codes = npt.NDArray[np.int64]
 """Integer code of each value in a vocabulary (see :func:`encode`); ``-1`` where missing."""
@@ -20,8 +20,12 @@ Codes = npt.NDArray[np.int64]
 Vocabulary = npt.NDArray[np.object_]
 """The distinct strings that codes index."""
 
-WORKERS = -1
-"""rapidfuzz threads for a column of pairs: all cores (the scorers release the GIL)."""
+
+def workers(pairs: int) -> int:
+    """rapidfuzz threads for a column of ``pairs``: all cores for a bulk column (the scorers
+    release the GIL), one for the few candidates of a single record, where starting threads
+    would cost more than the scoring."""
+    return -1 if pairs >= 10_000 else 1
 
 
 def encode(*columns: Sequence[str | None]) -> tuple[Vocabulary, list[Codes]]:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from matching.codes import WORKERS, Codes, Vocabulary, encode
+from matching.codes import Codes, Vocabulary, encode, workers
 from matching.normalise import NORMALISERS
 
 __all__ = [
@@ -156,8 +156,9 @@ class Comparison:
         return normalised[0]
 
     def value(self, record: Mapping[str, object]) -> str | None:
-        """What this comparison compares of one record: its fields, normalised and combined."""
-        return self.combine(*(self.normalise(record.get(f)) for f in self.fields))
+        """What this comparison compares of one record: its field, normalised (a comparison
+        of several :attr:`fields` overrides this to :meth:`combine` them)."""
+        return self.normalise(record.get(self.field))
 
     def levels(self, left: Sequence[str | None], right: Sequence[str | None]) -> Levels:
         """Level of each pair ``(left[i], right[i])`` of normalised values.
@@ -184,10 +185,13 @@ class Comparison:
         exact = present & (a == b)
         out[exact] = self.exact_level
         rest = np.flatnonzero(present & ~exact)
-        if len(rest):
-            n = max(len(vocab), 1)
-            unique, inverse = np.unique(a[rest] * n + b[rest], return_inverse=True)
-            out[rest] = self._grade_coded(vocab, unique // n, unique % n)[inverse]
+        if len(rest) < 256:  # one record's candidates: sorting out repeats costs more than it saves
+            if len(rest):
+                out[rest] = self._grade_coded(vocab, a[rest], b[rest])
+            return out
+        n = max(len(vocab), 1)
+        unique, inverse = np.unique(a[rest] * n + b[rest], return_inverse=True)
+        out[rest] = self._grade_coded(vocab, unique // n, unique % n)[inverse]
         return out
 
     def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
@@ -256,7 +260,9 @@ class JaroWinklerAtThresholds(Comparison):
         return ("exact", *(f"jw>={t:g}" for t in self.thresholds), "else")
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
-        sims = process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=WORKERS)
+        sims = process.cpdist(
+            a, b, scorer=JaroWinkler.normalized_similarity, workers=workers(len(a))
+        )
         return _grade_similarity(sims, self.thresholds, higher_is_closer=True)
 
 
@@ -288,7 +294,7 @@ class TokenRatioAtThresholds(Comparison):
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
         scorer = fuzz.token_sort_ratio if self.method == "token_sort" else fuzz.token_set_ratio
-        sims = process.cpdist(a, b, scorer=scorer, workers=WORKERS)
+        sims = process.cpdist(a, b, scorer=scorer, workers=workers(len(a)))
         return _grade_similarity(sims, self.thresholds, higher_is_closer=True)
 
 
@@ -315,7 +321,7 @@ class LevenshteinAtThresholds(Comparison):
         return ("exact", *(f"lev<={t}" for t in self.thresholds), "else")
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
-        dists = process.cpdist(a, b, scorer=Levenshtein.distance, workers=WORKERS)
+        dists = process.cpdist(a, b, scorer=Levenshtein.distance, workers=workers(len(a)))
         return _grade_similarity(dists, tuple(map(float, self.thresholds)), False)
 
 
@@ -367,7 +373,7 @@ class DateComparison(Comparison):
             if d is not None:
                 parts[k] = (d.year, d.month, d.day, d.toordinal())
         dists = process.cpdist(
-            digits[a].tolist(), digits[b].tolist(), scorer=OSA.distance, workers=WORKERS
+            digits[a].tolist(), digits[b].tolist(), scorer=OSA.distance, workers=workers(len(a))
         )
         pa, pb = parts[a], parts[b]
         valid = (pa[:, 3] >= 0) & (pb[:, 3] >= 0)
@@ -434,6 +440,9 @@ class NamesSwapped(Comparison):
     def fields(self) -> tuple[str, ...]:
         return (self.field, self.other)
 
+    def value(self, record: Mapping[str, object]) -> str | None:
+        return self.combine(*(self.normalise(record.get(f)) for f in self.fields))
+
     def combine(self, *normalised: str | None) -> str | None:
         first, second = normalised
         if not first or not second:
@@ -448,7 +457,10 @@ class NamesSwapped(Comparison):
         def sim(x: Codes, i: int, y: Codes, j: int) -> npt.NDArray[np.float64]:
             scorer = JaroWinkler.normalized_similarity
             got: npt.NDArray[np.float64] = process.cpdist(
-                names[x, i].tolist(), names[y, j].tolist(), scorer=scorer, workers=WORKERS
+                names[x, i].tolist(),
+                names[y, j].tolist(),
+                scorer=scorer,
+                workers=workers(len(x)),
             )
             return got
 
