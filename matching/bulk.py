@@ -300,7 +300,8 @@ def link(
     """Pairs of left and right records at review tier or above.
 
     Each left record has at most one ``auto`` pair: the runner-up rule of
-    :func:`matching.tiers.assign_tiers` applies per left record, as in real time.
+    :func:`matching.tiers.assign_tiers` applies per left record, as in real time. Where the fit
+    falls back to declared values it says so with a :class:`FitWarning`.
 
     Args:
         left: Records to link (canonical field names).
@@ -348,7 +349,7 @@ def dedupe(
     """Pairs of duplicate records within one file, at review tier or above.
 
     Unlike :func:`link`, a record may have several ``auto`` pairs: three copies of one person
-    are three pairs.
+    are three pairs. Fit fallbacks are reported as :class:`FitWarning`, as for :func:`link`.
     """
     spec, i, j, fw, total, prob = _run(spec, records, None, progress, fit_model)
     tiers: list[tuple[int, Tier]] = [

@@ -171,6 +171,13 @@ class TestRandomPairs:
         assert first[0].sum() == pytest.approx(1.0)
 
 
+    def test_a_fit_is_repeatable(self) -> None:
+        records, _ = people(n=1_500, duplicates=150, seed=2)
+        first, again = _fitted(records), _fitted(records)
+        assert first.prior == again.prior
+        assert [(f.m, f.u) for f in first.fields] == [(f.m, f.u) for f in again.fields]
+
+
 class TestAgreeingLevelsCheck:
     def test_field_whose_fit_says_agreeing_is_against_falls_back_with_a_warning(self) -> None:
         # "country" agrees for 90% of random pairs (one big country) but for only 10% of the
