@@ -170,7 +170,6 @@ class TestRandomPairs:
         assert first[0][0] == pytest.approx(other[0][0])
         assert first[0].sum() == pytest.approx(1.0)
 
-
     def test_a_fit_is_repeatable(self) -> None:
         records, _ = people(n=1_500, duplicates=150, seed=2)
         first, again = _fitted(records), _fitted(records)
