@@ -110,10 +110,14 @@ def em_fixed_u(
         a value for each active comparison, and the share of matches among the pairs.
     """
     cols = gamma[:, list(active)].astype(np.int64) + 1  # NULL_LEVEL becomes 0
-    keys = np.zeros(len(cols), dtype=np.int64)
-    for k, c in enumerate(active):
-        keys = keys * (len(m[c]) + 1) + cols[:, k]
-    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    radix = [len(m[c]) + 1 for c in active]
+    if math.prod(radix) < 2**62:  # one integer per pattern: much faster to sort than rows
+        keys = np.zeros(len(cols), dtype=np.int64)
+        for k, size in enumerate(radix):
+            keys = keys * size + cols[:, k]
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    else:
+        _, first, counts = np.unique(cols, axis=0, return_index=True, return_counts=True)
     patterns = cols[first] - 1
     weight = counts.astype(np.float64)
     total = weight.sum()
