@@ -229,12 +229,15 @@ def _run(
 
 
 def _frequencies(f: CodedField, dedupe: bool) -> dict[str, float]:
+    """Each value's share of the *other* records: a surname held only by the two copies of one
+    person is one other record in N, not two, or every rare value would weigh a bit too little."""
     codes = f.left if dedupe else np.concatenate([f.left, f.right])
     counts = np.bincount(codes[codes >= 0], minlength=len(f.vocab))
-    total = counts.sum()
-    if not total:
+    total = int(counts.sum())
+    if total < 2:
         return {}
-    return dict(zip(f.vocab.tolist(), (counts / total).tolist(), strict=True))
+    shares = np.maximum(counts - 1, 1) / (total - 1)
+    return dict(zip(f.vocab.tolist(), shares.tolist(), strict=True))
 
 
 def _score(
