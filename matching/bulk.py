@@ -17,7 +17,6 @@ same steps as the real-time matcher, on arrays:
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -137,31 +136,29 @@ def _levels(
 def _training_blocks(
     spec: MatchSpec, by_rule: Mapping[str, IntArray], i: IntArray, j: IntArray, n_right: int
 ) -> list[TrainingBlock]:
-    """One training block per rule name: its candidates, and what it holds out."""
-    codes = i * n_right + j
-    rules: dict[str, list[object]] = defaultdict(list)
-    for rule in spec.blocking.rules:
-        rules[rule.name].append(rule)
+    """One training block per rule name: its candidates, what it holds out, and whether a
+    true match lands in it exactly when it agrees on compared fields (so it can size the
+    prior)."""
+    codes = i * n_right + j  # sorted: the candidates come out of np.unique
     out = []
     for name, rule_codes in by_rule.items():
         parts = [p for rule in spec.blocking.rules if rule.name == name for p in rule.parts]
         fields = {p.field for p in parts}
         held = frozenset(k for k, c in enumerate(spec.comparisons) if fields.intersection(c.fields))
-        recall: list[int] = []
-        for p in dict.fromkeys((p.field, p.normaliser, p.length, p.first_token) for p in parts):
-            field, normaliser, length, first_token = p
+        whole = all(p.length is None and not p.first_token for p in parts)
+        recall = []
+        for part in parts:
             plain = [
                 k
                 for k, c in enumerate(spec.comparisons)
-                if c.fields == (field,) and c.normaliser == normaliser and c.exact_level == 0
+                if c.fields == (part.field,)
+                and c.normaliser == part.normaliser
+                and c.exact_level == 0
             ]
-            if length is not None or first_token or not plain:
-                recall = []
-                break
-            recall.append(plain[0])
+            recall.append(plain[0] if plain and whole else None)
+        exact = None if None in recall else tuple(sorted({k for k in recall if k is not None}))
         rows = np.searchsorted(codes, rule_codes)
-        whole = all(p.length is None and not p.first_token for p in parts)
-        out.append(TrainingBlock(name, rows, held, tuple(sorted(set(recall))) or None, whole))
+        out.append(TrainingBlock(name, rows, held, exact or None, whole))
     return out
 
 
