@@ -38,14 +38,14 @@ class Columns:
     """
 
     def __init__(
-        self, records: Records, memo: dict[str, dict[str, str | None]] | None = None
+        self, records: Records, memo: dict[str, dict[object, str | None]] | None = None
     ) -> None:
         self.records = records
         self._memo = memo if memo is not None else {}
         self._cache: dict[tuple[str, str], list[str | None]] = {}
 
     @property
-    def memo(self) -> dict[str, dict[str, str | None]]:
+    def memo(self) -> dict[str, dict[object, str | None]]:
         """The raw-to-normalised maps, to share with another file."""
         return self._memo
 
@@ -58,13 +58,17 @@ class Columns:
             out: list[str | None] = []
             for rec in self.records:
                 raw = rec.get(field)
-                if type(raw) is str:  # only strings: 1, 1.0 and True hash alike
-                    got = seen.get(raw, seen)
-                    if got is seen:
-                        got = seen[raw] = fn(raw)
-                    out.append(got)  # type: ignore[arg-type]
-                else:
+                # Strings key by themselves; other scalars by type too, as 1, 1.0 and True
+                # hash alike but normalise differently; unhashable values are not remembered.
+                memo_key = raw if type(raw) is str else (type(raw), raw)
+                try:
+                    got = seen.get(memo_key, seen)
+                except TypeError:
                     out.append(fn(raw))
+                    continue
+                if got is seen:
+                    got = seen[memo_key] = fn(raw)
+                out.append(got)  # type: ignore[arg-type]
             self._cache[key] = out
         return self._cache[key]
 
