@@ -209,7 +209,11 @@ def _run(
         n_left, n_right = len(left), len(right) if right is not None else len(left)
         total = n_left * n_right if not dedupe else n_left * (n_left - 1) // 2
         blocks = _training_blocks(spec, by_rule, i, j, n_right)
-        model = fit_unlabelled(gamma, blocks, u, model, total)
+        present = [
+            float((f.left >= 0).mean() * (f.right >= 0).mean()) if len(f.left) else 1.0
+            for f in fields
+        ]
+        model = fit_unlabelled(gamma, blocks, u, model, total, present)
         model = model.with_term_frequencies(
             {
                 c.label: _frequencies(f, dedupe)

@@ -171,6 +171,7 @@ def fit_unlabelled(
     u_random: Sequence[FloatArray],
     start: FellegiSunterModel,
     total_pairs: int,
+    present: Sequence[float] | None = None,
 ) -> FellegiSunterModel:
     """A model fitted to candidate pairs without labels (see the module docstring).
 
@@ -181,6 +182,9 @@ def fit_unlabelled(
             (:func:`matching.random_pairs.estimate_u_coded`).
         start: The declared model: starting and fallback m, and the prior if none is found.
         total_pairs: Number of all possible pairs (the prior's denominator).
+        present: Per comparison, the share of all pairs with a value on both sides (default
+            1): m is among pairs that have values, so a block on a field half the records
+            leave blank holds only a quarter of the matches its m suggests.
     """
     comps = [f.comparison for f in start.fields]
     declared = [np.asarray(c.prior_m, dtype=np.float64) for c in comps]
@@ -191,7 +195,7 @@ def fit_unlabelled(
     for _ in range(2):  # the second round uses u with the matches among random pairs removed
         fits = _fit_blocks(gamma, blocks, m, u, declared)
         m, notes = _combine(comps, fits, declared, u, gamma)
-        prior, note = _prior(fits, m, total_pairs, start.prior)
+        prior, note = _prior(fits, m, total_pairs, start.prior, present or [1.0] * len(comps))
         notes += [note] if note else []
         u = [
             _without_matches(comps[c], ur, mc, prior) if (gamma[:, c] != NULL_LEVEL).any() else ur
@@ -309,7 +313,11 @@ def _combine(
 
 
 def _prior(
-    fits: Sequence[_BlockFit], m: Sequence[FloatArray], total_pairs: int, fallback: float
+    fits: Sequence[_BlockFit],
+    m: Sequence[FloatArray],
+    total_pairs: int,
+    fallback: float,
+    present: Sequence[float],
 ) -> tuple[float, str | None]:
     """Matches among all pairs: the median over blocks of ``expected / recall``."""
     totals = []
@@ -317,7 +325,7 @@ def _prior(
         fields = fit.block.recall_fields
         if fields is None:
             continue
-        recall = float(np.prod([m[c][0] for c in fields]))
+        recall = float(np.prod([m[c][0] * present[c] for c in fields]))
         if recall > 0:
             totals.append(fit.expected / recall)
     floor = 1.0 / max(total_pairs, 1)

@@ -125,6 +125,18 @@ class TestFewFields:
         assert true_prior / 2 < model.prior < true_prior * 2
         assert model.prior != resource_spec().prior
 
+    def test_prior_holds_when_half_the_birth_dates_are_blank(self) -> None:
+        # The block on birth date then holds a quarter of the matches; its m is among pairs
+        # with both dates, so the prior must count the blanks back in.
+        records, truth = people(n=2_000, duplicates=200, seed=3)
+        blank = random.Random(9)
+        for rec in records:
+            if blank.random() < 0.5:
+                rec["date_of_birth"] = None
+        model = _fitted(records)
+        true_prior = len(truth) / (len(records) * (len(records) - 1) / 2)
+        assert true_prior / 2 < model.prior < true_prior * 2
+
     def test_dedupe_finds_a_surname_typo_with_the_same_birth_date(self) -> None:
         # A staff list of 10,000 where names are common and alike (26 given names; surnames
         # and their -son/-s/-ley variants): the birth date carries most of the evidence.
