@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
 from matching.codes import encode
 from matching.estimate import TrainingBlock, fit_unlabelled
 from matching.model import FellegiSunterModel, probability
-from matching.random_pairs import CodedField, estimate_u_coded
+from matching.random_pairs import CodedField, estimate_u_coded, generic_values, value_shares
 from matching.result import Tier
 from matching.spec import MatchSpec
 from matching.tiers import assign_tiers
@@ -214,13 +214,7 @@ def _run(
             for f in fields
         ]
         model = fit_unlabelled(gamma, blocks, u, model, total, present)
-        model = model.with_term_frequencies(
-            {
-                c.label: _frequencies(f, dedupe)
-                for c, f in zip(spec.comparisons, fields, strict=True)
-                if c.term_frequency
-            }
-        )
+        model = _with_frequencies(model, fields, dedupe)
         for message in model.warnings:
             warnings.warn(message, FitWarning, stacklevel=3)
         spec = spec.with_model(model)
@@ -229,16 +223,22 @@ def _run(
     return spec, i, j, fw, total_w, prob
 
 
-def _frequencies(f: CodedField, dedupe: bool) -> dict[str, float]:
-    """Each value's share of the *other* records: a surname held only by the two copies of one
-    person is one other record in N, not two, or every rare value would weigh a bit too little."""
-    codes = f.left if dedupe else np.concatenate([f.left, f.right])
-    counts = np.bincount(codes[codes >= 0], minlength=len(f.vocab))
-    total = int(counts.sum())
-    if total < 2:
-        return {}
-    shares = np.maximum(counts - 1, 1) / (total - 1)
-    return dict(zip(f.vocab.tolist(), shares.tolist(), strict=True))
+def _with_frequencies(
+    model: FellegiSunterModel, fields: Sequence[CodedField], dedupe: bool
+) -> FellegiSunterModel:
+    """Term frequencies for the fields that declare them; for the others, only the generic
+    values (:func:`matching.random_pairs.generic_values`), with the u of the rest."""
+    out = []
+    for fm, f in zip(model.fields, fields, strict=True):
+        comp = fm.comparison
+        if comp.term_frequency:
+            out.append(replace(fm, tf=value_shares(f, dedupe)))
+            continue
+        generic: dict[str, float] = {}
+        if comp.exact_level == 0:
+            u, generic = generic_values(f, dedupe, np.asarray(fm.u, dtype=np.float64))
+        out.append(replace(fm, u=tuple(float(x) for x in u), tf=generic) if generic else fm)
+    return replace(model, fields=tuple(out))
 
 
 def _score(
@@ -250,7 +250,7 @@ def _score(
     """Scores of every pair, the term-frequency weights looked up per value, not per pair."""
     fw = model.field_weights(gamma)
     for k, (fm, f) in enumerate(zip(model.fields, fields, strict=True)):
-        if not (fm.comparison.term_frequency and fm.tf):
+        if not fm.tf:
             continue
         known = np.array([fm.tf.get(v, np.nan) for v in f.vocab.tolist()], dtype=np.float64)
         rows = np.flatnonzero(gamma[:, k] == 0)

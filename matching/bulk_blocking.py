@@ -19,7 +19,7 @@ import numpy.typing as npt
 from matching.blocking import BlockOn, BlockPart, Or
 from matching.normalise import NORMALISERS
 
-__all__ = ["MAX_BLOCK", "Columns", "block_pairs"]
+__all__ = ["GENERIC_SHARE", "MAX_BLOCK", "Columns", "block_pairs"]
 
 IntArray = npt.NDArray[np.int64]
 Records = Sequence[Mapping[str, object]]
@@ -27,6 +27,10 @@ Records = Sequence[Mapping[str, object]]
 MAX_BLOCK = 5_000
 """Blocks larger than this are skipped: a key shared by that many records (a placeholder date,
 a default phone) selects nothing and would make the pair count quadratic."""
+
+GENERIC_SHARE = 0.01
+"""A blocking key (or value) held by this share of the records, and by at least ten, is
+generic: a placeholder birth date, a switchboard number. It identifies nobody."""
 
 
 class Columns:
@@ -168,8 +172,11 @@ def _ranges(starts: IntArray, counts: IntArray) -> IntArray:
     return out
 
 
-def _pairs_within(records: IntArray, keys: IntArray, n: int) -> IntArray:
-    """Codes ``i * n + j`` (``i < j``) of records sharing a key, skipping huge blocks."""
+def _pairs_within(
+    records: IntArray, keys: IntArray, n: int, generic: float
+) -> tuple[IntArray, IntArray]:
+    """Codes ``i * n + j`` (``i < j``) of records sharing a key, skipping huge blocks, and
+    whether each came from a block of at least ``generic`` records."""
     order = np.argsort(keys, kind="stable")
     rec, key = records[order], keys[order]
     _, start, size = np.unique(key, return_index=True, return_counts=True)
@@ -180,16 +187,21 @@ def _pairs_within(records: IntArray, keys: IntArray, n: int) -> IntArray:
     left = np.repeat(pos, counts)
     right = _ranges(pos + 1, counts)
     a, b = rec[left], rec[right]
+    big = size_of[left] >= generic
     keep = a != b
     a, b = a[keep], b[keep]
     out: IntArray = np.minimum(a, b) * n + np.maximum(a, b)
-    return out
+    return out, big[keep]
 
 
 def _pairs_across(
-    left: tuple[IntArray, IntArray], right: tuple[IntArray, IntArray], n_right: int
-) -> IntArray:
-    """Codes ``i * n_right + j`` of left and right records sharing a key."""
+    left: tuple[IntArray, IntArray],
+    right: tuple[IntArray, IntArray],
+    n_right: int,
+    generic: float,
+) -> tuple[IntArray, IntArray]:
+    """Codes ``i * n_right + j`` of left and right records sharing a key, and whether each
+    came from a block of at least ``generic`` records of both files."""
     (lrec, lkey), (rrec, rkey) = left, right
     order = np.argsort(rkey, kind="stable")
     rrec, rkey = rrec[order], rkey[order]
@@ -197,35 +209,42 @@ def _pairs_across(
     hi = np.searchsorted(rkey, lkey, side="right")
     _, inverse, lsize = np.unique(lkey, return_inverse=True, return_counts=True)
     counts = hi - lo
-    counts = np.where(lsize[inverse.reshape(-1)] * counts > MAX_BLOCK * MAX_BLOCK // 100, 0, counts)
+    size = lsize[inverse.reshape(-1)]
+    counts = np.where(size * counts > MAX_BLOCK * MAX_BLOCK // 100, 0, counts)
     out: IntArray = np.repeat(lrec, counts) * n_right + rrec[_ranges(lo, counts)]
-    return out
+    return out, np.repeat(size + counts >= generic, counts)
 
 
 def block_pairs(
     blocking: Or, left: Columns, right: Columns | None
 ) -> tuple[IntArray, IntArray, dict[str, IntArray]]:
-    """Candidate pairs ``(i, j)`` of the union of the rules, and each rule's pair codes.
+    """Candidate pairs ``(i, j)`` of the union of the rules, and each rule's pairs for fitting.
 
-    A pair's code is ``i * n_right + j``; the codes of a rule (rules sharing a name are one key
-    space, as in :meth:`Or.keys`) say which candidates that rule found, for fitting.
+    A pair's code is ``i * n_right + j``. The codes of a rule (rules sharing a name are one key
+    space, as in :meth:`Or.keys`) leave out blocks of a generic key (held by
+    :data:`GENERIC_SHARE` of the records: a placeholder birth date): such a block is a crowd
+    of strangers who agree on the key, and EM there learns "agrees on the key" as the match
+    class. Its pairs are still candidates, scored like any other.
     """
     files = [left] if right is None else [left, right]
     n_right = len(files[-1].records)
+    generic = max(10.0, GENERIC_SHARE * sum(len(f.records) for f in files))
     groups: dict[str, list[BlockOn]] = defaultdict(list)
     for rule in blocking.rules:
         groups[rule.name].append(rule)
     vocab: dict[str, int] = {}
     seen: dict[tuple[int, BlockPart], IntArray] = {}
     by_rule: dict[str, IntArray] = {}
+    found: list[IntArray] = []
     for name, rules in groups.items():
         keys = _group_keys(rules, files, vocab, seen)
         if right is None:
-            codes = _pairs_within(keys[0][0], keys[0][1], n_right)
+            codes, big = _pairs_within(keys[0][0], keys[0][1], n_right, generic)
         else:
-            codes = _pairs_across(keys[0], keys[1], n_right)
-        by_rule[name] = np.unique(codes)
-    everything = [c for c in by_rule.values() if len(c)]
+            codes, big = _pairs_across(keys[0], keys[1], n_right, generic)
+        found.append(codes)
+        by_rule[name] = np.unique(codes[~big])
+    everything = [c for c in found if len(c)]
     if not everything:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, by_rule

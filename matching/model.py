@@ -68,7 +68,9 @@ class FieldModel:
         comparison: The comparison whose levels these are.
         m: Probability of each level among matches.
         u: Probability of each level among non-matches.
-        tf: Relative frequency of each normalised value (only used with ``term_frequency``).
+        tf: Values whose exact agreement weighs ``log2(m / frequency)``, with their relative
+            frequency: every value of a ``term_frequency`` comparison, only the generic values
+            (a placeholder date, a switchboard number) of the others.
     """
 
     comparison: Comparison
@@ -137,7 +139,7 @@ class FellegiSunterModel:
         for j, fm in enumerate(self.fields):
             col = gamma[:, j]
             out[:, j] = fm.table[col]
-            if fm.comparison.term_frequency and fm.tf and left_values is not None:
+            if fm.tf and left_values is not None:
                 rows = np.flatnonzero(col == 0)
                 values = left_values[j]
                 m0 = max(fm.m[0], _EPS)

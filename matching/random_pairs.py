@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from matching.bulk_blocking import GENERIC_SHARE
 from matching.codes import Codes, Vocabulary
 from matching.compare import NULL_LEVEL, Comparison
 
-__all__ = ["CodedField", "estimate_u_coded"]
+__all__ = ["CodedField", "estimate_u_coded", "generic_values", "value_shares"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -100,3 +101,52 @@ def _exact_share(f: CodedField, dedupe: bool) -> float | None:
         share = float((left * right).sum() / (left.sum() * right.sum()))
         floor = 0.5 / (left.sum() * right.sum())
     return float(min(max(share, floor), 1.0 - 1e-9))
+
+
+def generic_values(
+    f: CodedField, dedupe: bool, u: FloatArray
+) -> tuple[FloatArray, dict[str, float]]:
+    """Generic values of one field (held by :data:`GENERIC_SHARE` of the records) and u of
+    the others.
+
+    A pooled exact-level u mixes two kinds of agreement: with 15% of birth dates set to
+    1900-01-01 two random people share a date one time in 45, so every shared birth date would
+    count as weak evidence. Here a generic value is weighed by its own frequency (the caller
+    scores agreement on it as ``m / frequency``) and the exact-level u becomes the rate of
+    agreeing on the other values. A field whose generic values hold most records (a region, a
+    country) is categorical rather than polluted, and keeps its pooled u.
+
+    Returns:
+        ``(u, generic)``: u per level, and each generic value's share of the records.
+    """
+    codes = f.left if dedupe else np.concatenate([f.left, f.right])
+    counts = np.bincount(codes[codes >= 0], minlength=len(f.vocab)).astype(np.float64)
+    total = float(counts.sum())
+    heavy = np.flatnonzero(counts >= max(10.0, GENERIC_SHARE * total))
+    share = counts[heavy] / max(total, 1.0)
+    if not len(heavy) or share.sum() > 0.5:
+        return u, {}
+    if dedupe:
+        pairs = counts * (counts - 1) / (total * (total - 1))
+    else:
+        left = np.bincount(f.left[f.left >= 0], minlength=len(f.vocab)).astype(np.float64)
+        right = np.bincount(f.right[f.right >= 0], minlength=len(f.vocab)).astype(np.float64)
+        pairs = left * right / max(left.sum() * right.sum(), 1.0)
+    agree = float(pairs[heavy].sum())
+    rest = float(pairs.sum()) - agree  # before the matches among random pairs were taken out
+    out = np.asarray(u, dtype=np.float64).copy()
+    out[0] = max(out[0] - agree, 0.05 * rest, 1e-12) / (1.0 - float(share.sum()))
+    out[1:] *= (1.0 - out[0]) / out[1:].sum()
+    return out, dict(zip(f.vocab[heavy].tolist(), share.tolist(), strict=True))
+
+
+def value_shares(f: CodedField, dedupe: bool) -> dict[str, float]:
+    """Each value's share of the *other* records: a surname held only by the two copies of one
+    person is one other record in N, not two, or every rare value would weigh a bit too little."""
+    codes = f.left if dedupe else np.concatenate([f.left, f.right])
+    counts = np.bincount(codes[codes >= 0], minlength=len(f.vocab))
+    total = int(counts.sum())
+    if total < 2:
+        return {}
+    shares = np.maximum(counts - 1, 1) / (total - 1)
+    return dict(zip(f.vocab.tolist(), shares.tolist(), strict=True))

@@ -163,6 +163,28 @@ class TestFewFields:
         assert len(auto - truth) <= 0.01 * len(auto)
 
 
+class TestGenericValues:
+    def test_a_placeholder_birth_date_neither_links_nor_drowns_the_real_dates(self) -> None:
+        # 15% of an HR export carries 1900-01-01 for "unknown". Two random people then share a
+        # birth date one time in 45: pooled, every shared date would be weak evidence (no
+        # duplicate found at all), and EM in that block would learn "same date" as a match.
+        records, truth = people(n=3_000, duplicates=300, seed=7)
+        unknown = random.Random(2)
+        for rec in records:
+            if unknown.random() < 0.15:
+                rec["date_of_birth"] = "1900-01-01"
+        mary: dict[str, object] = {"given_name": "mary", "family_name": "johnson"}
+        mary["date_of_birth"] = "1900-01-01"
+        records += [mary, {**mary, "family_name": "jonson"}]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            found = dedupe(records, resource_spec())
+        auto = {(p.left, p.right) for p in found if p.tier == "auto"}
+        assert (len(records) - 2, len(records) - 1) not in auto
+        assert len(auto & truth) > 0.5 * len(truth)
+        assert len(auto - truth) <= 0.01 * len(auto)
+
+
 class TestRandomPairs:
     def test_u_is_repeatable_with_the_seed(self) -> None:
         comp = JaroWinklerAtThresholds("family_name", (0.92, 0.8))
