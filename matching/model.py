@@ -306,20 +306,22 @@ def term_frequencies(values: Iterable[str | None]) -> dict[str, float]:
 
 
 def model_to_dict(model: FellegiSunterModel) -> dict[str, Any]:
-    """A model as plain data (JSON), by field label; term-frequency tables are left out (they
-    are re-learned from the data a matcher runs on)."""
-    return {
-        "prior": model.prior,
-        "fields": [
-            {
-                "label": f.comparison.label,
-                "levels": list(f.comparison.level_names),
-                "m": list(f.m),
-                "u": list(f.u),
-            }
-            for f in model.fields
-        ],
-    }
+    """A model as plain data (JSON), by field label. Term-frequency tables are left out (they
+    are re-learned from the data a matcher runs on); a field's few generic values are kept,
+    because its exact-level u was fitted without them and would make agreeing on a
+    placeholder strong evidence."""
+    fields = []
+    for f in model.fields:
+        entry: dict[str, Any] = {
+            "label": f.comparison.label,
+            "levels": list(f.comparison.level_names),
+            "m": list(f.m),
+            "u": list(f.u),
+        }
+        if f.tf and not f.comparison.term_frequency:
+            entry["generic"] = dict(f.tf)
+        fields.append(entry)
+    return {"prior": model.prior, "fields": fields}
 
 
 def model_from_dict(
@@ -349,5 +351,11 @@ def model_from_dict(
             if abs(sum(values) - 1.0) > 1e-6:
                 raise ValueError(f"field {comp.label!r}: {which} must sum to 1")
             probs.append(values)
-        out.append(FieldModel(comp, probs[0], probs[1]))
+        generic = saved.get("generic") or {}
+        if not isinstance(generic, Mapping) or any(
+            not isinstance(k, str) or not 0 < float(v) <= 1 for k, v in generic.items()
+        ):
+            raise ValueError(f"field {comp.label!r}: generic must map values to shares")
+        tf = {} if comp.term_frequency else {k: float(v) for k, v in generic.items()}
+        out.append(FieldModel(comp, probs[0], probs[1], tf=tf))
     return FellegiSunterModel(tuple(out), float(data.get("prior", 0)))

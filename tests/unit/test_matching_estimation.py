@@ -12,6 +12,7 @@ import pytest
 from matching import ExactMatch, FellegiSunterModel, JaroWinklerAtThresholds, dedupe, resource_spec
 from matching.bulk import FitWarning, fit
 from matching.estimate import TrainingBlock, fit_unlabelled
+from matching.model import model_from_dict, model_to_dict
 from matching.random_pairs import CodedField, estimate_u_coded
 
 _GIVEN_WORDS = (
@@ -183,6 +184,11 @@ class TestGenericValues:
         assert (len(records) - 2, len(records) - 1) not in auto
         assert len(auto & truth) > 0.5 * len(truth)
         assert len(auto - truth) <= 0.01 * len(auto)
+        # a saved model keeps the generic values its u was fitted without
+        model = _fitted(records)
+        again = model_from_dict(model_to_dict(model), resource_spec().comparisons)
+        (dob,) = (f for f in again.fields if f.comparison.label == "date_of_birth")
+        assert dob.tf == {"1900-01-01": pytest.approx(0.15, abs=0.02)}
 
 
 class TestRandomPairs:
