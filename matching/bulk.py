@@ -1,51 +1,63 @@
-"""Bulk matching of whole files: blocking, vectorised comparison, EM, scores, tiers.
+"""Bulk matching of whole files: blocking, vectorised comparison, fitting, scores, tiers.
 
 ``link(left, right, spec)`` finds which right record each left record is (an acquired firm's
 clients against ours); ``dedupe(records, spec)`` finds duplicates within one file. Both run the
 same steps as the real-time matcher, on arrays:
 
-1. normalise every compared field of every record once;
-2. candidate pairs from the blocking rules (records sharing a blocking key);
-3. levels of every candidate pair, one rapidfuzz call per field;
-4. fit the model to this data: u from random pairs, m by EM over the candidates, term
-   frequencies from the values (see :mod:`matching.model`);
-5. weights, probabilities and tiers.
+1. normalise each distinct value of every compared field once, and code the values as integers
+   (:mod:`matching.bulk_blocking`, :func:`matching.compare.encode`);
+2. candidate pairs from the blocking rules (records sharing a blocking key), with numpy;
+3. levels of every candidate pair: each distinct pair of values graded once by rapidfuzz;
+4. fit the model to this data without labels (:mod:`matching.estimate`): u from seeded random
+   pairs, m by EM per blocking rule with that rule's fields held out, the prior from blocks of
+   plain agreement; fit warnings are kept on the model and issued as :class:`FitWarning`;
+5. weights (term frequencies looked up per value), probabilities and tiers.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from matching.model import (
-    FellegiSunterModel,
-    estimate_u,
-    expectation_maximisation,
-    term_frequencies,
-)
+from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
+from matching.codes import encode
+from matching.estimate import TrainingBlock, fit_unlabelled
+from matching.model import FellegiSunterModel, probability
+from matching.random_pairs import CodedField, estimate_u_coded, generic_values, value_shares
 from matching.result import Tier
 from matching.spec import MatchSpec
 from matching.tiers import assign_tiers
 
-__all__ = ["LinkedPair", "Progress", "candidate_pairs", "dedupe", "fit", "link", "score_pairs"]
+__all__ = [
+    "MAX_BLOCK",
+    "FitWarning",
+    "LinkedPair",
+    "Progress",
+    "candidate_pairs",
+    "dedupe",
+    "fit",
+    "link",
+    "score_pairs",
+]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` so a CLI can draw a bar."""
 
 Records = Sequence[Mapping[str, object]]
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 MIN_FIT_PAIRS = 500
 """Fewer candidate pairs than this keep the spec's prior model: EM and term frequencies over a
 handful of records would be noise (two records make every value 50% frequent)."""
 
-MAX_BLOCK = 5_000
-"""Blocks larger than this are skipped: a key shared by that many records (a placeholder date,
-a default phone) selects nothing and would make the pair count quadratic."""
+
+class FitWarning(UserWarning):
+    """A bulk fit could not estimate the model as intended; the message says which field."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,30 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _normalised(spec: MatchSpec, records: Records) -> list[list[str | None]]:
-    return [[c.value(r) for r in records] for c in spec.comparisons]
+def _columns(left: Records, right: Records | None) -> tuple[Columns, Columns | None]:
+    cols = Columns(left)
+    return cols, (Columns(right, cols.memo) if right is not None else None)
+
+
+def _coded(spec: MatchSpec, left: Columns, right: Columns | None) -> list[CodedField]:
+    """Each comparison's values of both files as codes into one vocabulary per comparison."""
+    out = []
+    for comp in spec.comparisons:
+        values = []
+        for cols in (left, right or left):
+            parts = [cols.get(f, comp.normaliser) for f in comp.fields]
+            values.append(
+                parts[0]
+                if len(parts) == 1
+                else [comp.combine(*v) for v in zip(*parts, strict=True)]
+            )
+        if right is None:
+            vocab, (codes,) = encode(values[0])
+            out.append(CodedField(vocab, codes, codes))
+        else:
+            vocab, (a, b) = encode(values[0], values[1])
+            out.append(CodedField(vocab, a, b))
+    return out
 
 
 def candidate_pairs(
@@ -84,51 +118,48 @@ def candidate_pairs(
 
     For deduplication (``right is None``) pairs are within ``left`` with ``i < j``.
     """
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for idx, rec in enumerate(right if right is not None else left):
-        for key in spec.blocking.keys(rec):
-            blocks[key].append(idx)
-    n_right = len(right) if right is not None else len(left)
-    codes: list[IntArray] = []
-    if right is not None:
-        left_blocks: dict[str, list[int]] = defaultdict(list)
-        for idx, rec in enumerate(left):
-            for key in spec.blocking.keys(rec):
-                left_blocks[key].append(idx)
-        for key, li in left_blocks.items():
-            ri = blocks.get(key)
-            if ri is None or len(li) * len(ri) > MAX_BLOCK * MAX_BLOCK // 100:
-                continue
-            a, b = np.asarray(li, dtype=np.int64), np.asarray(ri, dtype=np.int64)
-            codes.append((a[:, None] * n_right + b[None, :]).ravel())
-    else:
-        for members in blocks.values():
-            if len(members) < 2 or len(members) > MAX_BLOCK:
-                continue
-            a = np.asarray(members, dtype=np.int64)
-            i, j = np.triu_indices(len(a), k=1)
-            codes.append(a[i] * n_right + a[j])
-    if not codes:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty
-    unique = np.unique(np.concatenate(codes))
-    return unique // n_right, unique % n_right
+    lc, rc = _columns(left, right)
+    i, j, _ = block_pairs(spec.blocking, lc, rc)
+    return i, j
 
 
 def _levels(
-    spec: MatchSpec,
-    left_values: list[list[str | None]],
-    right_values: list[list[str | None]],
-    i: IntArray,
-    j: IntArray,
-    progress: Progress,
+    spec: MatchSpec, fields: Sequence[CodedField], i: IntArray, j: IntArray, progress: Progress
 ) -> npt.NDArray[np.int8]:
     gamma = np.empty((len(i), len(spec.comparisons)), dtype=np.int8)
-    for k, comp in enumerate(spec.comparisons):
-        lv, rv = left_values[k], right_values[k]
-        gamma[:, k] = comp.levels([lv[x] for x in i], [rv[x] for x in j])
+    for k, (comp, f) in enumerate(zip(spec.comparisons, fields, strict=True)):
+        gamma[:, k] = comp.levels_coded(f.vocab, f.left[i], f.right[j])
         progress("compare", k + 1, len(spec.comparisons))
     return gamma
+
+
+def _training_blocks(
+    spec: MatchSpec, by_rule: Mapping[str, IntArray], i: IntArray, j: IntArray, n_right: int
+) -> list[TrainingBlock]:
+    """One training block per rule name: its candidates, what it holds out, and whether a
+    true match lands in it exactly when it agrees on compared fields (so it can size the
+    prior)."""
+    codes = i * n_right + j  # sorted: the candidates come out of np.unique
+    out = []
+    for name, rule_codes in by_rule.items():
+        parts = [p for rule in spec.blocking.rules if rule.name == name for p in rule.parts]
+        fields = {p.field for p in parts}
+        held = frozenset(k for k, c in enumerate(spec.comparisons) if fields.intersection(c.fields))
+        whole = all(p.length is None and not p.first_token for p in parts)
+        recall = []
+        for part in parts:
+            plain = [
+                k
+                for k, c in enumerate(spec.comparisons)
+                if c.fields == (part.field,)
+                and c.normaliser == part.normaliser
+                and c.exact_level == 0
+            ]
+            recall.append(plain[0] if plain and whole else None)
+        exact = None if None in recall else tuple(sorted({k for k in recall if k is not None}))
+        rows = np.searchsorted(codes, rule_codes)
+        out.append(TrainingBlock(name, rows, held, exact or None, whole))
+    return out
 
 
 def fit(
@@ -138,6 +169,9 @@ def fit(
     progress: Progress = _noop,
 ) -> MatchSpec:
     """The spec with its model fitted to these records, without labels.
+
+    The fitted model's ``warnings`` (also issued as :class:`FitWarning`) say where the fit fell
+    back to declared values.
 
     Args:
         spec: Spec whose comparisons and prior m/u start the fit.
@@ -157,44 +191,74 @@ def _run(
     right: Records | None,
     progress: Progress,
     fit_model: bool,
-) -> tuple[
-    MatchSpec,
-    IntArray,
-    IntArray,
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-]:
+) -> tuple[MatchSpec, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
     progress("normalise", 0, 1)
-    lv = _normalised(spec, left)
-    rv = _normalised(spec, right) if right is not None else lv
+    lc, rc = _columns(left, right)
+    fields = _coded(spec, lc, rc)
     progress("normalise", 1, 1)
     progress("block", 0, 1)
-    i, j = candidate_pairs(spec, left, right)
+    i, j, by_rule = block_pairs(spec.blocking, lc, rc)
     progress("block", 1, 1)
-    gamma = _levels(spec, lv, rv, i, j, progress)
+    gamma = _levels(spec, fields, i, j, progress)
     model = spec.current_model()
     if fit_model and len(i) >= MIN_FIT_PAIRS:
         progress("fit", 0, 2)
-        u = estimate_u(spec.comparisons, lv, rv if right is not None else None)
+        dedupe = right is None
+        u = estimate_u_coded(spec.comparisons, fields, dedupe)
         progress("fit", 1, 2)
-        m, _, lam_candidates = expectation_maximisation(gamma, model)
-        n_left = len(left)
-        total_pairs = n_left * len(right) if right is not None else n_left * (n_left - 1) // 2
-        prior = min(max(lam_candidates * len(i) / max(total_pairs, 1), 1e-12), 0.5)
-        tfs = {
-            c.label: term_frequencies(lv[k] + (rv[k] if right is not None else []))
-            for k, c in enumerate(spec.comparisons)
-            if c.term_frequency
-        }
-        fields = tuple(replace(fm, m=m[k], u=u[k]) for k, fm in enumerate(model.fields))
-        model = FellegiSunterModel(fields, prior).with_term_frequencies(tfs)
+        n_left, n_right = len(left), len(right) if right is not None else len(left)
+        total = n_left * n_right if not dedupe else n_left * (n_left - 1) // 2
+        blocks = _training_blocks(spec, by_rule, i, j, n_right)
+        present = [
+            float((f.left >= 0).mean() * (f.right >= 0).mean()) if len(f.left) else 1.0
+            for f in fields
+        ]
+        model = fit_unlabelled(gamma, blocks, u, model, total, present)
+        model = _with_frequencies(model, fields, dedupe)
+        for message in model.warnings:
+            warnings.warn(message, FitWarning, stacklevel=3)
         spec = spec.with_model(model)
         progress("fit", 2, 2)
-    tf_left = [lv[k] if c.term_frequency else [] for k, c in enumerate(spec.comparisons)]
-    left_values = [[col[x] for x in i] if col else [] for col in tf_left]
-    fw, total, prob = model.score(gamma, left_values)
-    return spec, i, j, fw, total, prob
+    fw, total_w, prob = _score(model, gamma, fields, i)
+    return spec, i, j, fw, total_w, prob
+
+
+def _with_frequencies(
+    model: FellegiSunterModel, fields: Sequence[CodedField], dedupe: bool
+) -> FellegiSunterModel:
+    """Term frequencies for the fields that declare them; for the others, only the generic
+    values (:func:`matching.random_pairs.generic_values`), with the u of the rest."""
+    out = []
+    for fm, f in zip(model.fields, fields, strict=True):
+        comp = fm.comparison
+        if comp.term_frequency:
+            out.append(replace(fm, tf=value_shares(f, dedupe)))
+            continue
+        generic: dict[str, float] = {}
+        if comp.exact_level == 0:
+            u, generic = generic_values(f, dedupe, np.asarray(fm.u, dtype=np.float64))
+        out.append(replace(fm, u=tuple(float(x) for x in u), tf=generic) if generic else fm)
+    return replace(model, fields=tuple(out))
+
+
+def _score(
+    model: FellegiSunterModel,
+    gamma: npt.NDArray[np.int8],
+    fields: Sequence[CodedField],
+    i: IntArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Scores of every pair, the term-frequency weights looked up per value, not per pair."""
+    fw = model.field_weights(gamma)
+    for k, (fm, f) in enumerate(zip(model.fields, fields, strict=True)):
+        if not fm.tf:
+            continue
+        known = np.array([fm.tf.get(v, np.nan) for v in f.vocab.tolist()], dtype=np.float64)
+        rows = np.flatnonzero(gamma[:, k] == 0)
+        freq = known[f.left[i[rows]]]
+        found = ~np.isnan(freq)
+        fw[rows[found], k] = model.exact_tf_weights(k, freq[found])
+    total = fw.sum(axis=1) + model.prior_weight
+    return fw, total, probability(total)
 
 
 def _pairs(
@@ -207,16 +271,26 @@ def _pairs(
     tiers: list[tuple[int, Tier]],
 ) -> list[LinkedPair]:
     labels = spec.labels
+    rows = np.asarray([r for r, _ in tiers], dtype=np.int64)
+    weights = np.round(fw[rows], 4).tolist()
     return [
         LinkedPair(
-            left=int(i[r]),
-            right=int(j[r]),
-            probability=float(prob[r]),
+            left=a,
+            right=b,
+            probability=p,
             tier=tier,
-            weight=float(total[r]),
-            weights=dict(zip(labels, (round(float(w), 4) for w in fw[r]), strict=True)),
+            weight=w,
+            weights=dict(zip(labels, ws, strict=True)),
         )
-        for r, tier in tiers
+        for (_, tier), a, b, p, w, ws in zip(
+            tiers,
+            i[rows].tolist(),
+            j[rows].tolist(),
+            prob[rows].tolist(),
+            total[rows].tolist(),
+            weights,
+            strict=True,
+        )
     ]
 
 
@@ -230,7 +304,8 @@ def link(
     """Pairs of left and right records at review tier or above.
 
     Each left record has at most one ``auto`` pair: the runner-up rule of
-    :func:`matching.tiers.assign_tiers` applies per left record, as in real time.
+    :func:`matching.tiers.assign_tiers` applies per left record, as in real time. Where the fit
+    falls back to declared values it says so with a :class:`FitWarning`.
 
     Args:
         left: Records to link (canonical field names).
@@ -247,19 +322,24 @@ def link(
         [(0, 0)]
     """
     spec, i, j, fw, total, prob = _run(spec, left, right, progress, fit_model)
-    rows_by_left: dict[int, list[int]] = defaultdict(list)
-    for r in np.flatnonzero(prob >= spec.t_review).tolist():
-        rows_by_left[int(i[r])].append(r)
-    tiers: list[tuple[int, Tier]] = []
-    for rows in rows_by_left.values():
+    rows = np.flatnonzero(prob >= spec.t_review)
+    rows = rows[np.argsort(i[rows], kind="stable")]
+    _, starts, counts = np.unique(i[rows], return_index=True, return_counts=True)
+    single = rows[starts[counts == 1]]
+    tiers: list[tuple[int, Tier]] = [
+        (r, "auto" if p >= spec.t_auto else "review")
+        for r, p in zip(single.tolist(), prob[single].tolist(), strict=True)
+    ]
+    for start, count in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
+        group = rows[start : start + count].tolist()  # a left record with several candidates
         decided = assign_tiers(
-            [float(total[r]) for r in rows],
-            [float(prob[r]) for r in rows],
+            total[group].tolist(),
+            prob[group].tolist(),
             spec.t_auto,
             spec.t_review,
             spec.runner_up_bits,
         )
-        tiers.extend((rows[k], tier) for k, tier in decided)
+        tiers.extend((group[k], tier) for k, tier in decided)
     tiers.sort()
     return _pairs(spec, i, j, fw, total, prob, tiers)
 
@@ -273,7 +353,7 @@ def dedupe(
     """Pairs of duplicate records within one file, at review tier or above.
 
     Unlike :func:`link`, a record may have several ``auto`` pairs: three copies of one person
-    are three pairs.
+    are three pairs. Fit fallbacks are reported as :class:`FitWarning`, as for :func:`link`.
     """
     spec, i, j, fw, total, prob = _run(spec, records, None, progress, fit_model)
     tiers: list[tuple[int, Tier]] = [
@@ -311,11 +391,7 @@ def score_pairs(
         >>> bool(score_pairs(resource_spec(), a, b, idx, idx)[2][0] > 0.9)
         True
     """
-    lv = _normalised(spec, left)
-    rv = _normalised(spec, right)
-    gamma = _levels(spec, lv, rv, i, j, _noop)
-    model = spec.current_model()
-    left_values = [
-        [lv[k][x] for x in i] if c.term_frequency else [] for k, c in enumerate(spec.comparisons)
-    ]
-    return model.score(gamma, left_values)
+    lc, rc = _columns(left, right)
+    fields = _coded(spec, lc, rc)
+    gamma = _levels(spec, fields, i, j, _noop)
+    return _score(spec.current_model(), gamma, fields, i)

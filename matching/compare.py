@@ -24,6 +24,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from matching.codes import Codes, Vocabulary, encode, workers
 from matching.normalise import NORMALISERS
 
 __all__ = [
@@ -81,6 +82,8 @@ class Comparison:
 
     default_m: ClassVar[tuple[float, ...]] = (0.9, 0.1)
     default_u: ClassVar[tuple[float, ...]] = (0.01, 0.99)
+    exact_level: ClassVar[int] = 0
+    """Level of two equal normalised values (``NamesSwapped``: equal names are no swap)."""
 
     def __post_init__(self) -> None:
         """Validate at declaration so a bad match spec fails when it is loaded."""
@@ -110,6 +113,15 @@ class Comparison:
         return ("exact", "else")
 
     @property
+    def agreeing_levels(self) -> int:
+        """How many leading levels say the values agree (exact and the fuzzy levels).
+
+        A fitted model must weigh these as evidence *for* a match (m > u); see
+        :func:`matching.estimate.check_agreeing_levels`.
+        """
+        return len(self.level_names) - 1
+
+    @property
     def prior_m(self) -> tuple[float, ...]:
         """m per level: the declared one, else the class default for this number of levels."""
         return self.m if self.m is not None else self._default("m")
@@ -134,8 +146,18 @@ class Comparison:
         """The normalised form of one raw value."""
         return NORMALISERS[self.normaliser](value)
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record fields this comparison reads, normalised and passed to :meth:`combine`."""
+        return (self.field,)
+
+    def combine(self, *normalised: str | None) -> str | None:
+        """The compared value from the normalised :attr:`fields` (one field: itself)."""
+        return normalised[0]
+
     def value(self, record: Mapping[str, object]) -> str | None:
-        """What this comparison compares of one record: its field, normalised."""
+        """What this comparison compares of one record: its field, normalised (a comparison
+        of several :attr:`fields` overrides this to :meth:`combine` them)."""
         return self.normalise(record.get(self.field))
 
     def levels(self, left: Sequence[str | None], right: Sequence[str | None]) -> Levels:
@@ -148,31 +170,35 @@ class Comparison:
         Returns:
             An ``int8`` array; ``NULL_LEVEL`` where either side is ``None``.
         """
-        n = len(left)
-        out = np.full(n, NULL_LEVEL, dtype=np.int8)
-        if n == 0:
+        if len(left) != len(right):
+            raise ValueError("left and right must have the same length")
+        vocab, (a, b) = encode(left, right)
+        return self.levels_coded(vocab, a, b)
+
+    def levels_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
+        """Level of each pair of coded values (see :func:`encode`).
+
+        Each distinct pair of unequal values is graded once, however many pairs share it.
+        """
+        out = np.full(len(a), NULL_LEVEL, dtype=np.int8)
+        present = (a >= 0) & (b >= 0)
+        exact = present & (a == b)
+        out[exact] = self.exact_level
+        rest = np.flatnonzero(present & ~exact)
+        if len(rest) < 256:  # one record's candidates: sorting out repeats costs more than it saves
+            if len(rest):
+                out[rest] = self._grade_coded(vocab, a[rest], b[rest])
             return out
-        lv = np.array(left, dtype=object)
-        rv = np.array(right, dtype=object)
-        present = np.fromiter(
-            (x is not None and y is not None for x, y in zip(left, right, strict=True)),
-            dtype=bool,
-            count=n,
-        )
-        if not present.any():
-            return out
-        idx = np.flatnonzero(present)
-        a, b = lv[idx], rv[idx]
-        exact = a == b
-        graded = np.full(len(idx), len(self.level_names) - 1, dtype=np.int8)
-        rest = np.flatnonzero(~exact)
-        if len(rest):
-            graded[rest] = self._grade(list(a[rest]), list(b[rest]))
-        graded[exact] = 0
-        out[idx] = graded
+        n = max(len(vocab), 1)
+        unique, inverse = np.unique(a[rest] * n + b[rest], return_inverse=True)
+        out[rest] = self._grade_coded(vocab, unique // n, unique % n)[inverse]
         return out
 
-    def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
+    def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
+        """Levels of distinct pairs known to be present and unequal (subclass hook)."""
+        return self._grade(vocab[a].tolist(), vocab[b].tolist())
+
+    def _grade(self, a: list[str], b: list[str]) -> Levels:
         """Levels of pairs known to be present and not exactly equal (subclass hook)."""
         return np.full(len(a), len(self.level_names) - 1, dtype=np.int8)
 
@@ -234,7 +260,9 @@ class JaroWinklerAtThresholds(Comparison):
         return ("exact", *(f"jw>={t:g}" for t in self.thresholds), "else")
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
-        sims = process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity)
+        sims = process.cpdist(
+            a, b, scorer=JaroWinkler.normalized_similarity, workers=workers(len(a))
+        )
         return _grade_similarity(sims, self.thresholds, higher_is_closer=True)
 
 
@@ -266,7 +294,7 @@ class TokenRatioAtThresholds(Comparison):
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
         scorer = fuzz.token_sort_ratio if self.method == "token_sort" else fuzz.token_set_ratio
-        sims = process.cpdist(a, b, scorer=scorer)
+        sims = process.cpdist(a, b, scorer=scorer, workers=workers(len(a)))
         return _grade_similarity(sims, self.thresholds, higher_is_closer=True)
 
 
@@ -293,7 +321,7 @@ class LevenshteinAtThresholds(Comparison):
         return ("exact", *(f"lev<={t}" for t in self.thresholds), "else")
 
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
-        dists = process.cpdist(a, b, scorer=Levenshtein.distance)
+        dists = process.cpdist(a, b, scorer=Levenshtein.distance, workers=workers(len(a)))
         return _grade_similarity(dists, tuple(map(float, self.thresholds)), False)
 
 
@@ -322,43 +350,39 @@ class DateComparison(Comparison):
     def level_names(self) -> tuple[str, ...]:
         return ("exact", "typo", f"within {self.years}y", "else")
 
+    @property
+    def agreeing_levels(self) -> int:
+        """Exact and typo only: two birth dates a year apart are a near miss, not agreement,
+        and random people fall within a year of each other more often than true matches do."""
+        return 2
+
     def _default(self, which: str) -> tuple[float, ...]:
         if which == "m":
             return self.default_m
         return (0.0002, 0.002, 0.03, 0.9678)
 
-    def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
-        # Vectorised over the pairs: a bulk fit grades hundreds of thousands of random pairs,
-        # and each distinct date is parsed once, not once per pair it appears in.
-        digits_a = [x.replace("-", "") for x in a]
-        digits_b = [y.replace("-", "") for y in b]
-        dists = process.cpdist(digits_a, digits_b, scorer=OSA.distance)
-        parsed: dict[str, tuple[int, int, int, int]] = {}
-        ya, ma, da, oa = _date_parts(a, parsed)
-        yb, mb, db, ob = _date_parts(b, parsed)
-        valid = (oa >= 0) & (ob >= 0)
-        swapped = valid & (ya == yb) & (ma == db) & (da == mb)
-        close = valid & (np.abs(oa - ob) <= 366 * self.years)
+    def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
+        # Each distinct date is parsed once, not once per pair it appears in: a bulk fit
+        # grades hundreds of thousands of random pairs.
+        parts = np.full((len(vocab), 4), -1, dtype=np.int64)
+        digits = np.empty(len(vocab), dtype=object)
+        for k in np.unique(np.concatenate([a, b])).tolist():
+            value = str(vocab[k])
+            digits[k] = value.replace("-", "")
+            d = _iso(value)
+            if d is not None:
+                parts[k] = (d.year, d.month, d.day, d.toordinal())
+        dists = process.cpdist(
+            digits[a].tolist(), digits[b].tolist(), scorer=OSA.distance, workers=workers(len(a))
+        )
+        pa, pb = parts[a], parts[b]
+        valid = (pa[:, 3] >= 0) & (pb[:, 3] >= 0)
+        swapped = valid & (pa[:, 0] == pb[:, 0]) & (pa[:, 1] == pb[:, 2]) & (pa[:, 2] == pb[:, 1])
+        close = valid & (np.abs(pa[:, 3] - pb[:, 3]) <= 366 * self.years)
         out = np.full(len(a), 3, dtype=np.int8)
         out[close] = 2
         out[(dists <= 1) | swapped] = 1
         return out
-
-
-def _date_parts(
-    values: list[str], parsed: dict[str, tuple[int, int, int, int]]
-) -> tuple[npt.NDArray[np.int64], ...]:
-    """Year, month, day and ordinal day of each ISO date; -1 everywhere for one that is not."""
-    rows = []
-    for v in values:
-        got = parsed.get(v)
-        if got is None:
-            d = _iso(v)
-            got = (d.year, d.month, d.day, d.toordinal()) if d else (-1, -1, -1, -1)
-            parsed[v] = got
-        rows.append(got)
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
 
 
 def _iso(s: str) -> dt.date | None:
@@ -396,6 +420,7 @@ class NamesSwapped(Comparison):
 
     default_m: ClassVar[tuple[float, ...]] = (0.02, 0.98)
     default_u: ClassVar[tuple[float, ...]] = (1e-5, 1 - 1e-5)
+    exact_level: ClassVar[int] = 1
 
     def _validate(self) -> None:
         if not self.other or self.other == self.field:
@@ -411,26 +436,35 @@ class NamesSwapped(Comparison):
     def level_names(self) -> tuple[str, ...]:
         return ("swapped", "else")
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.field, self.other)
+
     def value(self, record: Mapping[str, object]) -> str | None:
-        first = self.normalise(record.get(self.field))
-        second = self.normalise(record.get(self.other))
+        return self.combine(*(self.normalise(record.get(f)) for f in self.fields))
+
+    def combine(self, *normalised: str | None) -> str | None:
+        first, second = normalised
         if not first or not second:
             return None  # a swap needs both names on both sides
         return first + _NAME_SEPARATOR + second
 
-    def levels(self, left: Sequence[str | None], right: Sequence[str | None]) -> Levels:
-        out = np.full(len(left), NULL_LEVEL, dtype=np.int8)
-        idx = [i for i, (x, y) in enumerate(zip(left, right, strict=True)) if x and y]
-        if not idx:
-            return out
-        la = [str(left[i]).split(_NAME_SEPARATOR, 1) for i in idx]
-        ra = [str(right[i]).split(_NAME_SEPARATOR, 1) for i in idx]
-        sim = JaroWinkler.normalized_similarity
-        given = process.cpdist([a[0] for a in la], [b[0] for b in ra], scorer=sim)
-        family = process.cpdist([a[1] for a in la], [b[1] for b in ra], scorer=sim)
-        cross1 = process.cpdist([a[0] for a in la], [b[1] for b in ra], scorer=sim)
-        cross2 = process.cpdist([a[1] for a in la], [b[0] for b in ra], scorer=sim)
+    def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
+        names = np.empty((len(vocab), 2), dtype=object)
+        for k in np.unique(np.concatenate([a, b])).tolist():
+            names[k] = str(vocab[k]).split(_NAME_SEPARATOR, 1)
+
+        def sim(x: Codes, i: int, y: Codes, j: int) -> npt.NDArray[np.float64]:
+            scorer = JaroWinkler.normalized_similarity
+            got: npt.NDArray[np.float64] = process.cpdist(
+                names[x, i].tolist(),
+                names[y, j].tolist(),
+                scorer=scorer,
+                workers=workers(len(x)),
+            )
+            return got
+
         t = self.threshold
-        swapped = (cross1 >= t) & (cross2 >= t) & ~((given >= t) & (family >= t))
-        out[np.asarray(idx)] = np.where(swapped, 0, 1).astype(np.int8)
-        return out
+        in_order = (sim(a, 0, b, 0) >= t) & (sim(a, 1, b, 1) >= t)
+        swapped = (sim(a, 0, b, 1) >= t) & (sim(a, 1, b, 0) >= t) & ~in_order
+        return np.where(swapped, 0, 1).astype(np.int8)

@@ -9,14 +9,12 @@ For a pair with level ``l_f`` on each field ``f``::
 chance that two records picked at random match. A missing value adds 0: no evidence either way.
 Each field's term is its weight in the explanation a steward sees.
 
-Where they come from, without labels:
+Where they come from, without labels: see :mod:`matching.estimate` (u from random pairs, m by
+EM per blocking rule with the rule's fields held out, the prior from the data). Plain EM over
+all candidates (:func:`expectation_maximisation`) is kept for callers that want it, but drifts
+on records with few fields: candidates agree on their blocking fields, and EM can lock onto
+that instead of "same person".
 
-* ``u`` from random pairs (:func:`estimate_u`): random pairs are almost all non-matches.
-* ``m`` by expectation-maximisation over the blocked candidate pairs
-  (:func:`expectation_maximisation`), where nearly all true matches are. EM also estimates a
-  ``u`` and a prior *among candidates*; those are conditional on blocking (candidates agree on
-  their blocking fields) and serve only to separate the two classes; scoring uses the ``u``
-  from random pairs and the prior rescaled to all pairs.
 * Once stewards have decided enough pairs, :meth:`FellegiSunterModel.with_labels` re-estimates
   ``m`` (and ``u``) from those decisions.
 
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from matching.codes import encode
 from matching.compare import NULL_LEVEL, Comparison
 
 __all__ = [
@@ -69,7 +68,9 @@ class FieldModel:
         comparison: The comparison whose levels these are.
         m: Probability of each level among matches.
         u: Probability of each level among non-matches.
-        tf: Relative frequency of each normalised value (only used with ``term_frequency``).
+        tf: Values whose exact agreement weighs ``log2(m / frequency)``, with their relative
+            frequency: every value of a ``term_frequency`` comparison, only the generic values
+            (a placeholder date, a switchboard number) of the others.
     """
 
     comparison: Comparison
@@ -93,10 +94,14 @@ class FellegiSunterModel:
     Attributes:
         fields: One :class:`FieldModel` per comparison, in spec order.
         prior: Probability that two random records match (lambda).
+        warnings: What a fit to data could not do as intended (a field kept its declared m
+            because EM gave m <= u on an agreeing level...): a caller shows them rather than
+            trusting the scores silently.
     """
 
     fields: tuple[FieldModel, ...]
     prior: float
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """Reject a prior that makes every probability 0 or 1."""
@@ -134,7 +139,7 @@ class FellegiSunterModel:
         for j, fm in enumerate(self.fields):
             col = gamma[:, j]
             out[:, j] = fm.table[col]
-            if fm.comparison.term_frequency and fm.tf and left_values is not None:
+            if fm.tf and left_values is not None:
                 rows = np.flatnonzero(col == 0)
                 values = left_values[j]
                 m0 = max(fm.m[0], _EPS)
@@ -142,6 +147,12 @@ class FellegiSunterModel:
                     freq = fm.tf.get(values[r] or "")
                     if freq is not None:
                         out[r, j] = math.log2(m0 / max(freq, _EPS))
+        return out
+
+    def exact_tf_weights(self, j: int, freqs: FloatArray) -> FloatArray:
+        """Weight of exact agreement on field ``j`` for values of these relative frequencies."""
+        m0 = max(self.fields[j].m[0], _EPS)
+        out: FloatArray = np.log2(m0 / np.maximum(freqs, _EPS))
         return out
 
     def score(
@@ -204,7 +215,9 @@ def estimate_u(
     """u per level of each comparison, from pairs of records drawn at random.
 
     Random pairs are almost surely non-matches, so level frequencies among them are u. Rare
-    levels (exact agreement on an e-mail) are smoothed toward the declared prior u.
+    levels (exact agreement on an e-mail) are smoothed toward the declared prior u. Bulk runs
+    use :func:`matching.estimate.estimate_u_coded`, which also counts the exact level over all
+    pairs and removes the matches among random pairs.
 
     Args:
         comparisons: The comparisons, in order.
@@ -228,9 +241,9 @@ def estimate_u(
     other = right if right is not None else left
     out = []
     for k, comp in enumerate(comparisons):
-        lv = [left[k][x] for x in i]
-        rv = [other[k][x] for x in j]
-        out.append(_smoothed_counts(comp.levels(lv, rv), comp.prior_u, strength=10.0))
+        vocab, (a, b) = encode(left[k], other[k])
+        levels = comp.levels_coded(vocab, a[i], b[j])
+        out.append(_smoothed_counts(levels, comp.prior_u, strength=10.0))
     return out
 
 
@@ -293,20 +306,22 @@ def term_frequencies(values: Iterable[str | None]) -> dict[str, float]:
 
 
 def model_to_dict(model: FellegiSunterModel) -> dict[str, Any]:
-    """A model as plain data (JSON), by field label; term-frequency tables are left out (they
-    are re-learned from the data a matcher runs on)."""
-    return {
-        "prior": model.prior,
-        "fields": [
-            {
-                "label": f.comparison.label,
-                "levels": list(f.comparison.level_names),
-                "m": list(f.m),
-                "u": list(f.u),
-            }
-            for f in model.fields
-        ],
-    }
+    """A model as plain data (JSON), by field label. Term-frequency tables are left out (they
+    are re-learned from the data a matcher runs on); a field's few generic values are kept,
+    because its exact-level u was fitted without them and would make agreeing on a
+    placeholder strong evidence."""
+    fields = []
+    for f in model.fields:
+        entry: dict[str, Any] = {
+            "label": f.comparison.label,
+            "levels": list(f.comparison.level_names),
+            "m": list(f.m),
+            "u": list(f.u),
+        }
+        if f.tf and not f.comparison.term_frequency:
+            entry["generic"] = dict(f.tf)
+        fields.append(entry)
+    return {"prior": model.prior, "fields": fields}
 
 
 def model_from_dict(
@@ -336,5 +351,11 @@ def model_from_dict(
             if abs(sum(values) - 1.0) > 1e-6:
                 raise ValueError(f"field {comp.label!r}: {which} must sum to 1")
             probs.append(values)
-        out.append(FieldModel(comp, probs[0], probs[1]))
+        generic = saved.get("generic") or {}
+        if not isinstance(generic, Mapping) or any(
+            not isinstance(k, str) or not 0 < float(v) <= 1 for k, v in generic.items()
+        ):
+            raise ValueError(f"field {comp.label!r}: generic must map values to shares")
+        tf = {} if comp.term_frequency else {k: float(v) for k, v in generic.items()}
+        out.append(FieldModel(comp, probs[0], probs[1], tf=tf))
     return FellegiSunterModel(tuple(out), float(data.get("prior", 0)))

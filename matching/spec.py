@@ -218,12 +218,14 @@ def resource_spec() -> MatchSpec:
             ExactMatch("email", normaliser="email", m=(0.8, 0.2), u=(1e-5, 1 - 1e-5)),
             ExactMatch("phone", normaliser="phone", m=(0.7, 0.3), u=(1e-5, 1 - 1e-5)),
             DateComparison("date_of_birth"),
-            TokenRatioAtThresholds(
+            # Jaro-Winkler, not a token ratio: keying errors in a street split or join words
+            # ("kingscote crescent" / "kingscotecrescent"), which token sorting punishes.
+            JaroWinklerAtThresholds(
                 "address_line",
-                (95, 85),
+                (0.92, 0.8),
                 normaliser="folded",
                 m=(0.7, 0.15, 0.05, 0.1),
-                u=(0.0005, 0.001, 0.005, 0.9935),
+                u=(0.0005, 0.002, 0.03, 0.9675),
             ),
             JaroWinklerAtThresholds(
                 "city",
@@ -232,8 +234,13 @@ def resource_spec() -> MatchSpec:
                 m=(0.8, 0.1, 0.05, 0.05),
                 u=(0.005, 0.005, 0.02, 0.97),
             ),
+            # Two edits: two swapped digits are one keying error.
             LevenshteinAtThresholds(
-                "postcode", (1,), normaliser="postcode", m=(0.8, 0.1, 0.1), u=(0.001, 0.01, 0.989)
+                "postcode",
+                (1, 2),
+                normaliser="postcode",
+                m=(0.8, 0.1, 0.06, 0.04),
+                u=(0.001, 0.01, 0.05, 0.939),
             ),
             ExactMatch("region", normaliser="folded", m=(0.95, 0.05), u=(0.2, 0.8)),
             ExactMatch("employee_id", normaliser="code", m=(0.9, 0.1), u=(1e-5, 1 - 1e-5)),
@@ -275,6 +282,9 @@ def resource_spec() -> MatchSpec:
             block_on(BlockPart("city", "folded"), BlockPart("postcode", "postcode")),
             block_on(BlockPart("city", "folded"), BlockPart("date_of_birth", "text", length=4)),
             block_on(BlockPart("address_line", "folded", length=6), BlockPart("city", "folded")),
+            block_on(
+                BlockPart("address_line", "folded", length=6), BlockPart("postcode", "postcode")
+            ),
         ),
     )
 
