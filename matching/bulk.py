@@ -26,6 +26,7 @@ import numpy.typing as npt
 from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
 from matching.codes import encode
 from matching.estimate import TrainingBlock, fit_unlabelled
+from matching.guards import discount_generic, identity_agrees
 from matching.model import FellegiSunterModel, probability
 from matching.random_pairs import CodedField, estimate_u_coded, generic_values, value_shares
 from matching.result import Tier
@@ -50,6 +51,7 @@ Progress = Callable[[str, int, int], None]
 Records = Sequence[Mapping[str, object]]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 MIN_FIT_PAIRS = 500
 """Fewer candidate pairs than this keep the spec's prior model: EM and term frequencies over a
@@ -191,7 +193,7 @@ def _run(
     right: Records | None,
     progress: Progress,
     fit_model: bool,
-) -> tuple[MatchSpec, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[MatchSpec, IntArray, IntArray, FloatArray, FloatArray, FloatArray, BoolArray]:
     progress("normalise", 0, 1)
     lc, rc = _columns(left, right)
     fields = _coded(spec, lc, rc)
@@ -220,7 +222,10 @@ def _run(
         spec = spec.with_model(model)
         progress("fit", 2, 2)
     fw, total_w, prob = _score(model, gamma, fields, i)
-    return spec, i, j, fw, total_w, prob
+    if discount_generic(spec, model, gamma, fw, fields, i):
+        total_w = fw.sum(axis=1) + model.prior_weight
+        prob = probability(total_w)
+    return spec, i, j, fw, total_w, prob, identity_agrees(spec, model, gamma)
 
 
 def _with_frequencies(
@@ -321,14 +326,16 @@ def link(
         >>> [(p.left, p.right) for p in link(a, b, resource_spec(), fit_model=False)]
         [(0, 0)]
     """
-    spec, i, j, fw, total, prob = _run(spec, left, right, progress, fit_model)
+    spec, i, j, fw, total, prob, identity = _run(spec, left, right, progress, fit_model)
     rows = np.flatnonzero(prob >= spec.t_review)
     rows = rows[np.argsort(i[rows], kind="stable")]
     _, starts, counts = np.unique(i[rows], return_index=True, return_counts=True)
     single = rows[starts[counts == 1]]
     tiers: list[tuple[int, Tier]] = [
-        (r, "auto" if p >= spec.t_auto else "review")
-        for r, p in zip(single.tolist(), prob[single].tolist(), strict=True)
+        (r, "auto" if p >= spec.t_auto and ok else "review")
+        for r, p, ok in zip(
+            single.tolist(), prob[single].tolist(), identity[single].tolist(), strict=True
+        )
     ]
     for start, count in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
         group = rows[start : start + count].tolist()  # a left record with several candidates
@@ -339,7 +346,7 @@ def link(
             spec.t_review,
             spec.runner_up_bits,
         )
-        tiers.extend((group[k], tier) for k, tier in decided)
+        tiers.extend((group[k], tier if identity[group[k]] else "review") for k, tier in decided)
     tiers.sort()
     return _pairs(spec, i, j, fw, total, prob, tiers)
 
@@ -355,9 +362,9 @@ def dedupe(
     Unlike :func:`link`, a record may have several ``auto`` pairs: three copies of one person
     are three pairs. Fit fallbacks are reported as :class:`FitWarning`, as for :func:`link`.
     """
-    spec, i, j, fw, total, prob = _run(spec, records, None, progress, fit_model)
+    spec, i, j, fw, total, prob, identity = _run(spec, records, None, progress, fit_model)
     tiers: list[tuple[int, Tier]] = [
-        (int(r), "auto" if prob[r] >= spec.t_auto else "review")
+        (int(r), "auto" if prob[r] >= spec.t_auto and identity[r] else "review")
         for r in np.flatnonzero(prob >= spec.t_review)
     ]
     return _pairs(spec, i, j, fw, total, prob, tiers)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from matching.compare import NULL_LEVEL
 from matching.deterministic import DeterministicMatcher
+from matching.guards import identity_agrees
 from matching.model import FellegiSunterModel, probability
 from matching.result import Candidate
 from matching.spec import DEFAULT_SPECS, MatchSpec
@@ -158,9 +159,10 @@ class FellegiSunterMatcher:
         tiers = assign_tiers(
             total.tolist(), prob.tolist(), spec.t_auto, spec.t_review, spec.runner_up_bits
         )
+        identity = identity_agrees(spec, model, gamma)
         out = []
         for i, tier in tiers:
-            if tier == "auto" and not identity_agrees(spec, model, gamma[i]):
+            if tier == "auto" and not identity[i]:
                 tier = "review"
                 notes[i]["tier"] = (
                     f"no agreement on {' or '.join(spec.identity)}: shared contact details "
@@ -220,20 +222,6 @@ def entity_levels(
     np.minimum.at(best, np.asarray(owner), widened)
     best[best == _MISSING] = NULL_LEVEL
     return best.astype(np.int8)
-
-
-def identity_agrees(
-    spec: MatchSpec, model: FellegiSunterModel, levels: npt.NDArray[np.int8]
-) -> bool:
-    """Whether any identity comparison agrees (a level other than null and "else")."""
-    if not spec.identity:
-        return True
-    for j, fm in enumerate(model.fields):
-        if fm.comparison.label in spec.identity:
-            level = int(levels[j])
-            if level != NULL_LEVEL and level < len(fm.comparison.level_names) - 1:
-                return True
-    return False
 
 
 def _discount(
