@@ -77,6 +77,7 @@ _STREET_WORDS = (
 )  # fmt: skip
 _TRUSTS = ("The {} Family Trust", "{} Charitable Trust", "The {} Settlement",
            "{} Discretionary Trust", "The {} Pension Trust")  # fmt: skip
+_QUALIFIERS = ("Europe", "UK", "Nordic", "Asia", "Americas", "Global", "Digital", "Solutions")
 _WEIGHTS = (25, 5, 10, 8, 6, 5, 5, 4, 4, 3, 15, 6, 4)
 _TRUST_COUNTRIES = ("GB", "IE", "CH", "AU")
 
@@ -220,9 +221,11 @@ class _Builder:
         return self.company(self.country(), core, trade)
 
     def sister(self, like: _Entity, address: Record | None) -> _Entity:
-        trade = self.rng.choice(_TRADES)
-        while f"name:{like.core}|{trade}" in self.used:
-            trade = self.rng.choice(_TRADES)
+        free = [t for t in _TRADES if f"name:{like.core}|{t}" not in self.used]
+        if not free:  # a big group: "Kalomira Logistics Nordic"
+            free = [f"{t} {q}" for t in _TRADES for q in _QUALIFIERS]
+            free = [t for t in free if f"name:{like.core}|{t}" not in self.used]
+        trade = self.rng.choice(free)
         self.name_key(like.core, trade)
         c = like.country if address or self.rng.random() < 0.5 else self.country()
         return self.company(
