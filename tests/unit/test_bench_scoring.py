@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -91,3 +94,20 @@ def test_company_hard_cases_are_present() -> None:
         assert form in names, form
     noisy = " ".join(r["name"] for r in s.acquired)
     assert any(word in noisy for word in ("Intl", "Corp", "Co.", "Tech", "Svcs", " and "))
+
+
+def test_the_product_imports_no_benchmark_and_says_so_when_bench_is_missing() -> None:
+    """``concord`` imports ``bench`` only when a bench command runs; without it, one line."""
+    probe = (
+        "import sys; import hub.cli, hub.app, matching;"
+        "print(any(m == 'bench' or m.startswith('bench.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    missing = (
+        "import sys; sys.modules['bench'] = None; from hub.cli import app;"
+        "app(['bench', 'match', '--no-latency'])"
+    )
+    run = subprocess.run([sys.executable, "-c", missing], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "bench" in run.stderr and len(run.stderr.strip().splitlines()) == 1
