@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,8 +18,6 @@ from sqlalchemy.orm import Session
 from hub import logs
 from hub.bench_cdc import bench_cdc
 from hub.bench_kafka import bench_kafka
-from hub.bench_match import bench_match
-from hub.bench_onboard import bench_onboard
 from hub.bench_validate import bench_validate
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
@@ -54,11 +54,9 @@ app.add_typer(onboard_app, name="onboard")
 app.add_typer(connect_app, name="connect")
 app.add_typer(stewards_app, name="stewards")
 bench_app.command("queue")(bench_queue)
-bench_app.command("match")(bench_match)
 app.command("worker")(kafka_worker)
 bench_app.command("kafka")(bench_kafka)
 bench_app.command("validate")(bench_validate)
-bench_app.command("onboard")(bench_onboard)
 bench_app.command("cdc")(bench_cdc)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -370,6 +368,46 @@ def bench_soak(
     from hub.bench_propagate import run_soak
 
     sys.exit(run_soak(minutes, rate, database, every, out))
+
+
+_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _checkout_bench(module: str, args: list[str]) -> None:
+    """Run the command of ``module`` in the repository's ``bench`` package with ``args``.
+
+    The benchmarks that measure matching quality live in a checkout, outside the installed
+    product: they are imported here, only when their command runs. An editable install finds
+    them next to ``hub``; an installed wheel has none, and says so in one line.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        bench = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", module):
+            raise
+        err.print(
+            f"concord bench: {module} is not importable: the benchmarks live in the `bench` "
+            "package of a Concord checkout (pip install -e '.[bench]' there), not in the product",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
+    bench.app(args=args, prog_name="concord bench " + module.rpartition(".")[2])
+
+
+@bench_app.command("match", context_settings=_FORWARD, add_help_option=False)
+def bench_match(ctx: typer.Context) -> None:
+    """Matching quality on Febrl and generated companies; Splink too with --vs splink."""
+    _checkout_bench("bench.match", ctx.args)
+
+
+@bench_app.command("onboard", context_settings=_FORWARD, add_help_option=False)
+def bench_onboard(ctx: typer.Context) -> None:
+    """Onboarding run against a big hub: rows/s, review share, precision/recall of links."""
+    _checkout_bench("bench.onboard", ctx.args)
 
 
 def main() -> None:

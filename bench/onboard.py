@@ -9,10 +9,16 @@ would take far longer than the thing measured. (The outbox rows of those creatio
 written: nothing here reads the feed.) The first records are checked against ``survive`` and
 the matcher so that a change of either cannot make the setup drift unnoticed.
 
-Measured: ``--rows`` rows of the acquired firm's export (a share of them variants of existing
-clients, some exact website matches, the rest new firms), read from a CSV file, validated and
+The data is the generated company set of :mod:`bench.companies` (seeded; its hard cases are
+listed there): the golden list is seeded as the CRM's clients, the acquired list is the file.
+
+Measured: ``--rows`` rows of the acquired firm's export (about 70% noisy copies of seeded
+clients, the rest new firms, some of them look-alikes), read from a CSV file, validated and
 matched (the dry run: everything but the load), and, with ``--commit``, loaded through the
-inbox and the apply path as a committed run. Printed with the machine, never asserted.
+inbox and the apply path as a committed run. After a committed run the hub's own links are
+read back from its xref and scored against the generator's truth (:mod:`bench.onboard_quality`):
+precision, recall and F1 of the links to seeded clients, rows in review, and seeded clients
+merged into one. Printed with the machine and the load average, never asserted.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bench.companies import generate
+from bench.match import load_average
+from bench.onboard_quality import link_quality
 from hub.bench import bench_database, machine
 from hub.bootstrap import bootstrap
 from hub.config import Settings
@@ -42,92 +51,36 @@ from hub.store.migrate import upgrade
 from hub.store.sql import analyze, bulk_insert, table_of
 from hub.store.uow import admin_session
 
-SYLLABLES = (
-    "ka", "lo", "mi", "ra", "ve", "to", "san", "dor", "el", "quin", "bar", "ne", "sto", "fi",
-    "gar", "hol", "ix", "jun", "pel", "tra", "vi", "wen", "zor", "cal", "mon", "rid", "ul",
-    "bri", "cor", "dan", "es", "fal", "gil", "hu", "ja", "kel", "lin", "mar", "nor", "os",
-)  # fmt: skip
-NOUNS = (
-    "Holdings", "Consulting", "Engineering", "Logistics", "Partners", "Systems", "Capital",
-    "Foods", "Software", "Energy", "Advisory", "Retail", "Health", "Telecom", "Media",
-)  # fmt: skip
-COUNTRIES = ("GB", "FR", "DE", "ES", "IE", "NO", "NL", "US", "CA")
-TLD = {"GB": "co.uk", "FR": "fr", "DE": "de", "ES": "es", "IE": "ie", "NO": "no", "NL": "nl",
-       "US": "com", "CA": "ca"}  # fmt: skip
 CHUNK = 50_000
+FIELDS = ("name", "website", "phone", "address_line", "city", "postcode", "country", "tax_id")
+SOURCE = "northwind-crm"
+ROW_KEY = "NW-{:07d}"
+GOLDEN_KEY = "CRM-{:08d}"
 
 
-def _word(rng: random.Random) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(3, 4))).capitalize()
-
-
-_CITIES = random.Random(5)
-CITIES = [(_word(_CITIES) + "ton", c) for c in COUNTRIES for _ in range(40)]
-"""360 towns: a firm's clients spread over many, so a town is no block of thousands."""
-
-
-def client(n: int, rng: random.Random) -> dict[str, Any]:
-    city, country = rng.choice(CITIES)
-    name = f"{_word(rng)} {rng.choice(NOUNS)}"
-    slug = name.lower().replace(" ", "-")
-    record = {
-        "name": name,
-        "website": f"https://www.{slug}-{n}.{TLD[country]}",
-        "phone": f"+44 20 {n // 10_000:04d} {n % 10_000:04d}",
-        "address_line": f"{rng.randint(1, 300)} {_word(rng)} Street",
-        "city": city,
-        "postcode": f"{city[:2].upper()}{rng.randint(1, 99)} {rng.randint(1, 9)}{_word(rng)[:2]}",
-        "country": country,
-    }
-    if rng.random() < 0.6:  # as in a real CRM, many clients have no phone or no website
-        del record["phone"]
-    if rng.random() < 0.4:
-        del record["website"]
-    return record
-
-
-def _typo(text: str, rng: random.Random) -> str:
-    if len(text) < 4:
-        return text
-    k = rng.randrange(1, len(text) - 1)
-    return text[:k] + text[k + 1] + text[k] + text[k + 2 :]
-
-
-def acquired_row(golden: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """The acquired firm's copy of one of our clients, as its CRM would have it."""
-    kind = rng.random()
-    row = {k: golden[k] for k in ("name", "city", "postcode", "country")}
-    if kind < 0.2 and golden.get("website"):  # same website: deterministic link
-        row["website"] = golden["website"].replace("https://www.", "")
-    elif kind < 0.6:  # a typo and a legal suffix: fuzzy
-        row["name"] = _typo(golden["name"], rng) + " Ltd"
-        row["address_line"] = golden["address_line"]
-    else:  # only a name and a city: weaker evidence
-        row = {"name": golden["name"].upper(), "city": golden["city"], "country": golden["country"]}
-    return row
-
-
-def seed_golden(hub: Any, n: int, console: Console, seed: int = 11) -> list[dict[str, Any]]:
-    """Write ``n`` golden clients of the CRM as the apply path would have; returns a sample of
-    their attributes to build the acquired firm's file from."""
+def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> list[str]:
+    """Write ``clients`` as golden clients of the CRM (key ``CRM-%08d`` by position), as the
+    apply path would have; returns their golden ids by position."""
     spec = hub.config.domains["client"]
     matcher = hub.bus.applier.matcher
-    rng = random.Random(seed)
+    rng = random.Random(len(clients))
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    probe = {**client(0, random.Random(0)), "phone": "+44 20 1", "website": "https://x.co.uk"}
+    probe = {f: "x" for f in FIELDS}
     rules = {
         f: p["rule"]
         for f, p in survive(spec, [Contribution("crm", "crm", 0, "K", at, 1, probe)])[1].items()
     }
-    sample: list[dict[str, Any]] = []
+    ids: list[str] = []
     tables = {m: table_of(m) for m in (t.GoldenRecordRow, t.GoldenVersionRow)}
     sr, bk = table_of(t.SourceRecordRow), table_of(t.BlockingKeyRow)
     start = time.perf_counter()
+    n = len(clients)
     for base in range(0, n, CHUNK):
         golden, versions, records, keys = [], [], [], []
         for i in range(base, min(base + CHUNK, n)):
-            attrs = client(i, rng)
-            gid, key = str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"CRM-{i:08d}"
+            attrs = clients[i]
+            gid, key = str(uuid.UUID(int=rng.getrandbits(128), version=4)), GOLDEN_KEY.format(i)
+            ids.append(gid)
             provenance = {f: {"source": "crm", "key": key, "rule": rules[f]} for f in attrs}
             if i < 100:  # the shortcut must equal what survivorship writes
                 offer = Contribution("crm", "crm", 0, key, at, 1, attrs)
@@ -154,8 +107,6 @@ def seed_golden(hub: Any, n: int, console: Console, seed: int = 11) -> list[dict
                 matcher.deterministic_keys("client", attrs) + matcher.blocking_keys("client", attrs)
             ):
                 keys.append({"domain": "client", "key": k[:600], "golden_id": gid})
-            if rng.random() < 0.2 and len(sample) < 200_000:
-                sample.append(attrs)
         with admin_session(hub.engine) as s:
             bulk_insert(s, tables[t.GoldenRecordRow], golden)
             bulk_insert(s, tables[t.GoldenVersionRow], versions)
@@ -165,23 +116,16 @@ def seed_golden(hub: Any, n: int, console: Console, seed: int = 11) -> list[dict
         console.print(f"  seeded {done:>9,} golden clients ({time.perf_counter() - start:5.0f} s)")
     with admin_session(hub.engine) as s:
         analyze(s)
-    return sample
+    return ids
 
 
-def write_export(path: Path, rows: int, sample: list[dict[str, Any]], seed: int = 12) -> None:
-    """About 60% of rows are our clients as the acquired firm spelt them, 40% new firms."""
-    rng = random.Random(seed)
-    fields = ["id", "name", "website", "address_line", "city", "postcode", "country"]
+def write_export(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The acquired firm's file: row ``k`` has the key ``NW-%07d``; blank cells are missing."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
+        w = csv.DictWriter(fh, fieldnames=["id", *FIELDS])
         w.writeheader()
-        for i in range(rows):
-            if sample and rng.random() < 0.6:
-                row = acquired_row(rng.choice(sample), rng)
-            else:
-                row = client(10_000_000 + i, rng)
-                row.pop("phone", None)
-            w.writerow({"id": f"NW-{i:07d}", **row})
+        for k, row in enumerate(rows):
+            w.writerow({"id": ROW_KEY.format(k), **row})
 
 
 def _children_cpu() -> float:
@@ -191,15 +135,51 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _quality(hub: Any, run_id: str, truth: list[int | None], console: Console) -> None:
+    q = link_quality(hub, run_id, truth, ROW_KEY, GOLDEN_KEY, SOURCE)
+    sc = q.scores
+    console.print(
+        f"  hub's links vs truth: precision {sc.precision:.4f} recall {sc.recall:.4f} "
+        f"F1 {sc.f1:.4f} ({sc.predicted:,} links to seeded clients, {sc.false:,} false, "
+        f"{sc.true:,} true links in the file)"
+    )
+    console.print(
+        f"  new firms kept apart: {q.new_right:,}/{q.new_total:,}; rows in review: "
+        f"{q.in_review:,} (true client among the candidates: {q.review_has_truth:,}); "
+        f"seeded golden clients merged into another: {q.merged_golden:,}; rows sharing a new "
+        f"golden record: {q.merged_rows:,}; rows not loaded: {q.missing:,}"
+    )
+
+
 def run_onboard_bench(
-    golden: int, rows: int, database: str, commit: bool, workers: int, console: Console
+    golden: int,
+    rows: int,
+    database: str,
+    commit: bool,
+    workers: int,
+    seed: int,
+    console: Console,
 ) -> int:
+    """Seed, run (dry, then committed with ``commit``), print; returns an exit code."""
     Settings()  # validate the environment before spending minutes
     console.print(
         f"concord bench onboard: {rows:,} acquired client rows against {golden:,} golden "
-        f"records ({database}), {workers} matching processes"
+        f"records ({database}), {workers} matching processes; companies from "
+        f"bench/companies.py, seed {seed}"
     )
     console.print(f"machine: {machine()}")
+    console.print(f"load average: {load_average()}")
+    t0 = time.perf_counter()
+    data = generate(golden, rows, seed)
+    linked = sum(g is not None for g in data.truth)
+    console.print(
+        f"generated in {time.perf_counter() - t0:.1f} s: {linked:,} rows are copies of seeded "
+        f"clients, {rows - linked:,} new firms ("
+        + ", ".join(
+            f"{k} {len(data.hard_cases[k])}" for k in ("new_sister", "other_country", "new_trust")
+        )
+        + " look-alikes)"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
         bench_database(database, Path(tmp)) as url,
@@ -208,17 +188,17 @@ def run_onboard_bench(
         hub = bootstrap(Settings(database_url=url))
         try:
             with admin_session(hub.engine) as s:
-                for name in ("crm", "northwind-crm"):
+                for name in ("crm", SOURCE):
                     access.add_source(s, name, ["client"], None, None, set(hub.config.domains))
             t0 = time.perf_counter()
-            sample = seed_golden(hub, golden, console)
+            seed_golden(hub, data.golden, console)
             console.print(f"setup (bulk insert, not measured): {time.perf_counter() - t0:.0f} s")
             path = Path(tmp) / "northwind.csv"
-            write_export(path, rows, sample)
+            write_export(path, data.acquired)
             for dry in (True, False) if commit else (True,):
                 t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
                 result = start_run(
-                    hub, source="northwind-crm", domain="client", path=path, maps=[],
+                    hub, source=SOURCE, domain="client", path=path, maps=[],
                     id_column="id", dry_run=dry, skip_invalid=False, actor="bench",
                     workers=workers,
                 )  # fmt: skip
@@ -228,7 +208,7 @@ def run_onboard_bench(
                 mode = "dry run (validate + match + report)" if dry else "commit (+ load, apply)"
                 console.print(
                     f"{mode}: {rows:,} rows in {took:6.1f} s "
-                    f"([bold]{rows / took:,.0f} rows/s[/bold]); auto {o['auto'] / rows:.1%}, "
+                    f"({rows / took:,.0f} rows/s); auto {o['auto'] / rows:.1%}, "
                     f"review {o['review'] / rows:.1%}, new {o['new'] / rows:.1%}, "
                     f"invalid {o['invalid']}; CPU: {cpu:.0f} s this process + {kids:.0f} s "
                     "matching processes (PostgreSQL's not counted)"
@@ -240,22 +220,36 @@ def run_onboard_bench(
                         f"  committed: {st['records']:,} source records, "
                         f"{review:,} in review ({review / rows:.1%})"
                     )
+                    _quality(hub, result.run_id, data.truth, console)
+            if not commit:
+                console.print(
+                    "precision/recall of the hub's links: add --commit (read after the load)"
+                )
         finally:
             hub.close()
+    console.print(f"load average after: {load_average()}")
     return 0
 
 
-def bench_onboard(
+app = typer.Typer(add_completion=False, help="Onboarding run benchmark.")
+
+
+@app.command()
+def main(
     golden: Annotated[int, typer.Option("--golden", help="Golden clients in the hub.")] = 1_000_000,
     rows: Annotated[
         int, typer.Option("--rows", help="Rows of the acquired firm's file.")
     ] = 100_000,
     database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
     commit: Annotated[
-        bool, typer.Option("--commit", help="Also load the file as a committed run.")
+        bool,
+        typer.Option("--commit", help="Also load the file, then score the hub's links."),
     ] = False,
     workers: Annotated[int, typer.Option(help="Processes that share the matching.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the company generator.")] = 1,
 ) -> None:
-    """An onboarding run of ROWS acquired clients against GOLDEN golden records: rows/s and
-    the share sent to review."""
-    raise typer.Exit(run_onboard_bench(golden, rows, database, commit, workers, Console()))
+    """An onboarding run of ROWS generated acquired clients against GOLDEN seeded golden
+    clients: rows/s, the share sent to review, and (with --commit) precision, recall and F1
+    of the hub's own links, read back from its xref."""
+    console = Console(soft_wrap=True, highlight=False)
+    raise typer.Exit(run_onboard_bench(golden, rows, database, commit, workers, seed, console))
