@@ -294,6 +294,8 @@ _DECLARED = (
     "identity",
     "evidence",
     "generic_at",
+    "localities",
+    "generic_share",
     "max_per_source",
 )
 """The match keys that become part of the domain's spec (matching.spec_config)."""

@@ -222,7 +222,7 @@ def _run(
         spec = spec.with_model(model)
         progress("fit", 2, 2)
     fw, total_w, prob = _score(model, gamma, fields, i)
-    if discount_generic(spec, model, gamma, fw, fields, i):
+    if discount_generic(spec, model, gamma, fw, fields, i, dedupe=right is None):
         total_w = fw.sum(axis=1) + model.prior_weight
         prob = probability(total_w)
     return spec, i, j, fw, total_w, prob, identity_agrees(spec, model, gamma)

@@ -30,7 +30,8 @@ __all__ = ["discount_generic", "identity_agrees"]
 def identity_agrees(
     spec: MatchSpec, model: FellegiSunterModel, gamma: npt.NDArray[np.int8]
 ) -> npt.NDArray[np.bool_]:
-    """Per pair, whether any identity comparison agrees (a level other than null and "else").
+    """Per pair, whether any identity comparison agrees (one of its agreeing levels: for a
+    birth date, exact or a typo, not "within a year").
 
     Args:
         spec: The spec naming its identity comparisons; none named means every pair passes.
@@ -43,7 +44,7 @@ def identity_agrees(
     for k, fm in enumerate(model.fields):
         if fm.comparison.label in spec.identity:
             col = gamma[:, k]
-            out |= (col != NULL_LEVEL) & (col < len(fm.comparison.level_names) - 1)
+            out |= (col != NULL_LEVEL) & (col < fm.comparison.agreeing_levels)
     return out
 
 
@@ -54,11 +55,14 @@ def discount_generic(
     fw: npt.NDArray[np.float64],
     fields: Sequence[CodedField],
     i: npt.NDArray[np.int64],
+    dedupe: bool = False,
 ) -> int:
     """Zero the weight of exact agreement on a generic value of an evidence field, in place.
 
-    Holders are counted on the right side of a link (the records matched against) and in the
-    whole file for deduplication (whose right codes are the left ones).
+    Holders are counted on the right side of a link (the records matched against: distinct
+    entities, like the hub's golden records). In a file being deduplicated the holders of one
+    address include that person's own duplicates, so there only a share of the whole file
+    (``generic_share``, a placeholder) makes a value generic.
 
     Returns:
         How many pair-field weights were zeroed.
@@ -67,9 +71,19 @@ def discount_generic(
     for k, (fm, f) in enumerate(zip(model.fields, fields, strict=True)):
         if fm.comparison.label not in spec.evidence or not len(f.vocab):
             continue
+        label = fm.comparison.label
         held = np.bincount(f.right[f.right >= 0], minlength=len(f.vocab))
+        flags = np.fromiter(
+            (
+                spec.is_generic(label, int(n), len(f.right))
+                and (not dedupe or n >= spec.generic_share * len(f.right))
+                for n in held.tolist()
+            ),
+            dtype=bool,
+            count=len(held),
+        )
         rows = np.flatnonzero(gamma[:, k] == fm.comparison.exact_level)
-        generic = rows[held[f.left[i[rows]]] >= spec.generic_at]
+        generic = rows[flags[f.left[i[rows]]]]
         fw[generic, k] = 0.0
         zeroed += len(generic)
     return zeroed

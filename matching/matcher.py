@@ -249,7 +249,7 @@ def _discount(
         rows = np.flatnonzero(gamma[:, j] == 0)
         if not len(rows):
             continue
-        if label in spec.evidence and count >= spec.generic_at:
+        if spec.is_generic(label, count, population):
             fw[rows, j] = 0.0
             note = f"generic value: {count} golden records hold it, so it weighs nothing"
         elif population > 0 and (share := (count - 1) / population) > fm.u[0]:

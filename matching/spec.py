@@ -57,6 +57,11 @@ class MatchSpec:
         generic_at: How many golden records must hold one value of an evidence field before
             it counts as generic. Two sister companies are already a warning; three make a
             pattern that no single-entity identifier would show.
+        localities: Evidence fields whose values many records share by nature (a postcode):
+            one of their values is generic only when at least ``generic_share`` of all golden
+            records hold it too (a placeholder such as ``ZZ9 9ZZ``); below that, a shared
+            value weighs by its frequency like any other.
+        generic_share: See ``localities``.
         max_per_source: How many live records of one source system a golden record may hold
             before an automatic link adds another one of that source. One source system keeps
             its own records apart on purpose (two CRM accounts are two clients unless a
@@ -77,6 +82,8 @@ class MatchSpec:
     identity: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     generic_at: int = 3
+    localities: tuple[str, ...] = ()
+    generic_share: float = 0.01
     max_per_source: int = 1
 
     def __post_init__(self) -> None:
@@ -101,6 +108,11 @@ class MatchSpec:
             raise ValueError(f"match spec {self.domain!r}: model does not fit the comparisons")
         object.__setattr__(self, "identity", tuple(self.identity))
         object.__setattr__(self, "evidence", tuple(self.evidence))
+        object.__setattr__(self, "localities", tuple(self.localities))
+        if set(self.localities) - set(self.evidence):
+            raise ValueError(f"match spec {self.domain!r}: localities must be evidence fields")
+        if not 0.0 < self.generic_share <= 1.0:
+            raise ValueError(f"match spec {self.domain!r}: generic_share must lie within (0, 1]")
         for which in ("identity", "evidence"):
             unknown = [x for x in getattr(self, which) if x not in labels]
             if unknown:
@@ -124,6 +136,16 @@ class MatchSpec:
     def labels(self) -> list[str]:
         """Explanation labels, one per comparison."""
         return [c.label for c in self.comparisons]
+
+    def is_generic(self, label: str, holders: int, population: int) -> bool:
+        """Whether a value of comparison ``label`` that ``holders`` of ``population`` records
+        hold is generic: shared so widely that agreeing on it says nothing (see ``evidence``
+        and ``localities``)."""
+        if label not in self.evidence or holders < self.generic_at:
+            return False
+        if label in self.localities:
+            return population > 0 and holders >= self.generic_share * population
+        return True
 
     def current_model(self) -> FellegiSunterModel:
         """The fitted model, or the prior one built from the declaration."""
@@ -177,6 +199,8 @@ def client_spec() -> MatchSpec:
             ExactMatch("country", normaliser="country", m=(0.98, 0.02), u=(0.3, 0.7)),
         ),
         identity=("name",),
+        # a business postcode shared by three client companies is one building (a group's
+        # head office, a registered agent), so it counts like an address
         evidence=("website", "phone", "address_line", "postcode"),
         blocking=Or(
             block_on(
@@ -245,8 +269,11 @@ def resource_spec() -> MatchSpec:
             ExactMatch("region", normaliser="folded", m=(0.95, 0.05), u=(0.2, 0.8)),
             ExactMatch("employee_id", normaliser="code", m=(0.9, 0.1), u=(1e-5, 1 - 1e-5)),
         ),
-        identity=("family_name", "given_name/family_name swapped"),
+        # who a person is: a name or the birth date; an e-mail, phone or address is evidence
+        identity=("given_name", "family_name", "given_name/family_name swapped", "date_of_birth"),
+        # people's postcodes are shared by their neighbours: generic only if a placeholder
         evidence=("email", "phone", "address_line", "postcode"),
+        localities=("postcode",),
         blocking=Or(
             block_on(BlockPart("email", "email")),
             block_on(BlockPart("phone", "phone")),

@@ -142,7 +142,7 @@ def spec_from_config(base: MatchSpec, raw: Mapping[str, Any], where: str) -> Mat
         blocking = blocking_from_config(raw["blocking"], f"{where}.blocking")
     labels = {c.label for c in comparisons}
     guards: dict[str, Any] = {}
-    for name in ("identity", "evidence"):
+    for name in ("identity", "evidence", "localities"):
         if name in raw:
             value = raw[name]
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
@@ -156,6 +156,11 @@ def spec_from_config(base: MatchSpec, raw: Mapping[str, Any], where: str) -> Mat
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{where}.{name}: expected a whole number")
             guards[name] = value
+    if "generic_share" in raw:
+        share = raw["generic_share"]
+        if not isinstance(share, int | float) or isinstance(share, bool):
+            raise ValueError(f"{where}.generic_share: expected a share between 0 and 1")
+        guards["generic_share"] = float(share)
     try:
         return replace(
             base, comparisons=tuple(comparisons), blocking=blocking, model=None, **guards
@@ -199,5 +204,7 @@ def spec_to_config(spec: MatchSpec) -> dict[str, Any]:
         "identity": list(spec.identity),
         "evidence": list(spec.evidence),
         "generic_at": spec.generic_at,
+        "localities": list(spec.localities),
+        "generic_share": spec.generic_share,
         "max_per_source": spec.max_per_source,
     }
