@@ -272,7 +272,9 @@ class TokenRatioAtThresholds(Comparison):
 
     ``method="token_sort"`` (``fuzz.token_sort_ratio``) forgives word order only;
     ``"token_set"`` also forgives extra words, so "acme" meets "acme holdings" at 100: use it
-    only where extra words do not mean a different entity.
+    only where extra words do not mean a different entity. ``ignore_spaces`` also compares
+    the two strings with their spaces removed and keeps the better ratio, so glued or split
+    words ("RossiGroup", "Ragilmi R etail") meet their spelling with spaces.
 
     Examples:
         >>> TokenRatioAtThresholds("name", (95, 85)).level_names
@@ -281,6 +283,7 @@ class TokenRatioAtThresholds(Comparison):
 
     thresholds: tuple[float, ...] = (95.0, 85.0)
     method: Literal["token_sort", "token_set"] = "token_sort"
+    ignore_spaces: bool = False
 
     def _validate(self) -> None:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
@@ -295,6 +298,14 @@ class TokenRatioAtThresholds(Comparison):
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
         scorer = fuzz.token_sort_ratio if self.method == "token_sort" else fuzz.token_set_ratio
         sims = process.cpdist(a, b, scorer=scorer, workers=workers(len(a)))
+        if self.ignore_spaces:
+            glued = process.cpdist(
+                [x.replace(" ", "") for x in a],
+                [y.replace(" ", "") for y in b],
+                scorer=fuzz.ratio,
+                workers=workers(len(a)),
+            )
+            sims = np.maximum(sims, glued)
         return _grade_similarity(sims, self.thresholds, higher_is_closer=True)
 
 

@@ -52,6 +52,8 @@ _ABBREVIATIONS: dict[str, str] = {
     "eng": "engineering",
     "engg": "engineering",
     "univ": "university",
+    "tech": "technology",
+    "technologies": "technology",
     "&": "and",
     "+": "and",
 }
@@ -60,6 +62,42 @@ _ABBREVIATIONS: dict[str, str] = {
 _KEPT_TERMS = frozenset({"uk", "eu", "private", "gp", "pt", "se", "sc"})
 """cleanco terms not stripped: they are as often a meaningful word as a legal form
 ("Acme UK" and "Acme" are often distinct subsidiaries)."""
+
+_SPELLED_OUT = (
+    "public limited company",
+    "private limited company",
+    "limited liability company",
+    "limited liability partnership",
+    "limited partnership",
+    "proprietary limited",
+    "pty limited",
+    "incorporated",
+    "designated activity company",
+    "kabushiki kaisha",
+    "godo kaisha",
+    "yugen kaisha",
+    "aktiebolag",
+    "publikt aktiebolag",
+    "aktiengesellschaft",
+    "gesellschaft mit beschrankter haftung",
+    "kommanditgesellschaft",
+    "osakeyhtio",
+    "julkinen osakeyhtio",
+    "aksjeselskap",
+    "aktieselskab",
+    "anpartsselskab",
+    "societe anonyme",
+    "societe par actions simplifiee",
+    "societe a responsabilite limitee",
+    "besloten vennootschap",
+    "naamloze vennootschap",
+    "sociedad anonima",
+    "sociedad limitada",
+    "societa per azioni",
+    "societa a responsabilita limitata",
+)
+"""Legal forms written out in full, which cleanco's list holds only abbreviated ("KK", "AB",
+"PLC"): an acquired firm's system often spells out what the registry abbreviates."""
 
 _APOSTROPHES = str.maketrans("", "", "'\u2019`\u00b4.")
 _NON_WORD = re.compile(r"[^\w&+]+")
@@ -94,6 +132,9 @@ def _legal_forms() -> dict[int, frozenset[tuple[str, ...]]]:
         by_len.setdefault(len(tokens), set()).add(tokens)
     for extra in (("company",), ("corporation",), ("and", "company"), ("limited",)):
         by_len.setdefault(len(extra), set()).add(extra)
+    for spelled in _SPELLED_OUT:
+        tokens = tuple(_expand(_tokens(spelled)))
+        by_len.setdefault(len(tokens), set()).add(tokens)
     return {n: frozenset(v) for n, v in sorted(by_len.items(), reverse=True)}
 
 

@@ -171,6 +171,7 @@ def client_spec() -> MatchSpec:
                 (95, 88),
                 normaliser="company_name",
                 term_frequency=True,
+                ignore_spaces=True,
                 # Two random legal entities rarely share a normalised name: registries keep
                 # names unique within a country. The hub counts how many golden records hold
                 # each name, so a common one ("holdings") weighs by its real frequency.

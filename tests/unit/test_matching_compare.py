@@ -19,6 +19,7 @@ from matching import (
     Or,
     TokenRatioAtThresholds,
     block_on,
+    company_name,
 )
 
 
@@ -183,3 +184,37 @@ class TestNamesSwapped:
         (best,) = matcher.score("resource", incoming, [("g1", golden)])
         assert best.tier == "auto"
         assert best.weights["given_name/family_name swapped"] > 5
+
+
+class TestCompanyNames:
+    """Legal forms written out in full, abbreviations and glued words: an acquired firm's
+    system spells a registry's company another way, and the two must still meet."""
+
+    def test_spelled_out_legal_forms_meet_their_abbreviations(self) -> None:
+        for long, short in (
+            ("Monos Software Kabushiki Kaisha", "Monos Software KK"),
+            ("Danne Management Aktiebolag", "Danne Management AB"),
+            ("Laurent Associates Public Limited Company", "Laurent Associates PLC"),
+            ("Siemens Aktiengesellschaft", "Siemens AG"),
+            ("Junwenquin Company Pty Limited", "Junwenquin Co Pty Ltd"),
+            ("Fikaix Technologies S.p.A.", "Fikaix Tech SpA"),
+        ):
+            assert company_name(long) == company_name(short), (long, short)
+        # words that tell sisters apart stay
+        assert company_name("Acme Holdings Ltd") != company_name("Acme Services Ltd")
+
+    def test_glued_and_split_words_meet_when_spaces_are_ignored(self) -> None:
+        plain = TokenRatioAtThresholds("name", (95, 88), normaliser="company_name")
+        glued = TokenRatioAtThresholds(
+            "name", (95, 88), normaliser="company_name", ignore_spaces=True
+        )
+        pairs = [("RossiGroup AB", "Rossi Group AB"), ("Ragilmi R etail SARL", "Ragilmi Retail")]
+        left = [company_name(a) for a, _ in pairs]
+        right = [company_name(b) for _, b in pairs]
+        assert plain.levels(left, right).tolist() == [3, 3]
+        assert glued.levels(left, right).tolist() == [1, 1]
+        # two different firms stay apart
+        apart = glued.levels(
+            [company_name("Northgate Holdings")], [company_name("Northgate Energy")]
+        )
+        assert apart.tolist() == [3]
