@@ -2,69 +2,60 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from hub import logs
-from hub.bench_cdc import bench_cdc
-from hub.bench_kafka import bench_kafka
-from hub.bench_validate import bench_validate
-from hub.bootstrap import Hub, bootstrap
-from hub.config import Settings
-from hub.connect_cli import connect_app
-from hub.deliveries_cli import deliveries_app
+from hub.cli_lazy import LazyGroup, lazy_module
 from hub.domain.errors import ConcordError
-from hub.kafka_worker import worker as kafka_worker
-from hub.match_cli import match_app
-from hub.onboard_cli import onboard_app
-from hub.store import access, queries
-from hub.store.migrate import upgrade
-from hub.store.uow import admin_session, session_factory
-from stewardship.bench import bench_queue
-from stewardship.cli import stewards_app
 
-app = typer.Typer(help="Concord: change-data-capture master data hub.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hub.bootstrap import Hub
+
+# The store, the configuration and the matcher load on a command's first use of them, not
+# when `concord` starts: `concord --help` needs none of them.
+logs = lazy_module("hub.logs")
+access = lazy_module("hub.store.access")
+queries = lazy_module("hub.store.queries")
+_boot = lazy_module("hub.bootstrap")
+_config = lazy_module("hub.config")
+_migrate = lazy_module("hub.store.migrate")
+_uow = lazy_module("hub.store.uow")
+
+# The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
+# imported only when they run (hub/cli_lazy.py), so `concord --help` and the everyday
+# commands start without them.
+app = typer.Typer(
+    cls=LazyGroup,
+    help="Concord: change-data-capture master data hub.",
+    no_args_is_help=True,
+)
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Read-only (subscriber) and admin keys.", no_args_is_help=True)
 deadletters_app = typer.Typer(
     help="Changes that were valid on the wire but could not be applied.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-bench_app = typer.Typer(
-    help="Benchmarks that print figures with the machine they ran on.", no_args_is_help=True
-)
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
-app.add_typer(bench_app, name="bench")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
-app.add_typer(match_app, name="match")
-app.add_typer(deliveries_app, name="deliveries")
-app.add_typer(onboard_app, name="onboard")
-app.add_typer(connect_app, name="connect")
-app.add_typer(stewards_app, name="stewards")
-bench_app.command("queue")(bench_queue)
-app.command("worker")(kafka_worker)
-bench_app.command("kafka")(bench_kafka)
-bench_app.command("validate")(bench_validate)
-bench_app.command("cdc")(bench_cdc)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
 def _hub() -> Hub:
     try:
-        return bootstrap()
+        hub: Hub = _boot.bootstrap()
+        return hub
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -80,7 +71,7 @@ def _admin(hub: Hub | None = None) -> Iterator[Session]:
     """One committed admin transaction; a Concord error ends the command with its message."""
     hub = hub or _hub()
     try:
-        with admin_session(hub.engine) as session:
+        with _uow.admin_session(hub.engine) as session:
             yield session
     except ConcordError as exc:
         raise _fail(exc) from exc
@@ -89,8 +80,8 @@ def _admin(hub: Hub | None = None) -> Iterator[Session]:
 @app.command()
 def migrate() -> None:
     """Bring the database to the newest schema (safe to run again)."""
-    settings = Settings()
-    upgrade(settings.database_url)
+    settings = _config.Settings()
+    _migrate.upgrade(settings.database_url)
     out.print(f"migrated {settings.database_url.split('@')[-1]}")
 
 
@@ -114,7 +105,7 @@ def serve(
 
     hub = _hub()
     logs.configure(hub.settings.log_format, hub.settings.log_level)
-    upgrade(hub.settings.database_url)
+    _migrate.upgrade(hub.settings.database_url)
     uvicorn.run(
         create_app(hub, run_worker=worker),
         host=host,
@@ -176,7 +167,7 @@ def deliver() -> None:
 def status() -> None:
     """Counts: golden records per domain, links, pending references, inbox."""
     hub = _hub()
-    session = session_factory(hub.engine, readonly=True)()
+    session = _uow.session_factory(hub.engine, readonly=True)()
     try:
         out.print(queries.counts(session))
     finally:
@@ -194,7 +185,7 @@ def demo(
     from hub.demo import run_demo
 
     hub = _hub()
-    upgrade(hub.settings.database_url)
+    _migrate.upgrade(hub.settings.database_url)
     sys.exit(run_demo(hub, serve=serve, port=port, console=out))
 
 
@@ -207,7 +198,7 @@ def sources_add(
 ) -> None:
     """Register a source system; prints its new API key alone on the last line."""
     hub = _hub()
-    upgrade(hub.settings.database_url)
+    _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.add_source(
             s,
@@ -317,7 +308,7 @@ def keys_create(
     if role not in ("subscriber", "steward", "admin"):
         raise _fail(ConcordError("--role must be subscriber, steward or admin"))
     hub = _hub()
-    upgrade(hub.settings.database_url)
+    _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.create_key(s, name, role)
     out.print(f"{role} key {name} created (shown once):")
@@ -330,84 +321,6 @@ def keys_revoke(name: str) -> None:
     with _admin() as s:
         n = access.revoke_keys(s, name)
     out.print(f"revoked {n} key(s) of {name}")
-
-
-@bench_app.command("ingest")
-def bench_ingest(
-    n: Annotated[int, typer.Option("--n", help="Changes to post.")] = 100_000,
-    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
-    batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
-    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
-) -> None:
-    """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
-    from hub.bench import run_ingest_bench
-
-    sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
-
-
-@bench_app.command("propagate")
-def bench_propagate(
-    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
-    seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
-    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
-) -> None:
-    """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
-    from hub.bench_propagate import run_propagate
-
-    sys.exit(run_propagate(rate, seconds, database, out))
-
-
-@bench_app.command("soak")
-def bench_soak(
-    minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,
-    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 500,
-    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
-    every: Annotated[float, typer.Option(help="Seconds between report lines.")] = 30.0,
-) -> None:
-    """Ingest and delivery together for minutes: throughput, latency and memory over time."""
-    from hub.bench_propagate import run_soak
-
-    sys.exit(run_soak(minutes, rate, database, every, out))
-
-
-_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
-
-
-def _checkout_bench(module: str, args: list[str]) -> None:
-    """Run the command of ``module`` in the repository's ``bench`` package with ``args``.
-
-    The benchmarks that measure matching quality live in a checkout, outside the installed
-    product: they are imported here, only when their command runs. An editable install finds
-    them next to ``hub``; an installed wheel has none, and says so in one line.
-    """
-    root = Path(__file__).resolve().parent.parent
-    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        bench = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bench", module):
-            raise
-        err.print(
-            f"concord bench: {module} is not importable: the benchmarks live in the `bench` "
-            "package of a Concord checkout (pip install -e '.[bench]' there), not in the product",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2) from exc
-    bench.app(args=args, prog_name="concord bench " + module.rpartition(".")[2])
-
-
-@bench_app.command("match", context_settings=_FORWARD, add_help_option=False)
-def bench_match(ctx: typer.Context) -> None:
-    """Matching quality on Febrl and generated companies; Splink too with --vs splink."""
-    _checkout_bench("bench.match", ctx.args)
-
-
-@bench_app.command("onboard", context_settings=_FORWARD, add_help_option=False)
-def bench_onboard(ctx: typer.Context) -> None:
-    """Onboarding run against a big hub: rows/s, review share, precision/recall of links."""
-    _checkout_bench("bench.onboard", ctx.args)
 
 
 def main() -> None:

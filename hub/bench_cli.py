@@ -1,0 +1,109 @@
+"""``concord bench``: benchmarks that print their figures with the machine they ran on.
+
+Imported only when a ``concord bench`` command runs (see :mod:`hub.cli_lazy`); the matching
+and onboarding benchmarks live in the checkout's top-level ``bench`` package, outside the
+installed product, and are imported only by their own command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hub.bench_cdc import bench_cdc
+from hub.bench_kafka import bench_kafka
+from hub.bench_validate import bench_validate
+from stewardship.bench import bench_queue
+
+bench_app = typer.Typer(
+    help="Benchmarks that print figures with the machine they ran on.", no_args_is_help=True
+)
+bench_app.command("queue")(bench_queue)
+bench_app.command("kafka")(bench_kafka)
+bench_app.command("validate")(bench_validate)
+bench_app.command("cdc")(bench_cdc)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    n: Annotated[int, typer.Option("--n", help="Changes to post.")] = 100_000,
+    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
+    batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+) -> None:
+    """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
+    from hub.bench import run_ingest_bench
+
+    sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
+
+
+@bench_app.command("propagate")
+def bench_propagate(
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
+    seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+) -> None:
+    """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
+    from hub.bench_propagate import run_propagate
+
+    sys.exit(run_propagate(rate, seconds, database, out))
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,
+    rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 500,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    every: Annotated[float, typer.Option(help="Seconds between report lines.")] = 30.0,
+) -> None:
+    """Ingest and delivery together for minutes: throughput, latency and memory over time."""
+    from hub.bench_propagate import run_soak
+
+    sys.exit(run_soak(minutes, rate, database, every, out))
+
+
+_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _checkout_bench(module: str, args: list[str]) -> None:
+    """Run the command of ``module`` in the repository's ``bench`` package with ``args``.
+
+    The benchmarks that measure matching quality live in a checkout, outside the installed
+    product: they are imported here, only when their command runs. An editable install finds
+    them next to ``hub``; an installed wheel has none, and says so in one line.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        bench = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", module):
+            raise
+        err.print(
+            f"concord bench: {module} is not importable: the benchmarks live in the `bench` "
+            "package of a Concord checkout (pip install -e '.[bench]' there), not in the product",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
+    bench.app(args=args, prog_name="concord bench " + module.rpartition(".")[2])
+
+
+@bench_app.command("match", context_settings=_FORWARD, add_help_option=False)
+def bench_match(ctx: typer.Context) -> None:
+    """Matching quality on Febrl and generated companies; Splink too with --vs splink."""
+    _checkout_bench("bench.match", ctx.args)
+
+
+@bench_app.command("onboard", context_settings=_FORWARD, add_help_option=False)
+def bench_onboard(ctx: typer.Context) -> None:
+    """Onboarding run against a big hub: rows/s, review share, precision/recall of links."""
+    _checkout_bench("bench.onboard", ctx.args)
