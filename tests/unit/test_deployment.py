@@ -14,6 +14,7 @@ import yaml
 from typer.main import get_command
 
 from hub.cli import app
+from hub.cli_lazy import LAZY, load
 from hub.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,8 @@ def check_concord(argv: list[str]) -> None:
     while isinstance(getattr(command, "commands", None), dict):
         assert args, f"{shlex.join(argv)}: names a group, not a command"
         sub = command.commands.get(args[0])
+        if sub is None and not path and args[0] in LAZY:  # a group imported when it runs
+            sub = load(args[0])
         if sub is None:
             assert (*path, args[0]) in ELSEWHERE_COMMANDS, f"no such command: {shlex.join(argv)}"
             return
