@@ -4,11 +4,15 @@ with cheap password hashes, and one pending match candidate."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.store import access, stewards
+from hub.store.tables import AuditLog, MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
 from stewardship import passwords
 
@@ -54,3 +58,37 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
     )
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/steward/queue").text)
+
+
+@dataclass
+class Web:
+    hub: Hub
+    client: TestClient
+    keys: dict[str, str]
+
+    def post_change(self, source: str, key: str, **attributes: object) -> None:
+        r = self.client.post(
+            "/api/v1/changes",
+            json={"changes": [{"domain": "client", "key": key, "attributes": attributes}]},
+            headers={"Authorization": f"Bearer {self.keys[source]}"},
+        )
+        assert r.status_code == 202, r.text
+        self.hub.bus.drain()
+
+    def candidates(self) -> list[MatchCandidate]:
+        with admin_session(self.hub.engine) as s:
+            return list(s.scalars(select(MatchCandidate).order_by(MatchCandidate.id)))
+
+    def golden_of(self, source: str, key: str) -> str:
+        with admin_session(self.hub.engine) as s:
+            return str(
+                s.scalars(
+                    select(SourceRecordRow.golden_id).where(
+                        SourceRecordRow.source == source, SourceRecordRow.source_key == key
+                    )
+                ).one()
+            )
+
+    def audit(self) -> list[tuple[str, str, dict[str, Any]]]:
+        with admin_session(self.hub.engine) as s:
+            return [(a.actor, a.action, a.detail) for a in s.scalars(select(AuditLog))]

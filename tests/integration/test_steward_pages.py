@@ -4,43 +4,25 @@ bulk, the golden-record page and its actions, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.app import create_app
-from hub.bootstrap import Hub
-from hub.store.tables import AuditLog, MatchCandidate, SourceRecordRow
+from hub.store.tables import SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.steward_helpers import ACME, SECRET, WEAK, add_source, add_stewards, csrf_of, login
-
-
-@dataclass
-class Web:
-    hub: Hub
-    client: TestClient
-    keys: dict[str, str]
-
-    def post_change(self, source: str, key: str, **attributes: object) -> None:
-        r = self.client.post(
-            "/api/v1/changes",
-            json={"changes": [{"domain": "client", "key": key, "attributes": attributes}]},
-            headers={"Authorization": f"Bearer {self.keys[source]}"},
-        )
-        assert r.status_code == 202, r.text
-        self.hub.bus.drain()
-
-    def candidates(self) -> list[MatchCandidate]:
-        with admin_session(self.hub.engine) as s:
-            return list(s.scalars(select(MatchCandidate).order_by(MatchCandidate.id)))
-
-    def audit(self) -> list[tuple[str, str, dict[str, Any]]]:
-        with admin_session(self.hub.engine) as s:
-            return [(a.actor, a.action, a.detail) for a in s.scalars(select(AuditLog))]
+from tests.steward_helpers import (
+    ACME,
+    SECRET,
+    WEAK,
+    Web,
+    add_source,
+    add_stewards,
+    csrf_of,
+    login,
+)
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hub.app import create_app
-from hub.bootstrap import Hub
-from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
+from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.steward_helpers import SECRET, add_source, add_stewards, login
+from tests.steward_helpers import SECRET, Web, add_source, add_stewards, login
 
 GROUP = {
     "website": "https://www.northgate-group.com",
@@ -45,50 +44,23 @@ DISTINCT = [
 ]  # fmt: skip
 
 
-class Site:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.keys = {n: add_source(hub, n, ["client"]) for n in ("crm", "erp", "northwind-crm")}
-        self.client = TestClient(create_app(hub, run_worker=False), raise_server_exceptions=False)
-
-    def post(self, source: str, key: str, **attributes: object) -> None:
-        r = self.client.post(
-            "/api/v1/changes",
-            json={"changes": [{"domain": "client", "key": key, "attributes": attributes}]},
-            headers={"Authorization": f"Bearer {self.keys[source]}"},
-        )
-        assert r.status_code == 202, r.text
-        self.hub.bus.drain()
-
-    def golden_of(self, source: str, key: str) -> str:
-        with admin_session(self.hub.engine) as s:
-            return str(
-                s.scalars(
-                    select(SourceRecordRow.golden_id).where(
-                        SourceRecordRow.source == source, SourceRecordRow.source_key == key
-                    )
-                ).one()
-            )
-
-    def candidates(self) -> list[MatchCandidate]:
-        with admin_session(self.hub.engine) as s:
-            return list(s.scalars(select(MatchCandidate).order_by(MatchCandidate.id)))
-
-
 @pytest.fixture
-def site(db_url: str) -> Iterator[Site]:
+def site(db_url: str) -> Iterator[Web]:
     hub = make_hub(db_url, session_secret=SECRET)  # the defaults: no contact keys
     add_stewards(hub)
-    yield Site(hub)
+    keys = {n: add_source(hub, n, ["client"]) for n in ("crm", "erp", "northwind-crm")}
+    yield Web(
+        hub, TestClient(create_app(hub, run_worker=False), raise_server_exceptions=False), keys
+    )
     hub.close()
 
 
-def _load_golden_side(site: Site) -> None:
+def _load_golden_side(site: Web) -> None:
     for n, attrs in enumerate(DISTINCT):
-        site.post("crm", f"C-{n}", **attrs)
+        site.post_change("crm", f"C-{n}", **attrs)
 
 
-def test_a_golden_side_of_distinct_companies_is_never_merged_among_itself(site: Site) -> None:
+def test_a_golden_side_of_distinct_companies_is_never_merged_among_itself(site: Web) -> None:
     _load_golden_side(site)
     ids = {site.golden_of("crm", f"C-{n}") for n in range(len(DISTINCT))}
     assert len(ids) == len(DISTINCT)
@@ -101,20 +73,20 @@ def test_a_golden_side_of_distinct_companies_is_never_merged_among_itself(site: 
     assert active == len(DISTINCT)
 
 
-def test_the_acquired_copy_links_by_its_name_not_by_the_group(site: Site) -> None:
+def test_the_acquired_copy_links_by_its_name_not_by_the_group(site: Web) -> None:
     _load_golden_side(site)
-    site.post(
+    site.post_change(
         "northwind-crm", "NW-1", name="NORTHGATE LOGISTICS LIMITED", city="london",
         country="United Kingdom", **GROUP,
     )  # fmt: skip
     assert site.golden_of("northwind-crm", "NW-1") == site.golden_of("crm", "C-1")
 
 
-def test_the_steward_page_says_a_shared_value_is_generic(site: Site) -> None:
+def test_the_steward_page_says_a_shared_value_is_generic(site: Web) -> None:
     _load_golden_side(site)
     # a misspelt name and the group's values: a steward must decide, and must see that the
     # website, phone and address are the whole group's, not this company's
-    site.post("erp", "E-1", name="Northgate Holdngs", country="GB", **GROUP)
+    site.post_change("erp", "E-1", name="Northgate Holdngs", country="GB", **GROUP)
     with admin_session(site.hub.engine) as s:
         e1 = s.scalars(select(SourceRecordRow.id).where(SourceRecordRow.source == "erp")).one()
     pending = [c for c in site.candidates() if c.status == "pending" and c.source_record_id == e1]
@@ -128,9 +100,9 @@ def test_the_steward_page_says_a_shared_value_is_generic(site: Site) -> None:
     assert "generic value" in page.text and "golden records hold it" in page.text
 
 
-def test_a_second_record_of_one_source_waits_with_the_reason(site: Site) -> None:
-    site.post("crm", "C-1", name="Acme Consulting Ltd", city="Leeds", country="GB")
-    site.post("crm", "C-2", name="Acme Consulting Ltd", city="Leeds", country="GB")
+def test_a_second_record_of_one_source_waits_with_the_reason(site: Web) -> None:
+    site.post_change("crm", "C-1", name="Acme Consulting Ltd", city="Leeds", country="GB")
+    site.post_change("crm", "C-2", name="Acme Consulting Ltd", city="Leeds", country="GB")
     assert site.golden_of("crm", "C-1") != site.golden_of("crm", "C-2")
     [cand] = [c for c in site.candidates() if c.status == "pending"]
     assert "keeps them apart" in (cand.notes or {}).get("tier", "")
