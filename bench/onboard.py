@@ -157,6 +157,16 @@ def _quality(hub: Any, run_id: str, data: CompanySet, console: Console) -> None:
         f"F1 {sc.f1:.4f} ({sc.predicted:,} links to seeded clients, {sc.false:,} false, "
         f"{sc.true:,} true links in the file)"
     )
+    look_alike = {a: k for k in ("new_sister", "other_country", "new_trust") for a, _ in
+                  data.hard_cases[k]}  # fmt: skip
+    kinds = Counter(
+        look_alike.get(k, "copy of another client" if data.truth[k] is not None else "other new")
+        for k in q.false_rows
+    )
+    console.print(
+        "  false links by row: "
+        + (", ".join(f"{k} {n:,}" for k, n in kinds.most_common()) or "none")
+    )
     console.print(
         f"  new firms kept apart: {q.new_right:,}/{q.new_total:,}; rows in review: "
         f"{q.in_review:,} (true client among the candidates: {q.review_has_truth:,}); "

@@ -42,6 +42,7 @@ class LinkQuality:
         merged_golden: Seeded golden records now on the same golden record as another one.
         merged_groups: The seeded indices of each golden record that holds several.
         merged_rows: Rows of the file that share a new golden record with another row.
+        false_rows: Rows linked to a seeded golden record that is not theirs.
         missing: Rows the hub holds no source record for.
     """
 
@@ -54,6 +55,7 @@ class LinkQuality:
     merged_groups: list[list[int]]
     merged_rows: int
     missing: int
+    false_rows: list[int]
 
 
 def _xref(session: Any, source: str) -> dict[str, tuple[int, str | None]]:
@@ -127,4 +129,5 @@ def link_quality(
         merged_groups=groups,
         merged_rows=sum(n for n in on_new.values() if n > 1),
         missing=missing,
+        false_rows=[k for k, g in predicted if truth[k] != g],
     )
