@@ -114,6 +114,9 @@ class _Entity:
 
 
 class _Builder:
+    """Draws entities; names, websites, phones, addresses and tax ids stay distinct (``used``)
+    unless a hard case shares them on purpose."""
+
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set()

@@ -57,6 +57,18 @@ def _hard(task: Task, auto_left: set[int]) -> str:
     return "  wrongly auto-linked look-alikes: " + ", ".join(parts) if parts else ""
 
 
+def _missed(task: Task, auto: set[tuple[int, int]], review_left: set[int]) -> str:
+    """Where the true links that did not link automatically went."""
+    linked = {a for a, _ in auto}
+    missed = [a for a, b in task.truth if (a, b) not in auto]
+    elsewhere = sum(a in linked for a in missed)
+    held = sum(a in review_left and a not in linked for a in missed)
+    return (
+        f"  missed true links: {len(missed):,} (in review {held:,}, linked elsewhere "
+        f"{elsewhere:,}, not proposed {len(missed) - held - elsewhere:,})"
+    )
+
+
 def run_task(task: Task, vs_splink: bool, console: Console) -> dict[str, object]:
     """Run Concord (and Splink) on one task; print and return its figures."""
     dedup = task.kind == "dedupe"
@@ -76,6 +88,8 @@ def run_task(task: Task, vs_splink: bool, console: Console) -> dict[str, object]
         review = len({p.left for p in pairs if p.tier == "review"} - {a for a, _ in auto})
     ours = score(auto, task.truth, dedupe=dedup)
     console.print(_line("concord", ours, review, unit, wall))
+    if not dedup:
+        console.print(_missed(task, auto, {p.left for p in pairs if p.tier == "review"}))
     if task.hard:
         console.print(_hard(task, {a for a, _ in auto}))
     row: dict[str, object] = {"task": task.name, "block": block, "concord": ours, "wall": wall}
@@ -88,6 +102,8 @@ def run_task(task: Task, vs_splink: bool, console: Console) -> dict[str, object]
             return row
         s = score(theirs.auto, task.truth, dedupe=dedup)
         console.print(_line(f"splink {splink_side.version()}", s, theirs.review, unit, theirs.wall))
+        if not dedup:
+            console.print(_missed(task, theirs.auto, set(theirs.review_left)))
         if task.hard:
             console.print(_hard(task, {a for a, _ in theirs.auto}))
         console.print(f"  wall ratio concord/splink {wall / theirs.wall:.2f} (lower is faster)")

@@ -29,6 +29,7 @@ import resource
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +37,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bench.companies import generate
+from bench.companies import CompanySet, generate
 from bench.match import load_average
 from bench.onboard_quality import link_quality
 from hub.bench import bench_database, machine
@@ -135,19 +136,46 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _quality(hub: Any, run_id: str, truth: list[int | None], console: Console) -> None:
-    q = link_quality(hub, run_id, truth, ROW_KEY, GOLDEN_KEY, SOURCE)
+def _merge_kinds(groups: list[list[int]], hard: dict[str, list[tuple[int, ...]]]) -> str:
+    """Which hard case of the seed each wrongly merged group of seeded clients comes from."""
+    kind_of = {g: k for k in ("sisters", "two_countries", "trusts") for t in hard[k] for g in t}
+
+    def kind(group: list[int]) -> str:
+        kinds = {kind_of.get(g) for g in group}
+        only = kinds.pop() if len(kinds) == 1 else None
+        return only or "mixed or other"
+
+    counts = Counter(kind(group) for group in groups)
+    return ", ".join(f"{k} {n:,}" for k, n in counts.most_common()) or "none"
+
+
+def _quality(hub: Any, run_id: str, data: CompanySet, console: Console) -> None:
+    q = link_quality(hub, run_id, data.truth, ROW_KEY, GOLDEN_KEY, SOURCE)
     sc = q.scores
     console.print(
         f"  hub's links vs truth: precision {sc.precision:.4f} recall {sc.recall:.4f} "
         f"F1 {sc.f1:.4f} ({sc.predicted:,} links to seeded clients, {sc.false:,} false, "
         f"{sc.true:,} true links in the file)"
     )
+    look_alike = {a: k for k in ("new_sister", "other_country", "new_trust") for a, _ in
+                  data.hard_cases[k]}  # fmt: skip
+    kinds = Counter(
+        look_alike.get(k, "copy of another client" if data.truth[k] is not None else "other new")
+        for k in q.false_rows
+    )
+    console.print(
+        "  false links by row: "
+        + (", ".join(f"{k} {n:,}" for k, n in kinds.most_common()) or "none")
+    )
     console.print(
         f"  new firms kept apart: {q.new_right:,}/{q.new_total:,}; rows in review: "
         f"{q.in_review:,} (true client among the candidates: {q.review_has_truth:,}); "
-        f"seeded golden clients merged into another: {q.merged_golden:,}; rows sharing a new "
-        f"golden record: {q.merged_rows:,}; rows not loaded: {q.missing:,}"
+        f"rows sharing a new golden record: {q.merged_rows:,}; rows not loaded: {q.missing:,}"
+    )
+    console.print(
+        f"  seeded golden clients merged into another: {q.merged_golden:,}, in "
+        f"{len(q.merged_groups):,} golden records; by hard case of the seed: "
+        + _merge_kinds(q.merged_groups, data.hard_cases)
     )
 
 
@@ -220,7 +248,7 @@ def run_onboard_bench(
                         f"  committed: {st['records']:,} source records, "
                         f"{review:,} in review ({review / rows:.1%})"
                     )
-                    _quality(hub, result.run_id, data.truth, console)
+                    _quality(hub, result.run_id, data, console)
             if not commit:
                 console.print(
                     "precision/recall of the hub's links: add --commit (read after the load)"

@@ -40,7 +40,9 @@ class LinkQuality:
         in_review: Rows with match candidates raised by the run.
         review_has_truth: Rows in review whose candidates include their true golden record.
         merged_golden: Seeded golden records now on the same golden record as another one.
+        merged_groups: The seeded indices of each golden record that holds several.
         merged_rows: Rows of the file that share a new golden record with another row.
+        false_rows: Rows linked to a seeded golden record that is not theirs.
         missing: Rows the hub holds no source record for.
     """
 
@@ -50,8 +52,10 @@ class LinkQuality:
     in_review: int
     review_has_truth: int
     merged_golden: int
+    merged_groups: list[list[int]]
     merged_rows: int
     missing: int
+    false_rows: list[int]
 
 
 def _xref(session: Any, source: str) -> dict[str, tuple[int, str | None]]:
@@ -96,7 +100,8 @@ def link_quality(
     for i, gid in enumerate(holder):
         if gid is not None:
             seeded_on[gid].append(i)
-    merged_golden = sum(len(v) - 1 for v in seeded_on.values() if len(v) > 1)
+    groups = [v for v in seeded_on.values() if len(v) > 1]
+    merged_golden = sum(len(v) - 1 for v in groups)
     predicted: list[tuple[int, int]] = []
     new_right = missing = review_has_truth = 0
     on_new: Counter[str] = Counter()
@@ -121,6 +126,8 @@ def link_quality(
         in_review=len(proposed),
         review_has_truth=review_has_truth,
         merged_golden=merged_golden,
+        merged_groups=groups,
         merged_rows=sum(n for n in on_new.values() if n > 1),
         missing=missing,
+        false_rows=[k for k, g in predicted if truth[k] != g],
     )

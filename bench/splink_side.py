@@ -39,11 +39,13 @@ class SplinkRun:
         auto: Pairs at the auto tier (for link, at most one per left record).
         review: Review-tier pairs (dedupe) or left records with only review pairs (link).
         wall: Seconds from registering the data to the predictions in memory.
+        review_left: For link, the left records with only review pairs.
     """
 
     auto: set[Pair]
     review: int
     wall: float
+    review_left: frozenset[int] = frozenset()
 
 
 def available() -> bool:
@@ -201,4 +203,5 @@ def run_splink(task: Task) -> SplinkRun:
         if left not in best or p > best[left][0]:
             best[left] = (p, right)
     auto = {(left, right) for left, (p, right) in best.items() if p >= T_AUTO}
-    return SplinkRun(auto, sum(p < T_AUTO for p, _ in best.values()), wall)
+    review = frozenset(left for left, (p, _) in best.items() if p < T_AUTO)
+    return SplinkRun(auto, len(review), wall, review)
