@@ -1,13 +1,13 @@
 """``concord bench onboard``: an acquired firm's clients against a big hub, rows per second.
 
-Setup: ``--golden`` golden clients of the firm's CRM are written straight into the store
-tables (golden_record, golden_version, source_record, blocking_key) with set-based bulk
-inserts (COPY on PostgreSQL), row for row what the apply path would have written for a CRM
-that sent each client once: survivorship lineage, xref, search name, version 1 "created", the
-deterministic, blocking and value keys the apply path indexes (``Applier.index_keys``).
-Building them through the apply path would take far longer than the thing measured. (The outbox rows of those creations are not
-written: nothing here reads the feed.) The first records are checked against ``survive`` and
-the matcher so that a change of either cannot make the setup drift unnoticed.
+Setup: ``--golden`` golden clients of the firm's CRM are written straight into the store tables
+(golden_record, golden_version, source_record, blocking_key) with set-based bulk inserts (COPY
+on PostgreSQL), row for row what the apply path would have written for a CRM that sent each
+client once: survivorship lineage, xref, search name, version 1 "created", the deterministic,
+blocking and value keys the apply path indexes (``Applier.index_keys``). Building them through
+the apply path would take far longer than the thing measured. (The outbox rows of those
+creations are not written: nothing here reads the feed.) The first records are checked against
+``survive`` and the matcher so that a change of either cannot make the setup drift unnoticed.
 
 The data is the generated company set of :mod:`bench.companies` (seeded; its hard cases are
 listed there): the golden list is seeded as the CRM's clients, the acquired list is the file.
