@@ -1,13 +1,13 @@
 """``concord bench onboard``: an acquired firm's clients against a big hub, rows per second.
 
-Setup: ``--golden`` golden clients of the firm's CRM are written straight into the store
-tables (golden_record, golden_version, source_record, blocking_key) with set-based bulk
-inserts (COPY on PostgreSQL), row for row what the apply path would have written for a CRM
-that sent each client once: survivorship lineage, xref, search name, version 1 "created", the
-deterministic and blocking keys the matcher derives. Building them through the apply path
-would take far longer than the thing measured. (The outbox rows of those creations are not
-written: nothing here reads the feed.) The first records are checked against ``survive`` and
-the matcher so that a change of either cannot make the setup drift unnoticed.
+Setup: ``--golden`` golden clients of the firm's CRM are written straight into the store tables
+(golden_record, golden_version, source_record, blocking_key) with set-based bulk inserts (COPY
+on PostgreSQL), row for row what the apply path would have written for a CRM that sent each
+client once: survivorship lineage, xref, search name, version 1 "created", the deterministic,
+blocking and value keys the apply path indexes (``Applier.index_keys``). Building them through
+the apply path would take far longer than the thing measured. (The outbox rows of those
+creations are not written: nothing here reads the feed.) The first records are checked against
+``survive`` and the matcher so that a change of either cannot make the setup drift unnoticed.
 
 The data is the generated company set of :mod:`bench.companies` (seeded; its hard cases are
 listed there): the golden list is seeded as the CRM's clients, the acquired list is the file.
@@ -44,6 +44,7 @@ from hub.bench import bench_database, machine
 from hub.bootstrap import bootstrap
 from hub.config import Settings
 from hub.domain.model import attributes_digest
+from hub.domain.spec import SourceSpec
 from hub.domain.survivorship import Contribution, survive
 from hub.onboarding_runner import start_run
 from hub.store import access
@@ -63,7 +64,8 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
     """Write ``clients`` as golden clients of the CRM (key ``CRM-%08d`` by position), as the
     apply path would have; returns their golden ids by position."""
     spec = hub.config.domains["client"]
-    matcher = hub.bus.applier.matcher
+    applier = hub.bus.applier
+    crm = SourceSpec("crm", "crm", 0)
     rng = random.Random(len(clients))
     at = datetime(2026, 1, 1, tzinfo=UTC)
     probe = {f: "x" for f in FIELDS}
@@ -104,9 +106,9 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
                  "digest": attributes_digest(attrs), "deleted": False, "link_rule": "new",
                  "updated_at": at}
             )  # fmt: skip
-            for k in set(
-                matcher.deterministic_keys("client", attrs) + matcher.blocking_keys("client", attrs)
-            ):
+            # the keys the apply path would index: deterministic, blocking and value keys
+            view = spec.match_view(crm, attrs, {})
+            for k in sorted(applier.index_keys(spec, [view])):
                 keys.append({"domain": "client", "key": k[:600], "golden_id": gid})
         with admin_session(hub.engine) as s:
             bulk_insert(s, tables[t.GoldenRecordRow], golden)

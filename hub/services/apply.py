@@ -235,7 +235,7 @@ class Applier(Curation):
                     ({"source": r.source, "key": r.key} for r in live),
                     key=lambda x: (x["source"], x["key"]),
                 )
-                key_rows[gid] = self._index_keys(
+                key_rows[gid] = self.index_keys(
                     spec, [self._view(spec, r, refs, sources) for r in live]
                 )
                 found = golden.differs(status, attributes, provenance, references, xref)
@@ -316,7 +316,7 @@ class Applier(Curation):
         source = sources.get(r.source) or SourceSpec(r.source, r.source)
         return spec.match_view(source, r.attributes, resolved)
 
-    def _index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
+    def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
         """What the key index holds for a golden record: the deterministic, blocking and
         value keys of every live source record (entity-centric), and the population key."""
         keys = {POPULATION_KEY}
