@@ -7,7 +7,7 @@ golden record's keys so an update replaces them (a changed postcode leaves its o
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 __all__ = ["BlockingIndex"]
@@ -50,6 +50,17 @@ class BlockingIndex:
                 ids.discard(golden_id)
                 if not ids:
                     del self._ids[key]
+
+    def closest(self, keys: Iterable[str], limit: int) -> list[str]:
+        """At most ``limit`` golden ids, those sharing the most of ``keys``: a very common
+        blocking value (a big city, a common surname) must not make one record cost thousands
+        of comparisons. The hub's linking keeps its candidates the same way."""
+        shared: Counter[str] = Counter()
+        for key in dict.fromkeys(keys):
+            ids = self._ids.get(key)
+            if ids:
+                shared.update(ids)
+        return [gid for gid, _ in shared.most_common(limit)]
 
     def find(self, keys: Iterable[str]) -> set[str]:
         """Golden ids sharing at least one of ``keys``."""

@@ -223,3 +223,15 @@ class TestPeople:
         )
         a = db.golden_of("hr", "resource", "H-1")["id"]
         assert db.golden_of("psa", "resource", "P-9")["id"] != a
+
+
+def test_the_index_offers_the_candidates_sharing_most_keys() -> None:
+    from matching import BlockingIndex
+
+    index = BlockingIndex()
+    index.put("city-only", ["b:city:london"])
+    index.put("name-and-city", ["b:city:london", "b:name:acme"])
+    for n in range(100):
+        index.put(f"other-{n}", ["b:city:london"])
+    found = index.closest(["b:city:london", "b:name:acme"], limit=5)
+    assert found[0] == "name-and-city" and len(found) == 5
