@@ -155,6 +155,7 @@ class Applier(Curation):
         # have linked a record to one of them a moment ago, and its contribution must count.
         missing = batch.touched - batch.goldens.keys()
         batch.goldens.update(uow.golden.load(missing, lock=True))
+        self._follow_merges(uow, batch, now)
         linked = uow.records.linked_to(batch.touched)
         targets: set[RecordKey] = set()
         for recs in linked.values():

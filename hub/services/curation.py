@@ -25,6 +25,34 @@ class Curation(Linking):
     def _resurvive(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         raise NotImplementedError  # the Applier's, shared with ingest
 
+    def _follow_merges(self, uow: UnitOfWork, batch: Batch, now: datetime) -> None:
+        """Records of this batch linked to a golden record that a steward merged away while
+        the batch worked (it read the record before the merge committed) follow it to its
+        winner, so no live record is left on a merged golden record."""
+        while True:
+            gone = {
+                gid: g.merged_into
+                for gid, g in batch.goldens.items()
+                if gid in batch.touched
+                and g.status == "merged"
+                and gid not in batch.merged
+                and g.merged_into
+            }
+            moved = [
+                r
+                for r in batch.records.values()
+                if r.golden_id in gone and not r.deleted and gone[r.golden_id] != r.golden_id
+            ]
+            if not moved:
+                return
+            for r in moved:
+                r.golden_id, r.dirty = gone[r.golden_id or ""], True
+            winners = {r.golden_id for r in moved if r.golden_id}
+            batch.touched |= winners
+            missing = winners - batch.goldens.keys()
+            batch.goldens.update(uow.golden.load(missing, lock=True))
+            uow.records.save(moved, now)
+
     def split(
         self,
         uow: UnitOfWork,
@@ -82,6 +110,11 @@ class Curation(Linking):
         """Every source record and reference of ``loser`` moves to ``winner``."""
         if loser == winner:
             raise ConcordError(f"golden record {loser} cannot be merged into itself")
+        # The lock order of every write path (docs/architecture.md, "Locks"): the source
+        # records first, then the golden rows. An apply batch that holds one of the loser's
+        # records finishes before this moves it, so it cannot write it back onto the loser.
+        held = uow.records.linked_to([loser]).get(loser, [])
+        uow.lock("record", (f"{r.source}\x00{r.domain}\x00{r.key}" for r in held))
         found = uow.golden.load([loser, winner], lock=True)
         for gid in (loser, winner):
             g = found.get(gid)

@@ -1,0 +1,130 @@
+"""A steward merge racing an apply batch on PostgreSQL strands no source record.
+
+The batch reads a source record of golden record A; before it writes the record back, a
+steward merges A into B. Before the fix the merge moved the record and committed, the batch
+then wrote it back onto A, and A, merged, was skipped by survivorship: the record's later
+changes were "applied" but appeared in no active golden record, feed or search. Now the merge
+takes the record locks first (the apply path's order), and a record of the batch whose golden
+record was merged meanwhile follows it to the winner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hub.bootstrap import Hub
+from hub.domain.commands import AcceptChanges, MergeGolden
+from hub.domain.model import Change
+from hub.store.repositories import SqlRecords
+from hub.store.tables import GoldenRecordRow, SourceRecordRow
+from hub.store.uow import session_factory
+from tests.conftest import make_hub
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_hub(pg_url: str) -> Iterator[Hub]:
+    h = make_hub(pg_url)
+    yield h
+    h.close()
+
+
+def _change(key: str, seq: int, **attrs: object) -> Change:
+    return Change(
+        source="crm",
+        domain="client",
+        key=key,
+        op="upsert",
+        event_id=f"{key}-{seq}",
+        attributes=dict(attrs),
+        changed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
+        sequence=seq,
+    )
+
+
+def _golden_of(hub: Hub, key: str) -> tuple[str, str]:
+    with session_factory(hub.engine)() as s:
+        gid = s.scalars(
+            select(SourceRecordRow.golden_id).where(SourceRecordRow.source_key == key)
+        ).one()
+        status = s.scalars(select(GoldenRecordRow.status).where(GoldenRecordRow.id == gid)).one()
+    return str(gid), str(status)
+
+
+def _register_crm(hub: Hub) -> None:
+    from hub.store import access
+    from hub.store.uow import admin_session
+
+    with admin_session(hub.engine) as s:
+        access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
+
+
+@pytest.mark.parametrize("new_record", [False, True], ids=["update", "new-record"])
+def test_a_merge_during_an_apply_batch_strands_no_record(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch, new_record: bool
+) -> None:
+    _register_crm(pg_hub)
+    pg_hub.bus.accept(
+        AcceptChanges(
+            "crm",
+            (
+                _change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
+                _change("B-1", 1, name="Borealis Trading", tax_id="GB2", country="GB"),
+            ),
+        )
+    )
+    pg_hub.bus.drain()
+    loser, _ = _golden_of(pg_hub, "A-1")
+    winner, _ = _golden_of(pg_hub, "B-1")
+    # the racing change: an update of A-1, or a new record that the tax id links to A
+    racing = (
+        _change("A-2", 1, name="Acme Limited", tax_id="GB 1", country="GB")
+        if new_record
+        else _change("A-1", 2, name="Acme Ltd", tax_id="GB1", country="GB", city="Leeds")
+    )
+    pg_hub.bus.accept(AcceptChanges("crm", (racing,)))
+
+    original = SqlRecords.save
+    merging: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def merge() -> None:
+        try:
+            cmd = MergeGolden("client", loser, winner, "same firm", "ann")
+            pg_hub.bus.handle(cmd)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    def save_after_a_merge(self: SqlRecords, *args: Any, **kwargs: Any) -> None:
+        if not merging and threading.current_thread() is threading.main_thread():
+            thread = threading.Thread(target=merge)
+            merging.append(thread)
+            thread.start()
+            thread.join(timeout=3)  # before the fix it commits here; after, it waits for us
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlRecords, "save", save_after_a_merge)
+    pg_hub.bus.drain()
+    for thread in merging:
+        thread.join(timeout=30)
+    assert merging and not errors, errors
+    key = "A-2" if new_record else "A-1"
+    gid, status = _golden_of(pg_hub, key)
+    assert (gid, status) == (winner, "active")
+    assert _golden_of(pg_hub, "A-1") == (winner, "active")
+    with session_factory(pg_hub.engine)() as s:
+        merged = s.scalars(select(GoldenRecordRow.status).where(GoldenRecordRow.id == loser))
+        assert merged.one() == "merged"
+        stranded = s.scalars(
+            select(SourceRecordRow.source_key)
+            .join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id)
+            .where(SourceRecordRow.deleted.is_(False), GoldenRecordRow.status != "active")
+        ).all()
+    assert stranded == []
