@@ -167,3 +167,28 @@ def test_a_client_named_like_a_script_is_shown_as_text(served: tuple[Hub, str], 
     assert evil in page.inner_text(".found")
     page.goto(f"{url}/steward/queue")
     assert dialogs == []
+
+
+def test_enter_in_the_reason_field_never_decides(served: tuple[Hub, str], page: Any) -> None:
+    """Typing a reason and pressing Enter once merged the pair (Merge was the form's first
+    submit button), also when the reason said "different companies"."""
+    hub, url = served
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
+    with admin_session(hub.engine) as s:
+        [cid] = [c.id for c in s.scalars(select(MatchCandidate))]
+    _login(page, url)
+    page.goto(f"{url}/steward/candidates/{cid}")
+    page.fill("input[name=reason]", "different companies")
+    page.press("input[name=reason]", "Enter")
+    page.wait_for_timeout(1_000)  # give a submission the time to happen, if one were made
+    assert f"/steward/candidates/{cid}" in page.url
+    with admin_session(hub.engine) as s:
+        assert s.get(MatchCandidate, cid).status == "pending"  # type: ignore[union-attr]
+    # the buttons still decide, and keep the typed reason
+    page.click("button.reject")
+    page.wait_for_url(lambda u: f"/candidates/{cid}" not in u)
+    with admin_session(hub.engine) as s:
+        decided = s.get(MatchCandidate, cid)
+        assert decided is not None
+        assert (decided.status, decided.reason) == ("rejected", "different companies")
