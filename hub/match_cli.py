@@ -1,4 +1,5 @@
-"""``concord match link|dedupe``: bulk matching of CSV files, no database needed.
+"""``concord match link|dedupe``: bulk matching of CSV files, no database needed (and
+``train``, ``spec`` and ``reindex``, which read the hub's configuration or store).
 
 The contract (issue "Matching"): columns named like the domain's canonical fields are used as
 those fields, others are ignored unless mapped with ``--map CANON=COL``; the output CSV has
@@ -235,3 +236,33 @@ def spec_command(domain: DomainOpt) -> None:
         {"match": {domain: spec_to_config(spec)}}, sort_keys=False, default_flow_style=None
     )
     typer.echo(text, nl=False)
+
+
+@match_app.command("reindex")
+def reindex_command(
+    domain: DomainOpt,
+    batch: Annotated[int, typer.Option(help="Golden records per transaction.")] = 500,
+) -> None:
+    """Rebuild the key index of every active golden record of DOMAIN from its source records.
+
+    Run it once after an upgrade whose index holds more than the old one (the value counts
+    behind generic values and term frequencies), or after changing keys in concord.yaml: a
+    golden record's keys are otherwise rewritten only when it changes. Safe to run while the
+    hub serves; a golden record whose values do not change gets no new version.
+    """
+    from hub.bootstrap import bootstrap
+    from hub.domain.commands import ReindexGolden
+    from hub.store.migrate import upgrade
+
+    hub = bootstrap()
+    if domain not in hub.config.domains:
+        _err.print(f"[red]error:[/red] unknown domain {domain!r}")
+        raise typer.Exit(2)
+    upgrade(hub.settings.database_url)
+    done, after = 0, ""
+    while True:
+        count, after = hub.bus.handle(ReindexGolden(domain, after, batch))
+        done += count
+        if count < batch:
+            break
+    Console().print(f"reindexed {done} active {domain} golden records")

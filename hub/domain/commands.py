@@ -115,3 +115,14 @@ Command = (
     | OverrideField
     | RemoveOverride
 )
+
+
+@dataclass(frozen=True)
+class ReindexGolden:
+    """Recompute the key index of up to ``limit`` active golden records of ``domain`` above
+    ``after`` (in id order) from their source records: after an upgrade whose index holds
+    keys the old one did not (value counts for generic values), or after a change of keys."""
+
+    domain: str
+    after: str = ""
+    limit: int = 500

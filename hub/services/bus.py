@@ -12,6 +12,7 @@ from hub.domain.commands import (
     MergeGolden,
     OverrideField,
     RefreshStatistics,
+    ReindexGolden,
     RemoveOverride,
     ReplayDeadLetters,
     SplitRecord,
@@ -27,6 +28,7 @@ from hub.services.handlers import (
     merge_golden,
     override_field,
     refresh_statistics,
+    reindex_golden,
     replay_dead_letters,
     split_record,
 )
@@ -65,6 +67,7 @@ class MessageBus:
             RemoveOverride: lambda cmd: override_field(cmd, uow_factory(), applier),
             RecordRun: lambda cmd: record_run(cmd, uow_factory()),
             RollbackRun: lambda cmd: rollback_run(cmd, uow_factory(), applier),
+            ReindexGolden: lambda cmd: reindex_golden(cmd, uow_factory(), applier),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

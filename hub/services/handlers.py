@@ -15,6 +15,7 @@ from hub.domain.commands import (
     MergeGolden,
     OverrideField,
     RefreshStatistics,
+    ReindexGolden,
     RemoveOverride,
     ReplayDeadLetters,
     SplitRecord,
@@ -231,3 +232,15 @@ def override_field(
         )
         uow.commit()
     return {"golden_id": cmd.golden_id, "field": cmd.field, "events": events}
+
+
+def reindex_golden(cmd: ReindexGolden, uow: UnitOfWork, applier: Applier) -> tuple[int, str]:
+    """One page of a reindex, in its own transaction; returns how many golden records it
+    reindexed and the last id (the next page's ``after``). Re-survival rewrites the index
+    and writes a new version only where the golden record's values really change."""
+    with uow:
+        ids = uow.golden.active_ids(cmd.domain, cmd.after, cmd.limit)
+        if ids:
+            applier.resurvive(uow, set(ids))
+            uow.commit()
+        return len(ids), ids[-1] if ids else cmd.after

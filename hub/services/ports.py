@@ -67,6 +67,11 @@ class GoldenRepo(Protocol):
         """Golden records whose references name any of ``ids``."""
         ...
 
+    def active_ids(self, domain: str, after: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of active golden records of ``domain`` above ``after``, in
+        order: a walk over a whole domain in pages (``concord match reindex``)."""
+        ...
+
     def save(
         self,
         records: Sequence[tuple[GoldenRecord, list[str], str]],

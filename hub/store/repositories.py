@@ -183,6 +183,16 @@ class SqlGolden:
         stmt = select(gr.c.id).where(or_(*(refs.like(f"%{gid}%") for gid in wanted)))
         return set(self.s.scalars(stmt))
 
+    def active_ids(self, domain: str, after: str, limit: int) -> list[str]:
+        gr = table_of(t.GoldenRecordRow)
+        stmt = (
+            select(gr.c.id)
+            .where(gr.c.domain == domain, gr.c.status == "active", gr.c.id > after)
+            .order_by(gr.c.id)
+            .limit(limit)
+        )
+        return list(self.s.scalars(stmt))
+
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
         gr = table_of(t.GoldenRecordRow)
         out: dict[str, GoldenRecord] = {}

@@ -212,6 +212,15 @@ class FakeGolden:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
+    def active_ids(self, domain: str, after: str, limit: int) -> list[str]:
+        rows = self._uow.work.golden.values()
+        ids = sorted(
+            r["id"]
+            for r in rows
+            if r["domain"] == domain and r["status"] == "active" and r["id"] > after
+        )
+        return ids[:limit]
+
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
         table = self._uow.work.golden
         return {
