@@ -147,9 +147,7 @@ class FellegiSunterMatcher:
         if spec is None or not candidates:
             return []
         model = self._models[domain]
-        gamma = entity_levels(model, record, [views for _, views in candidates])
-        mine = [fm.comparison.value(record) for fm in model.fields]
-        fw = model.field_weights(gamma, [[v] * len(candidates) for v in mine])
+        gamma, fw = _weigh(model, record, [views for _, views in candidates])
         notes: list[dict[str, str]] = [{} for _ in candidates]
         if holders:
             _discount(spec, model, gamma, fw, notes, holders, population)
@@ -189,20 +187,35 @@ class FellegiSunterMatcher:
         others: Sequence[Mapping[str, object]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Field weights, total weight and probability of ``record`` against each of ``others``."""
-        gamma = entity_levels(model, record, others)
-        mine = [fm.comparison.value(record) for fm in model.fields]
-        return model.score(gamma, [[v] * len(others) for v in mine])
+        fw = _weigh(model, record, others)[1]
+        total = fw.sum(axis=1) + model.prior_weight
+        return fw, total, probability(total)
+
+
+def _weigh(
+    model: FellegiSunterModel, record: Mapping[str, object], entities: Sequence[Entity]
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """Levels and field weights of ``record`` against each entity, its values normalised once."""
+    mine = [fm.comparison.value(record) for fm in model.fields]
+    gamma = entity_levels(model, record, entities, mine)
+    return gamma, model.field_weights(gamma, [[v] * len(entities) for v in mine])
 
 
 def entity_levels(
-    model: FellegiSunterModel, record: Mapping[str, object], entities: Sequence[Entity]
+    model: FellegiSunterModel,
+    record: Mapping[str, object],
+    entities: Sequence[Entity],
+    mine: Sequence[str | None] | None = None,
 ) -> npt.NDArray[np.int8]:
     """Levels of ``record`` against each entity, shape ``(entities, fields)``.
 
     An entity is one mapping or several views of one golden record; per field the best
     (lowest) level among its views wins, and a field missing from every view stays null.
     Every view is compared in one call per field, however many entities there are.
+    ``mine`` are the record's compared values when the caller has them already.
     """
+    if mine is None:
+        mine = [fm.comparison.value(record) for fm in model.fields]
     views: list[Mapping[str, object]] = []
     owner: list[int] = []
     for k, entity in enumerate(entities):
@@ -213,7 +226,7 @@ def entity_levels(
     flat = np.empty((n, len(model.fields)), dtype=np.int8)
     for j, fm in enumerate(model.fields):
         comp = fm.comparison
-        flat[:, j] = comp.levels([comp.value(record)] * n, [comp.value(v) for v in views])
+        flat[:, j] = comp.levels([mine[j]] * n, [comp.value(v) for v in views])
     if n == len(entities):
         return flat
     widened = flat.astype(np.int16)

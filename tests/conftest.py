@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from hub.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings, load_config
+from hub.domain.model import Change
 from hub.store import access
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
@@ -203,3 +205,18 @@ def _no_silent_batch_split(
         return
     split = [r for r in caplog.get_records("call") if "applying one by one" in r.getMessage()]
     assert not split, f"a batch failed and was split: {split[0].getMessage()}"
+
+
+def crm_client_change(key: str, seq: int, **attrs: object) -> Change:
+    """A CRM client change as the bus takes it (event id and time follow the sequence), for
+    tests that drive the bus directly rather than over HTTP."""
+    return Change(
+        source="crm",
+        domain="client",
+        key=key,
+        op="upsert",
+        event_id=f"{key}-{seq}",
+        attributes=dict(attrs),
+        changed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
+        sequence=seq,
+    )

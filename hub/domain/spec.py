@@ -122,3 +122,10 @@ class SourceSpec:
     name: str
     kind: str
     rank: int = 0
+
+
+def source_named(sources: Mapping[str, SourceSpec], name: str) -> SourceSpec:
+    """The registered source ``name``, or one of its own kind at rank 0 when it is not
+    registered (a record written before its source was): survivorship and key scopes then
+    treat it as a first-ranked system of a kind nobody owns."""
+    return sources.get(name) or SourceSpec(name, name)

@@ -13,7 +13,7 @@ from typing import Any
 
 from hub.domain.events import GoldenRecordChanged
 from hub.domain.model import Change, GoldenRecord, SourceRecord, attributes_digest, is_newer
-from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec
+from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec, source_named
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
 from hub.services.curation import Curation
@@ -314,8 +314,7 @@ class Applier(Curation):
         resolved = {
             ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
         }
-        source = sources.get(r.source) or SourceSpec(r.source, r.source)
-        return spec.match_view(source, r.attributes, resolved)
+        return spec.match_view(source_named(sources, r.source), r.attributes, resolved)
 
     def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
         """What the key index holds for a golden record: the deterministic, blocking and
@@ -339,7 +338,7 @@ class Applier(Curation):
         refs: dict[tuple[str, str], Any] = {}
         pending: list[dict[str, Any]] = []
         for r in live:
-            src = sources.get(r.source) or SourceSpec(r.source, r.source)
+            src = source_named(sources, r.source)
             offers.append(
                 Contribution(
                     r.source, src.kind, src.rank, r.key, r.changed_at, r.sequence, r.attributes

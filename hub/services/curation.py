@@ -33,11 +33,13 @@ class Curation(Linking):
             gone = {
                 gid: g.merged_into
                 for gid, g in batch.goldens.items()
-                if gid in batch.touched
-                and g.status == "merged"
-                and gid not in batch.merged
+                if g.status == "merged"
                 and g.merged_into
+                and gid in batch.touched
+                and gid not in batch.merged
             }
+            if not gone:  # the common case: nothing was merged under this batch
+                return
             moved = [
                 r
                 for r in batch.records.values()

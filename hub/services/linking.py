@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
-from hub.domain.spec import DomainSpec, SourceSpec
+from hub.domain.spec import DomainSpec, SourceSpec, source_named
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
@@ -51,7 +51,7 @@ class Linking:
         """A record's source system (its rank scopes issued identifiers), read once a batch."""
         if batch.sources is None:
             batch.sources = uow.sources()
-        return batch.sources.get(name) or SourceSpec(name, name)
+        return source_named(batch.sources, name)
 
     def _link(
         self, uow: UnitOfWork, batch: Batch, record: SourceRecord, previous: str | None = None
@@ -151,7 +151,7 @@ class Linking:
             ids -= uow.candidates.rejected((record.source, record.domain, record.key))
         self._load_candidates(uow, batch, ids - batch.fresh.keys())
         pool = [
-            (gid, self._entity(batch, gid))
+            (gid, self._entity(uow, batch, gid))
             for gid in sorted(ids)
             if gid in batch.fresh or (gid in batch.pool and batch.pool[gid].status == "active")
         ]
@@ -194,7 +194,7 @@ class Linking:
             for gid in unseen:
                 batch.members[gid] = [r for r in linked.get(gid, []) if not r.deleted]
 
-    def _entity(self, batch: Batch, gid: str) -> list[dict[str, Any]]:
+    def _entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> list[dict[str, Any]]:
         """Every view of a candidate the record is compared with (entity-centric matching):
         its survived values and each live source record's own, so a second address or an
         older name of the client still counts. Its source records' references are the
@@ -205,7 +205,7 @@ class Linking:
         spec = self.domains[golden.domain]
         views = [{**golden.attributes, **golden.references}]
         for r in batch.members.get(gid, []):
-            source = (batch.sources or {}).get(r.source) or SourceSpec(r.source, r.source)
+            source = self._source(uow, batch, r.source)
             views.append(spec.match_view(source, r.attributes, golden.references))
         return views
 
@@ -245,12 +245,17 @@ class Linking:
     ) -> dict[str, int]:
         """Per comparison label, how many golden records hold the record's value."""
         vkeys = self.matcher.value_keys(domain, view)
-        missing = [k for k in vkeys.values() if (domain, k) not in batch.holders]
+        self._count_holders(uow, batch, domain, vkeys.values())
+        return {label: batch.holders[(domain, k)] for label, k in vkeys.items()}
+
+    @staticmethod
+    def _count_holders(uow: UnitOfWork, batch: Batch, domain: str, keys: Iterable[str]) -> None:
+        """Count the golden records holding each value key not yet counted in this batch."""
+        missing = {k for k in keys if (domain, k) not in batch.holders}
         if missing:
             found = uow.keys.count(domain, missing)
             for k in missing:
                 batch.holders[(domain, k)] = found.get(k, 0)
-        return {label: batch.holders[(domain, k)] for label, k in vkeys.items()}
 
     def _population(
         self, uow: UnitOfWork, batch: Batch, domain: str, holders: dict[str, int]
@@ -317,9 +322,7 @@ class Linking:
         if candidates:  # every candidate's golden record in one query, not one per record
             self._load_candidates(uow, batch, candidates)
         for domain, vkeys in values.items():
-            counted = uow.keys.count(domain, vkeys)
-            for k in vkeys:
-                batch.holders[(domain, k)] = counted.get(k, 0)
+            self._count_holders(uow, batch, domain, vkeys)
 
     def _find(self, uow: UnitOfWork, batch: Batch, domain: str, key: str) -> set[str]:
         cached = batch.key_cache.get((domain, key))

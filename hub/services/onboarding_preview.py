@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.onboarding import ValidRow
-from hub.domain.spec import DomainSpec, SourceSpec
+from hub.domain.spec import DomainSpec, SourceSpec, source_named
 from hub.domain.survivorship import Contribution, Override, is_blank, survive
 from hub.services.linking import MAX_CANDIDATES, POPULATION_KEY
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -203,18 +203,18 @@ class OnboardingPreview:
             scored = self.matcher.score(d, views[n], candidates, holders, self._population)
             out[n] = self._decide(row, keys[n][0], scored)
             if candidates:
-                best = max(range(len(candidates)), key=lambda i: self._p(scored, candidates[i][0]))
-                p_best = self._p(scored, candidates[best][0])
+                # the best candidate, or the first one when none reached review
+                by_id = {c.golden_id: c for c in scored}
+                gid = max(
+                    (g for g, _ in candidates),
+                    key=lambda g: by_id[g].probability if g in by_id else 0.0,
+                )
+                best = by_id.get(gid)
+                p_best = best.probability if best else 0.0
                 self.preview.histogram[min(int(p_best * BINS), BINS - 1)] += 1
                 out[n] = replace(out[n], probability=p_best)
-                gid = candidates[best][0]
-                weights = next((c.weights for c in scored if c.golden_id == gid), {})
-                self._closest(row, out[n], pool[gid][0], weights, p_best)
+                self._closest(row, out[n], pool[gid][0], best.weights if best else {}, p_best)
         return out
-
-    @staticmethod
-    def _p(scored: list[Candidate], gid: str) -> float:
-        return next((c.probability for c in scored if c.golden_id == gid), 0.0)
 
     def _decide(self, row: ValidRow, dkeys: list[str], scored: list[Candidate]) -> RowResult:
         """One automatic link per golden record from this file: a second row that would link
@@ -253,9 +253,7 @@ class OnboardingPreview:
             resolved = {name: view.get(name) for name in refs}
             out[gid] = [view] + [
                 self.domain.match_view(
-                    self._sources.get(r.source) or SourceSpec(r.source, r.source),
-                    r.attributes,
-                    resolved,
+                    source_named(self._sources, r.source), r.attributes, resolved
                 )
                 for r in linked.get(gid, [])
                 if not r.deleted
@@ -321,8 +319,8 @@ class OnboardingPreview:
             offers = [
                 Contribution(
                     r.source,
-                    (sources.get(r.source) or SourceSpec(r.source, r.source)).kind,
-                    (sources.get(r.source) or SourceSpec(r.source, r.source)).rank,
+                    source_named(sources, r.source).kind,
+                    source_named(sources, r.source).rank,
                     r.key,
                     r.changed_at,
                     r.sequence,

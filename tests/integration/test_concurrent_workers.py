@@ -12,18 +12,16 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges, ApplyPending
-from hub.domain.model import Change
 from hub.services.apply import Applier
 from hub.store.tables import GoldenRecordRow, GoldenVersionRow, SourceRecordRow
 from hub.store.uow import session_factory
-from tests.conftest import make_hub
+from tests.conftest import crm_client_change, make_hub
 
 pytestmark = pytest.mark.postgres
 
@@ -33,19 +31,6 @@ def pg_hub(pg_url: str) -> Iterator[Hub]:
     h = make_hub(pg_url, contact_keys=True)
     yield h
     h.close()
-
-
-def _change(key: str, seq: int, **attrs: object) -> Change:
-    return Change(
-        source="crm",
-        domain="client",
-        key=key,
-        op="upsert",
-        event_id=f"{key}-{seq}",
-        attributes=dict(attrs),
-        changed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
-        sequence=seq,
-    )
 
 
 def _two_workers(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,11 +68,11 @@ def test_the_newest_change_wins_across_workers(
 ) -> None:
     # one key's changes next to each other in the inbox, so both workers hold one at once
     pg_hub.bus.accept(
-        AcceptChanges("crm", tuple(_change(f"K-{k}", 1, name="v1") for k in range(3)))
+        AcceptChanges("crm", tuple(crm_client_change(f"K-{k}", 1, name="v1") for k in range(3)))
     )
     pg_hub.bus.drain()  # the records exist: later changes are updates racing on one row
     changes = tuple(
-        _change(f"K-{k}", seq, name=f"v{seq}") for k in range(3) for seq in range(2, 16)
+        crm_client_change(f"K-{k}", seq, name=f"v{seq}") for k in range(3) for seq in range(2, 16)
     )
     pg_hub.bus.accept(AcceptChanges("crm", changes))
     _two_workers(pg_hub, monkeypatch)
@@ -112,7 +97,7 @@ def test_near_duplicates_on_two_workers_make_one_golden(
     pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     changes = tuple(
-        _change(f"D-{i}", 1, name=f"Dup {i}", website=f"https://www.dup{i // 2}.com")
+        crm_client_change(f"D-{i}", 1, name=f"Dup {i}", website=f"https://www.dup{i // 2}.com")
         for i in range(12)
     )
     pg_hub.bus.accept(AcceptChanges("crm", changes))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,11 +19,10 @@ from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges, MergeGolden
-from hub.domain.model import Change
 from hub.store.repositories import SqlRecords
 from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import session_factory
-from tests.conftest import make_hub
+from tests.conftest import crm_client_change, make_hub
 
 pytestmark = pytest.mark.postgres
 
@@ -34,19 +32,6 @@ def pg_hub(pg_url: str) -> Iterator[Hub]:
     h = make_hub(pg_url)
     yield h
     h.close()
-
-
-def _change(key: str, seq: int, **attrs: object) -> Change:
-    return Change(
-        source="crm",
-        domain="client",
-        key=key,
-        op="upsert",
-        event_id=f"{key}-{seq}",
-        attributes=dict(attrs),
-        changed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq),
-        sequence=seq,
-    )
 
 
 def _golden_of(hub: Hub, key: str) -> tuple[str, str]:
@@ -75,8 +60,8 @@ def test_a_merge_during_an_apply_batch_strands_no_record(
         AcceptChanges(
             "crm",
             (
-                _change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
-                _change("B-1", 1, name="Borealis Trading", tax_id="GB2", country="GB"),
+                crm_client_change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
+                crm_client_change("B-1", 1, name="Borealis Trading", tax_id="GB2", country="GB"),
             ),
         )
     )
@@ -85,9 +70,9 @@ def test_a_merge_during_an_apply_batch_strands_no_record(
     winner, _ = _golden_of(pg_hub, "B-1")
     # the racing change: an update of A-1, or a new record that the tax id links to A
     racing = (
-        _change("A-2", 1, name="Acme Limited", tax_id="GB 1", country="GB")
+        crm_client_change("A-2", 1, name="Acme Limited", tax_id="GB 1", country="GB")
         if new_record
-        else _change("A-1", 2, name="Acme Ltd", tax_id="GB1", country="GB", city="Leeds")
+        else crm_client_change("A-1", 2, name="Acme Ltd", tax_id="GB1", country="GB", city="Leeds")
     )
     pg_hub.bus.accept(AcceptChanges("crm", (racing,)))
 
