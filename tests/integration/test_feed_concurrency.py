@@ -1,4 +1,4 @@
-"""The feed under concurrent writers on PostgreSQL (DESIGN.md, "Store": the sequence trap).
+"""The feed under concurrent writers on PostgreSQL (docs/architecture.md, "Store").
 
 A PostgreSQL sequence is not commit-ordered: a writer that takes seq 10 and commits after the
 writer of seq 11 would be skipped by a reader whose cursor already passed 11. ``SqlOutbox.add``

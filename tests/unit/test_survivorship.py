@@ -1,4 +1,4 @@
-"""Survivorship rules, one by one, and the field-level machinery around them (DESIGN.md,
+"""Survivorship rules, one by one, and the field-level machinery around them (docs/architecture.md,
 "Survivorship"): ordered fallback, blanks never win, steward overrides, lineage per field."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``hub.domain.validation.check_attributes``: one change's attributes against its domain,
-checked (never coerced) before anything is stored (DESIGN.md, "Bad input")."""
+checked (never coerced) before anything is stored (docs/architecture.md, "Bad input")."""
 
 from __future__ import annotations
 
