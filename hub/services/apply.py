@@ -1,10 +1,9 @@
 """Apply: from inbox rows to source records, links, golden records and outbox, in one go.
 
-The work is batch-shaped (docs/architecture.md, "Speed"): one transaction takes a few hundred inbox rows,
-loads what it needs in a handful of set-based queries, decides in memory, and writes back in
-bulk. Order still holds per source record: changes are walked in inbox order, and a change
-older than the one held never overwrites it.
-"""
+The work is batch-shaped (docs/architecture.md, "Speed"): one transaction takes a few hundred
+inbox rows, loads what it needs in a handful of set-based queries, decides in memory, and writes
+back in bulk. Order still holds per source record: changes are walked in inbox order, and a
+change older than the one held never overwrites it."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Set-based repositories: every method is one or a few statements for a whole batch.
 
-Per-row ORM round trips cap a hub at about a thousand changes a second (docs/architecture.md, "Speed"),
-so these load by ``IN`` lists and write with ``executemany`` and ``insert ... on conflict``.
-"""
+Per-row ORM round trips cap a hub at about a thousand changes a second (docs/architecture.md,
+"Speed"), so these load by ``IN`` lists and write with ``executemany`` and ``insert ... on
+conflict``."""
 
 from __future__ import annotations
 

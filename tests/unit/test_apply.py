@@ -1,5 +1,6 @@
-"""The path of one change through the real bus and applier on fake storage (docs/architecture.md, "The
-path of one change"): inbox, source record, link, survive, new version and outbox event."""
+"""The path of one change through the real bus and applier on fake storage
+(docs/architecture.md, "The path of one change"): inbox, source record, link, survive, new
+version and outbox event."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """``hub.config.load_config``: the built-in defaults, overlays, and every kind of mistake
-stopping the start with a ``ConfigError`` that names where it is (docs/architecture.md, "Bad input and configuration")."""
+stopping the start with a ``ConfigError`` that names where it is (docs/architecture.md, "Bad
+input and configuration")."""
 
 from __future__ import annotations
 
