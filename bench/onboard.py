@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import random
 import resource
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -40,8 +39,7 @@ from rich.console import Console
 from bench.companies import CompanySet, generate
 from bench.match import load_average
 from bench.onboard_quality import link_quality
-from hub.bench import bench_database, machine
-from hub.bootstrap import bootstrap
+from hub.bench import bench_hub, machine
 from hub.config import Settings
 from hub.domain.model import attributes_digest
 from hub.domain.spec import SourceSpec
@@ -49,7 +47,6 @@ from hub.domain.survivorship import Contribution, survive
 from hub.onboarding_runner import start_run
 from hub.store import access
 from hub.store import tables as t
-from hub.store.migrate import upgrade
 from hub.store.sql import analyze, bulk_insert, table_of
 from hub.store.uow import admin_session
 
@@ -210,53 +207,43 @@ def run_onboard_bench(
         )
         + " look-alikes)"
     )
-    with (
-        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
-        bench_database(database, Path(tmp)) as url,
-    ):
-        upgrade(url)
-        hub = bootstrap(Settings(database_url=url))
-        try:
-            with admin_session(hub.engine) as s:
-                for name in ("crm", SOURCE):
-                    access.add_source(s, name, ["client"], None, None, set(hub.config.domains))
-            t0 = time.perf_counter()
-            seed_golden(hub, data.golden, console)
-            console.print(f"setup (bulk insert, not measured): {time.perf_counter() - t0:.0f} s")
-            path = Path(tmp) / "northwind.csv"
-            write_export(path, data.acquired)
-            for dry in (True, False) if commit else (True,):
-                t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
-                result = start_run(
-                    hub, source=SOURCE, domain="client", path=path, maps=[],
-                    id_column="id", dry_run=dry, skip_invalid=False, actor="bench",
-                    workers=workers,
-                )  # fmt: skip
-                took, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-                kids = _children_cpu() - kids0
-                o = result.report["outcomes"]
-                mode = "dry run (validate + match + report)" if dry else "commit (+ load, apply)"
+    with bench_hub(database) as (hub, tmp):
+        with admin_session(hub.engine) as s:
+            for name in ("crm", SOURCE):
+                access.add_source(s, name, ["client"], None, None, set(hub.config.domains))
+        t0 = time.perf_counter()
+        seed_golden(hub, data.golden, console)
+        console.print(f"setup (bulk insert, not measured): {time.perf_counter() - t0:.0f} s")
+        path = tmp / "northwind.csv"
+        write_export(path, data.acquired)
+        for dry in (True, False) if commit else (True,):
+            t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
+            result = start_run(
+                hub, source=SOURCE, domain="client", path=path, maps=[],
+                id_column="id", dry_run=dry, skip_invalid=False, actor="bench",
+                workers=workers,
+            )  # fmt: skip
+            took, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            kids = _children_cpu() - kids0
+            o = result.report["outcomes"]
+            mode = "dry run (validate + match + report)" if dry else "commit (+ load, apply)"
+            console.print(
+                f"{mode}: {rows:,} rows in {took:6.1f} s "
+                f"({rows / took:,.0f} rows/s); auto {o['auto'] / rows:.1%}, "
+                f"review {o['review'] / rows:.1%}, new {o['new'] / rows:.1%}, "
+                f"invalid {o['invalid']}; CPU: {cpu:.0f} s this process + {kids:.0f} s "
+                "matching processes (PostgreSQL's not counted)"
+            )
+            if not dry:
+                st = result.status_after
+                review = st["review"]["records"]
                 console.print(
-                    f"{mode}: {rows:,} rows in {took:6.1f} s "
-                    f"({rows / took:,.0f} rows/s); auto {o['auto'] / rows:.1%}, "
-                    f"review {o['review'] / rows:.1%}, new {o['new'] / rows:.1%}, "
-                    f"invalid {o['invalid']}; CPU: {cpu:.0f} s this process + {kids:.0f} s "
-                    "matching processes (PostgreSQL's not counted)"
+                    f"  committed: {st['records']:,} source records, "
+                    f"{review:,} in review ({review / rows:.1%})"
                 )
-                if not dry:
-                    st = result.status_after
-                    review = st["review"]["records"]
-                    console.print(
-                        f"  committed: {st['records']:,} source records, "
-                        f"{review:,} in review ({review / rows:.1%})"
-                    )
-                    _quality(hub, result.run_id, data, console)
-            if not commit:
-                console.print(
-                    "precision/recall of the hub's links: add --commit (read after the load)"
-                )
-        finally:
-            hub.close()
+                _quality(hub, result.run_id, data, console)
+        if not commit:
+            console.print("precision/recall of the hub's links: add --commit (read after the load)")
     console.print(f"load average after: {load_average()}")
     return 0
 

@@ -28,6 +28,7 @@ import psycopg
 from rich.console import Console
 from sqlalchemy import func, select
 
+from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.serving import free_port
 from hub.store import access
@@ -125,6 +126,22 @@ def bench_database(kind: str, workdir: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def bench_hub(kind: str) -> Iterator[tuple[Hub, Path]]:
+    """A migrated hub on a throwaway ``sqlite`` or ``postgres`` database, and a work folder
+    beside it; both are gone afterwards, so a benchmark never measures leftovers."""
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
+        bench_database(kind, Path(tmp)) as url,
+    ):
+        upgrade(url)
+        hub = bootstrap(Settings(database_url=url))
+        try:
+            yield hub, Path(tmp)
+        finally:
+            hub.close()
 
 
 def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> float | None:

@@ -13,10 +13,8 @@ Figures are printed with the sizes and the machine, never asserted.
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 import psycopg
@@ -27,11 +25,8 @@ from connectors.inbound.mappings import parse_mappings
 from connectors.inbound.pg_cluster import ClusterUnavailable, ThrowawayCluster
 from connectors.inbound.pg_logical import PostgresConnector
 from connectors.inbound.pg_state import SlotStore
-from hub.bench import bench_database, machine
-from hub.bootstrap import bootstrap
-from hub.config import Settings
+from hub.bench import bench_hub, machine
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 
 MAPPING = {
@@ -99,37 +94,27 @@ def _measure(kind: str, source: str, n: int, batch: int, console: Console) -> No
         )
         conn.execute("CREATE PUBLICATION concord FOR TABLE clients")
     _source_rows(source, 1, n)
-    with (
-        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
-        bench_database(kind, Path(tmp)) as url,
-    ):
-        upgrade(url)
-        hub = bootstrap(Settings(database_url=url))
-        try:
-            with admin_session(hub.engine) as s:
-                access.add_source(s, "psa", ["client"], "psa", 0, set(hub.config.domains))
-            mappings = parse_mappings(MAPPING, hub.config)
-            connector = PostgresConnector(
-                source, "concord_bench", "concord", mappings, hub.bus.accept,
-                SlotStore(hub.engine), batch=batch,
-            )  # fmt: skip
-            t0 = time.perf_counter()
-            snap = connector.run(once=True)
-            t1 = time.perf_counter()
-            applied = hub.bus.drain(batch)
-            t2 = time.perf_counter()
-            _report(
-                console, kind, "snapshot", snap.snapshot_rows, t1 - t0, applied.applied, t2 - t1
-            )
-            _source_changes(source, n)
-            t0 = time.perf_counter()
-            streamed = connector.run(once=True)
-            t1 = time.perf_counter()
-            applied = hub.bus.drain(batch)
-            t2 = time.perf_counter()
-            _report(console, kind, "stream", streamed.streamed, t1 - t0, applied.applied, t2 - t1)
-        finally:
-            hub.close()
+    with bench_hub(kind) as (hub, _):
+        with admin_session(hub.engine) as s:
+            access.add_source(s, "psa", ["client"], "psa", 0, set(hub.config.domains))
+        mappings = parse_mappings(MAPPING, hub.config)
+        connector = PostgresConnector(
+            source, "concord_bench", "concord", mappings, hub.bus.accept,
+            SlotStore(hub.engine), batch=batch,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        snap = connector.run(once=True)
+        t1 = time.perf_counter()
+        applied = hub.bus.drain(batch)
+        t2 = time.perf_counter()
+        _report(console, kind, "snapshot", snap.snapshot_rows, t1 - t0, applied.applied, t2 - t1)
+        _source_changes(source, n)
+        t0 = time.perf_counter()
+        streamed = connector.run(once=True)
+        t1 = time.perf_counter()
+        applied = hub.bus.drain(batch)
+        t2 = time.perf_counter()
+        _report(console, kind, "stream", streamed.streamed, t1 - t0, applied.applied, t2 - t1)
 
 
 def _report(

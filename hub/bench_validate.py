@@ -16,24 +16,21 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from hub.bench import bench_database, machine
-from hub.bootstrap import Hub, bootstrap
+from hub.bench import bench_hub, machine
+from hub.bootstrap import Hub
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, RefreshStatistics
 from hub.domain.model import Change, derive_event_id
 from hub.domain.timecheck import TimeEntry, check_entries
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.time_entries import load_world
 from hub.store.uow import admin_session, session_factory
 
@@ -172,74 +169,64 @@ def _batches(
 def _run(
     kind: str, projects: int, resources: int, assignments: int, batches: int, console: Console
 ) -> None:
-    with (
-        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
-        bench_database(kind, Path(tmp)) as url,
-    ):
-        upgrade(url)
-        hub = bootstrap(Settings(database_url=url))
-        try:
-            with admin_session(hub.engine) as s:
-                known = set(hub.config.domains)
-                access.add_source(
-                    s, "psa", ["client", "project", "resource", "assignment"], None, None, known
-                )
-                key = access.add_source(
-                    s, "time", ["client", "project", "resource"], None, None, known
-                )
-            start = time.perf_counter()
-            staffed = _load(hub, projects, resources, assignments, seed=9)
-            hub.bus.handle(RefreshStatistics())  # as the worker does after a bulk load
-            loaded = time.perf_counter() - start
-            console.print(
-                f"{kind}: loaded {projects:,} projects, {resources:,} resources, {assignments:,} "
-                f"assignments (+ the time source's copies) through ingest in {loaded:.0f} s"
+    with bench_hub(kind) as (hub, _):
+        with admin_session(hub.engine) as s:
+            known = set(hub.config.domains)
+            access.add_source(
+                s, "psa", ["client", "project", "resource", "assignment"], None, None, known
             )
-            work = _batches(staffed, resources, batches, 1000, seed=11)
-            from fastapi.testclient import TestClient  # a bench's client, not the runtime's
+            key = access.add_source(s, "time", ["client", "project", "resource"], None, None, known)
+        start = time.perf_counter()
+        staffed = _load(hub, projects, resources, assignments, seed=9)
+        hub.bus.handle(RefreshStatistics())  # as the worker does after a bulk load
+        loaded = time.perf_counter() - start
+        console.print(
+            f"{kind}: loaded {projects:,} projects, {resources:,} resources, {assignments:,} "
+            f"assignments (+ the time source's copies) through ingest in {loaded:.0f} s"
+        )
+        work = _batches(staffed, resources, batches, 1000, seed=11)
+        from fastapi.testclient import TestClient  # a bench's client, not the runtime's
 
-            client = TestClient(_app(hub))
-            headers = {"Authorization": f"Bearer {key}"}
-            client.post("/api/v1/time-entries/validate", json={"entries": work[0]}, headers=headers)
-            api_times, verdicts = [], {"ok": 0, "rejected": 0}
-            for batch in work:
-                t0 = time.perf_counter()
-                r = client.post(
-                    "/api/v1/time-entries/validate", json={"entries": batch}, headers=headers
+        client = TestClient(_app(hub))
+        headers = {"Authorization": f"Bearer {key}"}
+        client.post("/api/v1/time-entries/validate", json={"entries": work[0]}, headers=headers)
+        api_times, verdicts = [], {"ok": 0, "rejected": 0}
+        for batch in work:
+            t0 = time.perf_counter()
+            r = client.post(
+                "/api/v1/time-entries/validate", json={"entries": batch}, headers=headers
+            )
+            api_times.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                raise RuntimeError(f"validate answered {r.status_code}: {r.text[:500]}")
+            for v in r.json()["results"]:
+                verdicts[v["verdict"]] += 1
+        core_times = []
+        factory = session_factory(hub.engine, readonly=True)
+        for batch in work:
+            entries = [
+                TimeEntry(
+                    e["id"],
+                    e["resource_key"],
+                    e["project_key"],
+                    date.fromisoformat(e["date"]),
+                    e["hours"],
+                    e["billable"],
+                    e["labor_code"],
                 )
-                api_times.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    raise RuntimeError(f"validate answered {r.status_code}: {r.text[:500]}")
-                for v in r.json()["results"]:
-                    verdicts[v["verdict"]] += 1
-            core_times = []
-            factory = session_factory(hub.engine, readonly=True)
-            for batch in work:
-                entries = [
-                    TimeEntry(
-                        e["id"],
-                        e["resource_key"],
-                        e["project_key"],
-                        date.fromisoformat(e["date"]),
-                        e["hours"],
-                        e["billable"],
-                        e["labor_code"],
-                    )
-                    for e in batch
-                ]
-                t0 = time.perf_counter()
-                with factory() as session:
-                    world = load_world(session, "time", entries)
-                check_entries(
-                    entries,
-                    hub.config.time_rules,
-                    world.projects,
-                    world.resources,
-                    world.assignments,
-                )
-                core_times.append(time.perf_counter() - t0)
-        finally:
-            hub.close()
+                for e in batch
+            ]
+            t0 = time.perf_counter()
+            with factory() as session:
+                world = load_world(session, "time", entries)
+            check_entries(
+                entries,
+                hub.config.time_rules,
+                world.projects,
+                world.resources,
+                world.assignments,
+            )
+            core_times.append(time.perf_counter() - t0)
     n = 1000 * batches
     for label, times in (("API end to end", api_times), ("read + rules  ", core_times)):
         total = sum(times)
