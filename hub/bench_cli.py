@@ -107,3 +107,9 @@ def bench_match(ctx: typer.Context) -> None:
 def bench_onboard(ctx: typer.Context) -> None:
     """Onboarding run against a big hub: rows/s, review share, precision/recall of links."""
     _checkout_bench("bench.onboard", ctx.args)
+
+
+@bench_app.command("chaos", context_settings=_FORWARD, add_help_option=False)
+def bench_chaos(ctx: typer.Context) -> None:
+    """Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants."""
+    _checkout_bench("bench.chaos", ctx.args)

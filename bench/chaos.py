@@ -1,0 +1,256 @@
+"""``concord bench chaos``: a randomized concurrency checker on PostgreSQL (issue 19).
+
+It runs the hub as operations would (``concord serve --no-worker`` and several
+``concord apply --follow`` appliers, each its own process), lets many clients send changes and
+deletes while stewards merge, split, override and decide candidates on the same records,
+SIGKILLs an applier at random moments and starts it again, then stops the load, lets the
+inbox drain and checks the invariants of :mod:`bench.chaos_checks`. The seed is printed
+first, so a failing run's load can be replayed with ``--seed``.
+
+The test suite runs a short form (``tests/e2e/test_chaos.py``); this command runs the long
+one: ``concord bench chaos --minutes 30``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.chaos_checks import (
+    audit_chain,
+    feed_replay,
+    pending_changes,
+    promises_kept,
+    stranded_records,
+    version_gaps,
+)
+from bench.chaos_load import SOURCES, Client, Keys, Ledger, Sequences
+from hub.bench import bench_database, machine, wait_ready
+from hub.serving import free_port
+from hub.store import access
+from hub.store.db import make_engine
+from hub.store.migrate import upgrade
+from hub.store.uow import admin_session
+
+app = typer.Typer(add_completion=False)
+
+
+class Proc:
+    """A ``concord`` subprocess that can be SIGKILLed and started again."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args = [sys.executable, "-m", "hub.cli", *args]
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+            self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+
+
+@dataclass
+class ChaosReport:
+    seed: int
+    seconds: float
+    ledger: Ledger
+    kills: int
+    violations: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.violations.values())
+
+    def lines(self) -> list[str]:
+        done = ", ".join(f"{op} {n}" for op, n in sorted(self.ledger.done.items()))
+        refused = ", ".join(f"{op} {n}" for op, n in sorted(self.ledger.refused.items()))
+        out = [
+            f"seed {self.seed}: {self.seconds:.0f} s of load, {self.kills} applier kills",
+            f"  2xx: {done}",
+            f"  4xx (refused, expected under races): {refused or 'none'}",
+            f"  changes acknowledged: {len(self.ledger.event_ids)} "
+            f"on {len(self.ledger.changes)} records; merges acknowledged: "
+            f"{len(self.ledger.merges)}",
+        ]
+        for check, found in self.violations.items():
+            out.append(f"  {check}: {'ok' if not found else f'{len(found)} VIOLATIONS'}")
+            out.extend(f"    {line}" for line in found[:10])
+        out.append(f"  verdict: {'0 invariant violations' if self.ok else 'VIOLATED'}")
+        return out
+
+
+def _register(url: str) -> Keys:
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with admin_session(engine) as s:
+            sources = {
+                src: access.add_source(s, src, ["client"], None, None, {"client"})
+                for src in SOURCES
+            }
+            steward = access.create_key(s, "chaos-steward", "steward")
+    finally:
+        engine.dispose()
+    return Keys(sources, steward)
+
+
+@contextmanager
+def _hub_processes(
+    url: str, workdir: Path, appliers: int
+) -> Iterator[tuple[str, Proc, list[Proc]]]:
+    env = {
+        **os.environ,
+        "CONCORD_DATABASE_URL": url,
+        "CONCORD_WORKER_BATCH": "50",  # small batches: more transactions to interleave with
+        "CONCORD_LOG_LEVEL": "WARNING",
+    }
+    port = free_port()
+    api = Proc(["serve", "--no-worker", "--port", str(port)], env, workdir / "serve.log")
+    workers = [
+        Proc(["apply", "--follow"], env, workdir / f"apply-{i}.log") for i in range(appliers)
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        api.start()
+        assert api.proc is not None
+        wait_ready(base, api.proc)
+        for w in workers:
+            w.start()
+        yield base, api, workers
+    finally:
+        for p in (api, *workers):
+            p.stop()
+
+
+def _killer(rng: random.Random, workers: list[Proc], stop: threading.Event, every: float) -> None:
+    """SIGKILL a random applier at random moments and start it again at once."""
+    while not stop.wait(rng.uniform(every / 2, every * 1.5)):
+        victim = rng.choice(workers)
+        victim.kill()
+        victim.start()
+
+
+def run_chaos(
+    seconds: float,
+    seed: int,
+    clients: int = 6,
+    appliers: int = 2,
+    kill_every: float = 3.0,
+    drain_timeout: float = 300.0,
+    say: Callable[[str], None] = print,
+) -> ChaosReport:
+    """The load for ``seconds``, then the checks; the database is dropped afterwards."""
+    say(f"chaos seed {seed} (replay the load with --seed {seed})")
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-chaos-") as tmp,
+        bench_database("postgres", Path(tmp)) as url,
+    ):
+        keys = _register(url)
+        ledger = Ledger()
+        stop = threading.Event()
+        with _hub_processes(url, Path(tmp), appliers) as (base, api, workers):
+            sequences = Sequences()
+            threads = [Client(i, seed, base, keys, ledger, sequences, stop) for i in range(clients)]
+            killer = threading.Thread(
+                target=_killer,
+                args=(random.Random(seed), workers, stop, kill_every),
+                daemon=True,
+            )
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            killer.start()
+            stop.wait(seconds)
+            stop.set()
+            for t in threads:
+                t.join(120)
+            killer.join(60)
+            elapsed = time.monotonic() - started
+            kills = sum(w.kills for w in workers)
+            report = ChaosReport(seed, elapsed, ledger, kills)
+            report.violations["clients"] = [t.error for t in threads if t.error]
+            report.violations["server errors (5xx)"] = list(ledger.server_errors)
+            engine = make_engine(url)
+            try:
+                deadline = time.monotonic() + drain_timeout
+                while (left := pending_changes(engine)) and time.monotonic() < deadline:
+                    for w in workers:
+                        if not w.alive():
+                            w.start()
+                    time.sleep(0.5)
+                report.violations["inbox drained"] = (
+                    [f"{left} changes still pending after {drain_timeout:.0f} s"] if left else []
+                )
+                report.violations["live records on active golden records"] = stranded_records(
+                    engine
+                )
+                report.violations["versions and outbox without gaps or doubles"] = version_gaps(
+                    engine
+                )
+                report.violations["feed replay rebuilds the golden state"] = feed_replay(
+                    engine, base, keys.steward
+                )
+                report.violations["promises kept (every 2xx)"] = promises_kept(engine, ledger)
+                report.violations["concord audit verify"] = audit_chain(
+                    {**os.environ, "CONCORD_DATABASE_URL": url}
+                )
+            finally:
+                engine.dispose()
+            if not report.ok:
+                for p in (api, *workers):
+                    say(f"--- {p.log.name}\n{p.tail()}")
+    return report
+
+
+@app.command()
+def chaos(
+    minutes: Annotated[float, typer.Option(help="How long the load runs.")] = 5.0,
+    seed: Annotated[int | None, typer.Option(help="Replay a run's load.")] = None,
+    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 6,
+    appliers: Annotated[int, typer.Option(help="`concord apply --follow` processes.")] = 2,
+    kill_every: Annotated[float, typer.Option(help="Mean seconds between kills.")] = 3.0,
+) -> None:
+    """Ingest, deletes and steward actions at once on PostgreSQL, appliers SIGKILLed, then the
+    invariants; exit 1 on any violation. CONCORD_BENCH_DATABASE_URL names the server."""
+    seed = seed if seed is not None else random.randrange(1, 1_000_000)
+    print(f"machine: {machine()}; load average {os.getloadavg()}")
+    print(f"{clients} clients, {appliers} appliers, a kill every ~{kill_every:.0f} s")
+    report = run_chaos(minutes * 60, seed, clients, appliers, kill_every)
+    print("\n".join(report.lines()))
+    print(f"load average after: {os.getloadavg()}")
+    raise typer.Exit(0 if report.ok else 1)
