@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from hub.api.deps import HubDep, ReadSession, known_domain
 from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, SplitRecord
 from hub.domain.errors import ConcordError
+from hub.domain.validation import map_from_text
 from hub.store import queries
 from stewardship import records
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -44,6 +45,8 @@ def typed_value(ftype: str, field: str, text: str) -> Any:
             return date.fromisoformat(text).isoformat()
         if ftype == "list":
             return [p.strip() for p in text.split(",") if p.strip()]
+        if ftype == "map":
+            return map_from_text(text)
     except ValueError:
         raise ConcordError(f"field {field}: {text!r} is not a valid {ftype}") from None
     return text

@@ -9,6 +9,7 @@ and no command goes to the bus, because a question must not change the answer.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS, Key
 from hub.domain.errors import BatchTooLarge, Forbidden
 from hub.domain.timecheck import REASONS, TimeEntry, check_entries
-from hub.store.time_entries import load_world, require_time_source
+from hub.store.time_entries import load_world, reference_labor_codes, require_time_source
 
 router = APIRouter(prefix="/api/v1", tags=["time entries"])
 
@@ -88,9 +89,12 @@ def validate_time_entries(
         for e in body.entries
     ]
     world = load_world(session, caller.source or "", entries)
-    verdicts = check_entries(
-        entries, hub.config.time_rules, world.projects, world.resources, world.assignments
-    )
+    rules = hub.config.time_rules
+    if not rules.labor_codes:  # the configured list overrides the reference data
+        codes = reference_labor_codes(session, rules)
+        if codes is not None:
+            rules = replace(rules, labor_codes=codes, labor_codes_from_reference=True)
+    verdicts = check_entries(entries, rules, world.projects, world.resources, world.assignments)
     # Serialised directly: validating a thousand verdicts we just built against the response
     # model again cost a third of a batch's time. ``ValidateOut`` still documents the shape.
     results = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.domain.spec import DomainSpec
-from hub.domain.validation import check_attributes
+from hub.domain.validation import check_attributes, map_from_text
 
 OUTCOMES: tuple[str, ...] = ("auto", "review", "new", "invalid")
 """What happens to a row: linked without a steward, sent to review, a new golden record, or
@@ -72,6 +72,11 @@ def _from_text(kind: str, text: str) -> tuple[Any, str | None]:
         return None, f"expected true or false, got {text!r:.40}"
     if kind == "list":
         return [part.strip() for part in text.split(";") if part.strip()], None
+    if kind == "map":
+        try:
+            return map_from_text(text), None
+        except ValueError as exc:
+            return None, f"expected name=value; ..., {exc}"
     return text, None
 
 

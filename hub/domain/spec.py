@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FieldType = Literal["string", "date", "number", "boolean", "list"]
-FIELD_TYPES: tuple[str, ...] = ("string", "date", "number", "boolean", "list")
+FieldType = Literal["string", "date", "number", "boolean", "list", "map"]
+FIELD_TYPES: tuple[str, ...] = ("string", "date", "number", "boolean", "list", "map")
 
 RuleName = Literal["source_priority", "most_recent", "most_complete", "most_frequent", "union"]
 RULE_NAMES: tuple[str, ...] = (

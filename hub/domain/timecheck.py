@@ -49,6 +49,7 @@ DEFAULT_INACTIVE: dict[str, tuple[str, ...]] = {
     "project": ("proposed", "closed", "cancelled"),
     "resource": ("leaver", "terminated", "inactive"),
     "assignment": ("proposed", "cancelled"),
+    "labor_code": ("inactive", "closed", "retired"),
 }
 
 
@@ -60,6 +61,8 @@ class TimeRules:
         hours_min: Fewest hours one entry may carry, included.
         hours_max: Most hours one entry may carry, included.
         labor_codes: The labour codes accepted; empty accepts any code, or none.
+        labor_codes_from_reference: The codes are the hub's active ``labor_code`` records,
+            so an empty set accepts no code (every labour code was closed), not any.
         inactive: Per domain (project, resource, assignment), statuses (case-insensitive) under
             which no time may be posted.
     """
@@ -67,6 +70,7 @@ class TimeRules:
     hours_min: float = 0.25
     hours_max: float = 24.0
     labor_codes: frozenset[str] = frozenset()
+    labor_codes_from_reference: bool = False
     inactive: Mapping[str, frozenset[str]] = field(
         default_factory=lambda: {d: frozenset(s) for d, s in DEFAULT_INACTIVE.items()}
     )
@@ -203,7 +207,8 @@ def check_entry(
             reasons.append("not_assigned_on_date")
     if not (rules.hours_min <= entry.hours <= rules.hours_max) or not math.isfinite(entry.hours):
         reasons.append("hours_out_of_range")
-    if rules.labor_codes and entry.labor_code not in rules.labor_codes:
+    checked = rules.labor_codes or rules.labor_codes_from_reference
+    if checked and entry.labor_code not in rules.labor_codes:
         reasons.append("invalid_labor_code")
     return Verdict(
         id=entry.id,
@@ -306,4 +311,4 @@ def parse_time_rules(raw: Any) -> TimeRules:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"{where}: expected a list of statuses, got {names!r}")
         inactive[domain] = frozenset(n.casefold() for n in names)
-    return TimeRules(low, high, frozenset(codes), inactive)
+    return TimeRules(low, high, frozenset(codes), inactive=inactive)

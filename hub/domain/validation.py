@@ -60,7 +60,31 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
         if any(not isinstance(v, str) or len(v) > MAX_TEXT for v in value):
             return "expected a list of text"
         return next((why for v in value if (why := _nul(v))), None)
+    if spec.type == "map":
+        return _check_map(value)
     return f"unknown field type {spec.type}"
+
+
+def _check_map(value: Any) -> str | None:
+    """A map names things (a rate card's roles) and gives each a number or a text: nested
+    structures would have no survivorship rule and no column in a subscriber's table."""
+    if not isinstance(value, dict):
+        return f"expected a mapping of names to values, got {type(value).__name__}"
+    if len(value) > MAX_LIST:
+        return f"mapping with more than {MAX_LIST} entries"
+    for k, v in value.items():
+        if not k.strip() or len(k) > 200 or "\x00" in k:
+            return f"entry name {k!r:.40} must be non-empty text of at most 200 characters"
+        if isinstance(v, bool) or v is None:
+            return f"entry {k!r:.40}: expected a number or text, got {v!r}"
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"entry {k!r:.40}: expected a finite number"
+        if isinstance(v, str):
+            if why := _nul(v) or (len(v) > MAX_TEXT and "text too long"):
+                return f"entry {k!r:.40}: {why}"
+        elif not isinstance(v, int | float):
+            return f"entry {k!r:.40}: expected a number or text, got {type(v).__name__}"
+    return None
 
 
 def check_attributes(
@@ -90,3 +114,33 @@ def check_attributes(
             if ref.required and attributes.get(ref.attribute) in (None, ""):
                 problems.append((ref.attribute, f"required reference to {ref.target} is missing"))
     return problems
+
+
+def map_from_text(text: str) -> dict[str, Any]:
+    """A map typed by a person or held in a CSV cell: ``senior=1200; junior=950``.
+
+    Numbers become numbers, anything else stays text; ValueError names the entry that has no
+    ``=``, so the steward page and an onboarding file report the same mistake the same way.
+
+    Examples:
+        >>> map_from_text("senior=1200; junior=950.5; note=day rate")
+        {'senior': 1200, 'junior': 950.5, 'note': 'day rate'}
+    """
+    out: dict[str, Any] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, eq, raw = part.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"entry {part.strip()!r:.40} is not name=value")
+        raw = raw.strip()
+        try:
+            number = float(raw)
+        except ValueError:
+            out[name.strip()] = raw
+            continue
+        if not math.isfinite(number):
+            out[name.strip()] = raw
+        else:
+            out[name.strip()] = int(number) if number.is_integer() and "." not in raw else number
+    return out

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import Forbidden
-from hub.domain.timecheck import RETIRED, Lifespan, TimeEntry, parse_day
+from hub.domain.timecheck import RETIRED, Lifespan, TimeEntry, TimeRules, parse_day
 from hub.store import tables as t
 from hub.store.jsonref import json_text
 from hub.store.sql import chunks, is_postgres, one_of, table_of
@@ -209,4 +209,22 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
         projects={k: spans[g] for k, g in project_gid.items() if g in spans},
         resources={k: spans[g] for k, g in resource_gid.items() if g in spans},
         assignments=dict(assignments),
+    )
+
+
+def reference_labor_codes(session: Session, rules: TimeRules) -> frozenset[str] | None:
+    """The labour codes time may be booked to, from the golden ``labor_code`` records: the
+    active ones; None while the hub holds no labour codes at all (then any code passes, as
+    before reference data was loaded). ``time_entries.labor_codes`` overrides these."""
+    rows = session.scalars(
+        select(t.GoldenRecordRow.attributes).where(
+            t.GoldenRecordRow.domain == "labor_code", t.GoldenRecordRow.status == "active"
+        )
+    ).all()
+    if not rows:
+        return None
+    return frozenset(
+        str(a["code"])
+        for a in rows
+        if a.get("code") and not rules.is_inactive("labor_code", a.get("status"))
     )

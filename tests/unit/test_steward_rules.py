@@ -28,6 +28,12 @@ def test_override_text_becomes_the_fields_type() -> None:
     assert typed_value("date", "start_date", "2026-02-01") == "2026-02-01"
     assert typed_value("list", "skills", "java, , sql") == ["java", "sql"]
     assert typed_value("string", "name", "  Acme  ") == "Acme"
+    assert typed_value("map", "rates", "senior=1200; analyst=800") == {
+        "senior": 1200,
+        "analyst": 800,
+    }
+    with pytest.raises(ConcordError, match="field rates: 'senior' is not a valid map"):
+        typed_value("map", "rates", "senior")
     with pytest.raises(ConcordError, match="field cost_rate: 'cheap' is not a valid number"):
         typed_value("number", "cost_rate", "cheap")
     with pytest.raises(ConcordError, match="start_date"):

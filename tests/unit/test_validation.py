@@ -170,3 +170,24 @@ class TestReferences:
             project(), {"client_key": "A", "project_manager_key": bad}, "upsert"
         )
         assert fields_of(problems) == ["project_manager_key"]
+
+
+def test_a_map_typed_as_text_reads_numbers_and_names_a_bad_entry() -> None:
+    from hub.domain.validation import map_from_text
+
+    assert map_from_text("senior=1200; junior = 950.5 ;note=day rate;") == {
+        "senior": 1200,
+        "junior": 950.5,
+        "note": "day rate",
+    }
+    assert map_from_text("x=nan") == {"x": "nan"}  # never a number that is not finite
+    with pytest.raises(ValueError, match="'senior 1200' is not name=value"):
+        map_from_text("partner=2000; senior 1200")
+
+
+def test_a_map_cell_of_an_onboarding_file_is_parsed_or_reported() -> None:
+    from hub.domain.onboarding import _from_text
+
+    assert _from_text("map", "senior=1200") == ({"senior": 1200}, None)
+    value, why = _from_text("map", "senior")
+    assert value is None and why and "'senior' is not name=value" in why
