@@ -13,6 +13,7 @@ from hub.domain.errors import ConfigError
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
 from hub.services.ports import Matcher
+from hub.services.project_setup import ProjectSetup
 from hub.store.db import make_engine
 from hub.store.uow import SqlUnitOfWork, session_factory
 from matching import (
@@ -102,6 +103,8 @@ def bootstrap(
     config = config or load_config(config_path(settings))
     engine = make_engine(settings.database_url)
     factory = session_factory(engine)
-    applier = Applier(config.domains, matcher or fuzzy_matcher(config))
-    bus = MessageBus(lambda: SqlUnitOfWork(factory), applier)
+    matcher = matcher or fuzzy_matcher(config)
+    applier = Applier(config.domains, matcher)
+    setup = ProjectSetup(config.project_setup, matcher)
+    bus = MessageBus(lambda: SqlUnitOfWork(factory), applier, setup)
     return Hub(settings=settings, config=config, engine=engine, bus=bus)

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.domain.errors import ConfigError
+from hub.domain.project_setup import SetupRules, parse_setup_rules
 from hub.domain.spec import (
     FIELD_TYPES,
     ISSUER_FIELD,
@@ -362,11 +363,13 @@ class HubConfig:
         raw: dict[str, Any],
         match: dict[str, MatchSettings] | None = None,
         time_rules: TimeRules | None = None,
+        project_setup: SetupRules | None = None,
     ) -> None:
         self.domains = domains
         self.raw = raw
         self.match = match or {}
         self.time_rules = time_rules or TimeRules()
+        self.project_setup = project_setup or SetupRules(enabled=False)
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
@@ -389,7 +392,7 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
             raise ConfigError(f"configuration is not valid YAML: {exc}") from exc
         if not isinstance(user, dict):
             raise ConfigError("configuration: expected a mapping at the top")
-        unknown = set(user) - {"domains", "match", "time_entries"}
+        unknown = set(user) - {"domains", "match", "time_entries", "project_setup"}
         if unknown:
             raise ConfigError(f"configuration: unknown key {sorted(unknown)[0]!r}")
         doc = _overlay(doc, user)
@@ -399,7 +402,14 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
     names = set(raw_domains)
     domains = {name: _domain(name, raw, names) for name, raw in raw_domains.items()}
     time_rules = parse_time_rules(doc.get("time_entries"))
-    return HubConfig(domains, doc, _match(doc.get("match"), names), time_rules)
+    setup = SetupRules(enabled=False)
+    if {"opportunity", "client", "project"} <= names:  # a firm may configure these away
+        setup = parse_setup_rules(
+            doc.get("project_setup"),
+            set(domains["opportunity"].field_index),
+            set(domains["client"].field_index),
+        )
+    return HubConfig(domains, doc, _match(doc.get("match"), names), time_rules, setup)
 
 
 def config_path(settings: Settings) -> Path | None:

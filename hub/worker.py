@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from hub.background import BackgroundLoop
-from hub.domain.commands import ApplyPending, RefreshStatistics
+from hub.domain.commands import AdvanceProjectSetup, ApplyPending, RefreshStatistics
 from hub.services.apply import ApplyReport
 from hub.services.bus import MessageBus, StatisticsSchedule
 
@@ -40,7 +40,17 @@ class EmbeddedWorker(BackgroundLoop):
         if self.observe is not None:
             self.observe(report, time.perf_counter() - started)
         self._maybe_refresh_statistics(report.applied + report.stale)
-        return report.applied + report.stale + report.dead
+        # Project setup reads what this round published; shells it makes apply next turn.
+        setup = self._advance_setup()
+        return report.applied + report.stale + report.dead + setup
+
+    def _advance_setup(self) -> int:
+        try:
+            read: int = self.bus.handle(AdvanceProjectSetup(self.batch))
+        except Exception:  # a failed round moves no cursor: the next turn reads it again
+            log.warning("project setup round failed", exc_info=True)
+            return 0
+        return read
 
     def _maybe_refresh_statistics(self, done: int) -> None:
         if not self._statistics.due(done):

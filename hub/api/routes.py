@@ -12,11 +12,22 @@ from hub.api import (
     health,
     ingest,
     onboarding,
+    project_setup,
     subscriptions,
 )
 from hub.api.time_entries import router as time_entries_router
 
 router = APIRouter()
-for module in (ingest, golden, feed, health, subscriptions, candidates, curation, onboarding):
+for module in (
+    ingest,
+    golden,
+    feed,
+    health,
+    subscriptions,
+    candidates,
+    curation,
+    onboarding,
+    project_setup,
+):
     router.include_router(module.router)
 router.include_router(time_entries_router)

@@ -24,6 +24,14 @@ class ApplyPending:
 
 
 @dataclass(frozen=True)
+class AdvanceProjectSetup:
+    """Read up to ``limit`` golden opportunity and client changes after project setup's cursor
+    and make, reopen or cancel the shells they call for (docs/architecture.md)."""
+
+    limit: int = 500
+
+
+@dataclass(frozen=True)
 class ReplayDeadLetters:
     """Send dead-lettered changes back to the inbox, after whatever made them fail is fixed.
 

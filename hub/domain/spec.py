@@ -24,6 +24,12 @@ RULE_NAMES: tuple[str, ...] = (
 
 SOURCE_KINDS: tuple[str, ...] = ("crm", "psa", "time", "hr", "erp")
 
+HUB_SOURCE = "concord"
+"""The hub's own source system: the records the hub originates (project shells made from a
+contracted opportunity) arrive through the inbox like any source's, as this source. It is not
+registered: :func:`source_named` gives it a kind of its own that owns no field, so every
+owner's value wins over the hub's once sent, and rank 0, the firm's own issuer scope."""
+
 SOURCE_FIELD = "@source"
 """The pseudo-field of a match view that names the record's source system, so a key can be
 scoped to one system. Its ``@`` keeps it apart from every attribute name a source can send."""
@@ -36,6 +42,24 @@ acquired firm's systems rank below (1, 2...) and get a scope of their own, so th
 ids and customer numbers never collide with the firm's."""
 
 PSEUDO_FIELDS = (SOURCE_FIELD, ISSUER_FIELD)
+
+
+def reference_target(source: str, ref: ReferenceSpec, value: object) -> tuple[str, str, str] | None:
+    """The source record a reference names, as (source, domain, key), or None when blank.
+
+    A source names its references by its own keys (a PSA project's ``client_key`` is PSA's
+    client key). The hub has no records of its own to name, so a record it originates names
+    another source's record as ``source:key`` (a shell's client is ``crm:A-1``): resolving it
+    through that record follows every merge and split of the client, as any reference does.
+    """
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if source == HUB_SOURCE:
+        other, colon, key = text.partition(":")
+        if colon and other and key:
+            return (other, ref.target, key)
+    return (source, ref.target, text)
 
 
 @dataclass(frozen=True)

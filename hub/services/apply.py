@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.domain.events import GoldenRecordChanged
 from hub.domain.model import Change, GoldenRecord, SourceRecord, attributes_digest, is_newer
-from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec, source_named
+from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec, reference_target, source_named
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
 from hub.services.curation import Curation
@@ -345,9 +345,10 @@ class Applier(Curation):
             )
             for ref in spec.references:
                 target_key = r.attributes.get(ref.attribute)
-                if not target_key:
+                named = reference_target(r.source, ref, target_key)
+                if named is None:
                     continue
-                target = resolved.get((r.source, ref.target, str(target_key)))
+                target = resolved.get(named)
                 if target is not None and target.golden_id and not target.deleted:
                     refs[(r.source + "\x00" + r.key, ref.name)] = target.golden_id
                 else:

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.domain.commands import (
     AcceptChanges,
+    AdvanceProjectSetup,
     ApplyPending,
     DecideMatch,
     MergeGolden,
@@ -33,6 +34,7 @@ from hub.services.handlers import (
     split_record,
 )
 from hub.services.onboarding import record_run, rollback_run
+from hub.services.project_setup import ProjectSetup
 
 
 class StatisticsSchedule:
@@ -52,9 +54,12 @@ class StatisticsSchedule:
 
 
 class MessageBus:
-    def __init__(self, uow_factory: UowFactory, applier: Applier) -> None:
+    def __init__(
+        self, uow_factory: UowFactory, applier: Applier, setup: ProjectSetup | None = None
+    ) -> None:
         self.uow_factory = uow_factory
         self.applier = applier
+        self.setup = setup
         self._handlers: dict[type, Callable[[Any], Any]] = {
             AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
@@ -68,6 +73,9 @@ class MessageBus:
             RecordRun: lambda cmd: record_run(cmd, uow_factory()),
             RollbackRun: lambda cmd: rollback_run(cmd, uow_factory(), applier),
             ReindexGolden: lambda cmd: reindex_golden(cmd, uow_factory(), applier),
+            AdvanceProjectSetup: lambda cmd: (
+                setup.advance(uow_factory(), cmd.limit) if setup is not None else 0
+            ),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:
@@ -85,12 +93,15 @@ class MessageBus:
         return handler(cmd)
 
     def drain(self, limit: int = 500) -> ApplyReport:
-        """Apply until the inbox is empty (CLI, tests, demo)."""
+        """Apply until the inbox is empty and project setup has read every golden change
+        (it may add shells to the inbox) (CLI, tests, demo)."""
         total = ApplyReport()
         schedule = StatisticsSchedule()
         while True:
             r = self.apply(ApplyPending(limit))
             if r.applied + r.stale + r.dead == 0:
+                if self.handle(AdvanceProjectSetup(limit)):
+                    continue
                 return total
             total.add(r)
             if schedule.due(r.applied + r.stale):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.model import Change, GoldenRecord, SourceRecord
-from hub.domain.spec import DomainSpec, SourceSpec, source_named
+from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
@@ -41,8 +41,8 @@ class Linking:
         spec = self.domains[record.domain]
         resolved: dict[str, Any] = {}
         for ref in spec.references:
-            target = record.attributes.get(ref.attribute)
-            linked = batch.records.get((record.source, ref.target, str(target))) if target else None
+            target = reference_target(record.source, ref, record.attributes.get(ref.attribute))
+            linked = batch.records.get(target) if target else None
             resolved[ref.name] = linked.golden_id if linked and not linked.deleted else None
         return spec.match_view(self._source(uow, batch, record.source), record.attributes, resolved)
 
@@ -338,9 +338,9 @@ class Linking:
     def _reference_targets(self, source: str, domain: str, attrs: dict[str, Any]) -> set[RecordKey]:
         spec = self.domains[domain]
         return {
-            (source, ref.target, str(attrs[ref.attribute]))
+            target
             for ref in spec.references
-            if attrs.get(ref.attribute)
+            if (target := reference_target(source, ref, attrs.get(ref.attribute)))
         }
 
     def _relink(self, uow: UnitOfWork, batch: Batch, golden_ids: set[str]) -> None:

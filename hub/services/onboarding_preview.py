@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.onboarding import ValidRow
-from hub.domain.spec import DomainSpec, SourceSpec, source_named
+from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.domain.survivorship import Contribution, Override, is_blank, survive
 from hub.services.linking import MAX_CANDIDATES, POPULATION_KEY
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -107,18 +107,18 @@ class OnboardingPreview:
         """Each row as the matcher sees it: attributes plus references resolved through this
         source's xref (a project's ``client_key`` names the acquired firm's client)."""
         targets: set[RecordKey] = {
-            (self.source.name, ref.target, str(r.attributes[ref.attribute]))
+            target
             for r in rows
             for ref in self.domain.references
-            if r.attributes.get(ref.attribute)
+            if (target := reference_target(self.source.name, ref, r.attributes.get(ref.attribute)))
         }
         resolved = uow.records.load(targets) if targets else {}
         views = []
         for r in rows:
             refs: dict[str, Any] = {}
             for ref in self.domain.references:
-                target = r.attributes.get(ref.attribute)
-                hit = resolved.get((self.source.name, ref.target, str(target))) if target else None
+                target = reference_target(self.source.name, ref, r.attributes.get(ref.attribute))
+                hit = resolved.get(target) if target else None
                 refs[ref.name] = hit.golden_id if hit and not hit.deleted else None
             views.append(self.domain.match_view(self.source, r.attributes, refs))
         return views

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.access import Principal
 from hub.domain.errors import ConcordError, RecordNotFound, Unauthorized
-from hub.domain.spec import SOURCE_KINDS
+from hub.domain.spec import HUB_SOURCE, SOURCE_KINDS
 from hub.store.tables import ApiKey, AuditLog, SourceSystem
 
 GENESIS = "0" * 64
@@ -105,6 +105,8 @@ def add_source(
     actor: str = "cli",
 ) -> str:
     """Register a source system and give it its first key (returned, never stored)."""
+    if name == HUB_SOURCE:
+        raise ConcordError(f"source {name}: the hub's own name (its project shells); pick another")
     kind = kind or infer_kind(name)
     if kind is None or kind not in SOURCE_KINDS:
         raise ConcordError(f"source {name}: give its kind with --kind ({', '.join(SOURCE_KINDS)})")

@@ -423,3 +423,43 @@ class StewardRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Stamp)
     last_login_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class ProjectShell(Base):
+    """The project shell the hub made for a contracted opportunity: one per opportunity, so a
+    stage that goes back and forth makes one shell (docs/architecture.md, "Project setup")."""
+
+    __tablename__ = "project_shell"
+
+    opportunity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    code: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # created | cancelled
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class SetupException(Base):
+    """Why a contracted opportunity has no shell yet, for finance operations; reopened or
+    resolved by itself when the opportunity or its client changes."""
+
+    __tablename__ = "setup_exception"
+    __table_args__ = (Index("ix_setup_exception_client", "client_id", "status"),)
+
+    opportunity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20))  # open | resolved
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class SetupCursor(Base):
+    """How far project setup has read the outbox; its row lock lets one process at a time
+    advance it."""
+
+    __tablename__ = "setup_cursor"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from hub.domain.spec import SourceSpec
 from hub.store.access import audit
 from hub.store.inbox import SqlDeadLetters, SqlInbox
 from hub.store.onboarding import SqlRuns
+from hub.store.project_setup import SqlSetup
 from hub.store.repositories import (
     SqlCandidates,
     SqlGolden,
@@ -40,6 +41,7 @@ class SqlUnitOfWork:
         self.candidates = SqlCandidates(self.session)
         self.dead_letters = SqlDeadLetters(self.session)
         self.runs = SqlRuns(self.session)
+        self.setup = SqlSetup(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:

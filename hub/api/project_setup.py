@@ -1,0 +1,37 @@
+"""Project setup for machines and finance operations: the shells the hub made from contracted
+opportunities, and the setup exceptions that wait for a fix (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from hub.api.deps import Caller, ReadSession, require_steward
+from hub.api.schemas import ERRORS
+from hub.store.project_setup import list_exceptions, list_shells
+
+router = APIRouter(prefix="/api/v1/project-setup", tags=["project setup"])
+
+
+@router.get("/exceptions", responses=ERRORS)
+def exceptions(
+    caller: Caller,
+    session: ReadSession,
+    status: Literal["open", "resolved"] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, list[dict[str, Any]]]:
+    """Contracted opportunities without a shell, each with what failed, on which record, by
+    which rule and what would fix it; retried by themselves when the opportunity or its
+    client changes."""
+    require_steward(caller, "see setup exceptions")
+    return {"exceptions": list_exceptions(session, status, limit)}
+
+
+@router.get("/shells", responses=ERRORS)
+def shells(
+    caller: Caller, session: ReadSession, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, list[dict[str, Any]]]:
+    """The project shells made, newest first: the opportunity, the code, created or cancelled."""
+    require_steward(caller, "see project shells")
+    return {"shells": list_shells(session, limit)}

@@ -1,0 +1,211 @@
+"""Project setup: read the golden opportunity and client changes from the outbox, and make,
+reopen or cancel project shells, or record why one cannot be made yet.
+
+A process manager beside the apply path, not inside it: it reads committed golden changes in
+commit order (the outbox, like any subscriber), and writes what it decides as changes of the
+hub's own source into the inbox, in the same transaction as its cursor. The apply path then
+links, survives and publishes each shell like any record, so a shell is versioned, keyed and
+delivered by the same rules as a project PSA sends (docs/architecture.md, "Project setup").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from hub.domain.model import Change, GoldenRecord
+from hub.domain.project_setup import Golden, Problem, SetupRules, plan_shell
+from hub.domain.spec import HUB_SOURCE, ISSUER_FIELD
+from hub.services.ports import Matcher, UnitOfWork
+
+WATCHED = ("opportunity", "client")
+
+
+class ShellRow(Protocol):
+    code: str
+    status: str
+
+
+class SetupRepo(Protocol):
+    def claim_cursor(self) -> int | None: ...
+
+    def move_cursor(self, seq: int) -> None: ...
+
+    def events_after(
+        self, seq: int, domains: tuple[str, ...], limit: int
+    ) -> list[tuple[int, str, str]]: ...
+
+    def shell(self, opportunity_id: str) -> ShellRow | None: ...
+
+    def add_shell(
+        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+    ) -> str: ...
+
+    def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None: ...
+
+    def open_exception(
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        problems: list[dict[str, str]],
+        at: datetime,
+    ) -> None: ...
+
+    def resolve_exception(self, opportunity_id: str, at: datetime) -> None: ...
+
+    def waiting_on(self, client_ids: set[str]) -> set[str]: ...
+
+
+class SetupUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that also keeps project setup's state (the SQL one does)."""
+
+    @property
+    def setup(self) -> SetupRepo: ...
+
+
+def _golden(g: GoldenRecord) -> Golden:
+    return Golden(g.id, g.attributes, g.references, g.status)
+
+
+class ProjectSetup:
+    def __init__(self, rules: SetupRules, matcher: Matcher) -> None:
+        self.rules = rules
+        self.matcher = matcher
+
+    def advance(self, uow: UnitOfWork, limit: int = 500) -> int:
+        """One round: the golden changes after the cursor; returns how many it read."""
+        if not self.rules.enabled:
+            return 0
+        with uow as entered:
+            # The SQL store keeps setup state; the unit tests' in-memory store does not.
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                return 0
+            cursor = store.claim_cursor()
+            if cursor is None:
+                return 0
+            events = store.events_after(cursor, WATCHED, limit)
+            if not events:
+                return 0
+            now = datetime.now(UTC)
+            opportunities = {gid for _, domain, gid in events if domain == "opportunity"}
+            opportunities |= store.waiting_on({gid for _, d, gid in events if d == "client"})
+            changes: list[Change] = []
+            for gid in sorted(opportunities):
+                changes += self._decide(uow, store, gid, now)
+            if changes:
+                uow.inbox.add(changes, now)
+            store.move_cursor(events[-1][0])
+            uow.commit()
+        return len(events)
+
+    # -- one opportunity ---------------------------------------------------------------------
+
+    def _decide(self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime) -> list[Change]:
+        opp = uow.golden.load([gid]).get(gid)
+        if opp is None or opp.status != "active":
+            return []
+        stage = self.rules.stage(opp.attributes)
+        shell = store.shell(gid)
+        if stage == "lost":
+            store.resolve_exception(gid, now)
+            if shell is None or shell.status != "created":
+                return []
+            return self._cancel(uow, store, gid, now)
+        if stage != "contracted":
+            return []  # a deal that goes back a stage keeps its shell: one shell per deal
+        if shell is not None and shell.status == "created":
+            return []
+        client_id = opp.references.get("client")
+        client = uow.golden.load([client_id]).get(client_id) if client_id else None
+        planned, problems = plan_shell(
+            _golden(opp),
+            _source_key(opp),
+            _golden(client) if client else None,
+            self._client_ref(uow, client),
+            self._lookup(uow),
+            self.rules,
+        )
+        if planned is None:
+            store.open_exception(gid, client_id, [p.as_dict() for p in problems], now)
+            return []
+        store.resolve_exception(gid, now)
+        if shell is None:
+            planned["code"] = store.add_shell(
+                gid, client_id, lambda n: self.rules.code(n, now.date()), now
+            )
+        else:  # cancelled before, contracted again: the same shell comes back
+            planned["code"] = shell.code
+            store.set_shell_status(gid, "created", now)
+        return [self._change(gid, planned, now, "created")]
+
+    def _cancel(self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime) -> list[Change]:
+        """Cancel the shell of a lost deal, unless PSA or ERP already set the project up (a
+        record of theirs joined the shell): then the deal waits as an exception, for a person
+        to close the project where it lives."""
+        held = uow.records.load([(HUB_SOURCE, "project", gid)]).get((HUB_SOURCE, "project", gid))
+        if held is None or held.golden_id is None:
+            return []
+        others = [
+            r
+            for r in uow.records.linked_to([held.golden_id]).get(held.golden_id, [])
+            if r.source != HUB_SOURCE and not r.deleted
+        ]
+        if others:
+            problem = Problem(
+                "shell.lost",
+                f"project {held.golden_id}",
+                "the deal was lost, but "
+                + ", ".join(sorted({r.source for r in others}))
+                + " already set the project up",
+                "close or cancel the project in PSA and ERP",
+            )
+            store.open_exception(gid, None, [problem.as_dict()], now)
+            return []
+        store.set_shell_status(gid, "cancelled", now)
+        return [self._change(gid, {**held.attributes, "status": "cancelled"}, now, "cancelled")]
+
+    @staticmethod
+    def _change(gid: str, attrs: dict[str, Any], now: datetime, what: str) -> Change:
+        return Change(
+            source=HUB_SOURCE,
+            domain="project",
+            key=gid,
+            op="upsert",
+            event_id=f"shell:{gid}:{what}:{now.isoformat()}",
+            attributes=attrs,
+            changed_at=now,
+        )
+
+    def _client_ref(self, uow: UnitOfWork, client: GoldenRecord | None) -> str | None:
+        """One live source record of the golden client, as ``source:key``: the shell names its
+        client through it, so the reference follows the client through merges."""
+        if client is None:
+            return None
+        live = [
+            r
+            for r in uow.records.linked_to([client.id]).get(client.id, [])
+            if not r.deleted and r.source != HUB_SOURCE
+        ]
+        if not live:
+            return None
+        first = min(live, key=lambda r: (r.source, r.key))
+        return f"{first.source}:{first.key}"
+
+    def _lookup(self, uow: UnitOfWork) -> Any:
+        """Active golden reference data by code, through the key index (the firm's own codes:
+        issuer scope rank 0)."""
+
+        def lookup(domain: str, code: str) -> Golden | None:
+            keys = self.matcher.deterministic_keys(domain, {"code": code, ISSUER_FIELD: "rank:0"})
+            ids = set().union(*uow.keys.find(domain, keys).values()) if keys else set()
+            found = [g for g in uow.golden.load(sorted(ids)).values() if g.status == "active"]
+            return _golden(found[0]) if len(found) == 1 else None
+
+        return lookup
+
+
+def _source_key(opp: GoldenRecord) -> str:
+    """CRM's own key of the deal (the first source's when several hold it)."""
+    keys = sorted((x["source"], x["key"]) for x in opp.xref if x.get("source") != HUB_SOURCE)
+    return keys[0][1] if keys else opp.id

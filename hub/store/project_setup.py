@@ -1,0 +1,177 @@
+"""What project setup keeps: its outbox cursor, the shells it made, the exceptions that wait.
+
+The cursor row is locked for the whole round (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
+several appliers never make two shells for one opportunity: the one that holds it advances,
+the others skip the round (docs/architecture.md, "Project setup").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub.store import tables as t
+from hub.store.sql import insert_ignoring, is_postgres
+
+CURSOR = "project_setup"
+
+
+class SqlSetup:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def claim_cursor(self) -> int | None:
+        """The cursor, locked for this transaction; None while another process holds it."""
+        stmt = select(t.SetupCursor.seq).where(t.SetupCursor.name == CURSOR)
+        locked = stmt.with_for_update(skip_locked=True) if is_postgres(self.session) else stmt
+        seq = self.session.scalars(locked).one_or_none()
+        if seq is not None:
+            return int(seq)
+        if self.session.scalars(stmt).one_or_none() is not None:
+            return None  # it exists: another process holds it
+        first = insert_ignoring(self.session, t.SetupCursor).values(name=CURSOR, seq=0)
+        self.session.execute(first)
+        seq = self.session.scalars(locked).one_or_none()
+        return None if seq is None else int(seq)
+
+    def move_cursor(self, seq: int) -> None:
+        self.session.execute(
+            update(t.SetupCursor).where(t.SetupCursor.name == CURSOR).values(seq=seq)
+        )
+
+    def events_after(
+        self, seq: int, domains: Sequence[str], limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(seq, domain, golden id) of the golden changes after ``seq``, in commit order."""
+        rows = self.session.execute(
+            select(t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id)
+            .where(t.OutboxRow.seq > seq, t.OutboxRow.domain.in_(domains))
+            .order_by(t.OutboxRow.seq)
+            .limit(limit)
+        ).all()
+        return [(int(s), str(d), str(g)) for s, d, g in rows]
+
+    def last_seq(self) -> int:
+        return int(self.session.scalar(select(func.coalesce(func.max(t.OutboxRow.seq), 0))) or 0)
+
+    def shell(self, opportunity_id: str) -> t.ProjectShell | None:
+        return self.session.get(t.ProjectShell, opportunity_id)
+
+    def add_shell(
+        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+    ) -> str:
+        """A new shell numbered after the last (the cursor lock keeps numbering single)."""
+        number = int(self.session.scalar(select(func.max(t.ProjectShell.number))) or 0)
+        code = str(code_for(number + 1))
+        self.session.add(
+            t.ProjectShell(
+                opportunity_id=opportunity_id,
+                number=number + 1,
+                code=code,
+                status="created",
+                client_id=client_id,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        return code
+
+    def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None:
+        self.session.execute(
+            update(t.ProjectShell)
+            .where(t.ProjectShell.opportunity_id == opportunity_id)
+            .values(status=status, updated_at=at)
+        )
+
+    def open_exception(
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        problems: list[dict[str, str]],
+        at: datetime,
+    ) -> None:
+        row = self.session.get(t.SetupException, opportunity_id)
+        if row is None:
+            self.session.add(
+                t.SetupException(
+                    opportunity_id=opportunity_id,
+                    client_id=client_id,
+                    status="open",
+                    problems=problems,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        elif row.status != "open" or row.problems != problems or row.client_id != client_id:
+            row.status, row.problems, row.client_id, row.updated_at = (
+                "open",
+                problems,
+                client_id,
+                at,
+            )
+
+    def resolve_exception(self, opportunity_id: str, at: datetime) -> None:
+        self.session.execute(
+            update(t.SetupException)
+            .where(
+                t.SetupException.opportunity_id == opportunity_id,
+                t.SetupException.status == "open",
+            )
+            .values(status="resolved", updated_at=at)
+        )
+
+    def waiting_on(self, client_ids: Iterable[str]) -> set[str]:
+        """Opportunities whose open exception waits on one of these clients."""
+        ids = list(client_ids)
+        if not ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(t.SetupException.opportunity_id).where(
+                    t.SetupException.client_id.in_(ids), t.SetupException.status == "open"
+                )
+            )
+        )
+
+
+def list_exceptions(
+    session: Session, status: str = "open", limit: int = 100
+) -> list[dict[str, Any]]:
+    """Setup exceptions, newest first, for finance operations (API and steward pages)."""
+    rows = session.scalars(
+        select(t.SetupException)
+        .where(t.SetupException.status == status)
+        .order_by(t.SetupException.updated_at.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "opportunity_id": r.opportunity_id,
+            "client_id": r.client_id,
+            "status": r.status,
+            "problems": r.problems,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        }
+        for r in rows
+    ]
+
+
+def list_shells(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(t.ProjectShell).order_by(t.ProjectShell.number.desc()).limit(limit)
+    )
+    return [
+        {
+            "opportunity_id": r.opportunity_id,
+            "code": r.code,
+            "status": r.status,
+            "client_id": r.client_id,
+            "created_at": r.created_at,
+        }
+        for r in rows
+    ]

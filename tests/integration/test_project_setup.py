@@ -1,0 +1,256 @@
+"""Opportunity to project (issue 17, must-have 3): a contracted opportunity becomes a project
+shell the hub publishes; what keeps it from being made waits as a setup exception.
+
+The whole flow over HTTP, on SQLite and PostgreSQL: CRM posts a client and a deal, ERP its
+reference data; the deal reaches a contracted stage; the shell appears as a golden project
+(source ``concord``) with its code, client and dimensions, in the feed; PSA posts its project
+with the shell's code and joins it. Stages that go back and forth make one shell; a lost deal
+cancels its shell unless PSA already set the project up.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hub.bootstrap import bootstrap
+from hub.config import Settings, load_config
+from hub.store import access
+from hub.store.migrate import upgrade
+from hub.store.uow import admin_session
+from tests.conftest import Api
+
+CONFIG = """
+project_setup:
+  dimensions:
+    legal_entity: [{code: UK01}]
+    cost_center:
+      - {when: {service_line: technology}, code: CC-100}
+      - {code: CC-900}
+    billing_code: [{when: {billing_type: time_and_materials}, code: TM}, {code: FF}]
+    rate_card: [{when: {client.country: GB}, code: STD-GBP}]
+"""
+REFERENCE = ["legal_entity", "cost_center", "billing_code", "labor_code", "rate_card"]
+SOURCES: dict[str, list[str]] = {
+    "crm": ["client", "opportunity"],
+    "erp": ["client", "project", *REFERENCE],
+    "psa": ["client", "project"],
+}
+YEAR = datetime.now(UTC).year
+
+
+SEQUENCE = itertools.count(1)
+
+
+def ch(domain: str, key: str, **attributes: Any) -> dict[str, Any]:
+    # a sequence, as CDC sources send: a deal won, lost and won again is three changes, not
+    # a resend of the first (which the inbox would drop as a duplicate)
+    return {"domain": domain, "key": key, "sequence": next(SEQUENCE), "attributes": attributes}
+
+
+@pytest.fixture
+def setup_api(db_url: str) -> Iterator[Api]:
+    h = bootstrap(Settings(database_url=db_url), config=load_config(text=CONFIG))
+    upgrade(db_url)
+    keys: dict[str, str] = {}
+    with admin_session(h.engine) as s:
+        for name, domains in SOURCES.items():
+            keys[name] = access.add_source(s, name, domains, None, None, set(h.config.domains))
+        keys["reader"] = access.create_key(s, "reader", "subscriber")
+        keys["steward"] = access.create_key(s, "ann", "steward")
+    api = Api(h, keys)
+    post(
+        api,
+        "erp",
+        ch("legal_entity", "LE1", code="UK01", name="Firm UK Ltd", country="GB", currency="GBP",
+           status="active"),
+        ch("cost_center", "C100", code="CC-100", name="Technology London", status="active",
+           legal_entity_key="LE1"),
+        ch("billing_code", "B1", code="TM", name="Time and materials", billable=True,
+           status="active"),
+        ch("rate_card", "R1", code="STD-GBP", currency="GBP", rates={"senior": 1450},
+           status="active"),
+    )  # fmt: skip
+    yield api
+    h.close()
+
+
+def post(api: Api, source: str, *changes: dict[str, Any]) -> None:
+    r = api.post(source, *changes)
+    assert r.status_code == 202, r.text  # type: ignore[attr-defined]
+    assert api.apply().dead == 0  # type: ignore[attr-defined]
+
+
+def client(key: str, **extra: Any) -> dict[str, Any]:
+    attrs = {"name": "Acme Engineering", "legal_name": "Acme Engineering Ltd",
+             "address_line": "1 Main St", "country": "GB", "tax_id": "GB123"}  # fmt: skip
+    return ch("client", key, **{**attrs, **extra})
+
+
+def deal(key: str, stage: str, client_key: str = "A-1", **extra: Any) -> dict[str, Any]:
+    attrs = {"name": "Acme ERP rollout", "stage": stage, "amount": 250000, "currency": "GBP",
+             "expected_start": "2027-02-01", "expected_end": "2027-09-30",
+             "service_line": "technology", "billing_type": "time_and_materials",
+             "client_key": client_key}  # fmt: skip
+    return ch("opportunity", key, **{**attrs, **extra})
+
+
+def shells(api: Api) -> list[dict[str, Any]]:
+    r = api.get("/api/v1/project-setup/shells", "steward")
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    return list(r.json()["shells"])  # type: ignore[attr-defined]
+
+
+def exceptions(api: Api) -> list[dict[str, Any]]:
+    r = api.get("/api/v1/project-setup/exceptions", "steward")
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    return list(r.json()["exceptions"])  # type: ignore[attr-defined]
+
+
+def shell_project(api: Api, opportunity_golden: str) -> dict[str, Any]:
+    return api.golden_of("concord", "project", opportunity_golden)
+
+
+def test_a_contracted_deal_becomes_a_published_shell_that_psa_joins(setup_api: Api) -> None:
+    api = setup_api
+    post(api, "crm", client("A-1"), deal("OPP-1", "proposal"))
+    assert shells(api) == []  # not contracted yet
+    post(api, "crm", deal("OPP-1", "contracted"))
+    opp = api.golden_of("crm", "opportunity", "OPP-1")
+    [made] = shells(api)
+    assert (made["opportunity_id"], made["status"]) == (opp["id"], "created")
+    assert made["code"] == f"PRJ-{YEAR}-00001"
+    project = shell_project(api, str(opp["id"]))
+    assert project["attributes"] == {
+        "code": f"PRJ-{YEAR}-00001",
+        "name": "Acme ERP rollout",
+        "status": "proposed",
+        "start_date": "2027-02-01",
+        "end_date": "2027-09-30",
+        "billing_type": "time_and_materials",
+        "currency": "GBP",
+        "contract_value": 250000,
+        "opportunity_id": "OPP-1",
+        "legal_entity": "UK01",
+        "cost_center": "CC-100",
+        "billing_code": "TM",
+        "rate_card": "STD-GBP",
+    }
+    assert project["references"]["client"] == api.golden_of("crm", "client", "A-1")["id"]  # type: ignore[index]
+    feed = api.get("/api/v1/feed?domain=project").json()["events"]  # type: ignore[attr-defined]
+    created = [e["event"] for e in feed if e["event"]["subject"] == project["id"]]
+    assert created[0]["type"] == "concord.project.created"
+    assert created[0]["data"]["xref"] == [{"source": "concord", "key": opp["id"]}]
+
+    # PSA creates the project with the shell's code for its own copy of the client: it joins
+    post(api, "psa", client("PC-9"), ch("project", "P-77", code=f"PRJ-{YEAR}-00001",
+                                        name="Acme ERP (PSA)", client_key="PC-9"))  # fmt: skip
+    joined = api.golden_of("psa", "project", "P-77")
+    assert joined["id"] == project["id"]
+    assert {(x["source"], x["key"]) for x in joined["xref"]} == {  # type: ignore[union-attr]
+        ("concord", opp["id"]),
+        ("psa", "P-77"),
+    }
+    assert joined["attributes"]["name"] == "Acme ERP (PSA)"  # type: ignore[index]  # PSA owns it
+
+
+def test_a_stage_back_and_forth_makes_one_shell(setup_api: Api) -> None:
+    api = setup_api
+    post(api, "crm", client("A-1"), deal("OPP-1", "closed_won"))
+    post(api, "crm", deal("OPP-1", "negotiation"))
+    post(api, "crm", deal("OPP-1", "contracted", amount=260000))
+    assert len(shells(api)) == 1
+    assert (
+        api.get("/api/v1/golden/project").json()
+        and len(  # type: ignore[attr-defined]
+            [g for g in api.get("/api/v1/golden/project?limit=500").json()]  # type: ignore[attr-defined]
+        )
+        == 1
+    )
+
+
+def test_a_client_missing_its_tax_id_waits_as_an_exception_and_retries_itself(
+    setup_api: Api,
+) -> None:
+    api = setup_api
+    post(api, "crm", client("B-1", tax_id=None), deal("OPP-2", "contracted", client_key="B-1"))
+    assert shells(api) == []
+    [waiting] = exceptions(api)
+    client_id = api.golden_of("crm", "client", "B-1")["id"]
+    assert waiting["opportunity_id"] == api.golden_of("crm", "opportunity", "OPP-2")["id"]
+    assert waiting["problems"] == [
+        {
+            "rule": "client.tax_id",
+            "record": f"client {client_id}",
+            "message": "tax_id is missing; a project billed from GB requires it",
+            "fix": "ERP sends the client's VAT number",
+        }
+    ]
+    post(api, "crm", client("B-1", tax_id="GB999"))  # the client is fixed: the deal retries
+    assert exceptions(api) == []
+    assert [s["code"] for s in shells(api)] == [f"PRJ-{YEAR}-00001"]
+
+
+def test_unknown_or_inactive_dimensions_are_reported_by_rule(setup_api: Api) -> None:
+    api = setup_api
+    post(api, "erp", ch("billing_code", "B1", code="TM", name="T&M", status="closed"))
+    post(api, "crm", client("A-1"), deal("OPP-5", "contracted", service_line="strategy"))
+    [waiting] = exceptions(api)
+    assert [(p["rule"], p["message"]) for p in waiting["problems"]] == [
+        ("dimension.cost_center", "cost_center CC-900 is unknown"),
+        ("dimension.billing_code", "billing_code TM is not active"),
+    ]
+
+
+def test_a_lost_deal_cancels_its_shell_unless_psa_set_the_project_up(setup_api: Api) -> None:
+    api = setup_api
+    post(api, "crm", client("A-1"), deal("OPP-1", "contracted"), deal("OPP-3", "contracted"))
+    opp1 = api.golden_of("crm", "opportunity", "OPP-1")["id"]
+    opp3 = api.golden_of("crm", "opportunity", "OPP-3")["id"]
+    code1 = next(s["code"] for s in shells(api) if s["opportunity_id"] == opp1)
+    post(api, "psa", client("PC-9"), ch("project", "P-1", code=code1, client_key="PC-9"))
+    post(api, "crm", deal("OPP-1", "closed_lost"), deal("OPP-3", "closed_lost"))
+    assert shell_project(api, str(opp3))["attributes"]["status"] == "cancelled"  # type: ignore[index]
+    assert {s["opportunity_id"]: s["status"] for s in shells(api)} == {
+        opp1: "created",
+        opp3: "cancelled",
+    }
+    [waiting] = exceptions(api)
+    assert waiting["opportunity_id"] == opp1
+    assert waiting["problems"][0]["rule"] == "shell.lost"
+    assert "psa already set the project up" in waiting["problems"][0]["message"]
+    # won again after all: the cancelled shell comes back with its code, no second shell
+    post(api, "crm", deal("OPP-3", "contracted"))
+    assert shell_project(api, str(opp3))["attributes"]["status"] == "proposed"  # type: ignore[index]
+    assert len(shells(api)) == 2
+
+
+def test_the_setup_rules_are_checked_at_start() -> None:
+    from hub.domain.errors import ConfigError
+
+    bad = {
+        "project_setup:\n  dimensions:\n    cost_center: [{when: {colour: red}, code: X}]\n": (
+            "project_setup.dimensions.cost_center[0].when: 'colour' is neither"
+        ),
+        "project_setup:\n  client_checks: [{field: shoe_size}]\n": (
+            "project_setup.client_checks[0].field: 'shoe_size' is not a field of domain client"
+        ),
+        "project_setup:\n  dimensions:\n    currency: [{code: GBP}]\n": (
+            "project_setup.dimensions.currency: not a dimension"
+        ),
+        "project_setup:\n  code: 'PRJ-{client}'\n": "project_setup.code: 'PRJ-{client}'",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_config(text=text)
+
+
+def test_no_source_may_take_the_hubs_own_name(setup_api: Api) -> None:
+    from hub.domain.errors import ConcordError
+
+    with admin_session(setup_api.hub.engine) as s, pytest.raises(ConcordError, match="hub's own"):
+        access.add_source(s, "concord", ["client"], "crm", None, {"client"})
