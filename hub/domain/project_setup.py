@@ -266,6 +266,31 @@ def plan_shell(
     return {k: v for k, v in attrs.items() if v not in (None, "")}, []
 
 
+def project_issues(project: Golden, lookup: Lookup) -> list[Problem]:
+    """The financial dimensions a golden project carries, from any source, checked: each
+    names an active reference record, and they agree. A project with issues takes no time
+    (``invalid_dimension``) until they are fixed."""
+    found: dict[str, Golden] = {}
+    problems: list[Problem] = []
+    for dim in DIMENSIONS:
+        code = project.attributes.get(dim)
+        if _blank(code):
+            continue
+        ref = lookup(dim, str(code))
+        if ref is None or _fold(ref.attributes.get("status")) in INACTIVE_REFERENCE:
+            problems.append(
+                Problem(
+                    f"dimension.{dim}",
+                    f"project {project.id}",
+                    f"{dim} {code} is {'not active' if ref else 'unknown'}",
+                    f"send {dim} {code} from ERP as active, or correct the project's {dim}",
+                )
+            )
+        else:
+            found[dim] = ref
+    return problems + agreement(found, project.attributes.get("currency"))
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 

@@ -14,11 +14,20 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hub.domain.model import Change, GoldenRecord
-from hub.domain.project_setup import Golden, Problem, SetupRules, plan_shell
+from hub.domain.project_setup import (
+    DIMENSIONS,
+    Golden,
+    Lookup,
+    Problem,
+    SetupRules,
+    plan_shell,
+    project_issues,
+)
 from hub.domain.spec import HUB_SOURCE, ISSUER_FIELD
 from hub.services.ports import Matcher, UnitOfWork
 
-WATCHED = ("opportunity", "client")
+REFERENCE = DIMENSIONS
+WATCHED = ("opportunity", "client", "project", *REFERENCE)
 
 
 class ShellRow(Protocol):
@@ -55,6 +64,12 @@ class SetupRepo(Protocol):
 
     def waiting_on(self, client_ids: set[str]) -> set[str]: ...
 
+    def set_issues(
+        self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
+    ) -> None: ...
+
+    def active_ids(self, domain: str) -> list[str]: ...
+
 
 class SetupUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also keeps project setup's state (the SQL one does)."""
@@ -88,20 +103,42 @@ class ProjectSetup:
             if not events:
                 return 0
             now = datetime.now(UTC)
+            lookup = self._lookup(uow)
             opportunities = {gid for _, domain, gid in events if domain == "opportunity"}
             opportunities |= store.waiting_on({gid for _, d, gid in events if d == "client"})
             changes: list[Change] = []
             for gid in sorted(opportunities):
-                changes += self._decide(uow, store, gid, now)
+                changes += self._decide(uow, store, gid, now, lookup)
             if changes:
                 uow.inbox.add(changes, now)
+            projects = {gid for _, domain, gid in events if domain == "project"}
+            if any(domain in REFERENCE for _, domain, _ in events):
+                projects = set(store.active_ids("project"))  # a code changed: check them all
+            self._check_projects(uow, store, projects, lookup, now)
             store.move_cursor(events[-1][0])
             uow.commit()
         return len(events)
 
     # -- one opportunity ---------------------------------------------------------------------
 
-    def _decide(self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime) -> list[Change]:
+    def _check_projects(
+        self, uow: UnitOfWork, store: SetupRepo, ids: set[str], lookup: Lookup, now: datetime
+    ) -> None:
+        """The data-quality issues of these golden projects, from any source (a retired or
+        merged one has none left)."""
+        issues: dict[str, list[dict[str, str]]] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 1000):
+            loaded = uow.golden.load(ordered[start : start + 1000])
+            for gid in ordered[start : start + 1000]:
+                g = loaded.get(gid)
+                found = project_issues(_golden(g), lookup) if g and g.status == "active" else []
+                issues[gid] = [p.as_dict() for p in found]
+        store.set_issues("project", issues, now)
+
+    def _decide(
+        self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime, lookup: Lookup
+    ) -> list[Change]:
         opp = uow.golden.load([gid]).get(gid)
         if opp is None or opp.status != "active":
             return []
@@ -123,7 +160,7 @@ class ProjectSetup:
             _source_key(opp),
             _golden(client) if client else None,
             self._client_ref(uow, client),
-            self._lookup(uow),
+            lookup,
             self.rules,
         )
         if planned is None:
@@ -192,15 +229,20 @@ class ProjectSetup:
         first = min(live, key=lambda r: (r.source, r.key))
         return f"{first.source}:{first.key}"
 
-    def _lookup(self, uow: UnitOfWork) -> Any:
+    def _lookup(self, uow: UnitOfWork) -> Lookup:
         """Active golden reference data by code, through the key index (the firm's own codes:
-        issuer scope rank 0)."""
+        issuer scope rank 0); remembered for the round, since thousands of projects share a
+        handful of codes."""
+        seen: dict[tuple[str, str], Golden | None] = {}
 
         def lookup(domain: str, code: str) -> Golden | None:
-            keys = self.matcher.deterministic_keys(domain, {"code": code, ISSUER_FIELD: "rank:0"})
-            ids = set().union(*uow.keys.find(domain, keys).values()) if keys else set()
-            found = [g for g in uow.golden.load(sorted(ids)).values() if g.status == "active"]
-            return _golden(found[0]) if len(found) == 1 else None
+            if (domain, code) not in seen:
+                view = {"code": code, ISSUER_FIELD: "rank:0"}
+                keys = self.matcher.deterministic_keys(domain, view)
+                ids = set().union(*uow.keys.find(domain, keys).values()) if keys else set()
+                found = [g for g in uow.golden.load(sorted(ids)).values() if g.status == "active"]
+                seen[(domain, code)] = _golden(found[0]) if len(found) == 1 else None
+            return seen[(domain, code)]
 
         return lookup
 

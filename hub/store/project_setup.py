@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
-from hub.store.sql import insert_ignoring, is_postgres
+from hub.store.sql import bulk_insert, chunks, insert_ignoring, is_postgres, table_of
 
 CURSOR = "project_setup"
 
@@ -122,6 +122,30 @@ class SqlSetup:
                 t.SetupException.status == "open",
             )
             .values(status="resolved", updated_at=at)
+        )
+
+    def set_issues(
+        self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
+    ) -> None:
+        """Replace the data-quality issues of these golden records (none: no row)."""
+        ids = list(issues)
+        for part in chunks(ids):
+            self.session.execute(delete(t.DataQuality).where(t.DataQuality.golden_id.in_(part)))
+        rows = [
+            {"golden_id": gid, "domain": domain, "issues": found, "updated_at": at}
+            for gid, found in issues.items()
+            if found
+        ]
+        if rows:
+            bulk_insert(self.session, table_of(t.DataQuality), rows)
+
+    def active_ids(self, domain: str) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(t.GoldenRecordRow.id).where(
+                    t.GoldenRecordRow.domain == domain, t.GoldenRecordRow.status == "active"
+                )
+            )
         )
 
     def waiting_on(self, client_ids: Iterable[str]) -> set[str]:

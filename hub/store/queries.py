@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
 from hub.store.tables import (
+    DataQuality,
     DeadLetter,
     GoldenRecordRow,
     GoldenVersionRow,
@@ -58,6 +59,7 @@ def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]
         ],
         "overrides": row.overrides,
         "merged_into": row.merged_into,
+        "issues": quality.issues if (quality := session.get(DataQuality, golden_id)) else [],
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }

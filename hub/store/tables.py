@@ -463,3 +463,15 @@ class SetupCursor(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class DataQuality(Base):
+    """A golden record's open data-quality issues (a project's financial dimensions that do
+    not exist, are closed or disagree); no row when it has none."""
+
+    __tablename__ = "data_quality"
+
+    golden_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)

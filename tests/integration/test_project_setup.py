@@ -254,3 +254,65 @@ def test_no_source_may_take_the_hubs_own_name(setup_api: Api) -> None:
 
     with admin_session(setup_api.hub.engine) as s, pytest.raises(ConcordError, match="hub's own"):
         access.add_source(s, "concord", ["client"], "crm", None, {"client"})
+
+
+def test_every_golden_project_has_its_dimensions_checked(setup_api: Api) -> None:
+    """Issue 17, must-have 4: from any source; and again when reference data changes."""
+    api = setup_api
+    post(
+        api,
+        "erp",
+        ch("legal_entity", "LE2", code="NL01", name="Firm BV", country="NL", currency="EUR",
+           status="active"),
+        client("CU-1"),
+        ch("project", "W-1", code="P1", cost_center="CC-100", legal_entity="UK01",
+           currency="GBP", client_key="CU-1"),
+        ch("project", "W-2", code="P2", cost_center="CC-100", legal_entity="NL01",
+           currency="GBP", billing_code="NOPE", client_key="CU-1"),
+    )  # fmt: skip
+    assert api.golden_of("erp", "project", "W-1")["issues"] == []
+    issues = api.golden_of("erp", "project", "W-2")["issues"]
+    assert [(i["rule"], i["message"]) for i in issues] == [  # type: ignore[union-attr]
+        ("dimension.billing_code", "billing_code NOPE is unknown"),
+        ("dimension.cost_center", "cost center CC-100 belongs to another legal entity than NL01"),
+        ("dimension.currency", "currency GBP is not billed by legal entity NL01"),
+    ]
+    # ERP closes the cost center: every project on it is flagged, and cleared when reopened
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="closed",
+                        legal_entity_key="LE1"))  # fmt: skip
+    assert [i["message"] for i in api.golden_of("erp", "project", "W-1")["issues"]] == [  # type: ignore[union-attr]
+        "cost_center CC-100 is not active"
+    ]
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="active",
+                        legal_entity_key="LE1"))  # fmt: skip
+    assert api.golden_of("erp", "project", "W-1")["issues"] == []
+
+
+def test_the_steward_page_shows_a_projects_issues(sqlite_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from tests.steward_helpers import SECRET, add_stewards, login
+
+    h = bootstrap(
+        Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
+    )
+    upgrade(sqlite_url)
+    try:
+        add_stewards(h)
+        with admin_session(h.engine) as s:
+            key = access.add_source(s, "erp", SOURCES["erp"], None, None, set(h.config.domains))
+        api = Api(h, {"erp": key})
+        post(api, "erp", client("CU-1"),
+             ch("project", "W-9", code="P9", billing_code="NOPE", client_key="CU-1"))  # fmt: skip
+        gid = api.client.get("/api/v1/xref/erp/project/W-9", headers=api.auth("erp")).json()[
+            "golden_id"
+        ]
+        web = TestClient(create_app(h, run_worker=False))
+        login(web, "ann")
+        page = web.get(f"/steward/golden/project/{gid}")
+        assert page.status_code == 200
+        assert "Data-quality issues" in page.text
+        assert "billing_code NOPE is unknown" in page.text
+    finally:
+        h.close()
