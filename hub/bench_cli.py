@@ -113,3 +113,9 @@ def bench_onboard(ctx: typer.Context) -> None:
 def bench_chaos(ctx: typer.Context) -> None:
     """Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants."""
     _checkout_bench("bench.chaos", ctx.args)
+
+
+@bench_app.command("setup", context_settings=_FORWARD, add_help_option=False)
+def bench_setup(ctx: typer.Context) -> None:
+    """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""
+    _checkout_bench("bench.project_setup", ctx.args)

@@ -119,6 +119,18 @@ class ProjectSetup:
             uow.commit()
         return len(events)
 
+    def check_all(self, uow: UnitOfWork) -> int:
+        """Check the financial dimensions of every active golden project now (after a change
+        of the rules, and for the benchmark); returns how many were checked."""
+        with uow as entered:
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                return 0
+            ids = set(store.active_ids("project"))
+            self._check_projects(uow, store, ids, self._lookup(uow), datetime.now(UTC))
+            uow.commit()
+        return len(ids)
+
     # -- one opportunity ---------------------------------------------------------------------
 
     def _check_projects(
