@@ -42,12 +42,19 @@ class SetupRepo(Protocol):
 
     def events_after(
         self, seq: int, domains: tuple[str, ...], limit: int
-    ) -> list[tuple[int, str, str]]: ...
+    ) -> list[tuple[int, str, str, datetime]]: ...
+
+    def mark(self, opportunity_id: str, milestone: str, at: datetime) -> None: ...
 
     def shell(self, opportunity_id: str) -> ShellRow | None: ...
 
     def add_shell(
-        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        code_for: Any,
+        at: datetime,
+        contracted_at: datetime | None = None,
     ) -> str: ...
 
     def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None: ...
@@ -63,6 +70,8 @@ class SetupRepo(Protocol):
     def resolve_exception(self, opportunity_id: str, at: datetime) -> None: ...
 
     def waiting_on(self, client_ids: set[str]) -> set[str]: ...
+
+    def waiting_since(self, opportunity_id: str) -> datetime | None: ...
 
     def set_issues(
         self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
@@ -104,15 +113,17 @@ class ProjectSetup:
                 return 0
             now = datetime.now(UTC)
             lookup = self._lookup(uow)
-            opportunities = {gid for _, domain, gid in events if domain == "opportunity"}
-            opportunities |= store.waiting_on({gid for _, d, gid in events if d == "client"})
+            seen = {gid: at for _, _, gid, at in events}  # when each last changed
+            opportunities = {gid for _, domain, gid, _ in events if domain == "opportunity"}
+            opportunities |= store.waiting_on({gid for _, d, gid, _ in events if d == "client"})
             changes: list[Change] = []
             for gid in sorted(opportunities):
-                changes += self._decide(uow, store, gid, now, lookup)
+                changes += self._decide(uow, store, gid, now, lookup, seen.get(gid))
             if changes:
                 uow.inbox.add(changes, now)
-            projects = {gid for _, domain, gid in events if domain == "project"}
-            if any(domain in REFERENCE for _, domain, _ in events):
+            projects = {gid for _, domain, gid, _ in events if domain == "project"}
+            self._milestones(uow, store, {gid: seen[gid] for gid in projects})
+            if any(domain in REFERENCE for _, domain, _, _ in events):
                 projects = set(store.active_ids("project"))  # a code changed: check them all
             self._check_projects(uow, store, projects, lookup, now)
             store.move_cursor(events[-1][0])
@@ -133,6 +144,19 @@ class ProjectSetup:
 
     # -- one opportunity ---------------------------------------------------------------------
 
+    def _milestones(self, uow: UnitOfWork, store: SetupRepo, changed: dict[str, datetime]) -> None:
+        """A shell's project published (its first event) and joined by PSA's or ERP's record,
+        each at the commit of the version that showed it: the setup cycle's KPI."""
+        loaded = uow.golden.load(sorted(changed))
+        for gid, at in changed.items():
+            g = loaded.get(gid)
+            shells = [x["key"] for x in (g.xref if g else []) if x.get("source") == HUB_SOURCE]
+            if not shells:
+                continue
+            store.mark(shells[0], "published", at)
+            if any(x.get("source") != HUB_SOURCE for x in g.xref):  # type: ignore[union-attr]
+                store.mark(shells[0], "linked", at)
+
     def _check_projects(
         self, uow: UnitOfWork, store: SetupRepo, ids: set[str], lookup: Lookup, now: datetime
     ) -> None:
@@ -149,7 +173,13 @@ class ProjectSetup:
         store.set_issues("project", issues, now)
 
     def _decide(
-        self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime, lookup: Lookup
+        self,
+        uow: UnitOfWork,
+        store: SetupRepo,
+        gid: str,
+        now: datetime,
+        lookup: Lookup,
+        changed_at: datetime | None = None,
     ) -> list[Change]:
         opp = uow.golden.load([gid]).get(gid)
         if opp is None or opp.status != "active":
@@ -178,10 +208,12 @@ class ProjectSetup:
         if planned is None:
             store.open_exception(gid, client_id, [p.as_dict() for p in problems], now)
             return []
+        since = store.waiting_since(gid)
         store.resolve_exception(gid, now)
         if shell is None:
+            changed_at = since or changed_at
             planned["code"] = store.add_shell(
-                gid, client_id, lambda n: self.rules.code(n, now.date()), now
+                gid, client_id, lambda n: self.rules.code(n, now.date()), now, changed_at
             )
         else:  # cancelled before, contracted again: the same shell comes back
             planned["code"] = shell.code

@@ -45,15 +45,18 @@ class SqlSetup:
 
     def events_after(
         self, seq: int, domains: Sequence[str], limit: int
-    ) -> list[tuple[int, str, str]]:
-        """(seq, domain, golden id) of the golden changes after ``seq``, in commit order."""
+    ) -> list[tuple[int, str, str, datetime]]:
+        """(seq, domain, golden id, committed at) of the golden changes after ``seq``, in
+        commit order."""
         rows = self.session.execute(
-            select(t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id)
+            select(
+                t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id, t.OutboxRow.created_at
+            )
             .where(t.OutboxRow.seq > seq, t.OutboxRow.domain.in_(domains))
             .order_by(t.OutboxRow.seq)
             .limit(limit)
         ).all()
-        return [(int(s), str(d), str(g)) for s, d, g in rows]
+        return [(int(s), str(d), str(g), at) for s, d, g, at in rows]
 
     def last_seq(self) -> int:
         return int(self.session.scalar(select(func.coalesce(func.max(t.OutboxRow.seq), 0))) or 0)
@@ -62,7 +65,12 @@ class SqlSetup:
         return self.session.get(t.ProjectShell, opportunity_id)
 
     def add_shell(
-        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        code_for: Any,
+        at: datetime,
+        contracted_at: datetime | None = None,
     ) -> str:
         """A new shell numbered after the last (the cursor lock keeps numbering single)."""
         number = int(self.session.scalar(select(func.max(t.ProjectShell.number))) or 0)
@@ -74,11 +82,21 @@ class SqlSetup:
                 code=code,
                 status="created",
                 client_id=client_id,
+                contracted_at=contracted_at,
                 created_at=at,
                 updated_at=at,
             )
         )
         return code
+
+    def mark(self, opportunity_id: str, milestone: str, at: datetime) -> None:
+        """``published`` or ``linked``: the first time only, for the setup cycle KPI."""
+        column = getattr(t.ProjectShell, f"{milestone}_at")
+        self.session.execute(
+            update(t.ProjectShell)
+            .where(t.ProjectShell.opportunity_id == opportunity_id, column.is_(None))
+            .values({column: at})
+        )
 
     def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None:
         self.session.execute(
@@ -107,6 +125,8 @@ class SqlSetup:
                 )
             )
         elif row.status != "open" or row.problems != problems or row.client_id != client_id:
+            if row.status != "open":  # opened again: it waits from now
+                row.created_at = at
             row.status, row.problems, row.client_id, row.updated_at = (
                 "open",
                 problems,
@@ -147,6 +167,11 @@ class SqlSetup:
                 )
             )
         )
+
+    def waiting_since(self, opportunity_id: str) -> datetime | None:
+        """When the deal's exception opened: a retried deal's setup cycle counts from then."""
+        row = self.session.get(t.SetupException, opportunity_id)
+        return row.created_at if row is not None and row.status == "open" else None
 
     def waiting_on(self, client_ids: Iterable[str]) -> set[str]:
         """Opportunities whose open exception waits on one of these clients."""

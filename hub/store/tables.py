@@ -436,6 +436,11 @@ class ProjectShell(Base):
     code: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))  # created | cancelled
     client_id: Mapped[str | None] = mapped_column(String(36))
+    # The setup cycle, for its KPI: the deal's contracted version committed, the shell was
+    # decided (created_at), published as a golden project, joined by PSA's or ERP's project.
+    contracted_at: Mapped[datetime | None] = mapped_column(Stamp)
+    published_at: Mapped[datetime | None] = mapped_column(Stamp)
+    linked_at: Mapped[datetime | None] = mapped_column(Stamp)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 

@@ -62,6 +62,7 @@ def setup_api(db_url: str) -> Iterator[Api]:
             keys[name] = access.add_source(s, name, domains, None, None, set(h.config.domains))
         keys["reader"] = access.create_key(s, "reader", "subscriber")
         keys["steward"] = access.create_key(s, "ann", "steward")
+        keys["admin"] = access.create_key(s, "ops", "admin")
     api = Api(h, keys)
     post(
         api,
@@ -316,3 +317,41 @@ def test_the_steward_page_shows_a_projects_issues(sqlite_url: str) -> None:
         assert "billing_code NOPE is unknown" in page.text
     finally:
         h.close()
+
+
+def test_deal_to_subscriber_to_psa_and_the_cycle_time_kpi(setup_api: Api) -> None:
+    """Must-have 8: CRM posts the deal -> a webhook subscriber receives the shell -> PSA posts
+    its project with the shell's code -> the xref joins -> the KPI shows the cycle time."""
+    from tests.integration.test_webhooks import Receiver, run_until, subscribe, worker_for
+
+    api = setup_api
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        subscribe(api, receiver, name="psa-projects", domains=["project"])
+        post(api, "crm", client("A-1"), deal("OPP-1", "contracted"))
+        run_until(worker_for(api), lambda: bool(receiver.delivered()))
+        [shell] = [r["event"] for r in receiver.delivered()]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert receiver.problems == []
+    assert shell["type"] == "concord.project.created"
+    assert shell["data"]["attributes"]["opportunity_id"] == "OPP-1"
+    code = shell["data"]["attributes"]["code"]
+    post(api, "psa", client("PC-1"), ch("project", "P-1", code=code, client_key="PC-1"))
+    assert api.golden_of("psa", "project", "P-1")["id"] == shell["subject"]
+
+    kpis = api.get("/api/v1/kpis", "steward").json()  # type: ignore[attr-defined]
+    [week] = kpis["setup_cycle"]
+    assert (week["deals"], week["shell_count"], week["published_count"], week["linked_count"]) == (
+        1, 1, 1, 1,
+    )  # fmt: skip
+    assert 0 <= week["shell_p50_seconds"] <= week["published_p50_seconds"]
+    assert week["published_p50_seconds"] <= week["linked_p50_seconds"]
+    [latency] = kpis["delivery_latency"]
+    assert latency["subscription"] == "psa-projects" and latency["delivered"] == 1
+    assert latency["p50_ms"] >= 0
+    metrics = api.client.get("/metrics").text
+    assert 'concord_project_setup_seconds{quantile="0.5",step="linked"}' in metrics
+    assert 'concord_delivery_latency_ms{quantile="0.99",subscription="psa-projects"}' in metrics
