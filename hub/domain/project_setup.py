@@ -58,6 +58,11 @@ class SetupRules:
     enabled: bool = True
     contracted: frozenset[str] = frozenset({"contracted", "closed_won"})
     lost: frozenset[str] = frozenset({"closed_lost", "lost"})
+    # the other stages CRM uses; a deal in a stage none of these lists names is kept and
+    # reported (a renamed stage in CRM must not silently stop every shell)
+    open_stages: frozenset[str] = frozenset(
+        {"lead", "qualified", "discovery", "proposal", "negotiation", "verbal"}
+    )
     code_pattern: str = "PRJ-{year}-{number:05d}"
     client_checks: tuple[ClientCheck, ...] = ()
     dimensions: Mapping[str, tuple[DimensionRule, ...]] = field(default_factory=dict)
@@ -67,6 +72,9 @@ class SetupRules:
         if stage in self.contracted:
             return "contracted"
         return "lost" if stage in self.lost else "open"
+
+    def known_stage(self, stage: Any) -> bool:
+        return _blank(stage) or _fold(stage) in self.contracted | self.lost | self.open_stages
 
     def code(self, number: int, today: date) -> str:
         return self.code_pattern.format(number=number, year=today.year)
@@ -349,7 +357,15 @@ def parse_setup_rules(
         return SetupRules()
     if not isinstance(raw, dict):
         raise ConfigError("project_setup: expected a mapping")
-    keys = {"enabled", "contracted_stages", "lost_stages", "code", "client_checks", "dimensions"}
+    keys = {
+        "enabled",
+        "contracted_stages",
+        "lost_stages",
+        "open_stages",
+        "code",
+        "client_checks",
+        "dimensions",
+    }
     unknown = set(raw) - keys
     if unknown:
         raise ConfigError(f"project_setup: unknown key {sorted(unknown)[0]!r}")
@@ -381,6 +397,9 @@ def parse_setup_rules(
             "project_setup.contracted_stages",
         ),
         lost=_strings(raw.get("lost_stages", ["closed_lost", "lost"]), "project_setup.lost_stages"),
+        open_stages=_strings(
+            raw.get("open_stages", sorted(SetupRules.open_stages)), "project_setup.open_stages"
+        ),
         code_pattern=str(pattern),
         client_checks=tuple(
             _client_check(c, f"project_setup.client_checks[{i}]", client_fields)

@@ -10,14 +10,15 @@ one firm's deals and deliveries, thousands of rows, and both stores then give th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
+from hub.store.jsonref import json_text
 
 MAX_ROWS = 100_000
 
@@ -182,9 +183,28 @@ def integration_failures(session: Session, since: datetime) -> dict[str, list[di
     return {"sources": sources, "subscriptions": subscriptions}
 
 
-def all_kpis(session: Session, days: int = 28, now: datetime | None = None) -> dict[str, Any]:
+def unknown_stages(session: Session, known: Callable[[Any], bool]) -> list[dict[str, Any]]:
+    """Active deals whose stage no ``project_setup`` stage list names, per stage: they are
+    kept, and never make a shell, so a stage renamed in CRM shows here before it costs a
+    project."""
+    stage = json_text(t.GoldenRecordRow.attributes, "stage")
+    rows = session.execute(
+        select(stage, func.count())
+        .where(t.GoldenRecordRow.domain == "opportunity", t.GoldenRecordRow.status == "active")
+        .group_by(stage)
+    ).all()
+    return [{"stage": s, "deals": int(n)} for s, n in sorted(rows, key=str) if not known(s)]
+
+
+def all_kpis(
+    session: Session,
+    days: int = 28,
+    now: datetime | None = None,
+    known_stage: Callable[[Any], bool] | None = None,
+) -> dict[str, Any]:
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     return {
+        "unknown_stages": unknown_stages(session, known_stage) if known_stage else [],
         "since": since,
         "setup_cycle": setup_cycle(session, since),
         "delivery_latency": delivery_latency(session, since),

@@ -355,3 +355,14 @@ def test_deal_to_subscriber_to_psa_and_the_cycle_time_kpi(setup_api: Api) -> Non
     metrics = api.client.get("/metrics").text
     assert 'concord_project_setup_seconds{quantile="0.5",step="linked"}' in metrics
     assert 'concord_delivery_latency_ms{quantile="0.99",subscription="psa-projects"}' in metrics
+
+
+def test_a_deal_in_a_stage_nobody_named_is_kept_and_reported(setup_api: Api) -> None:
+    """Must-have 9: CRM renamed a stage; the deal is stored, makes no shell, and shows."""
+    post(setup_api, "crm", client("A-1"), deal("OPP-8", "Signed (new)"), deal("OPP-9", "proposal"))
+    assert setup_api.golden_of("crm", "opportunity", "OPP-8")["attributes"]["stage"] == (  # type: ignore[index]
+        "Signed (new)"
+    )
+    assert shells(setup_api) == []
+    kpis = setup_api.get("/api/v1/kpis", "steward").json()  # type: ignore[attr-defined]
+    assert kpis["unknown_stages"] == [{"stage": "Signed (new)", "deals": 1}]
