@@ -205,3 +205,22 @@ def test_locks_and_statistics_leave_the_data_alone(store: Store) -> None:
         uow.commit()
     with store.uow() as uow:
         assert list(uow.records.load([("crm", "client", "A")])) == [("crm", "client", "A")]
+
+
+def test_an_empty_batch_writes_nothing(store: Store) -> None:
+    """A batch may bring nothing for a repository (no candidate, no event, no key): every
+    bulk write takes an empty batch and writes no row. (``SqlCandidates.add([])`` used to
+    insert one blank row and fail on its NOT NULL columns; the applier guarded its call.)"""
+    with store.uow() as uow:
+        assert uow.inbox.add([], T0) == 0
+        uow.records.save([], T0)
+        uow.golden.save([], {}, T0)
+        uow.keys.replace("client", {})
+        uow.pending.replace([], [])
+        uow.outbox.add([])
+        uow.candidates.add([])
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.inbox.claim(10) == []
+        assert uow.candidates.get(1) is None
+    assert store.outbox() == []
