@@ -402,6 +402,8 @@ class SqlCandidates:
         self.s = session
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:  # an INSERT with no parameters would write one blank row
+            return
         sr = table_of(t.SourceRecordRow)
         wanted = {(r["domain"], *r["source_key"]) for r in rows}
         ids = {
