@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,13 +55,21 @@ class StatisticsSchedule:
         return True
 
 
+RETRIES = 3
+
+
 class MessageBus:
     def __init__(
-        self, uow_factory: UowFactory, applier: Applier, setup: ProjectSetup | None = None
+        self,
+        uow_factory: UowFactory,
+        applier: Applier,
+        setup: ProjectSetup | None = None,
+        transient: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self.uow_factory = uow_factory
         self.applier = applier
         self.setup = setup
+        self.transient = transient
         self._handlers: dict[type, Callable[[Any], Any]] = {
             AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
@@ -87,10 +97,27 @@ class MessageBus:
         return result
 
     def handle(self, cmd: object) -> Any:
+        """Run ``cmd``'s handler; a steward's or an admin's command that the database gave up
+        on for a reason of its own (a deadlock victim) runs again, up to three times.
+
+        Every write path takes its locks in one order (docs/architecture.md, "Locks"), but
+        an apply batch that merges two golden records moves records it did not lock first,
+        and PostgreSQL then resolves the rare cycle by failing one side: the side that is a
+        person's click must not see a 500 for it. Ingest and apply have their own answers
+        (idempotent resends; the batch's one-by-one fallback)."""
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise TypeError(f"no handler for {type(cmd).__name__}")
-        return handler(cmd)
+        if isinstance(cmd, AcceptChanges | ApplyPending):
+            return handler(cmd)
+        for attempt in range(RETRIES):
+            try:
+                return handler(cmd)
+            except Exception as exc:
+                if attempt == RETRIES - 1 or not self.transient(exc):
+                    raise
+                time.sleep(0.05 * 2**attempt * (1 + random.random()))
+        raise AssertionError("unreachable")
 
     def drain(self, limit: int = 500) -> ApplyReport:
         """Apply until the inbox is empty and project setup has read every golden change

@@ -141,6 +141,13 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
     if cmd.decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {cmd.decision!r} is not merge or reject")
     with uow:
+        # The lock order of every write path (docs/architecture.md, "Locks"): the source
+        # record first, then the candidate's row and the golden rows; an apply batch holding
+        # the record finishes before the decision moves it.
+        peek = uow.candidates.get(cmd.candidate_id, lock=False)
+        if peek is None:
+            raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
+        uow.lock("record", [f"{peek['source']}\x00{peek['domain']}\x00{peek['source_key']}"])
         candidate = uow.candidates.get(cmd.candidate_id)
         if candidate is None:
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")

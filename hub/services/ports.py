@@ -114,8 +114,9 @@ class CandidateRepo(Protocol):
         """Whether a steward said a record of one of these golden records is not the other."""
         ...
 
-    def get(self, candidate_id: int) -> dict[str, Any] | None:
-        """A candidate with its source record's key, for a decision."""
+    def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
+        """A candidate with its source record's key, for a decision (its row locked unless
+        ``lock`` is False: a decision reads it unlocked first, to lock the record before)."""
         ...
 
     def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
@@ -144,3 +145,16 @@ def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> No
             ),
             {"space": LOCK_SPACES[namespace], "ids": part},
         )
+
+
+# deadlock detected, serialization failure, lock not available
+TRANSIENT_STATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database giving up on this transaction only (a deadlock victim,
+    a serialization failure, SQLite's busy writer): the same work, run again, can succeed."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if state in TRANSIENT_STATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)

@@ -418,7 +418,7 @@ class FakeCandidates:
             for c in self._uow.work.candidates
         )
 
-    def get(self, candidate_id: int) -> dict[str, Any] | None:
+    def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
         for c in self._uow.work.candidates:
             if c["id"] == candidate_id:
                 r = self._uow.work.records[c["source_record_id"]]
