@@ -79,9 +79,14 @@ def derive_event_id(
 def is_newer(change: Change, digest: str, held: SourceRecord) -> bool:
     """Whether ``change`` may replace what the hub holds for that source record.
 
-    By ``sequence`` when both carry one, else by ``changed_at``. An exact tie is broken by the
-    digest of the images, not by arrival, so redelivery in any order converges on one state.
+    A total order, so that any delivery order converges on one state: a change with a
+    ``sequence`` outranks one without (a source's sequence is its own word on order, a clock
+    is a guess; comparing a mixed pair by clock made "newer" cyclic); two with one compare by
+    it, two without by ``changed_at``. An exact tie is broken by the digest of the images, not
+    by arrival (docs/architecture.md, "The path of one change").
     """
+    if (change.sequence is None) != (held.sequence is None):
+        return change.sequence is not None
     if change.sequence is not None and held.sequence is not None:
         if change.sequence != held.sequence:
             return change.sequence > held.sequence
