@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 
 
 class UnreadableChange(ValueError):
@@ -91,4 +91,27 @@ def decode(value: bytes) -> Change:
         sequence=sequence,
         run_id=run_id if isinstance(run_id, str) else None,
         correlation_id=correlation_id if isinstance(correlation_id, str) else None,
+    )
+
+
+def unreadable(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+) -> UnreadableMessage:
+    """A message that is not a change, as a dead letter: its bytes as text (invalid UTF-8
+    escaped, so nothing is dropped) and where it sat on the topic."""
+
+    def text(raw: bytes | None) -> str | None:
+        return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+    return UnreadableMessage(
+        origin=f"kafka:{topic}",
+        position=f"{partition}@{offset}",
+        payload={
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": text(key),
+            "value": text(value),
+        },
+        reason=reason,
     )

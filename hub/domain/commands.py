@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,13 @@ class ApplyPending:
     """Apply up to ``limit`` inbox rows in one transaction."""
 
     limit: int = 500
+
+
+@dataclass(frozen=True)
+class KeepUnreadable:
+    """Keep messages that are not changes as dead letters, before their stream moves on."""
+
+    messages: tuple[UnreadableMessage, ...]
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ Command = (
     AcceptChanges
     | ApplyPending
     | ReplayDeadLetters
+    | KeepUnreadable
     | RefreshStatistics
     | DecideMatch
     | SplitRecord

@@ -57,6 +57,22 @@ def attributes_digest(attributes: dict[str, Any], op: str = "upsert") -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """A message from a stream that is not a change: kept whole as a dead letter, because a
+    stream's offset moves on and the message would otherwise be gone (docs/architecture.md,
+    "Bad input and configuration").
+
+    ``origin`` names where it came from (``kafka:<topic>``), ``position`` where in it
+    (``<partition>@<offset>``): together they identify it, so a redelivery is kept once.
+    """
+
+    origin: str
+    position: str
+    payload: dict[str, Any]
+    reason: str
+
+
 def derive_event_id(
     source: str,
     domain: str,

@@ -12,6 +12,7 @@ from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
     DecideMatch,
+    KeepUnreadable,
     MergeGolden,
     OverrideField,
     RefreshStatistics,
@@ -113,6 +114,16 @@ def refresh_statistics(cmd: RefreshStatistics, uow: UnitOfWork) -> None:
     with uow:
         uow.refresh_statistics()
         uow.commit()
+
+
+def keep_unreadable(cmd: KeepUnreadable, uow: UnitOfWork) -> int:
+    """Committed before the caller moves its stream on: the message is then never lost."""
+    with uow:
+        kept = uow.dead_letters.add_unreadable(cmd.messages, datetime.now(UTC))
+        uow.commit()
+    for m in cmd.messages:
+        log.error("%s %s: not a change, dead-lettered: %.300s", m.origin, m.position, m.reason)
+    return kept
 
 
 def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:

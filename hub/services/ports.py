@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from hub.domain.model import Change, GoldenRecord, SourceRecord
+from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
 from hub.domain.spec import SourceSpec
 from matching import Candidate, MatchSpec
 from matching.matcher import Entity
@@ -125,6 +125,11 @@ class CandidateRepo(Protocol):
 
 class DeadLetters(Protocol):
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        """Keep messages that never reached the inbox; one already kept is skipped. Returns
+        how many were new."""
+        ...
 
     def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
         """Send dead changes back to the inbox (all not yet replayed when ``ids`` is None)."""

@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 from hub.store import tables as t
 from hub.store.sql import (
     bulk_insert,
@@ -155,6 +155,35 @@ class SqlDeadLetters:
                 }
             ],
         )
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        """Kept under inbox id 0 (they never had an inbox row, so a replay has nothing to
+        send back) with the stream and position as source and event id; a message seen again
+        after a crash (at-least-once) is kept once."""
+        dl = table_of(t.DeadLetter)
+        fresh: dict[tuple[str, str], UnreadableMessage] = {}
+        for m in messages:
+            fresh.setdefault((m.origin, m.position), m)
+        for origin, position in list(fresh):
+            stmt = select(dl.c.id).where(dl.c.source == origin, dl.c.event_id == position)
+            if self.s.execute(stmt.limit(1)).first() is not None:
+                del fresh[(origin, position)]
+        if fresh:
+            self.s.execute(
+                insert(dl),
+                [
+                    {
+                        "inbox_id": 0,
+                        "source": m.origin[:100],
+                        "event_id": m.position[:200],
+                        "payload": m.payload,
+                        "reason": m.reason[:4000],
+                        "created_at": at,
+                    }
+                    for m in fresh.values()
+                ],
+            )
+        return len(fresh)
 
     def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
         """Put the dead changes back in the inbox as pending, under their own event ids, so

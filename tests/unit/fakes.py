@@ -30,7 +30,14 @@ from typing import Any
 from hub.bootstrap import deterministic_matcher
 from hub.config import HubConfig, load_config
 from hub.domain.commands import AcceptChanges
-from hub.domain.model import Change, GoldenRecord, Op, SourceRecord, derive_event_id
+from hub.domain.model import (
+    Change,
+    GoldenRecord,
+    Op,
+    SourceRecord,
+    UnreadableMessage,
+    derive_event_id,
+)
 from hub.domain.spec import SourceSpec
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
@@ -469,6 +476,27 @@ class FakeDeadLetters:
             if row is not None and row["status"] == "dead":
                 row["status"], row["applied_at"] = "pending", None
         return len(rows)
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        kept = {(d["source"], d["event_id"]) for d in self._uow.work.dead_letters}
+        new = 0
+        for m in messages:
+            if (m.origin, m.position) in kept:
+                continue
+            kept.add((m.origin, m.position))
+            new += 1
+            self._uow.work.dead_letters.append(
+                {
+                    "id": self._uow.db.next_id("dead_letter"),
+                    "inbox_id": 0,
+                    "source": m.origin,
+                    "event_id": m.position,
+                    "payload": copy.deepcopy(m.payload),
+                    "reason": m.reason[:4000],
+                    "created_at": at,
+                }
+            )
+        return new
 
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
         self._uow.work.dead_letters.append(
