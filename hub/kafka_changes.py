@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from hub.domain.model import Change, UnreadableMessage
+from hub.domain.validation import check_timestamp
 
 
 class UnreadableChange(ValueError):
@@ -75,6 +76,11 @@ def decode(value: bytes) -> Change:
         changed_at = datetime.fromisoformat(_text(raw, "changed_at"))
     except ValueError as exc:
         raise UnreadableChange(f"field changed_at: {exc}") from exc
+    if changed_at.tzinfo is None:
+        raise UnreadableChange("field changed_at: expected a time zone")
+    why = check_timestamp(changed_at)
+    if why is not None:
+        raise UnreadableChange(f"field changed_at: {why}")
     sequence = raw.get("sequence")
     if sequence is not None and not isinstance(sequence, int):
         raise UnreadableChange(f"field sequence: expected an integer, got {sequence!r}")

@@ -47,6 +47,10 @@ def test_a_change_round_trips_through_the_topic_codec() -> None:
         (b"not json", "not JSON"),
         (b'{"op": "upsert", "attributes": {}}', "field changed_at"),
         (b'{"op": "merge"}', "field op"),
+        (
+            b'{"op": "upsert", "attributes": {}, "changed_at": "0001-01-01T00:00:00+14:00"}',
+            "field changed_at: must lie between",
+        ),
     ],
 )
 def test_a_foreign_message_is_refused_naming_the_field(value: bytes, field: str) -> None:
