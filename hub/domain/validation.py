@@ -37,9 +37,10 @@ def check_timestamp(value: datetime) -> str | None:
     naive = value.replace(tzinfo=None)
     offset = value.utcoffset() or timedelta(0)
     # Compared without converting, since the conversion itself is what overflows.
-    if naive - EARLIEST.replace(tzinfo=None) < offset or LATEST.replace(
-        tzinfo=None
-    ) - naive < -offset:
+    if (
+        naive - EARLIEST.replace(tzinfo=None) < offset
+        or LATEST.replace(tzinfo=None) - naive < -offset
+    ):
         return "must lie between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59Z"
     return None
 

@@ -7,6 +7,7 @@ The SQL store and the in-memory fakes of the unit tests both satisfy these, and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,7 +48,12 @@ class Matcher(Protocol):
 class InboxRepo(Protocol):
     def add(self, changes: Sequence[Change], received_at: datetime) -> int: ...
 
-    def claim(self, limit: int) -> list[tuple[int, Change]]: ...
+    # rows the last claim could not read back: already dead-lettered, in the claim's transaction
+    dead_at_claim: int
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]:
+        """Lock up to ``limit`` pending rows for this transaction, oldest first."""
+        ...
 
     def mark(self, statuses: Mapping[int, str], at: datetime) -> None: ...
 
@@ -183,5 +189,15 @@ class UnitOfWork(Protocol):
     def __exit__(self, *args: object) -> None: ...
 
     def commit(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A part of the transaction that an exception undoes alone (locks it took included),
+        leaving the rest, and the claim, in place."""
+        ...
+
+    def transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the store's passing trouble (deadlock, serialization failure,
+        lost connection) rather than something wrong with the work: try again."""
+        ...
 
     def rollback(self) -> None: ...

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +59,10 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
 
 class FakeIntegrityError(Exception):
     """A unique constraint the SQL schema declares was violated."""
+
+
+class FakeTransientError(Exception):
+    """Stands for a deadlock or a lost connection: says nothing about the change."""
 
 
 @dataclass
@@ -131,6 +136,7 @@ class FakeDatabase:
 class FakeInbox:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self.dead_at_claim = 0  # every fake row reads back
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -567,6 +573,18 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         self.work = copy.deepcopy(self.db.state)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[object]:
+        before = copy.deepcopy(self.work)
+        try:
+            yield self
+        except BaseException:
+            self.work = before
+            raise
+
+    def transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, FakeTransientError)
 
 
 def _check_protocol(uow: FakeUnitOfWork) -> UnitOfWork:
