@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,13 @@ class AdvanceProjectSetup:
     and make, reopen or cancel the shells they call for (docs/architecture.md)."""
 
     limit: int = 500
+
+
+@dataclass(frozen=True)
+class KeepUnreadable:
+    """Keep messages that are not changes as dead letters, before their stream moves on."""
+
+    messages: tuple[UnreadableMessage, ...]
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ Command = (
     AcceptChanges
     | ApplyPending
     | ReplayDeadLetters
+    | KeepUnreadable
     | RefreshStatistics
     | DecideMatch
     | SplitRecord

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
+import psycopg
 from sqlalchemy import (
     JSON,
     Table,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
@@ -147,14 +148,12 @@ def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> No
         )
 
 
-# deadlock detected, serialization failure, lock not available
-TRANSIENT_STATES = frozenset({"40P01", "40001", "55P03"})
-
-
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database giving up on this transaction only (a deadlock victim,
-    a serialization failure, SQLite's busy writer): the same work, run again, can succeed."""
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    if state in TRANSIENT_STATES:
+    """A store error that says nothing about the work: the same work may succeed if tried
+    again (a deadlock victim, a serialization failure, a busy SQLite file, a lost
+    connection)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, psycopg.OperationalError)

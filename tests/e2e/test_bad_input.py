@@ -68,6 +68,20 @@ BAD: dict[str, tuple[bytes, int, str | None]] = {
         422,
         "changed_at",
     ),
+    # Valid for Python, but before year 1 or after 9999 in UTC: PostgreSQL stores it and then
+    # cannot hand it back, SQLite cannot store it (issue 19, item 10).
+    "timestamp before year 1 in UTC": (
+        b'{"changes": [GOOD, {"domain": "client", "key": "B", '
+        b'"changed_at": "0001-01-01T00:00:00+14:00"}]}',
+        422,
+        "changed_at",
+    ),
+    "timestamp after 9999 in UTC": (
+        b'{"changes": [GOOD, {"domain": "client", "key": "B", '
+        b'"changed_at": "9999-12-31T23:00:00-14:00"}]}',
+        422,
+        "changed_at",
+    ),
     "NUL in a key": (b'{"changes": [GOOD, {"domain": "client", "key": "a\\u0000b"}]}', 422, "key"),
     "NUL in a value": (
         b'{"changes": [GOOD, {"domain": "client", "key": "B", "attributes": '

@@ -26,7 +26,8 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,14 @@ from typing import Any
 from hub.bootstrap import deterministic_matcher
 from hub.config import HubConfig, load_config
 from hub.domain.commands import AcceptChanges
-from hub.domain.model import Change, GoldenRecord, Op, SourceRecord, derive_event_id
+from hub.domain.model import (
+    Change,
+    GoldenRecord,
+    Op,
+    SourceRecord,
+    UnreadableMessage,
+    derive_event_id,
+)
 from hub.domain.spec import SourceSpec
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
@@ -63,6 +71,10 @@ class FakeLockTimeout(Exception):
 
 LOCK_TIMEOUT = 5.0
 """Seconds a unit of work waits for another's transaction to end before giving up."""
+
+
+class FakeTransientError(Exception):
+    """Stands for a deadlock or a lost connection: says nothing about the change."""
 
 
 @dataclass
@@ -146,6 +158,7 @@ class FakeDatabase:
 class FakeInbox:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self.dead_at_claim = 0  # every fake row reads back
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -506,6 +519,27 @@ class FakeDeadLetters:
                 row["status"], row["applied_at"] = "pending", None
         return len(rows)
 
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        kept = {(d["source"], d["event_id"]) for d in self._uow.work.dead_letters}
+        new = 0
+        for m in messages:
+            if (m.origin, m.position) in kept:
+                continue
+            kept.add((m.origin, m.position))
+            new += 1
+            self._uow.work.dead_letters.append(
+                {
+                    "id": self._uow.db.next_id("dead_letter"),
+                    "inbox_id": 0,
+                    "source": m.origin,
+                    "event_id": m.position,
+                    "payload": copy.deepcopy(m.payload),
+                    "reason": m.reason[:4000],
+                    "created_at": at,
+                }
+            )
+        return new
+
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
         self._uow.work.dead_letters.append(
             {
@@ -592,6 +626,18 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         self._end()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[object]:
+        before = copy.deepcopy(self.work)
+        try:
+            yield self
+        except BaseException:
+            self._work = before
+            raise
+
+    def transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, FakeTransientError)
 
 
 def _check_protocol(uow: FakeUnitOfWork) -> UnitOfWork:
