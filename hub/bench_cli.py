@@ -37,11 +37,12 @@ def bench_ingest(
     database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
     batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Give up (exit 1) after this many s.")] = 900.0,
 ) -> None:
     """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
     from hub.bench import run_ingest_bench
 
-    sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
+    sys.exit(run_ingest_bench(n, database, batch, clients, out, timeout))
 
 
 @bench_app.command("propagate")
