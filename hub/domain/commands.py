@@ -32,6 +32,18 @@ class AdvanceProjectSetup:
 
 
 @dataclass(frozen=True)
+class DecideSetupException:
+    """Finance operations' decision on a deal waiting as a setup exception: ``resolve`` (it
+    is handled elsewhere; close it), ``defer`` (not now; it still retries itself when its
+    records change) or ``override`` (make the shell anyway, without what failed)."""
+
+    opportunity_id: str
+    action: str
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class KeepUnreadable:
     """Keep messages that are not changes as dead letters, before their stream moves on."""
 

@@ -239,9 +239,11 @@ def plan_shell(
     client_ref: str | None,
     lookup: Lookup,
     rules: SetupRules,
+    force: bool = False,
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The shell project's attributes (without its code, which is numbered when it is made),
-    or the problems that keep it from being made.
+    or the problems that keep it from being made; with ``force`` (finance overrode them) the
+    attributes despite the problems, without the dimensions that failed.
 
     ``opportunity_key`` is CRM's own key of the deal: the shell carries it as
     ``opportunity_id``, a key by which PSA's project, carrying it too, joins the shell.
@@ -254,7 +256,7 @@ def plan_shell(
     country = _fold((entity.attributes if entity else {}).get("country")).upper()
     country = country or _fold((client.attributes if client else {}).get("country")).upper()
     problems = check_client(client, country, rules) + problems
-    if problems or client_ref is None:
+    if client_ref is None or (problems and not force):
         return None, problems
     opp = opportunity.attributes
     currency = opp.get("currency") or (entity.attributes.get("currency") if entity else None)
@@ -271,7 +273,7 @@ def plan_shell(
     }
     for dim, ref in dims.items():
         attrs[dim] = ref.attributes.get("code")
-    return {k: v for k, v in attrs.items() if v not in (None, "")}, []
+    return {k: v for k, v in attrs.items() if v not in (None, "")}, problems
 
 
 def project_issues(project: Golden, lookup: Lookup) -> list[Problem]:

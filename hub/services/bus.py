@@ -12,6 +12,7 @@ from hub.domain.commands import (
     AdvanceProjectSetup,
     ApplyPending,
     DecideMatch,
+    DecideSetupException,
     KeepUnreadable,
     MergeGolden,
     OverrideField,
@@ -21,6 +22,7 @@ from hub.domain.commands import (
     ReplayDeadLetters,
     SplitRecord,
 )
+from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
@@ -60,6 +62,12 @@ class StatisticsSchedule:
 RETRIES = 3
 
 
+def _setup(setup: ProjectSetup | None) -> ProjectSetup:
+    if setup is None:
+        raise ConcordError("this hub runs no project setup")
+    return setup
+
+
 class MessageBus:
     def __init__(
         self,
@@ -89,6 +97,7 @@ class MessageBus:
             AdvanceProjectSetup: lambda cmd: (
                 setup.advance(uow_factory(), cmd.limit) if setup is not None else 0
             ),
+            DecideSetupException: lambda cmd: _setup(setup).decide_exception(uow_factory(), cmd),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from hub.domain.commands import DecideSetupException
+from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.domain.model import Change, GoldenRecord
 from hub.domain.project_setup import (
     DIMENSIONS,
@@ -27,6 +29,7 @@ from hub.domain.spec import HUB_SOURCE, ISSUER_FIELD
 from hub.services.ports import Matcher, UnitOfWork
 
 REFERENCE = DIMENSIONS
+ACTIONS = {"resolve": "resolved", "defer": "deferred", "override": "overridden"}
 WATCHED = ("opportunity", "client", "project", *REFERENCE)
 
 
@@ -72,6 +75,12 @@ class SetupRepo(Protocol):
     def waiting_on(self, client_ids: set[str]) -> set[str]: ...
 
     def waiting_since(self, opportunity_id: str) -> datetime | None: ...
+
+    def exception(self, opportunity_id: str) -> Any: ...
+
+    def decide_exception(
+        self, opportunity_id: str, status: str, by: str, reason: str, at: datetime
+    ) -> None: ...
 
     def set_issues(
         self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
@@ -142,6 +151,48 @@ class ProjectSetup:
             uow.commit()
         return len(ids)
 
+    def decide_exception(self, uow: UnitOfWork, cmd: DecideSetupException) -> dict[str, Any]:
+        """Finance's decision on a waiting deal, audited; ``override`` makes the shell now,
+        without the dimensions that failed (the exception stays, as overridden, to say so)."""
+        if cmd.action not in ACTIONS:
+            raise ConcordError(f"action: {cmd.action!r} is not one of {', '.join(ACTIONS)}")
+        with uow as entered:
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                raise ConcordError("this store keeps no project setup state")
+            row = store.exception(cmd.opportunity_id)
+            if row is None:
+                raise RecordNotFound(f"no setup exception for opportunity {cmd.opportunity_id}")
+            if row.status not in ("open", "deferred"):
+                raise Conflict(f"the setup exception is {row.status} already")
+            now = datetime.now(UTC)
+            changes: list[Change] = []
+            if cmd.action == "override":
+                changes = self._decide(
+                    uow, store, cmd.opportunity_id, now, self._lookup(uow), None, force=True
+                )
+                if not changes:
+                    raise Conflict(
+                        "no shell can be made even so: the deal is not contracted, or its "
+                        "client has no live source record"
+                    )
+                uow.inbox.add(changes, now)
+            status = ACTIONS[cmd.action]
+            store.decide_exception(cmd.opportunity_id, status, cmd.actor, cmd.reason, now)
+            uow.audit(
+                cmd.actor,
+                f"setup_exception.{cmd.action}",
+                {
+                    "opportunity_id": cmd.opportunity_id,
+                    "before": row.status,
+                    "after": status,
+                    "problems": row.problems,
+                    "reason": cmd.reason,
+                },
+            )
+            uow.commit()
+        return {"opportunity_id": cmd.opportunity_id, "status": status, "shell": bool(changes)}
+
     # -- one opportunity ---------------------------------------------------------------------
 
     def _milestones(self, uow: UnitOfWork, store: SetupRepo, changed: dict[str, datetime]) -> None:
@@ -180,6 +231,7 @@ class ProjectSetup:
         now: datetime,
         lookup: Lookup,
         changed_at: datetime | None = None,
+        force: bool = False,
     ) -> list[Change]:
         opp = uow.golden.load([gid]).get(gid)
         if opp is None or opp.status != "active":
@@ -204,12 +256,14 @@ class ProjectSetup:
             self._client_ref(uow, client),
             lookup,
             self.rules,
+            force,
         )
-        if planned is None:
+        if planned is None or (problems and not force):
             store.open_exception(gid, client_id, [p.as_dict() for p in problems], now)
             return []
         since = store.waiting_since(gid)
-        store.resolve_exception(gid, now)
+        if not force:
+            store.resolve_exception(gid, now)
         if shell is None:
             changed_at = since or changed_at
             planned["code"] = store.add_shell(

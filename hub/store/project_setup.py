@@ -124,8 +124,10 @@ class SqlSetup:
                     updated_at=at,
                 )
             )
+        elif row.status == "deferred" and row.problems == problems:
+            return  # finance put it off; it waits, deferred, until something else fails
         elif row.status != "open" or row.problems != problems or row.client_id != client_id:
-            if row.status != "open":  # opened again: it waits from now
+            if row.status not in ("open", "deferred"):  # opened again: it waits from now
                 row.created_at = at
             row.status, row.problems, row.client_id, row.updated_at = (
                 "open",
@@ -139,9 +141,9 @@ class SqlSetup:
             update(t.SetupException)
             .where(
                 t.SetupException.opportunity_id == opportunity_id,
-                t.SetupException.status == "open",
+                t.SetupException.status.in_(("open", "deferred")),
             )
-            .values(status="resolved", updated_at=at)
+            .values(status="resolved", decided_by="concord", updated_at=at)
         )
 
     def set_issues(
@@ -168,10 +170,23 @@ class SqlSetup:
             )
         )
 
+    def exception(self, opportunity_id: str) -> t.SetupException | None:
+        return self.session.get(t.SetupException, opportunity_id, with_for_update=True)
+
+    def decide_exception(
+        self, opportunity_id: str, status: str, by: str, reason: str, at: datetime
+    ) -> None:
+        self.session.execute(
+            update(t.SetupException)
+            .where(t.SetupException.opportunity_id == opportunity_id)
+            .values(status=status, decided_by=by, reason=reason, updated_at=at)
+        )
+
     def waiting_since(self, opportunity_id: str) -> datetime | None:
         """When the deal's exception opened: a retried deal's setup cycle counts from then."""
         row = self.session.get(t.SetupException, opportunity_id)
-        return row.created_at if row is not None and row.status == "open" else None
+        waiting = row is not None and row.status in ("open", "deferred")
+        return row.created_at if row is not None and waiting else None
 
     def waiting_on(self, client_ids: Iterable[str]) -> set[str]:
         """Opportunities whose open exception waits on one of these clients."""
@@ -181,7 +196,8 @@ class SqlSetup:
         return set(
             self.session.scalars(
                 select(t.SetupException.opportunity_id).where(
-                    t.SetupException.client_id.in_(ids), t.SetupException.status == "open"
+                    t.SetupException.client_id.in_(ids),
+                    t.SetupException.status.in_(("open", "deferred")),
                 )
             )
         )
@@ -203,6 +219,8 @@ def list_exceptions(
             "client_id": r.client_id,
             "status": r.status,
             "problems": r.problems,
+            "decided_by": r.decided_by,
+            "reason": r.reason,
             "created_at": r.created_at,
             "updated_at": r.updated_at,
         }

@@ -454,8 +454,10 @@ class SetupException(Base):
 
     opportunity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     client_id: Mapped[str | None] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(20))  # open | resolved
+    status: Mapped[str] = mapped_column(String(20))  # open | deferred | resolved | overridden
     problems: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 

@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(36), nullable=True),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("problems", json, nullable=False),
+        sa.Column("decided_by", sa.String(100), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("opportunity_id", name="pk_setup_exception"),

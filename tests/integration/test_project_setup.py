@@ -366,3 +366,39 @@ def test_a_deal_in_a_stage_nobody_named_is_kept_and_reported(setup_api: Api) -> 
     assert shells(setup_api) == []
     kpis = setup_api.get("/api/v1/kpis", "steward").json()  # type: ignore[attr-defined]
     assert kpis["unknown_stages"] == [{"stage": "Signed (new)", "deals": 1}]
+
+
+def test_finance_resolves_defers_or_overrides_an_exception_with_a_reason(
+    setup_api: Api,
+) -> None:
+    """Must-have 5 (the API; the steward page's queue is not done yet): each decision is
+    audited; an override makes the shell without what failed."""
+    api = setup_api
+    post(api, "crm", client("B-1", tax_id=None), deal("OPP-2", "contracted", client_key="B-1"))
+    opp = api.golden_of("crm", "opportunity", "OPP-2")["id"]
+    url = f"/api/v1/project-setup/exceptions/{opp}/decision"
+
+    def decide(action: str, who: str = "steward") -> Any:
+        return api.client.post(
+            url, json={"action": action, "reason": "VAT exempt charity"}, headers=api.auth(who)
+        )
+
+    assert decide("override", "reader").status_code == 403
+    assert decide("defer").json()["status"] == "deferred"
+    assert exceptions(api) == []  # not open: deferred
+    got = decide("override").json()
+    assert got == {"opportunity_id": opp, "status": "overridden", "shell": True}
+    api.apply()
+    [made] = shells(api)
+    assert shell_project(api, str(opp))["attributes"]["code"] == made["code"]  # type: ignore[index]
+    assert decide("resolve").status_code == 409  # decided already
+    r = api.get("/api/v1/project-setup/exceptions?status=overridden", "steward")
+    [done] = r.json()["exceptions"]  # type: ignore[attr-defined]
+    assert (done["decided_by"], done["reason"]) == ("ann", "VAT exempt charity")
+    with admin_session(api.hub.engine) as s:
+        from sqlalchemy import select
+
+        from hub.store.tables import AuditLog
+
+        actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
+    assert actions[-2:] == ["setup_exception.defer", "setup_exception.override"]
