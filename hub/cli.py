@@ -29,6 +29,8 @@ _boot = lazy_module("hub.bootstrap")
 _config = lazy_module("hub.config")
 _migrate = lazy_module("hub.store.migrate")
 _uow = lazy_module("hub.store.uow")
+_start = lazy_module("hub.cli_errors")
+_environment = lazy_module("hub.environment")
 
 # The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
 # imported only when they run (hub/cli_lazy.py), so `concord --help` and the everyday
@@ -49,16 +51,25 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
-def _hub() -> Hub:
+def _warn_environment() -> None:
+    for line in _environment.environment_warnings():
+        err.print(f"[yellow]warning:[/yellow] {line}")
+
+
+def _hub(needs_schema: bool = True) -> Hub:
+    """The hub; ``needs_schema`` for a command that reads the store but does not migrate it."""
+    _warn_environment()
     try:
         hub: Hub = _boot.bootstrap()
+        if needs_schema:
+            _start.require_schema(hub.settings.database_url)
         return hub
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(_start.USAGE_ERROR) from exc
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -80,6 +91,7 @@ def _admin(hub: Hub | None = None) -> Iterator[Session]:
 @app.command()
 def migrate() -> None:
     """Bring the database to the newest schema (safe to run again)."""
+    _warn_environment()
     settings = _config.Settings()
     _migrate.upgrade(settings.database_url)
     out.print(f"migrated {settings.database_url.split('@')[-1]}")
@@ -103,7 +115,7 @@ def serve(
 
     from hub.app import create_app
 
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     _migrate.upgrade(hub.settings.database_url)
     uvicorn.run(
@@ -184,7 +196,13 @@ def demo(
     """Build a small five-system world, post it over HTTP, and serve it."""
     from hub.demo import run_demo
 
-    hub = _hub()
+    try:  # before anything is migrated or registered: a busy port leaves nothing behind
+        if serve:
+            _start.require_free_port(port)
+    except ConcordError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(_start.USAGE_ERROR) from exc
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     sys.exit(run_demo(hub, serve=serve, port=port, console=out))
 
@@ -197,7 +215,7 @@ def sources_add(
     rank: Annotated[int | None, typer.Option(help="Rank within its kind (0 is strongest).")] = None,
 ) -> None:
     """Register a source system; prints its new API key alone on the last line."""
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.add_source(
@@ -307,7 +325,7 @@ def keys_create(
     """Create a key; prints it alone on the last line."""
     if role not in ("subscriber", "steward", "admin"):
         raise _fail(ConcordError("--role must be subscriber, steward or admin"))
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.create_key(s, name, role)
@@ -324,7 +342,18 @@ def keys_revoke(name: str) -> None:
 
 
 def main() -> None:
-    app()
+    """``concord``: a database or settings error ends it with one line and exit code 2."""
+    import os
+
+    try:
+        app()
+    except Exception as exc:
+        url = os.environ.get("CONCORD_DATABASE_URL", "sqlite:///./concord.db")
+        line = _start.one_line(exc, url)
+        if line is None:
+            raise
+        err.print(f"[red]error:[/red] {line}", soft_wrap=True)
+        sys.exit(_start.USAGE_ERROR)
 
 
 if __name__ == "__main__":
