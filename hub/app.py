@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
-from hub.api import errors
+from hub.api import docs, errors
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.logs import CORRELATION, HEADER, correlation_id
@@ -84,12 +84,15 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Change-data-capture master data hub.",
+        docs_url=None,  # served from local files by hub.api.docs, not from a CDN
+        redoc_url=None,
     )
     app.state.hub = hub
     app.state.worker = None
     app.state.metrics = HubMetrics(hub.engine) if hub is not None else None
     app.state.expects_worker = run_worker
     errors.install(app)
+    docs.install(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
