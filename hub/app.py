@@ -31,6 +31,14 @@ _QUIET = ("/healthz", "/readyz", "/metrics")
 def _problem_of(error: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's error location, as the index of the change and the field, like our own 422s."""
     loc = [p for p in error.get("loc", ()) if p != "body"]
+    if error.get("type") == "json_invalid":  # its location is a character offset, not a field
+        at = f" at character {loc[0]}" if loc and isinstance(loc[0], int) else ""
+        reason = (error.get("ctx") or {}).get("error")
+        return {
+            "index": None,
+            "field": None,
+            "message": f"the body is not valid JSON{at}" + (f": {reason}" if reason else ""),
+        }
     index = None
     if len(loc) >= 2 and loc[0] == "changes" and isinstance(loc[1], int):
         index, loc = loc[1], loc[2:]

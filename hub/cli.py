@@ -41,7 +41,11 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
-keys_app = typer.Typer(help="Read-only (subscriber) and admin keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys that are not a source's: subscriber (read-only), steward and admin keys. "
+    "A source's own key: concord sources.",
+    no_args_is_help=True,
+)
 deadletters_app = typer.Typer(
     help="Changes that were valid on the wire but could not be applied.", no_args_is_help=True
 )
@@ -135,7 +139,7 @@ def apply_inbox(
 ) -> None:
     """Apply pending changes in the inbox, then exit (or keep going with --follow).
 
-    Several ``--follow`` processes may share one PostgreSQL database: each claims its own
+    Several `--follow` processes may share one PostgreSQL database: each claims its own
     batches (SKIP LOCKED).
     """
     hub = _hub()
@@ -161,7 +165,7 @@ def apply_inbox(
 @app.command()
 def deliver() -> None:
     """Deliver webhooks until stopped: the delivery worker on its own, for the split topology
-    (``serve --no-worker`` plus ``apply --follow``). One process delivers at a time."""
+    (`serve --no-worker` plus `apply --follow`). One process delivers at a time."""
     from connectors.outbound.webhooks import WebhookWorker
 
     hub = _hub()
