@@ -182,12 +182,16 @@ def deliver() -> None:
 @app.command()
 def status() -> None:
     """Counts: golden records per domain, links, pending references, inbox."""
+    from hub.counts_view import count_lines
+
     hub = _hub()
     session = _uow.session_factory(hub.engine, readonly=True)()
     try:
-        out.print(queries.counts(session))
+        counts = queries.counts(session)
     finally:
         session.close()
+    for line in count_lines(counts, hub.config.domains):
+        out.print(line, highlight=False)
 
 
 @app.command()
