@@ -276,15 +276,19 @@ def plan_shell(
     return {k: v for k, v in attrs.items() if v not in (None, "")}, problems
 
 
-def project_issues(project: Golden, lookup: Lookup) -> list[Problem]:
+def project_issues(
+    project: Golden, lookup: Lookup, held: Callable[[str], bool] = lambda dim: True
+) -> list[Problem]:
     """The financial dimensions a golden project carries, from any source, checked: each
     names an active reference record, and they agree. A project with issues takes no time
-    (``invalid_dimension``) until they are fixed."""
+    (``invalid_dimension``) until they are fixed. A dimension of which the hub ``held`` no
+    reference data at all is not checked: a firm that has not loaded its cost centers yet
+    must not see every project flagged (as labour codes pass while none are loaded)."""
     found: dict[str, Golden] = {}
     problems: list[Problem] = []
     for dim in DIMENSIONS:
         code = project.attributes.get(dim)
-        if _blank(code):
+        if _blank(code) or not held(dim):
             continue
         ref = lookup(dim, str(code))
         if ref is None or _fold(ref.attributes.get("status")) in INACTIVE_REFERENCE:

@@ -86,7 +86,7 @@ class SetupRepo(Protocol):
         self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
     ) -> None: ...
 
-    def active_ids(self, domain: str) -> list[str]: ...
+    def active_ids(self, domain: str, limit: int | None = None) -> list[str]: ...
 
 
 class SetupUnitOfWork(UnitOfWork, Protocol):
@@ -214,12 +214,17 @@ class ProjectSetup:
         """The data-quality issues of these golden projects, from any source (a retired or
         merged one has none left)."""
         issues: dict[str, list[dict[str, str]]] = {}
+        held = {dim: bool(store.active_ids(dim, limit=1)) for dim in DIMENSIONS}
         ordered = sorted(ids)
         for start in range(0, len(ordered), 1000):
             loaded = uow.golden.load(ordered[start : start + 1000])
             for gid in ordered[start : start + 1000]:
                 g = loaded.get(gid)
-                found = project_issues(_golden(g), lookup) if g and g.status == "active" else []
+                found = (
+                    project_issues(_golden(g), lookup, held.__getitem__)
+                    if g is not None and g.status == "active"
+                    else []
+                )
                 issues[gid] = [p.as_dict() for p in found]
         store.set_issues("project", issues, now)
 

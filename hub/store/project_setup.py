@@ -161,14 +161,11 @@ class SqlSetup:
         if rows:
             bulk_insert(self.session, table_of(t.DataQuality), rows)
 
-    def active_ids(self, domain: str) -> list[str]:
-        return list(
-            self.session.scalars(
-                select(t.GoldenRecordRow.id).where(
-                    t.GoldenRecordRow.domain == domain, t.GoldenRecordRow.status == "active"
-                )
-            )
+    def active_ids(self, domain: str, limit: int | None = None) -> list[str]:
+        stmt = select(t.GoldenRecordRow.id).where(
+            t.GoldenRecordRow.domain == domain, t.GoldenRecordRow.status == "active"
         )
+        return list(self.session.scalars(stmt.limit(limit) if limit else stmt))
 
     def exception(self, opportunity_id: str) -> t.SetupException | None:
         return self.session.get(t.SetupException, opportunity_id, with_for_update=True)

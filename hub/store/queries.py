@@ -155,7 +155,16 @@ def counts(session: Session) -> dict[str, Any]:
     inbox = dict(
         session.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()
     )
-    return {"golden": golden, "links": links, "pending_references": pending, "inbox": inbox}
+    candidates = session.execute(
+        select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
+    ).scalar_one()
+    return {
+        "golden": golden,
+        "links": links,
+        "pending_references": pending,
+        "pending_candidates": candidates,
+        "inbox": inbox,
+    }
 
 
 def dead_letters(session: Session, limit: int, include_replayed: bool) -> list[DeadLetter]:

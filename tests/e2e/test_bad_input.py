@@ -190,3 +190,18 @@ def test_no_request_makes_a_5xx(hub: Hub, keys: dict[str, str], tmp_path: Path) 
         )
     assert run.returncode == 0, run.stdout[-4000:]
     assert "passed" in run.stdout, run.stdout[-2000:]
+
+
+def test_broken_json_says_where_in_the_body_not_which_field(api: Api) -> None:
+    raw = b'{"changes": [{"domain": "client",, "key": "A"}]}'
+    r = api.client.post(
+        "/api/v1/changes",
+        content=raw,
+        headers={**api.auth("crm"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["detail"].startswith(
+        f"the body is not valid JSON at character {raw.index(b',,') + 1}"
+    )
+    assert "field" not in body["detail"] and body["errors"][0]["field"] is None
