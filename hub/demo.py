@@ -12,10 +12,12 @@ import stewardship.demo as steward_demo
 from hub import demo_report as report
 from hub.app import create_app
 from hub.bootstrap import Hub
+from hub.demo_deal import deal_story
 from hub.demo_world import SOURCES, build_world
 from hub.serving import BackgroundServer, free_port
 from hub.store import access, queries
-from hub.store.tables import SourceSystem
+from hub.store.project_setup import list_exceptions, list_shells
+from hub.store.tables import ProjectShell, SourceRecordRow, SourceSystem
 from hub.store.uow import admin_session, session_factory
 
 
@@ -49,6 +51,50 @@ def _wait_applied(hub: Hub, timeout: float = 120) -> dict[str, object]:
         time.sleep(0.1)
 
 
+def _post(client: httpx.Client, key: str, changes: list[dict[str, object]]) -> tuple[int, int]:
+    r = client.post(
+        "/api/v1/changes", json={"changes": changes}, headers={"Authorization": f"Bearer {key}"}
+    )
+    r.raise_for_status()
+    return int(r.json()["accepted"]), int(r.json()["duplicates"])
+
+
+def _deal_to_project(hub: Hub, client: httpx.Client, keys: dict[str, str]) -> tuple[int, int]:
+    """ERP's reference data, two deals contracted in CRM, the shell of the good one joined
+    by PSA's project; the other waits as a setup exception. Returns (accepted, duplicates)."""
+    story = deal_story()
+    done = [_post(client, keys["erp"], story.reference)]
+    done.append(_post(client, keys["crm"], story.proposal))
+    _wait_applied(hub)
+    done.append(_post(client, keys["crm"], story.contracted))
+    _wait_applied(hub)
+    code = _shell_code(hub, story.good_deal)
+    if code is not None:
+        done.append(_post(client, keys["psa"], story.psa_project(code)))
+        _wait_applied(hub)
+    return sum(a for a, _ in done), sum(d for _, d in done)
+
+
+def _shell_code(hub: Hub, deal: str, timeout: float = 30) -> str | None:
+    """The code of the shell made for CRM's ``deal`` (the worker makes it a moment after the
+    contracted stage is applied)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_factory(hub.engine, readonly=True)() as s:
+            opp = s.scalars(
+                select(SourceRecordRow.golden_id).where(
+                    SourceRecordRow.source == "crm",
+                    SourceRecordRow.domain == "opportunity",
+                    SourceRecordRow.source_key == deal,
+                )
+            ).first()
+            shell = s.get(ProjectShell, opp) if opp else None
+            if shell is not None:
+                return shell.code
+        time.sleep(0.1)
+    return None
+
+
 def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
     keys = _demo_keys(hub)
     app = create_app(hub)
@@ -72,6 +118,10 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
         _wait_applied(hub)
         acquired, again = steward_demo.post_acquired_firm(hub, client)  # look-alikes to review
         accepted, duplicates = accepted + acquired, duplicates + again
+        deal = _deal_to_project(hub, client, keys)
+        accepted, duplicates = accepted + deal[0], duplicates + deal[1]
+        with session_factory(hub.engine, readonly=True)() as s:
+            shells, waiting = list_shells(s), list_exceptions(s)
         counts = _wait_applied(hub)
         report.print_loaded(
             console,
@@ -80,6 +130,7 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
             list(hub.config.domains),
             steward_demo.demo_steward(hub),
         )
+        report.print_deals(console, shells, waiting)
         if not serve:
             report.print_next_steps(console)
             return 0

@@ -69,3 +69,28 @@ def print_serving(console: Console, url: str, keys: dict[str, str]) -> None:
     for path in ("/api/v1/feed?limit=20", "/api/v1/golden/client?q=group"):
         console.print(f"curl -H \"Authorization: Bearer $READ_KEY\" '{url}{path}'", highlight=False)
     console.print("Press Ctrl+C to stop.", highlight=False)
+
+
+def print_deals(
+    console: Console, shells: list[dict[str, Any]], waiting: list[dict[str, Any]]
+) -> None:
+    """The opportunity-to-project story: the shells made, and the deals waiting for finance."""
+    console.print("\nOpportunity to project (GET /api/v1/project-setup/shells, /exceptions):")
+    for shell in shells:
+        joined = (
+            "; PSA's project PP-9001 carries its code and joined it"
+            if shell["linked_at"]
+            else "; no PSA or ERP project has joined it yet"
+        )
+        console.print(
+            f"  contracted deal -> project shell {shell['code']} ({shell['status']}), "
+            f"published as a golden project{joined}",
+            highlight=False,
+        )
+    for exc in waiting:
+        for problem in exc["problems"]:
+            console.print(
+                f"  a contracted deal waits as a setup exception: {problem['message']} "
+                f"({problem['record']}); fix: {problem['fix']}",
+                highlight=False,
+            )

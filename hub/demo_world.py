@@ -22,12 +22,13 @@ from datetime import UTC, date, datetime, timedelta
 Change = dict[str, object]
 
 SOURCES: dict[str, list[str]] = {
-    "crm": ["client", "project"],
+    "crm": ["client", "project", "opportunity"],
     "psa": ["client", "project", "resource", "assignment"],
     "time": ["client", "project", "resource"],
     "hr": ["resource"],
-    "erp": ["client", "project", "resource"],
-}
+    "erp": ["client", "project", "resource", "legal_entity", "cost_center", "billing_code",
+            "labor_code", "rate_card"],
+}  # fmt: skip
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_BATCH = 200

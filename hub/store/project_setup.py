@@ -235,7 +235,10 @@ def list_shells(session: Session, limit: int = 100) -> list[dict[str, Any]]:
             "code": r.code,
             "status": r.status,
             "client_id": r.client_id,
+            "contracted_at": r.contracted_at,
             "created_at": r.created_at,
+            "published_at": r.published_at,
+            "linked_at": r.linked_at,
         }
         for r in rows
     ]

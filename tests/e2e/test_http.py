@@ -4,6 +4,7 @@ runs it, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -181,6 +182,14 @@ def test_demo_no_serve(tmp_path: Path) -> None:
     }
     assert counts["client"] > 40 and counts["project"] > 60 and counts["resource"] > 60
     assert counts["assignment"] == 24  # two people on each of twelve projects
+    # issue 17: reference data, a contracted deal's shell joined by PSA, one setup exception
+    assert (counts["legal_entity"], counts["labor_code"], counts["opportunity"]) == (6, 5, 2)
+    assert re.search(
+        r"project shell PRJ-\d{4}-00001 \(created\), published as a golden project; "
+        r"PSA's project PP-9001 carries its code and joined it",
+        run.stdout,
+    ), run.stdout
+    assert "waits as a setup exception: tax_id is missing" in run.stdout
 
 
 def test_cli_keys_print_the_key_on_the_last_line(tmp_path: Path) -> None:
