@@ -14,7 +14,7 @@ from hub.domain.errors import ConcordError
 from stewardship import queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
-from stewardship.web import dispatch, flash, redirect, render
+from stewardship.web import dispatch, flash, fresh, redirect, render
 
 router = APIRouter(prefix="/steward", dependencies=[Depends(check_csrf)])
 Reason = Annotated[str, Form(max_length=2000)]
@@ -112,6 +112,7 @@ async def decide(
             )
         except ConcordError as exc:
             flash(request, str(exc), "error")
+    fresh(session)
     _, nxt = queue.neighbours(session, f, candidate_id)
     if nxt is None:
         nxt = queue.first(session, f)  # wrap round to what was skipped

@@ -48,3 +48,29 @@ def test_no_page_scrolls_sideways_on_a_phone(served: tuple[Hub, str], page: Any)
         page.goto(url + path)
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], f"{path} is {width[0]} px wide in a {width[1]} px window"
+
+
+def test_after_a_merge_the_record_s_other_candidate_is_not_the_next_page(
+    served: tuple[Hub, str], page: Any
+) -> None:
+    hub, url = served
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)  # a candidate against each
+    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    by_record: dict[int, list[int]] = {}
+    for c in _candidates(hub):
+        by_record.setdefault(c.source_record_id, []).append(c.id)
+    [pair] = [sorted(ids, reverse=True) for ids in by_record.values() if len(ids) == 2]
+    [(other,)] = [ids for ids in by_record.values() if len(ids) == 1]
+    _login(page, url)
+    # the first of the pair in queue order: the next in that order is the pair's other one
+    page.goto(f"{url}/steward/candidates/{pair[0]}")
+    page.keyboard.press("m")
+    page.wait_for_url(lambda u: f"/candidates/{pair[0]}" not in u)
+    assert "superseded" not in page.inner_text("main")
+    assert page.url.endswith(f"/steward/candidates/{other}")
+    assert page.locator("button.merge").is_visible()
+    statuses = {c.id: c.status for c in _candidates(hub)}
+    assert statuses == {pair[0]: "merged", pair[1]: "superseded", other: "pending"}
