@@ -131,13 +131,14 @@ def _bulk(client: TestClient, kind: str, console: Console) -> None:
     confirm = client.get("/steward/bulk?decision=reject&threshold=0.505")
     count = int(confirm.text.split("<b data-count>")[1].split("<")[0])
     csrf = confirm.text.split('name="csrf" value="')[1].split('"')[0]
+    ids = confirm.text.split('name="ids" value="')[1].split('"')[0]
     t0 = time.perf_counter()
     r = client.post(
         "/steward/bulk",
-        data={"decision": "reject", "threshold": "0.505", "expected": str(count), "csrf": csrf},
+        data={"decision": "reject", "threshold": "0.505", "ids": ids, "csrf": csrf},
     )
     seconds = time.perf_counter() - t0
-    if r.status_code != 200 or f"rejected {count} candidates" not in r.text:
+    if r.status_code != 200 or f"rejected {count} candidate" not in r.text:
         raise RuntimeError(f"bulk reject of {count} did not go through")
     console.print(
         f"{kind}: bulk reject of {count} candidates   {seconds:.1f} s "

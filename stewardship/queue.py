@@ -162,27 +162,3 @@ def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int
 
 def first(session: Session, f: QueueFilter) -> int | None:
     return session.execute(_base(f).order_by(*_order()).limit(1)).scalar_one_or_none()
-
-
-def bulk_selection(session: Session, f: QueueFilter, decision: str, threshold: float) -> list[int]:
-    """Candidates a bulk decision covers: merge at or above the threshold, reject below it.
-
-    A record with two candidates above the threshold is left out of a bulk merge: merging
-    it twice would move it twice, and which golden record it belongs to is the steward's call.
-    """
-    mc = MatchCandidate
-    side = mc.probability >= threshold if decision == "merge" else mc.probability < threshold
-    stmt = (
-        select(mc.id, mc.source_record_id)
-        .join(SourceRecordRow, SourceRecordRow.id == mc.source_record_id)
-        .where(*f.conditions(), side)
-        .order_by(*_order())
-        .limit(BULK_LIMIT + 1)
-    )
-    rows = session.execute(stmt).all()
-    if decision != "merge":
-        return [r.id for r in rows]
-    seen: dict[int, int] = {}
-    for r in rows:
-        seen[r.source_record_id] = seen.get(r.source_record_id, 0) + 1
-    return [r.id for r in rows if seen[r.source_record_id] == 1]

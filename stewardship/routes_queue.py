@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from hub.api.deps import HubDep, ReadSession
 from hub.domain.commands import DecideMatch
 from hub.domain.errors import ConcordError
-from stewardship import queue, records
+from stewardship import bulk, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
-from stewardship.web import dispatch, flash, fresh, redirect, render
+from stewardship.web import dispatch, flash, fresh, plural, redirect, render
 
 router = APIRouter(prefix="/steward", dependencies=[Depends(check_csrf)])
 Reason = Annotated[str, Form(max_length=2000)]
@@ -140,12 +140,13 @@ def bulk_confirm(
     decision: str = "merge",
     threshold: str = "0.9",
 ) -> Response:
-    """Say how many candidates a bulk decision covers before it is made."""
+    """List every candidate a bulk decision covers, and those it leaves out, before it is
+    made."""
     f = _filter(request, hub)
     if decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {decision!r} is not merge or reject")
     t = _threshold(threshold)
-    ids = queue.bulk_selection(session, f, decision, t)
+    chosen = bulk.select_for(session, f, decision, t)
     return render(
         request,
         "bulk.html",
@@ -153,11 +154,14 @@ def bulk_confirm(
         f=f,
         decision=decision,
         threshold=t,
-        count=len(ids),
-        too_many=len(ids) > BULK_LIMIT,
+        s=chosen,
+        count=len(chosen.ids),
+        ids=",".join(map(str, chosen.ids)),
         limit=BULK_LIMIT,
         keep=f.query(),
         queue_url=_url("/steward/queue", f),
+        compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
+        display={d: spec.display for d, spec in hub.config.domains.items()},
     )
 
 
@@ -169,27 +173,43 @@ async def bulk_decide(
     steward: ActingSteward,
     decision: Annotated[str, Form(pattern="^(merge|reject)$")],
     threshold: Annotated[str, Form(max_length=20)],
-    expected: Annotated[int, Form(ge=0)],
+    ids: Annotated[str, Form(max_length=BULK_LIMIT * 21)],
     reason: Reason = "",
 ) -> Response:
-    """Each candidate is its own decision (own transaction, own audit entry), so one that
-    someone else decided meanwhile fails alone and the rest still go through."""
+    """Decide exactly the candidates the confirmation page listed. Each is its own decision
+    (own transaction, own audit entry), so one that someone else decided meanwhile fails
+    alone and the rest still go through."""
     f = _filter(request, hub, await request.form())
     t = _threshold(threshold)
-    ids = queue.bulk_selection(session, f, decision, t)
-    if len(ids) != expected or len(ids) > BULK_LIMIT:
-        flash(request, f"the selection changed ({expected} → {len(ids)}): confirm again", "error")
+    listed = bulk.parse_ids(ids)
+    chosen = bulk.select_for(session, f, decision, t)
+    if chosen.too_many or sorted(chosen.ids) != sorted(listed) or not listed:
+        flash(
+            request,
+            f"the selection changed ({len(listed)} listed, {len(chosen.ids)} now): confirm again",
+            "error",
+        )
         return redirect(_url("/steward/bulk", f, decision=decision, threshold=t))
     done, failed = 0, 0
     note = reason or f"bulk {decision} at probability {'≥' if decision == 'merge' else '<'} {t}"
-    for cid in ids:
+    for cid in chosen.ids:
         try:
             await dispatch(hub, DecideMatch(cid, decision, note, steward.name))
             done += 1
         except ConcordError:
             failed += 1
     verb = "merged" if decision == "merge" else "rejected"
-    flash(request, f"{verb} {done} candidates" + (f"; {failed} could not be" if failed else ""))
+    flash(
+        request,
+        f"{verb} {done} {plural(done, 'candidate')}"
+        + (f"; {failed} could not be" if failed else "")
+        + (
+            f"; {len(chosen.several)} {plural(len(chosen.several), 'candidate')} of records "
+            "with several candidates left for a steward"
+            if chosen.several
+            else ""
+        ),
+    )
     return redirect(_url("/steward/queue", f))
 
 

@@ -29,6 +29,7 @@ from stewardship.security import (
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["plural"] = lambda word, n: plural(n, word)
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -65,6 +66,11 @@ def redirect(url: str) -> RedirectResponse:
 async def dispatch(hub: Hub, cmd: object) -> Any:
     """Hand a command to the bus off the event loop (a decision is a database transaction)."""
     return await run_in_threadpool(hub.bus.handle, cmd)
+
+
+def plural(n: int, word: str) -> str:
+    """``candidate`` or ``candidates``: "Merge 1 candidates" read as a mistake, and was one."""
+    return word if n == 1 else word + "s"
 
 
 def fresh(session: Session) -> None:

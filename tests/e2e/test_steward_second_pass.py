@@ -74,3 +74,37 @@ def test_after_a_merge_the_record_s_other_candidate_is_not_the_next_page(
     assert page.locator("button.merge").is_visible()
     statuses = {c.id: c.status for c in _candidates(hub)}
     assert statuses == {pair[0]: "merged", pair[1]: "superseded", other: "pending"}
+
+
+def test_bulk_lists_what_it_decides_and_the_records_it_leaves_out(
+    served: tuple[Hub, str], page: Any
+) -> None:
+    hub, url = served
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)  # two candidates: one record, two rows
+    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    pending = _candidates(hub)
+    nw3 = {c.id for c in pending if c.source_record_id == pending[0].source_record_id}
+    [single] = {c.id for c in pending} - nw3
+    _login(page, url)
+    page.goto(f"{url}/steward/queue")
+    page.select_option("select[name=decision]", "merge")
+    page.fill("input[name=threshold]", "0.5")
+    page.click("form.bulk button")
+    page.wait_for_url(f"{url}/steward/bulk*")
+    listed = page.eval_on_selector_all(
+        ".will-decide tr[data-candidate]", "rs => rs.map(r => +r.dataset.candidate)"
+    )
+    skipped = page.eval_on_selector_all(
+        ".skipped tr[data-candidate]", "rs => rs.map(r => +r.dataset.candidate)"
+    )
+    assert (listed, sorted(skipped)) == ([single], sorted(nw3))
+    assert "Merge 1 candidate with" in page.inner_text(".question")
+    page.click("form.confirm button.merge")
+    page.wait_for_url(f"{url}/steward/queue*")
+    assert "merged 1 candidate" in page.inner_text(".flash")
+    assert "2 candidates of records with several candidates left" in page.inner_text(".flash")
+    statuses = {c.id: c.status for c in _candidates(hub)}
+    assert statuses == {single: "merged", **dict.fromkeys(nw3, "pending")}
