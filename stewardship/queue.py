@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
@@ -116,6 +116,7 @@ def page(
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
+            _stale().label("stale"),
         )
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
@@ -125,6 +126,31 @@ def page(
         stmt = stmt.where(_after(*after))
     stmt = stmt.order_by(*_order()).limit(limit)
     return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def _stale() -> ColumnElement[bool]:
+    """Whether a candidate's evidence was scored against another version of its golden
+    record than the one held now (or against one merged away since): it must be scored again
+    before it is shown, so that weights, levels and values come from one snapshot."""
+    mc, g = MatchCandidate, GoldenRecordRow
+    return or_(
+        mc.golden_version.is_(None),
+        mc.levels.is_(None),
+        g.version.is_(None),
+        g.version != mc.golden_version,
+        g.status != "active",
+    )
+
+
+def stale(session: Session, ids: list[int]) -> list[int]:
+    """Of these candidates, the pending ones whose evidence must be scored again."""
+    mc, g = MatchCandidate, GoldenRecordRow
+    stmt = (
+        select(mc.id)
+        .outerjoin(g, g.id == mc.golden_id)
+        .where(mc.id.in_(ids), mc.status == "pending", _stale())
+    )
+    return list(session.scalars(stmt))
 
 
 def counts_by_domain(session: Session, f: QueueFilter) -> dict[str, int]:

@@ -70,6 +70,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
     comparisons = _levels(cand.domain)
     weights = {k: float(v) for k, v in cand.weights.items()}
     notes = dict(cand.notes or {})
+    levels = dict(cand.levels or {})  # scored with the weights, never read apart from them
     scale = max((abs(w) for w in weights.values()), default=1.0) or 1.0
     rows = []
     for label, weight in weights.items():
@@ -81,7 +82,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
                 "label": label,
                 "record": record.attributes.get(name),
                 "golden": golden.attributes.get(name),
-                "level": level_of(comp, record.attributes, golden.attributes),
+                "level": levels.get(label) or level_of(comp, record.attributes, golden.attributes),
                 "weight": weight,
                 "note": notes.get(label),
                 "bar": round(100 * abs(weight) / scale),

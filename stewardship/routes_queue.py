@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.api.deps import HubDep, ReadSession
-from hub.domain.commands import DecideMatch
+from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from stewardship import bulk, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
@@ -45,6 +45,11 @@ def queue_page(
 ) -> Response:
     f = _filter(request, hub)
     rows = queue.page(session, f, _cursor(after) if after else None)
+    stale = [r["id"] for r in rows if r["stale"]]
+    if stale:  # this page's evidence from one snapshot: score it again, then read it again
+        hub.bus.handle(RefreshEvidence(tuple(stale)))
+        fresh(session)
+        rows = queue.page(session, f, _cursor(after) if after else None)
     last = rows[-1] if len(rows) == queue.PAGE_SIZE else None
     return render(
         request,
@@ -74,6 +79,9 @@ def compare_page(
     steward: CurrentSteward,
 ) -> Response:
     f = _filter(request, hub)
+    if queue.stale(session, [candidate_id]):
+        hub.bus.handle(RefreshEvidence((candidate_id,)))
+        fresh(session)
     view = records.compare(session, candidate_id)
     prev, nxt = queue.neighbours(session, f, candidate_id)
     return render(

@@ -108,3 +108,43 @@ def test_bulk_lists_what_it_decides_and_the_records_it_leaves_out(
     assert "2 candidates of records with several candidates left" in page.inner_text(".flash")
     statuses = {c.id: c.status for c in _candidates(hub)}
     assert statuses == {single: "merged", **dict.fromkeys(nw3, "pending")}
+
+
+def _evidence(page: Any) -> dict[str, tuple[str, float]]:
+    """Per compared field on the compare page: the level shown and the weight shown."""
+    rows = page.eval_on_selector_all(
+        "table.compare tbody tr:not(.other)",
+        "rs => rs.map(r => [r.cells[0].innerText, r.cells[3].innerText, r.cells[4].innerText])",
+    )
+    return {f: (level.split("\n")[0], float(w)) for f, level, w in rows}
+
+
+def test_evidence_and_probability_come_from_one_snapshot_of_the_golden_record(
+    served: tuple[Hub, str], page: Any
+) -> None:
+    hub, url = served
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
+    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    acme, borealis = _candidates(hub)
+    # the golden records change after the candidates were scored
+    _post(hub, url, "crm", "A-1", **{**ACME, "name": "ACME Global Corporation"})
+    _post(hub, url, "crm", "B-1", name="Borealis Tradng Co", city="Leeds", country="GB")
+    _login(page, url)
+    shown = page.eval_on_selector_all(
+        "table.queue tbody tr",
+        "rs => rs.map(r => [r.dataset.href, +r.querySelector('.prob').innerText])",
+    )
+    assert [h.split("?")[0].rsplit("/", 1)[1] for h, _ in shown] == [str(borealis.id)]
+    queued = shown[0][1]
+    assert queued != round(borealis.probability, 3)  # scored again, not the stored score
+    page.goto(f"{url}/steward/candidates/{borealis.id}")
+    assert float(page.inner_text(".prob-total")) == queued
+    evidence = _evidence(page)
+    assert evidence["name"][0] == "exact" and evidence["name"][1] > 0
+    # a name that no longer agrees never carries the weight it had when it agreed
+    page.goto(f"{url}/steward/candidates/{acme.id}")
+    assert all(w <= 0 for level, w in _evidence(page).values() if level == "else")
+    assert "superseded" in page.inner_text(".summary")
+    assert not page.locator("button.merge").count()
