@@ -111,6 +111,7 @@ def page(
             mc.probability,
             mc.golden_id,
             mc.created_at,
+            mc.source_record_id,
             sr.source,
             sr.source_key,
             sr.attributes,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from hub.api.deps import HubDep, ReadSession
 from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
-from stewardship import bulk, queue, records
+from stewardship import bulk, clusters, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, fresh, plural, redirect, render
@@ -50,6 +50,7 @@ def queue_page(
         hub.bus.handle(RefreshEvidence(tuple(stale)))
         fresh(session)
         rows = queue.page(session, f, _cursor(after) if after else None)
+    several = clusters.pending_per_record(session, [r["source_record_id"] for r in rows])
     last = rows[-1] if len(rows) == queue.PAGE_SIZE else None
     return render(
         request,
@@ -57,6 +58,7 @@ def queue_page(
         steward,
         f=f,
         rows=rows,
+        several=several,
         counts=queue.counts_by_domain(session, f),
         domains=list(hub.config.domains),
         display={d: spec.display for d, spec in hub.config.domains.items()},
@@ -91,6 +93,10 @@ def compare_page(
         f=f,
         v=view,
         c=view["candidate"],
+        others=clusters.others(session, view["candidate"].source_record_id, candidate_id)
+        if view["candidate"].status == "pending"
+        else [],
+        compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         prev_url=_url(f"/steward/candidates/{prev}", f) if prev else None,
         next_url=_url(f"/steward/candidates/{nxt}", f) if nxt else None,
         queue_url=_url("/steward/queue", f),

@@ -81,3 +81,14 @@ def test_a_candidate_of_a_retired_golden_record_leaves_the_queue(web: Web) -> No
     assert _pending(web) == []
     login(web.client, "ann")
     assert f"/steward/candidates/{cid}" not in web.client.get("/steward/queue").text
+
+
+def test_a_record_s_candidates_are_shown_together(web: Web) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    first, second = (c.id for c in web.candidates())
+    login(web.client, "ann")
+    assert _text(web.client.get("/steward/queue").text).count("one of 2 candidates") == 2
+    page = web.client.get(f"/steward/candidates/{first}").text
+    assert f'data-candidate="{second}"' in page and "other candidate" in page
