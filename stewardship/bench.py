@@ -62,7 +62,10 @@ def load_candidates(hub: Hub, n: int, seed: int = 3) -> None:
             {"domain": "client", "source_record_id": i + 1, "golden_id": gid,
              "probability": round(rng.uniform(0.5, 0.99), 4),
              "weights": {"name": 6.1, "city": 1.2, "country": 0.4, "postcode": -0.8},
-             "rule": "fellegi-sunter", "status": "pending", "created_at": now}
+             "rule": "fellegi-sunter", "status": "pending", "created_at": now,
+             "golden_version": 1,  # scored against the golden record as loaded: fresh
+             "levels": {"name": "jw>=0.92", "city": "exact", "country": "exact",
+                        "postcode": "else"}}
         )  # fmt: skip
     with admin_session(hub.engine) as s:
         for table, rows in (

@@ -136,7 +136,6 @@ def _stale() -> ColumnElement[bool]:
     mc, g = MatchCandidate, GoldenRecordRow
     return or_(
         mc.golden_version.is_(None),
-        mc.levels.is_(None),
         g.version.is_(None),
         g.version != mc.golden_version,
         g.status != "active",
