@@ -16,7 +16,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from matching.compare import NULL_LEVEL
+from matching.compare import NULL_LEVEL, Comparison
 from matching.deterministic import DeterministicMatcher
 from matching.guards import identity_agrees
 from matching.model import FellegiSunterModel, probability
@@ -176,6 +176,10 @@ class FellegiSunterMatcher:
                         label: round(float(w), 4) for label, w in zip(labels, fw[i], strict=True)
                     },
                     notes=notes[i],
+                    levels={
+                        fm.comparison.label: _level_name(fm.comparison, int(g))
+                        for fm, g in zip(model.fields, gamma[i], strict=True)
+                    },
                 )
             )
         return out
@@ -190,6 +194,10 @@ class FellegiSunterMatcher:
         fw = _weigh(model, record, others)[1]
         total = fw.sum(axis=1) + model.prior_weight
         return fw, total, probability(total)
+
+
+def _level_name(comparison: Comparison, level: int) -> str:
+    return "missing" if level == NULL_LEVEL else comparison.level_names[level]
 
 
 def _weigh(

@@ -37,6 +37,9 @@ class Candidate:
             waits for a steward, by field label (``"website"``: "generic: held by 7 golden
             records") or ``"tier"`` for the decision as a whole. The steward page shows them
             beside the weights, so a demoted or discounted score never looks arbitrary.
+        levels: The comparison level reached per field label (``"exact"``, ``"else"``,
+            ``"missing"``), from the same comparison as the weights, so that a page never
+            shows a level read later beside a weight scored earlier.
 
     Raises:
         ValueError: On an empty ``golden_id`` or ``rule``, a probability outside ``[0, 1]``
@@ -49,6 +52,7 @@ class Candidate:
     rule: str
     weights: Mapping[str, float] = field(default_factory=dict, hash=False)
     notes: Mapping[str, str] = field(default_factory=dict, hash=False)
+    levels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         """Reject impossible values early: a bad candidate must not reach a link decision."""
@@ -62,3 +66,4 @@ class Candidate:
             raise ValueError(f"Candidate.tier must be 'auto' or 'review', got {self.tier!r}")
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
         object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
+        object.__setattr__(self, "levels", MappingProxyType(dict(self.levels)))

@@ -62,7 +62,10 @@ def load_candidates(hub: Hub, n: int, seed: int = 3) -> None:
             {"domain": "client", "source_record_id": i + 1, "golden_id": gid,
              "probability": round(rng.uniform(0.5, 0.99), 4),
              "weights": {"name": 6.1, "city": 1.2, "country": 0.4, "postcode": -0.8},
-             "rule": "fellegi-sunter", "status": "pending", "created_at": now}
+             "rule": "fellegi-sunter", "status": "pending", "created_at": now,
+             "golden_version": 1,  # scored against the golden record as loaded: fresh
+             "levels": {"name": "jw>=0.92", "city": "exact", "country": "exact",
+                        "postcode": "else"}}
         )  # fmt: skip
     with admin_session(hub.engine) as s:
         for table, rows in (
@@ -131,13 +134,14 @@ def _bulk(client: TestClient, kind: str, console: Console) -> None:
     confirm = client.get("/steward/bulk?decision=reject&threshold=0.505")
     count = int(confirm.text.split("<b data-count>")[1].split("<")[0])
     csrf = confirm.text.split('name="csrf" value="')[1].split('"')[0]
+    ids = confirm.text.split('name="ids" value="')[1].split('"')[0]
     t0 = time.perf_counter()
     r = client.post(
         "/steward/bulk",
-        data={"decision": "reject", "threshold": "0.505", "expected": str(count), "csrf": csrf},
+        data={"decision": "reject", "threshold": "0.505", "ids": ids, "csrf": csrf},
     )
     seconds = time.perf_counter() - t0
-    if r.status_code != 200 or f"rejected {count} candidates" not in r.text:
+    if r.status_code != 200 or f"rejected {count} candidate" not in r.text:
         raise RuntimeError(f"bulk reject of {count} did not go through")
     console.print(
         f"{kind}: bulk reject of {count} candidates   {seconds:.1f} s "

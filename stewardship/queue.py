@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
@@ -111,11 +111,13 @@ def page(
             mc.probability,
             mc.golden_id,
             mc.created_at,
+            mc.source_record_id,
             sr.source,
             sr.source_key,
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
+            _stale().label("stale"),
         )
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
@@ -125,6 +127,30 @@ def page(
         stmt = stmt.where(_after(*after))
     stmt = stmt.order_by(*_order()).limit(limit)
     return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def _stale() -> ColumnElement[bool]:
+    """Whether a candidate's evidence was scored against another version of its golden
+    record than the one held now (or against one merged away since): it must be scored again
+    before it is shown, so that weights, levels and values come from one snapshot."""
+    mc, g = MatchCandidate, GoldenRecordRow
+    return or_(
+        mc.golden_version.is_(None),
+        g.version.is_(None),
+        g.version != mc.golden_version,
+        g.status != "active",
+    )
+
+
+def stale(session: Session, ids: list[int]) -> list[int]:
+    """Of these candidates, the pending ones whose evidence must be scored again."""
+    mc, g = MatchCandidate, GoldenRecordRow
+    stmt = (
+        select(mc.id)
+        .outerjoin(g, g.id == mc.golden_id)
+        .where(mc.id.in_(ids), mc.status == "pending", _stale())
+    )
+    return list(session.scalars(stmt))
 
 
 def counts_by_domain(session: Session, f: QueueFilter) -> dict[str, int]:
@@ -162,27 +188,3 @@ def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int
 
 def first(session: Session, f: QueueFilter) -> int | None:
     return session.execute(_base(f).order_by(*_order()).limit(1)).scalar_one_or_none()
-
-
-def bulk_selection(session: Session, f: QueueFilter, decision: str, threshold: float) -> list[int]:
-    """Candidates a bulk decision covers: merge at or above the threshold, reject below it.
-
-    A record with two candidates above the threshold is left out of a bulk merge: merging
-    it twice would move it twice, and which golden record it belongs to is the steward's call.
-    """
-    mc = MatchCandidate
-    side = mc.probability >= threshold if decision == "merge" else mc.probability < threshold
-    stmt = (
-        select(mc.id, mc.source_record_id)
-        .join(SourceRecordRow, SourceRecordRow.id == mc.source_record_id)
-        .where(*f.conditions(), side)
-        .order_by(*_order())
-        .limit(BULK_LIMIT + 1)
-    )
-    rows = session.execute(stmt).all()
-    if decision != "merge":
-        return [r.id for r in rows]
-    seen: dict[int, int] = {}
-    for r in rows:
-        seen[r.source_record_id] = seen.get(r.source_record_id, 0) + 1
-    return [r.id for r in rows if seen[r.source_record_id] == 1]

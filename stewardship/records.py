@@ -70,6 +70,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
     comparisons = _levels(cand.domain)
     weights = {k: float(v) for k, v in cand.weights.items()}
     notes = dict(cand.notes or {})
+    levels = dict(cand.levels or {})  # scored with the weights, never read apart from them
     scale = max((abs(w) for w in weights.values()), default=1.0) or 1.0
     rows = []
     for label, weight in weights.items():
@@ -81,7 +82,7 @@ def compare(session: Session, candidate_id: int) -> dict[str, Any]:
                 "label": label,
                 "record": record.attributes.get(name),
                 "golden": golden.attributes.get(name),
-                "level": level_of(comp, record.attributes, golden.attributes),
+                "level": levels.get(label) or level_of(comp, record.attributes, golden.attributes),
                 "weight": weight,
                 "note": notes.get(label),
                 "bar": round(100 * abs(weight) / scale),
@@ -140,9 +141,7 @@ def dashboard(session: Session, now: datetime | None = None) -> dict[str, Any]:
             .group_by(SourceRecordRow.link_rule)
         ).all()
     )
-    # Of the records that joined an existing golden record, the share no steward had to link.
-    joined = sum(n for rule, n in rules.items() if rule not in ("new", "revived", ""))
-    by_steward = rules.get("steward", 0)
+    link = auto_link(session, rules)
     dead = session.execute(
         select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
     ).scalar_one()
@@ -166,11 +165,33 @@ def dashboard(session: Session, now: datetime | None = None) -> dict[str, Any]:
     return {
         "golden": golden,
         "pending": pending,
-        "auto_link_rate": (joined - by_steward) / joined if joined else None,
+        **link,
         "links": sum(rules.values()),
         "dead_letters": dead,
         "subscribers": subscribers,
         "hourly": hourly_changes(session, now),
+    }
+
+
+def auto_link(session: Session, rules: Mapping[str, int]) -> dict[str, Any]:
+    """The share of records the hub linked by itself, out of all that were linked to an
+    existing golden record or wait for a steward to decide: a record in review is work the
+    hub did not do, so leaving it out once showed 100 % beside a full queue."""
+    alone = ("new", "revived", "", None, "steward:split")  # on a golden record of their own
+    joined = sum(n for rule, n in rules.items() if rule not in alone)
+    by_steward = rules.get("steward", 0)
+    in_review = session.execute(
+        select(func.count(func.distinct(MatchCandidate.source_record_id)))
+        .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
+        .where(MatchCandidate.status == "pending", SourceRecordRow.deleted.is_(False))
+    ).scalar_one()
+    automatic = joined - by_steward
+    total = joined + int(in_review)
+    return {
+        "auto_link_rate": automatic / total if total else None,
+        "auto_linked": automatic,
+        "linked_or_pending": total,
+        "in_review": int(in_review),
     }
 
 

@@ -89,7 +89,11 @@ def golden_page(
     view = queries.golden_view(session, domain, golden_id)
     spec = hub.config.domain(domain)
     found = (
-        [g for g in queries.search_golden(session, domain, q, 20) if g["id"] != golden_id]
+        [
+            g
+            for g in queries.search_golden(session, domain, q, 20, active_only=True)
+            if g["id"] != golden_id
+        ]
         if q
         else []
     )

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.api.deps import HubDep, ReadSession
-from hub.domain.commands import DecideMatch
+from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
-from stewardship import queue, records
+from stewardship import bulk, clusters, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
-from stewardship.web import dispatch, flash, redirect, render
+from stewardship.web import dispatch, flash, fresh, plural, redirect, render
 
 router = APIRouter(prefix="/steward", dependencies=[Depends(check_csrf)])
 Reason = Annotated[str, Form(max_length=2000)]
@@ -45,6 +45,12 @@ def queue_page(
 ) -> Response:
     f = _filter(request, hub)
     rows = queue.page(session, f, _cursor(after) if after else None)
+    stale = [r["id"] for r in rows if r["stale"]]
+    if stale:  # this page's evidence from one snapshot: score it again, then read it again
+        hub.bus.handle(RefreshEvidence(tuple(stale)))
+        fresh(session)
+        rows = queue.page(session, f, _cursor(after) if after else None)
+    several = clusters.pending_per_record(session, [r["source_record_id"] for r in rows])
     last = rows[-1] if len(rows) == queue.PAGE_SIZE else None
     return render(
         request,
@@ -52,6 +58,7 @@ def queue_page(
         steward,
         f=f,
         rows=rows,
+        several=several,
         counts=queue.counts_by_domain(session, f),
         domains=list(hub.config.domains),
         display={d: spec.display for d, spec in hub.config.domains.items()},
@@ -74,6 +81,9 @@ def compare_page(
     steward: CurrentSteward,
 ) -> Response:
     f = _filter(request, hub)
+    if queue.stale(session, [candidate_id]):
+        hub.bus.handle(RefreshEvidence((candidate_id,)))
+        fresh(session)
     view = records.compare(session, candidate_id)
     prev, nxt = queue.neighbours(session, f, candidate_id)
     return render(
@@ -83,6 +93,10 @@ def compare_page(
         f=f,
         v=view,
         c=view["candidate"],
+        others=clusters.others(session, view["candidate"].source_record_id, candidate_id)
+        if view["candidate"].status == "pending"
+        else [],
+        compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         prev_url=_url(f"/steward/candidates/{prev}", f) if prev else None,
         next_url=_url(f"/steward/candidates/{nxt}", f) if nxt else None,
         queue_url=_url("/steward/queue", f),
@@ -112,6 +126,7 @@ async def decide(
             )
         except ConcordError as exc:
             flash(request, str(exc), "error")
+    fresh(session)
     _, nxt = queue.neighbours(session, f, candidate_id)
     if nxt is None:
         nxt = queue.first(session, f)  # wrap round to what was skipped
@@ -139,12 +154,13 @@ def bulk_confirm(
     decision: str = "merge",
     threshold: str = "0.9",
 ) -> Response:
-    """Say how many candidates a bulk decision covers before it is made."""
+    """List every candidate a bulk decision covers, and those it leaves out, before it is
+    made."""
     f = _filter(request, hub)
     if decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {decision!r} is not merge or reject")
     t = _threshold(threshold)
-    ids = queue.bulk_selection(session, f, decision, t)
+    chosen = bulk.select_for(session, f, decision, t)
     return render(
         request,
         "bulk.html",
@@ -152,11 +168,14 @@ def bulk_confirm(
         f=f,
         decision=decision,
         threshold=t,
-        count=len(ids),
-        too_many=len(ids) > BULK_LIMIT,
+        s=chosen,
+        count=len(chosen.ids),
+        ids=",".join(map(str, chosen.ids)),
         limit=BULK_LIMIT,
         keep=f.query(),
         queue_url=_url("/steward/queue", f),
+        compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
+        display={d: spec.display for d, spec in hub.config.domains.items()},
     )
 
 
@@ -168,27 +187,43 @@ async def bulk_decide(
     steward: ActingSteward,
     decision: Annotated[str, Form(pattern="^(merge|reject)$")],
     threshold: Annotated[str, Form(max_length=20)],
-    expected: Annotated[int, Form(ge=0)],
+    ids: Annotated[str, Form(max_length=BULK_LIMIT * 21)],
     reason: Reason = "",
 ) -> Response:
-    """Each candidate is its own decision (own transaction, own audit entry), so one that
-    someone else decided meanwhile fails alone and the rest still go through."""
+    """Decide exactly the candidates the confirmation page listed. Each is its own decision
+    (own transaction, own audit entry), so one that someone else decided meanwhile fails
+    alone and the rest still go through."""
     f = _filter(request, hub, await request.form())
     t = _threshold(threshold)
-    ids = queue.bulk_selection(session, f, decision, t)
-    if len(ids) != expected or len(ids) > BULK_LIMIT:
-        flash(request, f"the selection changed ({expected} → {len(ids)}): confirm again", "error")
+    listed = bulk.parse_ids(ids)
+    chosen = bulk.select_for(session, f, decision, t)
+    if chosen.too_many or sorted(chosen.ids) != sorted(listed) or not listed:
+        flash(
+            request,
+            f"the selection changed ({len(listed)} listed, {len(chosen.ids)} now): confirm again",
+            "error",
+        )
         return redirect(_url("/steward/bulk", f, decision=decision, threshold=t))
     done, failed = 0, 0
     note = reason or f"bulk {decision} at probability {'≥' if decision == 'merge' else '<'} {t}"
-    for cid in ids:
+    for cid in chosen.ids:
         try:
             await dispatch(hub, DecideMatch(cid, decision, note, steward.name))
             done += 1
         except ConcordError:
             failed += 1
     verb = "merged" if decision == "merge" else "rejected"
-    flash(request, f"{verb} {done} candidates" + (f"; {failed} could not be" if failed else ""))
+    flash(
+        request,
+        f"{verb} {done} {plural(done, 'candidate')}"
+        + (f"; {failed} could not be" if failed else "")
+        + (
+            f"; {len(chosen.several)} {plural(len(chosen.several), 'candidate')} of records "
+            "with several candidates left for a steward"
+            if chosen.several
+            else ""
+        ),
+    )
     return redirect(_url("/steward/queue", f))
 
 

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
@@ -28,6 +29,7 @@ from stewardship.security import (
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["plural"] = lambda word, n: plural(n, word)
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -64,6 +66,19 @@ def redirect(url: str) -> RedirectResponse:
 async def dispatch(hub: Hub, cmd: object) -> Any:
     """Hand a command to the bus off the event loop (a decision is a database transaction)."""
     return await run_in_threadpool(hub.bus.handle, cmd)
+
+
+def plural(n: int, word: str) -> str:
+    """``candidate`` or ``candidates``: "Merge 1 candidates" read as a mistake, and was one."""
+    return word if n == 1 else word + "s"
+
+
+def fresh(session: Session) -> None:
+    """End the page's read transaction, so that what it reads next includes what the bus
+    just wrote. On SQLite a read transaction is a snapshot from its first query (the
+    steward's login), and the next candidate chosen from it was once the decided record's
+    other candidate, already superseded, shown with no buttons."""
+    session.rollback()
 
 
 def _error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:

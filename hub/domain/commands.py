@@ -73,6 +73,14 @@ class DecideMatch:
 
 
 @dataclass(frozen=True)
+class RefreshEvidence:
+    """Score these pending candidates again where the golden record they name has changed
+    since they were scored (or was merged away), so the steward sees one snapshot."""
+
+    candidate_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class RefreshStatistics:
     """Let the database re-learn the size and spread of the hot tables.
 

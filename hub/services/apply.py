@@ -16,13 +16,14 @@ from hub.domain.spec import DomainSpec, FieldSpec, SourceSpec, reference_target,
 from hub.domain.survivorship import Contribution, Override, survive, survive_field
 from hub.services.batch import ApplyReport, Batch
 from hub.services.curation import Curation
+from hub.services.evidence import Evidence
 from hub.services.linking import POPULATION_KEY
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 __all__ = ["Applier", "ApplyReport"]
 
 
-class Applier(Curation):
+class Applier(Curation, Evidence):
     """Applies changes; holds only configuration, so one instance serves every transaction."""
 
     def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
@@ -288,6 +289,10 @@ class Applier(Curation):
             )
         uow.golden.save(saved, search, now)
         uow.outbox.add(events)
+        merged = {g.id: g.merged_into for g, _, kind in saved if kind == "merged" and g.merged_into}
+        retired = {g.id for g, _, kind in saved if kind == "retired"}
+        if merged or retired:  # no pending candidate may stay on a record that is gone
+            uow.candidates.follow(merged, retired, now)
         return len(events), created
 
     @staticmethod

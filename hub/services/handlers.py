@@ -15,6 +15,7 @@ from hub.domain.commands import (
     KeepUnreadable,
     MergeGolden,
     OverrideField,
+    RefreshEvidence,
     RefreshStatistics,
     ReindexGolden,
     RemoveOverride,
@@ -24,6 +25,7 @@ from hub.domain.commands import (
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
+from hub.services.evidence import record_key, survivor
 from hub.services.fallback import one_by_one
 from hub.services.ports import UnitOfWork
 
@@ -110,31 +112,40 @@ def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
     return count
 
 
-def _survivor(uow: UnitOfWork, golden_id: str) -> str:
-    """The golden record that ``golden_id`` lives on in: a candidate's golden record may have
-    been merged into another since the candidate was raised."""
-    seen: set[str] = set()
-    while golden_id not in seen:
-        seen.add(golden_id)
-        g = uow.golden.load([golden_id]).get(golden_id)
-        if g is None or g.status != "merged" or not g.merged_into:
-            break
-        golden_id = g.merged_into
-    return golden_id
+def refresh_evidence(cmd: RefreshEvidence, uow: UnitOfWork, applier: Applier) -> int:
+    """Score stale candidates again; returns how many changed. Locks in the order of every
+    write path: the candidates' source records, then (by the update) the candidate rows."""
+    with uow:
+        found = [uow.candidates.get(cid, lock=False) for cid in sorted(set(cmd.candidate_ids))]
+        pending = [c for c in found if c is not None and c["status"] == "pending"]
+        if not pending:
+            return 0
+        uow.lock("record", ("\x00".join(record_key(c)) for c in pending))
+        now = datetime.now(UTC)
+        for c in pending:
+            uow.candidates.refresh(c["id"], applier.rescore(uow, c), now)
+        uow.commit()
+    return len(pending)
 
 
 def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[str, object]:
-    """A steward's decision, in one transaction with the re-survival it causes."""
+    """A steward's decision, in one transaction with the re-survival it causes.
+
+    Locks in the order of every write path (docs/architecture.md, "Locks"): the record, the
+    golden rows, then the candidate row, which the apply path updates after its golden rows
+    when it moves candidates off a merged golden record.
+    """
     if cmd.decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {cmd.decision!r} is not merge or reject")
     with uow:
-        # The lock order of every write path (docs/architecture.md, "Locks"): the source
-        # record first, then the candidate's row and the golden rows; an apply batch holding
-        # the record finishes before the decision moves it.
-        peek = uow.candidates.get(cmd.candidate_id, lock=False)
-        if peek is None:
+        seen = uow.candidates.get(cmd.candidate_id, lock=False)
+        if seen is None:
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
-        uow.lock("record", [f"{peek['source']}\x00{peek['domain']}\x00{peek['source_key']}"])
+        key = record_key(seen)
+        uow.lock("record", ["\x00".join(key)])
+        target = survivor(uow, seen["golden_id"])
+        held = uow.records.load([key]).get(key)
+        uow.golden.load({target, *([held.golden_id] if held and held.golden_id else [])}, lock=True)
         candidate = uow.candidates.get(cmd.candidate_id)
         if candidate is None:
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
@@ -143,8 +154,7 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         now = datetime.now(UTC)
         events = 0
         if cmd.decision == "merge":
-            key = (candidate["source"], candidate["domain"], candidate["source_key"])
-            events = applier.move(uow, key, _survivor(uow, candidate["golden_id"]), "steward")
+            events = applier.move(uow, key, survivor(uow, candidate["golden_id"]), "steward")
         status = "merged" if cmd.decision == "merge" else "rejected"
         uow.candidates.decide(cmd.candidate_id, status, cmd.actor, cmd.reason, now)
         uow.audit(

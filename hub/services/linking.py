@@ -180,6 +180,13 @@ class Linking:
                     "notes": dict(cand.notes),
                     "rule": cand.rule,
                     "run_id": record.run_id,
+                    "levels": dict(cand.levels),
+                    # the version scored against; a golden record born in this batch gets
+                    # its first version only at the end of it, so its evidence is read again
+                    # when first shown
+                    "golden_version": batch.pool[cand.golden_id].version
+                    if cand.golden_id in batch.pool and cand.golden_id not in batch.fresh
+                    else 0,
                 }
             )
 

@@ -6,7 +6,7 @@ The SQL store and the in-memory fakes of the unit tests both satisfy these, and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -120,9 +120,18 @@ class CandidateRepo(Protocol):
         """Whether a steward said a record of one of these golden records is not the other."""
         ...
 
+    def follow(self, merged: Mapping[str, str], retired: Collection[str], at: datetime) -> None:
+        """Pending candidates of a merged golden record move to its winner (their evidence
+        to be scored again); those against a retired one, against the golden record their
+        record is on already, or twice against one golden record, are superseded."""
+
+    def refresh(self, candidate_id: int, scored: Mapping[str, Any] | None, at: datetime) -> None:
+        """Store evidence scored again (probability, weights, notes, levels,
+        golden_version, golden_id); ``None``: the pair no longer reaches review, superseded."""
+
     def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
-        """A candidate with its source record's key, for a decision (its row locked unless
-        ``lock`` is False: a decision reads it unlocked first, to lock the record before)."""
+        """A candidate with its source record's key, for a decision (row-locked unless
+        ``lock`` is false: the locks of docs/architecture.md come first)."""
         ...
 
     def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:

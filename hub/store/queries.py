@@ -65,8 +65,14 @@ def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]
     }
 
 
-def search_golden(session: Session, domain: str, q: str, limit: int) -> list[dict[str, Any]]:
+def search_golden(
+    session: Session, domain: str, q: str, limit: int, active_only: bool = False
+) -> list[dict[str, Any]]:
+    """Golden records by name; ``active_only`` for what may still be merged (a merged or
+    retired record offered to a steward's merge only failed when chosen)."""
     stmt = select(GoldenRecordRow).where(GoldenRecordRow.domain == domain)
+    if active_only:
+        stmt = stmt.where(GoldenRecordRow.status == "active")
     if q:
         escaped = q.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(GoldenRecordRow.search_name.like(f"%{escaped}%", escape="\\"))

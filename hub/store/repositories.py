@@ -6,7 +6,7 @@ conflict``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
+from hub.store import candidate_evidence
 from hub.store import tables as t
 from hub.store.sql import (
     OUTBOX_LOCK,
@@ -430,10 +431,18 @@ class SqlCandidates:
                     "status": "pending",
                     "run_id": r.get("run_id"),
                     "created_at": now,
+                    "levels": r.get("levels") or None,
+                    "golden_version": r.get("golden_version"),
                 }
                 for r in rows
             ],
         )
+
+    def follow(self, merged: Mapping[str, str], retired: Collection[str], at: datetime) -> None:
+        candidate_evidence.follow(self.s, merged, retired, at)
+
+    def refresh(self, candidate_id: int, scored: Mapping[str, Any] | None, at: datetime) -> None:
+        candidate_evidence.refresh(self.s, candidate_id, scored, at)
 
     def exclude(
         self, key: tuple[str, str, str], golden_id: str, by: str, reason: str, at: datetime

@@ -250,6 +250,8 @@ class MatchCandidate(Base):
         # The steward queue across all domains: pending, by falling probability, then id.
         Index("ix_match_candidate_order", "status", "probability", "id"),
         Index("ix_match_candidate_record", "source_record_id", "status", "domain"),
+        # The pending candidates of a golden record that was merged away or retired.
+        Index("ix_match_candidate_golden", "golden_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -267,6 +269,11 @@ class MatchCandidate(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
     decided_at: Mapped[datetime | None] = mapped_column(Stamp)
     run_id: Mapped[str | None] = mapped_column(String(64))  # the onboarding run that raised it
+    # One snapshot of the evidence: the golden record's version the weights were scored
+    # against, and the level per field from that same comparison (docs/architecture.md,
+    # "Linking"). A golden record at another version means the evidence is stale.
+    golden_version: Mapped[int | None] = mapped_column(Integer)
+    levels: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class OutboxRow(Base):

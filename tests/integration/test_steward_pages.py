@@ -177,13 +177,14 @@ def test_after_a_decision_the_next_candidate_opens(web: Web) -> None:
 
 
 def test_bulk_says_how_many_then_decides_them(web: Web) -> None:
-    _candidate(web)
+    cid = _candidate(web)
     token = login(web.client, "ann")
     confirm = web.client.get("/steward/bulk?decision=reject&threshold=0.999&domain=client")
-    assert "Reject <b data-count>1</b> candidates" in confirm.text
+    assert "Reject <b data-count>1</b> candidate with" in confirm.text
+    assert f'name="ids" value="{cid}"' in confirm.text
     stale = web.client.post(
         "/steward/bulk",
-        data={"decision": "reject", "threshold": "0.999", "expected": "2", "csrf": token},
+        data={"decision": "reject", "threshold": "0.999", "ids": f"{cid},{cid + 1}", "csrf": token},
     )
     assert "the selection changed" in stale.text
     assert web.candidates()[0].status == "pending"
@@ -192,7 +193,7 @@ def test_bulk_says_how_many_then_decides_them(web: Web) -> None:
         data={
             "decision": "reject",
             "threshold": "0.999",
-            "expected": "1",
+            "ids": str(cid),
             "domain": "client",
             "csrf": token,
         },

@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -498,8 +498,35 @@ class FakeCandidates:
                     "created_at": now,
                     "decided_at": None,
                     "run_id": r.get("run_id"),
+                    "levels": copy.deepcopy(r.get("levels") or None),
+                    "golden_version": r.get("golden_version"),
                 }
             )
+
+    def follow(self, merged: Mapping[str, str], retired: Collection[str], at: datetime) -> None:
+        records = self._uow.work.records
+        pending = [c for c in self._uow.work.candidates if c.get("status") == "pending"]
+        for c in pending:
+            if c["golden_id"] in merged:
+                c.update(golden_id=merged[c["golden_id"]], golden_version=None)
+        seen: set[tuple[int, str]] = set()
+        for c in sorted(pending, key=lambda c: c["id"]):
+            pair = (c["source_record_id"], c["golden_id"])
+            on = records[c["source_record_id"]].golden_id
+            if c["golden_id"] in retired or (
+                c["golden_id"] in merged.values() and (on == c["golden_id"] or pair in seen)
+            ):
+                c.update(status="superseded", decided_by="concord", decided_at=at)
+            if c["golden_id"] in merged.values():
+                seen.add(pair)
+
+    def refresh(self, candidate_id: int, scored: Mapping[str, Any] | None, at: datetime) -> None:
+        for c in self._uow.work.candidates:
+            if c["id"] == candidate_id and c.get("status") == "pending":
+                if scored is None:
+                    c.update(status="superseded", decided_by="concord", decided_at=at)
+                else:
+                    c.update(copy.deepcopy(dict(scored)))
 
 
 class FakeDeadLetters:

@@ -1,0 +1,5 @@
+"""The steward browser fixtures (a served hub, a Chromium page) for every browser test module."""
+
+from tests.e2e.test_steward_browser import page, served
+
+__all__ = ["page", "served"]
