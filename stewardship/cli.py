@@ -30,9 +30,12 @@ def _password(from_stdin: bool) -> str:
 @stewards_app.command("add")
 def add(
     name: str,
-    role: Annotated[str, typer.Option(help="viewer (looks), steward (decides) or admin.")] = (
-        "steward"
-    ),
+    role: Annotated[
+        str,
+        typer.Option(
+            help="viewer (looks), steward (decides matches), finance (setup exceptions) or admin."
+        ),
+    ] = ("steward"),
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin's first line.")
     ] = False,

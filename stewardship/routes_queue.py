@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from hub.api.deps import HubDep, ReadSession
 from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
+from hub.store.kpis import all_kpis
 from stewardship import bulk, clusters, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -228,7 +229,27 @@ async def bulk_decide(
 
 
 @router.get("/dashboard")
-def dashboard(request: Request, session: ReadSession, steward: CurrentSteward) -> Response:
+def dashboard(
+    request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward
+) -> Response:
     data = records.dashboard(session)
     peak = max((n for _, n in data["hourly"]), default=0) or 1
-    return render(request, "dashboard.html", steward, d=data, peak=peak)
+    kpi = all_kpis(session, 28, known_stage=hub.config.project_setup.known_stage)
+    return render(
+        request, "dashboard.html", steward, d=data, peak=peak, k=kpi, charts=kpi_charts(kpi)
+    )
+
+
+def kpi_charts(kpi: dict[str, Any]) -> dict[str, Any]:
+    """Bar heights (0-100) for the dashboard's KPI charts: the setup cycle per week (hours
+    from contract to PSA's project) and the reconciliation work per day."""
+    weeks = [(w["week"], (w["linked_p50_seconds"] or 0) / 3600) for w in kpi["setup_cycle"]]
+    days = [
+        (r["day"], r["steward_decisions"] + r["setup_exceptions"]) for r in kpi["reconciliation"]
+    ][-28:]
+    top_week = max((h for _, h in weeks), default=0) or 1
+    top_day = max((n for _, n in days), default=0) or 1
+    return {
+        "weeks": [(w, h, round(h / top_week * 100, 1)) for w, h in weeks][-12:],
+        "days": [(d, n, round(n / top_day * 100, 1)) for d, n in days],
+    }

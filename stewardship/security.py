@@ -170,3 +170,16 @@ def acting_steward(steward: CurrentSteward) -> LoggedIn:
 
 
 ActingSteward = Annotated[LoggedIn, Depends(acting_steward)]
+
+CAN_SET_UP = ("finance", "admin")
+
+
+def finance_steward(steward: CurrentSteward) -> LoggedIn:
+    """Finance operations (or an admin): they decide setup exceptions; a steward who decides
+    matches does not, and a finance user decides no match."""
+    if steward.role not in CAN_SET_UP:
+        raise NotAllowed()
+    return steward
+
+
+FinanceSteward = Annotated[LoggedIn, Depends(finance_steward)]

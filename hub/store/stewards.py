@@ -15,7 +15,7 @@ from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store.access import audit
 from hub.store.tables import StewardRow
 
-ROLES = ("viewer", "steward", "admin")
+ROLES = ("viewer", "steward", "finance", "admin")  # finance: setup exceptions, not matches
 
 
 def add_steward(

@@ -404,3 +404,58 @@ def test_finance_resolves_defers_or_overrides_an_exception_with_a_reason(
 
         actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions[-2:] == ["setup_exception.defer", "setup_exception.override"]
+
+
+def test_finance_works_the_setup_exceptions_on_the_steward_page(sqlite_url: str) -> None:
+    """Must-have 5 and 6 on the steward site: the queue with its diagnostics, decided by the
+    finance role only; the dashboard's KPIs, with the unknown stage."""
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.store import stewards
+    from stewardship import passwords
+    from tests.steward_helpers import PASSWORD, SECRET, add_stewards, csrf_of, login
+
+    h = bootstrap(
+        Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
+    )
+    upgrade(sqlite_url)
+    try:
+        add_stewards(h)
+        with admin_session(h.engine) as s:
+            stewards.add_steward(s, "fay", "finance", passwords.hash_password(PASSWORD))
+            key = access.add_source(s, "crm", SOURCES["crm"], None, None, set(h.config.domains))
+            reader = access.create_key(s, "reader", "subscriber")
+        api = Api(h, {"crm": key, "reader": reader})
+        post(api, "crm", client("B-1", tax_id=None), deal("OPP-2", "contracted", client_key="B-1"),
+             deal("OPP-7", "Signed (new)"))  # fmt: skip
+        steward = TestClient(create_app(h, run_worker=False))
+        login(steward, "ann")
+        page = steward.get("/steward/setup").text
+        assert "tax_id is missing; a project billed from GB requires it" in page
+        assert "ERP sends the client&#39;s VAT number" in page
+        assert 'value="override"' not in page  # a match steward does not decide these
+        finance = TestClient(create_app(h, run_worker=False))
+        csrf = login(finance, "fay")
+        page = finance.get("/steward/setup").text
+        opp = api.golden_of("crm", "opportunity", "OPP-2")["id"]
+        assert f'action="/steward/setup/{opp}"' in page
+        r = finance.post(
+            f"/steward/setup/{opp}",
+            data={"csrf": csrf_of(page), "action": "override", "reason": "charity, no VAT"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        assert "overridden" in finance.get("/steward/setup").text  # the flash
+        api.apply()
+        assert (
+            api.client.get(
+                "/api/v1/xref/concord/project/" + str(opp), headers=api.auth("crm")
+            ).status_code
+            == 200
+        )
+        assert csrf  # logged in with a session token
+        dashboard = finance.get("/steward/dashboard").text
+        assert "Project setup cycle" in dashboard and "Signed (new)" in dashboard
+    finally:
+        h.close()
