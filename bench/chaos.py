@@ -38,8 +38,8 @@ from bench.chaos_checks import (
     version_gaps,
 )
 from bench.chaos_load import SOURCES, Client, Keys, Ledger, Sequences
-from hub.bench import bench_database, machine, wait_ready
-from hub.serving import free_port
+from bench.ingest import bench_database, machine, wait_ready
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade

@@ -24,8 +24,8 @@ from rich.console import Console
 
 from bench import latency, splink_side
 from bench.datasets import FEBRL_SETS, Task, company_task, febrl_tasks
+from bench.ingest import machine
 from bench.scoring import Scores, blocking_recall, score
-from hub.bench import machine
 from matching import candidate_pairs, dedupe, link
 
 __all__ = ["app", "run_match_bench"]

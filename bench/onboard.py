@@ -37,14 +37,14 @@ import typer
 from rich.console import Console
 
 from bench.companies import CompanySet, generate
+from bench.ingest import bench_hub, machine
 from bench.match import load_average
 from bench.onboard_quality import link_quality
-from hub.bench import bench_hub, machine
 from hub.config import Settings
 from hub.domain.model import attributes_digest
 from hub.domain.spec import SourceSpec
 from hub.domain.survivorship import Contribution, survive
-from hub.onboarding_runner import start_run
+from hub.runtime.onboarding_runner import start_run
 from hub.store import access
 from hub.store import tables as t
 from hub.store.sql import analyze, bulk_insert, table_of

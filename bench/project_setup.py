@@ -26,11 +26,11 @@ import httpx
 import typer
 from sqlalchemy import select
 
+from bench.ingest import bench_hub, machine, wait_ready
 from bench.match import load_average
-from hub.bench import bench_hub, machine, wait_ready
 from hub.domain.commands import AcceptChanges
 from hub.domain.model import Change
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.tables import OutboxRow
 from hub.store.uow import admin_session

@@ -21,8 +21,8 @@ from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
+from hub.runtime.worker import EmbeddedWorker
 from hub.services.apply import ApplyReport
-from hub.worker import EmbeddedWorker
 
 requests_log = logging.getLogger("concord.http")
 _QUIET = ("/healthz", "/readyz", "/metrics")

@@ -14,7 +14,7 @@ from hub.app import create_app
 from hub.bootstrap import Hub
 from hub.demo_deal import deal_story
 from hub.demo_world import SOURCES, build_world
-from hub.serving import BackgroundServer, free_port
+from hub.runtime.serving import BackgroundServer, free_port
 from hub.store import access, queries
 from hub.store.project_setup import list_exceptions, list_shells
 from hub.store.tables import ProjectShell, SourceRecordRow, SourceSystem

@@ -23,8 +23,8 @@ from hub.config import Settings, load_config
 from hub.domain.model import Change
 from hub.store import access
 from hub.store.uow import admin_session
-from tests.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
 from tests.migrated import migrate
+from tests.support.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
 
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

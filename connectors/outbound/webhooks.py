@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine, func, select, text
 from connectors.outbound import routing, signing
 from connectors.outbound.kafka import KafkaPublisher
 from hub import __version__
-from hub.background import BackgroundLoop
 from hub.config import Settings
+from hub.runtime.background import BackgroundLoop
 from hub.store import deliveries
 from hub.store.deliveries import Due, Outcome
 from hub.store.tables import OutboxRow, SubscriptionRow

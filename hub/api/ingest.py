@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from connectors.outbound.kafka import Producer, Record
-from hub import kafka_changes
 from hub.api.deps import Caller, HubDep
 from hub.api.schemas import ERRORS, AcceptedOut, ChangesIn
 from hub.config import Settings
@@ -18,6 +17,7 @@ from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBat
 from hub.domain.model import Change, derive_event_id
 from hub.domain.validation import check_attributes, check_timestamp
 from hub.logs import CORRELATION
+from hub.runtime import kafka_changes
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.bootstrap import Hub
-from hub.serving import BackgroundServer, free_port
+from hub.runtime.serving import BackgroundServer, free_port
 from hub.store.tables import InboxRow
 from hub.store.uow import admin_session
 from tests.conftest import Api

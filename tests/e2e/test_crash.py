@@ -43,7 +43,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hub.app import create_app
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade

@@ -16,7 +16,7 @@ import pytest
 
 from hub.app import create_app
 from hub.bootstrap import Hub
-from hub.serving import BackgroundServer, free_port
+from hub.runtime.serving import BackgroundServer, free_port
 from tests.conftest import make_hub
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 
 from hub.app import create_app
 from hub.domain.errors import CannotApply
+from hub.runtime.serving import BackgroundServer, free_port
 from hub.services.apply import Applier
-from hub.serving import BackgroundServer, free_port
 from hub.store.tables import AuditLog, DeadLetter, InboxRow
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory, make_hub

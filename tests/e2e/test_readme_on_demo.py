@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.serving import free_port
-from tests.steward_helpers import csrf_of
+from hub.runtime.serving import free_port
+from tests.support.steward import csrf_of
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 SH_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from hub.app import create_app
 from hub.bootstrap import Hub
-from hub.serving import BackgroundServer, free_port
+from hub.runtime.serving import BackgroundServer, free_port
 from hub.store.tables import MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.steward_helpers import ACME, PASSWORD, SECRET, WEAK, add_source, add_stewards
+from tests.support.steward import ACME, PASSWORD, SECRET, WEAK, add_source, add_stewards
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

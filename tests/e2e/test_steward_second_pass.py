@@ -11,7 +11,7 @@ from hub.bootstrap import Hub
 from hub.store.tables import MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.e2e.test_steward_browser import _login, _post
-from tests.steward_helpers import ACME, WEAK
+from tests.support.steward import ACME, WEAK
 
 PHONE = 390
 

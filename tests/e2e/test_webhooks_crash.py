@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.tables import InboxRow, OutboxRow

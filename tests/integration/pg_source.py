@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from connectors.inbound.pg_cluster import ClusterUnavailable, ThrowawayCluster
+from tests.support.pg_cluster import ClusterUnavailable, ThrowawayCluster
 
 SCHEMA = """
 CREATE TABLE clients (id int PRIMARY KEY, name text, website text, country text);

@@ -27,10 +27,10 @@ import psycopg
 import pytest
 import yaml
 
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 from tests.integration.pg_source import source_server  # noqa: F401  (fixture)
-from tests.kafka import Broker
-from tests.steward_helpers import csrf_of
+from tests.support.kafka import Broker
+from tests.support.steward import csrf_of
 
 pytestmark = pytest.mark.postgres
 

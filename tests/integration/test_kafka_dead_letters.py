@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from hub import kafka_changes
 from hub.domain.model import Change
+from hub.runtime import kafka_changes
 from hub.store.tables import DeadLetter, InboxRow
 from hub.store.uow import admin_session
 from tests.integration.test_scale_out import ScaleOut, scale_out
-from tests.kafka import produce
+from tests.support.kafka import produce
 
 __all__ = ["scale_out"]  # the fixture, imported to be found
 

@@ -12,7 +12,7 @@ from typing import Any
 from connectors.outbound.webhooks import WebhookWorker
 from hub.config import Settings
 from tests.conftest import Api, ChangeFactory
-from tests.kafka import Broker, read_topics
+from tests.support.kafka import Broker, read_topics
 
 
 def worker_for(api: Api, **extra: Any) -> WebhookWorker:

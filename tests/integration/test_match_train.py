@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from hub.bootstrap import fuzzy_matcher
+from hub.cli.match import match_app
 from hub.config import load_config
 from hub.domain.commands import DecideMatch
 from hub.domain.errors import ConfigError
-from hub.match_cli import match_app
 from hub.store import access
 from hub.store.tables import MatchCandidate
 from hub.store.uow import admin_session

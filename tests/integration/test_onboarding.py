@@ -18,7 +18,7 @@ from hub.cli import app
 from hub.domain.commands import DecideMatch
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RollbackRun
-from hub.onboarding_runner import RunResult, start_run
+from hub.runtime.onboarding_runner import RunResult, start_run
 from hub.services.onboarding import RunHasDecisions
 from hub.store import access, queries
 from hub.store import tables as t
@@ -354,7 +354,7 @@ def test_the_steward_site_shows_a_runs_review(
     api: Api, change: ChangeFactory, tmp_path: Path
 ) -> None:
     """The run's candidates are a queue filter; the run page says how much review is done."""
-    from tests.steward_helpers import add_stewards, login
+    from tests.support.steward import add_stewards, login
 
     _world(api, change)
     add_stewards(api.hub)
@@ -388,7 +388,7 @@ def test_parallel_preview_equals_one_pass(pg_url: str, tmp_path: Path) -> None:
     from connectors.inbound.files import column_mapping, read_rows
     from hub.domain.onboarding import validate_rows
     from hub.domain.spec import SourceSpec
-    from hub.onboarding_runner import preview_rows
+    from hub.runtime.onboarding_runner import preview_rows
     from hub.services.onboarding_preview import OnboardingPreview
     from matching import FellegiSunterMatcher
     from tests.conftest import make_hub

@@ -295,7 +295,7 @@ def test_the_steward_page_shows_a_projects_issues(sqlite_url: str) -> None:
     from fastapi.testclient import TestClient
 
     from hub.app import create_app
-    from tests.steward_helpers import SECRET, add_stewards, login
+    from tests.support.steward import SECRET, add_stewards, login
 
     h = bootstrap(
         Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
@@ -414,7 +414,7 @@ def test_finance_works_the_setup_exceptions_on_the_steward_page(sqlite_url: str)
     from hub.app import create_app
     from hub.store import stewards
     from stewardship import passwords
-    from tests.steward_helpers import PASSWORD, SECRET, add_stewards, csrf_of, login
+    from tests.support.steward import PASSWORD, SECRET, add_stewards, csrf_of, login
 
     h = bootstrap(
         Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)

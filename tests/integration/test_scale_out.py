@@ -27,7 +27,7 @@ from hub.store import access
 from hub.store.tables import GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import CONTACT_KEYS, make_hub
-from tests.kafka import Broker, produce, read_topics
+from tests.support.kafka import Broker, produce, read_topics
 
 pytestmark = pytest.mark.postgres
 

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.bootstrap import Hub
-from hub.kafka_changes import decode
+from hub.runtime.kafka_changes import decode
 from hub.store import access
 from hub.store.tables import InboxRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.kafka import Broker, read_topics
+from tests.support.kafka import Broker, read_topics
 
 
 def scale_out_client(url: str, bootstrap: str, topic: str) -> tuple[Hub, TestClient, str]:

@@ -13,7 +13,7 @@ from hub.app import create_app
 from hub.store.tables import SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.steward_helpers import (
+from tests.support.steward import (
     ACME,
     SECRET,
     WEAK,

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from tests.conftest import make_hub
-from tests.steward_helpers import ACME, SECRET, WEAK, Web, add_source, add_stewards, login
+from tests.support.steward import ACME, SECRET, WEAK, Web, add_source, add_stewards, login
 
 
 @pytest.fixture

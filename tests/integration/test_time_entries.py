@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from hub.app import create_app
 from hub.bootstrap import Hub, bootstrap, fuzzy_matcher
 from hub.config import Settings, load_config
-from hub.serving import BackgroundServer, free_port
+from hub.runtime.serving import BackgroundServer, free_port
 from hub.store import access
 from hub.store.migrate import upgrade
 from hub.store.tables import Base

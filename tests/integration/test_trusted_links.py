@@ -16,7 +16,7 @@ from hub.app import create_app
 from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.steward_helpers import SECRET, Web, add_source, add_stewards, login
+from tests.support.steward import SECRET, Web, add_source, add_stewards, login
 
 GROUP = {
     "website": "https://www.northgate-group.com",

@@ -17,8 +17,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from typer.testing import CliRunner
 
 from connectors.outbound.webhooks import WebhookWorker
+from hub.cli.deliveries import deliveries_app
 from hub.config import Settings
-from hub.deliveries_cli import deliveries_app
 from hub.store.tables import DeliveryRow, SubscriptionRow
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory

@@ -9,8 +9,8 @@ import sys
 HEAVY = (
     "hub.app",
     "hub.bootstrap",
-    "hub.kafka_worker",
-    "hub.bench_cli",
+    "hub.runtime.kafka_worker",
+    "bench.cli",
     "faust",
     "fastapi",
     "sqlalchemy",

@@ -13,7 +13,7 @@ import typer._click as click
 from typer.testing import CliRunner
 
 from hub.cli import app
-from hub.cli_lazy import LAZY, load
+from hub.cli.lazy import LAZY, load
 
 
 def _commands() -> Iterator[tuple[str, Any]]:

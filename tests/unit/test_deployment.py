@@ -14,7 +14,7 @@ import yaml
 from typer.main import get_command
 
 from hub.cli import app
-from hub.cli_lazy import LAZY, load
+from hub.cli.lazy import LAZY, load
 from hub.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

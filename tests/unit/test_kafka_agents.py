@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub import kafka_changes
 from hub.config import Settings, load_config
 from hub.domain.errors import ConfigError
 from hub.domain.model import Change, UnreadableMessage
-from hub.kafka_worker import build_app, debezium_decoder
+from hub.runtime import kafka_changes
+from hub.runtime.kafka_worker import build_app, debezium_decoder
 
 CHANGE = Change(
     source="crm",

@@ -82,7 +82,7 @@ def test_the_defaults_print_as_configuration_and_read_back(domain: str) -> None:
     import yaml
     from typer.testing import CliRunner
 
-    from hub.match_cli import match_app
+    from hub.cli.match import match_app
     from matching.spec import DEFAULT_SPECS
     from matching.spec_config import spec_from_config
 

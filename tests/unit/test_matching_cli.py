@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hub.match_cli import match_app
+from hub.cli.match import match_app
 from matching import resource_spec
 
 RUNNER = CliRunner()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 
 
 def binary() -> Path | None:

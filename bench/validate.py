@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hub.bench import bench_hub, machine
+from bench.ingest import bench_hub, machine
 from hub.bootstrap import Hub
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, RefreshStatistics

@@ -23,7 +23,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RollbackRun
 from hub.onboard_report import render_html
-from hub.onboarding_runner import Stage, start_run
+from hub.runtime.onboarding_runner import Stage, start_run
 from hub.store.onboarding import list_runs, run_status
 from hub.store.tables import OnboardingRun
 from hub.store.uow import session_factory

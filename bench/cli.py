@@ -1,8 +1,8 @@
 """``concord bench``: benchmarks that print their figures with the machine they ran on.
 
-Imported only when a ``concord bench`` command runs (see :mod:`hub.cli_lazy`); the matching
-and onboarding benchmarks live in the checkout's top-level ``bench`` package, outside the
-installed product, and are imported only by their own command.
+The product never imports this package: ``concord bench`` (:mod:`hub.cli.bench`) finds it in
+a checkout and hands it its arguments. Each benchmark's module is imported only by its own
+command.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hub.bench_cdc import bench_cdc
-from hub.bench_kafka import bench_kafka
-from hub.bench_validate import bench_validate
-from stewardship.bench import bench_queue
+from bench.cdc import bench_cdc
+from bench.kafka import bench_kafka
+from bench.queue import bench_queue
+from bench.validate import bench_validate
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures with the machine they ran on.", no_args_is_help=True
@@ -40,7 +40,7 @@ def bench_ingest(
     timeout: Annotated[float, typer.Option(help="Give up (exit 1) after this many s.")] = 900.0,
 ) -> None:
     """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
-    from hub.bench import run_ingest_bench
+    from bench.ingest import run_ingest_bench
 
     sys.exit(run_ingest_bench(n, database, batch, clients, out, timeout))
 
@@ -52,7 +52,7 @@ def bench_propagate(
     database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
 ) -> None:
     """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
-    from hub.bench_propagate import run_propagate
+    from bench.propagate import run_propagate
 
     sys.exit(run_propagate(rate, seconds, database, out))
 
@@ -65,7 +65,7 @@ def bench_soak(
     every: Annotated[float, typer.Option(help="Seconds between report lines.")] = 30.0,
 ) -> None:
     """Ingest and delivery together for minutes: throughput, latency and memory over time."""
-    from hub.bench_propagate import run_soak
+    from bench.propagate import run_soak
 
     sys.exit(run_soak(minutes, rate, database, every, out))
 

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
-from hub.serving import free_port
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade

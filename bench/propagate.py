@@ -32,8 +32,8 @@ import httpx
 import orjson
 from rich.console import Console
 
-from hub.bench import bench_database, machine, wait_ready
-from hub.serving import free_port
+from bench.ingest import bench_database, machine, wait_ready
+from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade

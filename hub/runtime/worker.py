@@ -10,8 +10,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from hub.background import BackgroundLoop
 from hub.domain.commands import AdvanceProjectSetup, ApplyPending, RefreshStatistics
+from hub.runtime.background import BackgroundLoop
 from hub.services.apply import ApplyReport
 from hub.services.bus import MessageBus, StatisticsSchedule
 

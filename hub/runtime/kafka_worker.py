@@ -30,16 +30,16 @@ from sqlalchemy.exc import IntegrityError
 from connectors.inbound.debezium import decode
 from connectors.inbound.mappings import Mappings, load_mappings
 from connectors.outbound.webhooks import WebhookWorker
-from hub import kafka_changes
 from hub.bootstrap import Hub, bootstrap
 from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change, UnreadableMessage
+from hub.runtime import kafka_changes
+from hub.runtime.worker import EmbeddedWorker
 from hub.services.bus import MessageBus
 from hub.store import deliveries
 from hub.store.uow import admin_session
-from hub.worker import EmbeddedWorker
 
 log = logging.getLogger("concord.kafka_worker")
 

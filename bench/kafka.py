@@ -32,13 +32,13 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
-from hub import tansu
-from hub.bench import INDUSTRIES, bench_database, machine
+from bench.ingest import INDUSTRIES, bench_database, machine
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.tables import InboxRow
 from hub.store.uow import admin_session
+from tests.support import tansu
 
 MAPPING = """\
 source: bench-erp

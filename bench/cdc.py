@@ -21,13 +21,13 @@ import psycopg
 import typer
 from rich.console import Console
 
+from bench.ingest import bench_hub, machine
 from connectors.inbound.mappings import parse_mappings
-from connectors.inbound.pg_cluster import ClusterUnavailable, ThrowawayCluster
 from connectors.inbound.pg_logical import PostgresConnector
 from connectors.inbound.pg_state import SlotStore
-from hub.bench import bench_hub, machine
 from hub.store import access
 from hub.store.uow import admin_session
+from tests.support.pg_cluster import ClusterUnavailable, ThrowawayCluster
 
 MAPPING = {
     "source": "psa",

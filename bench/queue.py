@@ -20,8 +20,8 @@ import typer
 from rich.console import Console
 from sqlalchemy import insert, select, text
 
+from bench.ingest import bench_database, machine
 from hub.app import create_app
-from hub.bench import bench_database, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.store import stewards

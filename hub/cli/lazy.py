@@ -20,19 +20,19 @@ from typer.core import TyperCommand, TyperGroup
 
 LAZY: dict[str, tuple[str, str]] = {
     "worker": (
-        "hub.kafka_worker:worker",
+        "hub.runtime.kafka_worker:worker",
         "Scale-out: apply changes from the Kafka topic (faust workers).",
     ),
     "match": (
-        "hub.match_cli:match_app",
+        "hub.cli.match:match_app",
         "Match CSV files (link, dedupe); train, print a domain's match spec; reindex keys.",
     ),
-    "onboard": ("hub.onboard_cli:onboard_app", "Onboarding runs of an acquired firm's data."),
-    "connect": ("hub.connect_cli:connect_app", "Connect a source database (CDC)."),
-    "deliveries": ("hub.deliveries_cli:deliveries_app", "Webhook and Kafka deliveries."),
+    "onboard": ("hub.cli.onboard:onboard_app", "Onboarding runs of an acquired firm's data."),
+    "connect": ("hub.cli.connect:connect_app", "Connect a source database (CDC)."),
+    "deliveries": ("hub.cli.deliveries:deliveries_app", "Webhook and Kafka deliveries."),
     "stewards": ("stewardship.cli:stewards_app", "Steward accounts of the steward page."),
     "bench": (
-        "hub.bench_cli:bench_app",
+        "hub.cli.bench:bench",
         "Benchmarks that print figures with the machine they ran on.",
     ),
 }
@@ -69,7 +69,11 @@ def load(name: str) -> click.Command:
         group = typer.main.get_command(parent)
         assert isinstance(group, TyperGroup)
         return group.commands[name]
-    parent.command(name=name)(obj)
+    if getattr(obj, "forward_arguments", False):  # it hands every argument on, --help too
+        settings = {"allow_extra_args": True, "ignore_unknown_options": True}
+        parent.command(name=name, context_settings=settings, add_help_option=False)(obj)
+    else:
+        parent.command(name=name)(obj)
     return typer.main.get_command(parent)
 
 
