@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.outbound.targets import Policy
 from hub.domain.errors import ConfigError
 from hub.domain.project_setup import SetupRules, parse_setup_rules
 from hub.domain.spec import (
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_secret_overlap_seconds: float = Field(default=86_400, ge=0)
+    # Webhook targets on loopback, link-local or private addresses: refused unless allowed
+    # here (1 for all, or a comma-separated list of networks); see connectors/outbound/targets.
+    webhook_allow_private: str = ""
     delivery_batch: int = Field(default=200, ge=1, le=10_000)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
@@ -105,11 +109,21 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("webhook_allow_private")
+    @classmethod
+    def _allow_private(cls, value: str) -> str:
+        Policy.parse(value)  # a mistake stops the start, naming the setting
+        return value
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         retry_schedule(value)  # raises ValueError naming the bad entry
         return value
+
+    @property
+    def webhook_policy(self) -> Policy:
+        return Policy.parse(self.webhook_allow_private)
 
     @property
     def retry_delays(self) -> tuple[float, ...]:

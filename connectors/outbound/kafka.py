@@ -185,21 +185,24 @@ class KafkaPublisher:
         by_bootstrap: dict[str, list[tuple[Due, Record]]] = {}
         for item in items:
             sub = item.subscription
-            try:
+            try:  # a subscription that cannot be built fails alone, never the round
                 target = parse_target(sub.url, self.settings.kafka_bootstrap)
+                domain = str(item.payload.get("type", "")).split(".")[1]
+                headers = [CLOUDEVENT]
+                if item.correlation_id:
+                    headers.append(("x-correlation-id", item.correlation_id.encode()))
+                record = (
+                    target.topic(domain),
+                    item.golden_id.encode(),
+                    routing.body(item.payload, sub.source),
+                    headers,
+                )
             except KafkaTargetError as exc:
                 outcomes.append(self._failure(item, str(exc)))
                 continue
-            domain = str(item.payload.get("type", "")).split(".")[1]
-            headers = [CLOUDEVENT]
-            if item.correlation_id:
-                headers.append(("x-correlation-id", item.correlation_id.encode()))
-            record = (
-                target.topic(domain),
-                item.golden_id.encode(),
-                routing.body(item.payload, sub.source),
-                headers,
-            )
+            except Exception as exc:
+                outcomes.append(self._failure(item, f"{type(exc).__name__}: {exc}"))
+                continue
             by_bootstrap.setdefault(target.bootstrap, []).append((item, record))
         for bootstrap, pairs in by_bootstrap.items():
             results = self._producer(bootstrap).send_all([r for _, r in pairs])

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine, func, select, text
 
-from connectors.outbound import routing, signing
+from connectors.outbound import routing, signing, targets
 from connectors.outbound.kafka import KafkaPublisher
 from hub import __version__
 from hub.background import BackgroundLoop
@@ -94,6 +94,7 @@ class WebhookWorker(BackgroundLoop):
         self.engine = engine
         self.settings = settings
         self.schedule = settings.retry_delays
+        self.policy = settings.webhook_policy
         self._write = session_factory(engine)
         self._read = session_factory(engine, readonly=True)
         self._leader: Connection | None = None
@@ -159,24 +160,50 @@ class WebhookWorker(BackgroundLoop):
         return low is not None and top is not None and top > low
 
     def send(self, item: Due) -> Outcome:
-        """One attempt of one delivery, and what it came to."""
+        """One attempt of one delivery, and what it came to.
+
+        Whatever goes wrong while building or sending this request (a URL a check missed, a
+        refused address, a receiver that breaks the client) is this delivery's failed attempt:
+        an exception here used to fail the whole round, so every other subscriber's deliveries
+        of that round went out again on the next one.
+        """
+        started = datetime.now(UTC)
+        try:
+            status, retry_after, response = self._post(item, started)
+        except Exception as exc:
+            status, retry_after, response = None, None, f"{type(exc).__name__}: {exc}"
+        return self._outcome(item, started, status, retry_after, response)
+
+    def _post(self, item: Due, now: datetime) -> tuple[int | None, str | None, str]:
         sub = item.subscription
+        target = targets.pin(sub.url, self.policy)
         body = routing.body(item.payload, sub.source)
-        now = datetime.now(UTC)
         secrets = [sub.secret]
         if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
             secrets.append(sub.previous_secret)
         headers = signing.headers(secrets, item.event_id, now, body)
         if item.correlation_id:
             headers["x-correlation-id"] = item.correlation_id
-        status: int | None = None
-        retry_after: str | None = None
+        if target.host_header:
+            headers["host"] = target.host_header
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            with self.client.stream("POST", sub.url, content=body, headers=headers) as r:
-                status, retry_after = r.status_code, r.headers.get("retry-after")
-                response = _read_some(r)
+            with self.client.stream(
+                "POST", target.url, content=body, headers=headers, extensions=extensions
+            ) as r:
+                return r.status_code, r.headers.get("retry-after"), _read_some(r)
         except httpx.HTTPError as exc:
-            response = f"{type(exc).__name__}: {exc}"
+            return None, None, f"{type(exc).__name__}: {exc}"
+
+    def _outcome(
+        self,
+        item: Due,
+        now: datetime,
+        status: int | None,
+        retry_after: str | None,
+        response: str,
+    ) -> Outcome:
+        sub = item.subscription
         at = datetime.now(UTC)
         kind = "delivered"
         retry_at = None
@@ -196,7 +223,7 @@ class WebhookWorker(BackgroundLoop):
             retry_at = None if delay is None else at + timedelta(seconds=delay)
         log.log(
             logging.INFO if kind == "delivered" else logging.WARNING,
-            "delivery %s of %s to %s: %s (HTTP %s), attempt %d",
+            "delivery %s of %s to %r: %s (HTTP %s), attempt %d",
             item.event_id,
             sub.name,
             sub.url,

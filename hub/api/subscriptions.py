@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.outbound.kafka import KafkaTargetError, parse_target
+from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
@@ -37,7 +38,7 @@ class SubscriptionIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: Literal["webhook", "kafka"] = "webhook"
-    url: str | None = Field(default=None, max_length=2000)
+    url: str | None = Field(default=None, max_length=MAX_URL)
     domains: list[str] = Field(min_length=1, max_length=20)
     source: str | None = Field(default=None, max_length=100)
     echo: bool = False
@@ -121,6 +122,11 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
         try:
             parse_target(url, hub.settings.kafka_bootstrap)
         except KafkaTargetError as exc:
+            raise HTTPException(422, str(exc)) from exc
+    else:
+        try:
+            check_creation(url, hub.settings.webhook_policy)
+        except InvalidTarget as exc:
             raise HTTPException(422, str(exc)) from exc
     try:
         with admin_session(hub.engine) as s:
