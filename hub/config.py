@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # here (1 for all, or a comma-separated list of networks); see connectors/outbound/targets.
     webhook_allow_private: str = ""
     delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    # A process taking the delivery lead over from another waits this long first, for the old
+    # leader's sends in flight; unset: the webhook timeout plus a second.
+    delivery_takeover_seconds: float | None = Field(default=None, ge=0, le=3600)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
     # Kafka (scale-out mode and kafka subscriptions). With a bootstrap set, ingest publishes
@@ -195,7 +198,7 @@ def _field(domain: str, name: str, raw: Any) -> FieldSpec:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    unknown = set(raw) - {"type", "owners", "rules"}
+    unknown = set(raw) - {"type", "owners", "rules", "personal"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     ftype = raw.get("type", "string")
@@ -219,7 +222,10 @@ def _field(domain: str, name: str, raw: Any) -> FieldSpec:
         raise ConfigError(f"{where}: rule source_priority needs owners")
     if "union" in rules and ftype != "list":
         raise ConfigError(f"{where}.rules: union makes a list; the field's type is {ftype}")
-    return FieldSpec(name=name, type=ftype, owners=owners, rules=rules)  # type: ignore[arg-type]
+    personal = raw.get("personal", False)
+    if not isinstance(personal, bool):
+        raise ConfigError(f"{where}.personal: expected true or false, got {personal!r}")
+    return FieldSpec(name=name, type=ftype, owners=owners, rules=rules, personal=personal)  # type: ignore[arg-type]
 
 
 def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
@@ -387,6 +393,11 @@ class HubConfig:
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
+
+    @property
+    def personal_fields(self) -> dict[str, frozenset[str]]:
+        """Per domain, the fields only keys granted personal fields read."""
+        return {name: spec.personal_fields for name, spec in self.domains.items()}
 
 
 def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -171,8 +171,9 @@ class KafkaPublisher:
     with backoff and dead deliveries work the same for both kinds.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, personal_fields: Mapping[str, frozenset[str]]) -> None:
         self.settings = settings
+        self.personal_fields = personal_fields
         self._producers: dict[str, Producer] = {}
 
     def _producer(self, bootstrap: str) -> Producer:
@@ -194,7 +195,11 @@ class KafkaPublisher:
                 record = (
                     target.topic(domain),
                     item.golden_id.encode(),
-                    routing.body(item.payload, sub.source),
+                    routing.body(
+                        item.payload,
+                        sub.source,
+                        routing.hidden_fields(item.payload, sub.personal, self.personal_fields),
+                    ),
                     headers,
                 )
             except KafkaTargetError as exc:

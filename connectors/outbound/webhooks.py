@@ -8,35 +8,35 @@ sent again with the same ``webhook-id``.
 
 On PostgreSQL several ``concord serve`` processes may run; one of them delivers (it holds a
 session advisory lock, released when its connection dies), the others stand by, because two
-senders could overtake each other on the same record.
+senders could overtake each other on the same record. The leader re-checks its lock before
+each round and before it writes (``connectors.outbound.leader``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from connectors.outbound import routing, signing, targets
 from connectors.outbound.kafka import KafkaPublisher
+from connectors.outbound.leader import DeliveryLeader
 from hub import __version__
 from hub.background import BackgroundLoop
-from hub.config import Settings
+from hub.config import Settings, config_path, load_config
 from hub.store import deliveries
 from hub.store.deliveries import Due, Outcome
 from hub.store.tables import OutboxRow, SubscriptionRow
 from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.webhooks")
-
-LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -89,15 +89,28 @@ def _skip(sub: SubscriptionRow, event: dict[str, Any]) -> bool:
 class WebhookWorker(BackgroundLoop):
     name = "concord-deliveries"
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        personal_fields: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        """``personal_fields``: per domain, what only subscriptions granted personal fields
+        get (default: from the hub's ``concord.yaml``)."""
         super().__init__(settings.delivery_idle_seconds)
+        if personal_fields is None:
+            personal_fields = load_config(config_path(settings)).personal_fields
+        self.personal_fields = personal_fields
         self.engine = engine
         self.settings = settings
         self.schedule = settings.retry_delays
         self.policy = settings.webhook_policy
         self._write = session_factory(engine)
         self._read = session_factory(engine, readonly=True)
-        self._leader: Connection | None = None
+        grace = settings.delivery_takeover_seconds
+        self.leader = DeliveryLeader(
+            engine, settings.webhook_timeout_seconds + 1 if grace is None else grace, self._stop
+        )
         self.client = httpx.Client(
             timeout=settings.webhook_timeout_seconds,
             follow_redirects=False,
@@ -105,47 +118,44 @@ class WebhookWorker(BackgroundLoop):
             headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
-        self.kafka = KafkaPublisher(settings)  # kafka subscriptions; connects on first use
+        # kafka subscriptions; connects on first use
+        self.kafka = KafkaPublisher(settings, personal_fields)
 
     def closed(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         self.kafka.close()
-        if self._leader is not None:
-            self._leader.close()
+        self.leader.release()
 
     def turn(self) -> int:
-        # Only the process holding the leader lock delivers; the others idle and try again.
-        return self.run_once() if self._lead() else 0
-
-    def _lead(self) -> bool:
-        """True when this process is the one that delivers (always on SQLite: one file, one
-        ``concord serve``)."""
-        if self.engine.dialect.name != "postgresql" or self._leader is not None:
-            return True
-        conn = self.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
-        conn.commit()
-        if got:
-            self._leader = conn
-            return True
-        conn.close()
-        return False
+        return self.run_once()
 
     def run_once(self) -> int:
-        """One round: fan out, send what is due, record. How many rows were made or sent."""
+        """One round: fan out, send what is due, record. How many rows were made or sent.
+
+        Only the process holding the leader lock delivers; the others idle and try again.
+        """
+        if not self.leader.lead():
+            return 0
         made = 0
         if self._behind():
             with self._write() as s:
                 made = deliveries.fan_out(s, _skip, self.settings.delivery_batch)
+                if not self.leader.still_leading():  # a deposed leader moves no cursor
+                    s.rollback()
+                    return 0
                 s.commit()
         with self._read() as s:
             todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
-        if not todo:
+        if not todo or not self.leader.still_leading():
             return made
         hooks = [t for t in todo if t.subscription.kind != "kafka"]
         outcomes = list(self.pool.map(self.send, hooks))
         outcomes += self.kafka.send([t for t in todo if t.subscription.kind == "kafka"])
+        if not self.leader.still_leading():
+            # What was sent was sent: recording it spares the new leader a second send; the
+            # retries are the new leader's to schedule.
+            outcomes = [o for o in outcomes if o.status == "delivered"]
         with self._write() as s:
             deliveries.record(s, outcomes)
             s.commit()
@@ -177,7 +187,8 @@ class WebhookWorker(BackgroundLoop):
     def _post(self, item: Due, now: datetime) -> tuple[int | None, str | None, str]:
         sub = item.subscription
         target = targets.pin(sub.url, self.policy)
-        body = routing.body(item.payload, sub.source)
+        hidden = routing.hidden_fields(item.payload, sub.personal, self.personal_fields)
+        body = routing.body(item.payload, sub.source, hidden)
         secrets = [sub.secret]
         if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
             secrets.append(sub.previous_secret)

@@ -42,6 +42,9 @@ class SubscriptionIn(BaseModel):
     domains: list[str] = Field(min_length=1, max_length=20)
     source: str | None = Field(default=None, max_length=100)
     echo: bool = False
+    personal: bool = Field(
+        default=False, description="Send personal fields (a person's birth date, home address)."
+    )
     start: Literal["now", "beginning"] = "now"
 
 
@@ -53,6 +56,7 @@ class SubscriptionOut(BaseModel):
     domains: list[str]
     source: str | None
     echo: bool
+    personal: bool
     status: str
     status_reason: str | None
     created_at: datetime
@@ -100,6 +104,7 @@ def _out(row: SubscriptionRow, delivery: dict[str, Any] | None = None) -> Subscr
         domains=row.domains,
         source=row.source,
         echo=row.echo,
+        personal=row.personal,
         status=row.status,
         status_reason=row.status_reason,
         created_at=row.created_at,
@@ -139,6 +144,7 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
                 known_domains=set(hub.config.domains),
                 source=body.source,
                 echo=body.echo,
+                personal=body.personal,
                 start=body.start,
                 actor=caller.name,
             )

@@ -64,6 +64,7 @@ def create_subscription(
     known_domains: set[str],
     source: str | None = None,
     echo: bool = False,
+    personal: bool = False,
     start: str = "now",
     actor: str = "cli",
 ) -> tuple[SubscriptionRow, str]:
@@ -101,6 +102,7 @@ def create_subscription(
         domains=list(domains),
         source=source,
         echo=echo,
+        personal=personal,
         status="active",
         secret=secret,
         cursor=cursor,
@@ -109,7 +111,15 @@ def create_subscription(
         updated_at=now,
     )
     session.add(row)
-    detail = {"id": row.id, "name": name, "url": url, "domains": list(domains), "source": source}
+    detail: dict[str, Any] = {
+        "id": row.id,
+        "name": name,
+        "url": url,
+        "domains": list(domains),
+        "source": source,
+    }
+    if personal:
+        detail["personal"] = True
     audit(session, actor, "subscription.create", detail)
     return row, secret
 
