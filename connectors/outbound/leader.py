@@ -19,7 +19,7 @@ import threading
 
 from sqlalchemy import Connection, Engine, text
 
-log = logging.getLogger("concord.webhooks")
+log = logging.getLogger("concord.delivery_leader")
 
 LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
 
