@@ -9,7 +9,7 @@ flag: before every round, before fan-out advances the cursors and before outcome
 the leader asks its lock connection whether it still holds the lock, and stops when it does
 not. A process that takes the lock over from another waits ``grace`` seconds first, long
 enough for the old leader's sends in flight (bounded by the webhook timeout) to end and be
-recorded, so it does not send them again. See docs/architecture.md, "Delivery".
+recorded, so it does not send them again. See docs/architecture.md, "Delivery: one leader, fenced".
 """
 
 from __future__ import annotations
