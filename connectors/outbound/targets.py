@@ -22,7 +22,17 @@ MAX_URL = 2000
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-__all__ = ["MAX_URL", "InvalidTarget", "Pinned", "Policy", "check_url", "getaddrinfo", "pin"]
+__all__ = [
+    "MAX_URL",
+    "InvalidTarget",
+    "Pinned",
+    "Policy",
+    "check_creation",
+    "check_text",
+    "check_url",
+    "getaddrinfo",
+    "pin",
+]
 
 
 class InvalidTarget(ValueError):
@@ -76,6 +86,15 @@ def _public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def check_text(url: str) -> None:
+    """Any subscription URL, webhook or Kafka: not too long, no control or space character."""
+    if len(url) > MAX_URL:
+        raise InvalidTarget(f"url: longer than {MAX_URL} characters")
+    bad = next((c for c in url if c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
+    if bad is not None:
+        raise InvalidTarget(f"url: contains the control or space character {bad!r}")
+
+
 def check_url(url: str) -> SplitResult:
     """The URL split into its parts, or ``InvalidTarget`` naming what is wrong with it.
 
@@ -83,11 +102,7 @@ def check_url(url: str) -> SplitResult:
         >>> check_url("https://hooks.example.com/concord").hostname
         'hooks.example.com'
     """
-    if len(url) > MAX_URL:
-        raise InvalidTarget(f"url: longer than {MAX_URL} characters")
-    bad = next((c for c in url if c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
-    if bad is not None:
-        raise InvalidTarget(f"url: contains the control or space character {bad!r}")
+    check_text(url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (reading it validates it)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.outbound.kafka import KafkaTargetError, parse_target
-from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation
+from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation, check_text
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
@@ -125,8 +125,9 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
         # Topic per domain, ``PREFIX.<domain>``; the prefix defaults to concord.<name>.
         url = body.url or f"kafka:///concord.{body.name}"
         try:
+            check_text(url)  # brokers are the firm's own: no address rule, but no CR/LF either
             parse_target(url, hub.settings.kafka_bootstrap)
-        except KafkaTargetError as exc:
+        except (KafkaTargetError, InvalidTarget) as exc:
             raise HTTPException(422, str(exc)) from exc
     else:
         try:

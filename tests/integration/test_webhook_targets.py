@@ -104,6 +104,12 @@ def test_bad_urls_are_refused_at_creation(api: Api, url: str) -> None:
     assert r.status_code == 422, r.text
 
 
+def test_kafka_urls_with_control_characters_are_refused(api: Api) -> None:
+    body = {"name": "k", "kind": "kafka", "url": "kafka://a:9092\r\n/x", "domains": ["client"]}
+    r = api.client.post("/api/v1/subscriptions", json=body, headers=api.auth("admin"))
+    assert r.status_code == 422, r.text
+
+
 def test_check_url_accepts_ordinary_urls() -> None:
     targets.check_url("https://hooks.example.com:8443/concord?x=1")
     targets.check_url("http://[2001:db8::1]/hook")
