@@ -9,19 +9,29 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# The image's user owns /app: the CLI and an SQLite hub write beside it (a database, its
+# session secret).
+RUN useradd --system --uid 10001 --home-dir /app concord && chown concord:concord /app
+
+# Dependencies first, in a layer of their own, from pyproject.toml alone: a code change does
+# not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# Then the code, installed without touching the dependencies.
+COPY README.md ./
 COPY hub ./hub
 COPY matching ./matching
 COPY stewardship ./stewardship
 COPY connectors ./connectors
 COPY migrations ./migrations
-RUN pip install .
+RUN pip install --no-deps .
 
 # Example mappings, so the demo connector has its file inside the image.
 COPY examples ./examples
 
-RUN useradd --system --uid 10001 --home-dir /app concord
 USER concord
 
 EXPOSE 8000

@@ -68,6 +68,7 @@ class Ledger:
     event_ids: set[tuple[str, str]] = field(default_factory=set)
     merges: list[tuple[str, str]] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
+    transport_errors: int = 0  # a dropped keep-alive connection: the client goes on
     done: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
 
@@ -120,8 +121,10 @@ class Client(threading.Thread):
         ledger: Ledger,
         sequences: Sequences,
         stop: threading.Event,
+        rate: float = 10.0,
     ) -> None:
         super().__init__(name=f"chaos-client-{index}", daemon=True)
+        self.pause = 1.0 / rate if rate > 0 else 0.0
         self.rng = random.Random(seed * 1_000 + index)
         self.base = base
         self.keys = keys
@@ -137,9 +140,13 @@ class Client(threading.Thread):
         try:
             with httpx.Client(base_url=self.base, timeout=60) as http:
                 self.http = http
-                while not self.stop_event.is_set():
+                while not self.stop_event.wait(self.pause):
                     op = self.rng.choices(self.ops, self.weights)[0]
-                    getattr(self, "op_" + op)()
+                    try:
+                        getattr(self, "op_" + op)()
+                    except httpx.TransportError:
+                        with self.ledger.lock:
+                            self.ledger.transport_errors += 1
         except Exception as exc:  # reported by the checker, never swallowed
             self.error = f"{self.name}: {exc!r}"
 

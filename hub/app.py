@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
-from hub.api import errors
+from hub.api import docs, errors
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.logs import CORRELATION, HEADER, correlation_id
@@ -31,6 +31,14 @@ _QUIET = ("/healthz", "/readyz", "/metrics")
 def _problem_of(error: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's error location, as the index of the change and the field, like our own 422s."""
     loc = [p for p in error.get("loc", ()) if p != "body"]
+    if error.get("type") == "json_invalid":  # its location is a character offset, not a field
+        at = f" at character {loc[0]}" if loc and isinstance(loc[0], int) else ""
+        reason = (error.get("ctx") or {}).get("error")
+        return {
+            "index": None,
+            "field": None,
+            "message": f"the body is not valid JSON{at}" + (f": {reason}" if reason else ""),
+        }
     index = None
     if len(loc) >= 2 and loc[0] == "changes" and isinstance(loc[1], int):
         index, loc = loc[1], loc[2:]
@@ -84,12 +92,15 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Change-data-capture master data hub.",
+        docs_url=None,  # served from local files by hub.api.docs, not from a CDN
+        redoc_url=None,
     )
     app.state.hub = hub
     app.state.worker = None
     app.state.metrics = HubMetrics(hub.engine) if hub is not None else None
     app.state.expects_worker = run_worker
     errors.install(app)
+    docs.install(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

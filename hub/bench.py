@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -69,35 +70,79 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) 
     raise RuntimeError(f"concord serve at {base} did not start")
 
 
+SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zu", "bi", "da", "fe", "go", "hu")
+KINDS = ("Holdings", "Partners", "Consulting", "Engineering", "Advisory", "Labs")
+CITIES = ("London", "Leeds", "Bristol", "York", "Bath", "Derby", "Hull", "Perth")
+
+
+def company(k: int) -> str:
+    """A distinct name per client, its first word its own (``Lomika Partners``), so blocking
+    on the first token finds a record's look-alikes, not a sixteenth of the hub."""
+    word, n = "", k
+    while True:
+        n, d = divmod(n, len(SYLLABLES))
+        word += SYLLABLES[d]
+        if not n:
+            break
+    return f"{word.capitalize()} {KINDS[k % len(KINDS)]}"
+
+
+def _letters(n: int) -> str:
+    return chr(65 + n % 26) + chr(65 + n // 26 % 26)
+
+
+def client_attributes(k: int, rng: random.Random, typo: bool = False) -> dict[str, object]:
+    """The fields the client blocking and comparisons read (name, city, postcode, country,
+    phone, website); a typo drops a letter of the name, as a person keying it in would."""
+    name = company(k)
+    if typo:
+        i = rng.randrange(1, len(name) - 1)
+        name = name[:i] + name[i + 1 :]
+    return {
+        "name": name,
+        "city": CITIES[k % len(CITIES)],
+        "postcode": f"AB{k % 97 + 1} {k // 97 % 10}{_letters(k // 970)}",
+        "country": "GB",
+        "phone": f"+44 20 7{k // 10000 % 1000:03d} {k % 10000:04d}",
+        "website": f"https://client{k}.co.uk",
+    }
+
+
 def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
     """N client changes: about 60% new records, 40% updates of records sent earlier.
 
-    Two sources: CRM creates clients; ERP sends the same clients (same website, so they link
-    deterministically) with its own fields, the way a real CDC stream mixes creates, links
-    and updates.
+    Two sources, as a real CDC stream mixes them: CRM creates clients; ERP sends a third of
+    them again with the same tax id and country (a deterministic link) and its own fields;
+    about 10% of all changes are new CRM records that carry no key and a slightly misspelt
+    name of an existing client, in its city and postcode, so the matcher blocks, scores and
+    links (or asks a steward) as it does for an acquired firm's data. Updates change fields
+    no rule reads much (industry, phone extension).
     """
     rng = random.Random(seed)
     changes: list[tuple[str, dict[str, object]]] = []
     seq = {"crm": 0, "erp": 0}
-    known: list[tuple[str, str, int]] = []
-    new_target = int(n * 0.6)
+    known: list[tuple[str, str, dict[str, object]]] = []  # source, key, the record's image
     for i in range(n):
-        if i < 1000 or (len(known) < new_target and rng.random() < 0.6) or not known:
-            k = len(known)
-            source = "crm" if k % 3 else "erp"
-            key = f"{source.upper()}-{k:07d}"
-            attrs = {"name": f"Client {k} Holdings", "website": f"https://client{k // 2}.co.uk"}
-            if source == "erp":
-                attrs["legal_name"] = f"CLIENT {k} HOLDINGS LTD"
-            known.append((source, key, k))
+        roll = rng.random()
+        k = len(known)
+        if i < 1000 or not known or roll < 0.5:  # a new client of CRM, or ERP's copy of one
+            if k % 3 == 2:
+                source, key = "erp", f"ERP-{k:07d}"
+                attrs = {**client_attributes(k - 1, rng), "tax_id": f"GB{k - 1:09d}",
+                         "legal_name": company(k - 1).upper() + " LTD"}  # fmt: skip
+            else:
+                source, key = "crm", f"CRM-{k:07d}"
+                attrs = {**client_attributes(k, rng), "tax_id": f"GB{k:09d}"}
+            known.append((source, key, attrs))
+        elif roll < 0.6:  # no key, a misspelt name: the matcher must score it
+            source, key = "crm", f"CRM-{k:07d}"
+            like = rng.randrange(k)
+            like -= like % 3 == 2  # an ERP index copies the CRM client before it
+            attrs = client_attributes(like, rng, typo=True)
+            known.append((source, key, attrs))
         else:
-            source, key, k = rng.choice(known)
-            attrs = {
-                "name": f"Client {k} Holdings",
-                "website": f"https://client{k // 2}.co.uk",
-                "phone": f"+44 20 7{k // 10000:03d} {k % 10000:04d}",  # one line per client
-                "industry": rng.choice(INDUSTRIES),
-            }
+            source, key, image = rng.choice(known)
+            attrs = {**image, "industry": rng.choice(INDUSTRIES)}
         seq[source] += 1
         changes.append(
             (source, {"domain": "client", "key": key, "sequence": seq[source], "attributes": attrs})
@@ -144,7 +189,27 @@ def bench_hub(kind: str) -> Iterator[tuple[Hub, Path]]:
             hub.close()
 
 
-def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> float | None:
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} cores)"
+
+
+def _outcomes(engine: Any) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            str(status): int(count)
+            for status, count in conn.execute(
+                select(InboxRow.status, func.count()).group_by(InboxRow.status)
+            )
+        }
+
+
+def _run_one(
+    kind: str, n: int, batch: int, clients: int, console: Console, timeout: float = 900.0
+) -> float | None:
     with (
         tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
         bench_database(kind, Path(tmp)) as url,
@@ -205,25 +270,38 @@ def _run_one(kind: str, n: int, batch: int, clients: int, console: Console) -> f
             with ThreadPoolExecutor(clients) as pool:
                 accepted = sum(pool.map(post, payloads))
             posted = time.perf_counter() - start
+            deadline = start + timeout
             with engine.connect() as conn:
                 while conn.execute(
                     select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
                 ).scalar_one():
                     conn.rollback()
+                    if time.perf_counter() > deadline:
+                        console.print(
+                            f"[red]{kind}: changes still pending after {timeout:.0f} s; "
+                            f"stopped[/red] {_outcomes(engine)}"
+                        )
+                        return None
                     time.sleep(0.05)
             total = time.perf_counter() - start
+            outcomes = _outcomes(engine)
         finally:
             for proc in (server, *workers):
                 proc.terminate()
                 proc.wait(30)
             engine.dispose()
-        rate = accepted / total
+        done = outcomes.get("applied", 0) + outcomes.get("stale", 0)
+        rate = done / total
         shape = "API process + 1 apply process" if split else "one process (embedded)"
         console.print(f"{kind} ({shape}):")
         console.print(
             f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
             f"({accepted / posted:>8,.0f}/s)  applied in {total:6.1f} s "
-            f"([bold]{rate:>8,.0f} changes/s end to end[/bold])"
+            f"([bold]{rate:>8,.0f} changes/s end to end[/bold], dead letters not counted)"
+        )
+        console.print(
+            f"{'':<9} applied {outcomes.get('applied', 0):,}, stale {outcomes.get('stale', 0):,}, "
+            f"dead {outcomes.get('dead', 0):,}; load average {load_average()}"
         )
         return rate
 
@@ -284,17 +362,21 @@ def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
     return done / took
 
 
-def run_ingest_bench(n: int, database: str, batch: int, clients: int, console: Console) -> int:
+def run_ingest_bench(
+    n: int, database: str, batch: int, clients: int, console: Console, timeout: float = 900.0
+) -> int:
     Settings()  # validate the environment before spending minutes
     kinds = ["sqlite", "postgres"] if database == "both" else [database]
     console.print(
-        f"concord bench ingest: {n:,} changes (~60% new, 40% updates, 2 sources), "
-        f"batches of {batch}, {clients} HTTP clients"
+        f"concord bench ingest: {n:,} changes (~50% new, a third of them ERP copies that link "
+        f"by tax id, ~10% misspelt names with no key that the matcher scores, ~40% updates; "
+        f"2 sources), batches of {batch}, {clients} HTTP clients, {timeout:.0f} s limit"
     )
-    console.print(f"machine: {machine()}")
-    rates = {k: _run_one(k, n, batch, clients, console) for k in kinds}
+    console.print(f"machine: {machine()}; load average {load_average()}")
+    rates = {k: _run_one(k, n, batch, clients, console, timeout) for k in kinds}
     for k in kinds:
         _apply_only(k, n, batch, console)
+    console.print(f"load average after: {load_average()}")
     if all(rates.values()) and len(rates) == 2:
         console.print(f"postgres/sqlite ratio: {rates['postgres'] / rates['sqlite']:.2f}")  # type: ignore[operator]
     return 0 if all(rates.values()) else 1

@@ -37,11 +37,12 @@ def bench_ingest(
     database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
     batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Give up (exit 1) after this many s.")] = 900.0,
 ) -> None:
     """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
     from hub.bench import run_ingest_bench
 
-    sys.exit(run_ingest_bench(n=n, database=database, batch=batch, clients=clients, console=out))
+    sys.exit(run_ingest_bench(n, database, batch, clients, out, timeout))
 
 
 @bench_app.command("propagate")
@@ -113,3 +114,9 @@ def bench_onboard(ctx: typer.Context) -> None:
 def bench_chaos(ctx: typer.Context) -> None:
     """Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants."""
     _checkout_bench("bench.chaos", ctx.args)
+
+
+@bench_app.command("setup", context_settings=_FORWARD, add_help_option=False)
+def bench_setup(ctx: typer.Context) -> None:
+    """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""
+    _checkout_bench("bench.project_setup", ctx.args)

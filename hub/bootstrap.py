@@ -15,6 +15,7 @@ from hub.services.bus import MessageBus
 from hub.services.ports import Matcher
 from hub.services.project_setup import ProjectSetup
 from hub.store.db import make_engine
+from hub.store.sql import is_transient
 from hub.store.uow import SqlUnitOfWork, session_factory
 from matching import (
     DEFAULT_SPECS,
@@ -106,5 +107,5 @@ def bootstrap(
     matcher = matcher or fuzzy_matcher(config)
     applier = Applier(config.domains, matcher)
     setup = ProjectSetup(config.project_setup, matcher)
-    bus = MessageBus(lambda: SqlUnitOfWork(factory), applier, setup)
+    bus = MessageBus(lambda: SqlUnitOfWork(factory), applier, setup, is_transient)
     return Hub(settings=settings, config=config, engine=engine, bus=bus)

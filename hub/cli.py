@@ -29,6 +29,8 @@ _boot = lazy_module("hub.bootstrap")
 _config = lazy_module("hub.config")
 _migrate = lazy_module("hub.store.migrate")
 _uow = lazy_module("hub.store.uow")
+_start = lazy_module("hub.cli_errors")
+_environment = lazy_module("hub.environment")
 
 # The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
 # imported only when they run (hub/cli_lazy.py), so `concord --help` and the everyday
@@ -39,7 +41,11 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 sources_app = typer.Typer(help="Source systems and their keys.", no_args_is_help=True)
-keys_app = typer.Typer(help="Read-only (subscriber) and admin keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys that are not a source's: subscriber (read-only), steward and admin keys. "
+    "A source's own key: concord sources.",
+    no_args_is_help=True,
+)
 deadletters_app = typer.Typer(
     help="Changes that were valid on the wire but could not be applied.", no_args_is_help=True
 )
@@ -49,16 +55,25 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
-def _hub() -> Hub:
+def _warn_environment() -> None:
+    for line in _environment.environment_warnings():
+        err.print(f"[yellow]warning:[/yellow] {line}")
+
+
+def _hub(needs_schema: bool = True) -> Hub:
+    """The hub; ``needs_schema`` for a command that reads the store but does not migrate it."""
+    _warn_environment()
     try:
         hub: Hub = _boot.bootstrap()
+        if needs_schema:
+            _start.require_schema(hub.settings.database_url)
         return hub
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(_start.USAGE_ERROR) from exc
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -80,6 +95,7 @@ def _admin(hub: Hub | None = None) -> Iterator[Session]:
 @app.command()
 def migrate() -> None:
     """Bring the database to the newest schema (safe to run again)."""
+    _warn_environment()
     settings = _config.Settings()
     _migrate.upgrade(settings.database_url)
     out.print(f"migrated {settings.database_url.split('@')[-1]}")
@@ -103,7 +119,7 @@ def serve(
 
     from hub.app import create_app
 
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     _migrate.upgrade(hub.settings.database_url)
     uvicorn.run(
@@ -123,7 +139,7 @@ def apply_inbox(
 ) -> None:
     """Apply pending changes in the inbox, then exit (or keep going with --follow).
 
-    Several ``--follow`` processes may share one PostgreSQL database: each claims its own
+    Several `--follow` processes may share one PostgreSQL database: each claims its own
     batches (SKIP LOCKED).
     """
     hub = _hub()
@@ -149,7 +165,7 @@ def apply_inbox(
 @app.command()
 def deliver() -> None:
     """Deliver webhooks until stopped: the delivery worker on its own, for the split topology
-    (``serve --no-worker`` plus ``apply --follow``). One process delivers at a time."""
+    (`serve --no-worker` plus `apply --follow`). One process delivers at a time."""
     from connectors.outbound.webhooks import WebhookWorker
 
     hub = _hub()
@@ -166,12 +182,16 @@ def deliver() -> None:
 @app.command()
 def status() -> None:
     """Counts: golden records per domain, links, pending references, inbox."""
+    from hub.counts_view import count_lines
+
     hub = _hub()
     session = _uow.session_factory(hub.engine, readonly=True)()
     try:
-        out.print(queries.counts(session))
+        counts = queries.counts(session)
     finally:
         session.close()
+    for line in count_lines(counts, hub.config.domains):
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -184,7 +204,13 @@ def demo(
     """Build a small five-system world, post it over HTTP, and serve it."""
     from hub.demo import run_demo
 
-    hub = _hub()
+    try:  # before anything is migrated or registered: a busy port leaves nothing behind
+        if serve:
+            _start.require_free_port(port)
+    except ConcordError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(_start.USAGE_ERROR) from exc
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     sys.exit(run_demo(hub, serve=serve, port=port, console=out))
 
@@ -197,7 +223,7 @@ def sources_add(
     rank: Annotated[int | None, typer.Option(help="Rank within its kind (0 is strongest).")] = None,
 ) -> None:
     """Register a source system; prints its new API key alone on the last line."""
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.add_source(
@@ -315,7 +341,7 @@ def keys_create(
     if role not in ("subscriber", "steward", "admin"):
         raise _fail(ConcordError("--role must be subscriber, steward or admin"))
     read = [d.strip() for d in domains.split(",") if d.strip()] if domains is not None else None
-    hub = _hub()
+    hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
         key = access.create_key(
@@ -339,7 +365,18 @@ def keys_revoke(name: str) -> None:
 
 
 def main() -> None:
-    app()
+    """``concord``: a database or settings error ends it with one line and exit code 2."""
+    import os
+
+    try:
+        app()
+    except Exception as exc:
+        url = os.environ.get("CONCORD_DATABASE_URL", "sqlite:///./concord.db")
+        line = _start.one_line(exc, url)
+        if line is None:
+            raise
+        err.print(f"[red]error:[/red] {line}", soft_wrap=True)
+        sys.exit(_start.USAGE_ERROR)
 
 
 if __name__ == "__main__":

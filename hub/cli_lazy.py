@@ -23,7 +23,10 @@ LAZY: dict[str, tuple[str, str]] = {
         "hub.kafka_worker:worker",
         "Scale-out: apply changes from the Kafka topic (faust workers).",
     ),
-    "match": ("hub.match_cli:match_app", "Match files, print or train match specs."),
+    "match": (
+        "hub.match_cli:match_app",
+        "Match CSV files (link, dedupe); train, print a domain's match spec; reindex keys.",
+    ),
     "onboard": ("hub.onboard_cli:onboard_app", "Onboarding runs of an acquired firm's data."),
     "connect": ("hub.connect_cli:connect_app", "Connect a source database (CDC)."),
     "deliveries": ("hub.deliveries_cli:deliveries_app", "Webhook and Kafka deliveries."),

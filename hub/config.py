@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.outbound.targets import Policy
@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="ignore")
 
     database_url: str = "sqlite:///./concord.db"
-    config_file: Path | None = None
+    # The README's name is CONCORD_CONFIG; CONCORD_CONFIG_FILE, read by earlier releases, is
+    # still accepted (the start warns that it is deprecated, hub/environment.py).
+    config_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("config_file", "CONCORD_CONFIG", "CONCORD_CONFIG_FILE"),
+    )
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)

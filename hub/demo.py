@@ -9,6 +9,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 import stewardship.demo as steward_demo
+from hub import demo_report as report
 from hub.app import create_app
 from hub.bootstrap import Hub
 from hub.demo_world import SOURCES, build_world
@@ -69,37 +70,20 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
             accepted += r.json()["accepted"]
             duplicates += r.json()["duplicates"]
         _wait_applied(hub)
-        acquired = steward_demo.post_acquired_firm(hub, client)  # look-alikes for the queue
-        accepted += acquired
+        acquired, again = steward_demo.post_acquired_firm(hub, client)  # look-alikes to review
+        accepted, duplicates = accepted + acquired, duplicates + again
         counts = _wait_applied(hub)
-        console.print(
-            f"posted {accepted} changes ({duplicates} duplicates) from "
-            f"{len(SOURCES)} systems over HTTP"
+        report.print_loaded(
+            console,
+            report.stored_line(accepted, duplicates, len(SOURCES) + 1),
+            counts,
+            list(hub.config.domains),
+            steward_demo.demo_steward(hub),
         )
-        golden = counts["golden"]
-        assert isinstance(golden, dict)
-        for domain in hub.config.domains:
-            console.print(f"  golden {domain:<9} {golden.get(domain, 0):>5}")
-        console.print(f"  links (source records)  {counts['links']}")
-        console.print(f"  pending references      {counts['pending_references']}")
-        console.print(f"  inbox                   {counts['inbox']}")
         if not serve:
+            report.print_next_steps(console)
             return 0
-        reader = keys["_reader"]
-        steward, password = steward_demo.demo_steward(hub)
-        console.print(f"\nConcord is serving the demo at {server.url}")
-        console.print(f"  steward page    {server.url}/steward/")
-        console.print(f"    log in as {steward}, password {password} (new on every run)")
-        console.print(f"  API docs        {server.url}/docs")
-        console.print(f"  health          {server.url}/healthz")
-        console.print(f"  feed            {server.url}/api/v1/feed?limit=20")
-        console.print(f"  clients         {server.url}/api/v1/golden/client?q=")
-        console.print(f"  a read-only key for the API: {reader}")
-        console.print(
-            f'  e.g. curl -H "Authorization: Bearer {reader}" '
-            f"'{server.url}/api/v1/golden/client?q=group'"
-        )
-        console.print("Press Ctrl+C to stop.")
+        report.print_serving(console, server.url, keys)
         try:
             while server.thread.is_alive():
                 time.sleep(0.5)

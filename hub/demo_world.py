@@ -24,7 +24,7 @@ Change = dict[str, object]
 SOURCES: dict[str, list[str]] = {
     "crm": ["client", "project"],
     "psa": ["client", "project", "resource", "assignment"],
-    "time": ["resource"],
+    "time": ["client", "project", "resource"],
     "hr": ["resource"],
     "erp": ["client", "project", "resource"],
 }
@@ -435,6 +435,18 @@ def build_world(seed: int = 7) -> list[tuple[str, list[Change]]]:
         "status": "confirmed" if p.status == "active" else "completed",
         "resource_key": psa_key[r.i], "project_key": f"PP-{p.i:04d}",
     }) for n, (p, r) in enumerate(staffed, start=1)])  # fmt: skip
+
+    # The timekeeping system's copies of the clients and projects people book time to, in its
+    # own keys, so the README's time-entry example runs on the demo. Only clients a key (tax
+    # id and country) links, so none becomes a second golden record.
+    booked = [p for p in delivered if p.client.in_erp or p.client.crm_has_tax]
+    time_client = {p.client.i: f"TC-{p.client.i:04d}" for p in booked}
+    post(time, [time.change("client", k, {
+        "name": c.name, "tax_id": c.tax_id, "country": c.country,
+    }) for c in clients if (k := time_client.get(c.i))])  # fmt: skip
+    post(time, [time.change("project", f"TP-{100 + n}", {
+        "code": p.code, "name": p.topic, "client_key": time_client[p.client.i],
+    }) for n, p in enumerate(booked)])  # fmt: skip
 
     # A month later: edits, a promotion, a leaver, closed projects, a deleted client.
     for e in em.values():

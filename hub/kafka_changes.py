@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
+from hub.domain.validation import check_timestamp
 
 
 class UnreadableChange(ValueError):
@@ -75,6 +76,11 @@ def decode(value: bytes) -> Change:
         changed_at = datetime.fromisoformat(_text(raw, "changed_at"))
     except ValueError as exc:
         raise UnreadableChange(f"field changed_at: {exc}") from exc
+    if changed_at.tzinfo is None:
+        raise UnreadableChange("field changed_at: expected a time zone")
+    why = check_timestamp(changed_at)
+    if why is not None:
+        raise UnreadableChange(f"field changed_at: {why}")
     sequence = raw.get("sequence")
     if sequence is not None and not isinstance(sequence, int):
         raise UnreadableChange(f"field sequence: expected an integer, got {sequence!r}")
@@ -91,4 +97,27 @@ def decode(value: bytes) -> Change:
         sequence=sequence,
         run_id=run_id if isinstance(run_id, str) else None,
         correlation_id=correlation_id if isinstance(correlation_id, str) else None,
+    )
+
+
+def unreadable(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+) -> UnreadableMessage:
+    """A message that is not a change, as a dead letter: its bytes as text (invalid UTF-8
+    escaped, so nothing is dropped) and where it sat on the topic."""
+
+    def text(raw: bytes | None) -> str | None:
+        return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+    return UnreadableMessage(
+        origin=f"kafka:{topic}",
+        position=f"{partition}@{offset}",
+        payload={
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": text(key),
+            "value": text(value),
+        },
+        reason=reason,
     )

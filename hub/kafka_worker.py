@@ -33,9 +33,9 @@ from connectors.outbound.webhooks import WebhookWorker
 from hub import kafka_changes
 from hub.bootstrap import Hub, bootstrap
 from hub.config import HubConfig, Settings
-from hub.domain.commands import AcceptChanges
+from hub.domain.commands import AcceptChanges, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 from hub.services.bus import MessageBus
 from hub.store import deliveries
 from hub.store.uow import admin_session
@@ -44,6 +44,8 @@ from hub.worker import EmbeddedWorker
 log = logging.getLogger("concord.kafka_worker")
 
 Ingest = Callable[[Sequence[Change]], int]
+# Messages that are not changes, kept as dead letters before their offsets are committed.
+Reject = Callable[[Sequence[UnreadableMessage]], int]
 # A Debezium event (value, key, topic) as a change, None for a tombstone or a skipped table.
 DebeziumDecoder = Callable[[bytes | None, bytes | None, str], Change | None]
 RELAY = "golden"  # the relay subscription's name: every golden change to PREFIX.<domain>
@@ -68,6 +70,10 @@ class BusIngest:
         for source, items in by_source.items():
             self.bus.accept(AcceptChanges(source, tuple(items)))
         return self.apply(rounds=2 + len(changes) // max(1, self.applier.batch))
+
+    def reject(self, messages: Sequence[UnreadableMessage]) -> int:
+        kept: int = self.bus.handle(KeepUnreadable(tuple(messages)))
+        return kept
 
     def apply(self, rounds: int = 1_000) -> int:
         """Apply the inbox until it is empty or ``rounds`` batches were applied (so a worker
@@ -107,9 +113,14 @@ def build_app(
     settings: Settings,
     ingest: Ingest,
     debezium: DebeziumDecoder | None = None,
+    *,
+    reject: Reject,
     **overrides: Any,
 ) -> faust.App:
-    """The faust app: one agent on ``concord.changes``, one on the Debezium topics if any."""
+    """The faust app: one agent on ``concord.changes``, one on the Debezium topics if any.
+
+    A message an agent cannot decode goes to ``reject`` (the dead letters) in the same step as
+    the batch around it, so its offset is committed only once it is kept."""
     app = faust.App(settings.kafka_group, **(faust_settings(settings) | overrides))
     batch, within = settings.kafka_worker_batch, settings.kafka_worker_within_seconds
     changes_topic = app.topic(
@@ -121,23 +132,27 @@ def build_app(
         partitions=settings.kafka_partitions,
     )
 
-    async def hand_over(changes: list[Change]) -> int:
+    async def hand_over(changes: list[Change], rejected: list[UnreadableMessage]) -> int:
+        loop = asyncio.get_running_loop()
+        if rejected:
+            await loop.run_in_executor(None, reject, rejected)
         if not changes:
             return 0
-        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, ingest, changes)
 
     @app.agent(changes_topic, name="apply-changes")
     async def apply_changes(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
-        async for values in stream.take(batch, within=within):
-            changes = []
-            for value in values:
+        events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
+        async for events in events_of(batch, within=within):
+            changes, rejected = [], []
+            for event in events:
+                msg = event.message
                 try:
-                    changes.append(kafka_changes.decode(value))
+                    changes.append(kafka_changes.decode(event.value))
                 except kafka_changes.UnreadableChange as exc:
                     # The API validated it; only a foreign writer on our topic gets here.
-                    log.error("%s: skipped a message: %s", settings.kafka_changes_topic, exc)
-            yield await hand_over(changes)
+                    rejected.append(_unreadable(msg, event.value, str(exc)))
+            yield await hand_over(changes, rejected)
 
     topics = settings.debezium_topics
     if topics and debezium is not None:
@@ -154,25 +169,24 @@ def build_app(
         async def apply_debezium(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
             events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
             async for events in events_of(batch, within=within):
-                changes = []
+                changes, rejected = [], []
                 for event in events:
                     msg = event.message
                     try:
                         change = decode(event.value, msg.key, msg.topic)
                     except ConcordError as exc:  # names the record and the field
-                        log.error(
-                            "%s[%s]@%s: skipped a Debezium event: %s",
-                            msg.topic,
-                            msg.partition,
-                            msg.offset,
-                            exc,
-                        )
+                        rejected.append(_unreadable(msg, event.value, str(exc)))
                         continue
                     if change is not None:
                         changes.append(change)
-                yield await hand_over(changes)
+                yield await hand_over(changes, rejected)
 
     return app
+
+
+def _unreadable(msg: Any, value: Any, reason: str) -> UnreadableMessage:
+    raw = value if isinstance(value, bytes | None) else bytes(value)
+    return kafka_changes.unreadable(msg.topic, msg.partition, msg.offset, msg.key, raw, reason)
 
 
 def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder | None:
@@ -253,7 +267,7 @@ def worker(
     if relay:
         ensure_relay(hub)
     ingest = BusIngest(hub.bus, settings)
-    app = build_app(settings, ingest, debezium)
+    app = build_app(settings, ingest, debezium, reject=ingest.reject)
 
     @app.timer(max(settings.worker_idle_seconds, 1.0))  # type: ignore[untyped-decorator]
     async def apply_leftovers() -> None:

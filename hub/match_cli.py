@@ -25,7 +25,8 @@ from matching import DEFAULT_SPECS, LinkedPair, MatchSpec, dedupe, link
 from matching.bulk import Progress as ProgressCallback
 
 match_app = typer.Typer(
-    help="Bulk matching of CSV files (link two files, or find duplicates in one).",
+    help="Bulk matching of CSV files (link two files, or find duplicates in one); train a "
+    "domain's model from steward decisions, print its match spec, rebuild its key index.",
     no_args_is_help=True,
 )
 _err = Console(stderr=True)
@@ -179,7 +180,7 @@ def train_command(
     ] = 50,
 ) -> None:
     """Re-learn m (from merges) and u (from "not a match") out of steward decisions, and write
-    the model for concord.yaml to name: ``match: {DOMAIN: {model: FILE}}``."""
+    the model for concord.yaml to name: `match: {DOMAIN: {model: FILE}}`."""
     import json
 
     from hub.bootstrap import bootstrap, fuzzy_matcher
@@ -220,7 +221,7 @@ def train_command(
 @match_app.command("spec")
 def spec_command(domain: DomainOpt) -> None:
     """Print the domain's match spec (comparisons and blocking rules) as concord.yaml takes it:
-    copy it under ``match: {DOMAIN: ...}`` and edit it to change how the domain matches."""
+    copy it under `match: {DOMAIN: ...}` and edit it to change how the domain matches."""
     import yaml
 
     from hub.bootstrap import fuzzy_matcher

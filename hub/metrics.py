@@ -9,7 +9,7 @@ scraped, so they are right whichever process did the work.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from hub.services.apply import ApplyReport
-from hub.store import deliveries
+from hub.store import deliveries, kpis
 from hub.store.tables import DeadLetter, InboxRow, MatchCandidate
 from hub.store.uow import session_factory
 
@@ -101,6 +101,56 @@ class DeliveryGauges(Collector):
         yield from families.values()
 
 
+class KpiGauges(Collector):
+    """The business KPIs of the last week (setup cycle) and day (deliveries, failures), from
+    the same queries as ``GET /api/v1/kpis`` (:mod:`hub.store.kpis`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = datetime.now(UTC)
+        with session_factory(self.engine, readonly=True)() as s:
+            cycle = kpis.setup_cycle(s, now - timedelta(days=7))
+            latency = kpis.delivery_latency(s, now - timedelta(days=1))
+            failures = kpis.integration_failures(s, now - timedelta(days=1))
+        setup = GaugeMetricFamily(
+            "concord_project_setup_seconds",
+            "Contracted deal -> shell made, published, joined by PSA (last 7 days)",
+            labels=["step", "quantile"],
+        )
+        for step in ("shell", "published", "linked"):
+            for q, label in (("50", "0.5"), ("90", "0.9")):
+                # the worst week's of the window: a slow week must show, not be averaged away
+                found = [w[f"{step}_p{q}_seconds"] for w in cycle]
+                values = [v for v in found if v is not None]
+                if values:
+                    setup.add_metric([step, label], max(values))
+        yield setup
+        delivered = GaugeMetricFamily(
+            "concord_delivery_latency_ms",
+            "Golden change committed -> delivered, per subscription (last 24 h)",
+            labels=["subscription", "quantile"],
+        )
+        for row in latency:
+            delivered.add_metric([row["subscription"], "0.5"], row["p50_ms"])
+            delivered.add_metric([row["subscription"], "0.99"], row["p99_ms"])
+        yield delivered
+        dead = GaugeMetricFamily(
+            "concord_dead_letter_rate",
+            "Dead letters over changes received, per source (last 24 h)",
+            labels=["source"],
+        )
+        totals: dict[str, list[int]] = {}
+        for row in failures["sources"]:
+            t = totals.setdefault(row["source"], [0, 0])
+            t[0] += row["dead_letters"]
+            t[1] += row["changes"]
+        for source, (n, of) in sorted(totals.items()):
+            dead.add_metric([source], n / of if of else 0.0)
+        yield dead
+
+
 class HubMetrics:
     """One registry per app, so building two apps (tests) never clashes."""
 
@@ -132,6 +182,7 @@ class HubMetrics:
         )
         self.registry.register(StoreGauges(engine))
         self.registry.register(DeliveryGauges(engine))
+        self.registry.register(KpiGauges(engine))
 
     def accepted(self, source: str, accepted: int, duplicates: int) -> None:
         self.received.labels(source).inc(accepted)

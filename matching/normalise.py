@@ -111,6 +111,10 @@ def email(v: object) -> str | None:
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_\-]{1,63}(?<!-)$")
+# Top-level domains reserved for examples and tests (RFC 2606, RFC 6761). They are not on the
+# public suffix list, yet documentation, demos and test data name sites on them
+# (``acme.example``): the label under them is the site, as under any real TLD.
+RESERVED_TLDS = frozenset({"example", "test", "invalid"})
 
 
 @cache
@@ -137,8 +141,9 @@ def website_domain(v: object) -> str | None:
     returned in their ASCII (punycode) form so ``bücher.de`` and ``xn--bcher-kva.de`` give the
     same key. A site on a shared platform keeps its own label (``acme.github.io``, see
     :func:`_psl`); a bare public suffix (``co.uk``, ``github.io``), IP addresses, single-label
-    hosts and unknown TLDs give ``None``. Works offline: the suffix list ships inside the
-    ``publicsuffixlist`` package.
+    hosts and unknown TLDs give ``None``; the reserved test TLDs ``.example``, ``.test`` and
+    ``.invalid`` count as known (``www.acme.example`` -> ``acme.example``). Works offline: the
+    suffix list ships inside the ``publicsuffixlist`` package.
     """
     s = _as_str(v)
     if s is None:
@@ -175,6 +180,8 @@ def _registered_domain(s: str) -> str | None:
     labels = host.split(".")
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         return None
+    if labels[-1] in RESERVED_TLDS:
+        return ".".join(labels[-2:])
     registered = _psl().privatesuffix(host)
     if registered is None:
         return None

@@ -35,8 +35,9 @@ def _variant(attrs: dict[str, Any], i: int) -> dict[str, Any]:
     return {"name": typo, "city": city}
 
 
-def post_acquired_firm(hub: Hub, client: httpx.Client, count: int = 12) -> int:
-    """Post ``count`` look-alike clients as the acquired firm; returns how many were sent."""
+def post_acquired_firm(hub: Hub, client: httpx.Client, count: int = 12) -> tuple[int, int]:
+    """Post ``count`` look-alike clients as the acquired firm; returns (accepted, duplicates)
+    as the hub answered, so a second run does not claim changes it did not store."""
     with admin_session(hub.engine) as s:
         if s.get(SourceSystem, ACQUIRED) is None:
             key = access.add_source(
@@ -58,7 +59,8 @@ def post_acquired_firm(hub: Hub, client: httpx.Client, count: int = 12) -> int:
         "/api/v1/changes", json={"changes": changes}, headers={"Authorization": f"Bearer {key}"}
     )
     r.raise_for_status()
-    return len(changes)
+    body = r.json()
+    return int(body["accepted"]), int(body["duplicates"])
 
 
 def demo_steward(hub: Hub) -> tuple[str, str]:

@@ -22,9 +22,9 @@ from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings, load_config
 from hub.domain.model import Change
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
+from tests.migrated import migrate
 
 # The tests' webhook receivers listen on 127.0.0.1, which a hub refuses by default (issue 19,
 # item 14); hubs and `concord serve` processes started by the tests inherit this. The tests of
@@ -114,7 +114,7 @@ run with this overlay, which is also how a firm keeps the old behaviour."""
 def make_hub(url: str, contact_keys: bool = False, **settings: object) -> Hub:
     config = load_config(text=CONTACT_KEYS) if contact_keys else None
     hub = bootstrap(Settings(database_url=url, **settings), config=config)  # type: ignore[arg-type]
-    upgrade(url)
+    migrate(url)  # SQLite: a copy of a file migrated once per process (tests/migrated.py)
     return hub
 
 

@@ -135,6 +135,9 @@ def _array(text: str, element: int) -> list[Any]:
     return items
 
 
+_BOOLEANS = {"t": True, "true": True, "f": False, "false": False}
+
+
 def text_value(text: str | None, type_oid: int) -> Any:
     """A column's text output as the Python value a mapping expects.
 
@@ -145,7 +148,12 @@ def text_value(text: str | None, type_oid: int) -> Any:
     if text is None:
         return None
     if type_oid == _BOOL:
-        return text == "t"
+        # The stream (and array output) spells booleans t/f; a snapshot reads ``::text``,
+        # which spells them true/false. Anything else is a protocol surprise, never False.
+        value = _BOOLEANS.get(text)
+        if value is None:
+            raise ProtocolError(f"not a boolean: {text[:40]!r}")
+        return value
     if type_oid in _INTS:
         return int(text)
     if type_oid in _FLOATS:

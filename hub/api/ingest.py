@@ -16,7 +16,7 @@ from hub.config import Settings
 from hub.domain.commands import AcceptChanges
 from hub.domain.errors import BatchTooLarge, FieldProblem, Forbidden, InvalidBatch
 from hub.domain.model import Change, derive_event_id
-from hub.domain.validation import check_attributes
+from hub.domain.validation import check_attributes, check_timestamp
 from hub.logs import CORRELATION
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -56,6 +56,9 @@ async def post_changes(
         changed_at = c.changed_at or now
         if changed_at.tzinfo is None:
             changed_at = changed_at.replace(tzinfo=UTC)
+        why = check_timestamp(changed_at)
+        if why is not None:
+            problems.append(FieldProblem(i, "changed_at", why, c.key))
         event_id = c.event_id or derive_event_id(
             source,
             c.domain,

@@ -11,6 +11,7 @@ from hub.api import (
     golden,
     health,
     ingest,
+    kpis,
     onboarding,
     project_setup,
     subscriptions,
@@ -28,6 +29,7 @@ for module in (
     curation,
     onboarding,
     project_setup,
+    kpis,
 ):
     router.include_router(module.router)
 router.include_router(time_entries_router)

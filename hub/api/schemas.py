@@ -68,6 +68,11 @@ class GoldenOut(BaseModel):
     xref: list[dict[str, Any]]
     overrides: dict[str, Any]
     merged_into: str | None
+    issues: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Open data-quality issues (a project's financial dimensions), each with "
+        "rule, record, message and fix",
+    )
     created_at: datetime
     updated_at: datetime
 

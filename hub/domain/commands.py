@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,25 @@ class AdvanceProjectSetup:
     and make, reopen or cancel the shells they call for (docs/architecture.md)."""
 
     limit: int = 500
+
+
+@dataclass(frozen=True)
+class DecideSetupException:
+    """Finance operations' decision on a deal waiting as a setup exception: ``resolve`` (it
+    is handled elsewhere; close it), ``defer`` (not now; it still retries itself when its
+    records change) or ``override`` (make the shell anyway, without what failed)."""
+
+    opportunity_id: str
+    action: str
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class KeepUnreadable:
+    """Keep messages that are not changes as dead letters, before their stream moves on."""
+
+    messages: tuple[UnreadableMessage, ...]
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ Command = (
     AcceptChanges
     | ApplyPending
     | ReplayDeadLetters
+    | KeepUnreadable
     | RefreshStatistics
     | DecideMatch
     | SplitRecord

@@ -57,6 +57,22 @@ def attributes_digest(attributes: dict[str, Any], op: str = "upsert") -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """A message from a stream that is not a change: kept whole as a dead letter, because a
+    stream's offset moves on and the message would otherwise be gone (docs/architecture.md,
+    "Bad input and configuration").
+
+    ``origin`` names where it came from (``kafka:<topic>``), ``position`` where in it
+    (``<partition>@<offset>``): together they identify it, so a redelivery is kept once.
+    """
+
+    origin: str
+    position: str
+    payload: dict[str, Any]
+    reason: str
+
+
 def derive_event_id(
     source: str,
     domain: str,
@@ -79,9 +95,14 @@ def derive_event_id(
 def is_newer(change: Change, digest: str, held: SourceRecord) -> bool:
     """Whether ``change`` may replace what the hub holds for that source record.
 
-    By ``sequence`` when both carry one, else by ``changed_at``. An exact tie is broken by the
-    digest of the images, not by arrival, so redelivery in any order converges on one state.
+    A total order, so that any delivery order converges on one state: a change with a
+    ``sequence`` outranks one without (a source's sequence is its own word on order, a clock
+    is a guess; comparing a mixed pair by clock made "newer" cyclic); two with one compare by
+    it, two without by ``changed_at``. An exact tie is broken by the digest of the images, not
+    by arrival (docs/architecture.md, "The path of one change").
     """
+    if (change.sequence is None) != (held.sequence is None):
+        return change.sequence is not None
     if change.sequence is not None and held.sequence is not None:
         if change.sequence != held.sequence:
             return change.sequence > held.sequence

@@ -58,6 +58,11 @@ class SetupRules:
     enabled: bool = True
     contracted: frozenset[str] = frozenset({"contracted", "closed_won"})
     lost: frozenset[str] = frozenset({"closed_lost", "lost"})
+    # the other stages CRM uses; a deal in a stage none of these lists names is kept and
+    # reported (a renamed stage in CRM must not silently stop every shell)
+    open_stages: frozenset[str] = frozenset(
+        {"lead", "qualified", "discovery", "proposal", "negotiation", "verbal"}
+    )
     code_pattern: str = "PRJ-{year}-{number:05d}"
     client_checks: tuple[ClientCheck, ...] = ()
     dimensions: Mapping[str, tuple[DimensionRule, ...]] = field(default_factory=dict)
@@ -67,6 +72,9 @@ class SetupRules:
         if stage in self.contracted:
             return "contracted"
         return "lost" if stage in self.lost else "open"
+
+    def known_stage(self, stage: Any) -> bool:
+        return _blank(stage) or _fold(stage) in self.contracted | self.lost | self.open_stages
 
     def code(self, number: int, today: date) -> str:
         return self.code_pattern.format(number=number, year=today.year)
@@ -231,9 +239,11 @@ def plan_shell(
     client_ref: str | None,
     lookup: Lookup,
     rules: SetupRules,
+    force: bool = False,
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The shell project's attributes (without its code, which is numbered when it is made),
-    or the problems that keep it from being made.
+    or the problems that keep it from being made; with ``force`` (finance overrode them) the
+    attributes despite the problems, without the dimensions that failed.
 
     ``opportunity_key`` is CRM's own key of the deal: the shell carries it as
     ``opportunity_id``, a key by which PSA's project, carrying it too, joins the shell.
@@ -246,7 +256,7 @@ def plan_shell(
     country = _fold((entity.attributes if entity else {}).get("country")).upper()
     country = country or _fold((client.attributes if client else {}).get("country")).upper()
     problems = check_client(client, country, rules) + problems
-    if problems or client_ref is None:
+    if client_ref is None or (problems and not force):
         return None, problems
     opp = opportunity.attributes
     currency = opp.get("currency") or (entity.attributes.get("currency") if entity else None)
@@ -263,7 +273,36 @@ def plan_shell(
     }
     for dim, ref in dims.items():
         attrs[dim] = ref.attributes.get("code")
-    return {k: v for k, v in attrs.items() if v not in (None, "")}, []
+    return {k: v for k, v in attrs.items() if v not in (None, "")}, problems
+
+
+def project_issues(
+    project: Golden, lookup: Lookup, held: Callable[[str], bool] = lambda dim: True
+) -> list[Problem]:
+    """The financial dimensions a golden project carries, from any source, checked: each
+    names an active reference record, and they agree. A project with issues takes no time
+    (``invalid_dimension``) until they are fixed. A dimension of which the hub ``held`` no
+    reference data at all is not checked: a firm that has not loaded its cost centers yet
+    must not see every project flagged (as labour codes pass while none are loaded)."""
+    found: dict[str, Golden] = {}
+    problems: list[Problem] = []
+    for dim in DIMENSIONS:
+        code = project.attributes.get(dim)
+        if _blank(code) or not held(dim):
+            continue
+        ref = lookup(dim, str(code))
+        if ref is None or _fold(ref.attributes.get("status")) in INACTIVE_REFERENCE:
+            problems.append(
+                Problem(
+                    f"dimension.{dim}",
+                    f"project {project.id}",
+                    f"{dim} {code} is {'not active' if ref else 'unknown'}",
+                    f"send {dim} {code} from ERP as active, or correct the project's {dim}",
+                )
+            )
+        else:
+            found[dim] = ref
+    return problems + agreement(found, project.attributes.get("currency"))
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -324,7 +363,15 @@ def parse_setup_rules(
         return SetupRules()
     if not isinstance(raw, dict):
         raise ConfigError("project_setup: expected a mapping")
-    keys = {"enabled", "contracted_stages", "lost_stages", "code", "client_checks", "dimensions"}
+    keys = {
+        "enabled",
+        "contracted_stages",
+        "lost_stages",
+        "open_stages",
+        "code",
+        "client_checks",
+        "dimensions",
+    }
     unknown = set(raw) - keys
     if unknown:
         raise ConfigError(f"project_setup: unknown key {sorted(unknown)[0]!r}")
@@ -356,6 +403,9 @@ def parse_setup_rules(
             "project_setup.contracted_stages",
         ),
         lost=_strings(raw.get("lost_stages", ["closed_lost", "lost"]), "project_setup.lost_stages"),
+        open_stages=_strings(
+            raw.get("open_stages", sorted(SetupRules.open_stages)), "project_setup.open_stages"
+        ),
         code_pattern=str(pattern),
         client_checks=tuple(
             _client_check(c, f"project_setup.client_checks[{i}]", client_fields)

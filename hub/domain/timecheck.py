@@ -35,6 +35,7 @@ REASONS: tuple[str, ...] = (
     "unknown_resource",
     "project_not_active_on_date",
     "project_not_billable",
+    "invalid_dimension",
     "resource_not_active_on_date",
     "not_assigned_on_date",
     "hours_out_of_range",
@@ -93,6 +94,8 @@ class Lifespan:
         billable: A project's golden ``billable``; ``None`` when no source says.
         resource: An assignment's golden resource id.
         project: An assignment's golden project id.
+        invalid_dimension: A project whose financial dimensions have open data-quality
+            issues (unknown, closed or disagreeing): no time until they are fixed.
     """
 
     golden_id: str
@@ -102,6 +105,7 @@ class Lifespan:
     billable: bool | None = None
     resource: str | None = None
     project: str | None = None
+    invalid_dimension: bool = False
 
     def status_on(self, day: date) -> str:
         """The status of the last version recorded on or before ``day`` (see module doc).
@@ -189,6 +193,8 @@ def check_entry(
             reasons.append("project_not_active_on_date")
         if entry.billable and project.billable is False:
             reasons.append("project_not_billable")
+        if project.invalid_dimension:
+            reasons.append("invalid_dimension")
     if resource is not None and not resource.active_on("resource", day, rules):
         reasons.append("resource_not_active_on_date")
     assignment = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hub.domain.spec import DomainSpec, FieldSpec
@@ -16,6 +16,33 @@ from hub.domain.spec import DomainSpec, FieldSpec
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TEXT = 10_000
 MAX_LIST = 500
+
+
+# What both stores can hold and hand back as a Python datetime: UTC years 1 to 9999, less a
+# day at each end, so that a reader in any time zone (PostgreSQL converts to the session's)
+# still gets a value in range. Outside it, PostgreSQL stores the value and then fails every
+# read of it, and SQLite cannot store it at all.
+EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+def check_timestamp(value: datetime) -> str | None:
+    """Why ``value`` (aware) cannot be stored and read back by every store, or None.
+
+    Examples:
+        >>> from datetime import timezone
+        >>> check_timestamp(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))))
+        'must lie between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59Z'
+    """
+    naive = value.replace(tzinfo=None)
+    offset = value.utcoffset() or timedelta(0)
+    # Compared without converting, since the conversion itself is what overflows.
+    if (
+        naive - EARLIEST.replace(tzinfo=None) < offset
+        or LATEST.replace(tzinfo=None) - naive < -offset
+    ):
+        return "must lie between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59Z"
+    return None
 
 
 def _nul(text: str) -> str | None:

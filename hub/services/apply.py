@@ -45,11 +45,7 @@ class Applier(Curation):
         """Apply ``rows`` inside ``uow``'s transaction (the caller commits)."""
         now = datetime.now(UTC)
         report = ApplyReport()
-        wanted: set[RecordKey] = set()
-        for _, ch in rows:
-            wanted.add((ch.source, ch.domain, ch.key))
-            wanted.update(self._reference_targets(ch.source, ch.domain, ch.attributes))
-        uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
+        wanted = self.lock_records(uow, rows)
         batch = Batch(records=uow.records.load(wanted))
         self._prefetch_keys(uow, batch, rows)
         statuses: dict[int, str] = {}
@@ -73,6 +69,15 @@ class Applier(Curation):
             uow.candidates.add(batch.candidates)
         uow.inbox.mark(statuses, now)
         return report
+
+    def lock_records(self, uow: UnitOfWork, rows: list[tuple[int, Change]]) -> set[RecordKey]:
+        """Lock (sorted) the source records ``rows`` change or refer to; returns them."""
+        wanted: set[RecordKey] = set()
+        for _, ch in rows:
+            wanted.add((ch.source, ch.domain, ch.key))
+            wanted.update(self._reference_targets(ch.source, ch.domain, ch.attributes))
+        uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
+        return wanted
 
     def _apply_one(self, uow: UnitOfWork, batch: Batch, ch: Change) -> bool:
         key = (ch.source, ch.domain, ch.key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +12,8 @@ from hub.domain.commands import (
     AdvanceProjectSetup,
     ApplyPending,
     DecideMatch,
+    DecideSetupException,
+    KeepUnreadable,
     MergeGolden,
     OverrideField,
     RefreshStatistics,
@@ -18,6 +22,7 @@ from hub.domain.commands import (
     ReplayDeadLetters,
     SplitRecord,
 )
+from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
@@ -26,6 +31,7 @@ from hub.services.handlers import (
     accept_changes,
     apply_pending,
     decide_match,
+    keep_unreadable,
     merge_golden,
     override_field,
     refresh_statistics,
@@ -53,17 +59,32 @@ class StatisticsSchedule:
         return True
 
 
+RETRIES = 3
+
+
+def _setup(setup: ProjectSetup | None) -> ProjectSetup:
+    if setup is None:
+        raise ConcordError("this hub runs no project setup")
+    return setup
+
+
 class MessageBus:
     def __init__(
-        self, uow_factory: UowFactory, applier: Applier, setup: ProjectSetup | None = None
+        self,
+        uow_factory: UowFactory,
+        applier: Applier,
+        setup: ProjectSetup | None = None,
+        transient: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self.uow_factory = uow_factory
         self.applier = applier
         self.setup = setup
+        self.transient = transient
         self._handlers: dict[type, Callable[[Any], Any]] = {
             AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
+            KeepUnreadable: lambda cmd: keep_unreadable(cmd, uow_factory()),
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
             DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
             SplitRecord: lambda cmd: split_record(cmd, uow_factory(), applier),
@@ -76,6 +97,7 @@ class MessageBus:
             AdvanceProjectSetup: lambda cmd: (
                 setup.advance(uow_factory(), cmd.limit) if setup is not None else 0
             ),
+            DecideSetupException: lambda cmd: _setup(setup).decide_exception(uow_factory(), cmd),
         }
 
     def accept(self, cmd: AcceptChanges) -> Accepted:
@@ -87,10 +109,27 @@ class MessageBus:
         return result
 
     def handle(self, cmd: object) -> Any:
+        """Run ``cmd``'s handler; a steward's or an admin's command that the database gave up
+        on for a reason of its own (a deadlock victim) runs again, up to three times.
+
+        Every write path takes its locks in one order (docs/architecture.md, "Locks"), but
+        an apply batch that merges two golden records moves records it did not lock first,
+        and PostgreSQL then resolves the rare cycle by failing one side: the side that is a
+        person's click must not see a 500 for it. Ingest and apply have their own answers
+        (idempotent resends; the batch's one-by-one fallback)."""
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise TypeError(f"no handler for {type(cmd).__name__}")
-        return handler(cmd)
+        if isinstance(cmd, AcceptChanges | ApplyPending):
+            return handler(cmd)
+        for attempt in range(RETRIES):
+            try:
+                return handler(cmd)
+            except Exception as exc:
+                if attempt == RETRIES - 1 or not self.transient(exc):
+                    raise
+                time.sleep(0.05 * 2**attempt * (1 + random.random()))
+        raise AssertionError("unreachable")
 
     def drain(self, limit: int = 500) -> ApplyReport:
         """Apply until the inbox is empty and project setup has read every golden change

@@ -12,6 +12,7 @@ from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
     DecideMatch,
+    KeepUnreadable,
     MergeGolden,
     OverrideField,
     RefreshStatistics,
@@ -23,6 +24,7 @@ from hub.domain.commands import (
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
+from hub.services.fallback import one_by_one
 from hub.services.ports import UnitOfWork
 
 log = logging.getLogger("concord.apply")
@@ -45,15 +47,25 @@ def accept_changes(cmd: AcceptChanges, uow: UnitOfWork) -> Accepted:
 
 
 def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) -> ApplyReport:
-    """Apply a batch in one transaction; if it fails, apply its changes one by one so that the
-    change at fault goes to the dead letters alone, with its reason, and the rest still apply."""
+    """Apply a batch in one transaction; if it fails, apply its changes one by one in the same
+    transaction (``hub.services.fallback``), so that the change at fault goes to the dead
+    letters alone, with its reason, and the rest still apply."""
     with uow_factory() as uow:
         rows = uow.inbox.claim(cmd.limit)
         if not rows:
-            return ApplyReport()
+            uow.commit()  # rows that could not even be read went to the dead letters
+            return ApplyReport(dead=uow.inbox.dead_at_claim)
         try:
-            report = applier.apply(uow, rows)
-            uow.commit()
+            with uow.savepoint():
+                report = applier.apply(uow, rows)
+        except Exception:
+            log.warning(
+                "batch of %d failed; applying one by one",
+                len(rows),
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            report = one_by_one(uow, applier, rows)
+        else:
             log.info(
                 "applied %d, stale %d, events %d",
                 report.applied,
@@ -69,50 +81,25 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
                     or None,
                 },
             )
-            return report
-        except Exception:
-            log.warning(
-                "batch of %d failed; applying one by one",
-                len(rows),
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            uow.rollback()
-    total = ApplyReport(split=1)
-    for inbox_id, change in rows:
-        with uow_factory() as uow:
-            try:
-                part = applier.apply(uow, [(inbox_id, change)])
-                uow.commit()
-            except Exception as exc:  # the reason is kept with the change, to be replayed
-                uow.rollback()
-                log.error(
-                    "change %s of %s dead-lettered: %.300s",
-                    change.event_id,
-                    change.source,
-                    exc,
-                    extra={
-                        "correlation_id": change.correlation_id,
-                        "source": change.source,
-                        "key": change.key,
-                        "domain": change.domain,
-                    },
-                )
-                with uow_factory() as dl:
-                    now = datetime.now(UTC)
-                    dl.dead_letters.add(inbox_id, change, f"{type(exc).__name__}: {exc}", now)
-                    dl.inbox.mark({inbox_id: "dead"}, now)
-                    dl.commit()
-                total.dead += 1
-                total.by_source[(change.source, "dead")] += 1
-                continue
-        total.add(part)
-    return total
+        uow.commit()
+        report.dead += uow.inbox.dead_at_claim
+        return report
 
 
 def refresh_statistics(cmd: RefreshStatistics, uow: UnitOfWork) -> None:
     with uow:
         uow.refresh_statistics()
         uow.commit()
+
+
+def keep_unreadable(cmd: KeepUnreadable, uow: UnitOfWork) -> int:
+    """Committed before the caller moves its stream on: the message is then never lost."""
+    with uow:
+        kept = uow.dead_letters.add_unreadable(cmd.messages, datetime.now(UTC))
+        uow.commit()
+    for m in cmd.messages:
+        log.error("%s %s: not a change, dead-lettered: %.300s", m.origin, m.position, m.reason)
+    return kept
 
 
 def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
@@ -141,6 +128,13 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
     if cmd.decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {cmd.decision!r} is not merge or reject")
     with uow:
+        # The lock order of every write path (docs/architecture.md, "Locks"): the source
+        # record first, then the candidate's row and the golden rows; an apply batch holding
+        # the record finishes before the decision moves it.
+        peek = uow.candidates.get(cmd.candidate_id, lock=False)
+        if peek is None:
+            raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
+        uow.lock("record", [f"{peek['source']}\x00{peek['domain']}\x00{peek['source_key']}"])
         candidate = uow.candidates.get(cmd.candidate_id)
         if candidate is None:
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")

@@ -7,10 +7,11 @@ The SQL store and the in-memory fakes of the unit tests both satisfy these, and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from hub.domain.model import Change, GoldenRecord, SourceRecord
+from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
 from hub.domain.spec import SourceSpec
 from matching import Candidate, MatchSpec
 from matching.matcher import Entity
@@ -47,7 +48,12 @@ class Matcher(Protocol):
 class InboxRepo(Protocol):
     def add(self, changes: Sequence[Change], received_at: datetime) -> int: ...
 
-    def claim(self, limit: int) -> list[tuple[int, Change]]: ...
+    # rows the last claim could not read back: already dead-lettered, in the claim's transaction
+    dead_at_claim: int
+
+    def claim(self, limit: int) -> list[tuple[int, Change]]:
+        """Lock up to ``limit`` pending rows for this transaction, oldest first."""
+        ...
 
     def mark(self, statuses: Mapping[int, str], at: datetime) -> None: ...
 
@@ -114,8 +120,9 @@ class CandidateRepo(Protocol):
         """Whether a steward said a record of one of these golden records is not the other."""
         ...
 
-    def get(self, candidate_id: int) -> dict[str, Any] | None:
-        """A candidate with its source record's key, for a decision."""
+    def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
+        """A candidate with its source record's key, for a decision (its row locked unless
+        ``lock`` is False: a decision reads it unlocked first, to lock the record before)."""
         ...
 
     def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:
@@ -125,6 +132,11 @@ class CandidateRepo(Protocol):
 
 class DeadLetters(Protocol):
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        """Keep messages that never reached the inbox; one already kept is skipped. Returns
+        how many were new."""
+        ...
 
     def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
         """Send dead changes back to the inbox (all not yet replayed when ``ids`` is None)."""
@@ -178,5 +190,15 @@ class UnitOfWork(Protocol):
     def __exit__(self, *args: object) -> None: ...
 
     def commit(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A part of the transaction that an exception undoes alone (locks it took included),
+        leaving the rest, and the claim, in place."""
+        ...
+
+    def transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the store's passing trouble (deadlock, serialization failure,
+        lost connection) rather than something wrong with the work: try again."""
+        ...
 
     def rollback(self) -> None: ...

@@ -13,12 +13,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from hub.domain.commands import DecideSetupException
+from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.domain.model import Change, GoldenRecord
-from hub.domain.project_setup import Golden, Problem, SetupRules, plan_shell
+from hub.domain.project_setup import (
+    DIMENSIONS,
+    Golden,
+    Lookup,
+    Problem,
+    SetupRules,
+    plan_shell,
+    project_issues,
+)
 from hub.domain.spec import HUB_SOURCE, ISSUER_FIELD
 from hub.services.ports import Matcher, UnitOfWork
 
-WATCHED = ("opportunity", "client")
+REFERENCE = DIMENSIONS
+ACTIONS = {"resolve": "resolved", "defer": "deferred", "override": "overridden"}
+WATCHED = ("opportunity", "client", "project", *REFERENCE)
 
 
 class ShellRow(Protocol):
@@ -33,12 +45,19 @@ class SetupRepo(Protocol):
 
     def events_after(
         self, seq: int, domains: tuple[str, ...], limit: int
-    ) -> list[tuple[int, str, str]]: ...
+    ) -> list[tuple[int, str, str, datetime]]: ...
+
+    def mark(self, opportunity_id: str, milestone: str, at: datetime) -> None: ...
 
     def shell(self, opportunity_id: str) -> ShellRow | None: ...
 
     def add_shell(
-        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        code_for: Any,
+        at: datetime,
+        contracted_at: datetime | None = None,
     ) -> str: ...
 
     def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None: ...
@@ -54,6 +73,20 @@ class SetupRepo(Protocol):
     def resolve_exception(self, opportunity_id: str, at: datetime) -> None: ...
 
     def waiting_on(self, client_ids: set[str]) -> set[str]: ...
+
+    def waiting_since(self, opportunity_id: str) -> datetime | None: ...
+
+    def exception(self, opportunity_id: str) -> Any: ...
+
+    def decide_exception(
+        self, opportunity_id: str, status: str, by: str, reason: str, at: datetime
+    ) -> None: ...
+
+    def set_issues(
+        self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
+    ) -> None: ...
+
+    def active_ids(self, domain: str, limit: int | None = None) -> list[str]: ...
 
 
 class SetupUnitOfWork(UnitOfWork, Protocol):
@@ -88,20 +121,123 @@ class ProjectSetup:
             if not events:
                 return 0
             now = datetime.now(UTC)
-            opportunities = {gid for _, domain, gid in events if domain == "opportunity"}
-            opportunities |= store.waiting_on({gid for _, d, gid in events if d == "client"})
+            lookup = self._lookup(uow)
+            seen = {gid: at for _, _, gid, at in events}  # when each last changed
+            opportunities = {gid for _, domain, gid, _ in events if domain == "opportunity"}
+            opportunities |= store.waiting_on({gid for _, d, gid, _ in events if d == "client"})
             changes: list[Change] = []
             for gid in sorted(opportunities):
-                changes += self._decide(uow, store, gid, now)
+                changes += self._decide(uow, store, gid, now, lookup, seen.get(gid))
             if changes:
                 uow.inbox.add(changes, now)
+            projects = {gid for _, domain, gid, _ in events if domain == "project"}
+            self._milestones(uow, store, {gid: seen[gid] for gid in projects})
+            if any(domain in REFERENCE for _, domain, _, _ in events):
+                projects = set(store.active_ids("project"))  # a code changed: check them all
+            self._check_projects(uow, store, projects, lookup, now)
             store.move_cursor(events[-1][0])
             uow.commit()
         return len(events)
 
+    def check_all(self, uow: UnitOfWork) -> int:
+        """Check the financial dimensions of every active golden project now (after a change
+        of the rules, and for the benchmark); returns how many were checked."""
+        with uow as entered:
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                return 0
+            ids = set(store.active_ids("project"))
+            self._check_projects(uow, store, ids, self._lookup(uow), datetime.now(UTC))
+            uow.commit()
+        return len(ids)
+
+    def decide_exception(self, uow: UnitOfWork, cmd: DecideSetupException) -> dict[str, Any]:
+        """Finance's decision on a waiting deal, audited; ``override`` makes the shell now,
+        without the dimensions that failed (the exception stays, as overridden, to say so)."""
+        if cmd.action not in ACTIONS:
+            raise ConcordError(f"action: {cmd.action!r} is not one of {', '.join(ACTIONS)}")
+        with uow as entered:
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                raise ConcordError("this store keeps no project setup state")
+            row = store.exception(cmd.opportunity_id)
+            if row is None:
+                raise RecordNotFound(f"no setup exception for opportunity {cmd.opportunity_id}")
+            if row.status not in ("open", "deferred"):
+                raise Conflict(f"the setup exception is {row.status} already")
+            now = datetime.now(UTC)
+            changes: list[Change] = []
+            if cmd.action == "override":
+                changes = self._decide(
+                    uow, store, cmd.opportunity_id, now, self._lookup(uow), None, force=True
+                )
+                if not changes:
+                    raise Conflict(
+                        "no shell can be made even so: the deal is not contracted, or its "
+                        "client has no live source record"
+                    )
+                uow.inbox.add(changes, now)
+            status = ACTIONS[cmd.action]
+            store.decide_exception(cmd.opportunity_id, status, cmd.actor, cmd.reason, now)
+            uow.audit(
+                cmd.actor,
+                f"setup_exception.{cmd.action}",
+                {
+                    "opportunity_id": cmd.opportunity_id,
+                    "before": row.status,
+                    "after": status,
+                    "problems": row.problems,
+                    "reason": cmd.reason,
+                },
+            )
+            uow.commit()
+        return {"opportunity_id": cmd.opportunity_id, "status": status, "shell": bool(changes)}
+
     # -- one opportunity ---------------------------------------------------------------------
 
-    def _decide(self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime) -> list[Change]:
+    def _milestones(self, uow: UnitOfWork, store: SetupRepo, changed: dict[str, datetime]) -> None:
+        """A shell's project published (its first event) and joined by PSA's or ERP's record,
+        each at the commit of the version that showed it: the setup cycle's KPI."""
+        loaded = uow.golden.load(sorted(changed))
+        for gid, at in changed.items():
+            g = loaded.get(gid)
+            shells = [x["key"] for x in (g.xref if g else []) if x.get("source") == HUB_SOURCE]
+            if not shells:
+                continue
+            store.mark(shells[0], "published", at)
+            if any(x.get("source") != HUB_SOURCE for x in g.xref):  # type: ignore[union-attr]
+                store.mark(shells[0], "linked", at)
+
+    def _check_projects(
+        self, uow: UnitOfWork, store: SetupRepo, ids: set[str], lookup: Lookup, now: datetime
+    ) -> None:
+        """The data-quality issues of these golden projects, from any source (a retired or
+        merged one has none left)."""
+        issues: dict[str, list[dict[str, str]]] = {}
+        held = {dim: bool(store.active_ids(dim, limit=1)) for dim in DIMENSIONS}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 1000):
+            loaded = uow.golden.load(ordered[start : start + 1000])
+            for gid in ordered[start : start + 1000]:
+                g = loaded.get(gid)
+                found = (
+                    project_issues(_golden(g), lookup, held.__getitem__)
+                    if g is not None and g.status == "active"
+                    else []
+                )
+                issues[gid] = [p.as_dict() for p in found]
+        store.set_issues("project", issues, now)
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        store: SetupRepo,
+        gid: str,
+        now: datetime,
+        lookup: Lookup,
+        changed_at: datetime | None = None,
+        force: bool = False,
+    ) -> list[Change]:
         opp = uow.golden.load([gid]).get(gid)
         if opp is None or opp.status != "active":
             return []
@@ -123,16 +259,20 @@ class ProjectSetup:
             _source_key(opp),
             _golden(client) if client else None,
             self._client_ref(uow, client),
-            self._lookup(uow),
+            lookup,
             self.rules,
+            force,
         )
-        if planned is None:
+        if planned is None or (problems and not force):
             store.open_exception(gid, client_id, [p.as_dict() for p in problems], now)
             return []
-        store.resolve_exception(gid, now)
+        since = store.waiting_since(gid)
+        if not force:
+            store.resolve_exception(gid, now)
         if shell is None:
+            changed_at = since or changed_at
             planned["code"] = store.add_shell(
-                gid, client_id, lambda n: self.rules.code(n, now.date()), now
+                gid, client_id, lambda n: self.rules.code(n, now.date()), now, changed_at
             )
         else:  # cancelled before, contracted again: the same shell comes back
             planned["code"] = shell.code
@@ -192,15 +332,20 @@ class ProjectSetup:
         first = min(live, key=lambda r: (r.source, r.key))
         return f"{first.source}:{first.key}"
 
-    def _lookup(self, uow: UnitOfWork) -> Any:
+    def _lookup(self, uow: UnitOfWork) -> Lookup:
         """Active golden reference data by code, through the key index (the firm's own codes:
-        issuer scope rank 0)."""
+        issuer scope rank 0); remembered for the round, since thousands of projects share a
+        handful of codes."""
+        seen: dict[tuple[str, str], Golden | None] = {}
 
         def lookup(domain: str, code: str) -> Golden | None:
-            keys = self.matcher.deterministic_keys(domain, {"code": code, ISSUER_FIELD: "rank:0"})
-            ids = set().union(*uow.keys.find(domain, keys).values()) if keys else set()
-            found = [g for g in uow.golden.load(sorted(ids)).values() if g.status == "active"]
-            return _golden(found[0]) if len(found) == 1 else None
+            if (domain, code) not in seen:
+                view = {"code": code, ISSUER_FIELD: "rank:0"}
+                keys = self.matcher.deterministic_keys(domain, view)
+                ids = set().union(*uow.keys.find(domain, keys).values()) if keys else set()
+                found = [g for g in uow.golden.load(sorted(ids)).values() if g.status == "active"]
+                seen[(domain, code)] = _golden(found[0]) if len(found) == 1 else None
+            return seen[(domain, code)]
 
         return lookup
 

@@ -7,6 +7,7 @@ brute-force, and looking a key up stays one indexed query on every request.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import secrets
@@ -108,12 +109,22 @@ def add_source(
     """Register a source system and give it its first key (returned, never stored)."""
     if name == HUB_SOURCE:
         raise ConcordError(f"source {name}: the hub's own name (its project shells); pick another")
-    kind = kind or infer_kind(name)
-    if kind is None or kind not in SOURCE_KINDS:
-        raise ConcordError(f"source {name}: give its kind with --kind ({', '.join(SOURCE_KINDS)})")
-    for d in domains:
+    for d in domains:  # first: a misspelt domain is the likelier mistake, and says more
         if d not in known_domains:
-            raise ConcordError(f"source {name}: unknown domain {d!r}")
+            close = difflib.get_close_matches(d, sorted(known_domains), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConcordError(
+                f"source {name}: unknown domain {d!r}{hint}; "
+                f"domains are {', '.join(sorted(known_domains))}"
+            )
+    kinds = ", ".join(SOURCE_KINDS)
+    if kind is not None and kind not in SOURCE_KINDS:
+        raise ConcordError(f"source {name}: unknown kind {kind!r}; kinds are {kinds}")
+    kind = kind or infer_kind(name)
+    if kind is None:
+        raise ConcordError(
+            f"source {name}: its name does not say its kind; give it with --kind ({kinds})"
+        )
     if session.get(SourceSystem, name) is not None:
         raise ConcordError(f"source {name} exists already")
     if rank is None:

@@ -3,20 +3,23 @@ could not be applied wait for a fix."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from sqlalchemy import (
+    String,
+    cast,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 from hub.store import tables as t
 from hub.store.sql import (
     bulk_insert,
@@ -27,10 +30,13 @@ from hub.store.sql import (
     table_of,
 )
 
+log = logging.getLogger("concord.apply")
+
 
 class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.s = session
+        self.dead_at_claim = 0
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -86,10 +92,35 @@ class SqlInbox:
         return fresh
 
     def claim(self, limit: int) -> list[tuple[int, Change]]:
+        """Lock the oldest pending rows, then read them. A row that cannot be read back (a
+        stored time no Python datetime holds, from before validation refused it) would fail
+        every batch and stop the hub: it goes to the dead letters alone, with what can be
+        read of it, and the rest are returned (docs/architecture.md, "Bad input")."""
         ib = table_of(t.InboxRow)
-        stmt = select(ib).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
+        self.dead_at_claim = 0
+        stmt = select(ib.c.id).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
         if is_postgres(self.s):
             stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(self.s.scalars(stmt))
+        if not ids:
+            return []
+        try:
+            with self.s.begin_nested():
+                return self._read(ids)
+        except (DataError, ValueError, OverflowError):
+            pass
+        rows: list[tuple[int, Change]] = []
+        for inbox_id in ids:
+            try:
+                with self.s.begin_nested():
+                    rows.extend(self._read([inbox_id]))
+            except (DataError, ValueError, OverflowError) as exc:
+                self._unreadable(inbox_id, exc)
+        return rows
+
+    def _read(self, ids: list[int]) -> list[tuple[int, Change]]:
+        ib = table_of(t.InboxRow)
+        stmt = select(ib).where(one_of(self.s, ib.c.id, ids)).order_by(ib.c.id)
         return [
             (
                 row.id,
@@ -108,6 +139,46 @@ class SqlInbox:
             )
             for row in self.s.execute(stmt)
         ]
+
+    def _unreadable(self, inbox_id: int, exc: Exception) -> None:
+        ib = table_of(t.InboxRow)
+        row = self.s.execute(
+            select(
+                ib.c.source,
+                ib.c.event_id,
+                ib.c.domain,
+                ib.c.source_key,
+                ib.c.op,
+                ib.c.sequence,
+                cast(ib.c.changed_at, String).label("changed_at"),
+                ib.c.attributes,
+            ).where(ib.c.id == inbox_id)
+        ).one()
+        payload = {
+            "domain": row.domain,
+            "key": row.source_key,
+            "op": row.op,
+            "sequence": row.sequence,
+            "changed_at": row.changed_at,
+            "attributes": row.attributes,
+        }
+        now = datetime.now(UTC)
+        self.s.execute(
+            insert(table_of(t.DeadLetter)),
+            [
+                {
+                    "inbox_id": inbox_id,
+                    "source": row.source,
+                    "event_id": row.event_id,
+                    "payload": payload,
+                    "reason": f"unreadable in the inbox: {type(exc).__name__}: {exc}"[:4000],
+                    "created_at": now,
+                }
+            ],
+        )
+        self.mark({inbox_id: "dead"}, now)
+        self.dead_at_claim += 1
+        log.error("inbox row %d of %s dead-lettered: %.300s", inbox_id, row.source, exc)
 
     def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
         if not statuses:
@@ -155,6 +226,35 @@ class SqlDeadLetters:
                 }
             ],
         )
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        """Kept under inbox id 0 (they never had an inbox row, so a replay has nothing to
+        send back) with the stream and position as source and event id; a message seen again
+        after a crash (at-least-once) is kept once."""
+        dl = table_of(t.DeadLetter)
+        fresh: dict[tuple[str, str], UnreadableMessage] = {}
+        for m in messages:
+            fresh.setdefault((m.origin, m.position), m)
+        for origin, position in list(fresh):
+            stmt = select(dl.c.id).where(dl.c.source == origin, dl.c.event_id == position)
+            if self.s.execute(stmt.limit(1)).first() is not None:
+                del fresh[(origin, position)]
+        if fresh:
+            self.s.execute(
+                insert(dl),
+                [
+                    {
+                        "inbox_id": 0,
+                        "source": m.origin[:100],
+                        "event_id": m.position[:200],
+                        "payload": m.payload,
+                        "reason": m.reason[:4000],
+                        "created_at": at,
+                    }
+                    for m in fresh.values()
+                ],
+            )
+        return len(fresh)
 
     def replay(self, ids: Sequence[int] | None, at: datetime) -> int:
         """Put the dead changes back in the inbox as pending, under their own event ids, so

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
-from hub.store.sql import insert_ignoring, is_postgres
+from hub.store.sql import bulk_insert, chunks, insert_ignoring, is_postgres, table_of
 
 CURSOR = "project_setup"
 
@@ -45,15 +45,18 @@ class SqlSetup:
 
     def events_after(
         self, seq: int, domains: Sequence[str], limit: int
-    ) -> list[tuple[int, str, str]]:
-        """(seq, domain, golden id) of the golden changes after ``seq``, in commit order."""
+    ) -> list[tuple[int, str, str, datetime]]:
+        """(seq, domain, golden id, committed at) of the golden changes after ``seq``, in
+        commit order."""
         rows = self.session.execute(
-            select(t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id)
+            select(
+                t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id, t.OutboxRow.created_at
+            )
             .where(t.OutboxRow.seq > seq, t.OutboxRow.domain.in_(domains))
             .order_by(t.OutboxRow.seq)
             .limit(limit)
         ).all()
-        return [(int(s), str(d), str(g)) for s, d, g in rows]
+        return [(int(s), str(d), str(g), at) for s, d, g, at in rows]
 
     def last_seq(self) -> int:
         return int(self.session.scalar(select(func.coalesce(func.max(t.OutboxRow.seq), 0))) or 0)
@@ -62,7 +65,12 @@ class SqlSetup:
         return self.session.get(t.ProjectShell, opportunity_id)
 
     def add_shell(
-        self, opportunity_id: str, client_id: str | None, code_for: Any, at: datetime
+        self,
+        opportunity_id: str,
+        client_id: str | None,
+        code_for: Any,
+        at: datetime,
+        contracted_at: datetime | None = None,
     ) -> str:
         """A new shell numbered after the last (the cursor lock keeps numbering single)."""
         number = int(self.session.scalar(select(func.max(t.ProjectShell.number))) or 0)
@@ -74,11 +82,21 @@ class SqlSetup:
                 code=code,
                 status="created",
                 client_id=client_id,
+                contracted_at=contracted_at,
                 created_at=at,
                 updated_at=at,
             )
         )
         return code
+
+    def mark(self, opportunity_id: str, milestone: str, at: datetime) -> None:
+        """``published`` or ``linked``: the first time only, for the setup cycle KPI."""
+        column = getattr(t.ProjectShell, f"{milestone}_at")
+        self.session.execute(
+            update(t.ProjectShell)
+            .where(t.ProjectShell.opportunity_id == opportunity_id, column.is_(None))
+            .values({column: at})
+        )
 
     def set_shell_status(self, opportunity_id: str, status: str, at: datetime) -> None:
         self.session.execute(
@@ -106,7 +124,11 @@ class SqlSetup:
                     updated_at=at,
                 )
             )
+        elif row.status == "deferred" and row.problems == problems:
+            return  # finance put it off; it waits, deferred, until something else fails
         elif row.status != "open" or row.problems != problems or row.client_id != client_id:
+            if row.status not in ("open", "deferred"):  # opened again: it waits from now
+                row.created_at = at
             row.status, row.problems, row.client_id, row.updated_at = (
                 "open",
                 problems,
@@ -119,10 +141,49 @@ class SqlSetup:
             update(t.SetupException)
             .where(
                 t.SetupException.opportunity_id == opportunity_id,
-                t.SetupException.status == "open",
+                t.SetupException.status.in_(("open", "deferred")),
             )
-            .values(status="resolved", updated_at=at)
+            .values(status="resolved", decided_by="concord", updated_at=at)
         )
+
+    def set_issues(
+        self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
+    ) -> None:
+        """Replace the data-quality issues of these golden records (none: no row)."""
+        ids = list(issues)
+        for part in chunks(ids):
+            self.session.execute(delete(t.DataQuality).where(t.DataQuality.golden_id.in_(part)))
+        rows = [
+            {"golden_id": gid, "domain": domain, "issues": found, "updated_at": at}
+            for gid, found in issues.items()
+            if found
+        ]
+        if rows:
+            bulk_insert(self.session, table_of(t.DataQuality), rows)
+
+    def active_ids(self, domain: str, limit: int | None = None) -> list[str]:
+        stmt = select(t.GoldenRecordRow.id).where(
+            t.GoldenRecordRow.domain == domain, t.GoldenRecordRow.status == "active"
+        )
+        return list(self.session.scalars(stmt.limit(limit) if limit else stmt))
+
+    def exception(self, opportunity_id: str) -> t.SetupException | None:
+        return self.session.get(t.SetupException, opportunity_id, with_for_update=True)
+
+    def decide_exception(
+        self, opportunity_id: str, status: str, by: str, reason: str, at: datetime
+    ) -> None:
+        self.session.execute(
+            update(t.SetupException)
+            .where(t.SetupException.opportunity_id == opportunity_id)
+            .values(status=status, decided_by=by, reason=reason, updated_at=at)
+        )
+
+    def waiting_since(self, opportunity_id: str) -> datetime | None:
+        """When the deal's exception opened: a retried deal's setup cycle counts from then."""
+        row = self.session.get(t.SetupException, opportunity_id)
+        waiting = row is not None and row.status in ("open", "deferred")
+        return row.created_at if row is not None and waiting else None
 
     def waiting_on(self, client_ids: Iterable[str]) -> set[str]:
         """Opportunities whose open exception waits on one of these clients."""
@@ -132,7 +193,8 @@ class SqlSetup:
         return set(
             self.session.scalars(
                 select(t.SetupException.opportunity_id).where(
-                    t.SetupException.client_id.in_(ids), t.SetupException.status == "open"
+                    t.SetupException.client_id.in_(ids),
+                    t.SetupException.status.in_(("open", "deferred")),
                 )
             )
         )
@@ -154,6 +216,8 @@ def list_exceptions(
             "client_id": r.client_id,
             "status": r.status,
             "problems": r.problems,
+            "decided_by": r.decided_by,
+            "reason": r.reason,
             "created_at": r.created_at,
             "updated_at": r.updated_at,
         }

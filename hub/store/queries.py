@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
 from hub.store.tables import (
+    DataQuality,
     DeadLetter,
     GoldenRecordRow,
     GoldenVersionRow,
@@ -59,6 +60,7 @@ def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]
         ],
         "overrides": row.overrides,
         "merged_into": row.merged_into,
+        "issues": quality.issues if (quality := session.get(DataQuality, golden_id)) else [],
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -157,7 +159,16 @@ def counts(session: Session) -> dict[str, Any]:
     inbox = dict(
         session.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()
     )
-    return {"golden": golden, "links": links, "pending_references": pending, "inbox": inbox}
+    candidates = session.execute(
+        select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
+    ).scalar_one()
+    return {
+        "golden": golden,
+        "links": links,
+        "pending_references": pending,
+        "pending_candidates": candidates,
+        "inbox": inbox,
+    }
 
 
 def dead_letters(session: Session, limit: int, include_replayed: bool) -> list[DeadLetter]:

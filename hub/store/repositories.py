@@ -402,6 +402,8 @@ class SqlCandidates:
         self.s = session
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:  # an INSERT with no parameters would write one blank row
+            return
         sr = table_of(t.SourceRecordRow)
         wanted = {(r["domain"], *r["source_key"]) for r in rows}
         ids = {
@@ -489,14 +491,14 @@ class SqlCandidates:
         )
         return self.s.scalar(stmt) is not None
 
-    def get(self, candidate_id: int) -> dict[str, Any] | None:
+    def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
         mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
         stmt = (
             select(mc, sr.c.source, sr.c.source_key)
             .join(sr, sr.c.id == mc.c.source_record_id)
             .where(mc.c.id == candidate_id)
         )
-        if is_postgres(self.s):
+        if lock and is_postgres(self.s):
             stmt = stmt.with_for_update(of=mc)
         row = self.s.execute(stmt).mappings().first()
         return dict(row) if row is not None else None

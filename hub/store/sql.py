@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
+import psycopg
 from sqlalchemy import (
     JSON,
     Table,
@@ -18,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
@@ -144,3 +146,14 @@ def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> No
             ),
             {"space": LOCK_SPACES[namespace], "ids": part},
         )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A store error that says nothing about the work: the same work may succeed if tried
+    again (a deadlock victim, a serialization failure, a busy SQLite file, a lost
+    connection)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, psycopg.OperationalError)

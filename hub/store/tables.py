@@ -441,6 +441,11 @@ class ProjectShell(Base):
     code: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))  # created | cancelled
     client_id: Mapped[str | None] = mapped_column(String(36))
+    # The setup cycle, for its KPI: the deal's contracted version committed, the shell was
+    # decided (created_at), published as a golden project, joined by PSA's or ERP's project.
+    contracted_at: Mapped[datetime | None] = mapped_column(Stamp)
+    published_at: Mapped[datetime | None] = mapped_column(Stamp)
+    linked_at: Mapped[datetime | None] = mapped_column(Stamp)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -454,8 +459,10 @@ class SetupException(Base):
 
     opportunity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     client_id: Mapped[str | None] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(20))  # open | resolved
+    status: Mapped[str] = mapped_column(String(20))  # open | deferred | resolved | overridden
     problems: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -468,3 +475,15 @@ class SetupCursor(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class DataQuality(Base):
+    """A golden record's open data-quality issues (a project's financial dimensions that do
+    not exist, are closed or disagree); no row when it has none."""
+
+    __tablename__ = "data_quality"
+
+    golden_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(50))
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)

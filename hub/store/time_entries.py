@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -151,6 +151,16 @@ def _lifespan(row: Any, history: dict[str, list[tuple[date, str]]]) -> Lifespan:
     )
 
 
+def _with_issues(session: Session, ids: Sequence[str]) -> set[str]:
+    """The golden projects among ``ids`` with open data-quality issues (the table is empty
+    for a firm whose projects all check out, so this costs one indexed probe per chunk)."""
+    out: set[str] = set()
+    column = t.DataQuality.golden_id
+    for part in chunks(ids, CHUNK):
+        out.update(session.scalars(select(column).where(one_of(session, column, part))))
+    return out
+
+
 def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> TimeWorld:
     """Resolve the entries' keys in ``source``'s own xref and load what the rules need.
 
@@ -200,6 +210,8 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
     changed = [r.id for r in (*goldens.values(), *staffed) if r.version > 1]
     history = _history(session, changed) if changed else {}
     spans = {gid: _lifespan(row, history) for gid, row in goldens.items()}
+    for gid in _with_issues(session, projects):
+        spans[gid] = replace(spans[gid], invalid_dimension=True)
     assignments: dict[tuple[str, str], list[Lifespan]] = defaultdict(list)
     for row in sorted(staffed, key=lambda r: r.id):
         span = _lifespan(row, history)

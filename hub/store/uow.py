@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,7 +23,7 @@ from hub.store.repositories import (
     SqlRecords,
     load_sources,
 )
-from hub.store.sql import advisory_locks, analyze
+from hub.store.sql import advisory_locks, analyze, is_transient
 
 
 class SqlUnitOfWork:
@@ -65,6 +65,12 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        return self.session.begin_nested()
+
+    def transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
 
 
 def session_factory(engine: Engine, readonly: bool = False) -> sessionmaker[Session]:

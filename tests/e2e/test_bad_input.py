@@ -68,6 +68,20 @@ BAD: dict[str, tuple[bytes, int, str | None]] = {
         422,
         "changed_at",
     ),
+    # Valid for Python, but before year 1 or after 9999 in UTC: PostgreSQL stores it and then
+    # cannot hand it back, SQLite cannot store it (issue 19, item 10).
+    "timestamp before year 1 in UTC": (
+        b'{"changes": [GOOD, {"domain": "client", "key": "B", '
+        b'"changed_at": "0001-01-01T00:00:00+14:00"}]}',
+        422,
+        "changed_at",
+    ),
+    "timestamp after 9999 in UTC": (
+        b'{"changes": [GOOD, {"domain": "client", "key": "B", '
+        b'"changed_at": "9999-12-31T23:00:00-14:00"}]}',
+        422,
+        "changed_at",
+    ),
     "NUL in a key": (b'{"changes": [GOOD, {"domain": "client", "key": "a\\u0000b"}]}', 422, "key"),
     "NUL in a value": (
         b'{"changes": [GOOD, {"domain": "client", "key": "B", "attributes": '
@@ -176,3 +190,18 @@ def test_no_request_makes_a_5xx(hub: Hub, keys: dict[str, str], tmp_path: Path) 
         )
     assert run.returncode == 0, run.stdout[-4000:]
     assert "passed" in run.stdout, run.stdout[-2000:]
+
+
+def test_broken_json_says_where_in_the_body_not_which_field(api: Api) -> None:
+    raw = b'{"changes": [{"domain": "client",, "key": "A"}]}'
+    r = api.client.post(
+        "/api/v1/changes",
+        content=raw,
+        headers={**api.auth("crm"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["detail"].startswith(
+        f"the body is not valid JSON at character {raw.index(b',,') + 1}"
+    )
+    assert "field" not in body["detail"] and body["errors"][0]["field"] is None

@@ -485,7 +485,7 @@ class Run:
             **os.environ,
             "CONCORD_DATABASE_URL": self.url,
             "CONCORD_WORKER_BATCH": "500",
-            "CONCORD_CONFIG_FILE": str(config),
+            "CONCORD_CONFIG": str(config),
         }
 
 

@@ -43,7 +43,8 @@ def receiver() -> Iterator[Receiver]:
 def _lock_holder(url: str) -> int | None:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         row = conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted",
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (LEADER_LOCK,),
         ).fetchone()
     return None if row is None else int(row[0])

@@ -332,3 +332,21 @@ def test_streaming_survives_a_lost_source_connection(
         thread.join(30)
     assert [k for _, k, _ in inbox(hub)] == ["1", "2"]
     assert any(n.startswith("reconnected after") for n in result[0].notes), result[0]
+
+
+def test_booleans_read_in_the_snapshot_keep_their_value(
+    api: Api, source_db: str, mappings: Mappings
+) -> None:
+    """A snapshot reads columns as ``::text``, which spells booleans ``true``/``false``, while
+    the stream spells them ``t``/``f``: both must arrive as the same Python value."""
+    sql(
+        source_db,
+        "INSERT INTO clients VALUES (1, 'Acme Ltd', NULL, 'GB')",
+        "INSERT INTO projects VALUES (7, 'prj-7', 'Audit', '2026-01-01', 10, true, 'A', 1, NULL)",
+        "INSERT INTO projects VALUES (8, 'prj-8', 'Tax', '2026-01-01', 10, false, 'A', 1, NULL)",
+    )
+    progress = connector(api.hub, source_db, mappings, new_slot()).run(once=True)
+    assert progress.snapshot_rows == 3
+    api.apply()
+    assert api.golden_of("psa", "project", "7")["attributes"]["billable"] is True  # type: ignore[index]
+    assert api.golden_of("psa", "project", "8")["attributes"]["billable"] is False  # type: ignore[index]

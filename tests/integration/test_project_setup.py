@@ -62,6 +62,7 @@ def setup_api(db_url: str) -> Iterator[Api]:
             keys[name] = access.add_source(s, name, domains, None, None, set(h.config.domains))
         keys["reader"] = access.create_key(s, "reader", "subscriber")
         keys["steward"] = access.create_key(s, "ann", "steward")
+        keys["admin"] = access.create_key(s, "ops", "admin")
     api = Api(h, keys)
     post(
         api,
@@ -254,3 +255,152 @@ def test_no_source_may_take_the_hubs_own_name(setup_api: Api) -> None:
 
     with admin_session(setup_api.hub.engine) as s, pytest.raises(ConcordError, match="hub's own"):
         access.add_source(s, "concord", ["client"], "crm", None, {"client"})
+
+
+def test_every_golden_project_has_its_dimensions_checked(setup_api: Api) -> None:
+    """Issue 17, must-have 4: from any source; and again when reference data changes. (A
+    dimension of which the hub holds no reference data at all is not checked: see the
+    demo's projects in tests/e2e/test_readme_on_demo.py.)"""
+    api = setup_api
+    post(
+        api,
+        "erp",
+        ch("legal_entity", "LE2", code="NL01", name="Firm BV", country="NL", currency="EUR",
+           status="active"),
+        client("CU-1"),
+        ch("project", "W-1", code="P1", cost_center="CC-100", legal_entity="UK01",
+           currency="GBP", client_key="CU-1"),
+        ch("project", "W-2", code="P2", cost_center="CC-100", legal_entity="NL01",
+           currency="GBP", billing_code="NOPE", client_key="CU-1"),
+    )  # fmt: skip
+    assert api.golden_of("erp", "project", "W-1")["issues"] == []
+    issues = api.golden_of("erp", "project", "W-2")["issues"]
+    assert [(i["rule"], i["message"]) for i in issues] == [  # type: ignore[union-attr]
+        ("dimension.billing_code", "billing_code NOPE is unknown"),
+        ("dimension.cost_center", "cost center CC-100 belongs to another legal entity than NL01"),
+        ("dimension.currency", "currency GBP is not billed by legal entity NL01"),
+    ]
+    # ERP closes the cost center: every project on it is flagged, and cleared when reopened
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="closed",
+                        legal_entity_key="LE1"))  # fmt: skip
+    assert [i["message"] for i in api.golden_of("erp", "project", "W-1")["issues"]] == [  # type: ignore[union-attr]
+        "cost_center CC-100 is not active"
+    ]
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="active",
+                        legal_entity_key="LE1"))  # fmt: skip
+    assert api.golden_of("erp", "project", "W-1")["issues"] == []
+
+
+def test_the_steward_page_shows_a_projects_issues(sqlite_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from hub.app import create_app
+    from tests.steward_helpers import SECRET, add_stewards, login
+
+    h = bootstrap(
+        Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
+    )
+    upgrade(sqlite_url)
+    try:
+        add_stewards(h)
+        with admin_session(h.engine) as s:
+            key = access.add_source(s, "erp", SOURCES["erp"], None, None, set(h.config.domains))
+        api = Api(h, {"erp": key})
+        post(api, "erp", client("CU-1"), ch("billing_code", "B1", code="TM", status="active"),
+             ch("project", "W-9", code="P9", billing_code="NOPE", client_key="CU-1"))  # fmt: skip
+        gid = api.client.get("/api/v1/xref/erp/project/W-9", headers=api.auth("erp")).json()[
+            "golden_id"
+        ]
+        web = TestClient(create_app(h, run_worker=False))
+        login(web, "ann")
+        page = web.get(f"/steward/golden/project/{gid}")
+        assert page.status_code == 200
+        assert "Data-quality issues" in page.text
+        assert "billing_code NOPE is unknown" in page.text
+    finally:
+        h.close()
+
+
+def test_deal_to_subscriber_to_psa_and_the_cycle_time_kpi(setup_api: Api) -> None:
+    """Must-have 8: CRM posts the deal -> a webhook subscriber receives the shell -> PSA posts
+    its project with the shell's code -> the xref joins -> the KPI shows the cycle time."""
+    from tests.integration.test_webhooks import Receiver, run_until, subscribe, worker_for
+
+    api = setup_api
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        subscribe(api, receiver, name="psa-projects", domains=["project"])
+        post(api, "crm", client("A-1"), deal("OPP-1", "contracted"))
+        run_until(worker_for(api), lambda: bool(receiver.delivered()))
+        [shell] = [r["event"] for r in receiver.delivered()]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert receiver.problems == []
+    assert shell["type"] == "concord.project.created"
+    assert shell["data"]["attributes"]["opportunity_id"] == "OPP-1"
+    code = shell["data"]["attributes"]["code"]
+    post(api, "psa", client("PC-1"), ch("project", "P-1", code=code, client_key="PC-1"))
+    assert api.golden_of("psa", "project", "P-1")["id"] == shell["subject"]
+
+    kpis = api.get("/api/v1/kpis", "steward").json()  # type: ignore[attr-defined]
+    [week] = kpis["setup_cycle"]
+    assert (week["deals"], week["shell_count"], week["published_count"], week["linked_count"]) == (
+        1, 1, 1, 1,
+    )  # fmt: skip
+    assert 0 <= week["shell_p50_seconds"] <= week["published_p50_seconds"]
+    assert week["published_p50_seconds"] <= week["linked_p50_seconds"]
+    [latency] = kpis["delivery_latency"]
+    assert latency["subscription"] == "psa-projects" and latency["delivered"] == 1
+    assert latency["p50_ms"] >= 0
+    metrics = api.client.get("/metrics").text
+    assert 'concord_project_setup_seconds{quantile="0.5",step="linked"}' in metrics
+    assert 'concord_delivery_latency_ms{quantile="0.99",subscription="psa-projects"}' in metrics
+
+
+def test_a_deal_in_a_stage_nobody_named_is_kept_and_reported(setup_api: Api) -> None:
+    """Must-have 9: CRM renamed a stage; the deal is stored, makes no shell, and shows."""
+    post(setup_api, "crm", client("A-1"), deal("OPP-8", "Signed (new)"), deal("OPP-9", "proposal"))
+    assert setup_api.golden_of("crm", "opportunity", "OPP-8")["attributes"]["stage"] == (  # type: ignore[index]
+        "Signed (new)"
+    )
+    assert shells(setup_api) == []
+    kpis = setup_api.get("/api/v1/kpis", "steward").json()  # type: ignore[attr-defined]
+    assert kpis["unknown_stages"] == [{"stage": "Signed (new)", "deals": 1}]
+
+
+def test_finance_resolves_defers_or_overrides_an_exception_with_a_reason(
+    setup_api: Api,
+) -> None:
+    """Must-have 5 (the API; the steward page's queue is not done yet): each decision is
+    audited; an override makes the shell without what failed."""
+    api = setup_api
+    post(api, "crm", client("B-1", tax_id=None), deal("OPP-2", "contracted", client_key="B-1"))
+    opp = api.golden_of("crm", "opportunity", "OPP-2")["id"]
+    url = f"/api/v1/project-setup/exceptions/{opp}/decision"
+
+    def decide(action: str, who: str = "steward") -> Any:
+        return api.client.post(
+            url, json={"action": action, "reason": "VAT exempt charity"}, headers=api.auth(who)
+        )
+
+    assert decide("override", "reader").status_code == 403
+    assert decide("defer").json()["status"] == "deferred"
+    assert exceptions(api) == []  # not open: deferred
+    got = decide("override").json()
+    assert got == {"opportunity_id": opp, "status": "overridden", "shell": True}
+    api.apply()
+    [made] = shells(api)
+    assert shell_project(api, str(opp))["attributes"]["code"] == made["code"]  # type: ignore[index]
+    assert decide("resolve").status_code == 409  # decided already
+    r = api.get("/api/v1/project-setup/exceptions?status=overridden", "steward")
+    [done] = r.json()["exceptions"]  # type: ignore[attr-defined]
+    assert (done["decided_by"], done["reason"]) == ("ann", "VAT exempt charity")
+    with admin_session(api.hub.engine) as s:
+        from sqlalchemy import select
+
+        from hub.store.tables import AuditLog
+
+        actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
+    assert actions[-2:] == ["setup_exception.defer", "setup_exception.override"]

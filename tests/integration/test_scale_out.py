@@ -116,7 +116,7 @@ def scale_out(pg_url: str, kafka_broker: Broker, tmp_path: Path) -> Iterator[Sca
     client = TestClient(create_app(hub, run_worker=False))
     config = tmp_path / "concord.yaml"  # the workers link by website too, as the hub above
     config.write_text(CONTACT_KEYS, encoding="utf-8")
-    env["CONCORD_CONFIG_FILE"] = str(config)
+    env["CONCORD_CONFIG"] = str(config)
     so = ScaleOut(hub, {**os.environ, **env}, kafka_broker, f"{tag}.golden", tmp_path, client, key)
     yield so
     for p in so.workers:

@@ -9,8 +9,8 @@ e-mail, projects that link by code within the same golden client (so a project c
 once its client reference resolves), references that arrive before their targets (projects
 before their clients, resources before their managers, one that never resolves), records
 updated several times, deleted and re-created, or deleted for good. Every change carries a
-sequence (a source that mixes changes with and without sequence for one record is a known,
-documented order dependence and is not tested here) and a ``changed_at``.
+sequence and a ``changed_at`` (a source that mixes changes with and without a sequence for
+one record converges too: ``tests/unit/test_staleness.py``).
 
 The inbox is applied at random moments between posts, in apply batches of 1, 3, 17 or 500
 changes, so one apply batch may hold many sources' changes and several copies of one change.

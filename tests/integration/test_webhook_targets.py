@@ -80,7 +80,8 @@ def test_a_bad_url_in_the_database_sends_no_duplicates_to_others(
     assert len(receiver.delivered()) == 1, [r["id"] for r in receiver.requests]
     with admin_session(api.hub.engine) as s:
         row = s.scalar(select(DeliveryRow).where(DeliveryRow.subscription_id == bad))
-        assert row is not None and row.status == "pending" and row.attempts >= 1
+        # its own failed attempts, retried on its own schedule (dead once that is spent)
+        assert row is not None and row.status in ("pending", "dead") and row.attempts >= 1
         assert "url" in (row.last_response or "").lower()
 
 

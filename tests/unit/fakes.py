@@ -1,9 +1,12 @@
 """In-memory fakes of the storage ports, for the unit tier (no database, no network).
 
 ``FakeDatabase`` is the committed state that outlives a transaction; ``FakeUnitOfWork`` is one
-transaction over it. Entering a unit of work takes a deep copy of the committed state (its
-working copy); ``commit`` makes the working copy the committed state and ``rollback`` or leaving
-without commit throws it away, so a test sees exactly what a real transaction would keep.
+transaction over it. The first read or write of a unit of work takes the database's writer lock
+and a deep copy of the committed state (its working copy); ``commit`` makes the working copy the
+committed state and ``rollback`` or leaving without commit throws it away, both giving the lock
+back, so a test sees exactly what a real transaction would keep, and two units of work in two
+threads serialise as on SQLite. ``tests/contract`` runs the same tests against these fakes and
+the SQL store.
 
 The repositories follow ``hub/store/repositories.py`` row for row: the same unique constraints
 (a violation raises ``FakeIntegrityError``), the same ordering, and copies in and out so that
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +35,14 @@ from typing import Any
 from hub.bootstrap import deterministic_matcher
 from hub.config import HubConfig, load_config
 from hub.domain.commands import AcceptChanges
-from hub.domain.model import Change, GoldenRecord, Op, SourceRecord, derive_event_id
+from hub.domain.model import (
+    Change,
+    GoldenRecord,
+    Op,
+    SourceRecord,
+    UnreadableMessage,
+    derive_event_id,
+)
 from hub.domain.spec import SourceSpec
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
@@ -53,6 +65,18 @@ class FakeIntegrityError(Exception):
     """A unique constraint the SQL schema declares was violated."""
 
 
+class FakeLockTimeout(Exception):
+    """Another unit of work held the database too long (SQLite's "database is locked")."""
+
+
+LOCK_TIMEOUT = 5.0
+"""Seconds a unit of work waits for another's transaction to end before giving up."""
+
+
+class FakeTransientError(Exception):
+    """Stands for a deadlock or a lost connection: says nothing about the change."""
+
+
 @dataclass
 class FakeState:
     """Every table the hub's unit of work writes, as plain Python values."""
@@ -66,6 +90,7 @@ class FakeState:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 class FakeDatabase:
@@ -73,6 +98,10 @@ class FakeDatabase:
 
     Identity counters live outside the transactional state, like PostgreSQL sequences: a
     rolled-back id is never handed out again, and outbox ``seq`` only ever increases.
+
+    One transaction writes at a time, as on SQLite (``BEGIN IMMEDIATE``): a unit of work takes
+    ``writer`` at its first read or write and gives it back at commit or rollback, so a second
+    unit of work waits and then sees the first one's commit instead of overwriting it.
     """
 
     def __init__(self, sources: Iterable[SourceSpec] = DEFAULT_SOURCES) -> None:
@@ -81,7 +110,12 @@ class FakeDatabase:
         self._counters: dict[str, int] = {}
         self.commits = 0
         self.locks: list[tuple[str, str]] = []
-        self.audit: list[tuple[str, str, dict[str, Any]]] = []
+        self.writer = threading.Lock()
+
+    @property
+    def audit(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The committed audit log (written in the transaction, like the SQL audit table)."""
+        return self.state.audit
 
     def next_id(self, table: str) -> int:
         self._counters[table] = self._counters.get(table, 0) + 1
@@ -124,6 +158,7 @@ class FakeDatabase:
 class FakeInbox:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self.dead_at_claim = 0  # every fake row reads back
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -235,6 +270,7 @@ class FakeGolden:
                 overrides=copy.deepcopy(row["overrides"] or {}),
                 xref=copy.deepcopy(row["xref"] or []),
                 created_at=row["created_at"],
+                merged_into=row["merged_into"],
             )
             for gid in sorted(set(ids))
             if (row := table.get(gid)) is not None
@@ -272,6 +308,7 @@ class FakeGolden:
             elif g.id in work.golden:
                 work.golden[g.id].update(
                     content,
+                    overrides=copy.deepcopy(g.overrides),
                     merged_into=g.merged_into,
                     search_name=search_names.get(g.id, "")[:500],
                     updated_at=at,
@@ -368,6 +405,7 @@ class FakeOutbox:
                     "version": e["version"],
                     "type": e["type"],
                     "payload": copy.deepcopy(e["event"]),
+                    "correlation_id": e.get("correlation_id"),
                     "created_at": e["at"],
                 }
             )
@@ -393,7 +431,7 @@ class FakeCandidates:
             for c in self._uow.work.candidates
         )
 
-    def get(self, candidate_id: int) -> dict[str, Any] | None:
+    def get(self, candidate_id: int, lock: bool = True) -> dict[str, Any] | None:
         for c in self._uow.work.candidates:
             if c["id"] == candidate_id:
                 r = self._uow.work.records[c["source_record_id"]]
@@ -401,7 +439,9 @@ class FakeCandidates:
         return None
 
     def decide(self, candidate_id: int, status: str, by: str, reason: str, at: datetime) -> None:
-        target = next(c for c in self._uow.work.candidates if c["id"] == candidate_id)
+        target = next((c for c in self._uow.work.candidates if c["id"] == candidate_id), None)
+        if target is None:  # an UPDATE of a missing row touches nothing
+            return
         target.update(status=status, decided_by=by, reason=reason, decided_at=at)
         if status == "merged":
             for c in self._uow.work.candidates:
@@ -426,16 +466,20 @@ class FakeCandidates:
                 "golden_id": golden_id,
                 "probability": 0.0,
                 "weights": {},
+                "notes": None,
                 "rule": "steward:split",
                 "status": "rejected",
                 "decided_by": by,
                 "reason": reason,
+                "created_at": at,
                 "decided_at": at,
+                "run_id": None,
             }
         )
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         ids = {(r.domain, r.source, r.key): i for i, r in self._uow.work.records.items()}
+        now = datetime.now(UTC)
         for r in rows:
             self._uow.work.candidates.append(
                 {
@@ -449,6 +493,11 @@ class FakeCandidates:
                     "notes": copy.deepcopy(r.get("notes") or None),
                     "rule": r["rule"],
                     "status": "pending",
+                    "decided_by": None,
+                    "reason": None,
+                    "created_at": now,
+                    "decided_at": None,
+                    "run_id": r.get("run_id"),
                 }
             )
 
@@ -469,6 +518,27 @@ class FakeDeadLetters:
             if row is not None and row["status"] == "dead":
                 row["status"], row["applied_at"] = "pending", None
         return len(rows)
+
+    def add_unreadable(self, messages: Sequence[UnreadableMessage], at: datetime) -> int:
+        kept = {(d["source"], d["event_id"]) for d in self._uow.work.dead_letters}
+        new = 0
+        for m in messages:
+            if (m.origin, m.position) in kept:
+                continue
+            kept.add((m.origin, m.position))
+            new += 1
+            self._uow.work.dead_letters.append(
+                {
+                    "id": self._uow.db.next_id("dead_letter"),
+                    "inbox_id": 0,
+                    "source": m.origin,
+                    "event_id": m.position,
+                    "payload": copy.deepcopy(m.payload),
+                    "reason": m.reason[:4000],
+                    "created_at": at,
+                }
+            )
+        return new
 
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None:
         self._uow.work.dead_letters.append(
@@ -496,7 +566,7 @@ class FakeUnitOfWork:
 
     def __init__(self, db: FakeDatabase | None = None) -> None:
         self.db = db if db is not None else FakeDatabase()
-        self.work = FakeState()
+        self._work: FakeState | None = None
         self.active = False
         self.committed = False
         self.inbox = FakeInbox(self)
@@ -515,14 +585,30 @@ class FakeUnitOfWork:
         """Nothing to analyse in memory."""
 
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        self.db.audit.append((actor, action, detail))
+        self.work.audit.append((actor, action, copy.deepcopy(detail)))
 
     def lock(self, namespace: str, names: Iterable[str]) -> None:
-        """One fake transaction runs at a time, so there is nothing to serialise."""
+        """The database's writer lock serialises whole transactions already (see
+        ``FakeDatabase``); the names are recorded for assertions."""
         self.db.locks.extend((namespace, n) for n in names)
 
+    @property
+    def work(self) -> FakeState:
+        """This transaction's working copy of the committed state. The first use begins the
+        transaction: it waits for the writer lock (as SQLite's ``BEGIN IMMEDIATE`` does at the
+        first statement) and copies the committed state as it is then."""
+        if self._work is None:
+            if not self.db.writer.acquire(timeout=LOCK_TIMEOUT):
+                raise FakeLockTimeout("database is locked: another unit of work holds it")
+            self._work = copy.deepcopy(self.db.state)
+        return self._work
+
+    def _end(self) -> None:
+        if self._work is not None:
+            self._work = None
+            self.db.writer.release()
+
     def __enter__(self) -> FakeUnitOfWork:
-        self.work = copy.deepcopy(self.db.state)
         self.active = True
         return self
 
@@ -532,13 +618,26 @@ class FakeUnitOfWork:
 
     def commit(self) -> None:
         assert self.active, "commit outside a transaction"
-        self.db.state = self.work
+        if self._work is not None:
+            self.db.state = self._work
         self.db.commits += 1
         self.committed = True
-        self.work = copy.deepcopy(self.db.state)
+        self._end()
 
     def rollback(self) -> None:
-        self.work = copy.deepcopy(self.db.state)
+        self._end()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[object]:
+        before = copy.deepcopy(self.work)
+        try:
+            yield self
+        except BaseException:
+            self._work = before
+            raise
+
+    def transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, FakeTransientError)
 
 
 def _check_protocol(uow: FakeUnitOfWork) -> UnitOfWork:

@@ -166,3 +166,32 @@ def test_the_demo_mapping_loads_and_its_tables_are_created_by_the_demo_source() 
 def test_the_checker_refuses_what_the_cli_would(argv: list[str]) -> None:
     with pytest.raises(Exception, match=r"No such option|Missing parameter|no such command"):
         check_concord(argv)
+
+
+def test_dependencies_install_in_a_layer_before_the_code_is_copied() -> None:
+    """A code change must not reinstall every dependency (Docker reuses layers until the
+    first one whose inputs changed)."""
+    joined = DOCKERFILE.replace("\\\n", " ").splitlines()
+    lines = [ln for ln in joined if ln.split(" ", 1)[0] in ("COPY", "RUN")]
+    first_code = next(
+        i
+        for i, ln in enumerate(lines)
+        if ln.startswith("COPY") and ln.split()[1] != "pyproject.toml"
+    )
+    before = lines[:first_code]
+    assert any("pip install" in ln for ln in before), before
+    after = [ln for ln in lines[first_code:] if "pip install" in ln]
+    assert after and all("--no-deps" in ln for ln in after), after
+
+
+def test_the_image_user_owns_app() -> None:
+    (user,) = dockerfile_instructions("USER")
+    assert re.search(rf"chown {user}(:{user})? /app\b", DOCKERFILE), "/app is not writable"
+
+
+def test_compose_gives_the_steward_page_a_secret_and_a_steward() -> None:
+    api = services()["api"]["environment"]
+    secret = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", api["CONCORD_SESSION_SECRET"])
+    Settings(session_secret=secret)  # 32+ characters, else it raises
+    setup = " ".join(services()["setup"]["command"])
+    assert "concord stewards add" in setup and "--password-stdin" in setup

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from hub import kafka_changes
 from hub.config import Settings, load_config
 from hub.domain.errors import ConfigError
-from hub.domain.model import Change
+from hub.domain.model import Change, UnreadableMessage
 from hub.kafka_worker import build_app, debezium_decoder
 
 CHANGE = Change(
@@ -29,6 +29,14 @@ CHANGE = Change(
 )
 
 
+def keep(into: list[UnreadableMessage]) -> Callable[[Sequence[UnreadableMessage]], int]:
+    def reject(messages: Sequence[UnreadableMessage]) -> int:
+        into.extend(messages)
+        return len(messages)
+
+    return reject
+
+
 def test_a_change_round_trips_through_the_topic_codec() -> None:
     assert kafka_changes.decode(kafka_changes.encode(CHANGE)) == CHANGE
 
@@ -39,6 +47,10 @@ def test_a_change_round_trips_through_the_topic_codec() -> None:
         (b"not json", "not JSON"),
         (b'{"op": "upsert", "attributes": {}}', "field changed_at"),
         (b'{"op": "merge"}', "field op"),
+        (
+            b'{"op": "upsert", "attributes": {}, "changed_at": "0001-01-01T00:00:00+14:00"}',
+            "field changed_at: must lie between",
+        ),
     ],
 )
 def test_a_foreign_message_is_refused_naming_the_field(value: bytes, field: str) -> None:
@@ -56,13 +68,14 @@ def test_one_source_record_has_one_key_whatever_its_contents() -> None:
 
 def test_the_changes_agent_hands_decoded_changes_to_ingest() -> None:
     received: list[list[Change]] = []
+    rejected: list[UnreadableMessage] = []
 
     def ingest(changes: Sequence[Change]) -> int:
         received.append(list(changes))
         return len(changes)
 
     settings = Settings(kafka_bootstrap="127.0.0.1:1", kafka_worker_within_seconds=0.01)
-    app = build_app(settings, ingest, store="memory://")
+    app = build_app(settings, ingest, reject=keep(rejected), store="memory://")
     app.finalize()
     app.flow_control.resume()
     agent = app.agents["apply-changes"]
@@ -78,6 +91,8 @@ def test_the_changes_agent_hands_decoded_changes_to_ingest() -> None:
 
     asyncio.run(run())
     assert [c for batch in received for c in batch] == [CHANGE]
+    [garbage] = rejected  # kept as a dead letter, not only logged
+    assert garbage.payload["value"] == "garbage" and "not JSON" in garbage.reason
 
 
 def envelope(op: str, lsn: int, row: dict[str, object]) -> bytes:
@@ -86,10 +101,9 @@ def envelope(op: str, lsn: int, row: dict[str, object]) -> bytes:
     return json.dumps({**image, "op": op, "source": source, "ts_ms": 1_760_000_000_000}).encode()
 
 
-def test_the_debezium_agent_decodes_with_the_topics_mapping(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_the_debezium_agent_decodes_with_the_topics_mapping() -> None:
     received: list[Change] = []
+    rejected: list[UnreadableMessage] = []
 
     def ingest(changes: Sequence[Change]) -> int:
         received.extend(changes)
@@ -102,7 +116,7 @@ def test_the_debezium_agent_decodes_with_the_topics_mapping(
         kafka_debezium_mappings="examples/mappings/psa-postgres.yaml",
     )
     decoder = debezium_decoder(settings, load_config())
-    app = build_app(settings, ingest, decoder, store="memory://")
+    app = build_app(settings, ingest, decoder, reject=keep(rejected), store="memory://")
     app.finalize()
     app.flow_control.resume()
     agent = app.agents["apply-debezium"]
@@ -111,7 +125,7 @@ def test_the_debezium_agent_decodes_with_the_topics_mapping(
     async def run() -> None:
         async with agent.test_context() as ctx:
             await ctx.put(envelope("c", 100, row), key=b'{"id": 17}')
-            await ctx.put(b'{"no": "op"}', key=b"x")  # not Debezium: logged, skipped
+            await ctx.put(b'{"no": "op"}', key=b"x")  # not Debezium: a dead letter
             await ctx.put(envelope("d", 200, row), key=b'{"id": 17}')
             for _ in range(200):
                 if len(received) == 2:
@@ -124,7 +138,9 @@ def test_the_debezium_agent_decodes_with_the_topics_mapping(
         ("psa", "client", "17", "delete", 200),
     ]
     assert received[0].attributes == {"name": "Acme", "website": "acme.example", "country": "GB"}
-    assert any("not a Debezium envelope" in r.getMessage() for r in caplog.records)
+    [bad] = rejected
+    assert "not a Debezium envelope" in bad.reason
+    assert (bad.origin, bad.payload["key"]) == ("kafka:pg.public.clients", "x")
 
 
 def test_a_debezium_topic_without_a_mapping_stops_the_start() -> None:

@@ -203,6 +203,25 @@ class TestWebsiteDomain:
     def test_registered_domain(self, raw: str, expected: str) -> None:
         assert website_domain(raw) == expected
 
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("https://acme.example", "acme.example"),
+            ("https://www.acme.example/about", "acme.example"),
+            ("shop.globex.test", "globex.test"),
+            ("http://initech.invalid:8080/", "initech.invalid"),
+            ("https://www.example.com", "example.com"),
+            ("example.org", "example.org"),
+        ],
+    )
+    def test_reserved_test_domains_are_domains(self, raw: str, expected: str) -> None:
+        # The README's and the demo's sites live on reserved TLDs (RFC 2606, RFC 6761).
+        assert website_domain(raw) == expected
+
+    def test_a_bare_reserved_tld_is_no_domain(self) -> None:
+        assert website_domain("example") is None
+        assert website_domain("https://test/") is None
+
     def test_private_suffixes_keep_the_owners_label(self) -> None:
         # Documented choice: sites on shared platforms must not share one key.
         assert website_domain("https://acme.github.io/docs") == "acme.github.io"

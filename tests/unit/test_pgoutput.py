@@ -92,6 +92,9 @@ def test_a_change_before_its_relation_is_a_protocol_error() -> None:
     [
         ("t", 16, True),
         ("f", 16, False),
+        ("true", 16, True),
+        ("false", 16, False),
+        ("{t,f}", 1000, [True, False]),
         ("-42", 20, -42),
         ("100", 1700, 100),
         ("100.25", 1700, 100.25),
@@ -106,6 +109,11 @@ def test_a_change_before_its_relation_is_a_protocol_error() -> None:
 )
 def test_text_values_become_python_values(text: str | None, oid: int, value: object) -> None:
     assert text_value(text, oid) == value
+
+
+def test_a_boolean_spelled_otherwise_is_a_protocol_error_not_false() -> None:
+    with pytest.raises(ProtocolError, match="not a boolean"):
+        text_value("yes", 16)
 
 
 def test_lsn_round_trip() -> None:

@@ -258,3 +258,12 @@ def test_bad_rules_name_the_key(text: str, names: str) -> None:
 def test_default_rules_parse() -> None:
     assert parse_time_rules(None) == TimeRules()
     assert load_config().time_rules.hours_max == 24
+
+
+def test_a_project_with_dimension_issues_takes_no_time() -> None:
+    flagged = Lifespan("p1", statuses=((date(2026, 1, 1), "active"),), invalid_dimension=True)
+    entry = TimeEntry("e1", "r", "p", date(2026, 3, 2), 8.0, True, "DEV")
+    person = Lifespan("r1", statuses=((date(2026, 1, 1), "active"),))
+    staffed = Lifespan("a1", resource="r1", project="p1", statuses=((date(2026, 1, 1), "x"),))
+    verdict = check_entry(entry, RULES, flagged, person, [staffed])
+    assert verdict.reasons == ("invalid_dimension",)
