@@ -139,7 +139,12 @@ def harness(database: str, console: Console) -> Iterator[Harness]:
             admin_key = access.create_key(s, "bench", "admin")
         engine.dispose()
         port = free_port()
-        env = {**os.environ, "CONCORD_DATABASE_URL": url, "CONCORD_WORKER_IDLE_SECONDS": "0.02"}
+        env = {
+            **os.environ,
+            "CONCORD_DATABASE_URL": url,
+            "CONCORD_WORKER_IDLE_SECONDS": "0.02",
+            "CONCORD_WEBHOOK_ALLOW_PRIVATE": "127.0.0.1/32",  # the receiver is on this machine
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
             env=env,

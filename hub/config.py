@@ -17,6 +17,7 @@ import yaml
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.outbound.targets import Policy
 from hub.domain.errors import ConfigError
 from hub.domain.project_setup import SetupRules, parse_setup_rules
 from hub.domain.spec import (
@@ -64,7 +65,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_secret_overlap_seconds: float = Field(default=86_400, ge=0)
+    # Webhook targets on loopback, link-local or private addresses: refused unless allowed
+    # here (1 for all, or a comma-separated list of networks); see connectors/outbound/targets.
+    webhook_allow_private: str = ""
     delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    # A process taking the delivery lead over from another waits this long first, for the old
+    # leader's sends in flight; unset: the webhook timeout plus a second.
+    delivery_takeover_seconds: float | None = Field(default=None, ge=0, le=3600)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
     # Kafka (scale-out mode and kafka subscriptions). With a bootstrap set, ingest publishes
@@ -110,11 +117,21 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("webhook_allow_private")
+    @classmethod
+    def _allow_private(cls, value: str) -> str:
+        Policy.parse(value)  # a mistake stops the start, naming the setting
+        return value
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         retry_schedule(value)  # raises ValueError naming the bad entry
         return value
+
+    @property
+    def webhook_policy(self) -> Policy:
+        return Policy.parse(self.webhook_allow_private)
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -186,7 +203,7 @@ def _field(domain: str, name: str, raw: Any) -> FieldSpec:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    unknown = set(raw) - {"type", "owners", "rules"}
+    unknown = set(raw) - {"type", "owners", "rules", "personal"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     ftype = raw.get("type", "string")
@@ -210,7 +227,10 @@ def _field(domain: str, name: str, raw: Any) -> FieldSpec:
         raise ConfigError(f"{where}: rule source_priority needs owners")
     if "union" in rules and ftype != "list":
         raise ConfigError(f"{where}.rules: union makes a list; the field's type is {ftype}")
-    return FieldSpec(name=name, type=ftype, owners=owners, rules=rules)  # type: ignore[arg-type]
+    personal = raw.get("personal", False)
+    if not isinstance(personal, bool):
+        raise ConfigError(f"{where}.personal: expected true or false, got {personal!r}")
+    return FieldSpec(name=name, type=ftype, owners=owners, rules=rules, personal=personal)  # type: ignore[arg-type]
 
 
 def _domain(name: str, raw: Any, domains: set[str]) -> DomainSpec:
@@ -378,6 +398,11 @@ class HubConfig:
 
     def domain(self, name: str) -> DomainSpec:
         return self.domains[name]
+
+    @property
+    def personal_fields(self) -> dict[str, frozenset[str]]:
+        """Per domain, the fields only keys granted personal fields read."""
+        return {name: spec.personal_fields for name, spec in self.domains.items()}
 
 
 def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:

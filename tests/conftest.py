@@ -26,6 +26,11 @@ from hub.store.uow import admin_session
 from tests.migrated import migrate
 from tests.support.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
 
+# The tests' webhook receivers listen on 127.0.0.1, which a hub refuses by default (issue 19,
+# item 14); hubs and `concord serve` processes started by the tests inherit this. The tests of
+# the refusal build their hub with webhook_allow_private="".
+os.environ.setdefault("CONCORD_WEBHOOK_ALLOW_PRIVATE", "1")
+
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -171,8 +171,9 @@ class KafkaPublisher:
     with backoff and dead deliveries work the same for both kinds.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, personal_fields: Mapping[str, frozenset[str]]) -> None:
         self.settings = settings
+        self.personal_fields = personal_fields
         self._producers: dict[str, Producer] = {}
 
     def _producer(self, bootstrap: str) -> Producer:
@@ -185,21 +186,28 @@ class KafkaPublisher:
         by_bootstrap: dict[str, list[tuple[Due, Record]]] = {}
         for item in items:
             sub = item.subscription
-            try:
+            try:  # a subscription that cannot be built fails alone, never the round
                 target = parse_target(sub.url, self.settings.kafka_bootstrap)
+                domain = str(item.payload.get("type", "")).split(".")[1]
+                headers = [CLOUDEVENT]
+                if item.correlation_id:
+                    headers.append(("x-correlation-id", item.correlation_id.encode()))
+                record = (
+                    target.topic(domain),
+                    item.golden_id.encode(),
+                    routing.body(
+                        item.payload,
+                        sub.source,
+                        routing.hidden_fields(item.payload, sub.personal, self.personal_fields),
+                    ),
+                    headers,
+                )
             except KafkaTargetError as exc:
                 outcomes.append(self._failure(item, str(exc)))
                 continue
-            domain = str(item.payload.get("type", "")).split(".")[1]
-            headers = [CLOUDEVENT]
-            if item.correlation_id:
-                headers.append(("x-correlation-id", item.correlation_id.encode()))
-            record = (
-                target.topic(domain),
-                item.golden_id.encode(),
-                routing.body(item.payload, sub.source),
-                headers,
-            )
+            except Exception as exc:
+                outcomes.append(self._failure(item, f"{type(exc).__name__}: {exc}"))
+                continue
             by_bootstrap.setdefault(target.bootstrap, []).append((item, record))
         for bootstrap, pairs in by_bootstrap.items():
             results = self._producer(bootstrap).send_all([r for _, r in pairs])

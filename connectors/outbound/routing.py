@@ -13,9 +13,12 @@ event costs S a no-op, a suppressed one would leave S wrong.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
+
+from hub.domain.redaction import event_domain, redact_event
 
 ECHO_KINDS = ("created", "updated")
 
@@ -49,12 +52,22 @@ def your_keys(event: dict[str, Any], source: str) -> list[str]:
     return sorted(str(x["key"]) for x in xref if isinstance(x, dict) and x.get("source") == source)
 
 
-def body(event: dict[str, Any], source: str | None) -> bytes:
+def body(event: dict[str, Any], source: str | None, hidden: Collection[str] = ()) -> bytes:
     """The request body: the CloudEvent, with ``data.your_keys`` when the subscription names
-    its source. The same event gives the same bytes on every attempt."""
+    its source, without the ``hidden`` (personal) fields the subscription is not granted.
+    The same event gives the same bytes on every attempt."""
+    event = redact_event(event, hidden)
     if source is not None:
         event = {
             **event,
             "data": {**(event.get("data") or {}), "your_keys": your_keys(event, source)},
         }
     return orjson.dumps(event)
+
+
+def hidden_fields(
+    event: dict[str, Any], personal: bool, personal_fields: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
+    """The fields of ``event`` a subscription leaves out: its domain's personal fields, unless
+    the subscription was granted them."""
+    return frozenset() if personal else personal_fields.get(event_domain(event), frozenset())

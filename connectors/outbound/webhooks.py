@@ -8,26 +8,28 @@ sent again with the same ``webhook-id``.
 
 On PostgreSQL several ``concord serve`` processes may run; one of them delivers (it holds a
 session advisory lock, released when its connection dies), the others stand by, because two
-senders could overtake each other on the same record.
+senders could overtake each other on the same record. The leader re-checks its lock before
+each round and before it writes (``connectors.outbound.leader``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from connectors.outbound import routing, signing
+from connectors.outbound import routing, signing, targets
 from connectors.outbound.kafka import KafkaPublisher
+from connectors.outbound.leader import DeliveryLeader
 from hub import __version__
-from hub.config import Settings
+from hub.config import Settings, config_path, load_config
 from hub.runtime.background import BackgroundLoop
 from hub.store import deliveries
 from hub.store.deliveries import Due, Outcome
@@ -35,8 +37,6 @@ from hub.store.tables import OutboxRow, SubscriptionRow
 from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.webhooks")
-
-LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -89,14 +89,28 @@ def _skip(sub: SubscriptionRow, event: dict[str, Any]) -> bool:
 class WebhookWorker(BackgroundLoop):
     name = "concord-deliveries"
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        personal_fields: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        """``personal_fields``: per domain, what only subscriptions granted personal fields
+        get (default: from the hub's ``concord.yaml``)."""
         super().__init__(settings.delivery_idle_seconds)
+        if personal_fields is None:
+            personal_fields = load_config(config_path(settings)).personal_fields
+        self.personal_fields = personal_fields
         self.engine = engine
         self.settings = settings
         self.schedule = settings.retry_delays
+        self.policy = settings.webhook_policy
         self._write = session_factory(engine)
         self._read = session_factory(engine, readonly=True)
-        self._leader: Connection | None = None
+        grace = settings.delivery_takeover_seconds
+        self.leader = DeliveryLeader(
+            engine, settings.webhook_timeout_seconds + 1 if grace is None else grace, self._stop
+        )
         self.client = httpx.Client(
             timeout=settings.webhook_timeout_seconds,
             follow_redirects=False,
@@ -104,47 +118,44 @@ class WebhookWorker(BackgroundLoop):
             headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
-        self.kafka = KafkaPublisher(settings)  # kafka subscriptions; connects on first use
+        # kafka subscriptions; connects on first use
+        self.kafka = KafkaPublisher(settings, personal_fields)
 
     def closed(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         self.kafka.close()
-        if self._leader is not None:
-            self._leader.close()
+        self.leader.release()
 
     def turn(self) -> int:
-        # Only the process holding the leader lock delivers; the others idle and try again.
-        return self.run_once() if self._lead() else 0
-
-    def _lead(self) -> bool:
-        """True when this process is the one that delivers (always on SQLite: one file, one
-        ``concord serve``)."""
-        if self.engine.dialect.name != "postgresql" or self._leader is not None:
-            return True
-        conn = self.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
-        conn.commit()
-        if got:
-            self._leader = conn
-            return True
-        conn.close()
-        return False
+        return self.run_once()
 
     def run_once(self) -> int:
-        """One round: fan out, send what is due, record. How many rows were made or sent."""
+        """One round: fan out, send what is due, record. How many rows were made or sent.
+
+        Only the process holding the leader lock delivers; the others idle and try again.
+        """
+        if not self.leader.lead():
+            return 0
         made = 0
         if self._behind():
             with self._write() as s:
                 made = deliveries.fan_out(s, _skip, self.settings.delivery_batch)
+                if not self.leader.still_leading():  # a deposed leader moves no cursor
+                    s.rollback()
+                    return 0
                 s.commit()
         with self._read() as s:
             todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
-        if not todo:
+        if not todo or not self.leader.still_leading():
             return made
         hooks = [t for t in todo if t.subscription.kind != "kafka"]
         outcomes = list(self.pool.map(self.send, hooks))
         outcomes += self.kafka.send([t for t in todo if t.subscription.kind == "kafka"])
+        if not self.leader.still_leading():
+            # What was sent was sent: recording it spares the new leader a second send; the
+            # retries are the new leader's to schedule.
+            outcomes = [o for o in outcomes if o.status == "delivered"]
         with self._write() as s:
             deliveries.record(s, outcomes)
             s.commit()
@@ -159,24 +170,51 @@ class WebhookWorker(BackgroundLoop):
         return low is not None and top is not None and top > low
 
     def send(self, item: Due) -> Outcome:
-        """One attempt of one delivery, and what it came to."""
+        """One attempt of one delivery, and what it came to.
+
+        Whatever goes wrong while building or sending this request (a URL a check missed, a
+        refused address, a receiver that breaks the client) is this delivery's failed attempt:
+        an exception here used to fail the whole round, so every other subscriber's deliveries
+        of that round went out again on the next one.
+        """
+        started = datetime.now(UTC)
+        try:
+            status, retry_after, response = self._post(item, started)
+        except Exception as exc:
+            status, retry_after, response = None, None, f"{type(exc).__name__}: {exc}"
+        return self._outcome(item, started, status, retry_after, response)
+
+    def _post(self, item: Due, now: datetime) -> tuple[int | None, str | None, str]:
         sub = item.subscription
-        body = routing.body(item.payload, sub.source)
-        now = datetime.now(UTC)
+        target = targets.pin(sub.url, self.policy)
+        hidden = routing.hidden_fields(item.payload, sub.personal, self.personal_fields)
+        body = routing.body(item.payload, sub.source, hidden)
         secrets = [sub.secret]
         if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now:
             secrets.append(sub.previous_secret)
         headers = signing.headers(secrets, item.event_id, now, body)
         if item.correlation_id:
             headers["x-correlation-id"] = item.correlation_id
-        status: int | None = None
-        retry_after: str | None = None
+        if target.host_header:
+            headers["host"] = target.host_header
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            with self.client.stream("POST", sub.url, content=body, headers=headers) as r:
-                status, retry_after = r.status_code, r.headers.get("retry-after")
-                response = _read_some(r)
+            with self.client.stream(
+                "POST", target.url, content=body, headers=headers, extensions=extensions
+            ) as r:
+                return r.status_code, r.headers.get("retry-after"), _read_some(r)
         except httpx.HTTPError as exc:
-            response = f"{type(exc).__name__}: {exc}"
+            return None, None, f"{type(exc).__name__}: {exc}"
+
+    def _outcome(
+        self,
+        item: Due,
+        now: datetime,
+        status: int | None,
+        retry_after: str | None,
+        response: str,
+    ) -> Outcome:
+        sub = item.subscription
         at = datetime.now(UTC)
         kind = "delivered"
         retry_at = None
@@ -196,7 +234,7 @@ class WebhookWorker(BackgroundLoop):
             retry_at = None if delay is None else at + timedelta(seconds=delay)
         log.log(
             logging.INFO if kind == "delivered" else logging.WARNING,
-            "delivery %s of %s to %s: %s (HTTP %s), attempt %d",
+            "delivery %s of %s to %r: %s (HTTP %s), attempt %d",
             item.event_id,
             sub.name,
             sub.url,

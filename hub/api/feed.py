@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS, FeedItem, FeedOut
 from hub.domain.errors import ConcordError, RecordNotFound
+from hub.domain.redaction import event_domain, redact_event
 from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
@@ -28,7 +29,7 @@ MAX_WAIT = 9.0
 
 @router.get("/feed", response_model=FeedOut, responses=ERRORS)
 async def get_feed(
-    _: Caller,
+    caller: Caller,
     hub: HubDep,
     session: ReadSession,
     after: Annotated[str, Query(max_length=30)] = "0",
@@ -38,18 +39,38 @@ async def get_feed(
         float, Query(ge=0, le=MAX_WAIT, description="Seconds to hold an empty page")
     ] = 0,
 ) -> FeedOut:
-    """Events after ``after``; pass back ``next`` to continue. An empty page keeps the cursor."""
+    """Events after ``after``; pass back ``next`` to continue. An empty page keeps the cursor.
+
+    Only the domains the key reads, without the personal fields it is not granted.
+    """
     if not after.isdigit():
         raise ConcordError(f"after: {after!r} is not a cursor from this feed")
     if domain is not None and domain not in hub.config.domains:
         raise RecordNotFound(f"unknown domain {domain!r}")
+    if domain is not None:
+        caller.may_read(domain)
+    domains: list[str] | None = None  # every domain: no filter, the outbox's own order
+    if domain is not None:
+        domains = [domain]
+    elif caller.read_domains is not None:
+        domains = caller.readable(hub.config.domains)
+    personal = hub.config.personal_fields
     deadline = time.monotonic() + wait
     while True:
-        rows = await run_in_threadpool(queries.feed, session, int(after), domain, limit)
+        rows = await run_in_threadpool(queries.feed, session, int(after), domains, limit)
         if rows or time.monotonic() >= deadline:
             break
         # End the read transaction: on SQLite it is a snapshot that would never see new rows.
         await run_in_threadpool(session.rollback)
         await asyncio.sleep(min(hub.settings.feed_poll_seconds, deadline - time.monotonic()))
     cursor = str(rows[-1]["seq"]) if rows else after
-    return FeedOut(events=[FeedItem(**r) for r in rows], next=cursor)
+    events = [
+        FeedItem(
+            seq=r["seq"],
+            event=redact_event(
+                r["event"], caller.hidden(personal.get(event_domain(r["event"]), frozenset()))
+            ),
+        )
+        for r in rows
+    ]
+    return FeedOut(events=events, next=cursor)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.outbound.kafka import KafkaTargetError, parse_target
+from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation, check_text
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
@@ -37,10 +38,13 @@ class SubscriptionIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: Literal["webhook", "kafka"] = "webhook"
-    url: str | None = Field(default=None, max_length=2000)
+    url: str | None = Field(default=None, max_length=MAX_URL)
     domains: list[str] = Field(min_length=1, max_length=20)
     source: str | None = Field(default=None, max_length=100)
     echo: bool = False
+    personal: bool = Field(
+        default=False, description="Send personal fields (a person's birth date, home address)."
+    )
     start: Literal["now", "beginning"] = "now"
 
 
@@ -52,6 +56,7 @@ class SubscriptionOut(BaseModel):
     domains: list[str]
     source: str | None
     echo: bool
+    personal: bool
     status: str
     status_reason: str | None
     created_at: datetime
@@ -99,6 +104,7 @@ def _out(row: SubscriptionRow, delivery: dict[str, Any] | None = None) -> Subscr
         domains=row.domains,
         source=row.source,
         echo=row.echo,
+        personal=row.personal,
         status=row.status,
         status_reason=row.status_reason,
         created_at=row.created_at,
@@ -119,8 +125,14 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
         # Topic per domain, ``PREFIX.<domain>``; the prefix defaults to concord.<name>.
         url = body.url or f"kafka:///concord.{body.name}"
         try:
+            check_text(url)  # brokers are the firm's own: no address rule, but no CR/LF either
             parse_target(url, hub.settings.kafka_bootstrap)
-        except KafkaTargetError as exc:
+        except (KafkaTargetError, InvalidTarget) as exc:
+            raise HTTPException(422, str(exc)) from exc
+    else:
+        try:
+            check_creation(url, hub.settings.webhook_policy)
+        except InvalidTarget as exc:
             raise HTTPException(422, str(exc)) from exc
     try:
         with admin_session(hub.engine) as s:
@@ -133,6 +145,7 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
                 known_domains=set(hub.config.domains),
                 source=body.source,
                 echo=body.echo,
+                personal=body.personal,
                 start=body.start,
                 actor=caller.name,
             )

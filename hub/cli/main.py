@@ -329,14 +329,29 @@ def keys_create(
     role: Annotated[
         str, typer.Option(help="subscriber (read-only), steward (decides matches) or admin.")
     ] = "subscriber",
+    domains: Annotated[
+        str | None,
+        typer.Option(help="Domains a subscriber key reads, comma-separated (default: all)."),
+    ] = None,
+    personal: Annotated[
+        bool, typer.Option("--personal", help="The key also reads personal fields.")
+    ] = False,
 ) -> None:
     """Create a key; prints it alone on the last line."""
     if role not in ("subscriber", "steward", "admin"):
         raise _fail(ConcordError("--role must be subscriber, steward or admin"))
+    read = [d.strip() for d in domains.split(",") if d.strip()] if domains is not None else None
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     with _admin(hub) as s:
-        key = access.create_key(s, name, role)
+        key = access.create_key(
+            s,
+            name,
+            role,
+            read_domains=read,
+            personal=personal,
+            known_domains=set(hub.config.domains),
+        )
     out.print(f"{role} key {name} created (shown once):")
     print(key)
 

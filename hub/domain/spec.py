@@ -68,12 +68,15 @@ class FieldSpec:
 
     ``owners`` are kinds of source system in priority order (``("erp", "crm")``); the rule
     ``source_priority`` reads them. ``rules`` is tried in order until one yields a value.
+    A ``personal`` field (a person's birth date, home address, private e-mail) is read only by
+    keys and subscriptions granted personal fields (docs/architecture.md, "Read scopes").
     """
 
     name: str
     type: FieldType = "string"
     owners: tuple[str, ...] = ()
     rules: tuple[RuleName, ...] = ("source_priority", "most_recent")
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,10 @@ class DomainSpec:
         view[SOURCE_FIELD] = source.name
         view[ISSUER_FIELD] = f"rank:{source.rank}"
         return view
+
+    @property
+    def personal_fields(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if f.personal)
 
     def display_name(self, attributes: dict[str, object]) -> str:
         """The text a person searches for: a client's name, a person's full name."""

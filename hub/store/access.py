@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import secrets
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,8 +141,26 @@ def add_source(
 
 
 def create_key(
-    session: Session, name: str, role: str, source: str | None = None, actor: str = "cli"
+    session: Session,
+    name: str,
+    role: str,
+    source: str | None = None,
+    actor: str = "cli",
+    *,
+    read_domains: Sequence[str] | None = None,
+    personal: bool = False,
+    known_domains: Collection[str] | None = None,
 ) -> str:
+    """A new key (returned, never stored). ``read_domains`` and ``personal`` scope what a
+    subscriber or source key reads; steward and admin keys read everything."""
+    if read_domains is not None:
+        if role in ("steward", "admin"):
+            raise ConcordError(f"a {role} key reads every domain; give no domains")
+        if not read_domains:
+            raise ConcordError("domains: name at least one domain")
+        unknown = [d for d in read_domains if known_domains is not None and d not in known_domains]
+        if unknown:
+            raise ConcordError(f"unknown domain {unknown[0]!r}")
     key = new_key()
     session.add(
         ApiKey(
@@ -151,9 +170,14 @@ def create_key(
             key_hash=hash_key(key),
             prefix=key[:10],
             created_at=datetime.now(UTC),
+            read_domains=list(read_domains) if read_domains is not None else None,
+            personal=personal or role in ("steward", "admin"),
         )
     )
-    audit(session, actor, "key.create", {"name": name, "role": role, "prefix": key[:10]})
+    detail: dict[str, Any] = {"name": name, "role": role, "prefix": key[:10]}
+    if read_domains is not None or personal:
+        detail |= {"read_domains": read_domains, "personal": personal}
+    audit(session, actor, "key.create", detail)
     return key
 
 
@@ -181,7 +205,24 @@ def authenticate(session: Session, key: str) -> Principal:
     if row.role == "source" and row.source:
         src = session.get(SourceSystem, row.source)
         domains = tuple(src.domains) if src else ()
-    return Principal(name=row.name, role=row.role, source=row.source, domains=domains)
+    return Principal(
+        name=row.name,
+        role=row.role,
+        source=row.source,
+        domains=domains,
+        read_domains=_read_scope(row, domains),
+        personal=row.personal or row.role in ("steward", "admin"),
+    )
+
+
+def _read_scope(row: ApiKey, own: tuple[str, ...]) -> frozenset[str] | None:
+    """None reads every domain: stewards and admins, and subscribers not given domains (as
+    before scopes existed). A source key reads its own domains unless granted others."""
+    if row.role in ("steward", "admin"):
+        return None
+    if row.read_domains is not None:
+        return frozenset(row.read_domains)
+    return frozenset(own) if row.role == "source" else None
 
 
 def list_sources(session: Session) -> list[SourceSystem]:

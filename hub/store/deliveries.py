@@ -11,6 +11,7 @@ between the send and the write means the event is sent again, with the same id: 
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session, aliased
 from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store.access import audit
 from hub.store.tables import DeliveryRow, OutboxRow, SourceSystem, SubscriptionRow
+
+log = logging.getLogger("concord.deliveries")
 
 KINDS = ("webhook", "kafka")
 STATUSES = ("active", "paused", "disabled")
@@ -61,6 +64,7 @@ def create_subscription(
     known_domains: set[str],
     source: str | None = None,
     echo: bool = False,
+    personal: bool = False,
     start: str = "now",
     actor: str = "cli",
 ) -> tuple[SubscriptionRow, str]:
@@ -98,6 +102,7 @@ def create_subscription(
         domains=list(domains),
         source=source,
         echo=echo,
+        personal=personal,
         status="active",
         secret=secret,
         cursor=cursor,
@@ -106,7 +111,15 @@ def create_subscription(
         updated_at=now,
     )
     session.add(row)
-    detail = {"id": row.id, "name": name, "url": url, "domains": list(domains), "source": source}
+    detail: dict[str, Any] = {
+        "id": row.id,
+        "name": name,
+        "url": url,
+        "domains": list(domains),
+        "source": source,
+    }
+    if personal:
+        detail["personal"] = True
     audit(session, actor, "subscription.create", detail)
     return row, secret
 
@@ -182,21 +195,26 @@ def fan_out(session: Session, skip: Skip, batch: int = 1000) -> int:
     now, last = _now(), rows[-1].seq
     new: list[dict[str, Any]] = []
     for sub in subs:
-        wanted = set(sub.domains)
-        for r in rows:
-            if r.seq > sub.cursor and r.domain in wanted and not skip(sub, r.payload):
-                new.append(
-                    {
-                        "subscription_id": sub.id,
-                        "seq": r.seq,
-                        "event_id": r.event_id,
-                        "golden_id": r.golden_id,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                )
+        try:
+            wanted = set(sub.domains)
+            mine = [
+                {
+                    "subscription_id": sub.id,
+                    "seq": r.seq,
+                    "event_id": r.event_id,
+                    "golden_id": r.golden_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for r in rows
+                if r.seq > sub.cursor and r.domain in wanted and not skip(sub, r.payload)
+            ]
+        except Exception:  # one broken subscription keeps its cursor; the others go on
+            log.exception("fanning out to subscription %s failed; its cursor stays", sub.name)
+            continue
+        new += mine
         sub.cursor = max(sub.cursor, last)
     if new:
         # A replay from a cursor lowers it, so a row may exist already: keep that one.
@@ -263,6 +281,12 @@ class Outcome:
     retry_at: datetime | None = None
 
 
+def _kept(response: str) -> str:
+    """The start of a response, storable: PostgreSQL text refuses NUL, and one receiver's NUL
+    must not fail the write of the whole round's outcomes (which would send them all again)."""
+    return response[:RESPONSE_KEPT].replace("\x00", "\ufffd")
+
+
 def record(session: Session, outcomes: Sequence[Outcome]) -> None:
     """Write the outcomes of one round of sends (a few statements, not one per row kind).
 
@@ -287,7 +311,7 @@ def record(session: Session, outcomes: Sequence[Outcome]) -> None:
                     "d_id": o.delivery_id,
                     "d_at": o.at,
                     "d_status": o.http_status,
-                    "d_response": o.response[:RESPONSE_KEPT],
+                    "d_response": _kept(o.response),
                 }
                 for o in delivered
             ],
@@ -297,7 +321,7 @@ def record(session: Session, outcomes: Sequence[Outcome]) -> None:
             continue
         values: dict[str, Any] = {
             "last_status": o.http_status,
-            "last_response": o.response[:RESPONSE_KEPT],
+            "last_response": _kept(o.response),
             "last_attempt_at": o.at,
         }
         if o.status in ("pending", "dead"):

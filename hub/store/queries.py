@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -132,11 +133,14 @@ def xref_view(session: Session, source: str, domain: str, key: str) -> dict[str,
     }
 
 
-def feed(session: Session, after: int, domain: str | None, limit: int) -> list[dict[str, Any]]:
-    """Events after a cursor, in commit order (outbox sequence numbers are commit-ordered)."""
+def feed(
+    session: Session, after: int, domains: Sequence[str] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Events after a cursor, in commit order (outbox sequence numbers are commit-ordered),
+    of ``domains`` (None: every domain)."""
     stmt = select(OutboxRow).where(OutboxRow.seq > after)
-    if domain:
-        stmt = stmt.where(OutboxRow.domain == domain)
+    if domains is not None:
+        stmt = stmt.where(OutboxRow.domain.in_(domains))
     stmt = stmt.order_by(OutboxRow.seq).limit(limit)
     return [{"seq": r.seq, "event": r.payload} for r in session.scalars(stmt)]
 

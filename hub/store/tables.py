@@ -91,6 +91,10 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))  # source | subscriber | admin | steward
     source: Mapped[str | None] = mapped_column(String(100))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Read scope: the domains the key reads (None: a subscriber's every domain, a source's own
+    # domains) and whether it reads personal fields (docs/architecture.md, "Read scopes").
+    read_domains: Mapped[list[str] | None] = mapped_column(Json)
+    personal: Mapped[bool] = mapped_column(Boolean, default=False)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Stamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Stamp)
@@ -341,6 +345,7 @@ class SubscriptionRow(Base):
     domains: Mapped[list[str]] = mapped_column(Json)
     source: Mapped[str | None] = mapped_column(String(100))
     echo: Mapped[bool] = mapped_column(Boolean, default=False)
+    personal: Mapped[bool] = mapped_column(Boolean, default=False)  # sends personal fields
     status: Mapped[str] = mapped_column(String(12), default="active")  # active|paused|disabled
     status_reason: Mapped[str | None] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(100))

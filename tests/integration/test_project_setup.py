@@ -450,7 +450,7 @@ def test_finance_works_the_setup_exceptions_on_the_steward_page(sqlite_url: str)
         api.apply()
         assert (
             api.client.get(
-                "/api/v1/xref/concord/project/" + str(opp), headers=api.auth("crm")
+                "/api/v1/xref/concord/project/" + str(opp), headers=api.auth("reader")
             ).status_code
             == 200
         )
