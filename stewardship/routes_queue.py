@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession
+from hub.api.deps import HubDep, ReadSession, release
 from hub.domain.commands import DecideMatch
 from hub.domain.errors import ConcordError
 from stewardship import queue, records
@@ -104,6 +104,7 @@ async def decide(
     """Merge, not a match, or skip; then the next candidate of the same filtered queue."""
     f = _filter(request, hub, await request.form())
     if decision != "skip":
+        await release(session)  # no read connection held while the decision waits for one
         try:
             await dispatch(hub, DecideMatch(candidate_id, decision, reason, steward.name))
             flash(
@@ -181,6 +182,7 @@ async def bulk_decide(
         return redirect(_url("/steward/bulk", f, decision=decision, threshold=t))
     done, failed = 0, 0
     note = reason or f"bulk {decision} at probability {'≥' if decision == 'merge' else '<'} {t}"
+    await release(session)  # no read connection held while each decision waits for one
     for cid in ids:
         try:
             await dispatch(hub, DecideMatch(cid, decision, note, steward.name))

@@ -21,10 +21,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api.deps import ReadSession
+from hub.api.deps import HubDep
 from hub.config import Settings
 from hub.domain.errors import ConcordError
 from hub.store import stewards
+from hub.store.uow import session_factory
 from stewardship.accounts import LoggedIn
 
 CAN_ACT = ("steward", "admin")
@@ -150,13 +151,16 @@ async def check_csrf(request: Request) -> None:
         raise BadCsrf()
 
 
-def current_steward(request: Request, session: ReadSession) -> LoggedIn:
+def current_steward(request: Request, hub: HubDep) -> LoggedIn:
+    """On a session of its own, given back at once: a page that then writes must not hold
+    this connection while it waits for its unit of work's (issue 19, item 2)."""
     steward_id = request.session.get("steward_id")
-    row = stewards.get(session, steward_id) if isinstance(steward_id, int) else None
-    if row is None or row.disabled:
-        request.session.pop("steward_id", None)
-        raise LoginRequired()
-    return LoggedIn(row.id, row.name, row.role)
+    with session_factory(hub.engine, readonly=True)() as session:
+        row = stewards.get(session, steward_id) if isinstance(steward_id, int) else None
+        if row is None or row.disabled:
+            request.session.pop("steward_id", None)
+            raise LoginRequired()
+        return LoggedIn(row.id, row.name, row.role)
 
 
 CurrentSteward = Annotated[LoggedIn, Depends(current_steward)]
