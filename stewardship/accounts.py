@@ -40,6 +40,7 @@ class LoggedIn:
     id: int
     name: str
     role: str
+    generation: int = 0  # the session generation the cookie must carry
 
 
 def lock_seconds(failures: int) -> int:
@@ -77,4 +78,4 @@ def login(session: Session, name: str, password: str, now: datetime | None = Non
     row.failed_logins = 0
     row.locked_until = None
     row.last_login_at = now
-    return LoggedIn(row.id, row.name, row.role)
+    return LoggedIn(row.id, row.name, row.role, row.session_generation)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.api.deps import HubDep
+from hub.store import stewards
 from hub.store.uow import admin_session
 from stewardship import accounts
 from stewardship.security import CurrentSteward, check_csrf
@@ -48,10 +49,15 @@ def login(
         )
     request.session.clear()  # nothing of the anonymous session (its CSRF token) carries over
     request.session["steward_id"] = who.id
+    request.session["generation"] = who.generation
     return redirect(_safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request, _: CurrentSteward) -> Response:
+def logout(request: Request, hub: HubDep, steward: CurrentSteward) -> Response:
+    """Ends the session on the server too: clearing the browser's cookie alone would leave
+    any copy of it working until it expires."""
+    with admin_session(hub.engine) as session:
+        stewards.end_sessions(session, steward.id)
     request.session.clear()
     return redirect("/steward/login")

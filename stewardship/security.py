@@ -6,7 +6,8 @@ would arrive without a Strict cookie, and the login page it lands on would repla
 steward's session. Cross-site POSTs carry no Lax cookie anyway, and every form checks a token.
 
 The steward's row is read again on every request, so disabling an account or changing a role
-takes effect at once, not when the cookie expires.
+takes effect at once, not when the cookie expires; and the cookie's session generation must be
+the row's, which logout advances, so a copied cookie dies with the logout (issue 19, item 12).
 """
 
 from __future__ import annotations
@@ -157,10 +158,11 @@ def current_steward(request: Request, hub: HubDep) -> LoggedIn:
     steward_id = request.session.get("steward_id")
     with session_factory(hub.engine, readonly=True)() as session:
         row = stewards.get(session, steward_id) if isinstance(steward_id, int) else None
-        if row is None or row.disabled:
+        generation = request.session.get("generation")
+        if row is None or row.disabled or generation != row.session_generation:
             request.session.pop("steward_id", None)
             raise LoginRequired()
-        return LoggedIn(row.id, row.name, row.role)
+        return LoggedIn(row.id, row.name, row.role, row.session_generation)
 
 
 CurrentSteward = Annotated[LoggedIn, Depends(current_steward)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import ConcordError, RecordNotFound
@@ -64,4 +64,16 @@ def set_disabled(session: Session, name: str, disabled: bool, actor: str = "cli"
         actor,
         "steward.disable" if disabled else "steward.enable",
         {"name": name, "before": {"disabled": before}, "after": {"disabled": disabled}},
+    )
+
+
+def end_sessions(session: Session, steward_id: int) -> None:
+    """Every session cookie issued to the steward so far stops working (logout).
+
+    One UPDATE that adds one, so two logouts at once cannot both write the same number.
+    """
+    session.execute(
+        update(StewardRow)
+        .where(StewardRow.id == steward_id)
+        .values(session_generation=StewardRow.session_generation + 1)
     )
