@@ -23,8 +23,8 @@ FIRST_LOCK_SECONDS = 30
 MAX_LOCK_SECONDS = 15 * 60
 
 
-# One message for a wrong name, a wrong password and a locked account, so that the answer
-# never tells which names exist (only a name with failures can be locked).
+# One message for a wrong name, a wrong password, a disabled and a locked account, so that the
+# answer never tells which names exist.
 REFUSED = (
     f"wrong name or password (after {FREE_FAILURES} failures in a row, "
     "an account pauses logins for a while)"
@@ -32,7 +32,7 @@ REFUSED = (
 
 
 class LoginRefused(Exception):
-    """Wrong name or password, disabled account, or too many failures: said to the user."""
+    """Wrong name or password, disabled account, or too many failures: one message for all."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +58,28 @@ def lock_seconds(failures: int) -> int:
 def login(session: Session, name: str, password: str, now: datetime | None = None) -> LoggedIn:
     """Check a name and password; count the failure or reset the count. Commit is the caller's.
 
+    Every attempt takes the same path: one password verification (against a dummy hash for an
+    unknown name), then one refusal with one message, whether the name is unknown, disabled,
+    locked or the password wrong, so neither the answer nor its timing tells which names
+    exist (issue 19, item 5).
+
     Raises:
         LoginRefused: with a message that never says whether the name exists or is locked.
     """
     now = now or datetime.now(UTC)
-    row = stewards.find(session, name)
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        raise LoginRefused(REFUSED)
+    row = stewards.find_for_login(session, name)
     ok = passwords.verify(row.password_hash if row else None, password)
-    if row is None or not ok:
-        if row is not None:
-            row.failed_logins += 1
-            seconds = lock_seconds(row.failed_logins)
-            row.locked_until = now + timedelta(seconds=seconds) if seconds else None
-            audit(session, name, "steward.login-failed", {"failures": row.failed_logins})
+    if row is None:
         raise LoginRefused(REFUSED)
-    if row.disabled:
-        raise LoginRefused("this account is disabled")
+    locked = row.locked_until is not None and row.locked_until > now
+    if locked:  # a guess during the lock neither counts nor lengthens it
+        raise LoginRefused(REFUSED)
+    if not ok or row.disabled:
+        failures = stewards.count_failure(session, row.id)
+        seconds = lock_seconds(failures)
+        row.locked_until = now + timedelta(seconds=seconds) if seconds else None
+        audit(session, name, "steward.login-failed", {"failures": failures})
+        raise LoginRefused(REFUSED)
     row.failed_logins = 0
     row.locked_until = None
     row.last_login_at = now

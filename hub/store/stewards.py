@@ -77,3 +77,26 @@ def end_sessions(session: Session, steward_id: int) -> None:
         .where(StewardRow.id == steward_id)
         .values(session_generation=StewardRow.session_generation + 1)
     )
+
+
+def find_for_login(session: Session, name: str) -> StewardRow | None:
+    """The account, its row locked (PostgreSQL) until the login's transaction ends.
+
+    Parallel attempts on one account then take turns: each sees the failures counted
+    before it, so a burst of guesses locks the account after the free ones, as guesses one
+    at a time do. SQLite's writing transaction (``BEGIN IMMEDIATE``) serialises them anyway.
+    """
+    stmt = select(StewardRow).where(StewardRow.name == name).with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def count_failure(session: Session, steward_id: int) -> int:
+    """Add one failed login in the database, not in Python: no attempt overwrites another's."""
+    failures: int = session.execute(
+        update(StewardRow)
+        .where(StewardRow.id == steward_id)
+        .values(failed_logins=StewardRow.failed_logins + 1)
+        .returning(StewardRow.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return failures
