@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.api.deps import HubDep, ReadSession, release
+from hub.api.schemas import RowId
 from hub.domain.commands import DecideMatch
 from hub.domain.errors import ConcordError
 from stewardship import queue, records
@@ -67,7 +68,7 @@ def queue_page(
 
 @router.get("/candidates/{candidate_id}")
 def compare_page(
-    candidate_id: int,
+    candidate_id: RowId,
     request: Request,
     hub: HubDep,
     session: ReadSession,
@@ -93,7 +94,7 @@ def compare_page(
 
 @router.post("/candidates/{candidate_id}/decide")
 async def decide(
-    candidate_id: int,
+    candidate_id: RowId,
     request: Request,
     hub: HubDep,
     session: ReadSession,

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.deps import Caller, HubDep
 from hub.api.schemas import ERRORS, FeedItem, FeedOut
 from hub.domain.errors import ConcordError, RecordNotFound
+from hub.domain.validation import MAX_INT
 from hub.store import queries
 from hub.store.uow import session_factory
 
@@ -41,8 +42,8 @@ async def get_feed(
     ] = 0,
 ) -> FeedOut:
     """Events after ``after``; pass back ``next`` to continue. An empty page keeps the cursor."""
-    if not after.isdigit():
-        raise ConcordError(f"after: {after!r} is not a cursor from this feed")
+    if not after.isdigit() or int(after) > MAX_INT:  # no outbox row is numbered past 64 bits
+        raise ConcordError(f"after: {after!r:.40} is not a cursor from this feed")
     if domain is not None and domain not in hub.config.domains:
         raise RecordNotFound(f"unknown domain {domain!r}")
     deadline = time.monotonic() + wait
