@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store.access import audit
+from hub.store.sql import advisory_locks
 from hub.store.tables import StewardRow
 
 ROLES = ("viewer", "steward", "admin")
@@ -80,14 +81,16 @@ def end_sessions(session: Session, steward_id: int) -> None:
 
 
 def find_for_login(session: Session, name: str) -> StewardRow | None:
-    """The account, its row locked (PostgreSQL) until the login's transaction ends.
+    """The account, once this transaction holds the lock on the name (PostgreSQL).
 
-    Parallel attempts on one account then take turns: each sees the failures counted
-    before it, so a burst of guesses locks the account after the free ones, as guesses one
-    at a time do. SQLite's writing transaction (``BEGIN IMMEDIATE``) serialises them anyway.
+    Parallel attempts on one name then take turns: each sees the failures counted before it,
+    so a burst of guesses locks the account after the free ones, as guesses one at a time do.
+    The lock is on the name, not the row, so an unknown name waits its turn the same way and
+    timing under parallel attempts does not tell which names exist. SQLite's writing
+    transaction (``BEGIN IMMEDIATE``) serialises every attempt anyway.
     """
-    stmt = select(StewardRow).where(StewardRow.name == name).with_for_update()
-    return session.execute(stmt).scalar_one_or_none()
+    advisory_locks(session, "login", [name])
+    return find(session, name)
 
 
 def count_failure(session: Session, steward_id: int) -> int:
