@@ -80,8 +80,8 @@ def test_parallel_wrong_passwords_all_count_and_lock_the_account(pg_url: str) ->
 
         def attempt() -> None:
             gate.wait()
-            with admin_session(hub.engine) as s, contextlib.suppress(accounts.LoginRefused):
-                accounts.login(s, "ann", "wrong password")  # the failure is committed
+            with contextlib.suppress(accounts.LoginRefused):
+                accounts.login(hub.engine, "ann", "wrong password")
 
         threads = [threading.Thread(target=attempt) for _ in range(20)]
         for t in threads:
@@ -93,8 +93,8 @@ def test_parallel_wrong_passwords_all_count_and_lock_the_account(pg_url: str) ->
             assert row is not None
             assert row.failed_logins >= accounts.FREE_FAILURES, row.failed_logins
             assert row.locked_until is not None
-        with admin_session(hub.engine) as s, pytest.raises(accounts.LoginRefused):
-            accounts.login(s, "ann", PASSWORD)  # locked: even the right password fails
+        with pytest.raises(accounts.LoginRefused):
+            accounts.login(hub.engine, "ann", PASSWORD)  # locked: even the right password fails
     finally:
         hub.close()
 
@@ -163,3 +163,30 @@ def test_one_address_guessing_many_names_is_slowed(
     assert hasher.calls == first  # a refused attempt costs no hash
     r = _attempt(client, "guess", "x" * 9)
     assert int(r.headers["retry-after"]) > 0
+
+
+def test_a_login_holds_no_database_lock_while_it_hashes(
+    steward_hub: Hub, hasher: CountingHasher
+) -> None:
+    """On SQLite the login's writing transaction (``BEGIN IMMEDIATE``) used to stay open
+    through the hash, so every other writer, and ``/healthz``, waited for argon2: 40 clients
+    logging in made the probe take 10 s even with hashing bounded."""
+    hasher.seconds = 1.5
+    app = create_app(steward_hub, run_worker=False)
+
+    async def run() -> tuple[float, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+            token = csrf_of((await c.get("/steward/login")).text)
+            form = {"name": "ann", "password": "wrong password", "csrf": token}
+            attempt = asyncio.ensure_future(c.post("/steward/login", data=form))
+            await asyncio.sleep(0.3)  # the attempt is hashing now
+            start = time.monotonic()
+            probe = await c.get("/healthz")
+            took = time.monotonic() - start
+            assert (await attempt).status_code == 401
+            return took, probe.status_code
+
+    took, status = asyncio.run(run())
+    assert status == 200
+    assert took < 0.5, f"/healthz waited {took:.1f} s for a login's hash"
