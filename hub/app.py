@@ -17,6 +17,7 @@ import stewardship.web as stewardship
 from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import docs, errors
+from hub.api.body_limit import BodyLimit
 from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.logs import CORRELATION, HEADER, correlation_id
@@ -123,27 +124,14 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
+    app.add_middleware(BodyLimit)  # innermost: a 413 still gets a correlation id and a log
+
     @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Any) -> Any:
+    async def _refuse_nul(request: Request, call_next: Any) -> Any:
         raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
         if b"%00" in raw or b"\x00" in raw or "\x00" in request.url.path:
             return JSONResponse(
                 status_code=400, content={"detail": "the URL contains a NUL character"}
-            )
-        size = request.headers.get("content-length")
-        hub_ = request.app.state.hub
-        if (
-            size
-            and size.isdigit()
-            and hub_ is not None
-            and int(size) > hub_.settings.max_body_bytes
-        ):
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "detail": f"body of {size} bytes is over the limit of "
-                    f"{hub_.settings.max_body_bytes}"
-                },
             )
         return await call_next(request)
 

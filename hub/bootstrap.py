@@ -102,7 +102,12 @@ def bootstrap(
 ) -> Hub:
     settings = settings or Settings()
     config = config or load_config(config_path(settings))
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     factory = session_factory(engine)
     matcher = matcher or fuzzy_matcher(config)
     applier = Applier(config.domains, matcher)

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     delivery_takeover_seconds: float | None = Field(default=None, ge=0, le=3600)
     delivery_idle_seconds: float = Field(default=0.2, gt=0, le=60)
     feed_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # Connections per process. A request waits at most the timeout for one, then gets 503.
+    db_pool_size: int = Field(default=8, ge=1, le=1000)
+    db_pool_overflow: int = Field(default=8, ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(default=10, gt=0, le=300)
     # Kafka (scale-out mode and kafka subscriptions). With a bootstrap set, ingest publishes
     # to ``kafka_changes_topic`` and ``concord worker`` applies; without, all is embedded.
     kafka_bootstrap: str | None = None

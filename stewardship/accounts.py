@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from hub.store import stewards
 from hub.store.access import audit
+from hub.store.uow import admin_session, session_factory
 from stewardship import passwords
 
 FREE_FAILURES = 5
@@ -23,8 +25,8 @@ FIRST_LOCK_SECONDS = 30
 MAX_LOCK_SECONDS = 15 * 60
 
 
-# One message for a wrong name, a wrong password and a locked account, so that the answer
-# never tells which names exist (only a name with failures can be locked).
+# One message for a wrong name, a wrong password, a disabled and a locked account, so that the
+# answer never tells which names exist.
 REFUSED = (
     f"wrong name or password (after {FREE_FAILURES} failures in a row, "
     "an account pauses logins for a while)"
@@ -32,7 +34,7 @@ REFUSED = (
 
 
 class LoginRefused(Exception):
-    """Wrong name or password, disabled account, or too many failures: said to the user."""
+    """Wrong name or password, disabled account, or too many failures: one message for all."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class LoggedIn:
     id: int
     name: str
     role: str
+    generation: int = 0  # the session generation the cookie must carry
 
 
 def lock_seconds(failures: int) -> int:
@@ -54,27 +57,46 @@ def lock_seconds(failures: int) -> int:
     return int(min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS))
 
 
-def login(session: Session, name: str, password: str, now: datetime | None = None) -> LoggedIn:
-    """Check a name and password; count the failure or reset the count. Commit is the caller's.
+def login(engine: Engine, name: str, password: str, now: datetime | None = None) -> LoggedIn:
+    """Check a name and password; count the failure or reset the count, and commit that.
+
+    Every attempt takes the same path: one password verification (against a dummy hash for an
+    unknown name), then one refusal with one message, whether the name is unknown, disabled,
+    locked or the password wrong, so neither the answer nor its timing tells which names
+    exist (issue 19, item 5).
+
+    The hash is checked outside any transaction: a writing transaction held through argon2
+    made every other writer (and, on SQLite, ``/healthz``) wait for it. The outcome is then
+    recorded in a short transaction that holds the name's lock and reads the account again, so
+    attempts are counted in the order they are recorded: a right password recorded after the
+    failures that locked the account is refused, however the attempts overlapped.
 
     Raises:
         LoginRefused: with a message that never says whether the name exists or is locked.
     """
-    now = now or datetime.now(UTC)
-    row = stewards.find(session, name)
-    if row is not None and row.locked_until is not None and row.locked_until > now:
+    with session_factory(engine, readonly=True)() as session:
+        row = stewards.find(session, name)
+        known_hash = row.password_hash if row is not None else None
+    ok = passwords.verify(known_hash, password)
+    with admin_session(engine) as session:  # commits the failure's count too
+        who = _record(session, name, ok and known_hash is not None, now or datetime.now(UTC))
+    if who is None:
         raise LoginRefused(REFUSED)
-    ok = passwords.verify(row.password_hash if row else None, password)
-    if row is None or not ok:
-        if row is not None:
-            row.failed_logins += 1
-            seconds = lock_seconds(row.failed_logins)
-            row.locked_until = now + timedelta(seconds=seconds) if seconds else None
-            audit(session, name, "steward.login-failed", {"failures": row.failed_logins})
-        raise LoginRefused(REFUSED)
-    if row.disabled:
-        raise LoginRefused("this account is disabled")
+    return who
+
+
+def _record(session: Session, name: str, ok: bool, now: datetime) -> LoggedIn | None:
+    """The attempt's outcome, under the name's lock; None when it is refused."""
+    row = stewards.find_for_login(session, name)
+    if row is None or (row.locked_until is not None and row.locked_until > now):
+        return None  # unknown, or a guess during the lock: it neither counts nor lengthens it
+    if not ok or row.disabled:
+        failures = stewards.count_failure(session, row.id)
+        seconds = lock_seconds(failures)
+        row.locked_until = now + timedelta(seconds=seconds) if seconds else None
+        audit(session, name, "steward.login-failed", {"failures": failures})
+        return None
     row.failed_logins = 0
     row.locked_until = None
     row.last_login_at = now
-    return LoggedIn(row.id, row.name, row.role)
+    return LoggedIn(row.id, row.name, row.role, row.session_generation)

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession
+from hub.api.deps import HubDep, ReadSession, release
+from hub.api.schemas import RowId
 from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from hub.store.kpis import all_kpis
@@ -75,7 +76,7 @@ def queue_page(
 
 @router.get("/candidates/{candidate_id}")
 def compare_page(
-    candidate_id: int,
+    candidate_id: RowId,
     request: Request,
     hub: HubDep,
     session: ReadSession,
@@ -108,7 +109,7 @@ def compare_page(
 
 @router.post("/candidates/{candidate_id}/decide")
 async def decide(
-    candidate_id: int,
+    candidate_id: RowId,
     request: Request,
     hub: HubDep,
     session: ReadSession,
@@ -119,6 +120,7 @@ async def decide(
     """Merge, not a match, or skip; then the next candidate of the same filtered queue."""
     f = _filter(request, hub, await request.form())
     if decision != "skip":
+        await release(session)  # no read connection held while the decision waits for one
         try:
             await dispatch(hub, DecideMatch(candidate_id, decision, reason, steward.name))
             flash(
@@ -207,6 +209,7 @@ async def bulk_decide(
         return redirect(_url("/steward/bulk", f, decision=decision, threshold=t))
     done, failed = 0, 0
     note = reason or f"bulk {decision} at probability {'≥' if decision == 'merge' else '<'} {t}"
+    await release(session)  # no read connection held while each decision waits for one
     for cid in chosen.ids:
         try:
             await dispatch(hub, DecideMatch(cid, decision, note, steward.name))

@@ -6,7 +6,8 @@ would arrive without a Strict cookie, and the login page it lands on would repla
 steward's session. Cross-site POSTs carry no Lax cookie anyway, and every form checks a token.
 
 The steward's row is read again on every request, so disabling an account or changing a role
-takes effect at once, not when the cookie expires.
+takes effect at once, not when the cookie expires; and the cookie's session generation must be
+the row's, which logout advances, so a copied cookie dies with the logout (issue 19, item 12).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api.deps import ReadSession
+from hub.api.deps import HubDep
 from hub.config import Settings
 from hub.domain.errors import ConcordError
 from hub.store import stewards
+from hub.store.uow import session_factory
 from stewardship.accounts import LoggedIn
 
 CAN_ACT = ("steward", "admin")
@@ -150,13 +152,17 @@ async def check_csrf(request: Request) -> None:
         raise BadCsrf()
 
 
-def current_steward(request: Request, session: ReadSession) -> LoggedIn:
+def current_steward(request: Request, hub: HubDep) -> LoggedIn:
+    """On a session of its own, given back at once: a page that then writes must not hold
+    this connection while it waits for its unit of work's (issue 19, item 2)."""
     steward_id = request.session.get("steward_id")
-    row = stewards.get(session, steward_id) if isinstance(steward_id, int) else None
-    if row is None or row.disabled:
-        request.session.pop("steward_id", None)
-        raise LoginRequired()
-    return LoggedIn(row.id, row.name, row.role)
+    with session_factory(hub.engine, readonly=True)() as session:
+        row = stewards.get(session, steward_id) if isinstance(steward_id, int) else None
+        generation = request.session.get("generation")
+        if row is None or row.disabled or generation != row.session_generation:
+            request.session.pop("steward_id", None)
+            raise LoginRequired()
+        return LoggedIn(row.id, row.name, row.role, row.session_generation)
 
 
 CurrentSteward = Annotated[LoggedIn, Depends(current_steward)]

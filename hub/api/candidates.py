@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from hub.api.deps import Caller, HubDep, ReadSession, require_steward
-from hub.api.schemas import ERRORS
+from hub.api.schemas import ERRORS, RowId
 from hub.domain.commands import DecideMatch
 from hub.store import queries
 
@@ -43,7 +43,7 @@ def list_candidates(
 
 @router.post("/candidates/{candidate_id}/decision", responses=ERRORS)
 async def decide(
-    candidate_id: int, body: DecisionIn, caller: Caller, hub: HubDep
+    candidate_id: RowId, body: DecisionIn, caller: Caller, hub: HubDep
 ) -> dict[str, Any]:
     """``merge`` links the record to the candidate golden record (subscribers hear of it);
     ``reject`` is remembered, and the pair is never proposed again."""

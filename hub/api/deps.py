@@ -1,8 +1,17 @@
-"""Dependencies shared by the routers: the hub, a read session, the caller."""
+"""Dependencies shared by the routers: the hub, a read session, the caller.
+
+No request holds one pooled connection while it waits for another (issue 19, item 2): the
+caller's key is checked on a session of its own, given back before the route runs, so a
+write route's only connection is its unit of work's; and the read session's connection goes
+back on threads of its own, which never wait for a connection themselves. Giving it back on
+the shared thread pool could wait behind requests that wait, in turn, for that connection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,24 +35,37 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def read_session(hub: HubDep) -> Iterator[Session]:
-    session = session_factory(hub.engine, readonly=True)()
+_RELEASE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="concord-release")
+
+
+async def release(session: Session) -> None:
+    """End the session's transaction and return its connection to the pool, now.
+
+    For a route that reads and then hands a command to the bus: its write must not wait for
+    a connection while the read one is still held.
+    """
+    await asyncio.get_running_loop().run_in_executor(_RELEASE, session.close)
+
+
+async def read_session(hub: HubDep) -> AsyncIterator[Session]:
+    session = session_factory(hub.engine, readonly=True)()  # no connection until first used
     try:
         yield session
     finally:
-        session.close()
+        await release(session)
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
 
 
 def current_principal(
-    session: ReadSession,
+    hub: HubDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    return authenticate(session, credentials.credentials)
+    with session_factory(hub.engine, readonly=True)() as session:
+        return authenticate(session, credentials.credentials)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

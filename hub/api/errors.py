@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hub.domain.errors import (
     BatchTooLarge,
@@ -15,8 +17,29 @@ from hub.domain.errors import (
     Unauthorized,
 )
 
+BUSY = {"Retry-After": "1"}
+
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(PoolTimeout)
+    async def _pool_busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        """Overload: every connection stayed busy for the pool's timeout. The client may
+        send again; nothing of this request was written."""
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the hub is busy (no database connection free); retry"},
+            headers=BUSY,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        """SQLite's lock wait ran out, or the database went away: a retry may succeed."""
+        busy = "database is locked" in str(exc.orig)
+        what = "busy (the database is locked by a writer)" if busy else "database unavailable"
+        return JSONResponse(
+            status_code=503, content={"detail": f"the hub is {what}; retry"}, headers=BUSY
+        )
+
     @app.exception_handler(InvalidBatch)
     async def _invalid(_: Request, exc: InvalidBatch) -> JSONResponse:
         return JSONResponse(

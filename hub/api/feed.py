@@ -3,23 +3,27 @@
 ``wait=SECONDS`` makes it a long poll: an empty page is held until an event exists or the wait
 is over, so a subscriber gets changes within a poll interval without hammering the API. The
 wait polls the outbox (``CONCORD_FEED_POLL_SECONDS``) because another process may write it;
-it sleeps on the event loop, so a thousand waiting subscribers hold no threads.
+it sleeps on the event loop, so a thousand waiting subscribers hold no threads, and each
+look at the outbox takes a connection and gives it back, so they hold no connections either
+(issue 19, item 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import Caller, HubDep, ReadSession
+from hub.api.deps import Caller, HubDep
 from hub.api.schemas import ERRORS, FeedItem, FeedOut
 from hub.domain.errors import ConcordError, RecordNotFound
 from hub.domain.redaction import event_domain, redact_event
+from hub.domain.validation import MAX_INT
 from hub.store import queries
+from hub.store.uow import session_factory
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
 # Under the 10 s read timeout many HTTP clients default to: a long poll must not look like a
@@ -31,7 +35,6 @@ MAX_WAIT = 9.0
 async def get_feed(
     caller: Caller,
     hub: HubDep,
-    session: ReadSession,
     after: Annotated[str, Query(max_length=30)] = "0",
     domain: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -43,8 +46,8 @@ async def get_feed(
 
     Only the domains the key reads, without the personal fields it is not granted.
     """
-    if not after.isdigit():
-        raise ConcordError(f"after: {after!r} is not a cursor from this feed")
+    if not after.isdigit() or int(after) > MAX_INT:  # no outbox row is numbered past 64 bits
+        raise ConcordError(f"after: {after!r:.40} is not a cursor from this feed")
     if domain is not None and domain not in hub.config.domains:
         raise RecordNotFound(f"unknown domain {domain!r}")
     if domain is not None:
@@ -56,12 +59,17 @@ async def get_feed(
         domains = caller.readable(hub.config.domains)
     personal = hub.config.personal_fields
     deadline = time.monotonic() + wait
+    factory = session_factory(hub.engine, readonly=True)
+
+    def page() -> list[dict[str, Any]]:
+        # A new transaction each time: on SQLite one is a snapshot that never sees new rows.
+        with factory() as session:
+            return queries.feed(session, int(after), domains, limit)
+
     while True:
-        rows = await run_in_threadpool(queries.feed, session, int(after), domains, limit)
+        rows = await run_in_threadpool(page)
         if rows or time.monotonic() >= deadline:
             break
-        # End the read transaction: on SQLite it is a snapshot that would never see new rows.
-        await run_in_threadpool(session.rollback)
         await asyncio.sleep(min(hub.settings.feed_poll_seconds, deadline - time.monotonic()))
     cursor = str(rows[-1]["seq"]) if rows else after
     events = [

@@ -64,3 +64,19 @@ def get_xref(
     """Which golden record a source's record is linked to (404 until it is applied)."""
     _readable(hub, caller, domain)
     return queries.xref_view(session, source, domain, key)
+
+
+@router.get("/xref", response_model=XrefOut, responses=ERRORS)
+def find_xref(
+    source: Annotated[str, Query(max_length=100)],
+    domain: Annotated[str, Query(max_length=50)],
+    key: Annotated[str, Query(max_length=500)],
+    _: Caller,
+    hub: HubDep,
+    session: ReadSession,
+) -> dict[str, Any]:
+    """The same as ``/xref/{source}/{domain}/{key}``, for any key: one with ``/`` or ``..``
+    cannot travel in a URL path (clients and proxies split or resolve it), but does in a query
+    parameter."""
+    known_domain(hub, domain)
+    return queries.xref_view(session, source, domain, key)

@@ -49,10 +49,13 @@ async def post_changes(
             problems.append(FieldProblem(i, "domain", f"unknown domain {c.domain!r}", c.key))
             continue
         caller.may_write(source, c.domain)
-        problems.extend(
+        found = [
             FieldProblem(i, f"attributes.{field}", why, c.key)
             for field, why in check_attributes(spec, c.attributes, c.op)
-        )
+        ]
+        if found:  # and no event id derived from values that cannot even be hashed
+            problems.extend(found)
+            continue
         changed_at = c.changed_at or now
         if changed_at.tzinfo is None:
             changed_at = changed_at.replace(tzinfo=UTC)

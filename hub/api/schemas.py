@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+from hub.domain.validation import MAX_INT, text_problem
 
 
 def _printable_key(value: str) -> str:
-    """Keys are identifiers: not blank, no NUL (which PostgreSQL text cannot hold)."""
+    """Keys are identifiers: not blank, and text every store can hold (no NUL, no lone
+    surrogate)."""
     if not value.strip():
         raise ValueError("must not be blank")
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
+    if why := text_problem(value):
+        raise ValueError(why)
+    return value
+
+
+def _storable_time(value: datetime | None) -> datetime | None:
+    """A time the hub can hold as UTC: ``0001-01-01T00:00:00+14:00`` is a valid ISO time, but
+    in UTC it falls before year 1, which Python cannot represent (issue 19, item 11)."""
+    if value is not None and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range: before year 1 in UTC") from None
     return value
 
 
 Key = Annotated[str, AfterValidator(_printable_key)]
+Stamp = Annotated[datetime | None, AfterValidator(_storable_time)]
+# A row id in a URL: beyond a 64-bit integer no row has it, and the database refuses to look.
+RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="A row id (64-bit)")]
 
 
 class ChangeIn(BaseModel):
@@ -30,7 +48,7 @@ class ChangeIn(BaseModel):
     key: Key = Field(min_length=1, max_length=500)
     op: Literal["upsert", "delete"] = "upsert"
     sequence: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
-    changed_at: datetime | None = None
+    changed_at: Stamp = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     run_id: Key | None = Field(default=None, max_length=64)
 

@@ -14,8 +14,12 @@ from typing import Any
 from hub.domain.spec import DomainSpec, FieldSpec
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_TEXT = 10_000
 MAX_LIST = 500
+# The integers JSON columns and every subscriber's 64-bit number type can hold; beyond,
+# orjson refuses to write the value and the change would fail at the store (issue 19, 11).
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 # What both stores can hold and hand back as a Python datetime: UTC years 1 to 9999, less a
@@ -46,8 +50,29 @@ def check_timestamp(value: datetime) -> str | None:
 
 
 def _nul(text: str) -> str | None:
-    # PostgreSQL text and JSONB cannot hold NUL; refuse it here rather than fail at apply.
-    return "text must not contain a NUL character" if "\x00" in text else None
+    return text_problem(text)
+
+
+def text_problem(text: str) -> str | None:
+    """Why text cannot be stored, or None. PostgreSQL text and JSONB cannot hold NUL, and a
+    lone UTF-16 surrogate (JSON allows ``"\\ud800"``) is no character: UTF-8 cannot encode it.
+    Refused here rather than failing at the store."""
+    if "\x00" in text:
+        return "text must not contain a NUL character"
+    if _SURROGATE.search(text):
+        return "text must not contain a lone surrogate (\\ud800-\\udfff): it is not a character"
+    return None
+
+
+def printable(name: str) -> str:
+    """A name as it may be echoed in an answer: lone surrogates written as ``\\udXXX``."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _int_problem(value: int | float) -> str | None:
+    if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+        return "integer outside the 64-bit range; send a decimal number or text"
+    return None
 
 
 def check_value(spec: FieldSpec, value: Any) -> str | None:
@@ -59,13 +84,13 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
             return f"expected text, got {type(value).__name__}"
         if len(value) > MAX_TEXT:
             return f"text longer than {MAX_TEXT} characters"
-        return _nul(value)
+        return text_problem(value)
     if spec.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
         if isinstance(value, float) and not math.isfinite(value):
             return "expected a finite number"
-        return None
+        return _int_problem(value)
     if spec.type == "boolean":
         return None if isinstance(value, bool) else f"expected true or false, got {value!r:.40}"
     if spec.type == "date":
@@ -86,7 +111,7 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
             return f"list longer than {MAX_LIST} items"
         if any(not isinstance(v, str) or len(v) > MAX_TEXT for v in value):
             return "expected a list of text"
-        return next((why for v in value if (why := _nul(v))), None)
+        return next((why for v in value if (why := text_problem(v))), None)
     if spec.type == "map":
         return _check_map(value)
     return f"unknown field type {spec.type}"
@@ -100,17 +125,19 @@ def _check_map(value: Any) -> str | None:
     if len(value) > MAX_LIST:
         return f"mapping with more than {MAX_LIST} entries"
     for k, v in value.items():
-        if not k.strip() or len(k) > 200 or "\x00" in k:
+        if not k.strip() or len(k) > 200 or text_problem(k):
             return f"entry name {k!r:.40} must be non-empty text of at most 200 characters"
         if isinstance(v, bool) or v is None:
             return f"entry {k!r:.40}: expected a number or text, got {v!r}"
         if isinstance(v, float) and not math.isfinite(v):
             return f"entry {k!r:.40}: expected a finite number"
         if isinstance(v, str):
-            if why := _nul(v) or (len(v) > MAX_TEXT and "text too long"):
+            if why := text_problem(v) or (len(v) > MAX_TEXT and "text too long"):
                 return f"entry {k!r:.40}: {why}"
         elif not isinstance(v, int | float):
             return f"entry {k!r:.40}: expected a number or text, got {type(v).__name__}"
+        elif too_big := _int_problem(v):
+            return f"entry {k!r:.40}: {too_big}"
     return None
 
 
@@ -120,6 +147,9 @@ def check_attributes(
     """Every (field, problem) of one change's attributes; empty when the change is valid."""
     problems: list[tuple[str, str]] = []
     for name, value in attributes.items():
+        if text_problem(name):
+            problems.append((printable(name), "field name: " + str(text_problem(name))))
+            continue
         spec = domain.field_index.get(name)
         if spec is not None:
             why = check_value(spec, value)
@@ -132,8 +162,8 @@ def check_attributes(
                 problems.append((name, "expected the source's own key as non-empty text"))
             elif isinstance(value, str) and len(value) > 500:
                 problems.append((name, "key longer than 500 characters"))
-            elif isinstance(value, str) and "\x00" in value:
-                problems.append((name, "key must not contain a NUL character"))
+            elif isinstance(value, str) and (why := text_problem(value)):
+                problems.append((name, "key: " + why))
             continue
         problems.append((name, f"unknown field for domain {domain.name}"))
     if op == "upsert":

@@ -29,6 +29,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 8, "max_overflow": 8}
         options.update(kwargs)
         return create_engine(url, **options)
+    if ":memory:" in url or url.rstrip("/") == "sqlite:":
+        for option in ("pool_size", "max_overflow", "pool_timeout"):
+            kwargs.pop(option, None)  # one shared connection: no pool to size
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},

@@ -128,7 +128,7 @@ def analyze(session: Session) -> None:
         session.execute(text("ANALYZE"))
 
 
-LOCK_SPACES = {"record": 1, "key": 2}
+LOCK_SPACES = {"record": 1, "key": 2, "login": 4}  # 3: the audit chain (access.py)
 
 
 def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> None:

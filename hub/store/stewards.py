@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import ConcordError, RecordNotFound
 from hub.store.access import audit
+from hub.store.sql import advisory_locks
 from hub.store.tables import StewardRow
 
 ROLES = ("viewer", "steward", "finance", "admin")  # finance: setup exceptions, not matches
@@ -65,3 +66,40 @@ def set_disabled(session: Session, name: str, disabled: bool, actor: str = "cli"
         "steward.disable" if disabled else "steward.enable",
         {"name": name, "before": {"disabled": before}, "after": {"disabled": disabled}},
     )
+
+
+def end_sessions(session: Session, steward_id: int) -> None:
+    """Every session cookie issued to the steward so far stops working (logout).
+
+    One UPDATE that adds one, so two logouts at once cannot both write the same number.
+    """
+    session.execute(
+        update(StewardRow)
+        .where(StewardRow.id == steward_id)
+        .values(session_generation=StewardRow.session_generation + 1)
+    )
+
+
+def find_for_login(session: Session, name: str) -> StewardRow | None:
+    """The account, once this transaction holds the lock on the name (PostgreSQL).
+
+    Parallel attempts on one name then take turns: each sees the failures counted before it,
+    so a burst of guesses locks the account after the free ones, as guesses one at a time do.
+    The lock is on the name, not the row, so an unknown name waits its turn the same way and
+    timing under parallel attempts does not tell which names exist. SQLite's writing
+    transaction (``BEGIN IMMEDIATE``) serialises every attempt anyway.
+    """
+    advisory_locks(session, "login", [name])
+    return find(session, name)
+
+
+def count_failure(session: Session, steward_id: int) -> int:
+    """Add one failed login in the database, not in Python: no attempt overwrites another's."""
+    failures: int = session.execute(
+        update(StewardRow)
+        .where(StewardRow.id == steward_id)
+        .values(failed_logins=StewardRow.failed_logins + 1)
+        .returning(StewardRow.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return failures

@@ -435,6 +435,8 @@ class StewardRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Stamp)
     last_login_at: Mapped[datetime | None] = mapped_column(Stamp)
+    # In every session cookie; logout advances it, so copies of the cookie stop working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProjectShell(Base):
