@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,44 +41,9 @@ from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
+from tests.support.process import Proc
 
 app = typer.Typer(add_completion=False)
-
-
-class Proc:
-    """A ``concord`` subprocess that can be SIGKILLed and started again."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args = [sys.executable, "-m", "hub.cli", *args]
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-            self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
 
 @dataclass
@@ -179,7 +141,7 @@ def _killer(rng: random.Random, workers: list[Proc], stop: threading.Event, ever
     """SIGKILL a random applier at random moments and start it again at once."""
     while not stop.wait(rng.uniform(every / 2, every * 1.5)):
         victim = rng.choice(workers)
-        victim.kill()
+        victim.kill(must_be_alive=False)
         victim.start()
 
 

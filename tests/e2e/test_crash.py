@@ -25,9 +25,6 @@ import hashlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -57,6 +54,7 @@ from hub.store.tables import (
 )
 from hub.store.uow import admin_session
 from tests.conftest import CONTACT_KEYS, make_hub
+from tests.support.process import Proc
 
 N_CHANGES = 20_000
 BATCH = 500
@@ -322,42 +320,6 @@ def reference(stream: list[Batch], tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 # -- processes ----------------------------------------------------------------------------
-
-
-class Proc:
-    """A `concord` subprocess that can be killed with SIGKILL and started again."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args = [sys.executable, "-m", "hub.cli", *args]
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
-
-    def kill(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.tail()
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
 
 def wait_healthy(base: str, proc: Proc, timeout: float = 30) -> None:
