@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.outbound.targets import Policy
 from hub.domain.errors import ConfigError
-from hub.domain.project_setup import SetupRules, parse_setup_rules
+from hub.domain.project_setup import SetupRules
+from hub.domain.setup_config import parse_setup_rules
 from hub.domain.spec import (
     FIELD_TYPES,
     ISSUER_FIELD,
