@@ -35,7 +35,7 @@ from bench.chaos_checks import (
     version_gaps,
 )
 from bench.chaos_load import SOURCES, Client, Keys, Ledger, Sequences
-from bench.ingest import bench_database, machine, wait_ready
+from bench.ingest import bench_database, load_average, machine, wait_ready
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -231,12 +231,12 @@ def chaos(
     """Ingest, deletes and steward actions at once on PostgreSQL, appliers SIGKILLed, then the
     invariants; exit 1 on any violation. CONCORD_BENCH_DATABASE_URL names the server."""
     seed = seed if seed is not None else random.randrange(1, 1_000_000)
-    print(f"machine: {machine()}; load average {os.getloadavg()}")
+    print(f"machine: {machine()}; load average {load_average()}")
     print(
         f"{clients} clients at {rate:g} operations/s each, {appliers} appliers, "
         f"a kill every ~{kill_every:.0f} s"
     )
     report = run_chaos(minutes * 60, seed, clients, appliers, kill_every, rate=rate)
     print("\n".join(report.lines()))
-    print(f"load average after: {os.getloadavg()}")
+    print(f"load average after: {load_average()}")
     raise typer.Exit(0 if report.ok else 1)

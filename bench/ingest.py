@@ -108,6 +108,26 @@ def client_attributes(k: int, rng: random.Random, typo: bool = False) -> dict[st
     }
 
 
+@contextmanager
+def serving(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``concord serve`` (with ``args``) in its own process on a free port, as production
+    runs it: its base URL and process once it answers ``/healthz``; stopped afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, server)
+        yield base, server
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
     """N client changes: about 60% new records, 40% updates of records sent earlier.
 
@@ -190,6 +210,8 @@ def bench_hub(kind: str) -> Iterator[tuple[Hub, Path]]:
 
 
 def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or ``unknown``: printed beside every figure,
+    since a shared machine's load moves them more than most changes do."""
     try:
         one, five, fifteen = os.getloadavg()
     except OSError:

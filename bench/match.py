@@ -14,7 +14,6 @@ asserted: machines differ and are shared.
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -24,22 +23,13 @@ from rich.console import Console
 
 from bench import latency, splink_side
 from bench.datasets import FEBRL_SETS, Task, company_task, febrl_tasks
-from bench.ingest import machine
+from bench.ingest import load_average, machine
 from bench.scoring import Scores, blocking_recall, score
 from matching import candidate_pairs, dedupe, link
 
 __all__ = ["app", "run_match_bench"]
 
 app = typer.Typer(add_completion=False, help="Matching quality and speed.")
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, or ``unknown``."""
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} cores)"
 
 
 def _line(who: str, s: Scores, review: int, unit: str, wall: float) -> str:

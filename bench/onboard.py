@@ -37,8 +37,7 @@ import typer
 from rich.console import Console
 
 from bench.companies import CompanySet, generate
-from bench.ingest import bench_hub, machine
-from bench.match import load_average
+from bench.ingest import bench_hub, load_average, machine
 from bench.onboard_quality import link_quality
 from hub.config import Settings
 from hub.domain.model import attributes_digest

@@ -15,8 +15,6 @@ Printed with the machine and the load average, never asserted: the machine is sh
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +24,11 @@ import httpx
 import typer
 from sqlalchemy import select
 
-from bench.ingest import bench_hub, machine, wait_ready
-from bench.match import load_average
+from bench.ingest import bench_hub, load_average, machine, serving
 from hub.domain.commands import AcceptChanges
 from hub.domain.model import Change
-from hub.runtime.serving import free_port
 from hub.store import access
+from hub.store.kpis import percentile
 from hub.store.tables import OutboxRow
 from hub.store.uow import admin_session
 
@@ -103,18 +100,9 @@ def _latency(kind: str, rate: int, seconds: float) -> None:
                 for name, domains in (("crm", ["client", "opportunity"]),
                                       ("erp", ["client", "project", *(d for d, _, _ in REFERENCE)]))
             }  # fmt: skip
-        port = free_port()
         env = {**os.environ, "CONCORD_DATABASE_URL": hub.settings.database_url,
-               "CONCORD_CONFIG_FILE": str(config), "CONCORD_LOG_LEVEL": "WARNING"}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base, server)
+               "CONCORD_CONFIG": str(config), "CONCORD_LOG_LEVEL": "WARNING"}  # fmt: skip
+        with serving(env) as (base, _):
             accepted = _post_load(base, keys, rate, seconds)
             deadline = time.monotonic() + 60
             created: dict[str, datetime] = {}
@@ -127,16 +115,13 @@ def _latency(kind: str, rate: int, seconds: float) -> None:
                     ):
                         created[payload["data"]["attributes"].get("opportunity_id")] = at
                 time.sleep(0.5)
-        finally:
-            server.terminate()
-            server.wait(20)
         waits = sorted(
             (created[k] - at).total_seconds() * 1000 for k, at in accepted.items() if k in created
         )
         if not waits:
             print(f"{kind:8} latency: no shell was made")
             return
-        p50, p99 = waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+        p50, p99 = percentile(waits, 50) or 0.0, percentile(waits, 99) or 0.0
         print(
             f"{kind:8} latency: {len(accepted):,} contracted deals, {rate}/s for {seconds:.0f} s, "
             f"{len(waits):,} shells; accepted -> concord.project.created p50 {p50:.0f} ms, "

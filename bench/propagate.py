@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +31,7 @@ import httpx
 import orjson
 from rich.console import Console
 
-from bench.ingest import bench_database, machine, wait_ready
+from bench.ingest import bench_database, machine, serving
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -138,38 +137,28 @@ def harness(database: str, console: Console) -> Iterator[Harness]:
             source_key = access.add_source(s, "crm", ["client"], None, None, {"client"})
             admin_key = access.create_key(s, "bench", "admin")
         engine.dispose()
-        port = free_port()
         env = {
             **os.environ,
             "CONCORD_DATABASE_URL": url,
             "CONCORD_WORKER_IDLE_SECONDS": "0.02",
             "CONCORD_WEBHOOK_ALLOW_PRIVATE": "127.0.0.1/32",  # the receiver is on this machine
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
         try:
-            wait_ready(base, server)
-            r = httpx.post(
-                f"{base}/api/v1/subscriptions",
-                json={
-                    "name": "bench",
-                    "kind": "webhook",
-                    "url": f"http://127.0.0.1:{http.server_address[1]}/hook",
-                    "domains": ["client"],
-                },
-                headers={"Authorization": f"Bearer {admin_key}"},
-                timeout=30,
-            )
-            r.raise_for_status()
-            yield Harness(base, source_key, server, receiver)
+            with serving(env) as (base, server):
+                r = httpx.post(
+                    f"{base}/api/v1/subscriptions",
+                    json={
+                        "name": "bench",
+                        "kind": "webhook",
+                        "url": f"http://127.0.0.1:{http.server_address[1]}/hook",
+                        "domains": ["client"],
+                    },
+                    headers={"Authorization": f"Bearer {admin_key}"},
+                    timeout=30,
+                )
+                r.raise_for_status()
+                yield Harness(base, source_key, server, receiver)
         finally:
-            server.terminate()
-            server.wait(30)
             http.shutdown()
 
 
