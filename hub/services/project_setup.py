@@ -126,8 +126,12 @@ class ProjectSetup:
             opportunities = {gid for _, domain, gid, _ in events if domain == "opportunity"}
             opportunities |= store.waiting_on({gid for _, d, gid, _ in events if d == "client"})
             changes: list[Change] = []
+            # every deal and client of the round in two queries, not two per deal
+            known = uow.golden.load(sorted(opportunities))
+            clients = {g.references.get("client") for g in known.values()} - {None}
+            known.update(uow.golden.load(sorted(str(c) for c in clients)))
             for gid in sorted(opportunities):
-                changes += self._decide(uow, store, gid, now, lookup, seen.get(gid))
+                changes += self._decide(uow, store, gid, now, lookup, seen.get(gid), known=known)
             if changes:
                 uow.inbox.add(changes, now)
             projects = {gid for _, domain, gid, _ in events if domain == "project"}
@@ -237,8 +241,14 @@ class ProjectSetup:
         lookup: Lookup,
         changed_at: datetime | None = None,
         force: bool = False,
+        known: dict[str, GoldenRecord] | None = None,
     ) -> list[Change]:
-        opp = uow.golden.load([gid]).get(gid)
+        known = known if known is not None else {}
+
+        def golden(gid: str) -> GoldenRecord | None:
+            return known[gid] if gid in known else uow.golden.load([gid]).get(gid)
+
+        opp = golden(gid)
         if opp is None or opp.status != "active":
             return []
         stage = self.rules.stage(opp.attributes)
@@ -253,7 +263,7 @@ class ProjectSetup:
         if shell is not None and shell.status == "created":
             return []
         client_id = opp.references.get("client")
-        client = uow.golden.load([client_id]).get(client_id) if client_id else None
+        client = golden(client_id) if client_id else None
         planned, problems = plan_shell(
             _golden(opp),
             _source_key(opp),
