@@ -25,6 +25,12 @@ class Unauthorized(ConcordError):
     pass
 
 
+class LockBusy(Exception):
+    """A lock another worker holds, asked for out of the lock order, so not waited for: the
+    work is rolled back and runs again (docs/architecture.md, "Locks"). Not a ConcordError:
+    it says nothing about the request."""
+
+
 class Conflict(ConcordError):
     """The request is well formed but the record's state forbids it (already decided, merged)."""
 

@@ -115,10 +115,9 @@ class MessageBus:
         """Run ``cmd``'s handler; a steward's or an admin's command that the database gave up
         on for a reason of its own (a deadlock victim) runs again, up to three times.
 
-        Every write path takes its locks in one order (docs/architecture.md, "Locks"), but
-        an apply batch that merges two golden records moves records it did not lock first,
-        and PostgreSQL then resolves the rare cycle by failing one side: the side that is a
-        person's click must not see a 500 for it. Ingest and apply have their own answers
+        Every write path takes its locks in one order (docs/architecture.md, "Locks"); a
+        lock asked for out of it is not waited for (``LockBusy``), and PostgreSQL fails one
+        side of any cycle left: the side that is a person's click must not see a 500 for it. Ingest and apply have their own answers
         (idempotent resends; the batch's one-by-one fallback)."""
         handler = self._handlers.get(type(cmd))
         if handler is None:

@@ -115,8 +115,7 @@ class Curation(Linking):
         # The lock order of every write path (docs/architecture.md, "Locks"): the source
         # records first, then the golden rows. An apply batch that holds one of the loser's
         # records finishes before this moves it, so it cannot write it back onto the loser.
-        held = uow.records.linked_to([loser]).get(loser, [])
-        uow.lock("record", (f"{r.source}\x00{r.domain}\x00{r.key}" for r in held))
+        self.members_locked(uow, {loser})
         found = uow.golden.load([loser, winner], lock=True)
         for gid in (loser, winner):
             g = found.get(gid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from hub.domain.commands import (
     SplitRecord,
 )
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from hub.domain.model import Change
 from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
 from hub.services.evidence import record_key, survivor
@@ -30,6 +33,8 @@ from hub.services.fallback import one_by_one
 from hub.services.ports import UnitOfWork
 
 log = logging.getLogger("concord.apply")
+
+BATCH_ATTEMPTS = 3
 
 UowFactory = Callable[[], UnitOfWork]
 
@@ -58,8 +63,7 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             uow.commit()  # rows that could not even be read went to the dead letters
             return ApplyReport(dead=uow.inbox.dead_at_claim)
         try:
-            with uow.savepoint():
-                report = applier.apply(uow, rows)
+            report = _whole(uow, applier, rows)
         except Exception:
             log.warning(
                 "batch of %d failed; applying one by one",
@@ -86,6 +90,21 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
         uow.commit()
         report.dead += uow.inbox.dead_at_claim
         return report
+
+
+def _whole(uow: UnitOfWork, applier: Applier, rows: list[tuple[int, Change]]) -> ApplyReport:
+    """The batch in one savepoint, tried again a few times if it failed for the store's own
+    reason (a busy lock of a record another batch is applying, a deadlock victim): going one
+    by one for that would cost a statement per change and decide nothing better."""
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            with uow.savepoint():
+                return applier.apply(uow, rows)
+        except Exception as exc:
+            if attempt + 1 == BATCH_ATTEMPTS or not uow.transient(exc):
+                raise
+            time.sleep(0.02 * 2**attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def refresh_statistics(cmd: RefreshStatistics, uow: UnitOfWork) -> None:

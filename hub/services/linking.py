@@ -119,7 +119,7 @@ class Linking:
             return
         batch.merged[loser] = winner
         batch.touched.update((loser, winner))
-        for r in uow.records.linked_to([loser]).get(loser, []):
+        for r in self.members_locked(uow, {loser}, wait=False).get(loser, []):
             batch.records.setdefault((r.source, r.domain, r.key), r)
         for r in batch.records.values():
             if r.golden_id == loser:
@@ -129,6 +129,29 @@ class Linking:
                 gids.discard(loser)
                 gids.add(winner)
         batch.touched.update(uow.golden.referring_to([loser]))
+
+    @staticmethod
+    def members_locked(
+        uow: UnitOfWork, golden_ids: set[str], wait: bool = True
+    ) -> dict[str, list[SourceRecord]]:
+        """The source records linked to ``golden_ids``, read after each is under its record
+        lock, for a write that moves them (a merge, a relink).
+
+        A record read without its lock may be one another worker is applying a newer change
+        to: writing it back would undo that change, or the other worker would put the record
+        back on the golden record this one merged away. A batch already holds its own record
+        and key locks, so it asks for these out of order with ``wait=False`` and runs again if
+        one is busy (docs/architecture.md, "Locks"). Records that joined while it waited are
+        locked on the next turn.
+        """
+        held: set[str] = set()
+        while True:
+            linked = uow.records.linked_to(golden_ids)
+            names = {f"{r.source}\x00{r.domain}\x00{r.key}" for rs in linked.values() for r in rs}
+            if names <= held:
+                return linked
+            uow.lock("record", names - held, wait=wait)
+            held |= names
 
     def _propose(
         self,
@@ -357,7 +380,7 @@ class Linking:
         Now the reference resolves, the key can match another golden record: the record moves
         there and its lone golden record is merged into it, so subscribers hear of both.
         """
-        linked = uow.records.linked_to(golden_ids)
+        linked = self.members_locked(uow, golden_ids, wait=False)
         for gid in sorted(golden_ids):
             live = [r for r in linked.get(gid, []) if not r.deleted]
             if len(live) != 1 or live[0].link_rule != "new":

@@ -189,9 +189,10 @@ class UnitOfWork(Protocol):
         """Ask the database to re-analyse the tables the apply path reads by key."""
         ...
 
-    def lock(self, namespace: str, names: Iterable[str]) -> None:
+    def lock(self, namespace: str, names: Iterable[str], wait: bool = True) -> None:
         """Hold transaction locks on these names, so that concurrent workers touching the same
-        source record or match key serialise instead of overwriting each other."""
+        source record or match key serialise instead of overwriting each other. With
+        ``wait=False`` (a lock asked for out of order) raise ``LockBusy`` rather than wait."""
         ...
 
     def __enter__(self) -> UnitOfWork: ...

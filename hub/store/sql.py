@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from hub.domain.errors import LockBusy
 from hub.store import tables as t
 
 T = TypeVar("T")
@@ -131,27 +132,35 @@ def analyze(session: Session) -> None:
 LOCK_SPACES = {"record": 1, "key": 2, "login": 4}  # 3: the audit chain (access.py)
 
 
-def advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> None:
+def advisory_locks(
+    session: Session, namespace: str, names: Iterable[str], wait: bool = True
+) -> None:
     """Transaction-level advisory locks on PostgreSQL, taken in sorted order so two workers
     can never wait on each other in a cycle (record locks are always taken before key locks).
+    ``wait=False`` is for locks asked for out of that order: it takes what is free and raises
+    ``LockBusy`` if any is held by another transaction, instead of waiting into a cycle.
     SQLite needs none: it has one writer at a time."""
     if not is_postgres(session):
         return
     ids = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
+    call = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
     for part in chunks(ids, 1000):
-        session.execute(
+        taken = session.execute(
             text(
-                "SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:ids AS int[])) AS k"
-                " ORDER BY k"
+                f"SELECT {call}(:space, k)::text FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
             ),
             {"space": LOCK_SPACES[namespace], "ids": part},
-        )
+        ).scalars()
+        if not wait and "false" in set(taken):
+            raise LockBusy(f"a {namespace} lock is held by another transaction")
 
 
 def is_transient(exc: BaseException) -> bool:
     """A store error that says nothing about the work: the same work may succeed if tried
     again (a deadlock victim, a serialization failure, a busy SQLite file, a lost
     connection)."""
+    if isinstance(exc, LockBusy):
+        return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, OperationalError):

@@ -57,8 +57,8 @@ class SqlUnitOfWork:
     def refresh_statistics(self) -> None:
         analyze(self.session)
 
-    def lock(self, namespace: str, names: Iterable[str]) -> None:
-        advisory_locks(self.session, namespace, names)
+    def lock(self, namespace: str, names: Iterable[str], wait: bool = True) -> None:
+        advisory_locks(self.session, namespace, names, wait)
 
     def commit(self) -> None:
         self.session.commit()

@@ -614,7 +614,7 @@ class FakeUnitOfWork:
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
         self.work.audit.append((actor, action, copy.deepcopy(detail)))
 
-    def lock(self, namespace: str, names: Iterable[str]) -> None:
+    def lock(self, namespace: str, names: Iterable[str], wait: bool = True) -> None:
         """The database's writer lock serialises whole transactions already (see
         ``FakeDatabase``); the names are recorded for assertions."""
         self.db.locks.extend((namespace, n) for n in names)
