@@ -104,7 +104,7 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
             )  # fmt: skip
             # the keys the apply path would index: deterministic, blocking and value keys
             view = spec.match_view(crm, attrs, {})
-            for k in sorted(applier.index_keys(spec, [view])):
+            for k in sorted(applier.survival.index_keys(spec, [view])):
                 keys.append({"domain": "client", "key": k[:600], "golden_id": gid})
         with admin_session(hub.engine) as s:
             bulk_insert(s, tables[t.GoldenRecordRow], golden)

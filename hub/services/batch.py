@@ -18,35 +18,42 @@ class ApplyReport:
     dead: int = 0
     events: int = 0
     created: int = 0
-    split: int = 0  # batches that failed whole and were applied change by change
+    one_by_one: int = 0  # batches that failed whole and were applied change by change
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
 
     def add(self, other: ApplyReport) -> None:
-        for name in ("applied", "stale", "dead", "events", "created", "split"):
+        for name in ("applied", "stale", "dead", "events", "created", "one_by_one"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_source.update(other.by_source)
 
 
 @dataclass
 class Batch:
-    """What one transaction knows: loaded rows plus the decisions made so far."""
+    """What one transaction knows: the rows it loaded and the decisions made so far."""
 
+    # the source records this transaction holds (locked), as it will write them back
     records: dict[RecordKey, SourceRecord]
+    # the golden records it will recompute, and those recomputed so far
     goldens: dict[str, GoldenRecord] = field(default_factory=dict)
-    touched: set[str] = field(default_factory=set)
+    to_resurvive: set[str] = field(default_factory=set)
     newly_linked: list[RecordKey] = field(default_factory=list)
-    key_cache: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    merged: dict[str, str] = field(default_factory=dict)  # loser -> winner
-    unborn: list[str] = field(default_factory=list)
-    unresolved_new: set[str] = field(default_factory=set)
-    pool: dict[str, GoldenRecord] = field(default_factory=dict)  # candidates' golden records
-    # candidates' live source records, as stored: the views entity-centric matching compares
-    members: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    # (domain, match key) -> the golden records holding it, as found or decided so far
+    key_hits: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    merges: dict[str, str] = field(default_factory=dict)  # loser -> winner
+    # golden records created in this batch and left without a record: never stored
+    never_stored: list[str] = field(default_factory=list)
+    # golden records born in this batch whose key waits on a reference it may resolve
+    awaiting_reference: set[str] = field(default_factory=set)
+    # candidates' golden records, as stored, and their live source records: the views
+    # entity-centric matching compares a record with
+    candidate_goldens: dict[str, GoldenRecord] = field(default_factory=dict)
+    candidate_records: dict[str, list[SourceRecord]] = field(default_factory=dict)
     # (domain, value key) -> how many golden records hold that value (generic values, TF)
-    holders: dict[tuple[str, str], int] = field(default_factory=dict)
+    value_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     population: dict[str, int] = field(default_factory=dict)  # domain -> golden records
     sources: dict[str, SourceSpec] | None = None  # read once, when a view first needs one
-    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # goldens born this batch
+    # golden records born in this batch -> the view a later record of it is compared with
+    new_views: dict[str, dict[str, Any]] = field(default_factory=dict)
     # per record: the view its keys were computed from, its deterministic and blocking keys
     keys_of: dict[RecordKey, tuple[dict[str, Any], list[str], list[str]]] = field(
         default_factory=dict

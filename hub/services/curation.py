@@ -15,45 +15,19 @@ from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.domain.model import GoldenRecord
 from hub.domain.validation import check_value
 from hub.services.batch import Batch
-from hub.services.linking import Linking
+from hub.services.linking import Linker
 from hub.services.ports import RecordKey, UnitOfWork
+from hub.services.survival import Survival
 
 
-class Curation(Linking):
-    """The steward half of :class:`hub.services.apply.Applier`."""
+class Curation:
+    """A steward's actions; holds only configuration and the collaborators it shares with
+    the apply path, so a curated golden record changes the way an ingested one does."""
 
-    def _resurvive(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
-        raise NotImplementedError  # the Applier's, shared with ingest
-
-    def _follow_merges(self, uow: UnitOfWork, batch: Batch, now: datetime) -> None:
-        """Records of this batch linked to a golden record that a steward merged away while
-        the batch worked (it read the record before the merge committed) follow it to its
-        winner, so no live record is left on a merged golden record."""
-        while True:
-            gone = {
-                gid: g.merged_into
-                for gid, g in batch.goldens.items()
-                if g.status == "merged"
-                and g.merged_into
-                and gid in batch.touched
-                and gid not in batch.merged
-            }
-            if not gone:  # the common case: nothing was merged under this batch
-                return
-            moved = [
-                r
-                for r in batch.records.values()
-                if r.golden_id in gone and not r.deleted and gone[r.golden_id] != r.golden_id
-            ]
-            if not moved:
-                return
-            for r in moved:
-                r.golden_id, r.dirty = gone[r.golden_id or ""], True
-            winners = {r.golden_id for r in moved if r.golden_id}
-            batch.touched |= winners
-            missing = winners - batch.goldens.keys()
-            batch.goldens.update(uow.golden.load(missing, lock=True))
-            uow.records.save(moved, now)
+    def __init__(self, linker: Linker, survival: Survival) -> None:
+        self.linker = linker
+        self.survival = survival
+        self.domains = survival.domains
 
     def split(
         self,
@@ -101,12 +75,36 @@ class Curation(Linking):
             provenance={},
             references={},
         )
-        batch.touched.update((previous, new_id))
+        batch.to_resurvive.update((previous, new_id))
         now = datetime.now(UTC)
         uow.records.save([record], now)
         uow.candidates.exclude(key, previous, actor, reason or "split", now)
-        events = self._resurvive(uow, batch, now)[0]
+        events = self.survival.run(uow, batch, now)[0]
         return {"golden_id": new_id, "split_from": previous, "events": events}
+
+    def move(self, uow: UnitOfWork, key: RecordKey, target: str, rule: str) -> int:
+        """Link one source record to ``target`` (a steward's merge). Its golden record, left
+        with no other live record, merges into ``target``; both are re-survived and announced.
+        Returns how many events were written."""
+        batch = Batch(records=uow.records.load([key]))
+        record = batch.records[key]
+        previous = record.golden_id
+        if previous == target:
+            return 0
+        others = [
+            r
+            for r in uow.records.linked_to([previous or ""]).get(previous or "", [])
+            if not r.deleted and (r.source, r.domain, r.key) != key
+        ]
+        record.link_rule = rule
+        if previous is not None and not others:
+            self.linker.merge(uow, batch, previous, target)
+        else:
+            record.golden_id, record.dirty = target, True
+            batch.to_resurvive.update(g for g in (previous, target) if g)
+        uow.records.save([r for r in batch.records.values() if r.dirty], datetime.now(UTC))
+        events, _ = self.survival.run(uow, batch, datetime.now(UTC))
+        return events
 
     def merge_golden(self, uow: UnitOfWork, domain: str, loser: str, winner: str) -> int:
         """Every source record and reference of ``loser`` moves to ``winner``."""
@@ -115,7 +113,7 @@ class Curation(Linking):
         # The lock order of every write path (docs/architecture.md, "Locks"): the source
         # records first, then the golden rows. An apply batch that holds one of the loser's
         # records finishes before this moves it, so it cannot write it back onto the loser.
-        self.members_locked(uow, {loser})
+        self.linker.members_locked(uow, {loser})
         found = uow.golden.load([loser, winner], lock=True)
         for gid in (loser, winner):
             g = found.get(gid)
@@ -124,10 +122,10 @@ class Curation(Linking):
             if g.status != "active":
                 raise Conflict(f"{domain} golden record {gid} is {g.status}, not active")
         batch = Batch(records={}, goldens=dict(found))
-        self._merge(uow, batch, loser, winner)
+        self.linker.merge(uow, batch, loser, winner)
         now = datetime.now(UTC)
         uow.records.save([r for r in batch.records.values() if r.dirty], now)
-        events: int = self._resurvive(uow, batch, now)[0]
+        events: int = self.survival.run(uow, batch, now)[0]
         return events
 
     def set_override(
@@ -168,10 +166,10 @@ class Curation(Linking):
                 raise ConcordError(f"field {field!r}: {problem}")
             overrides[field] = {"value": value, "reason": reason, "by": by, "at": now.isoformat()}
         golden.overrides = overrides
-        batch = Batch(records={}, goldens={golden_id: golden}, touched={golden_id})
+        batch = Batch(records={}, goldens={golden_id: golden}, to_resurvive={golden_id})
         # An override that changes nothing a subscriber sees (same value, reason and steward)
         # writes no version; there is then nothing new to keep either.
-        events = self._resurvive(uow, batch, now)[0]
+        events = self.survival.run(uow, batch, now)[0]
         return before, events
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hub.services.batch import Batch
-from hub.services.linking import Linking
+from hub.services.linking import Linker
 from hub.services.ports import RecordKey, UnitOfWork
 
 
@@ -23,7 +23,7 @@ def record_key(candidate: Mapping[str, Any]) -> RecordKey:
     return candidate["source"], candidate["domain"], candidate["source_key"]
 
 
-def survivor(uow: UnitOfWork, golden_id: str) -> str:
+def active_successor(uow: UnitOfWork, golden_id: str) -> str:
     """The golden record that ``golden_id`` lives on in, following merges."""
     seen: set[str] = set()
     while golden_id not in seen:
@@ -35,8 +35,13 @@ def survivor(uow: UnitOfWork, golden_id: str) -> str:
     return golden_id
 
 
-class Evidence(Linking):
-    """The rescoring half of :class:`hub.services.apply.Applier`."""
+class Evidence:
+    """Rescoring a steward's candidate; holds only configuration."""
+
+    def __init__(self, linker: Linker) -> None:
+        self.linker = linker
+        self.context = linker.context
+        self.matcher = linker.matcher
 
     def rescore(self, uow: UnitOfWork, candidate: Mapping[str, Any]) -> dict[str, Any] | None:
         """The candidate's evidence now, or ``None`` if the pair is no longer one a steward
@@ -48,22 +53,23 @@ class Evidence(Linking):
         record = batch.records.get(key)
         if record is None or record.deleted:
             return None
-        targets = self._reference_targets(record.source, record.domain, record.attributes)
+        ctx = self.context
+        targets = ctx.references(record.source, record.domain, record.attributes)
         batch.records.update(uow.records.load(targets - batch.records.keys()))
-        gid = survivor(uow, candidate["golden_id"])
-        self._load_candidates(uow, batch, {gid})
-        golden = batch.pool.get(gid)
+        gid = active_successor(uow, candidate["golden_id"])
+        ctx.load_candidates(uow, batch, {gid})
+        golden = batch.candidate_goldens.get(gid)
         if golden is None or golden.status != "active" or record.golden_id == gid:
             return None
-        view = self._match_view(uow, batch, record)
-        holders = self._holders(uow, batch, record.domain, view)
+        view = ctx.view(uow, batch, record)
+        holders = ctx.holders(uow, batch, record.domain, view)
         if record.golden_id is not None:
             # The record's own golden record holds its values now; when it was first scored
             # it did not exist yet, and it is not one of the others that share them.
             holders = {label: max(n - 1, 0) for label, n in holders.items()}
-        population = max(self._population(uow, batch, record.domain, holders) - 1, 0)
+        population = max(ctx.population(uow, batch, record.domain, holders) - 1, 0)
         scored = self.matcher.score(
-            record.domain, view, [(gid, self._entity(uow, batch, gid))], holders, population
+            record.domain, view, [(gid, ctx.entity(uow, batch, gid))], holders, population
         )
         if not scored:
             return None
@@ -71,7 +77,9 @@ class Evidence(Linking):
         notes = dict(found.notes)
         if found.tier == "auto" and "tier" not in notes:
             # Alone it would link; it waits because of what else was proposed or held.
-            why = self._crowded(batch, record, gid) or (candidate.get("notes") or {}).get("tier")
+            why = self.linker.crowded(batch, record, gid) or (candidate.get("notes") or {}).get(
+                "tier"
+            )
             if why:
                 notes["tier"] = why
         return {

@@ -37,7 +37,7 @@ class StoreUnavailable(Exception):
 def one_by_one(uow: UnitOfWork, applier: Applier, rows: list[tuple[int, Change]]) -> ApplyReport:
     """Decide every row of a claimed batch inside ``uow`` (the caller commits)."""
     applier.lock_records(uow, rows)
-    total = ApplyReport(split=1)
+    total = ApplyReport(one_by_one=1)
     for inbox_id, change in rows:
         outcome = _attempt(uow, applier, inbox_id, change)
         if isinstance(outcome, ApplyReport):

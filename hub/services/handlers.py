@@ -28,7 +28,7 @@ from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.domain.model import Change
 from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
-from hub.services.evidence import record_key, survivor
+from hub.services.evidence import active_successor, record_key
 from hub.services.fallback import one_by_one
 from hub.services.ports import UnitOfWork
 
@@ -142,7 +142,7 @@ def refresh_evidence(cmd: RefreshEvidence, uow: UnitOfWork, applier: Applier) ->
         uow.lock("record", ("\x00".join(record_key(c)) for c in pending))
         now = datetime.now(UTC)
         for c in pending:
-            uow.candidates.refresh(c["id"], applier.rescore(uow, c), now)
+            uow.candidates.refresh(c["id"], applier.evidence.rescore(uow, c), now)
         uow.commit()
     return len(pending)
 
@@ -162,7 +162,7 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
             raise RecordNotFound(f"no match candidate {cmd.candidate_id}")
         key = record_key(seen)
         uow.lock("record", ["\x00".join(key)])
-        target = survivor(uow, seen["golden_id"])
+        target = active_successor(uow, seen["golden_id"])
         held = uow.records.load([key]).get(key)
         uow.golden.load({target, *([held.golden_id] if held and held.golden_id else [])}, lock=True)
         candidate = uow.candidates.get(cmd.candidate_id)
@@ -173,7 +173,9 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         now = datetime.now(UTC)
         events = 0
         if cmd.decision == "merge":
-            events = applier.move(uow, key, survivor(uow, candidate["golden_id"]), "steward")
+            events = applier.curation.move(
+                uow, key, active_successor(uow, candidate["golden_id"]), "steward"
+            )
         status = "merged" if cmd.decision == "merge" else "rejected"
         uow.candidates.decide(cmd.candidate_id, status, cmd.actor, cmd.reason, now)
         uow.audit(
@@ -196,7 +198,7 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
 def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:
     with uow:
         key = (cmd.source, cmd.domain, cmd.source_key)
-        result = applier.split(uow, key, cmd.actor, cmd.reason, cmd.golden_id)
+        result = applier.curation.split(uow, key, cmd.actor, cmd.reason, cmd.golden_id)
         uow.audit(
             cmd.actor,
             "golden.split",
@@ -215,7 +217,7 @@ def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[st
 
 def merge_golden(cmd: MergeGolden, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:
     with uow:
-        events = applier.merge_golden(uow, cmd.domain, cmd.loser, cmd.winner)
+        events = applier.curation.merge_golden(uow, cmd.domain, cmd.loser, cmd.winner)
         uow.audit(
             cmd.actor,
             "golden.merge",
@@ -238,7 +240,7 @@ def override_field(
     """Set or remove a steward's value for one field, with the re-survival it causes."""
     value = cmd.value if isinstance(cmd, OverrideField) else REMOVE
     with uow:
-        before, events = applier.set_override(
+        before, events = applier.curation.set_override(
             uow, cmd.domain, cmd.golden_id, cmd.field, value, cmd.actor, cmd.reason
         )
         uow.audit(

@@ -17,49 +17,26 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.domain import linking as rules
+from hub.domain.linking import POPULATION_KEY
 from hub.domain.onboarding import ValidRow
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.domain.survivorship import Contribution, Override, is_blank, survive
-from hub.services.linking import MAX_CANDIDATES, POPULATION_KEY
+from hub.services.linking import MAX_CANDIDATES
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
+from hub.services.preview_results import BINS, CLOSEST, Preview, RowResult, merge_previews
 from matching import Candidate, MatchSpec
 from matching.matcher import RULE
 
 CHUNK = 2_000
-CLOSEST = 50
-BINS = 20
 
 ProgressFn = Callable[[int, int], None]
 
-
-@dataclass(frozen=True)
-class RowResult:
-    number: int
-    key: str
-    outcome: str  # auto | review | new
-    rule: str  # xref | deterministic:<key> | fellegi-sunter | new
-    golden_id: str | None
-    probability: float | None  # best candidate's, when one was scored
-    dkeys: tuple[str, ...] = ()  # its deterministic keys (to merge previews of file parts)
-
-
-@dataclass
-class Preview:
-    results: list[RowResult] = field(default_factory=list)
-    histogram: list[int] = field(default_factory=lambda: [0] * BINS)
-    closest: list[dict[str, Any]] = field(default_factory=list)
-    survivorship: dict[str, dict[str, int]] = field(default_factory=dict)
-    t_auto: float | None = None
-    t_review: float | None = None
-    max_per_source: int = 1  # automatic links of this file's rows to one golden record
-
-    def counts(self) -> dict[str, int]:
-        c = Counter(r.outcome for r in self.results)
-        return {k: c.get(k, 0) for k in ("auto", "review", "new")}
+__all__ = ["BINS", "CHUNK", "OnboardingPreview", "Preview", "RowResult", "merge_previews"]
 
 
 def _noop(done: int, total: int) -> None:
@@ -87,6 +64,8 @@ class OnboardingPreview:
         )
         self._file_keys: dict[str, str] = {}  # deterministic key -> golden id or "row N"
         self._linked: Counter[str] = Counter()  # golden id -> rows of this file linked to it
+        # golden id -> live records of this source it holds already (the load's guard counts)
+        self._held_of_source: Counter[str] = Counter()
         self._population: int | None = None  # golden records of the domain, counted once
         self._sources: dict[str, SourceSpec] | None = None  # the hub's systems, read once
         self._heap: list[tuple[float, int, dict[str, Any]]] = []
@@ -138,17 +117,26 @@ class OnboardingPreview:
             if known is not None and known.golden_id and not known.deleted:
                 decided[n] = RowResult(row.number, row.key, "auto", "xref", known.golden_id, None)
                 continue
-            hit = self._deterministic(found, dkeys)
-            if hit is not None:
-                dkey, gid = hit
-                rule = "deterministic:" + dkey.split(":", 1)[0]
-                decided[n] = RowResult(row.number, row.key, "auto", rule, gid, None)
+            by_key = rules.link_by_keys(
+                [(k, set(found.get(k, ())) | self._file_hits(k)) for k in dkeys]
+            )
+            if by_key is not None:
+                gid = by_key.golden_id
+                decided[n] = RowResult(row.number, row.key, "auto", by_key.rule, gid, None)
+                self._remember(dkeys, gid)
+                continue
+            if known is not None and known.deleted and known.golden_id:
+                # sent again after a delete: back to its golden record, as the load does
+                gid = known.golden_id
+                decided[n] = RowResult(row.number, row.key, "auto", "revived", gid, None)
                 self._remember(dkeys, gid)
                 continue
             shared: Counter[str] = Counter()
             for bkey in bkeys:
                 shared.update(found.get(bkey, ()))
-            ids = [gid for gid, _ in shared.most_common(MAX_CANDIDATES)]
+            # a record seen before may carry a steward's "not a match", as in the load
+            rejected = uow.candidates.rejected((self.source.name, d, row.key)) if known else set()
+            ids = sorted(rules.candidate_ids(shared, rejected, MAX_CANDIDATES))
             if self.spec is None or not ids:
                 decided[n] = RowResult(row.number, row.key, "new", "new", None, None)
                 self._remember(dkeys, f"row {row.number}")
@@ -159,16 +147,9 @@ class OnboardingPreview:
         self.preview.results.extend(results)
         self._survivorship(uow, rows, results)
 
-    def _deterministic(
-        self, found: dict[str, set[str]], dkeys: list[str]
-    ) -> tuple[str, str] | None:
-        for dkey in dkeys:
-            hits = set(found.get(dkey, ()))
-            if dkey in self._file_keys:
-                hits.add(self._file_keys[dkey])
-            if hits:
-                return dkey, sorted(hits)[0]
-        return None
+    def _file_hits(self, dkey: str) -> set[str]:
+        """What an earlier row of this file holding the key was linked to (or its row)."""
+        return {self._file_keys[dkey]} if dkey in self._file_keys else set()
 
     def _remember(self, dkeys: list[str], gid: str) -> None:
         for k in dkeys:
@@ -217,19 +198,26 @@ class OnboardingPreview:
         return out
 
     def _decide(self, row: ValidRow, dkeys: list[str], scored: list[Candidate]) -> RowResult:
-        """One automatic link per golden record from this file: a second row that would link
-        to the same golden record waits for review, as the apply path's per-source guard
-        decides when the run is loaded (the file is one source)."""
+        """The apply path's decision (``hub.domain.linking``), with its per-source guard
+        counting what the golden record holds of this source already and this file's rows
+        linked to it so far (the file is one source)."""
         assert self.spec is not None
-        auto = [c for c in scored if c.tier == "auto"]
-        if auto and self._linked[auto[0].golden_id] < self.spec.max_per_source:
-            gid = auto[0].golden_id
+        limit = self.spec.max_per_source
+
+        def crowded(gid: str) -> str | None:
+            held = self._linked[gid] + self._held_of_source[gid]
+            return rules.crowded_reason(self.source.name, held, limit)
+
+        verdict = rules.link_by_score(scored, None, crowded)
+        if verdict.linked is not None:
+            gid = verdict.linked.golden_id
             self._linked[gid] += 1
             self._remember(dkeys, gid)
             return RowResult(row.number, row.key, "auto", RULE, gid, None)
         self._remember(dkeys, f"row {row.number}")
-        if scored:
-            return RowResult(row.number, row.key, "review", RULE, scored[0].golden_id, None)
+        if verdict.review:
+            first = verdict.review[0].golden_id
+            return RowResult(row.number, row.key, "review", RULE, first, None)
         return RowResult(row.number, row.key, "new", "new", None, None)
 
     def _entities(self, uow: UnitOfWork, ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -250,6 +238,9 @@ class OnboardingPreview:
         refs = {ref.name for ref in self.domain.references}
         out: dict[str, list[dict[str, Any]]] = {}
         for gid, view in survived.items():
+            self._held_of_source[gid] = sum(
+                1 for r in linked.get(gid, []) if not r.deleted and r.source == self.source.name
+            )
             resolved = {name: view.get(name) for name in refs}
             out[gid] = [view] + [
                 self.domain.match_view(
@@ -351,53 +342,3 @@ class OnboardingPreview:
                     continue
                 counts = tally.setdefault(f.name, {"changed": 0, "filled": 0})
                 counts["filled" if is_blank(old) else "changed"] += 1
-
-
-def _distance(p: float, t_auto: float, t_review: float) -> float:
-    return min(abs(p - t_auto), abs(p - t_review))
-
-
-def merge_previews(parts: list[Preview]) -> Preview:
-    """One preview from the previews of consecutive parts of a file, worked in parallel.
-
-    A part did not see the rows before it, so a row whose deterministic key an earlier part's
-    row holds is linked to it here, as the sequential preview would have done.
-    """
-    first = parts[0]
-    out = Preview(t_auto=first.t_auto, t_review=first.t_review, max_per_source=first.max_per_source)
-    linked: Counter[str] = Counter()  # golden id -> fuzzy automatic links of earlier rows
-    for part in parts:
-        out.histogram = [a + b for a, b in zip(out.histogram, part.histogram, strict=True)]
-        for name, counts in part.survivorship.items():
-            tally = out.survivorship.setdefault(name, {"changed": 0, "filled": 0})
-            for what, n in counts.items():
-                tally[what] += n
-    seen: dict[str, str] = {}
-    relinked: set[int] = set()
-    for k, part in enumerate(parts):
-        for r in part.results:
-            store_hit = r.rule == "xref" or (
-                r.rule.startswith("deterministic:") and not (r.golden_id or "").startswith("row ")
-            )
-            hit = next((d for d in r.dkeys if d in seen), None) if k and not store_hit else None
-            if hit is not None and not r.rule.startswith("deterministic:"):
-                if r.probability is not None:
-                    out.histogram[min(int(r.probability * BINS), BINS - 1)] -= 1
-                rule = "deterministic:" + hit.split(":", 1)[0]
-                r = replace(r, outcome="auto", rule=rule, golden_id=seen[hit], probability=None)
-                relinked.add(r.number)
-            gid = r.golden_id
-            if r.outcome == "auto" and r.rule == RULE and gid is not None:
-                if linked[gid] >= out.max_per_source:  # an earlier part linked it
-                    r = replace(r, outcome="review")
-                linked[gid] += r.outcome == "auto"
-            out.results.append(r)
-            for d in r.dkeys:
-                seen.setdefault(d, r.golden_id if r.outcome == "auto" and r.golden_id else
-                                f"row {r.number}")  # fmt: skip
-    if out.t_auto is not None and out.t_review is not None:
-        t_auto, t_review = out.t_auto, out.t_review
-        calls = [c for part in parts for c in part.closest if c["row"] not in relinked]
-        calls.sort(key=lambda c: (_distance(c["probability"], t_auto, t_review), c["row"]))
-        out.closest = calls[:CLOSEST]
-    return out

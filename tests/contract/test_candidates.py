@@ -15,7 +15,7 @@ from tests.contract.support import T0, Store, gid, record
 
 
 def _candidate(key: str, golden_id: str, probability: float = 0.7) -> dict[str, Any]:
-    """A candidate row as ``Linking._propose`` builds it."""
+    """A candidate row as ``Linker._propose`` builds it."""
     return {
         "domain": "client",
         "source_key": ("crm", key),

@@ -40,8 +40,9 @@ def test_a_new_golden_record_loads_as_saved(store: Store) -> None:
 
 def test_a_new_version_replaces_values_overrides_and_merge_target(store: Store) -> None:
     """Every field a later version carries must come back: the steward's overrides (set and
-    removed with a new version) and, for a merged record, where it went (``_survivor`` follows
-    ``merged_into`` to find the record a candidate lives on in)."""
+    removed with a new version) and, for a merged record, where it went
+    (``active_successor`` follows ``merged_into`` to find the record a candidate lives on
+    in)."""
     with store.uow() as uow:
         uow.golden.save([(golden(gid(1)), ["name"], "created")], {}, T0)
         uow.commit()

@@ -10,7 +10,7 @@ Re-survival replaces a golden record's keys wholesale; a retired or merged one g
 
 from __future__ import annotations
 
-from hub.services.linking import POPULATION_KEY
+from hub.domain.linking import POPULATION_KEY
 from tests.contract.support import Store, gid
 
 ACME = {POPULATION_KEY, "tax:GB1", "blk:acme", "v:name:acme"}

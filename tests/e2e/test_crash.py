@@ -309,7 +309,7 @@ def reference(stream: list[Batch], tmp_path_factory: pytest.TempPathFactory) -> 
                 assert r.status_code == 202, r.text
                 assert r.json() == {"accepted": n, "duplicates": 0}
         report = hub.bus.drain(BATCH)
-        assert report.dead == 0 and report.split == 0
+        assert report.dead == 0 and report.one_by_one == 0
     finally:
         hub.close()
     state = snapshot(url)

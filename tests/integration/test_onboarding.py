@@ -432,3 +432,29 @@ def test_parallel_preview_equals_one_pass(pg_url: str, tmp_path: Path) -> None:
         assert [c["row"] for c in two.closest] == [c["row"] for c in one.closest]
     finally:
         hub.close()
+
+
+def test_the_preview_decides_as_the_load_for_a_record_sent_again(
+    api: Api, change: ChangeFactory, tmp_path: Path
+) -> None:
+    """The preview calls the apply path's link decision: a row whose record the source
+    deleted goes back to its golden record (as the load does), where the preview's own copy
+    of the rules called it new."""
+    _world(api, change)
+    first = _run(api.hub, _csv(tmp_path / "nw.csv", NORTHWIND))
+    assert first.loaded
+    with session_factory(api.hub.engine)() as s:
+        before = s.scalars(
+            select(t.SourceRecordRow.golden_id).where(t.SourceRecordRow.source_key == "NW-3")
+        ).one()
+    api.post("northwind-crm", change("client", "NW-3", 1, op="delete"))
+    api.apply()
+    preview = _run(api.hub, _csv(tmp_path / "nw2.csv", NORTHWIND), dry_run=True)
+    assert preview.report["outcomes"]["new"] == 0, preview.report["outcomes"]
+    loaded = _run(api.hub, _csv(tmp_path / "nw3.csv", NORTHWIND))
+    assert loaded.loaded
+    with session_factory(api.hub.engine)() as s:
+        after = s.scalars(
+            select(t.SourceRecordRow.golden_id).where(t.SourceRecordRow.source_key == "NW-3")
+        ).one()
+    assert after == before

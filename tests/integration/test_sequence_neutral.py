@@ -240,9 +240,9 @@ def deliver(
             assert r.status_code == 202, r.text
             if apply_each or rng.random() < 0.3:
                 report = hub.bus.drain(rng.choice((1, 3, 17, 500)))  # apply batches of n
-                assert report.dead == 0 and report.split == 0
+                assert report.dead == 0 and report.one_by_one == 0
     report = hub.bus.drain(500)
-    assert report.dead == 0 and report.split == 0
+    assert report.dead == 0 and report.one_by_one == 0
 
 
 # -- the state -------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""The recomputation of one golden record: survive, version, retire, merge away, and the event
+its subscribers receive (docs/architecture.md, "Survivorship").
+
+Pure rules: they take the record as stored and the live source records' offers, and return
+the new state with its event, or None when nothing a subscriber could see has changed. The
+apply path, the steward's actions and an onboarding rollback load, call these and save, so a
+golden record changes one way whoever changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from hub.domain.events import GoldenRecordChanged
+from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.spec import (
+    DomainSpec,
+    FieldSpec,
+    ReferenceSpec,
+    SourceSpec,
+    reference_target,
+    source_named,
+)
+from hub.domain.survivorship import Contribution, Override, survive, survive_field
+
+RecordKey = tuple[str, str, str]  # (source, domain, source key)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """A golden record's next version and the event that announces it."""
+
+    golden: GoldenRecord
+    kind: str  # created | updated | retired | merged
+    changed: list[str]
+    event: GoldenRecordChanged
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What the live source records of one golden record offer it: their values, their
+    resolved references (``(source NUL key, reference name) -> golden id``), and the
+    references that name a record the hub does not hold yet (kept as pending)."""
+
+    values: list[Contribution]
+    references: dict[tuple[str, str], Any]
+    pending: list[dict[str, Any]]
+
+
+def offers_of(
+    spec: DomainSpec,
+    live: Sequence[SourceRecord],
+    targets: Mapping[RecordKey, SourceRecord],
+    sources: Mapping[str, SourceSpec],
+    golden_id: str,
+) -> Offers:
+    """The contributions of ``live``; ``targets`` holds the records their references name."""
+    values: list[Contribution] = []
+    refs: dict[tuple[str, str], Any] = {}
+    pending: list[dict[str, Any]] = []
+    for r in live:
+        src = source_named(sources, r.source)
+        values.append(
+            Contribution(
+                r.source, src.kind, src.rank, r.key, r.changed_at, r.sequence, r.attributes
+            )
+        )
+        for ref in spec.references:
+            target_key = r.attributes.get(ref.attribute)
+            named = reference_target(r.source, ref, target_key)
+            if named is None:
+                continue
+            target = targets.get(named)
+            if target is not None and target.golden_id and not target.deleted:
+                refs[(r.source + "\x00" + r.key, ref.name)] = target.golden_id
+            else:
+                pending.append(
+                    {
+                        "golden_id": golden_id,
+                        "source": r.source,
+                        "source_key": r.key,
+                        "name": ref.name,
+                        "target_domain": ref.target,
+                        "target_key": str(target_key),
+                    }
+                )
+    return Offers(values, refs, pending)
+
+
+def _reference_field(ref: ReferenceSpec) -> FieldSpec:
+    """A reference survives like a field: its owner's resolved reference, else the newest."""
+    rules = ("source_priority", "most_recent") if ref.owners else ("most_recent",)
+    return FieldSpec(ref.name, "string", ref.owners, rules)  # type: ignore[arg-type]
+
+
+def survive_references(spec: DomainSpec, offers: Offers) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The golden record's references and their lineage (``ref:<name>`` in provenance)."""
+    references: dict[str, Any] = {}
+    provenance: dict[str, Any] = {}
+    for ref in spec.references:
+        ref_offers = [
+            replace(
+                c, values={ref.name: offers.references.get((c.source + "\x00" + c.key, ref.name))}
+            )
+            for c in offers.values
+        ]
+        chosen = survive_field(_reference_field(ref), ref.name, ref_offers)
+        references[ref.name] = chosen.value if chosen else None
+        if chosen is not None:
+            provenance["ref:" + ref.name] = chosen.provenance
+    return references, provenance
+
+
+def resurvive(
+    golden: GoldenRecord,
+    spec: DomainSpec,
+    offers: Offers,
+    xref: list[dict[str, str]],
+    now: datetime,
+) -> Recomputed | None:
+    """The record from its live source records' offers and its steward overrides; None when
+    nothing changed (no new version, no event)."""
+    overrides = {
+        k: Override(v["value"], v.get("reason", ""), v.get("by", ""))
+        for k, v in golden.overrides.items()
+    }
+    attributes, provenance = survive(spec, offers.values, overrides)
+    references, ref_provenance = survive_references(spec, offers)
+    provenance.update(ref_provenance)
+    changed = golden.differs("active", attributes, provenance, references, xref)
+    if changed is None:
+        return None
+    kind = "created" if golden.version == 0 else "updated"
+    new = replace(
+        golden,
+        version=golden.version + 1,
+        status="active",
+        attributes=attributes,
+        provenance=provenance,
+        references=references,
+        xref=xref,
+        created_at=golden.created_at or now,
+    )
+    return Recomputed(new, kind, changed, _event(new, kind, changed, now))
+
+
+def retire(golden: GoldenRecord, now: datetime) -> Recomputed | None:
+    """A golden record left with no live source record is retired, not dropped: it keeps its
+    last values, so subscribers learn what was retired, and a source that sends it again
+    revives it. None if it is retired already."""
+    if golden.status == "retired":
+        return None
+    new = replace(golden, version=golden.version + 1, status="retired", xref=[])
+    return Recomputed(new, "retired", [], _event(new, "retired", [], now))
+
+
+def merge_away(golden: GoldenRecord, winner: str, now: datetime) -> Recomputed | None:
+    """The loser of a merge: a last version that names its winner. None for a record born
+    in the same transaction, which no subscriber ever heard of."""
+    if golden.version == 0:
+        return None
+    new = replace(golden, version=golden.version + 1, status="merged", merged_into=winner, xref=[])
+    return Recomputed(new, "merged", [], _event(new, "merged", [], now))
+
+
+def _event(
+    golden: GoldenRecord, kind: str, changed: list[str], now: datetime
+) -> GoldenRecordChanged:
+    return GoldenRecordChanged(
+        domain=golden.domain,
+        golden_id=golden.id,
+        version=golden.version,
+        kind=kind,
+        attributes=golden.attributes,
+        provenance=golden.provenance,
+        references=golden.references,
+        changed_fields=changed,
+        xref=golden.xref,
+        status=golden.status,
+        at=now,
+        merged_into=golden.merged_into if kind == "merged" else None,
+    )
+
+
+def xref_of(live: Sequence[SourceRecord]) -> list[dict[str, str]]:
+    """The keys every linked system knows the record by, in a stable order."""
+    return sorted(
+        ({"source": r.source, "key": r.key} for r in live), key=lambda x: (x["source"], x["key"])
+    )

@@ -1,0 +1,187 @@
+"""What the link decision reads, gathered for a whole batch in a few set-based queries: each
+record's match view and keys, the golden records its keys reach, its candidates as entities
+(survived values and every live source record's own), and how common each value is.
+
+The decision itself is the domain's (``hub.domain.linking``); this is its input side, shared
+by the apply path and by rescoring a steward's candidate, so both see a record alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from hub.domain.linking import POPULATION_KEY
+from hub.domain.model import Change, SourceRecord
+from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
+from hub.services.batch import Batch
+from hub.services.ports import Matcher, RecordKey, UnitOfWork
+from hub.services.survival import reference_targets
+
+
+class MatchContext:
+    """Holds only configuration: one instance serves every transaction."""
+
+    def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
+        self.domains = domains
+        self.matcher = matcher
+
+    def view(self, uow: UnitOfWork, batch: Batch, record: SourceRecord) -> dict[str, Any]:
+        """The record as the matcher sees it: its attributes plus its resolved references."""
+        spec = self.domains[record.domain]
+        resolved: dict[str, Any] = {}
+        for ref in spec.references:
+            target = reference_target(record.source, ref, record.attributes.get(ref.attribute))
+            linked = batch.records.get(target) if target else None
+            resolved[ref.name] = linked.golden_id if linked and not linked.deleted else None
+        return spec.match_view(self.source(uow, batch, record.source), record.attributes, resolved)
+
+    @staticmethod
+    def source(uow: UnitOfWork, batch: Batch, name: str) -> SourceSpec:
+        """A record's source system (its rank scopes issued identifiers), read once a batch."""
+        if batch.sources is None:
+            batch.sources = uow.sources()
+        return source_named(batch.sources, name)
+
+    def references(self, source: str, domain: str, attrs: dict[str, Any]) -> set[RecordKey]:
+        return reference_targets(self.domains[domain], source, attrs)
+
+    def keys(
+        self, batch: Batch, source: str, domain: str, key: str, view: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
+        """A record's deterministic and blocking keys, computed once per batch: the prefetch
+        and the link need the same ones, unless a reference resolved in between and changed
+        the record's view, in which case they are computed again."""
+        cached = batch.keys_of.get((source, domain, key))
+        if cached is not None and cached[0] == view:
+            return cached[1], cached[2]
+        dkeys = self.matcher.deterministic_keys(domain, view)
+        bkeys = self.matcher.blocking_keys(domain, view)
+        batch.keys_of[(source, domain, key)] = (view, dkeys, bkeys)
+        return dkeys, bkeys
+
+    def prefetch(self, uow: UnitOfWork, batch: Batch, rows: list[tuple[int, Change]]) -> None:
+        """Look up the keys of every new record of the batch in one query per domain, and
+        load the golden records they reach and the counts of their values."""
+        exact: dict[str, set[str]] = {}
+        blocking: dict[str, set[str]] = {}
+        values: dict[str, set[str]] = {}
+        for _, ch in rows:
+            held = batch.records.get((ch.source, ch.domain, ch.key))
+            if ch.op != "upsert" or (held is not None and held.golden_id and not held.deleted):
+                continue
+            probe = SourceRecord(
+                ch.source, ch.domain, ch.key, ch.attributes, ch.changed_at, ch.sequence, ""
+            )
+            view = self.view(uow, batch, probe)
+            dkeys, bkeys = self.keys(batch, probe.source, ch.domain, ch.key, view)
+            exact.setdefault(ch.domain, set()).update(dkeys)
+            blocking.setdefault(ch.domain, set()).update(bkeys)
+            values.setdefault(ch.domain, set()).update(
+                self.matcher.value_keys(ch.domain, view).values()
+            )
+        # Two workers creating golden records for near-duplicates at once serialise here, on
+        # the records' match keys, so the second one finds the first one's golden record.
+        uow.lock(
+            "key",
+            (f"{d}\x00{k}" for src in (exact, blocking) for d, ks in src.items() for k in ks),
+        )
+        for domain, keys in exact.items():
+            found = uow.keys.find(domain, keys | blocking.get(domain, set()))
+            for k in keys | blocking.get(domain, set()):
+                batch.key_hits[(domain, k)] = set(found.get(k, ()))
+        reached = {
+            gid
+            for (d, k), gids in batch.key_hits.items()
+            if k in blocking.get(d, ())
+            for gid in gids
+        }
+        if reached:  # every candidate's golden record in one query, not one per record
+            self.load_candidates(uow, batch, reached)
+        for domain, vkeys in values.items():
+            self.count_values(uow, batch, domain, vkeys)
+
+    def find(self, uow: UnitOfWork, batch: Batch, domain: str, key: str) -> set[str]:
+        """The golden records holding a key, as the batch knows them so far."""
+        cached = batch.key_hits.get((domain, key))
+        if cached is None:
+            cached = set(uow.keys.find(domain, [key]).get(key, ()))
+            batch.key_hits[(domain, key)] = cached
+        return cached
+
+    @staticmethod
+    def remember(batch: Batch, domain: str, keys: Iterable[str], gid: str) -> None:
+        """A later record of this batch with one of these keys finds ``gid``."""
+        for k in keys:
+            batch.key_hits.setdefault((domain, k), set()).add(gid)
+
+    def load_candidates(self, uow: UnitOfWork, batch: Batch, ids: set[str]) -> None:
+        """Candidates' golden records and their live source records, those not yet loaded."""
+        missing = ids - batch.candidate_goldens.keys()
+        if missing:
+            batch.candidate_goldens.update(uow.golden.load(missing))
+        unseen = ids - batch.candidate_records.keys()
+        if unseen:
+            linked = uow.records.linked_to(unseen)
+            for gid in unseen:
+                batch.candidate_records[gid] = [r for r in linked.get(gid, []) if not r.deleted]
+
+    def entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> list[dict[str, Any]]:
+        """Every view of a candidate the record is compared with (entity-centric matching):
+        its survived values and each live source record's own, so a second address or an
+        older name of the client still counts. Its source records' references are the
+        golden record's survived ones."""
+        if gid in batch.new_views:
+            return [batch.new_views[gid]]
+        golden = batch.candidate_goldens[gid]
+        spec = self.domains[golden.domain]
+        views = [{**golden.attributes, **golden.references}]
+        for r in batch.candidate_records.get(gid, []):
+            source = self.source(uow, batch, r.source)
+            views.append(spec.match_view(source, r.attributes, golden.references))
+        return views
+
+    def holders(
+        self, uow: UnitOfWork, batch: Batch, domain: str, view: dict[str, Any]
+    ) -> dict[str, int]:
+        """Per comparison label, how many golden records hold the record's value."""
+        vkeys = self.matcher.value_keys(domain, view)
+        self.count_values(uow, batch, domain, vkeys.values())
+        return {label: batch.value_counts[(domain, k)] for label, k in vkeys.items()}
+
+    @staticmethod
+    def count_values(uow: UnitOfWork, batch: Batch, domain: str, keys: Iterable[str]) -> None:
+        """Count the golden records holding each value key not yet counted in this batch."""
+        missing = {k for k in keys if (domain, k) not in batch.value_counts}
+        if missing:
+            found = uow.keys.count(domain, missing)
+            for k in missing:
+                batch.value_counts[(domain, k)] = found.get(k, 0)
+
+    @staticmethod
+    def population(uow: UnitOfWork, batch: Batch, domain: str, holders: dict[str, int]) -> int:
+        """How many golden records of ``domain`` there are (the denominator of a term
+        frequency), counted at most once per batch and only when a value is shared at all:
+        a record whose values no other golden record holds needs no frequency."""
+        if all(n < 2 for n in holders.values()):
+            return 0
+        if domain not in batch.population:
+            found = uow.keys.count(domain, [POPULATION_KEY])
+            batch.population[domain] = found.get(POPULATION_KEY, 0)
+        return batch.population[domain]
+
+    def held_by_source(self, batch: Batch, record: SourceRecord, gid: str) -> int:
+        """How many other live records of ``record``'s source ``gid`` holds now (as stored,
+        and as this batch has linked so far): the input of the per-source guard."""
+        held = {
+            (r.source, r.key)
+            for r in batch.candidate_records.get(gid, [])
+            if (live := batch.records.get((r.source, r.domain, r.key), r)).golden_id == gid
+            and not live.deleted
+        }
+        held |= {
+            (r.source, r.key)
+            for r in batch.records.values()
+            if r.golden_id == gid and not r.deleted and r.domain == record.domain
+        }
+        return len({k for k in held if k[0] == record.source} - {(record.source, record.key)})

@@ -1,0 +1,205 @@
+"""Survival: every golden record a transaction touched, recomputed, stored and announced.
+
+The rules are the domain's (``hub.domain.golden``); this loads what they need in a few
+set-based reads, under the golden rows' locks, and writes back in bulk: new versions, the key
+index, pending references, the outbox, and the pending candidates of records that are gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.domain import golden as rules
+from hub.domain.linking import POPULATION_KEY
+from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
+from hub.services.batch import Batch
+from hub.services.ports import Matcher, RecordKey, UnitOfWork
+
+
+@dataclass
+class _Writes:
+    """What one recomputation writes back, gathered to go out in one statement per shape."""
+
+    saved: list[tuple[GoldenRecord, list[str], str]] = field(default_factory=list)
+    search: dict[str, str] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Survival:
+    """Holds only configuration: one instance serves every transaction."""
+
+    def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
+        self.domains = domains
+        self.matcher = matcher
+
+    def run(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
+        """Recompute ``batch.to_resurvive``; returns (events written, golden records created)."""
+        if not batch.to_resurvive:
+            return 0, 0
+        # Lock the golden records first, then read their source records: another worker may
+        # have linked a record to one of them a moment ago, and its contribution must count.
+        missing = batch.to_resurvive - batch.goldens.keys()
+        batch.goldens.update(uow.golden.load(missing, lock=True))
+        self.follow_merges(uow, batch, now)
+        linked = uow.records.linked_to(batch.to_resurvive)
+        targets: set[RecordKey] = set()
+        for recs in linked.values():
+            for r in recs:
+                if not r.deleted:
+                    targets |= reference_targets(self.domains[r.domain], r.source, r.attributes)
+        resolved = uow.records.load(targets) if targets else {}
+        sources = uow.sources()
+        out = _Writes()
+        for gid in sorted(batch.to_resurvive):
+            live = [r for r in linked.get(gid, []) if not r.deleted]
+            self._one(batch, batch.goldens[gid], live, resolved, sources, now, out)
+        self._write(uow, batch, out, now)
+        created = sum(kind == "created" for _, _, kind in out.saved)
+        return len(out.events), created
+
+    def _one(
+        self,
+        batch: Batch,
+        golden: GoldenRecord,
+        live: list[SourceRecord],
+        resolved: dict[RecordKey, SourceRecord],
+        sources: dict[str, SourceSpec],
+        now: datetime,
+        out: _Writes,
+    ) -> None:
+        gid, spec = golden.id, self.domains[golden.domain]
+        if golden.status == "merged":
+            return
+        found: rules.Recomputed | None
+        if gid in batch.merges:
+            out.keys[gid] = set()
+            found = rules.merge_away(golden, batch.merges[gid], now)
+        elif not live:
+            out.keys[gid] = set()
+            if golden.version == 0:
+                self._unlink_never_stored(batch, gid)
+                return
+            found = rules.retire(golden, now)
+        else:
+            offers = rules.offers_of(spec, live, resolved, sources, gid)
+            out.pending.extend(offers.pending)
+            out.keys[gid] = self.index_keys(
+                spec, [_view(spec, r, offers.references, sources) for r in live]
+            )
+            found = rules.resurvive(golden, spec, offers, rules.xref_of(live), now)
+        if found is None:
+            return
+        batch.goldens[gid] = found.golden
+        out.saved.append((found.golden, found.changed, found.kind))
+        out.search[gid] = spec.display_name(found.golden.attributes).casefold()
+        out.events.append(
+            {
+                "event": found.event.cloud_event(),
+                "domain": spec.name,
+                "golden_id": gid,
+                "version": found.golden.version,
+                "type": found.event.type,
+                "at": now,
+                "correlation_id": _causes(batch, gid),
+            }
+        )
+
+    def _write(self, uow: UnitOfWork, batch: Batch, out: _Writes, now: datetime) -> None:
+        if batch.never_stored:
+            uow.records.save([r for r in batch.records.values() if r.dirty], now)
+        uow.pending.replace(batch.to_resurvive, out.pending)
+        for domain in {g.domain for g in batch.goldens.values()}:
+            uow.keys.replace(
+                domain, {g: k for g, k in out.keys.items() if batch.goldens[g].domain == domain}
+            )
+        uow.golden.save(out.saved, out.search, now)
+        uow.outbox.add(out.events)
+        merged = {g.id: g.merged_into for g, _, kind in out.saved if kind == "merged"}
+        retired = {g.id for g, _, kind in out.saved if kind == "retired"}
+        if merged or retired:  # no pending candidate may stay on a record that is gone
+            uow.candidates.follow({k: v for k, v in merged.items() if v is not None}, retired, now)
+
+    def follow_merges(self, uow: UnitOfWork, batch: Batch, now: datetime) -> None:
+        """Records of this batch linked to a golden record that a steward merged away while
+        the batch worked (it read the record before the merge committed) follow it to its
+        winner, so no live record is left on a merged golden record."""
+        while True:
+            gone = {
+                gid: g.merged_into
+                for gid, g in batch.goldens.items()
+                if g.status == "merged"
+                and g.merged_into
+                and gid in batch.to_resurvive
+                and gid not in batch.merges
+            }
+            if not gone:  # the common case: nothing was merged under this batch
+                return
+            moved = [
+                r
+                for r in batch.records.values()
+                if r.golden_id in gone and not r.deleted and gone[r.golden_id] != r.golden_id
+            ]
+            if not moved:
+                return
+            for r in moved:
+                r.golden_id, r.dirty = gone[r.golden_id or ""], True
+            winners = {r.golden_id for r in moved if r.golden_id}
+            batch.to_resurvive |= winners
+            missing = winners - batch.goldens.keys()
+            batch.goldens.update(uow.golden.load(missing, lock=True))
+            uow.records.save(moved, now)
+
+    def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
+        """What the key index holds for a golden record: the deterministic, blocking and
+        value keys of every live source record (entity-centric), and the population key."""
+        keys = {POPULATION_KEY}
+        for view in views:
+            keys.update(self.matcher.deterministic_keys(spec.name, view))
+            keys.update(self.matcher.blocking_keys(spec.name, view))
+            keys.update(self.matcher.value_keys(spec.name, view).values())
+        return keys
+
+    @staticmethod
+    def _unlink_never_stored(batch: Batch, gid: str) -> None:
+        """A golden record created and left empty in the same batch is never stored; its
+        source records must not point at it, or their next change could not be applied."""
+        for record in batch.records.values():
+            if record.golden_id == gid:
+                record.golden_id, record.link_rule, record.dirty = None, "", True
+        batch.never_stored.append(gid)
+
+
+def reference_targets(spec: DomainSpec, source: str, attrs: dict[str, Any]) -> set[RecordKey]:
+    """The source records a record's references name."""
+    return {
+        target
+        for ref in spec.references
+        if (target := reference_target(source, ref, attrs.get(ref.attribute)))
+    }
+
+
+def _view(
+    spec: DomainSpec,
+    r: SourceRecord,
+    refs: dict[tuple[str, str], Any],
+    sources: dict[str, SourceSpec],
+) -> dict[str, Any]:
+    resolved = {
+        ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
+    }
+    return spec.match_view(source_named(sources, r.source), r.attributes, resolved)
+
+
+def _causes(batch: Batch, gid: str) -> str | None:
+    """The requests behind a golden record's new version, for the logs (a record merged
+    into it in this batch brings its own)."""
+    ids = set(batch.causes.get(gid, ()))
+    for loser, winner in batch.merges.items():
+        if winner == gid:
+            ids |= batch.causes.get(loser, set())
+    return ",".join(sorted(ids))[:200] or None
