@@ -116,6 +116,12 @@ def bench_chaos(ctx: typer.Context) -> None:
     _checkout_bench("bench.chaos", ctx.args)
 
 
+@bench_app.command("apply", context_settings=_FORWARD, add_help_option=False)
+def bench_apply(ctx: typer.Context) -> None:
+    """The apply stage alone: changes/s with 1, 2 and 4 appliers on PostgreSQL; --profile."""
+    _checkout_bench("bench.apply", ctx.args)
+
+
 @bench_app.command("setup", context_settings=_FORWARD, add_help_option=False)
 def bench_setup(ctx: typer.Context) -> None:
     """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""

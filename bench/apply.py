@@ -1,0 +1,191 @@
+"""``concord bench apply``: the apply stage alone, and how it scales with appliers.
+
+The inbox is filled first (not timed) with ``concord bench ingest``'s mixed data (new clients,
+ERP copies that link by tax id, ~10% misspelt names without a key that the matcher scores,
+~40% updates); then 1, 2 and 4 applier processes drain it at once on PostgreSQL, each as
+``concord worker`` runs (the bus, batches of ``worker_batch``), and the figures are compared
+as ratios within one run. ``--profile`` prints where one in-process applier spends its time.
+
+Afterwards the invariants the scale-out must keep are checked: every change applied or stale,
+no dead letters, every live record on an active golden record, one golden record per tax id
+(no double golden record), and outbox sequence numbers without gaps.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import multiprocessing as mp
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from bench.ingest import bench_database, build_batches, load_average, machine
+from hub.bootstrap import Hub, bootstrap
+from hub.config import Settings
+from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.domain.model import Change, derive_event_id
+from hub.store import access
+from hub.store.migrate import upgrade
+from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
+from hub.store.uow import admin_session
+
+app = typer.Typer(add_completion=False)
+
+
+@contextmanager
+def filled_hub(kind: str, n: int) -> Iterator[tuple[Hub, str]]:
+    """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes."""
+    with (
+        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
+        bench_database(kind, Path(tmp)) as url,
+    ):
+        upgrade(url)
+        hub = bootstrap(Settings(database_url=url))
+        try:
+            with admin_session(hub.engine) as s:
+                for src in ("crm", "erp"):
+                    access.add_source(s, src, ["client"], None, None, {"client"})
+            now = datetime.now(UTC)
+            for source, body in build_batches(n, 500):
+                changes = tuple(_change(source, c, now) for c in json.loads(body)["changes"])
+                hub.bus.accept(AcceptChanges(source, changes))
+            yield hub, url
+        finally:
+            hub.close()
+
+
+def _change(source: str, c: dict[str, object], now: datetime) -> Change:
+    key, seq, attrs = str(c["key"]), c["sequence"], c["attributes"]
+    assert isinstance(seq, int) and isinstance(attrs, dict)
+    eid = derive_event_id(source, "client", key, seq, None, "upsert", attrs)
+    return Change(source, "client", key, "upsert", eid, attrs, now, seq)
+
+
+def _applier(
+    url: str, batch: int, start: mp.synchronize.Event, out: mp.Queue[tuple[int, float]]
+) -> None:
+    """One applier process: drains the shared inbox until nothing is left to claim; reports
+    how many changes it applied and the wall-clock time its last productive batch ended."""
+    hub = bootstrap(Settings(database_url=url))
+    start.wait()
+    done, last, idle = 0, time.time(), 0
+    try:
+        while idle < 3:  # others may still hold rows they could give back
+            r = hub.bus.apply(ApplyPending(batch))
+            moved = r.applied + r.stale + r.dead
+            if moved:
+                done, last, idle = done + moved, time.time(), 0
+            else:
+                idle += 1
+                time.sleep(0.05)
+    finally:
+        hub.close()
+        out.put((done, last))
+
+
+def _scale(url: str, appliers: int, batch: int) -> float:
+    """Changes/s of ``appliers`` processes draining the inbox together."""
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_applier, args=(url, batch, start, out)) for _ in range(appliers)]
+    for p in procs:
+        p.start()
+    time.sleep(3.0)  # every process has bootstrapped; timing starts when they all go
+    began = time.time()
+    start.set()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    total: int = sum(done for done, _ in results)
+    took: float = max(last for _, last in results) - began
+    print(f"  {appliers} applier(s): {total:,} changes in {took:6.1f} s = {total / took:8,.0f}/s")
+    return total / took
+
+
+def check_invariants(hub: Hub) -> list[str]:
+    """What a scale-out must never break; each finding is one line."""
+    with hub.engine.connect() as c:
+        statuses = {
+            s: n
+            for s, n in c.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status))
+        }
+        dead = c.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+        stranded = c.execute(
+            select(func.count())
+            .select_from(SourceRecordRow)
+            .join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id, isouter=True)
+            .where(SourceRecordRow.deleted.is_(False))
+            .where((GoldenRecordRow.status != "active") | GoldenRecordRow.id.is_(None))
+        ).scalar_one()
+        seqs = [s for (s,) in c.execute(select(OutboxRow.seq).order_by(OutboxRow.seq))]
+        tax = c.execute(
+            select(SourceRecordRow.attributes["tax_id"].as_string(), SourceRecordRow.golden_id)
+            .join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id)
+            .where(GoldenRecordRow.status == "active")
+        ).all()
+    out = []
+    if set(statuses) - {"applied", "stale"}:
+        out.append(f"inbox not drained: {statuses}")
+    if dead:
+        out.append(f"{dead} dead letters")
+    if stranded:
+        out.append(f"{stranded} live source records on no active golden record")
+    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        out.append("outbox sequence numbers have gaps or doubles")
+    by_tax: dict[str, set[str]] = {}
+    for tax_id, gid in tax:
+        if tax_id:
+            by_tax.setdefault(tax_id, set()).add(gid)
+    doubles = sum(len(g) > 1 for g in by_tax.values())
+    if doubles:
+        out.append(f"{doubles} tax ids on more than one active golden record")
+    return out
+
+
+@app.command()
+def main(
+    n: Annotated[int, typer.Option("--n", help="Changes in the inbox.")] = 30_000,
+    appliers: Annotated[str, typer.Option(help="Applier counts to compare, e.g. 1,2,4.")] = "1,2,4",
+    database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
+    batch: Annotated[int, typer.Option(help="Changes per apply batch.")] = 500,
+    profile: Annotated[bool, typer.Option(help="Profile one in-process applier.")] = False,
+) -> None:
+    """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
+    print(f"concord bench apply: {n:,} mixed changes, batches of {batch}, {database}")
+    print(f"machine: {machine()}; load average {load_average()}")
+    if profile:
+        with filled_hub(database, n) as (hub, _):
+            prof = cProfile.Profile()
+            began = time.perf_counter()
+            prof.enable()
+            r = hub.bus.drain(batch)
+            prof.disable()
+            took = time.perf_counter() - began
+            print(f"  in process: {r.applied + r.stale:,} in {took:.1f} s (profiled)")
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
+        return
+    rates: dict[int, float] = {}
+    failures: list[str] = []
+    for count in [int(a) for a in appliers.split(",")]:
+        with filled_hub(database, n) as (hub, url):
+            rates[count] = _scale(url, count, batch)
+            failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
+    base = rates[min(rates)]
+    print("  ratio to one applier: " + ", ".join(f"{k}: {v / base:.2f}" for k, v in rates.items()))
+    print(f"load average after: {load_average()}")
+    print("invariants: " + ("ok" if not failures else "; ".join(failures)))
+    raise typer.Exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    app()
