@@ -50,7 +50,11 @@ def version_gaps(engine: Engine) -> list[str]:
         for gid, v in c.execute(select(GoldenVersionRow.golden_id, GoldenVersionRow.version)):
             versions[gid].append(v)
         events: dict[str, list[int]] = defaultdict(list)
-        for gid, v in c.execute(select(OutboxRow.golden_id, OutboxRow.version)):
+        # a quality_changed event announces issues at a version; it makes none of its own
+        versioned = select(OutboxRow.golden_id, OutboxRow.version).where(
+            ~OutboxRow.type.like("%.quality_changed")
+        )
+        for gid, v in c.execute(versioned):
             events[gid].append(v)
     out = []
     for gid, top in goldens.items():
@@ -84,6 +88,8 @@ def feed_replay(engine: Engine, base: str, key: str) -> list[str]:
                 return [f"feed after {after}: HTTP {r.status_code} {r.text[:200]}"]
             page = r.json()
             for item in page["events"]:
+                if item["event"]["type"].endswith(".quality_changed"):
+                    continue  # issues at a version already seen: no state of its own
                 data = item["event"]["data"]
                 seen = last.get(data["id"])
                 if seen is not None and data["version"] != seen["version"] + 1:

@@ -19,6 +19,42 @@ def event_id(golden_id: str, version: int, kind: str) -> str:
 
 
 @dataclass(frozen=True)
+class QualityChanged:
+    """The data-quality issues of a golden record changed without a new version (reference
+    data changed under it, or its own change was checked after it was published): its
+    subscribers learn what is wrong with it now, or that nothing is any more."""
+
+    domain: str
+    golden_id: str
+    version: int
+    issues: list[dict[str, str]]
+    at: datetime
+
+    @property
+    def type(self) -> str:
+        return f"concord.{self.domain}.quality_changed"
+
+    def cloud_event(self, source: str = "concord") -> dict[str, Any]:
+        # Several checks may find a new set of issues at one version: the time tells them apart.
+        seed = f"{self.golden_id}/{self.version}/quality/{self.at.isoformat()}"
+        return {
+            "specversion": "1.0",
+            "id": str(uuid.uuid5(EVENT_NAMESPACE, seed)),
+            "source": source,
+            "type": self.type,
+            "time": self.at.isoformat().replace("+00:00", "Z"),
+            "subject": self.golden_id,
+            "datacontenttype": "application/json",
+            "data": {
+                "id": self.golden_id,
+                "domain": self.domain,
+                "version": self.version,
+                "issues": self.issues,
+            },
+        }
+
+
+@dataclass(frozen=True)
 class GoldenRecordChanged:
     """A golden record has a new version: created, updated or retired."""
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hub.domain.commands import DecideSetupException
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from hub.domain.events import QualityChanged
 from hub.domain.model import Change, GoldenRecord
 from hub.domain.project_setup import (
     DIMENSIONS,
@@ -85,6 +86,8 @@ class SetupRepo(Protocol):
     def set_issues(
         self, domain: str, issues: dict[str, list[dict[str, str]]], at: datetime
     ) -> None: ...
+
+    def issues_of(self, golden_ids: list[str]) -> dict[str, list[dict[str, str]]]: ...
 
     def active_ids(self, domain: str, limit: int | None = None) -> list[str]: ...
 
@@ -218,11 +221,14 @@ class ProjectSetup:
         """The data-quality issues of these golden projects, from any source (a retired or
         merged one has none left)."""
         issues: dict[str, list[dict[str, str]]] = {}
+        events: list[dict[str, Any]] = []
         held = {dim: bool(store.active_ids(dim, limit=1)) for dim in DIMENSIONS}
         ordered = sorted(ids)
         for start in range(0, len(ordered), 1000):
-            loaded = uow.golden.load(ordered[start : start + 1000])
-            for gid in ordered[start : start + 1000]:
+            part = ordered[start : start + 1000]
+            loaded = uow.golden.load(part)
+            before = store.issues_of(part)
+            for gid in part:
                 g = loaded.get(gid)
                 found = (
                     project_issues(_golden(g), lookup, held.__getitem__)
@@ -230,7 +236,11 @@ class ProjectSetup:
                     else []
                 )
                 issues[gid] = [p.as_dict() for p in found]
+                if g is not None and g.status == "active" and issues[gid] != before.get(gid, []):
+                    events.append(_quality_event(g, issues[gid], now))
         store.set_issues("project", issues, now)
+        if events:  # in the events too, so a subscriber need not read the golden record
+            uow.outbox.add(events)
 
     def _decide(
         self,
@@ -358,6 +368,19 @@ class ProjectSetup:
             return seen[(domain, code)]
 
         return lookup
+
+
+def _quality_event(g: GoldenRecord, issues: list[dict[str, str]], now: datetime) -> dict[str, Any]:
+    event = QualityChanged(g.domain, g.id, g.version, issues, now)
+    return {
+        "event": event.cloud_event(),
+        "domain": g.domain,
+        "golden_id": g.id,
+        "version": g.version,
+        "type": event.type,
+        "at": now,
+        "correlation_id": None,
+    }
 
 
 def _source_key(opp: GoldenRecord) -> str:

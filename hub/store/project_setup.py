@@ -161,6 +161,16 @@ class SqlSetup:
         if rows:
             bulk_insert(self.session, table_of(t.DataQuality), rows)
 
+    def issues_of(self, golden_ids: list[str]) -> dict[str, list[dict[str, str]]]:
+        """The open issues of these golden records, as last checked (none: not in the map)."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for part in chunks(golden_ids):
+            stmt = select(t.DataQuality.golden_id, t.DataQuality.issues).where(
+                t.DataQuality.golden_id.in_(part)
+            )
+            out.update({gid: list(found or []) for gid, found in self.session.execute(stmt)})
+        return out
+
     def active_ids(self, domain: str, limit: int | None = None) -> list[str]:
         stmt = select(t.GoldenRecordRow.id).where(
             t.GoldenRecordRow.domain == domain, t.GoldenRecordRow.status == "active"

@@ -459,3 +459,46 @@ def test_finance_works_the_setup_exceptions_on_the_steward_page(sqlite_url: str)
         assert "Project setup cycle" in dashboard and "Signed (new)" in dashboard
     finally:
         h.close()
+
+
+def test_a_projects_issues_reach_its_subscribers_as_events(setup_api: Api) -> None:
+    """Issue 17, must-have 4: the issues are in the events too. A check that finds other
+    issues than the last one publishes ``concord.project.quality_changed`` at the project's
+    version (none when they stay the same), and an empty list once fixed."""
+    from sqlalchemy import select
+
+    from hub.store.tables import OutboxRow
+    from hub.store.uow import session_factory
+
+    api = setup_api
+
+    def quality(key: str) -> list[tuple[int, list[str]]]:
+        gid = api.golden_of("erp", "project", key)["id"]
+        with session_factory(api.hub.engine)() as s:
+            rows = s.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.golden_id == gid, OutboxRow.type == "concord.project.quality_changed"
+                )
+                .order_by(OutboxRow.seq)
+            ).all()
+        return [(r.version, [i["message"] for i in r.payload["data"]["issues"]]) for r in rows]
+
+    post(
+        api,
+        "erp",
+        client("CU-1"),
+        ch("project", "W-1", code="P1", cost_center="CC-100", legal_entity="UK01",
+           currency="GBP", client_key="CU-1"),
+        ch("project", "W-2", code="P2", cost_center="CC-100", legal_entity="UK01",
+           currency="GBP", billing_code="NOPE", client_key="CU-1"),
+    )  # fmt: skip
+    assert quality("W-1") == []  # clean from the start: nothing to announce
+    assert quality("W-2") == [(1, ["billing_code NOPE is unknown"])]
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="closed",
+                        legal_entity_key="LE1"))  # fmt: skip
+    post(api, "erp", ch("cost_center", "C100", code="CC-100", status="active",
+                        legal_entity_key="LE1"))  # fmt: skip
+    assert quality("W-1") == [(1, ["cost_center CC-100 is not active"]), (1, [])]
+    assert quality("W-2")[-1] == (1, ["billing_code NOPE is unknown"])
+    assert len(quality("W-2")) == 3  # its issues changed twice with the cost center
