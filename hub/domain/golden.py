@@ -24,7 +24,7 @@ from hub.domain.spec import (
     reference_target,
     source_named,
 )
-from hub.domain.survivorship import Contribution, Override, survive, survive_field
+from hub.domain.survivorship import Contribution, Override, is_blank, survive, survive_field
 
 RecordKey = tuple[str, str, str]  # (source, domain, source key)
 
@@ -183,6 +183,56 @@ def _event(
         at=now,
         merged_into=golden.merged_into if kind == "merged" else None,
     )
+
+
+def resend_changes_nothing(
+    golden: GoldenRecord,
+    spec: DomainSpec,
+    record: SourceRecord,
+    sources: Mapping[str, SourceSpec],
+) -> bool:
+    """Whether a record sent again with the very image the hub holds (a CDC update of a column
+    no mapping reads, a replayed export) can leave every golden value as it is, so the golden
+    record need not be survived again.
+
+    Only its recency moved, and only forward, so the one value that could newly win a field is
+    its own: a field is safe when the golden value is its value already, or a steward's
+    override or a union decides it, or an owner that outranks its source won it (recency only
+    breaks ties within one owner and rank). Anything else (a most-recent rule, a tie with the
+    winner, a reference) is survived again, as any change is.
+    """
+    if golden.status != "active" or golden.version == 0:
+        return False
+    mine = source_named(sources, record.source)
+    for ref in spec.references:
+        if record.attributes.get(ref.attribute) not in (None, ""):
+            lineage = golden.provenance.get("ref:" + ref.name) or {}
+            if (lineage.get("source"), lineage.get("key")) != (record.source, record.key):
+                return False
+    for f in spec.fields:
+        value = record.attributes.get(f.name)
+        if is_blank(value) or golden.attributes.get(f.name) == value:
+            continue
+        lineage = golden.provenance.get(f.name) or {}
+        rule = lineage.get("rule")
+        if rule in ("override", "union"):
+            continue
+        if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
+            return False
+    return True
+
+
+def _outranked(
+    f: FieldSpec, mine: SourceSpec, sources: Mapping[str, SourceSpec], lineage: dict[str, Any]
+) -> bool:
+    """The field's winner is an owner that ranks strictly above ``mine``."""
+    order = {kind: i for i, kind in enumerate(f.owners)}
+    winner = source_named(sources, str(lineage.get("source")))
+    if winner.kind not in order:
+        return False
+    if mine.kind not in order:
+        return True
+    return (order[winner.kind], winner.rank) < (order[mine.kind], mine.rank)
 
 
 def xref_of(live: Sequence[SourceRecord]) -> list[dict[str, str]]:

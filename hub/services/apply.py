@@ -94,6 +94,7 @@ class Applier:
         held = batch.records.get(key)
         if held is not None and not is_newer(ch, digest, held):
             return False
+        resent = held is not None and held.digest == digest and not held.deleted
         if held is None:
             held = SourceRecord(
                 source=ch.source,
@@ -120,7 +121,9 @@ class Applier:
         if held.golden_id is None and not held.deleted:
             self.linker.link(uow, batch, held, previous)
             batch.newly_linked.append(key)
-        if held.golden_id is not None:
+        if held.golden_id is not None and resent:
+            batch.resent.setdefault(held.golden_id, []).append(key)
+        elif held.golden_id is not None:
             batch.to_resurvive.add(held.golden_id)
             if ch.correlation_id:
                 batch.causes.setdefault(held.golden_id, set()).add(ch.correlation_id)

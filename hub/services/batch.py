@@ -36,6 +36,9 @@ class Batch:
     # the golden records it will recompute, and those recomputed so far
     goldens: dict[str, GoldenRecord] = field(default_factory=dict)
     to_resurvive: set[str] = field(default_factory=set)
+    # golden id -> its records sent again with the image held: survived again only if that
+    # could change a value (``hub.domain.golden.resend_changes_nothing``)
+    resent: dict[str, list[RecordKey]] = field(default_factory=dict)
     newly_linked: list[RecordKey] = field(default_factory=list)
     # (domain, match key) -> the golden records holding it, as found or decided so far
     key_hits: dict[tuple[str, str], set[str]] = field(default_factory=dict)

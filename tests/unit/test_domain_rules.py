@@ -140,3 +140,44 @@ def test_merging_away_names_the_winner_and_a_record_born_in_the_batch_is_silent(
     assert done.golden.merged_into == "g9" and done.golden.version == 3
     assert done.event.cloud_event()["data"]["merge"] == {"loser": "g1", "winner": "g9"}
     assert recompute.merge_away(_golden(0), "g9", T1) is None
+
+
+def test_a_resend_is_quiet_only_where_its_recency_cannot_win() -> None:
+    spec = DomainSpec(
+        "client",
+        fields=(FieldSpec("name", owners=("crm", "erp")), FieldSpec("industry", owners=("crm",))),
+    )
+    sources = {
+        "crm": SourceSpec("crm", "crm"),
+        "erp": SourceSpec("erp", "erp"),
+        "psa": SourceSpec("psa", "psa"),
+        "crm2": SourceSpec("crm2", "crm", 1),
+    }
+
+    def golden(
+        name_from: tuple[str, str, str], industry_from: tuple[str, str, str]
+    ) -> GoldenRecord:
+        return _golden(
+            2,
+            attributes={"name": "Acme", "industry": "legal"},
+            provenance={
+                "name": {"source": name_from[0], "key": "K", "rule": name_from[1]},
+                "industry": {"source": industry_from[0], "key": "K", "rule": industry_from[1]},
+            },
+        )
+
+    def quiet(g: GoldenRecord, source: str, **attrs: object) -> bool:
+        record = SourceRecord(source, "client", "X", dict(attrs), T1, None, "", golden_id="g1")
+        return recompute.resend_changes_nothing(g, spec, record, sources)
+
+    owned = golden(("crm", "source_priority", ""), ("crm", "source_priority", ""))
+    assert quiet(owned, "erp", name="Acme Corp")  # CRM outranks ERP: ERP cannot win the name
+    assert quiet(owned, "crm2", name="Acme Corp")  # an acquired CRM ranks below ours
+    assert not quiet(owned, "crm", name="Acme Corp")  # a tie within CRM goes to the newest
+    assert quiet(owned, "psa", name="Acme", industry="legal")  # its values are the golden's
+    newest = golden(("crm", "source_priority", ""), ("erp", "most_recent", ""))
+    assert not quiet(newest, "psa", industry="software")  # the newest sender's value wins
+    assert quiet(newest, "psa", industry="")  # a blank never wins
+    kept = golden(("steward", "override", ""), ("crm", "source_priority", ""))
+    assert quiet(kept, "crm", name="Acme Corp")
+    assert not quiet(_golden(0), "crm", name="Acme")  # not stored yet: always survived
