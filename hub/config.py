@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.outbound.targets import Policy
 from hub.domain.errors import ConfigError
 from hub.domain.project_setup import SetupRules
-from hub.domain.setup_config import parse_setup_rules
+from hub.domain.setup_config import KnownDomains, parse_setup_rules
 from hub.domain.spec import DomainSpec
 from hub.domain.spec_config import domain_spec
 from hub.domain.timecheck import TimeRules, parse_time_rules
@@ -320,6 +320,7 @@ def load_config(path: Path | None = None, text: str | None = None) -> HubConfig:
             doc.get("project_setup"),
             set(domains["opportunity"].field_index),
             set(domains["client"].field_index),
+            KnownDomains(frozenset(names), frozenset(domains["project"].field_index)),
         )
     return HubConfig(domains, doc, _match(doc.get("match"), names), time_rules, setup)
 
