@@ -36,9 +36,8 @@ def _client_check(raw: Any, where: str, client_fields: set[str]) -> ClientCheck:
     if "one_of" in raw:
         return ClientCheck(name, "one_of", _strings(raw["one_of"], f"{where}.one_of"), fix)
     if "required_in_countries" in raw:
-        countries = frozenset(
-            c.upper() for c in _strings(raw["required_in_countries"], f"{where}.countries")
-        )
+        listed = _strings(raw["required_in_countries"], f"{where}.required_in_countries")
+        countries = frozenset(c.upper() for c in listed)
         return ClientCheck(name, "required_in_countries", countries, fix)
     return ClientCheck(name, "required", frozenset(), fix)
 

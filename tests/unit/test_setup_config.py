@@ -139,3 +139,8 @@ def test_a_reference_domain_without_data_is_a_warning_not_a_failure() -> None:
 def test_disabled_setup_checks_no_code() -> None:
     disabled = SetupRules(enabled=False, dimensions=RULES.dimensions)
     assert unheld_codes(disabled, {"cost_center": [], "billing_code": []}, code) == ([], [])
+
+
+def test_a_client_check_with_bad_countries_names_its_key() -> None:
+    message = _refused(_setup("client_checks: [{field: tax_id, required_in_countries: GB}]"))
+    assert message.startswith("project_setup.client_checks[0].required_in_countries: expected")
