@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.domain.errors import ConcordError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from hub.config import HubConfig
 
 USAGE_ERROR = 2
 
@@ -92,3 +98,35 @@ def one_line(exc: BaseException, url: str | None) -> str | None:
     if isinstance(exc, ArgumentError | NoSuchModuleError):
         return f"CONCORD_DATABASE_URL {where} is not a database URL Concord can use: {exc}"
     return None
+
+
+def require_known_codes(engine: Engine, config: HubConfig) -> list[str]:
+    """Refuse a start whose dimension rules derive a code the reference data does not hold.
+
+    Codes live in the database, not in concord.yaml, so this runs once the store is open.
+    A reference domain that holds no data yet (a fresh install) cannot be checked: that is
+    returned as a warning line, not a failure.
+
+    Raises:
+        StartError: naming the first rule at fault and its code (and how many more there are).
+    """
+    from hub.domain.setup_config import unheld_codes
+    from hub.store.reference_codes import reference_codes
+    from hub.store.uow import session_factory
+    from matching.normalise import code
+
+    rules = config.project_setup
+    if not rules.enabled or not rules.dimensions:
+        return []
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with session_factory(engine, readonly=True)() as session:
+            held = reference_codes(session, rules.dimensions)
+    except DBAPIError as exc:
+        raise StartError(one_line(exc, str(engine.url))) from None
+    failures, warnings = unheld_codes(rules, held, code)
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise StartError(failures[0] + more)
+    return warnings

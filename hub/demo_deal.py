@@ -12,15 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hub.demo_world import (
-    _ENTITIES,
-    _GEO,
-    _PRACTICES,
-    Change,
-    _clients,
-    _people,
-    _projects,
-)
+from hub.demo_facts import _ENTITIES, _GEO, _PRACTICES, _clients, _people, _projects
+from hub.demo_world import Change
 
 TAXED = {"GB", "DE", "FR", "NL", "IE"}
 SEQUENCE = 9_000_000  # above every sequence of the world's own changes
@@ -54,25 +47,9 @@ class DealStory:
         ]
 
 
-def deal_story(seed: int = 7) -> DealStory:
-    rng = random.Random(seed)  # the world's first draws: the same clients, people, projects
-    clients = _clients(rng)
-    people = _people(rng)
-    projects = _projects(rng, clients, people)
-    delivered = {p.client.i for p in projects if p.status != "proposed"}
-    with_projects = {p.client.i for p in projects}
-    good = next(
-        c for c in clients if c.in_erp and c.active and c.i in delivered and c.country in TAXED
-    )
-    waiting = next(
-        c
-        for c in clients
-        if not c.in_erp
-        and not c.crm_has_tax
-        and c.active
-        and c.country in TAXED
-        and c.i in with_projects
-    )
+def _reference_data() -> list[Change]:
+    """ERP's reference data: the firm's legal entities, its practices' cost centers, billing
+    and labor codes (one closed) and a rate card, which the shells' dimensions must name."""
     reference: list[Change] = []
     for n, (country, entity) in enumerate(sorted(_ENTITIES.items())):
         reference.append(
@@ -98,6 +75,29 @@ def deal_story(seed: int = 7) -> DealStory:
                 valid_from="2026-01-01", valid_to="2026-12-31",
                 rates={"partner": 2400, "manager": 1650, "consultant": 1100}, status="active")
     )  # fmt: skip
+    return reference
+
+
+def deal_story(seed: int = 7) -> DealStory:
+    rng = random.Random(seed)  # the world's first draws: the same clients, people, projects
+    clients = _clients(rng)
+    people = _people(rng)
+    projects = _projects(rng, clients, people)
+    delivered = {p.client.i for p in projects if p.status != "proposed"}
+    with_projects = {p.client.i for p in projects}
+    good = next(
+        c for c in clients if c.in_erp and c.active and c.i in delivered and c.country in TAXED
+    )
+    waiting = next(
+        c
+        for c in clients
+        if not c.in_erp
+        and not c.crm_has_tax
+        and c.active
+        and c.country in TAXED
+        and c.i in with_projects
+    )
+    reference = _reference_data()
 
     def deal(key: str, client_i: int, stage: str, n: int) -> Change:
         return _change(

@@ -118,6 +118,38 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _scores_section(report: dict[str, Any]) -> list[str]:
+    """The part of a dry run that scored rows: the histogram, the golden values that would
+    change, and the closest calls with their weights per field."""
+    e = escape
+    h = report["histogram"]
+    sections = [
+        "<h2>Match probabilities</h2>",
+        _svg_histogram(report),
+        f"<p>{h['scored_rows']} rows scored against candidate golden records; "
+        f"{h['not_scored']} linked by key or with no candidate.</p>",
+        "<h2>Survivorship: existing golden values that would change</h2>",
+        _table(
+            ["field", "changed", "filled (was blank)"],
+            [[f, c["changed"], c["filled"]] for f, c in report["survivorship"].items()],
+        )
+        if report["survivorship"]
+        else "<p>No existing golden value would change.</p>",
+        f"<h2>The {len(report['closest'])} closest calls</h2>",
+    ]
+    for c in report["closest"]:
+        sections.append(
+            f"<h3>row {e(str(c['row']))} · key {e(str(c['key']))} · "
+            f"p = {c['probability']:.4f} · {e(str(c['outcome']))} · golden "
+            f"{e(str(c['golden_id'] or '-'))}</h3>"
+            + _table(
+                ["field", "row", "golden record", "weight"],
+                [[f, v["row"], v["golden"], v["weight"]] for f, v in c["fields"].items()],
+            )
+        )
+    return sections
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML page with an inline SVG chart; every value escaped."""
     e = escape
@@ -134,31 +166,7 @@ def render_html(report: dict[str, Any]) -> str:
         ),
     ]
     if "histogram" in report:
-        h = report["histogram"]
-        sections += [
-            "<h2>Match probabilities</h2>",
-            _svg_histogram(report),
-            f"<p>{h['scored_rows']} rows scored against candidate golden records; "
-            f"{h['not_scored']} linked by key or with no candidate.</p>",
-            "<h2>Survivorship: existing golden values that would change</h2>",
-            _table(
-                ["field", "changed", "filled (was blank)"],
-                [[f, c["changed"], c["filled"]] for f, c in report["survivorship"].items()],
-            )
-            if report["survivorship"]
-            else "<p>No existing golden value would change.</p>",
-            f"<h2>The {len(report['closest'])} closest calls</h2>",
-        ]
-        for c in report["closest"]:
-            sections.append(
-                f"<h3>row {e(str(c['row']))} · key {e(str(c['key']))} · "
-                f"p = {c['probability']:.4f} · {e(str(c['outcome']))} · golden "
-                f"{e(str(c['golden_id'] or '-'))}</h3>"
-                + _table(
-                    ["field", "row", "golden record", "weight"],
-                    [[f, v["row"], v["golden"], v["weight"]] for f, v in c["fields"].items()],
-                )
-            )
+        sections += _scores_section(report)
     if report["errors"]:
         sections += [
             f"<h2>Rows with errors ({report['errors_total']})</h2>",

@@ -9,13 +9,13 @@ from matching.bulk import LinkedPair, candidate_pairs, dedupe, fit, link, score_
 from matching.compare import (
     NULL_LEVEL,
     Comparison,
-    DateComparison,
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
-    NamesSwapped,
     TokenRatioAtThresholds,
 )
+from matching.compare_dates import DateComparison
+from matching.compare_names import NamesSwapped
 from matching.deterministic import DeterministicMatcher
 from matching.index import BlockingIndex
 from matching.keys import DeterministicKey, KeyPart, key_name

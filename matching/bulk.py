@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from matching.bulk_blocking import MAX_BLOCK, Columns, block_pairs
+from matching.bulk_fit import fitted_model
 from matching.codes import encode
-from matching.estimate import TrainingBlock, fit_unlabelled
 from matching.guards import discount_generic, identity_agrees
 from matching.model import FellegiSunterModel, probability
-from matching.random_pairs import CodedField, estimate_u_coded, generic_values, value_shares
+from matching.random_pairs import CodedField
 from matching.result import Tier
 from matching.spec import MatchSpec
 from matching.tiers import assign_tiers
@@ -135,35 +135,6 @@ def _levels(
     return gamma
 
 
-def _training_blocks(
-    spec: MatchSpec, by_rule: Mapping[str, IntArray], i: IntArray, j: IntArray, n_right: int
-) -> list[TrainingBlock]:
-    """One training block per rule name: its candidates, what it holds out, and whether a
-    true match lands in it exactly when it agrees on compared fields (so it can size the
-    prior)."""
-    codes = i * n_right + j  # sorted: the candidates come out of np.unique
-    out = []
-    for name, rule_codes in by_rule.items():
-        parts = [p for rule in spec.blocking.rules if rule.name == name for p in rule.parts]
-        fields = {p.field for p in parts}
-        held = frozenset(k for k, c in enumerate(spec.comparisons) if fields.intersection(c.fields))
-        whole = all(p.length is None and not p.first_token for p in parts)
-        recall = []
-        for part in parts:
-            plain = [
-                k
-                for k, c in enumerate(spec.comparisons)
-                if c.fields == (part.field,)
-                and c.normaliser == part.normaliser
-                and c.exact_level == 0
-            ]
-            recall.append(plain[0] if plain and whole else None)
-        exact = None if None in recall else tuple(sorted({k for k in recall if k is not None}))
-        rows = np.searchsorted(codes, rule_codes)
-        out.append(TrainingBlock(name, rows, held, exact or None, whole))
-    return out
-
-
 def fit(
     spec: MatchSpec,
     left: Records,
@@ -205,18 +176,8 @@ def _run(
     model = spec.current_model()
     if fit_model and len(i) >= MIN_FIT_PAIRS:
         progress("fit", 0, 2)
-        dedupe = right is None
-        u = estimate_u_coded(spec.comparisons, fields, dedupe)
-        progress("fit", 1, 2)
-        n_left, n_right = len(left), len(right) if right is not None else len(left)
-        total = n_left * n_right if not dedupe else n_left * (n_left - 1) // 2
-        blocks = _training_blocks(spec, by_rule, i, j, n_right)
-        present = [
-            float((f.left >= 0).mean() * (f.right >= 0).mean()) if len(f.left) else 1.0
-            for f in fields
-        ]
-        model = fit_unlabelled(gamma, blocks, u, model, total, present)
-        model = _with_frequencies(model, fields, dedupe)
+        sizes = (len(left), len(right) if right is not None else None)
+        model = fitted_model(spec, model, gamma, fields, (i, j, by_rule), sizes, progress)
         for message in model.warnings:
             warnings.warn(message, FitWarning, stacklevel=3)
         spec = spec.with_model(model)
@@ -226,24 +187,6 @@ def _run(
         total_w = fw.sum(axis=1) + model.prior_weight
         prob = probability(total_w)
     return spec, i, j, fw, total_w, prob, identity_agrees(spec, model, gamma)
-
-
-def _with_frequencies(
-    model: FellegiSunterModel, fields: Sequence[CodedField], dedupe: bool
-) -> FellegiSunterModel:
-    """Term frequencies for the fields that declare them; for the others, only the generic
-    values (:func:`matching.random_pairs.generic_values`), with the u of the rest."""
-    out = []
-    for fm, f in zip(model.fields, fields, strict=True):
-        comp = fm.comparison
-        if comp.term_frequency:
-            out.append(replace(fm, tf=value_shares(f, dedupe)))
-            continue
-        generic: dict[str, float] = {}
-        if comp.exact_level == 0:
-            u, generic = generic_values(f, dedupe, np.asarray(fm.u, dtype=np.float64))
-        out.append(replace(fm, u=tuple(float(x) for x in u), tf=generic) if generic else fm)
-    return replace(model, fields=tuple(out))
 
 
 def _score(

@@ -13,7 +13,6 @@ fitted; see :mod:`matching.model`.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
@@ -22,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from matching.codes import Codes, Vocabulary, encode, workers
 from matching.normalise import NORMALISERS
@@ -30,12 +29,10 @@ from matching.normalise import NORMALISERS
 __all__ = [
     "NULL_LEVEL",
     "Comparison",
-    "DateComparison",
     "ExactMatch",
     "JaroWinklerAtThresholds",
     "Levels",
     "LevenshteinAtThresholds",
-    "NamesSwapped",
     "TokenRatioAtThresholds",
 ]
 
@@ -334,148 +331,3 @@ class LevenshteinAtThresholds(Comparison):
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
         dists = process.cpdist(a, b, scorer=Levenshtein.distance, workers=workers(len(a)))
         return _grade_similarity(dists, tuple(map(float, self.thresholds)), False)
-
-
-@dataclass(frozen=True)
-class DateComparison(Comparison):
-    """Dates: exact, one typo or day and month swapped, within ``years`` years, else.
-
-    Values are compared in the ISO form of :func:`matching.normalise.date`, typos on the digits
-    alone, so an impossible date kept as text ("19341195") is still one typo from "1934-11-05".
-
-    Examples:
-        >>> DateComparison("date_of_birth").level_names
-        ('exact', 'typo', 'within 1y', 'else')
-    """
-
-    normaliser: str = "date"
-    years: int = 1
-
-    default_m: ClassVar[tuple[float, ...]] = (0.85, 0.1, 0.02, 0.03)
-
-    def _validate(self) -> None:
-        if self.years < 1:
-            raise ValueError(f"comparison {self.field!r}: years must be at least 1")
-
-    @property
-    def level_names(self) -> tuple[str, ...]:
-        return ("exact", "typo", f"within {self.years}y", "else")
-
-    @property
-    def agreeing_levels(self) -> int:
-        """Exact and typo only: two birth dates a year apart are a near miss, not agreement,
-        and random people fall within a year of each other more often than true matches do."""
-        return 2
-
-    def _default(self, which: str) -> tuple[float, ...]:
-        if which == "m":
-            return self.default_m
-        return (0.0002, 0.002, 0.03, 0.9678)
-
-    def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
-        # Each distinct date is parsed once, not once per pair it appears in: a bulk fit
-        # grades hundreds of thousands of random pairs.
-        parts = np.full((len(vocab), 4), -1, dtype=np.int64)
-        digits = np.empty(len(vocab), dtype=object)
-        for k in np.unique(np.concatenate([a, b])).tolist():
-            value = str(vocab[k])
-            digits[k] = value.replace("-", "")
-            d = _iso(value)
-            if d is not None:
-                parts[k] = (d.year, d.month, d.day, d.toordinal())
-        dists = process.cpdist(
-            digits[a].tolist(), digits[b].tolist(), scorer=OSA.distance, workers=workers(len(a))
-        )
-        pa, pb = parts[a], parts[b]
-        valid = (pa[:, 3] >= 0) & (pb[:, 3] >= 0)
-        swapped = valid & (pa[:, 0] == pb[:, 0]) & (pa[:, 1] == pb[:, 2]) & (pa[:, 2] == pb[:, 1])
-        close = valid & (np.abs(pa[:, 3] - pb[:, 3]) <= 366 * self.years)
-        out = np.full(len(a), 3, dtype=np.int8)
-        out[close] = 2
-        out[(dists <= 1) | swapped] = 1
-        return out
-
-
-def _iso(s: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(s)
-    except ValueError:
-        return None
-
-
-_NAME_SEPARATOR = "\x1f"
-
-
-@dataclass(frozen=True)
-class NamesSwapped(Comparison):
-    """Evidence that given and family name were entered the wrong way round.
-
-    The name comparisons see a swapped pair ("Robert Sheldon" / "Sheldon Robert") as two
-    disagreements, about -5 bits, though it is a common data-entry error. This comparison adds
-    the evidence back: level ``swapped`` when each name is close to the other side's other
-    name (Jaro-Winkler >= ``threshold``) and the names do not already agree in order, else
-    ``else``. A two-field comparison in a model of one-field ones: it is not independent of
-    the name comparisons, which is why it only fires on the swap and weighs ~0 otherwise.
-
-    Examples:
-        >>> c = NamesSwapped("given_name", other="family_name")
-        >>> a = c.value({"given_name": "Robert", "family_name": "Sheldon"})
-        >>> b = c.value({"given_name": "Sheldon", "family_name": "Robert"})
-        >>> c.levels([a], [b]).tolist(), c.levels([a], [a]).tolist()
-        ([0], [1])
-    """
-
-    other: str = "family_name"
-    threshold: float = 0.92
-    normaliser: str = "person_name"
-
-    default_m: ClassVar[tuple[float, ...]] = (0.02, 0.98)
-    default_u: ClassVar[tuple[float, ...]] = (1e-5, 1 - 1e-5)
-    exact_level: ClassVar[int] = 1
-
-    def _validate(self) -> None:
-        if not self.other or self.other == self.field:
-            raise ValueError(f"comparison {self.field!r}: 'other' must name a second field")
-        if self.label == self.field:
-            object.__setattr__(self, "label", f"{self.field}/{self.other} swapped")
-        _check_thresholds(self.field, (self.threshold,), 0.0, 1.0, up=False)
-
-    def _default(self, which: str) -> tuple[float, ...]:
-        return self.default_m if which == "m" else self.default_u
-
-    @property
-    def level_names(self) -> tuple[str, ...]:
-        return ("swapped", "else")
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field, self.other)
-
-    def value(self, record: Mapping[str, object]) -> str | None:
-        return self.combine(*(self.normalise(record.get(f)) for f in self.fields))
-
-    def combine(self, *normalised: str | None) -> str | None:
-        first, second = normalised
-        if not first or not second:
-            return None  # a swap needs both names on both sides
-        return first + _NAME_SEPARATOR + second
-
-    def _grade_coded(self, vocab: Vocabulary, a: Codes, b: Codes) -> Levels:
-        names = np.empty((len(vocab), 2), dtype=object)
-        for k in np.unique(np.concatenate([a, b])).tolist():
-            names[k] = str(vocab[k]).split(_NAME_SEPARATOR, 1)
-
-        def sim(x: Codes, i: int, y: Codes, j: int) -> npt.NDArray[np.float64]:
-            scorer = JaroWinkler.normalized_similarity
-            got: npt.NDArray[np.float64] = process.cpdist(
-                names[x, i].tolist(),
-                names[y, j].tolist(),
-                scorer=scorer,
-                workers=workers(len(x)),
-            )
-            return got
-
-        t = self.threshold
-        in_order = (sim(a, 0, b, 0) >= t) & (sim(a, 1, b, 1) >= t)
-        swapped = (sim(a, 0, b, 1) >= t) & (sim(a, 1, b, 0) >= t) & ~in_order
-        return np.where(swapped, 0, 1).astype(np.int8)

@@ -80,6 +80,23 @@ class TrainingBlock:
     whole_values: bool = True
 
 
+def _level_patterns(
+    gamma: npt.NDArray[np.int8], active: Sequence[int], levels: Sequence[int]
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """The distinct patterns of levels over the ``active`` columns and how many pairs have
+    each, so that EM iterates over hundreds of patterns rather than millions of pairs."""
+    cols = gamma[:, list(active)].astype(np.int64) + 1  # NULL_LEVEL becomes 0
+    radix = [n + 1 for n in levels]
+    if math.prod(radix) < 2**62:  # one integer per pattern: much faster to sort than rows
+        keys = np.zeros(len(cols), dtype=np.int64)
+        for k, size in enumerate(radix):
+            keys = keys * size + cols[:, k]
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    else:
+        _, first, counts = np.unique(cols, axis=0, return_index=True, return_counts=True)
+    return cols[first] - 1, counts.astype(np.float64)
+
+
 def em_fixed_u(
     gamma: npt.NDArray[np.int8],
     active: Sequence[int],
@@ -109,17 +126,7 @@ def em_fixed_u(
         ``(m, support, share)``: m per active comparison, the expected number of matches with
         a value for each active comparison, and the share of matches among the pairs.
     """
-    cols = gamma[:, list(active)].astype(np.int64) + 1  # NULL_LEVEL becomes 0
-    radix = [len(m[c]) + 1 for c in active]
-    if math.prod(radix) < 2**62:  # one integer per pattern: much faster to sort than rows
-        keys = np.zeros(len(cols), dtype=np.int64)
-        for k, size in enumerate(radix):
-            keys = keys * size + cols[:, k]
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    else:
-        _, first, counts = np.unique(cols, axis=0, return_index=True, return_counts=True)
-    patterns = cols[first] - 1
-    weight = counts.astype(np.float64)
+    patterns, weight = _level_patterns(gamma, active, [len(m[c]) for c in active])
     total = weight.sum()
     ms = [np.asarray(m[c], dtype=np.float64).copy() for c in active]
     us = [np.maximum(np.asarray(u[c], dtype=np.float64), 1e-12) for c in active]

@@ -20,7 +20,7 @@ from matching.compare import NULL_LEVEL, Comparison
 from matching.deterministic import DeterministicMatcher
 from matching.guards import identity_agrees
 from matching.model import FellegiSunterModel, probability
-from matching.result import Candidate
+from matching.result import Candidate, Tier
 from matching.spec import DEFAULT_SPECS, MatchSpec
 from matching.tiers import assign_tiers
 
@@ -153,7 +153,6 @@ class FellegiSunterMatcher:
             _discount(spec, model, gamma, fw, notes, holders, population)
         total = fw.sum(axis=1) + model.prior_weight
         prob = probability(total)
-        labels = model.labels
         tiers = assign_tiers(
             total.tolist(), prob.tolist(), spec.t_auto, spec.t_review, spec.runner_up_bits
         )
@@ -166,22 +165,8 @@ class FellegiSunterMatcher:
                     f"no agreement on {' or '.join(spec.identity)}: shared contact details "
                     "are evidence, not identity"
                 )
-            out.append(
-                Candidate(
-                    golden_id=candidates[i][0],
-                    probability=float(prob[i]),
-                    tier=tier,
-                    rule=RULE,
-                    weights={
-                        label: round(float(w), 4) for label, w in zip(labels, fw[i], strict=True)
-                    },
-                    notes=notes[i],
-                    levels={
-                        fm.comparison.label: _level_name(fm.comparison, int(g))
-                        for fm, g in zip(model.fields, gamma[i], strict=True)
-                    },
-                )
-            )
+            scored = (float(prob[i]), fw[i], gamma[i])
+            out.append(_candidate(model, candidates[i][0], tier, scored, notes[i]))
         return out
 
     @staticmethod
@@ -194,6 +179,29 @@ class FellegiSunterMatcher:
         fw = _weigh(model, record, others)[1]
         total = fw.sum(axis=1) + model.prior_weight
         return fw, total, probability(total)
+
+
+def _candidate(
+    model: FellegiSunterModel,
+    golden_id: str,
+    tier: Tier,
+    scored: tuple[float, npt.NDArray[np.float64], npt.NDArray[np.int8]],
+    notes: dict[str, str],
+) -> Candidate:
+    """One scored candidate with its explanation: weight and level name per comparison."""
+    prob, weights, levels = scored
+    return Candidate(
+        golden_id=golden_id,
+        probability=prob,
+        tier=tier,
+        rule=RULE,
+        weights={label: round(float(w), 4) for label, w in zip(model.labels, weights, strict=True)},
+        notes=notes,
+        levels={
+            fm.comparison.label: _level_name(fm.comparison, int(g))
+            for fm, g in zip(model.fields, levels, strict=True)
+        },
+    )
 
 
 def _level_name(comparison: Comparison, level: int) -> str:

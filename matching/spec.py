@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from matching.blocking import BlockPart, Or, block_on
 from matching.compare import (
     Comparison,
-    DateComparison,
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
-    NamesSwapped,
     TokenRatioAtThresholds,
 )
+from matching.compare_dates import DateComparison
+from matching.compare_names import NamesSwapped
 from matching.model import FellegiSunterModel
 
 __all__ = ["DEFAULT_SPECS", "MatchSpec", "client_spec", "project_spec", "resource_spec"]

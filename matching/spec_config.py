@@ -32,13 +32,13 @@ from typing import Any
 from matching.blocking import BlockOn, BlockPart, Or
 from matching.compare import (
     Comparison,
-    DateComparison,
     ExactMatch,
     JaroWinklerAtThresholds,
     LevenshteinAtThresholds,
-    NamesSwapped,
     TokenRatioAtThresholds,
 )
+from matching.compare_dates import DateComparison
+from matching.compare_names import NamesSwapped
 from matching.spec import MatchSpec
 
 __all__ = [

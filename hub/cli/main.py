@@ -76,6 +76,18 @@ def _hub(needs_schema: bool = True) -> Hub:
         raise typer.Exit(_start.USAGE_ERROR) from exc
 
 
+def _check_reference_codes(hub: Hub) -> None:
+    """The dimension rules' codes against the reference data, once the store is open."""
+    try:
+        warnings = _start.require_known_codes(hub.engine, hub.config)
+    except ConcordError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        hub.close()
+        raise typer.Exit(_start.USAGE_ERROR) from exc
+    for line in warnings:
+        err.print(f"[yellow]warning:[/yellow] {line}")
+
+
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(1)
@@ -122,6 +134,7 @@ def serve(
     hub = _hub(needs_schema=False)
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     _migrate.upgrade(hub.settings.database_url)
+    _check_reference_codes(hub)
     uvicorn.run(
         create_app(hub, run_worker=worker),
         host=host,

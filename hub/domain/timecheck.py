@@ -156,6 +156,38 @@ class Verdict:
     golden: dict[str, str | None]
 
 
+def _project_reasons(entry: TimeEntry, project: Lifespan, rules: TimeRules) -> list[str]:
+    """What is wrong with booking ``entry`` on a known project, in the order reasons are told."""
+    reasons = []
+    if not project.active_on("project", entry.date, rules):
+        reasons.append("project_not_active_on_date")
+    if entry.billable and project.billable is False:
+        reasons.append("project_not_billable")
+    if project.invalid_dimension:
+        reasons.append("invalid_dimension")
+    return reasons
+
+
+def _assignment_on(
+    day: date,
+    project: Lifespan,
+    resource: Lifespan,
+    assignments: Iterable[Lifespan],
+    rules: TimeRules,
+) -> Lifespan | None:
+    """The first of the pair's assignments active on ``day``: it is the one the entry cites."""
+    return next(
+        (
+            a
+            for a in assignments
+            if a.resource == resource.golden_id
+            and a.project == project.golden_id
+            and a.active_on("assignment", day, rules)
+        ),
+        None,
+    )
+
+
 def check_entry(
     entry: TimeEntry,
     rules: TimeRules,
@@ -189,26 +221,12 @@ def check_entry(
     if resource is None:
         reasons.append("unknown_resource")
     if project is not None:
-        if not project.active_on("project", day, rules):
-            reasons.append("project_not_active_on_date")
-        if entry.billable and project.billable is False:
-            reasons.append("project_not_billable")
-        if project.invalid_dimension:
-            reasons.append("invalid_dimension")
+        reasons.extend(_project_reasons(entry, project, rules))
     if resource is not None and not resource.active_on("resource", day, rules):
         reasons.append("resource_not_active_on_date")
     assignment = None
     if project is not None and resource is not None:
-        assignment = next(
-            (
-                a
-                for a in assignments
-                if a.resource == resource.golden_id
-                and a.project == project.golden_id
-                and a.active_on("assignment", day, rules)
-            ),
-            None,
-        )
+        assignment = _assignment_on(day, project, resource, assignments, rules)
         if assignment is None:
             reasons.append("not_assigned_on_date")
     if not (rules.hours_min <= entry.hours <= rules.hours_max) or not math.isfinite(entry.hours):

@@ -31,6 +31,7 @@ from connectors.inbound.debezium import decode
 from connectors.inbound.mappings import Mappings, load_mappings
 from connectors.outbound.webhooks import WebhookWorker
 from hub.bootstrap import Hub, bootstrap
+from hub.cli_errors import require_known_codes
 from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
@@ -261,8 +262,11 @@ def worker(
     hub = bootstrap(settings)
     try:
         debezium = debezium_decoder(settings, hub.config)
+        for line in require_known_codes(hub.engine, hub.config):
+            typer.echo(f"concord worker: warning: {line}", err=True)
     except ConcordError as exc:
         typer.echo(f"concord worker: {exc}", err=True)
+        hub.close()
         raise typer.Exit(2) from None
     if relay:
         ensure_relay(hub)

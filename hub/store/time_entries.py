@@ -161,6 +161,37 @@ def _with_issues(session: Session, ids: Sequence[str]) -> set[str]:
     return out
 
 
+def _staffing(
+    session: Session, cols: Sequence[Any], resources: list[str], projects: list[str]
+) -> list[Any]:
+    """The assignment rows of any of ``resources`` on any of ``projects``."""
+    gr = table_of(t.GoldenRecordRow)
+    staffed: list[Any] = []
+    # The same expressions as the index on assignments by (resource, project) in
+    # hub.store.tables, so the planner can use it. On SQLite the domain term is written
+    # "+domain": a plain one made SQLite pick the (domain, search_name) index instead and
+    # read every assignment of the hub for each batch.
+    ref = json_text(gr.c.references, "resource")
+    in_domain = (
+        gr.c.domain == "assignment"
+        if is_postgres(session)
+        else text("+golden_record.domain = 'assignment'")
+    )
+    for part in chunks(resources if projects else [], CHUNK):
+        staffed.extend(
+            session.execute(
+                select(*cols).where(
+                    in_domain,
+                    one_of(session, ref, part),
+                    # Only the pairs the batch names come back, found in the index: a resource
+                    # staffed on twenty projects costs the rows of the projects booked.
+                    one_of(session, json_text(gr.c.references, "project"), projects),
+                )
+            )
+        )
+    return staffed
+
+
 def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> TimeWorld:
     """Resolve the entries' keys in ``source``'s own xref and load what the rules need.
 
@@ -175,30 +206,8 @@ def load_world(session: Session, source: str, entries: Sequence[TimeEntry]) -> T
     for part in chunks(sorted({*project_gid.values(), *resource_gid.values()}), CHUNK):
         for row in session.execute(select(*cols).where(one_of(session, gr.c.id, part))):
             goldens[row.id] = row
-    staffed: list[Any] = []
     projects = sorted(set(project_gid.values()))
-    # The same expressions as the index on assignments by (resource, project) in
-    # hub.store.tables, so the planner can use it. On SQLite the domain term is written
-    # "+domain": a plain one made SQLite pick the (domain, search_name) index instead and
-    # read every assignment of the hub for each batch.
-    ref = json_text(gr.c.references, "resource")
-    in_domain = (
-        gr.c.domain == "assignment"
-        if is_postgres(session)
-        else text("+golden_record.domain = 'assignment'")
-    )
-    for part in chunks(sorted(set(resource_gid.values())) if projects else [], CHUNK):
-        staffed.extend(
-            session.execute(
-                select(*cols).where(
-                    in_domain,
-                    one_of(session, ref, part),
-                    # Only the pairs the batch names come back, found in the index: a resource
-                    # staffed on twenty projects costs the rows of the projects booked.
-                    one_of(session, json_text(gr.c.references, "project"), projects),
-                )
-            )
-        )
+    staffed = _staffing(session, cols, sorted(set(resource_gid.values())), projects)
     # The query returns every (resource, project) combination of the batch; keep the pairs
     # that some entry books before building anything from them.
     booked = {

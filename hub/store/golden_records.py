@@ -1,0 +1,174 @@
+"""The golden records repository: current rows and their version history.
+
+A batch saves its golden records in three statements (new rows, changed rows, versions) so the
+write cost does not grow with round trips (docs/architecture.md, "Speed")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, bindparam, cast, or_, select, update
+from sqlalchemy.orm import Session
+
+from hub.domain.model import GoldenRecord
+from hub.store import tables as t
+from hub.store.sql import bulk_insert, chunks, is_postgres, one_of, table_of
+
+
+def _golden(row: Any) -> GoldenRecord:
+    return GoldenRecord(
+        id=row.id,
+        domain=row.domain,
+        version=row.version,
+        status=row.status,
+        attributes=row.attributes,
+        provenance=row.provenance,
+        references=row.references,
+        overrides=row.overrides or {},
+        xref=row.xref or [],
+        created_at=row.created_at,
+        merged_into=row.merged_into,
+    )
+
+
+class SqlGolden:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def referring_to(self, ids: Iterable[str]) -> set[str]:
+        """A text search of the references: merges are rare, and a golden id (a UUID) cannot
+        appear in the JSON by accident. One statement for all of a batch's merges."""
+        gr = table_of(t.GoldenRecordRow)
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        refs = cast(gr.c.references, String)
+        stmt = select(gr.c.id).where(or_(*(refs.like(f"%{gid}%") for gid in wanted)))
+        return set(self.s.scalars(stmt))
+
+    def active_ids(self, domain: str, after: str, limit: int) -> list[str]:
+        gr = table_of(t.GoldenRecordRow)
+        stmt = (
+            select(gr.c.id)
+            .where(gr.c.domain == domain, gr.c.status == "active", gr.c.id > after)
+            .order_by(gr.c.id)
+            .limit(limit)
+        )
+        return list(self.s.scalars(stmt))
+
+    def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
+        gr = table_of(t.GoldenRecordRow)
+        out: dict[str, GoldenRecord] = {}
+        for part in chunks(sorted(set(ids))):
+            stmt = select(gr).where(one_of(self.s, gr.c.id, part))
+            if lock and is_postgres(self.s):
+                stmt = stmt.order_by(gr.c.id).with_for_update()
+            for row in self.s.execute(stmt):
+                out[row.id] = _golden(row)
+        return out
+
+    def save(
+        self,
+        records: Sequence[tuple[GoldenRecord, list[str], str]],
+        search_names: Mapping[str, str],
+        at: datetime,
+    ) -> None:
+        if not records:
+            return
+        new = [g for g, _, _ in records if g.version == 1]
+        old = [g for g, _, _ in records if g.version > 1]
+        if new:
+            self._insert(new, search_names, at)
+        if old:
+            self._update(old, search_names, at)
+        self._add_versions(records, at)
+
+    def _insert(
+        self, new: Sequence[GoldenRecord], search_names: Mapping[str, str], at: datetime
+    ) -> None:
+        bulk_insert(
+            self.s,
+            table_of(t.GoldenRecordRow),
+            [
+                {
+                    "id": g.id,
+                    "domain": g.domain,
+                    "version": g.version,
+                    "status": g.status,
+                    "attributes": g.attributes,
+                    "provenance": g.provenance,
+                    "references": g.references,
+                    "overrides": g.overrides,
+                    "xref": g.xref,
+                    "search_name": search_names.get(g.id, "")[:500],
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for g in new
+            ],
+        )
+
+    def _update(
+        self, old: Sequence[GoldenRecord], search_names: Mapping[str, str], at: datetime
+    ) -> None:
+        gr = table_of(t.GoldenRecordRow)
+        stmt = (
+            update(gr)
+            .where(gr.c.id == bindparam("_id"))
+            .values(
+                version=bindparam("_version"),
+                status=bindparam("_status"),
+                attributes=bindparam("_attributes"),
+                provenance=bindparam("_provenance"),
+                references=bindparam("_references"),
+                overrides=bindparam("_overrides"),
+                search_name=bindparam("_search"),
+                xref=bindparam("_xref"),
+                merged_into=bindparam("_merged_into"),
+                updated_at=at,
+            )
+        )
+        self.s.execute(
+            stmt,
+            [
+                {
+                    "_id": g.id,
+                    "_version": g.version,
+                    "_status": g.status,
+                    "_attributes": g.attributes,
+                    "_provenance": g.provenance,
+                    "_references": g.references,
+                    "_overrides": g.overrides,
+                    "_xref": g.xref,
+                    "_merged_into": g.merged_into,
+                    "_search": search_names.get(g.id, "")[:500],
+                }
+                for g in old
+            ],
+        )
+
+    def _add_versions(
+        self, records: Sequence[tuple[GoldenRecord, list[str], str]], at: datetime
+    ) -> None:
+        bulk_insert(
+            self.s,
+            table_of(t.GoldenVersionRow),
+            [
+                {
+                    "golden_id": g.id,
+                    "version": g.version,
+                    "domain": g.domain,
+                    "status": g.status,
+                    "attributes": g.attributes,
+                    "provenance": g.provenance,
+                    "references": g.references,
+                    "xref": g.xref,
+                    "changed_fields": changed,
+                    "cause": kind,
+                    "created_at": at,
+                }
+                for g, changed, kind in records
+            ],
+        )
