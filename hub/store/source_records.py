@@ -61,31 +61,12 @@ class SqlRecords:
         return out
 
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
+        """Insert the new records and update the stored ones, one statement per shape."""
         sr = table_of(t.SourceRecordRow)
-        new = [r for r in records if not r.stored]
-        old = [r for r in records if r.stored]
+        new = [_row(r, at) for r in records if not r.stored]
         if new:
-            bulk_insert(
-                self.s,
-                sr,
-                [
-                    {
-                        "source": r.source,
-                        "domain": r.domain,
-                        "source_key": r.key,
-                        "golden_id": r.golden_id,
-                        "attributes": r.attributes,
-                        "sequence": r.sequence,
-                        "changed_at": r.changed_at,
-                        "digest": r.digest,
-                        "deleted": r.deleted,
-                        "link_rule": r.link_rule,
-                        "run_id": r.run_id,
-                        "updated_at": at,
-                    }
-                    for r in new
-                ],
-            )
+            bulk_insert(self.s, sr, new)
+        old = [r for r in records if r.stored]
         if old:
             stmt = (
                 update(sr)
@@ -94,38 +75,43 @@ class SqlRecords:
                     sr.c.source == bindparam("_source"),
                     sr.c.domain == bindparam("_domain"),
                 )
-                .values(
-                    golden_id=bindparam("_golden_id"),
-                    attributes=bindparam("_attributes"),
-                    sequence=bindparam("_sequence"),
-                    changed_at=bindparam("_changed_at"),
-                    digest=bindparam("_digest"),
-                    deleted=bindparam("_deleted"),
-                    link_rule=bindparam("_link_rule"),
-                    updated_at=at,
-                )
+                .values({name: bindparam("_" + name) for name in _STATE} | {"updated_at": at})
             )
-            self.s.execute(
-                stmt,
-                [
-                    {
-                        "_key": r.key,
-                        "_source": r.source,
-                        "_domain": r.domain,
-                        "_golden_id": r.golden_id,
-                        "_attributes": r.attributes,
-                        "_sequence": r.sequence,
-                        "_changed_at": r.changed_at,
-                        "_digest": r.digest,
-                        "_deleted": r.deleted,
-                        "_link_rule": r.link_rule,
-                    }
-                    for r in old
-                ],
-            )
+            params = [
+                {"_key": r.key, "_source": r.source, "_domain": r.domain}
+                | {"_" + name: v for name, v in _state(r).items()}
+                for r in old
+            ]
+            self.s.execute(stmt, params)
         for r in records:
             r.dirty = False
             r.stored = True
+
+
+_STATE = ("golden_id", "attributes", "sequence", "changed_at", "digest", "deleted", "link_rule")
+"""The columns an apply changes on a stored record (its identity and run stay)."""
+
+
+def _state(r: SourceRecord) -> dict[str, object]:
+    return {
+        "golden_id": r.golden_id,
+        "attributes": r.attributes,
+        "sequence": r.sequence,
+        "changed_at": r.changed_at,
+        "digest": r.digest,
+        "deleted": r.deleted,
+        "link_rule": r.link_rule,
+    }
+
+
+def _row(r: SourceRecord, at: datetime) -> dict[str, object]:
+    return {
+        "source": r.source,
+        "domain": r.domain,
+        "source_key": r.key,
+        "run_id": r.run_id,
+        "updated_at": at,
+    } | _state(r)
 
 
 class SqlPending:
