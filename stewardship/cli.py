@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.bootstrap import bootstrap
+from hub.domain.commands import AddSteward, SetStewardDisabled
 from hub.domain.errors import ConcordError
 from hub.store import stewards
 from hub.store.uow import admin_session
@@ -46,9 +47,7 @@ def add(
         raise typer.Exit(2)
     try:
         hashed = passwords.hash_password(_password(password_stdin))
-        hub = bootstrap()
-        with admin_session(hub.engine) as s:
-            stewards.add_steward(s, name, role, hashed)
+        bootstrap().bus.handle(AddSteward(name, role, hashed))
     except (ConcordError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -77,9 +76,7 @@ def list_() -> None:
 def disable(name: str) -> None:
     """Stop a steward logging in; their open sessions end at their next request."""
     try:
-        hub = bootstrap()
-        with admin_session(hub.engine) as s:
-            stewards.set_disabled(s, name, True)
+        bootstrap().bus.handle(SetStewardDisabled(name, True))
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -17,10 +17,17 @@ from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation, 
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
+from hub.domain.admin import Subscription, SubscriptionSecret
+from hub.domain.commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    ReplayDeliveries,
+    RotateSubscriptionSecret,
+    SetSubscriptionStatus,
+)
 from hub.domain.errors import Forbidden
 from hub.store import deliveries as store
 from hub.store.tables import SubscriptionRow
-from hub.store.uow import admin_session
 
 
 def admin(caller: Caller) -> Principal:
@@ -95,13 +102,15 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
 
 
-def _out(row: SubscriptionRow, delivery: dict[str, Any] | None = None) -> SubscriptionOut:
+def _out(
+    row: SubscriptionRow | Subscription, delivery: dict[str, Any] | None = None
+) -> SubscriptionOut:
     return SubscriptionOut(
         id=row.id,
         name=row.name,
         kind=row.kind,
         url=row.url,
-        domains=row.domains,
+        domains=list(row.domains),
         source=row.source,
         echo=row.echo,
         personal=row.personal,
@@ -134,26 +143,24 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
             check_creation(url, hub.settings.webhook_policy)
         except InvalidTarget as exc:
             raise HTTPException(422, str(exc)) from exc
+    made = CreateSubscription(
+        name=body.name,
+        kind=body.kind,
+        url=url,
+        domains=tuple(body.domains),
+        source=body.source,
+        echo=body.echo,
+        personal=body.personal,
+        start=body.start,
+        actor=caller.name,
+    )
     try:
-        with admin_session(hub.engine) as s:
-            row, secret = store.create_subscription(
-                s,
-                name=body.name,
-                kind=body.kind,
-                url=url,
-                domains=body.domains,
-                known_domains=set(hub.config.domains),
-                source=body.source,
-                echo=body.echo,
-                personal=body.personal,
-                start=body.start,
-                actor=caller.name,
-            )
+        secret: SubscriptionSecret = hub.bus.handle(made)
     except store.InvalidSubscription as exc:
         raise HTTPException(422, str(exc)) from exc
     except store.SubscriptionExists as exc:
         raise HTTPException(409, str(exc)) from exc
-    return SecretOut(id=row.id, name=row.name, secret=secret)
+    return SecretOut(id=secret.id, name=secret.name, secret=secret.secret)
 
 
 @router.get("", response_model=list[SubscriptionOut], responses=ERRORS)
@@ -171,9 +178,7 @@ def show(ref: str, _: Admin, session: ReadSession) -> SubscriptionOut:
 
 
 def _status(hub: HubDep, ref: str, status: str, actor: str) -> SubscriptionOut:
-    with admin_session(hub.engine) as s:
-        row = store.set_status(s, ref, status, None, actor)
-        return _out(row)
+    return _out(hub.bus.handle(SetSubscriptionStatus(ref, status, actor)))
 
 
 @router.post("/{ref}/pause", response_model=SubscriptionOut, responses=ERRORS)
@@ -190,8 +195,7 @@ def resume(ref: str, caller: Admin, hub: HubDep) -> SubscriptionOut:
 
 @router.delete("/{ref}", status_code=204, responses=ERRORS)
 def remove(ref: str, caller: Admin, hub: HubDep) -> Response:
-    with admin_session(hub.engine) as s:
-        store.delete_subscription(s, ref, caller.name)
+    hub.bus.handle(DeleteSubscription(ref, caller.name))
     return Response(status_code=204)
 
 
@@ -199,15 +203,13 @@ def remove(ref: str, caller: Admin, hub: HubDep) -> Response:
 def rotate(ref: str, caller: Admin, hub: HubDep) -> SecretOut:
     """A new secret; the previous one keeps signing too until ``previous_secret_valid_until``
     (``CONCORD_WEBHOOK_SECRET_OVERLAP_SECONDS``)."""
-    with admin_session(hub.engine) as s:
-        row, secret = store.rotate_secret(
-            s, ref, hub.settings.webhook_secret_overlap_seconds, caller.name
-        )
+    overlap = hub.settings.webhook_secret_overlap_seconds
+    secret: SubscriptionSecret = hub.bus.handle(RotateSubscriptionSecret(ref, overlap, caller.name))
     return SecretOut(
-        id=row.id,
-        name=row.name,
-        secret=secret,
-        previous_secret_valid_until=row.previous_secret_until,
+        id=secret.id,
+        name=secret.name,
+        secret=secret.secret,
+        previous_secret_valid_until=secret.previous_valid_until,
     )
 
 
@@ -215,10 +217,8 @@ def rotate(ref: str, caller: Admin, hub: HubDep) -> SecretOut:
 def replay(ref: str, body: ReplayIn, caller: Admin, hub: HubDep) -> dict[str, int]:
     """Send again one event (and the later versions of its record), every dead delivery, or
     everything after an outbox cursor."""
-    with admin_session(hub.engine) as s:
-        count = store.replay(
-            s, ref, event_id=body.event_id, dead=body.dead, after=body.after, actor=caller.name
-        )
+    cmd = ReplayDeliveries(ref, body.event_id, body.dead, body.after, caller.name)
+    count: int = hub.bus.handle(cmd)
     return {"replayed": count}
 
 

@@ -6,13 +6,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from hub.cli.lazy import LazyGroup, lazy_module
+from hub.domain.commands import AddSource, CreateKey, ReplayDeadLetters, RevokeKeys, RotateSourceKey
 from hub.domain.errors import ConcordError
 
 if TYPE_CHECKING:
@@ -79,6 +80,15 @@ def _hub(needs_schema: bool = True) -> Hub:
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(1)
+
+
+def _handle(cmd: object, hub: Hub | None = None) -> Any:
+    """``cmd`` through the bus; a Concord error ends the command with its message."""
+    hub = hub or _hub()
+    try:
+        return hub.bus.handle(cmd)
+    except ConcordError as exc:
+        raise _fail(exc) from exc
 
 
 @contextmanager
@@ -225,15 +235,8 @@ def sources_add(
     """Register a source system; prints its new API key alone on the last line."""
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
-    with _admin(hub) as s:
-        key = access.add_source(
-            s,
-            name,
-            [d.strip() for d in domains.split(",") if d.strip()],
-            kind,
-            rank,
-            set(hub.config.domains),
-        )
+    listed = tuple(d.strip() for d in domains.split(",") if d.strip())
+    key = _handle(AddSource(name, listed, kind, rank), hub)
     out.print(f"source {name} registered; its key (shown once):")
     print(key)
 
@@ -251,8 +254,7 @@ def sources_list() -> None:
 @sources_app.command("rotate-key")
 def sources_rotate_key(name: str) -> None:
     """Give a source a new key and revoke its old ones; prints the key on the last line."""
-    with _admin() as s:
-        key = access.rotate_key(s, name)
+    key = _handle(RotateSourceKey(name))
     out.print(f"source {name}: old keys revoked; its new key (shown once):")
     print(key)
 
@@ -297,14 +299,9 @@ def deadletters_replay(
     all_: Annotated[bool, typer.Option("--all", help="Every dead letter not replayed.")] = False,
 ) -> None:
     """Send dead letters back to the inbox; the worker applies them again."""
-    from hub.domain.commands import ReplayDeadLetters
-
     if not ids and not all_:
         raise _fail(ConcordError("name dead letter ids, or --all"))
-    hub = _hub()
-    count = hub.bus.handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
-    with _admin(hub) as s:
-        access.audit(s, "cli", "deadletters.replay", {"ids": ids, "all": all_, "count": count})
+    count = _handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
     out.print(f"replayed {count} dead letter(s); the worker applies them next")
 
 
@@ -343,15 +340,7 @@ def keys_create(
     read = [d.strip() for d in domains.split(",") if d.strip()] if domains is not None else None
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
-    with _admin(hub) as s:
-        key = access.create_key(
-            s,
-            name,
-            role,
-            read_domains=read,
-            personal=personal,
-            known_domains=set(hub.config.domains),
-        )
+    key = _handle(CreateKey(name, role, tuple(read) if read is not None else None, personal), hub)
     out.print(f"{role} key {name} created (shown once):")
     print(key)
 
@@ -359,8 +348,7 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
     """Revoke every active key of NAME (a source, subscriber or admin key)."""
-    with _admin() as s:
-        n = access.revoke_keys(s, name)
+    n = _handle(RevokeKeys(name))
     out.print(f"revoked {n} key(s) of {name}")
 
 

@@ -32,14 +32,14 @@ from connectors.inbound.mappings import Mappings, load_mappings
 from connectors.outbound.webhooks import WebhookWorker
 from hub.bootstrap import Hub, bootstrap
 from hub.config import HubConfig, Settings
-from hub.domain.commands import AcceptChanges, KeepUnreadable
+from hub.domain.commands import AcceptChanges, CreateSubscription, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change, UnreadableMessage
 from hub.runtime import kafka_changes
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.bus import MessageBus
 from hub.store import deliveries
-from hub.store.uow import admin_session
+from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.kafka_worker")
 
@@ -221,25 +221,21 @@ def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder |
 def ensure_relay(hub: Hub) -> None:
     """The relay subscription: every golden change of every domain to
     ``CONCORD_KAFKA_GOLDEN_PREFIX.<domain>`` keyed by golden id, from the start of the outbox.
-    Made once; a second worker starting at the same moment finds it made."""
-    url = f"kafka:///{hub.settings.kafka_golden_prefix}"
+    Made once, through the bus like any subscription; a second worker starting at the same
+    moment finds it made."""
+    made = CreateSubscription(
+        name=RELAY,
+        kind="kafka",
+        url=f"kafka:///{hub.settings.kafka_golden_prefix}",
+        domains=tuple(sorted(hub.config.domains)),
+        start="beginning",
+        actor="concord worker",
+    )
     try:
-        with admin_session(hub.engine) as s:
-            if any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
-                return
-            deliveries.create_subscription(
-                s,
-                name=RELAY,
-                kind="kafka",
-                url=url,
-                domains=sorted(hub.config.domains),
-                known_domains=set(hub.config.domains),
-                start="beginning",
-                actor="concord worker",
-            )
+        hub.bus.handle(made)
     except (IntegrityError, deliveries.SubscriptionExists):
-        # Another worker made it first (the name is unique): fine if it exists now.
-        with admin_session(hub.engine) as s:
+        # Made already, or by another worker first (the name is unique): fine if it exists.
+        with session_factory(hub.engine, readonly=True)() as s:
             if not any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
                 raise
 

@@ -137,9 +137,13 @@ def keep_unreadable(cmd: KeepUnreadable, uow: UnitOfWork) -> int:
 
 
 def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
-    """Replayed changes keep their event ids: the inbox still applies each one at most once."""
+    """Replayed changes keep their event ids: the inbox still applies each one at most once.
+    The audit entry commits with the replay, so neither is kept without the other."""
     with uow:
         count = uow.dead_letters.replay(cmd.ids, datetime.now(UTC))
+        every = cmd.ids is None
+        ids = None if cmd.ids is None else list(cmd.ids)
+        uow.audit(cmd.actor, "deadletters.replay", {"ids": ids, "all": every, "count": count})
         uow.commit()
     return count
 
