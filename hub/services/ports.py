@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -269,3 +270,29 @@ class Administration(Protocol):
     def add_steward(self, name: str, role: str, password_hash: str, actor: str) -> None: ...
 
     def set_steward_disabled(self, name: str, disabled: bool, actor: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """The hub's memory of one logical decoding slot: was its snapshot read, where is it."""
+
+    source: str
+    slot: str
+    snapshot_lsn: int | None
+    snapshot_rows: int
+    snapshot_done_at: datetime | None
+    confirmed_lsn: int | None
+
+
+class SlotMemory(Protocol):
+    """Where the logical decoding connector keeps its slots' state: in the hub, never in the
+    source database, which the connector changes only by its slot. Each call commits alone."""
+
+    def get(self, source: str, slot: str) -> SlotState | None: ...
+
+    def begin(self, source: str, slot: str, snapshot_lsn: int | None, done: bool) -> None:
+        """A new slot: its snapshot is to be read (or, with ``done``, is not wanted)."""
+
+    def finish_snapshot(self, source: str, slot: str, rows: int) -> None: ...
+
+    def confirm(self, source: str, slot: str, lsn: int) -> None: ...
