@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from hub.services.apply import ApplyReport
-from hub.store import deliveries, kpis
-from hub.store.tables import DeadLetter, InboxRow, MatchCandidate
+from hub.store import deliveries, kpis, queries
 from hub.store.uow import session_factory
 
 
@@ -28,21 +27,7 @@ class StoreGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_factory(self.engine, readonly=True)() as s:
-            depth, oldest = s.execute(
-                select(func.count(), func.min(InboxRow.received_at)).where(
-                    InboxRow.status == "pending"
-                )
-            ).one()
-            candidates = s.execute(
-                select(func.count())
-                .select_from(MatchCandidate)
-                .where(MatchCandidate.status == "pending")
-            ).scalar_one()
-            dead = s.execute(
-                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-            ).scalar_one()
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
+            depth, oldest, candidates, dead = queries.backlog(s)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily("concord_inbox_depth", "Changes waiting to be applied", depth)
         yield GaugeMetricFamily(

@@ -1,8 +1,10 @@
-"""The read side: what the API shows. Plain selects, no business rules."""
+"""The read side: what the API, the CLI and the metrics show. Plain selects, no business
+rules (docs/architecture.md, "The parts")."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -247,3 +249,20 @@ def candidates(
             }
         )
     return out
+
+
+def backlog(session: Session) -> tuple[int, datetime | None, int, int]:
+    """What is waiting (metrics' store gauges): pending inbox rows and the oldest one's
+    arrival (UTC), pending match candidates, dead letters not replayed yet."""
+    depth, oldest = session.execute(
+        select(func.count(), func.min(InboxRow.received_at)).where(InboxRow.status == "pending")
+    ).one()
+    candidates = session.execute(
+        select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
+    ).scalar_one()
+    dead = session.execute(
+        select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
+    ).scalar_one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(depth), oldest, int(candidates), int(dead)
