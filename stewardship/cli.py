@@ -13,7 +13,7 @@ from hub.bootstrap import bootstrap
 from hub.domain.commands import AddSteward, SetStewardDisabled
 from hub.domain.errors import ConcordError
 from hub.store import stewards
-from hub.store.uow import admin_session
+from hub.store.uow import session_factory
 from stewardship import passwords
 
 stewards_app = typer.Typer(help="Stewards who log in to the steward page.", no_args_is_help=True)
@@ -58,7 +58,7 @@ def add(
 def list_() -> None:
     """Every steward with role and state."""
     hub = bootstrap()
-    with admin_session(hub.engine) as s:
+    with session_factory(hub.engine, readonly=True)() as s:
         table = Table("name", "role", "disabled", "created", "last login", "failed logins")
         for r in stewards.list_stewards(s):
             table.add_row(

@@ -92,11 +92,12 @@ def _handle(cmd: object, hub: Hub | None = None) -> Any:
 
 
 @contextmanager
-def _admin(hub: Hub | None = None) -> Iterator[Session]:
-    """One committed admin transaction; a Concord error ends the command with its message."""
+def _reading(hub: Hub | None = None) -> Iterator[Session]:
+    """A read-only session (writes go through the bus); a Concord error ends the command
+    with its message."""
     hub = hub or _hub()
     try:
-        with _uow.admin_session(hub.engine) as session:
+        with _uow.session_factory(hub.engine, readonly=True)() as session:
             yield session
     except ConcordError as exc:
         raise _fail(exc) from exc
@@ -244,7 +245,7 @@ def sources_add(
 @sources_app.command("list")
 def sources_list() -> None:
     """Source systems with kind, rank and domains."""
-    with _admin() as s:
+    with _reading() as s:
         table = Table("name", "kind", "rank", "domains")
         for src in access.list_sources(s):
             table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
@@ -265,7 +266,7 @@ def deadletters_list(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
 ) -> None:
     """Dead letters with their reason."""
-    with _admin() as s:
+    with _reading() as s:
         rows = queries.dead_letters(s, limit, include_replayed=all_)
         table = Table("id", "source", "event id", "key", "reason", "at", "replayed")
         for d in rows:
@@ -286,7 +287,7 @@ def deadletters_show(dead_id: int) -> None:
     """One dead letter: its payload and the whole reason."""
     import json
 
-    with _admin() as s:
+    with _reading() as s:
         d = queries.dead_letter(s, dead_id)
         out.print(f"dead letter {d.id}: {d.source} {d.event_id} (inbox {d.inbox_id})")
         out.print(f"reason: {d.reason}")
@@ -308,7 +309,7 @@ def deadletters_replay(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; names the first broken entry and exits 1 if there is one."""
-    with _admin() as s:
+    with _reading() as s:
         count, broken, why = access.verify_audit(s)
         if broken is not None:
             err.print(
