@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from hub.services.apply import ApplyReport
-from hub.store import deliveries, kpis, queries
+from hub.store import queries
 from hub.store.uow import session_factory
 
 
@@ -47,7 +47,7 @@ class DeliveryGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_factory(self.engine, readonly=True)() as s:
-            states = deliveries.state(s)
+            states = queries.delivery_state(s)
         families = {
             "lag": GaugeMetricFamily(
                 "concord_subscription_lag_events",
@@ -96,9 +96,9 @@ class KpiGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = datetime.now(UTC)
         with session_factory(self.engine, readonly=True)() as s:
-            cycle = kpis.setup_cycle(s, now - timedelta(days=7))
-            latency = kpis.delivery_latency(s, now - timedelta(days=1))
-            failures = kpis.integration_failures(s, now - timedelta(days=1))
+            cycle = queries.setup_cycle(s, now - timedelta(days=7))
+            latency = queries.delivery_latency(s, now - timedelta(days=1))
+            failures = queries.integration_failures(s, now - timedelta(days=1))
         setup = GaugeMetricFamily(
             "concord_project_setup_seconds",
             "Contracted deal -> shell made, published, joined by PSA (last 7 days)",

@@ -26,7 +26,8 @@ from hub.domain.commands import (
     SetSubscriptionStatus,
 )
 from hub.domain.errors import Forbidden
-from hub.store import deliveries as store
+from hub.store import queries
+from hub.store.deliveries import InvalidSubscription, SubscriptionExists
 from hub.store.tables import SubscriptionRow
 
 
@@ -156,9 +157,9 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
     )
     try:
         secret: SubscriptionSecret = hub.bus.handle(made)
-    except store.InvalidSubscription as exc:
+    except InvalidSubscription as exc:
         raise HTTPException(422, str(exc)) from exc
-    except store.SubscriptionExists as exc:
+    except SubscriptionExists as exc:
         raise HTTPException(409, str(exc)) from exc
     return SecretOut(id=secret.id, name=secret.name, secret=secret.secret)
 
@@ -166,15 +167,15 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
 @router.get("", response_model=list[SubscriptionOut], responses=ERRORS)
 def list_all(_: Admin, session: ReadSession) -> list[SubscriptionOut]:
     """Every subscription, with its delivery state."""
-    states = store.state(session)
-    return [_out(r, states.get(r.id)) for r in store.list_subscriptions(session)]
+    states = queries.delivery_state(session)
+    return [_out(r, states.get(r.id)) for r in queries.list_subscriptions(session)]
 
 
 @router.get("/{ref}", response_model=SubscriptionOut, responses=ERRORS)
 def show(ref: str, _: Admin, session: ReadSession) -> SubscriptionOut:
     """One subscription (by id or name) with lag, pending, dead, failures and last success."""
-    row = store.get_subscription(session, ref)
-    return _out(row, store.state(session).get(row.id))
+    row = queries.get_subscription(session, ref)
+    return _out(row, queries.delivery_state(session).get(row.id))
 
 
 def _status(hub: HubDep, ref: str, status: str, actor: str) -> SubscriptionOut:
@@ -246,5 +247,5 @@ def list_deliveries(
             last_response=d.last_response,
             delivered_at=d.delivered_at,
         )
-        for d, name in store.list_deliveries(session, ref, status, limit)
+        for d, name in queries.list_deliveries(session, ref, status, limit)
     ]

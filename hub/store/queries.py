@@ -1,5 +1,10 @@
 """The read side: what the API, the CLI and the metrics show. Plain selects, no business
-rules (docs/architecture.md, "The parts")."""
+rules (docs/architecture.md, "The parts").
+
+The listings that live beside the tables they read (KPIs, onboarding runs, project setup,
+deliveries) are named here too, so that the API and the metrics read the store through this
+one module.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
+from hub.store.deliveries import get_subscription, list_deliveries, list_subscriptions
+from hub.store.deliveries import state as delivery_state
+from hub.store.kpis import all_kpis, delivery_latency, integration_failures, setup_cycle
+from hub.store.onboarding import run_status
+from hub.store.project_setup import list_exceptions, list_shells
 from hub.store.tables import (
     DataQuality,
     DeadLetter,
@@ -22,6 +32,31 @@ from hub.store.tables import (
     PendingReference,
     SourceRecordRow,
 )
+
+__all__ = [
+    "all_kpis",
+    "backlog",
+    "candidates",
+    "counts",
+    "dead_letter",
+    "dead_letters",
+    "delivery_latency",
+    "delivery_state",
+    "feed",
+    "get_subscription",
+    "golden_history",
+    "golden_per_domain",
+    "golden_view",
+    "integration_failures",
+    "list_deliveries",
+    "list_exceptions",
+    "list_shells",
+    "list_subscriptions",
+    "run_status",
+    "search_golden",
+    "setup_cycle",
+    "xref_view",
+]
 
 
 def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]:

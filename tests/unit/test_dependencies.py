@@ -29,7 +29,8 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> Iterator[str]:
-    """Every module ``path`` imports, relative imports resolved to absolute names."""
+    """Every module ``path`` imports (for ``from m import n``: ``m.n``, since ``n`` may be a
+    module), relative imports resolved to absolute names."""
     package = module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
@@ -39,10 +40,8 @@ def imports_of(path: Path) -> Iterator[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             name = ".".join([*base, *([node.module] if node.module else [])])
-            if node.module is None:  # from . import x: each x may be a module
-                yield from (f"{name}.{alias.name}" for alias in node.names)
-            else:
-                yield name
+            # each name imported, which may be a module (from hub.store import queries)
+            yield from (f"{name}.{alias.name}" for alias in node.names)
 
 
 def graph() -> dict[str, set[str]]:
@@ -75,8 +74,9 @@ def test_the_walk_sees_every_part_and_its_imports() -> None:
     an import that is there (else every rule would pass on an empty graph)."""
     for package in PACKAGES:
         assert any(within(m, package) for m in GRAPH), package
-    assert "hub.domain.model" in GRAPH["hub.domain.commands"]
-    assert "hub.services.ports" in GRAPH["hub.services.handlers"]
+    assert "hub.domain.model.Change" in GRAPH["hub.domain.commands"]
+    assert "hub.services.ports.UnitOfWork" in GRAPH["hub.services.handlers"]
+    assert "hub.store.queries" in GRAPH["hub.api.golden"]
 
 
 def test_the_domain_imports_only_the_standard_library_and_itself() -> None:
@@ -129,3 +129,22 @@ def test_entry_points_sit_side_by_side(entry: str, other: tuple[str, ...]) -> No
 def test_nothing_in_the_product_imports_benchmarks_or_tests() -> None:
     product = ("hub", "matching", "connectors", "stewardship")
     assert crossings(product, ("bench", "tests")) == []
+
+
+# Besides the read side: sessions, the key check, the schema check. And, named: the two
+# subscription errors the API answers 422 and 409 for (and the row type it shows), and the
+# time-entry world, which is being reworked on its own branch.
+READ_DOOR = ("hub.store.queries", "hub.store.uow", "hub.store.access", "hub.store.migrate")
+NAMED = {
+    "hub.api.subscriptions": ("hub.store.deliveries", "hub.store.tables"),
+    "hub.api.time_entries": ("hub.store.time_entries",),
+}
+
+
+def test_the_api_and_the_metrics_read_the_store_through_the_read_side() -> None:
+    wrong = [
+        c
+        for c in crossings(("hub.api", "hub.metrics", "hub.web"), ("hub.store",))
+        if not within(c.split(" ")[-1], *READ_DOOR, *NAMED.get(c.split(" ")[0], ()))
+    ]
+    assert wrong == []
