@@ -24,8 +24,8 @@ from rich.console import Console
 from bench.ingest import bench_hub, machine
 from connectors.inbound.mappings import parse_mappings
 from connectors.inbound.pg_logical import PostgresConnector
-from connectors.inbound.pg_state import SlotStore
 from hub.store import access
+from hub.store.cdc_slots import SlotStore
 from hub.store.uow import admin_session
 from tests.support.pg_cluster import ClusterUnavailable, ThrowawayCluster
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap
 from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
+from hub.runtime.kafka_changes import TopicSink
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.apply import ApplyReport
 
@@ -50,31 +52,41 @@ def _problem_of(error: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
-    """The API with, in embedded mode, the worker that applies the inbox in the background."""
+def _scale_out(app: FastAPI, hub: Hub) -> Hub:
+    """In scale-out mode (``CONCORD_KAFKA_BOOTSTRAP``) the API's bus accepts changes onto the
+    changes topic; the workers' buses, built from the same settings, keep the inbox."""
+    if not hub.settings.kafka_bootstrap:
+        return hub
+    sink = TopicSink(hub.settings)
+    app.state.changes_producer = sink  # closed with the app
+    return replace(hub, bus=hub.bus.publishing_to(sink))
 
+
+def _start_workers(app: FastAPI) -> tuple[EmbeddedWorker, WebhookWorker]:
+    """Embedded mode: the worker that applies the inbox, and delivery woken by its events."""
+    hub: Hub = app.state.hub
+    s = hub.settings
+    delivery = WebhookWorker(hub.engine, s)
+    metrics = app.state.metrics
+
+    def observe(report: ApplyReport, seconds: float) -> None:
+        metrics.applied(report, seconds)
+        if report.events:  # new outbox rows: deliver them now, not at the next tick
+            delivery.wake()
+
+    worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe=observe)
+    worker.start()
+    delivery.start()
+    return worker, delivery
+
+
+def _lifespan(run_worker: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.hub is None:
-            app.state.hub = bootstrap()
+            app.state.hub = _scale_out(app, bootstrap())
         app.state.metrics = HubMetrics(app.state.hub.engine)
-        worker = None
-        delivery = None
-        if run_worker:
-            s = app.state.hub.settings
-            delivery = WebhookWorker(app.state.hub.engine, s)
-            metrics = app.state.metrics
-
-            def observe(report: ApplyReport, seconds: float) -> None:
-                metrics.applied(report, seconds)
-                if report.events:  # new outbox rows: deliver them now, not at the next tick
-                    delivery.wake()
-
-            worker = EmbeddedWorker(
-                app.state.hub.bus, s.worker_batch, s.worker_idle_seconds, observe=observe
-            )
-            worker.start()
-            delivery.start()
+        worker, delivery = _start_workers(app) if run_worker else (None, None)
         app.state.worker = worker
         app.state.delivery_worker = delivery
         try:
@@ -88,20 +100,12 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             if producer is not None:  # scale-out ingest's Kafka producer
                 producer.close()
 
-    app = FastAPI(
-        title="Concord",
-        version=__version__,
-        lifespan=lifespan,
-        description="Change-data-capture master data hub.",
-        docs_url=None,  # served from local files by hub.api.docs, not from a CDN
-        redoc_url=None,
-    )
-    app.state.hub = hub
-    app.state.worker = None
-    app.state.metrics = HubMetrics(hub.engine) if hub is not None else None
-    app.state.expects_worker = run_worker
-    errors.install(app)
-    docs.install(app)
+    return lifespan
+
+
+def _install_refusals(app: FastAPI) -> None:
+    """Requests refused before any route: invalid bodies (as our own 422s), FastAPI's own
+    HTTP errors, NUL characters in the URL, and bodies over the limit."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,34 +139,53 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
             )
         return await call_next(request)
 
-    @app.middleware("http")
-    async def _correlate(request: Request, call_next: Any) -> Any:
-        """Outermost: every request, refused or not, gets an id, a log line and the header."""
-        cid = correlation_id(request.headers.get(HEADER))
-        token = CORRELATION.set(cid)
-        start = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            CORRELATION.reset(token)
-        response.headers[HEADER] = cid
-        quiet = request.url.path.startswith(_QUIET) and response.status_code < 400
-        requests_log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "%s %s %s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            extra={
-                "correlation_id": cid,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - start) * 1000, 1),
-            },
-        )
-        return response
 
+async def _correlate(request: Request, call_next: Any) -> Any:
+    """Outermost: every request, refused or not, gets an id, a log line and the header."""
+    cid = correlation_id(request.headers.get(HEADER))
+    token = CORRELATION.set(cid)
+    start = time.perf_counter()
+    try:
+        response = await call_next(request)
+    finally:
+        CORRELATION.reset(token)
+    response.headers[HEADER] = cid
+    quiet = request.url.path.startswith(_QUIET) and response.status_code < 400
+    requests_log.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "%s %s %s",
+        request.method,
+        request.url.path,
+        response.status_code,
+        extra={
+            "correlation_id": cid,
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - start) * 1000, 1),
+        },
+    )
+    return response
+
+
+def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
+    """The API with, in embedded mode, the worker that applies the inbox in the background."""
+    app = FastAPI(
+        title="Concord",
+        version=__version__,
+        lifespan=_lifespan(run_worker),
+        description="Change-data-capture master data hub.",
+        docs_url=None,  # served from local files by hub.api.docs, not from a CDN
+        redoc_url=None,
+    )
+    app.state.hub = _scale_out(app, hub) if hub is not None else None
+    app.state.worker = None
+    app.state.metrics = HubMetrics(hub.engine) if hub is not None else None
+    app.state.expects_worker = run_worker
+    errors.install(app)
+    docs.install(app)
+    _install_refusals(app)
+    app.middleware("http")(_correlate)
     app.include_router(router)
     stewardship.mount(app)  # the steward web page under /steward
     return app

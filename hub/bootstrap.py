@@ -14,6 +14,7 @@ from hub.services.apply import Applier
 from hub.services.bus import MessageBus
 from hub.services.ports import Matcher
 from hub.services.project_setup import ProjectSetup
+from hub.store.admin import SqlAdministration
 from hub.store.db import make_engine
 from hub.store.sql import is_transient
 from hub.store.uow import SqlUnitOfWork, session_factory
@@ -112,5 +113,12 @@ def bootstrap(
     matcher = matcher or fuzzy_matcher(config)
     applier = Applier(config.domains, matcher)
     setup = ProjectSetup(config.project_setup, matcher)
-    bus = MessageBus(lambda: SqlUnitOfWork(factory), applier, setup, is_transient)
+    domains = frozenset(config.domains)
+    bus = MessageBus(
+        lambda: SqlUnitOfWork(factory),
+        applier,
+        setup,
+        is_transient,
+        admin=lambda: SqlAdministration(engine, domains),
+    )
     return Hub(settings=settings, config=config, engine=engine, bus=bus)

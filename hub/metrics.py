@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from hub.services.apply import ApplyReport
-from hub.store import deliveries, kpis
-from hub.store.tables import DeadLetter, InboxRow, MatchCandidate
+from hub.store import queries
 from hub.store.uow import session_factory
 
 
@@ -28,21 +27,7 @@ class StoreGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_factory(self.engine, readonly=True)() as s:
-            depth, oldest = s.execute(
-                select(func.count(), func.min(InboxRow.received_at)).where(
-                    InboxRow.status == "pending"
-                )
-            ).one()
-            candidates = s.execute(
-                select(func.count())
-                .select_from(MatchCandidate)
-                .where(MatchCandidate.status == "pending")
-            ).scalar_one()
-            dead = s.execute(
-                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-            ).scalar_one()
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
+            depth, oldest, candidates, dead = queries.backlog(s)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily("concord_inbox_depth", "Changes waiting to be applied", depth)
         yield GaugeMetricFamily(
@@ -62,7 +47,7 @@ class DeliveryGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_factory(self.engine, readonly=True)() as s:
-            states = deliveries.state(s)
+            states = queries.delivery_state(s)
         families = {
             "lag": GaugeMetricFamily(
                 "concord_subscription_lag_events",
@@ -111,9 +96,9 @@ class KpiGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = datetime.now(UTC)
         with session_factory(self.engine, readonly=True)() as s:
-            cycle = kpis.setup_cycle(s, now - timedelta(days=7))
-            latency = kpis.delivery_latency(s, now - timedelta(days=1))
-            failures = kpis.integration_failures(s, now - timedelta(days=1))
+            cycle = queries.setup_cycle(s, now - timedelta(days=7))
+            latency = queries.delivery_latency(s, now - timedelta(days=1))
+            failures = queries.integration_failures(s, now - timedelta(days=1))
         setup = GaugeMetricFamily(
             "concord_project_setup_seconds",
             "Contracted deal -> shell made, published, joined by PSA (last 7 days)",

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.bootstrap import bootstrap
+from hub.domain.commands import AddSteward, SetStewardDisabled
 from hub.domain.errors import ConcordError
 from hub.store import stewards
-from hub.store.uow import admin_session
+from hub.store.uow import session_factory
 from stewardship import passwords
 
 stewards_app = typer.Typer(help="Stewards who log in to the steward page.", no_args_is_help=True)
@@ -46,9 +47,7 @@ def add(
         raise typer.Exit(2)
     try:
         hashed = passwords.hash_password(_password(password_stdin))
-        hub = bootstrap()
-        with admin_session(hub.engine) as s:
-            stewards.add_steward(s, name, role, hashed)
+        bootstrap().bus.handle(AddSteward(name, role, hashed))
     except (ConcordError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -59,7 +58,7 @@ def add(
 def list_() -> None:
     """Every steward with role and state."""
     hub = bootstrap()
-    with admin_session(hub.engine) as s:
+    with session_factory(hub.engine, readonly=True)() as s:
         table = Table("name", "role", "disabled", "created", "last login", "failed logins")
         for r in stewards.list_stewards(s):
             table.add_row(
@@ -77,9 +76,7 @@ def list_() -> None:
 def disable(name: str) -> None:
     """Stop a steward logging in; their open sessions end at their next request."""
     try:
-        hub = bootstrap()
-        with admin_session(hub.engine) as s:
-            stewards.set_disabled(s, name, True)
+        bootstrap().bus.handle(SetStewardDisabled(name, True))
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -9,10 +9,10 @@ import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep
 from hub.bootstrap import Hub
 from hub.store import stewards
 from hub.store.uow import admin_session
+from hub.web.deps import HubDep
 from stewardship import accounts
 from stewardship.security import CurrentSteward, check_csrf
 from stewardship.throttle import LoginThrottle

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession, known_domain
 from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, SplitRecord
 from hub.domain.errors import ConcordError
 from hub.domain.validation import map_from_text
 from hub.store import queries
+from hub.web.deps import HubDep, ReadSession, known_domain
 from stewardship import records
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect, render

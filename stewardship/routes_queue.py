@@ -8,11 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession, release
-from hub.api.schemas import RowId
 from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from hub.store.kpis import all_kpis
+from hub.web.deps import HubDep, ReadSession, RowId, release
 from stewardship import bulk, clusters, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf

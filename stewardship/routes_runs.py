@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from hub.api.deps import ReadSession
 from hub.store import onboarding
+from hub.web.deps import ReadSession
 from stewardship.security import CurrentSteward, check_csrf
 from stewardship.web import render
 

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.api.deps import HubDep, ReadSession
 from hub.domain.commands import DecideSetupException
 from hub.domain.errors import ConcordError
 from hub.store.project_setup import list_exceptions
+from hub.web.deps import HubDep, ReadSession
 from stewardship.security import CAN_SET_UP, CurrentSteward, FinanceSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect, render
 

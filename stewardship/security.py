@@ -22,11 +22,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api.deps import HubDep
 from hub.config import Settings
 from hub.domain.errors import ConcordError
 from hub.store import stewards
 from hub.store.uow import session_factory
+from hub.web.deps import HubDep
 from stewardship.accounts import LoggedIn
 
 CAN_ACT = ("steward", "admin")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -38,8 +38,14 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.exc import DBAPIError
 
-from connectors.inbound.mappings import MappingError, Mappings, RowRejected, TableMapping
-from connectors.inbound.pg_state import SlotStore
+from connectors.inbound.mappings import Mappings, RowRejected, TableMapping
+from connectors.inbound.pg_source import (
+    SourceDatabaseError,
+    SourceDatabaseUnreachable,
+    check_source_database,
+    slot_name,
+    table_rows,
+)
 from connectors.inbound.pgoutput import (
     UNCHANGED,
     Begin,
@@ -49,25 +55,18 @@ from connectors.inbound.pgoutput import (
     Truncate,
     int_to_lsn,
     lsn_to_int,
-    text_value,
 )
 from hub.domain.commands import AcceptChanges
-from hub.domain.errors import ConcordError
 from hub.domain.model import Change
 from hub.services.handlers import Accepted
+from hub.services.ports import SlotMemory
 
 log = logging.getLogger("concord.pg_logical")
 
+__all__ = ["PostgresConnector", "Progress", "SourceDatabaseError", "SourceDatabaseUnreachable"]
+
 Accept = Callable[[AcceptChanges], Accepted]
 OnInvalid = Literal["stop", "skip"]
-
-
-class SourceDatabaseError(ConcordError):
-    """The source database is not set up for the connector; the message says what to do."""
-
-
-class SourceDatabaseUnreachable(SourceDatabaseError):
-    """The source database did not answer; worth trying again."""
 
 
 @dataclass
@@ -117,7 +116,7 @@ class PostgresConnector:
         publication: str,
         mappings: Mappings,
         accept: Accept,
-        store: SlotStore,
+        store: SlotMemory,
         batch: int = 1000,
         on_invalid: OnInvalid = "stop",
         snapshot: bool = True,
@@ -139,34 +138,7 @@ class PostgresConnector:
 
     def check_source(self, conn: psycopg.Connection[Any]) -> None:
         """Refuse to start on a source that cannot work, saying what to change."""
-        wal = conn.execute("SHOW wal_level").fetchone()
-        if not wal or wal[0] != "logical":
-            raise SourceDatabaseError(
-                f"the source's wal_level is {wal[0] if wal else '?'}; logical decoding needs "
-                "wal_level=logical (ALTER SYSTEM SET wal_level = logical; then restart)"
-            )
-        published = {
-            f"{s}.{t}"
-            for s, t in conn.execute(
-                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
-                (self.publication,),
-            )
-        }
-        exists = conn.execute(
-            "SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)
-        ).fetchone()
-        if not exists:
-            raise SourceDatabaseError(
-                f"no publication {self.publication!r} in the source database "
-                f"(CREATE PUBLICATION {self.publication} FOR TABLE ...)"
-            )
-        for table in self.mappings.tables:
-            if table not in published:
-                raise SourceDatabaseError(
-                    f"{self.mappings.path}: table {table} is mapped but not in publication "
-                    f"{self.publication!r} (ALTER PUBLICATION {self.publication} ADD TABLE "
-                    f"{table})"
-                )
+        check_source_database(conn, self.publication, self.mappings)
 
     def _slot_exists(self, conn: psycopg.Connection[Any]) -> bool:
         row = conn.execute(
@@ -209,7 +181,7 @@ class PostgresConnector:
     def _create_slot_and_snapshot(self, progress: Progress) -> None:
         with self._connect(replication="database") as repl:
             create = sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput {}").format(
-                sql.Identifier(_ident(self.slot)),
+                sql.Identifier(slot_name(self.slot)),
                 sql.SQL("EXPORT_SNAPSHOT" if self.snapshot else "NOEXPORT_SNAPSHOT"),
             )
             row = repl.execute(create).fetchone()
@@ -233,7 +205,9 @@ class PostgresConnector:
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
             for n, mapping in enumerate(self.mappings.tables.values()):
                 changes: list[Change] = []
-                for row in self._table_rows(conn, mapping, f"concord_snapshot_{n}"):
+                for row in table_rows(
+                    conn, mapping, f"concord_snapshot_{n}", self.batch, self.mappings.path
+                ):
                     key = "?"
                     try:
                         key = mapping.key_of(row)
@@ -250,34 +224,6 @@ class PostgresConnector:
                         changes = []
                 total += self._accept(changes, progress)
         return total
-
-    def _table_rows(
-        self, conn: psycopg.Connection[Any], mapping: TableMapping, cursor: str
-    ) -> Iterator[dict[str, Any]]:
-        schema, _, table = mapping.table.partition(".")
-        types = dict(
-            conn.execute(
-                "SELECT a.attname, a.atttypid::int FROM pg_attribute a "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-                (f'"{schema}"."{table}"',),
-            ).fetchall()
-        )
-        needed = mapping.columns_needed
-        missing = [c for c in needed if c not in types]
-        if missing:
-            raise MappingError(
-                f"{self.mappings.path}: tables.{mapping.table}: column {missing[0]!r} is not "
-                f"a column of {mapping.table} in the source database"
-            )
-        query = sql.SQL("SELECT {} FROM {}.{}").format(
-            sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in needed),
-            sql.Identifier(schema),
-            sql.Identifier(table),
-        )
-        with conn.cursor(name=cursor) as cur:
-            cur.itersize = self.batch
-            for values in cur.execute(query):
-                yield {c: text_value(v, types[c]) for c, v in zip(needed, values, strict=True)}
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -424,11 +370,3 @@ def _fill_unchanged(mapping: TableMapping, message: RowChange) -> dict[str, Any]
                 )
             row[column] = old
     return row
-
-
-def _ident(name: str) -> str:
-    if not name.replace("_", "").isalnum() or not name.islower() or name[0].isdigit():
-        raise SourceDatabaseError(
-            f"slot name {name!r}: use lower-case letters, digits and underscores"
-        )
-    return name

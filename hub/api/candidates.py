@@ -12,9 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from hub.api.deps import Caller, HubDep, ReadSession, require_steward
-from hub.api.schemas import ERRORS, RowId
+from hub.api.schemas import ERRORS
 from hub.domain.commands import DecideMatch
 from hub.store import queries
+from hub.web.deps import RowId
 
 router = APIRouter(prefix="/api/v1", tags=["stewardship"])
 

@@ -1,61 +1,36 @@
-"""Dependencies shared by the routers: the hub, a read session, the caller.
+"""Dependencies of the API's routers: the caller, and (from ``hub.web.deps``, which the steward
+site shares) the hub and a read session.
 
-No request holds one pooled connection while it waits for another (issue 19, item 2): the
-caller's key is checked on a session of its own, given back before the route runs, so a
-write route's only connection is its unit of work's; and the read session's connection goes
-back on threads of its own, which never wait for a connection themselves. Giving it back on
-the shared thread pool could wait behind requests that wait, in turn, for that connection.
+The caller's key is checked on a session of its own, given back before the route runs, so a
+write route's only connection is its unit of work's (issue 19, item 2).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
-from hub.bootstrap import Hub
 from hub.domain.access import Principal
-from hub.domain.errors import Forbidden, RecordNotFound, Unauthorized
+from hub.domain.errors import Forbidden, Unauthorized
 from hub.store.access import authenticate
 from hub.store.uow import session_factory
+from hub.web.deps import HubDep, ReadSession, get_hub, known_domain, read_session, release
+
+__all__ = [
+    "Caller",
+    "HubDep",
+    "ReadSession",
+    "current_principal",
+    "get_hub",
+    "known_domain",
+    "read_session",
+    "release",
+    "require_steward",
+]
 
 bearer = HTTPBearer(auto_error=False, description="A Concord API key")
-
-
-def get_hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
-
-
-HubDep = Annotated[Hub, Depends(get_hub)]
-
-
-_RELEASE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="concord-release")
-
-
-async def release(session: Session) -> None:
-    """End the session's transaction and return its connection to the pool, now.
-
-    For a route that reads and then hands a command to the bus: its write must not wait for
-    a connection while the read one is still held.
-    """
-    await asyncio.get_running_loop().run_in_executor(_RELEASE, session.close)
-
-
-async def read_session(hub: HubDep) -> AsyncIterator[Session]:
-    session = session_factory(hub.engine, readonly=True)()  # no connection until first used
-    try:
-        yield session
-    finally:
-        await release(session)
-
-
-ReadSession = Annotated[Session, Depends(read_session)]
 
 
 def current_principal(
@@ -69,12 +44,6 @@ def current_principal(
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
-
-
-def known_domain(hub: Hub, domain: str) -> None:
-    """A domain in a URL that the configuration does not have is a 404, like a missing record."""
-    if domain not in hub.config.domains:
-        raise RecordNotFound(f"unknown domain {domain!r}")
 
 
 def require_steward(caller: Principal, what: str) -> None:

@@ -15,6 +15,7 @@ from hub.domain.errors import (
     InvalidBatch,
     RecordNotFound,
     Unauthorized,
+    Unavailable,
 )
 
 BUSY = {"Retry-After": "1"}
@@ -39,6 +40,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             status_code=503, content={"detail": f"the hub is {what}; retry"}, headers=BUSY
         )
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=BUSY)
 
     @app.exception_handler(InvalidBatch)
     async def _invalid(_: Request, exc: InvalidBatch) -> JSONResponse:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from hub.api.deps import Caller, HubDep, ReadSession, require_steward
 from hub.api.schemas import ERRORS
-from hub.store.kpis import all_kpis
+from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
@@ -25,4 +25,4 @@ def kpis(
     and setup exceptions per day, and dead letters and dead deliveries per day over what was
     received, for the last ``days`` days; and the deals in a stage no stage list names."""
     require_steward(caller, "see the KPIs")
-    return all_kpis(session, days, known_stage=hub.config.project_setup.known_stage)
+    return queries.all_kpis(session, days, known_stage=hub.config.project_setup.known_stage)

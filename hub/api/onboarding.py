@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from hub.api.deps import Caller, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.errors import Forbidden
-from hub.store.onboarding import run_status
+from hub.store import queries
 
 router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 
@@ -23,4 +23,4 @@ def onboarding_run(run_id: str, caller: Caller, session: ReadSession) -> dict[st
     """Counts of the run's records by how they linked, and of its review: decided, pending."""
     if caller.role not in ("steward", "admin"):
         raise Forbidden(f"a {caller.role} key cannot see onboarding runs")
-    return run_status(session, run_id)
+    return queries.run_status(session, run_id)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.deps import Caller, HubDep, ReadSession, require_steward
 from hub.api.schemas import ERRORS
 from hub.domain.commands import DecideSetupException
-from hub.store.project_setup import list_exceptions, list_shells
+from hub.store import queries
 
 router = APIRouter(prefix="/api/v1/project-setup", tags=["project setup"])
 
@@ -28,7 +28,7 @@ def exceptions(
     which rule and what would fix it; retried by themselves when the opportunity or its
     client changes."""
     require_steward(caller, "see setup exceptions")
-    return {"exceptions": list_exceptions(session, status, limit)}
+    return {"exceptions": queries.list_exceptions(session, status, limit)}
 
 
 @router.get("/shells", responses=ERRORS)
@@ -37,7 +37,7 @@ def shells(
 ) -> dict[str, list[dict[str, Any]]]:
     """The project shells made, newest first: the opportunity, the code, created or cancelled."""
     require_steward(caller, "see project shells")
-    return {"shells": list_shells(session, limit)}
+    return {"shells": queries.list_shells(session, limit)}
 
 
 class SetupDecisionIn(BaseModel):

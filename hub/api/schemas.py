@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from hub.domain.validation import MAX_INT, text_problem
+from hub.domain.validation import text_problem
 
 
 def _printable_key(value: str) -> str:
@@ -35,7 +34,6 @@ def _storable_time(value: datetime | None) -> datetime | None:
 Key = Annotated[str, AfterValidator(_printable_key)]
 Stamp = Annotated[datetime | None, AfterValidator(_storable_time)]
 # A row id in a URL: beyond a 64-bit integer no row has it, and the database refuses to look.
-RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="A row id (64-bit)")]
 
 
 class ChangeIn(BaseModel):

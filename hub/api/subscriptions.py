@@ -17,10 +17,18 @@ from connectors.outbound.targets import MAX_URL, InvalidTarget, check_creation, 
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS
 from hub.domain.access import Principal
+from hub.domain.admin import Subscription, SubscriptionSecret
+from hub.domain.commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    ReplayDeliveries,
+    RotateSubscriptionSecret,
+    SetSubscriptionStatus,
+)
 from hub.domain.errors import Forbidden
-from hub.store import deliveries as store
+from hub.store import queries
+from hub.store.deliveries import InvalidSubscription, SubscriptionExists
 from hub.store.tables import SubscriptionRow
-from hub.store.uow import admin_session
 
 
 def admin(caller: Caller) -> Principal:
@@ -95,13 +103,15 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
 
 
-def _out(row: SubscriptionRow, delivery: dict[str, Any] | None = None) -> SubscriptionOut:
+def _out(
+    row: SubscriptionRow | Subscription, delivery: dict[str, Any] | None = None
+) -> SubscriptionOut:
     return SubscriptionOut(
         id=row.id,
         name=row.name,
         kind=row.kind,
         url=row.url,
-        domains=row.domains,
+        domains=list(row.domains),
         source=row.source,
         echo=row.echo,
         personal=row.personal,
@@ -134,46 +144,42 @@ def create(body: SubscriptionIn, caller: Admin, hub: HubDep) -> SecretOut:
             check_creation(url, hub.settings.webhook_policy)
         except InvalidTarget as exc:
             raise HTTPException(422, str(exc)) from exc
+    made = CreateSubscription(
+        name=body.name,
+        kind=body.kind,
+        url=url,
+        domains=tuple(body.domains),
+        source=body.source,
+        echo=body.echo,
+        personal=body.personal,
+        start=body.start,
+        actor=caller.name,
+    )
     try:
-        with admin_session(hub.engine) as s:
-            row, secret = store.create_subscription(
-                s,
-                name=body.name,
-                kind=body.kind,
-                url=url,
-                domains=body.domains,
-                known_domains=set(hub.config.domains),
-                source=body.source,
-                echo=body.echo,
-                personal=body.personal,
-                start=body.start,
-                actor=caller.name,
-            )
-    except store.InvalidSubscription as exc:
+        secret: SubscriptionSecret = hub.bus.handle(made)
+    except InvalidSubscription as exc:
         raise HTTPException(422, str(exc)) from exc
-    except store.SubscriptionExists as exc:
+    except SubscriptionExists as exc:
         raise HTTPException(409, str(exc)) from exc
-    return SecretOut(id=row.id, name=row.name, secret=secret)
+    return SecretOut(id=secret.id, name=secret.name, secret=secret.secret)
 
 
 @router.get("", response_model=list[SubscriptionOut], responses=ERRORS)
 def list_all(_: Admin, session: ReadSession) -> list[SubscriptionOut]:
     """Every subscription, with its delivery state."""
-    states = store.state(session)
-    return [_out(r, states.get(r.id)) for r in store.list_subscriptions(session)]
+    states = queries.delivery_state(session)
+    return [_out(r, states.get(r.id)) for r in queries.list_subscriptions(session)]
 
 
 @router.get("/{ref}", response_model=SubscriptionOut, responses=ERRORS)
 def show(ref: str, _: Admin, session: ReadSession) -> SubscriptionOut:
     """One subscription (by id or name) with lag, pending, dead, failures and last success."""
-    row = store.get_subscription(session, ref)
-    return _out(row, store.state(session).get(row.id))
+    row = queries.get_subscription(session, ref)
+    return _out(row, queries.delivery_state(session).get(row.id))
 
 
 def _status(hub: HubDep, ref: str, status: str, actor: str) -> SubscriptionOut:
-    with admin_session(hub.engine) as s:
-        row = store.set_status(s, ref, status, None, actor)
-        return _out(row)
+    return _out(hub.bus.handle(SetSubscriptionStatus(ref, status, actor)))
 
 
 @router.post("/{ref}/pause", response_model=SubscriptionOut, responses=ERRORS)
@@ -190,8 +196,7 @@ def resume(ref: str, caller: Admin, hub: HubDep) -> SubscriptionOut:
 
 @router.delete("/{ref}", status_code=204, responses=ERRORS)
 def remove(ref: str, caller: Admin, hub: HubDep) -> Response:
-    with admin_session(hub.engine) as s:
-        store.delete_subscription(s, ref, caller.name)
+    hub.bus.handle(DeleteSubscription(ref, caller.name))
     return Response(status_code=204)
 
 
@@ -199,15 +204,13 @@ def remove(ref: str, caller: Admin, hub: HubDep) -> Response:
 def rotate(ref: str, caller: Admin, hub: HubDep) -> SecretOut:
     """A new secret; the previous one keeps signing too until ``previous_secret_valid_until``
     (``CONCORD_WEBHOOK_SECRET_OVERLAP_SECONDS``)."""
-    with admin_session(hub.engine) as s:
-        row, secret = store.rotate_secret(
-            s, ref, hub.settings.webhook_secret_overlap_seconds, caller.name
-        )
+    overlap = hub.settings.webhook_secret_overlap_seconds
+    secret: SubscriptionSecret = hub.bus.handle(RotateSubscriptionSecret(ref, overlap, caller.name))
     return SecretOut(
-        id=row.id,
-        name=row.name,
-        secret=secret,
-        previous_secret_valid_until=row.previous_secret_until,
+        id=secret.id,
+        name=secret.name,
+        secret=secret.secret,
+        previous_secret_valid_until=secret.previous_valid_until,
     )
 
 
@@ -215,10 +218,8 @@ def rotate(ref: str, caller: Admin, hub: HubDep) -> SecretOut:
 def replay(ref: str, body: ReplayIn, caller: Admin, hub: HubDep) -> dict[str, int]:
     """Send again one event (and the later versions of its record), every dead delivery, or
     everything after an outbox cursor."""
-    with admin_session(hub.engine) as s:
-        count = store.replay(
-            s, ref, event_id=body.event_id, dead=body.dead, after=body.after, actor=caller.name
-        )
+    cmd = ReplayDeliveries(ref, body.event_id, body.dead, body.after, caller.name)
+    count: int = hub.bus.handle(cmd)
     return {"replayed": count}
 
 
@@ -246,5 +247,5 @@ def list_deliveries(
             last_response=d.last_response,
             delivered_at=d.delivered_at,
         )
-        for d, name in store.list_deliveries(session, ref, status, limit)
+        for d, name in queries.list_deliveries(session, ref, status, limit)
     ]

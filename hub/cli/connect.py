@@ -6,7 +6,7 @@ import logging
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from rich.table import Table
 from hub.bootstrap import bootstrap
 from hub.domain.errors import ConcordError
 from hub.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from connectors.inbound.pg_logical import PostgresConnector, Progress
+    from hub.bootstrap import Hub
 
 connect_app = typer.Typer(
     help="Read source databases' changes into the hub (PostgreSQL logical decoding).",
@@ -55,10 +59,6 @@ def postgres(
     The slot is confirmed only after the changes are committed to the inbox, so a restart
     resumes where it stopped; a change read twice is counted once (its event id is its LSN).
     """
-    from connectors.inbound.mappings import load_mappings
-    from connectors.inbound.pg_logical import PostgresConnector
-    from connectors.inbound.pg_state import SlotStore, check_source
-
     if on_invalid not in ("stop", "skip"):
         err.print("[red]error:[/red] --on-invalid must be stop or skip")
         raise typer.Exit(2)
@@ -66,33 +66,14 @@ def postgres(
         hub = bootstrap()
         upgrade(hub.settings.database_url)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        mappings = load_mappings(mapping, hub.config, source)
-        check_source(hub.engine, mappings.source, {m.domain.name for m in mappings.tables.values()})
-        connector = PostgresConnector(
-            dsn,
-            slot,
-            publication,
-            mappings,
-            hub.bus.accept,
-            SlotStore(hub.engine),
-            batch=batch,
-            on_invalid="skip" if on_invalid == "skip" else "stop",
-            snapshot=snapshot,
-        )
-        stopping = False
-
-        def _stop(signum: int, frame: FrameType | None) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            progress = connector.run(once=once, idle=idle, stop=lambda: stopping)
-        except KeyboardInterrupt:
-            return
+        connector = _connector(hub, dsn, slot, publication, mapping, source, batch, snapshot)
+        connector.on_invalid = "skip" if on_invalid == "skip" else "stop"  # checked above
+        progress = _run_until_stopped(connector, once, idle)
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    if progress is None:
+        return
     for note in progress.notes:
         out.print(f"note: {note}")
     out.print(
@@ -102,11 +83,56 @@ def postgres(
     )
 
 
+def _connector(
+    hub: Hub,
+    dsn: str,
+    slot: str,
+    publication: str,
+    mapping: Path,
+    source: str | None,
+    batch: int,
+    snapshot: bool,
+) -> PostgresConnector:
+    """The connector, writing through the bus as a registered source, its slot state kept in
+    the hub's store."""
+    from connectors.inbound.mappings import load_mappings
+    from connectors.inbound.pg_logical import PostgresConnector
+    from hub.store.cdc_slots import SlotStore, check_source
+
+    mappings = load_mappings(mapping, hub.config, source)
+    check_source(hub.engine, mappings.source, {m.domain.name for m in mappings.tables.values()})
+    return PostgresConnector(
+        dsn,
+        slot,
+        publication,
+        mappings,
+        hub.bus.accept,
+        SlotStore(hub.engine),
+        batch=batch,
+        snapshot=snapshot,
+    )
+
+
+def _run_until_stopped(connector: PostgresConnector, once: bool, idle: float) -> Progress | None:
+    """Run until drained (``once``), SIGTERM or Ctrl-C (then None: nothing to report)."""
+    stopping = False
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        return connector.run(once=once, idle=idle, stop=lambda: stopping)
+    except KeyboardInterrupt:
+        return None
+
+
 @connect_app.command("status")
 def status() -> None:
     """Each logical decoding slot the hub reads: snapshot and confirmed position."""
-    from connectors.inbound.pg_state import SlotStore
     from connectors.inbound.pgoutput import int_to_lsn
+    from hub.store.cdc_slots import SlotStore
 
     try:
         hub = bootstrap()

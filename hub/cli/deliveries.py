@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.bootstrap import bootstrap
+from hub.domain.commands import ReplayDeliveries
 from hub.domain.errors import ConcordError
 from hub.store import deliveries
-from hub.store.uow import admin_session
+from hub.store.uow import session_factory
 
 deliveries_app = typer.Typer(
     help="Webhook deliveries: list them, replay them.", no_args_is_help=True
@@ -33,7 +34,7 @@ def list_(
     """Deliveries with attempts and the last response."""
     try:
         hub = bootstrap()
-        with admin_session(hub.engine) as s:
+        with session_factory(hub.engine, readonly=True)() as s:
             rows = deliveries.list_deliveries(s, subscription, status, limit)
             table = Table("subscription", "seq", "event id", "golden id", "status", "tries", "last")
             for d, name in rows:
@@ -61,8 +62,7 @@ def replay(
     """Send deliveries again; the running server's delivery worker picks them up."""
     try:
         hub = bootstrap()
-        with admin_session(hub.engine) as s:
-            n = deliveries.replay(s, subscription, event_id=event, dead=dead, after=after)
+        n = hub.bus.handle(ReplayDeliveries(subscription, event_id=event, dead=dead, after=after))
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -6,13 +6,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from hub.cli.lazy import LazyGroup, lazy_module
+from hub.domain.commands import AddSource, CreateKey, ReplayDeadLetters, RevokeKeys, RotateSourceKey
 from hub.domain.errors import ConcordError
 
 if TYPE_CHECKING:
@@ -93,12 +94,22 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-@contextmanager
-def _admin(hub: Hub | None = None) -> Iterator[Session]:
-    """One committed admin transaction; a Concord error ends the command with its message."""
+def _handle(cmd: object, hub: Hub | None = None) -> Any:
+    """``cmd`` through the bus; a Concord error ends the command with its message."""
     hub = hub or _hub()
     try:
-        with _uow.admin_session(hub.engine) as session:
+        return hub.bus.handle(cmd)
+    except ConcordError as exc:
+        raise _fail(exc) from exc
+
+
+@contextmanager
+def _reading(hub: Hub | None = None) -> Iterator[Session]:
+    """A read-only session (writes go through the bus); a Concord error ends the command
+    with its message."""
+    hub = hub or _hub()
+    try:
+        with _uow.session_factory(hub.engine, readonly=True)() as session:
             yield session
     except ConcordError as exc:
         raise _fail(exc) from exc
@@ -238,15 +249,8 @@ def sources_add(
     """Register a source system; prints its new API key alone on the last line."""
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
-    with _admin(hub) as s:
-        key = access.add_source(
-            s,
-            name,
-            [d.strip() for d in domains.split(",") if d.strip()],
-            kind,
-            rank,
-            set(hub.config.domains),
-        )
+    listed = tuple(d.strip() for d in domains.split(",") if d.strip())
+    key = _handle(AddSource(name, listed, kind, rank), hub)
     out.print(f"source {name} registered; its key (shown once):")
     print(key)
 
@@ -254,7 +258,7 @@ def sources_add(
 @sources_app.command("list")
 def sources_list() -> None:
     """Source systems with kind, rank and domains."""
-    with _admin() as s:
+    with _reading() as s:
         table = Table("name", "kind", "rank", "domains")
         for src in access.list_sources(s):
             table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
@@ -264,8 +268,7 @@ def sources_list() -> None:
 @sources_app.command("rotate-key")
 def sources_rotate_key(name: str) -> None:
     """Give a source a new key and revoke its old ones; prints the key on the last line."""
-    with _admin() as s:
-        key = access.rotate_key(s, name)
+    key = _handle(RotateSourceKey(name))
     out.print(f"source {name}: old keys revoked; its new key (shown once):")
     print(key)
 
@@ -276,7 +279,7 @@ def deadletters_list(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
 ) -> None:
     """Dead letters with their reason."""
-    with _admin() as s:
+    with _reading() as s:
         rows = queries.dead_letters(s, limit, include_replayed=all_)
         table = Table("id", "source", "event id", "key", "reason", "at", "replayed")
         for d in rows:
@@ -297,7 +300,7 @@ def deadletters_show(dead_id: int) -> None:
     """One dead letter: its payload and the whole reason."""
     import json
 
-    with _admin() as s:
+    with _reading() as s:
         d = queries.dead_letter(s, dead_id)
         out.print(f"dead letter {d.id}: {d.source} {d.event_id} (inbox {d.inbox_id})")
         out.print(f"reason: {d.reason}")
@@ -310,21 +313,16 @@ def deadletters_replay(
     all_: Annotated[bool, typer.Option("--all", help="Every dead letter not replayed.")] = False,
 ) -> None:
     """Send dead letters back to the inbox; the worker applies them again."""
-    from hub.domain.commands import ReplayDeadLetters
-
     if not ids and not all_:
         raise _fail(ConcordError("name dead letter ids, or --all"))
-    hub = _hub()
-    count = hub.bus.handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
-    with _admin(hub) as s:
-        access.audit(s, "cli", "deadletters.replay", {"ids": ids, "all": all_, "count": count})
+    count = _handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
     out.print(f"replayed {count} dead letter(s); the worker applies them next")
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; names the first broken entry and exits 1 if there is one."""
-    with _admin() as s:
+    with _reading() as s:
         count, broken, why = access.verify_audit(s)
         if broken is not None:
             err.print(
@@ -356,15 +354,7 @@ def keys_create(
     read = [d.strip() for d in domains.split(",") if d.strip()] if domains is not None else None
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
-    with _admin(hub) as s:
-        key = access.create_key(
-            s,
-            name,
-            role,
-            read_domains=read,
-            personal=personal,
-            known_domains=set(hub.config.domains),
-        )
+    key = _handle(CreateKey(name, role, tuple(read) if read is not None else None, personal), hub)
     out.print(f"{role} key {name} created (shown once):")
     print(key)
 
@@ -372,8 +362,7 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
     """Revoke every active key of NAME (a source, subscriber or admin key)."""
-    with _admin() as s:
-        n = access.revoke_keys(s, name)
+    n = _handle(RevokeKeys(name))
     out.print(f"revoked {n} key(s) of {name}")
 
 

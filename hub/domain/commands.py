@@ -162,3 +162,117 @@ class ReindexGolden:
     domain: str
     after: str = ""
     limit: int = 500
+
+
+# Administration: sources, keys, subscriptions and steward accounts. Each is audited by the
+# store in the transaction that makes the change (docs/architecture.md, "The parts").
+
+
+@dataclass(frozen=True)
+class AddSource:
+    """Register a source system; the handler answers its first key (shown once)."""
+
+    name: str
+    domains: tuple[str, ...]
+    kind: str | None = None
+    rank: int | None = None
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class RotateSourceKey:
+    """A new key for a source system; its old keys stop working at once."""
+
+    name: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class CreateKey:
+    """A new subscriber, steward or admin key (answered once, never stored)."""
+
+    name: str
+    role: str
+    read_domains: tuple[str, ...] | None = None
+    personal: bool = False
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class RevokeKeys:
+    """Every active key of ``name`` stops working."""
+
+    name: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class CreateSubscription:
+    """A new webhook or Kafka subscription; the handler answers its secret (shown once).
+
+    The target URL is checked by the entry point, which knows the address policy."""
+
+    name: str
+    kind: str
+    url: str
+    domains: tuple[str, ...]
+    source: str | None = None
+    echo: bool = False
+    personal: bool = False
+    start: str = "now"
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class SetSubscriptionStatus:
+    """Pause (``paused``) or resume (``active``) a subscription, by id or name."""
+
+    ref: str
+    status: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class DeleteSubscription:
+    ref: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class RotateSubscriptionSecret:
+    """A new signing secret; the old one keeps signing for ``overlap_seconds``."""
+
+    ref: str
+    overlap_seconds: float
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class ReplayDeliveries:
+    """Send deliveries again: one event (and its record's later versions), every dead one,
+    or everything after an outbox cursor."""
+
+    ref: str
+    event_id: str | None = None
+    dead: bool = False
+    after: int | None = None
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class AddSteward:
+    """A steward account; the password arrives hashed (the steward web site hashes it)."""
+
+    name: str
+    role: str
+    password_hash: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class SetStewardDisabled:
+    """Disable (or enable again) a steward's account."""
+
+    name: str
+    disabled: bool
+    actor: str = "cli"

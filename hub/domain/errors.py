@@ -69,3 +69,8 @@ class BatchTooLarge(ConcordError):
 
 class CannotApply(ConcordError):
     """A change valid on the wire that cannot be applied: it goes to the dead letters."""
+
+
+class Unavailable(ConcordError):
+    """What should keep a change could not say it kept it (a broker that did not acknowledge):
+    nothing is promised, and the sender sends again (the API answers 503)."""

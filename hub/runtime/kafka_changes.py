@@ -8,11 +8,16 @@ consumption) stores it in the inbox once.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from connectors.outbound.kafka import Producer, Record
+from hub.config import Settings
+from hub.domain.errors import Unavailable
 from hub.domain.model import Change, UnreadableMessage
 from hub.domain.validation import check_timestamp
 
@@ -121,3 +126,40 @@ def unreadable(
         },
         reason=reason,
     )
+
+
+class TopicSink:
+    """``concord.changes`` as the ``ChangeSink`` of scale-out HTTP ingest: a batch is kept once
+    the brokers acknowledged every change (acks=all). Otherwise ``Unavailable`` (503) and the
+    source sends the batch again; what did reach the topic comes back a duplicate in the
+    workers' inbox, by event id, so duplicates are counted there and never here."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.kafka_bootstrap, "CONCORD_KAFKA_BOOTSTRAP is not set"
+        self.settings = settings
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+
+    def _started(self) -> Producer:
+        with self._lock:  # the first batches may arrive on several threads at once
+            if self._producer is None:
+                assert self.settings.kafka_bootstrap is not None
+                self._producer = Producer(self.settings.kafka_bootstrap, self.settings)
+            return self._producer
+
+    def write(self, changes: Sequence[Change]) -> tuple[int, int]:
+        topic = self.settings.kafka_changes_topic
+        records: list[Record] = [(topic, key_of(c), encode(c), []) for c in changes]
+        failed = [r for r in self._started().send_all(records) if not isinstance(r, str)]
+        if failed:
+            raise Unavailable(
+                f"the broker did not acknowledge {len(failed)} of {len(changes)} changes "
+                f"({type(failed[0]).__name__}: {failed[0]}); send the batch again"
+            )
+        return len(changes), 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close()
+                self._producer = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any, cast
 
 import faust
@@ -33,14 +33,14 @@ from connectors.outbound.webhooks import WebhookWorker
 from hub.bootstrap import Hub, bootstrap
 from hub.cli_errors import require_known_codes
 from hub.config import HubConfig, Settings
-from hub.domain.commands import AcceptChanges, KeepUnreadable
+from hub.domain.commands import AcceptChanges, CreateSubscription, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change, UnreadableMessage
 from hub.runtime import kafka_changes
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.bus import MessageBus
 from hub.store import deliveries
-from hub.store.uow import admin_session
+from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.kafka_worker")
 
@@ -110,6 +110,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+HandOver = Callable[[list[Change], list[UnreadableMessage]], Awaitable[int]]
+
+
 def build_app(
     settings: Settings,
     ingest: Ingest,
@@ -124,14 +127,6 @@ def build_app(
     the batch around it, so its offset is committed only once it is kept."""
     app = faust.App(settings.kafka_group, **(faust_settings(settings) | overrides))
     batch, within = settings.kafka_worker_batch, settings.kafka_worker_within_seconds
-    changes_topic = app.topic(
-        settings.kafka_changes_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.kafka_partitions,
-    )
 
     async def hand_over(changes: list[Change], rejected: list[UnreadableMessage]) -> int:
         loop = asyncio.get_running_loop()
@@ -141,48 +136,62 @@ def build_app(
             return 0
         return await loop.run_in_executor(None, ingest, changes)
 
+    changes_topic = _raw_topic(
+        app, settings.kafka_changes_topic, partitions=settings.kafka_partitions
+    )
+
     @app.agent(changes_topic, name="apply-changes")
     async def apply_changes(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
         events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
         async for events in events_of(batch, within=within):
             changes, rejected = [], []
             for event in events:
-                msg = event.message
                 try:
                     changes.append(kafka_changes.decode(event.value))
                 except kafka_changes.UnreadableChange as exc:
                     # The API validated it; only a foreign writer on our topic gets here.
-                    rejected.append(_unreadable(msg, event.value, str(exc)))
+                    rejected.append(_unreadable(event.message, event.value, str(exc)))
             yield await hand_over(changes, rejected)
 
-    topics = settings.debezium_topics
-    if topics and debezium is not None:
-        decode = debezium
-        cdc_topic = app.topic(
-            *topics,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
-
-        @app.agent(cdc_topic, name="apply-debezium")
-        async def apply_debezium(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
-            events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
-            async for events in events_of(batch, within=within):
-                changes, rejected = [], []
-                for event in events:
-                    msg = event.message
-                    try:
-                        change = decode(event.value, msg.key, msg.topic)
-                    except ConcordError as exc:  # names the record and the field
-                        rejected.append(_unreadable(msg, event.value, str(exc)))
-                        continue
-                    if change is not None:
-                        changes.append(change)
-                yield await hand_over(changes, rejected)
-
+    if settings.debezium_topics and debezium is not None:
+        _debezium_agent(app, settings, debezium, hand_over)
     return app
+
+
+def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
+    """Topics read as bytes: decoding is ours, so a bad message can be kept as it came."""
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def _debezium_agent(
+    app: faust.App, settings: Settings, decode: DebeziumDecoder, hand_over: HandOver
+) -> None:
+    """The agent on the Debezium topics: each event decoded by its topic's mapping."""
+    batch, within = settings.kafka_worker_batch, settings.kafka_worker_within_seconds
+    cdc_topic = _raw_topic(app, *settings.debezium_topics)
+
+    @app.agent(cdc_topic, name="apply-debezium")
+    async def apply_debezium(stream: faust.StreamT[bytes]) -> AsyncIterator[int]:
+        events_of = cast(faust.Stream[bytes], stream).take_events  # not on StreamT
+        async for events in events_of(batch, within=within):
+            changes, rejected = [], []
+            for event in events:
+                msg = event.message
+                try:
+                    change = decode(event.value, msg.key, msg.topic)
+                except ConcordError as exc:  # names the record and the field
+                    rejected.append(_unreadable(msg, event.value, str(exc)))
+                    continue
+                if change is not None:
+                    changes.append(change)
+            yield await hand_over(changes, rejected)
 
 
 def _unreadable(msg: Any, value: Any, reason: str) -> UnreadableMessage:
@@ -222,25 +231,21 @@ def debezium_decoder(settings: Settings, config: HubConfig) -> DebeziumDecoder |
 def ensure_relay(hub: Hub) -> None:
     """The relay subscription: every golden change of every domain to
     ``CONCORD_KAFKA_GOLDEN_PREFIX.<domain>`` keyed by golden id, from the start of the outbox.
-    Made once; a second worker starting at the same moment finds it made."""
-    url = f"kafka:///{hub.settings.kafka_golden_prefix}"
+    Made once, through the bus like any subscription; a second worker starting at the same
+    moment finds it made."""
+    made = CreateSubscription(
+        name=RELAY,
+        kind="kafka",
+        url=f"kafka:///{hub.settings.kafka_golden_prefix}",
+        domains=tuple(sorted(hub.config.domains)),
+        start="beginning",
+        actor="concord worker",
+    )
     try:
-        with admin_session(hub.engine) as s:
-            if any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
-                return
-            deliveries.create_subscription(
-                s,
-                name=RELAY,
-                kind="kafka",
-                url=url,
-                domains=sorted(hub.config.domains),
-                known_domains=set(hub.config.domains),
-                start="beginning",
-                actor="concord worker",
-            )
+        hub.bus.handle(made)
     except (IntegrityError, deliveries.SubscriptionExists):
-        # Another worker made it first (the name is unique): fine if it exists now.
-        with admin_session(hub.engine) as s:
+        # Made already, or by another worker first (the name is unique): fine if it exists.
+        with session_factory(hub.engine, readonly=True)() as s:
             if not any(r.name == RELAY for r in deliveries.list_subscriptions(s)):
                 raise
 

@@ -26,7 +26,7 @@ from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
 from hub.domain.errors import ConcordError
 from hub.domain.model import Change
 from hub.domain.onboarding import RecordRun, RowError, Validation, ValidRow, validate_rows
-from hub.domain.spec import SourceSpec
+from hub.domain.spec import DomainSpec, SourceSpec
 from hub.onboard_report import build_report
 from hub.services.bus import StatisticsSchedule
 from hub.services.onboarding_preview import CHUNK, OnboardingPreview, Preview, merge_previews
@@ -103,14 +103,7 @@ def start_run(
     stage("validate", len(file_rows.rows), len(file_rows.rows))
     run_id = str(uuid.uuid4())
     refused = bool(validation.errors) and not skip_invalid
-    matcher = hub.bus.applier.matcher
-    preview: Preview | None = None
-    if not refused:
-        # The spec (thresholds included) the hub's own matcher scores with, so the preview
-        # and the load agree.
-        fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
-        previewer = OnboardingPreview(spec, matcher, fs.spec(domain), src)
-        preview = preview_rows(hub, previewer, validation.valid, workers, stage)
+    preview = None if refused else _preview(hub, spec, src, validation.valid, workers, stage)
     loading = not refused and not dry_run
     meta = {
         "run_id": run_id,
@@ -137,6 +130,17 @@ def start_run(
             RecordRun(run_id, source, domain, path.name, "committed", counts, report, actor)
         )
     return result
+
+
+def _preview(
+    hub: Hub, spec: DomainSpec, src: SourceSpec, rows: list[ValidRow], workers: int, stage: Stage
+) -> Preview:
+    """The matching preview with the spec (thresholds included) the hub's own matcher scores
+    with, so the preview and the load agree."""
+    matcher = hub.bus.applier.matcher
+    fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
+    previewer = OnboardingPreview(spec, matcher, fs.spec(spec.name), src)
+    return preview_rows(hub, previewer, rows, workers, stage)
 
 
 def preview_rows(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -25,9 +27,11 @@ from hub.domain.commands import (
 )
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
+from hub.services import admin_handlers
 from hub.services.apply import Applier, ApplyReport
 from hub.services.handlers import (
     Accepted,
+    InboxSink,
     UowFactory,
     accept_changes,
     apply_pending,
@@ -42,6 +46,7 @@ from hub.services.handlers import (
     split_record,
 )
 from hub.services.onboarding import record_run, rollback_run
+from hub.services.ports import ChangeSink
 from hub.services.project_setup import ProjectSetup
 
 
@@ -64,6 +69,14 @@ class StatisticsSchedule:
 RETRIES = 3
 
 
+def _admin(
+    handler: Callable[[Any, admin_handlers.AdminFactory], Any],
+    admin: admin_handlers.AdminFactory,
+    cmd: object,
+) -> Any:
+    return handler(cmd, admin)
+
+
 def _setup(setup: ProjectSetup | None) -> ProjectSetup:
     if setup is None:
         raise ConcordError("this hub runs no project setup")
@@ -77,13 +90,18 @@ class MessageBus:
         applier: Applier,
         setup: ProjectSetup | None = None,
         transient: Callable[[BaseException], bool] = lambda exc: False,
+        intake: ChangeSink | None = None,
+        admin: admin_handlers.AdminFactory | None = None,
     ) -> None:
+        """``intake``: where ``AcceptChanges`` writes (default the inbox); ``admin``: the
+        store of sources, keys, subscriptions and stewards (none: those commands fail)."""
         self.uow_factory = uow_factory
+        self.intake: ChangeSink = intake or InboxSink(uow_factory)
         self.applier = applier
         self.setup = setup
         self.transient = transient
         self._handlers: dict[type, Callable[[Any], Any]] = {
-            AcceptChanges: lambda cmd: accept_changes(cmd, uow_factory()),
+            AcceptChanges: lambda cmd: accept_changes(cmd, self.intake),
             ApplyPending: lambda cmd: apply_pending(cmd, uow_factory, applier),
             ReplayDeadLetters: lambda cmd: replay_dead_letters(cmd, uow_factory()),
             KeepUnreadable: lambda cmd: keep_unreadable(cmd, uow_factory()),
@@ -102,6 +120,18 @@ class MessageBus:
             ),
             DecideSetupException: lambda cmd: _setup(setup).decide_exception(uow_factory(), cmd),
         }
+        if admin is not None:
+            for kind, handler in admin_handlers.HANDLERS.items():
+                self._handlers[kind] = functools.partial(_admin, handler, admin)
+
+    def publishing_to(self, intake: ChangeSink) -> MessageBus:
+        """This bus with changes accepted into ``intake`` (scale-out HTTP ingest: the topic)
+        and every other command handled as here."""
+        bus = copy.copy(self)
+        bus.intake = intake
+        bus._handlers = dict(self._handlers)
+        bus._handlers[AcceptChanges] = lambda cmd: accept_changes(cmd, intake)
+        return bus
 
     def accept(self, cmd: AcceptChanges) -> Accepted:
         result: Accepted = self.handle(cmd)

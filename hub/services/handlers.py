@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,7 @@ from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
 from hub.services.evidence import active_successor, record_key
 from hub.services.fallback import one_by_one
-from hub.services.ports import UnitOfWork
+from hub.services.ports import ChangeSink, UnitOfWork
 
 log = logging.getLogger("concord.apply")
 
@@ -45,12 +45,25 @@ class Accepted:
     duplicates: int
 
 
-def accept_changes(cmd: AcceptChanges, uow: UnitOfWork) -> Accepted:
-    """The inbox makes a change durable before the source hears "accepted"."""
-    with uow:
-        new = uow.inbox.add(cmd.changes, datetime.now(UTC))
-        uow.commit()
-    return Accepted(accepted=new, duplicates=len(cmd.changes) - new)
+class InboxSink:
+    """The inbox as the ``ChangeSink``: a change is durable (and deduplicated) once this
+    transaction commits, before the source hears "accepted"."""
+
+    def __init__(self, uow_factory: UowFactory) -> None:
+        self.uow_factory = uow_factory
+
+    def write(self, changes: Sequence[Change]) -> tuple[int, int]:
+        with self.uow_factory() as uow:
+            new = uow.inbox.add(changes, datetime.now(UTC))
+            uow.commit()
+        return new, len(changes) - new
+
+
+def accept_changes(cmd: AcceptChanges, sink: ChangeSink) -> Accepted:
+    """The one door for changes, from every entry point: HTTP, Kafka, logical decoding and
+    onboarding runs write through one port, the inbox or the changes topic."""
+    accepted, duplicates = sink.write(cmd.changes)
+    return Accepted(accepted=accepted, duplicates=duplicates)
 
 
 def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) -> ApplyReport:
@@ -124,9 +137,13 @@ def keep_unreadable(cmd: KeepUnreadable, uow: UnitOfWork) -> int:
 
 
 def replay_dead_letters(cmd: ReplayDeadLetters, uow: UnitOfWork) -> int:
-    """Replayed changes keep their event ids: the inbox still applies each one at most once."""
+    """Replayed changes keep their event ids: the inbox still applies each one at most once.
+    The audit entry commits with the replay, so neither is kept without the other."""
     with uow:
         count = uow.dead_letters.replay(cmd.ids, datetime.now(UTC))
+        every = cmd.ids is None
+        ids = None if cmd.ids is None else list(cmd.ids)
+        uow.audit(cmd.actor, "deadletters.replay", {"ids": ids, "all": every, "count": count})
         uow.commit()
     return count
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
 from hub.domain.spec import SourceSpec
 from matching import Candidate, MatchSpec
@@ -212,3 +214,85 @@ class UnitOfWork(Protocol):
         ...
 
     def rollback(self) -> None: ...
+
+
+class ChangeSink(Protocol):
+    """Where ``AcceptChanges`` makes a batch durable before the source hears "accepted": the
+    inbox (embedded mode, and every worker) or the changes topic (scale-out HTTP ingest).
+
+    Returns (accepted, duplicates); a sink that cannot tell duplicates (the topic: the
+    workers' inbox counts them) answers 0. A sink that could not make the whole batch durable
+    raises (``hub.domain.errors.Unavailable``), so the source sends it again."""
+
+    def write(self, changes: Sequence[Change]) -> tuple[int, int]: ...
+
+
+class Administration(Protocol):
+    """One admin transaction over sources, keys, subscriptions and steward accounts. Each
+    change is written to the audit log in the same transaction; only ``commit`` keeps it."""
+
+    def __enter__(self) -> Administration: ...
+
+    def __exit__(self, *args: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def add_source(
+        self, name: str, domains: Sequence[str], kind: str | None, rank: int | None, actor: str
+    ) -> str: ...
+
+    def rotate_source_key(self, name: str, actor: str) -> str: ...
+
+    def create_key(
+        self, name: str, role: str, read_domains: Sequence[str] | None, personal: bool, actor: str
+    ) -> str: ...
+
+    def revoke_keys(self, name: str, actor: str) -> int: ...
+
+    def subscription_names(self) -> set[str]: ...
+
+    def create_subscription(self, fields: Mapping[str, Any], actor: str) -> SubscriptionSecret:
+        """``fields``: name, kind, url, domains, source, echo, personal, start."""
+        ...
+
+    def set_subscription_status(self, ref: str, status: str, actor: str) -> Subscription: ...
+
+    def delete_subscription(self, ref: str, actor: str) -> None: ...
+
+    def rotate_subscription_secret(
+        self, ref: str, overlap_seconds: float, actor: str
+    ) -> SubscriptionSecret: ...
+
+    def replay_deliveries(
+        self, ref: str, event_id: str | None, dead: bool, after: int | None, actor: str
+    ) -> int: ...
+
+    def add_steward(self, name: str, role: str, password_hash: str, actor: str) -> None: ...
+
+    def set_steward_disabled(self, name: str, disabled: bool, actor: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """The hub's memory of one logical decoding slot: was its snapshot read, where is it."""
+
+    source: str
+    slot: str
+    snapshot_lsn: int | None
+    snapshot_rows: int
+    snapshot_done_at: datetime | None
+    confirmed_lsn: int | None
+
+
+class SlotMemory(Protocol):
+    """Where the logical decoding connector keeps its slots' state: in the hub, never in the
+    source database, which the connector changes only by its slot. Each call commits alone."""
+
+    def get(self, source: str, slot: str) -> SlotState | None: ...
+
+    def begin(self, source: str, slot: str, snapshot_lsn: int | None, done: bool) -> None:
+        """A new slot: its snapshot is to be read (or, with ``done``, is not wanted)."""
+
+    def finish_snapshot(self, source: str, slot: str, rows: int) -> None: ...
+
+    def confirm(self, source: str, slot: str, lsn: int) -> None: ...

@@ -1,14 +1,26 @@
-"""The read side: what the API shows. Plain selects, no business rules."""
+"""The read side: what the API, the CLI and the metrics show. Plain selects, no business
+rules (docs/architecture.md, "The parts").
+
+The listings that live beside the tables they read (KPIs, onboarding runs, project setup,
+deliveries) are named here too, so that the API and the metrics read the store through this
+one module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
+from hub.store.deliveries import get_subscription, list_deliveries, list_subscriptions
+from hub.store.deliveries import state as delivery_state
+from hub.store.kpis import all_kpis, delivery_latency, integration_failures, setup_cycle
+from hub.store.onboarding import run_status
+from hub.store.project_setup import list_exceptions, list_shells
 from hub.store.tables import (
     DataQuality,
     DeadLetter,
@@ -20,6 +32,31 @@ from hub.store.tables import (
     PendingReference,
     SourceRecordRow,
 )
+
+__all__ = [
+    "all_kpis",
+    "backlog",
+    "candidates",
+    "counts",
+    "dead_letter",
+    "dead_letters",
+    "delivery_latency",
+    "delivery_state",
+    "feed",
+    "get_subscription",
+    "golden_history",
+    "golden_per_domain",
+    "golden_view",
+    "integration_failures",
+    "list_deliveries",
+    "list_exceptions",
+    "list_shells",
+    "list_subscriptions",
+    "run_status",
+    "search_golden",
+    "setup_cycle",
+    "xref_view",
+]
 
 
 def golden_view(session: Session, domain: str, golden_id: str) -> dict[str, Any]:
@@ -247,3 +284,20 @@ def candidates(
             }
         )
     return out
+
+
+def backlog(session: Session) -> tuple[int, datetime | None, int, int]:
+    """What is waiting (metrics' store gauges): pending inbox rows and the oldest one's
+    arrival (UTC), pending match candidates, dead letters not replayed yet."""
+    depth, oldest = session.execute(
+        select(func.count(), func.min(InboxRow.received_at)).where(InboxRow.status == "pending")
+    ).one()
+    candidates = session.execute(
+        select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
+    ).scalar_one()
+    dead = session.execute(
+        select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
+    ).scalar_one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(depth), oldest, int(candidates), int(dead)

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from connectors.inbound.mappings import Mappings, RowRejected, load_mappings
 from connectors.inbound.pg_logical import PostgresConnector, Progress, SourceDatabaseError
-from connectors.inbound.pg_state import SlotStore
 from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges
 from hub.services.handlers import Accepted
+from hub.store.cdc_slots import SlotStore
 from hub.store.tables import InboxRow
 from tests.conftest import Api
 from tests.integration.pg_source import source_db, source_server

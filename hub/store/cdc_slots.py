@@ -1,4 +1,5 @@
-"""The hub's memory of each logical decoding slot: was its snapshot finished, where is it.
+"""The hub's memory of each logical decoding slot (``SlotMemory``): was its snapshot finished,
+where is it.
 
 Kept in the hub's database (table ``cdc_slot``), not in the source: the connector writes
 nothing to a source database but its slot.
@@ -6,24 +7,14 @@ nothing to a source database but its slot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
 from hub.domain.errors import Forbidden
+from hub.services.ports import SlotState
 from hub.store import tables as t
 from hub.store.uow import admin_session
-
-
-@dataclass(frozen=True)
-class SlotState:
-    source: str
-    slot: str
-    snapshot_lsn: int | None
-    snapshot_rows: int
-    snapshot_done_at: datetime | None
-    confirmed_lsn: int | None
 
 
 class SlotStore:
