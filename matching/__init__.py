@@ -19,7 +19,7 @@ from matching.compare_names import NamesSwapped
 from matching.deterministic import DeterministicMatcher
 from matching.index import BlockingIndex
 from matching.keys import DeterministicKey, KeyPart, key_name
-from matching.matcher import FellegiSunterMatcher
+from matching.matcher import FellegiSunterMatcher, Views
 from matching.model import (
     FellegiSunterModel,
     FieldModel,
@@ -77,6 +77,7 @@ __all__ = [
     "Or",
     "Tier",
     "TokenRatioAtThresholds",
+    "Views",
     "assign_tiers",
     "block_on",
     "candidate_pairs",

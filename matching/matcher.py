@@ -29,6 +29,7 @@ __all__ = [
     "VALUE_KEY",
     "Entity",
     "FellegiSunterMatcher",
+    "Views",
     "entity_levels",
     "identity_agrees",
 ]
@@ -43,6 +44,33 @@ Entity: TypeAlias = Mapping[str, object] | Sequence[Mapping[str, object]]
 """A candidate golden record: its attributes, or several views of it (see ``score``)."""
 
 _MISSING = 127  # a null level while taking the best level of several views
+
+
+class Views(list[Mapping[str, object]]):
+    """An entity's views that keep their compared values once computed.
+
+    A candidate golden record is met by many records of one batch (all those that share its
+    blocking keys); normalising its names, phones and addresses again for each of them cost
+    most of the scoring. Any caller may pass a plain mapping or list instead; a ``Views`` is
+    only faster. Its views must not change after it is made.
+    """
+
+    __slots__ = ("compared",)
+
+    def __init__(self, views: Sequence[Mapping[str, object]] = ()) -> None:
+        super().__init__(views)
+        self.compared: dict[str, list[str | None]] = {}
+
+
+def _compared(entity: Entity, comp: Comparison) -> list[str | None]:
+    """The compared values of every view of ``entity``, each computed once for a ``Views``."""
+    if isinstance(entity, Views):
+        found = entity.compared.get(comp.label)
+        if found is None:
+            found = entity.compared[comp.label] = [comp.value(v) for v in entity]
+        return found
+    group = [entity] if isinstance(entity, Mapping) else entity
+    return [comp.value(v) for v in group]
 
 
 class FellegiSunterMatcher:
@@ -232,17 +260,15 @@ def entity_levels(
     """
     if mine is None:
         mine = [fm.comparison.value(record) for fm in model.fields]
-    views: list[Mapping[str, object]] = []
     owner: list[int] = []
     for k, entity in enumerate(entities):
-        group = [entity] if isinstance(entity, Mapping) else list(entity)
-        views.extend(group)
-        owner.extend([k] * len(group))
-    n = len(views)
+        owner.extend([k] * (1 if isinstance(entity, Mapping) else len(entity)))
+    n = len(owner)
     flat = np.empty((n, len(model.fields)), dtype=np.int8)
     for j, fm in enumerate(model.fields):
         comp = fm.comparison
-        flat[:, j] = comp.levels([mine[j]] * n, [comp.value(v) for v in views])
+        column = [value for entity in entities for value in _compared(entity, comp)]
+        flat[:, j] = comp.levels([mine[j]] * n, column)
     if n == len(entities):
         return flat
     widened = flat.astype(np.int16)

@@ -9,6 +9,7 @@ from typing import Any
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
 from hub.services.ports import RecordKey
+from matching import Views
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Batch:
     # entity-centric matching compares a record with
     candidate_goldens: dict[str, GoldenRecord] = field(default_factory=dict)
     candidate_records: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    # candidates as the matcher compares them, made once a batch (``MatchContext.entity``)
+    entities: dict[str, Views] = field(default_factory=dict)
     # (domain, value key) -> how many golden records hold that value (generic values, TF)
     value_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     population: dict[str, int] = field(default_factory=dict)  # domain -> golden records

@@ -17,6 +17,7 @@ from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_nam
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 from hub.services.survival import reference_targets
+from matching import Views
 
 
 class MatchContext:
@@ -126,20 +127,25 @@ class MatchContext:
             for gid in unseen:
                 batch.candidate_records[gid] = [r for r in linked.get(gid, []) if not r.deleted]
 
-    def entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> list[dict[str, Any]]:
+    def entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> Views:
         """Every view of a candidate the record is compared with (entity-centric matching):
         its survived values and each live source record's own, so a second address or an
         older name of the client still counts. Its source records' references are the
         golden record's survived ones."""
+        made = batch.entities.get(gid)
+        if made is not None:
+            return made
         if gid in batch.new_views:
-            return [batch.new_views[gid]]
-        golden = batch.candidate_goldens[gid]
-        spec = self.domains[golden.domain]
-        views = [{**golden.attributes, **golden.references}]
-        for r in batch.candidate_records.get(gid, []):
-            source = self.source(uow, batch, r.source)
-            views.append(spec.match_view(source, r.attributes, golden.references))
-        return views
+            made = Views([batch.new_views[gid]])
+        else:
+            golden = batch.candidate_goldens[gid]
+            spec = self.domains[golden.domain]
+            made = Views([{**golden.attributes, **golden.references}])
+            for r in batch.candidate_records.get(gid, []):
+                source = self.source(uow, batch, r.source)
+                made.append(spec.match_view(source, r.attributes, golden.references))
+        batch.entities[gid] = made  # its compared values are kept for the batch's next record
+        return made
 
     def holders(
         self, uow: UnitOfWork, batch: Batch, domain: str, view: dict[str, Any]

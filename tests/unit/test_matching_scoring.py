@@ -206,3 +206,27 @@ class TestBulk:
         records = [client("Acme Group"), client("Zenith", "Leeds", "LS1 1AA"), client("Acme Grp.")]
         pairs = dedupe(records, client_spec())
         assert [(p.left, p.right, p.tier) for p in pairs] == [(0, 2, "auto")]
+
+
+def test_views_keep_their_compared_values_and_score_as_plain_lists() -> None:
+    """A candidate met by many records of one batch is normalised once (``Views``), and
+    scores exactly as the same views given as a plain list."""
+    from matching import FellegiSunterMatcher, Views
+
+    matcher = FellegiSunterMatcher()
+    golden = [
+        {"name": "Acme International Ltd", "city": "London", "postcode": "EC1A 1BB"},
+        {"name": "ACME Intl", "phone": "+44 20 7946 0000", "country": "GB"},
+    ]
+    other = [{"name": "Borealis Trading", "city": "Leeds", "postcode": "LS1 4AP"}]
+    views = Views(golden)
+    records = [
+        {"name": "Acme International Limited", "city": "London", "postcode": "EC1A 1BB"},
+        {"name": "Acme Intl", "phone": "020 7946 0000", "country": "GB"},
+    ]
+    for record in records:
+        kept = matcher.score("client", record, [("g1", views), ("g2", Views(other))])
+        plain = matcher.score("client", record, [("g1", golden), ("g2", other)])
+        assert kept == plain
+    assert views.compared  # filled by the first record, read by the second
+    assert all(len(values) == 2 for values in views.compared.values())
