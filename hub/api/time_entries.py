@@ -2,13 +2,16 @@
 
 A timekeeping system sends a batch of entries in its own keys before it passes them on to the
 ERP; the answer says, per entry, ``ok`` or ``rejected`` with reasons, and which golden project,
-resource and assignment it was judged against. Nothing is written: the session is read-only
-and no command goes to the bus, because a question must not change the answer.
+resource and assignment it was judged against. The answer is read on a read-only session, so
+asking cannot change it; afterwards the entries found ok are counted per project through the
+bus (``NoteValidatedTime``), because a lost deal's shell with time on it must not be
+cancelled by itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import replace
 from datetime import date
 from typing import Annotated
@@ -19,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from hub.api.deps import Caller, HubDep, ReadSession
 from hub.api.schemas import ERRORS, Key
+from hub.domain.commands import NoteValidatedTime
 from hub.domain.errors import BatchTooLarge, Forbidden
 from hub.domain.timecheck import REASONS, TimeEntry, check_entries
 from hub.store.time_entries import load_world, reference_labor_codes, require_time_source
@@ -95,6 +99,12 @@ def validate_time_entries(
         if codes is not None:
             rules = replace(rules, labor_codes=codes, labor_codes_from_reference=True)
     verdicts = check_entries(entries, rules, world.projects, world.resources, world.assignments)
+    booked = Counter(v.golden["project"] for v in verdicts if v.verdict == "ok")
+    session.close()  # its connection goes back before the bus takes one (no pool deadlock)
+    if booked:
+        # Only counted, after the answer is decided: a lost deal's shell with time on it is
+        # not cancelled by itself (docs/architecture.md, "Project setup").
+        hub.bus.handle(NoteValidatedTime(tuple((str(g), n) for g, n in booked.items() if g)))
     # Serialised directly: validating a thousand verdicts we just built against the response
     # model again cost a third of a batch's time. ``ValidateOut`` still documents the shape.
     results = [

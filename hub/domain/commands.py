@@ -32,6 +32,14 @@ class AdvanceProjectSetup:
 
 
 @dataclass(frozen=True)
+class NoteValidatedTime:
+    """Time entries a timekeeping system was told it may post, per golden project: a lost
+    deal's shell with time on it is not cancelled by itself (docs/architecture.md)."""
+
+    entries: tuple[tuple[str, int], ...]  # (golden project id, entries found ok)
+
+
+@dataclass(frozen=True)
 class DecideSetupException:
     """Finance operations' decision on a deal waiting as a setup exception: ``resolve`` (it
     is handled elsewhere; close it), ``defer`` (not now; it still retries itself when its

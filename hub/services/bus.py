@@ -17,6 +17,7 @@ from hub.domain.commands import (
     DecideSetupException,
     KeepUnreadable,
     MergeGolden,
+    NoteValidatedTime,
     OverrideField,
     RefreshEvidence,
     RefreshStatistics,
@@ -119,6 +120,9 @@ class MessageBus:
                 setup.advance(uow_factory(), cmd.limit) if setup is not None else 0
             ),
             DecideSetupException: lambda cmd: _setup(setup).decide_exception(uow_factory(), cmd),
+            NoteValidatedTime: lambda cmd: (
+                setup.note_time(uow_factory(), cmd) if setup is not None else 0
+            ),
         }
         if admin is not None:
             for kind, handler in admin_handlers.HANDLERS.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hub.domain.commands import DecideSetupException
+from hub.domain.commands import DecideSetupException, NoteValidatedTime
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
 from hub.domain.events import QualityChanged
 from hub.domain.model import Change, GoldenRecord
@@ -91,6 +91,10 @@ class SetupRepo(Protocol):
 
     def active_ids(self, domain: str, limit: int | None = None) -> list[str]: ...
 
+    def note_time(self, entries: dict[str, int], at: datetime) -> None: ...
+
+    def time_on(self, golden_id: str) -> tuple[int, datetime | None]: ...
+
 
 class SetupUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also keeps project setup's state (the SQL one does)."""
@@ -157,6 +161,21 @@ class ProjectSetup:
             self._check_projects(uow, store, ids, self._lookup(uow), datetime.now(UTC))
             uow.commit()
         return len(ids)
+
+    def note_time(self, uow: UnitOfWork, cmd: NoteValidatedTime) -> int:
+        """Count the time entries validated per golden project; returns how many."""
+        counts: dict[str, int] = {}
+        for gid, n in cmd.entries:
+            counts[gid] = counts.get(gid, 0) + n
+        if not counts:
+            return 0
+        with uow as entered:
+            store: SetupRepo | None = getattr(entered, "setup", None)
+            if store is None:
+                return 0
+            store.note_time(counts, datetime.now(UTC))
+            uow.commit()
+        return sum(counts.values())
 
     def decide_exception(self, uow: UnitOfWork, cmd: DecideSetupException) -> dict[str, Any]:
         """Finance's decision on a waiting deal, audited; ``override`` makes the shell now,
@@ -300,25 +319,23 @@ class ProjectSetup:
         return [self._change(gid, planned, now, "created")]
 
     def _cancel(self, uow: UnitOfWork, store: SetupRepo, gid: str, now: datetime) -> list[Change]:
-        """Cancel the shell of a lost deal, unless PSA or ERP already set the project up (a
-        record of theirs joined the shell): then the deal waits as an exception, for a person
-        to close the project where it lives."""
+        """Cancel the shell of a lost deal, unless time was validated against its project:
+        then the deal waits as an exception, for a person to close the project where it lives
+        (the time is real work, billed or not). A shell that PSA or ERP joined but nobody
+        booked time on is cancelled, and they hear it as the project's new status."""
         held = uow.records.load([(HUB_SOURCE, "project", gid)]).get((HUB_SOURCE, "project", gid))
         if held is None or held.golden_id is None:
             return []
-        others = [
-            r
-            for r in uow.records.linked_to([held.golden_id]).get(held.golden_id, [])
-            if r.source != HUB_SOURCE and not r.deleted
-        ]
-        if others:
+        entries, since = store.time_on(held.golden_id)
+        if entries:
+            day = since.date().isoformat() if since else "an unknown day"
             problem = Problem(
                 "shell.lost",
                 f"project {held.golden_id}",
-                "the deal was lost, but "
-                + ", ".join(sorted({r.source for r in others}))
-                + " already set the project up",
-                "close or cancel the project in PSA and ERP",
+                f"the deal was lost, but {entries} time "
+                + ("entry was" if entries == 1 else "entries were")
+                + f" validated against the project since {day}",
+                "close the project in PSA and ERP, or move its time, then resolve this",
             )
             store.open_exception(gid, None, [problem.as_dict()], now)
             return []

@@ -161,6 +161,40 @@ class SqlSetup:
         if rows:
             bulk_insert(self.session, table_of(t.DataQuality), rows)
 
+    def note_time(self, entries: dict[str, int], at: datetime) -> None:
+        """Add to each project's count of validated entries; its first time is kept. Row
+        locks in golden id order, so two validations of the same projects wait in turn."""
+        ids = sorted(entries)
+        found = {
+            row.golden_id: row
+            for row in self.session.scalars(
+                select(t.ProjectTime)
+                .where(t.ProjectTime.golden_id.in_(ids))
+                .order_by(t.ProjectTime.golden_id)
+                .with_for_update()
+            )
+        }
+        for gid in ids:
+            row = found.get(gid)
+            if row is None:
+                self.session.add(
+                    t.ProjectTime(golden_id=gid, entries=entries[gid], first_at=at, last_at=at)
+                )
+            else:
+                row.entries, row.last_at = row.entries + entries[gid], at
+        self.session.flush()
+
+    def time_on(self, golden_id: str) -> tuple[int, datetime | None]:
+        """Entries validated against a golden project and the golden records merged into
+        it (time booked on a duplicate of the project counts), and since when."""
+        merged = select(t.GoldenRecordRow.id).where(t.GoldenRecordRow.merged_into == golden_id)
+        row = self.session.execute(
+            select(
+                func.coalesce(func.sum(t.ProjectTime.entries), 0), func.min(t.ProjectTime.first_at)
+            ).where((t.ProjectTime.golden_id == golden_id) | t.ProjectTime.golden_id.in_(merged))
+        ).one()
+        return int(row[0]), row[1]
+
     def issues_of(self, golden_ids: list[str]) -> dict[str, list[dict[str, str]]]:
         """The open issues of these golden records, as last checked (none: not in the map)."""
         out: dict[str, list[dict[str, str]]] = {}

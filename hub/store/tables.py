@@ -486,6 +486,18 @@ class SetupCursor(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+class ProjectTime(Base):
+    """Time entries a timekeeping system was told it may post, per golden project: a lost
+    deal's shell is cancelled only while none were (issue 17, must-have 3)."""
+
+    __tablename__ = "project_time"
+
+    golden_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime] = mapped_column(Stamp)
+    last_at: Mapped[datetime] = mapped_column(Stamp)
+
+
 class DataQuality(Base):
     """A golden record's open data-quality issues (a project's financial dimensions that do
     not exist, are closed or disagree); no row when it has none."""

@@ -207,13 +207,22 @@ def test_unknown_or_inactive_dimensions_are_reported_by_rule(setup_api: Api) -> 
     ]
 
 
-def test_a_lost_deal_cancels_its_shell_unless_psa_set_the_project_up(setup_api: Api) -> None:
+def test_a_lost_deal_cancels_its_shell_unless_time_was_validated_on_it(setup_api: Api) -> None:
+    """PSA set both projects up; time was validated against one of them only. That one waits
+    for a person; the other is cancelled, and PSA hears it as the project's status."""
+    from hub.domain.commands import NoteValidatedTime
+
     api = setup_api
     post(api, "crm", client("A-1"), deal("OPP-1", "contracted"), deal("OPP-3", "contracted"))
     opp1 = api.golden_of("crm", "opportunity", "OPP-1")["id"]
     opp3 = api.golden_of("crm", "opportunity", "OPP-3")["id"]
     code1 = next(s["code"] for s in shells(api) if s["opportunity_id"] == opp1)
+    code3 = next(s["code"] for s in shells(api) if s["opportunity_id"] == opp3)
     post(api, "psa", client("PC-9"), ch("project", "P-1", code=code1, client_key="PC-9"))
+    post(api, "psa", ch("project", "P-3", code=code3, client_key="PC-9"))
+    project1 = shell_project(api, str(opp1))["id"]
+    assert project1 == api.golden_of("psa", "project", "P-1")["id"]
+    api.hub.bus.handle(NoteValidatedTime(((str(project1), 2),)))
     post(api, "crm", deal("OPP-1", "closed_lost"), deal("OPP-3", "closed_lost"))
     assert shell_project(api, str(opp3))["attributes"]["status"] == "cancelled"  # type: ignore[index]
     assert {s["opportunity_id"]: s["status"] for s in shells(api)} == {
@@ -223,7 +232,8 @@ def test_a_lost_deal_cancels_its_shell_unless_psa_set_the_project_up(setup_api: 
     [waiting] = exceptions(api)
     assert waiting["opportunity_id"] == opp1
     assert waiting["problems"][0]["rule"] == "shell.lost"
-    assert "psa already set the project up" in waiting["problems"][0]["message"]
+    assert "2 time entries were validated against the project" in waiting["problems"][0]["message"]
+    assert api.golden_of("psa", "project", "P-3")["attributes"]["status"] == "cancelled"  # type: ignore[index]
     # won again after all: the cancelled shell comes back with its code, no second shell
     post(api, "crm", deal("OPP-3", "contracted"))
     assert shell_project(api, str(opp3))["attributes"]["status"] == "proposed"  # type: ignore[index]

@@ -369,16 +369,27 @@ def _snapshot(hub: Hub) -> dict[str, Any]:
     return out
 
 
-def test_validation_changes_nothing(bapi: Api, billing_hub: Hub) -> None:
+def test_validation_changes_nothing_but_the_count_of_validated_time(
+    bapi: Api, billing_hub: Hub
+) -> None:
+    """Asking changes no record; the entries found ok are counted per golden project, so a
+    lost deal's shell with time on it is not cancelled by itself (issue 17)."""
     world(bapi)
     before = _snapshot(billing_hub)
-    validate(
-        bapi,
-        entry("a", "T-1", "TP-100", "2026-02-02"),
-        entry("b", "T-9", "TP-999", "2026-02-02"),
-        entry("c", "T-2", "TP-100", "2030-01-01", hours=99, labor_code="X"),
-    )
-    assert _snapshot(billing_hub) == before
+    for _ in range(2):
+        validate(
+            bapi,
+            entry("a", "T-1", "TP-100", "2026-02-02"),
+            entry("b", "T-9", "TP-999", "2026-02-02"),
+            entry("c", "T-2", "TP-100", "2030-01-01", hours=99, labor_code="X"),
+        )
+    after = _snapshot(billing_hub)
+    assert after.pop("project_time") == 1 and before.pop("project_time") == 0
+    assert after == before
+    project = bapi.golden_of("time", "project", "TP-100")["id"]
+    with billing_hub.engine.connect() as conn:
+        counted = conn.execute(text("SELECT golden_id, entries FROM project_time")).all()
+    assert [tuple(r) for r in counted] == [(project, 2)]
 
 
 def test_who_may_validate_and_bad_input(bapi: Api, billing_hub: Hub) -> None:
