@@ -18,24 +18,21 @@ import json
 import multiprocessing as mp
 import pstats
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
 
-from bench.ingest import bench_database, build_batches, load_average, machine
+from bench.ingest import bench_hub, build_batches, load_average, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, ApplyPending
 from hub.domain.model import Change, derive_event_id
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
 
@@ -45,23 +42,15 @@ app = typer.Typer(add_completion=False)
 @contextmanager
 def filled_hub(kind: str, n: int) -> Iterator[tuple[Hub, str]]:
     """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes."""
-    with (
-        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
-        bench_database(kind, Path(tmp)) as url,
-    ):
-        upgrade(url)
-        hub = bootstrap(Settings(database_url=url))
-        try:
-            with admin_session(hub.engine) as s:
-                for src in ("crm", "erp"):
-                    access.add_source(s, src, ["client"], None, None, {"client"})
-            now = datetime.now(UTC)
-            for source, body in build_batches(n, 500):
-                changes = tuple(_change(source, c, now) for c in json.loads(body)["changes"])
-                hub.bus.accept(AcceptChanges(source, changes))
-            yield hub, url
-        finally:
-            hub.close()
+    with bench_hub(kind) as (hub, _):
+        with admin_session(hub.engine) as s:
+            for src in ("crm", "erp"):
+                access.add_source(s, src, ["client"], None, None, {"client"})
+        now = datetime.now(UTC)
+        for source, body in build_batches(n, 500):
+            changes = tuple(_change(source, c, now) for c in json.loads(body)["changes"])
+            hub.bus.accept(AcceptChanges(source, changes))
+        yield hub, hub.settings.database_url
 
 
 def _change(source: str, c: dict[str, object], now: datetime) -> Change:

@@ -37,21 +37,14 @@ class QualityChanged:
     def cloud_event(self, source: str = "concord") -> dict[str, Any]:
         # Several checks may find a new set of issues at one version: the time tells them apart.
         seed = f"{self.golden_id}/{self.version}/quality/{self.at.isoformat()}"
-        return {
-            "specversion": "1.0",
-            "id": str(uuid.uuid5(EVENT_NAMESPACE, seed)),
-            "source": source,
-            "type": self.type,
-            "time": self.at.isoformat().replace("+00:00", "Z"),
-            "subject": self.golden_id,
-            "datacontenttype": "application/json",
-            "data": {
-                "id": self.golden_id,
-                "domain": self.domain,
-                "version": self.version,
-                "issues": self.issues,
-            },
+        data = {
+            "id": self.golden_id,
+            "domain": self.domain,
+            "version": self.version,
+            "issues": self.issues,
         }
+        eid = str(uuid.uuid5(EVENT_NAMESPACE, seed))
+        return _envelope(eid, source, self.type, self.at, self.golden_id, data)
 
 
 @dataclass(frozen=True)
@@ -76,15 +69,14 @@ class GoldenRecordChanged:
         return f"concord.{self.domain}.{self.kind}"
 
     def cloud_event(self, source: str = "concord") -> dict[str, Any]:
-        return {
-            "specversion": "1.0",
-            "id": event_id(self.golden_id, self.version, self.kind),
-            "source": source,
-            "type": self.type,
-            "time": self.at.isoformat().replace("+00:00", "Z"),
-            "subject": self.golden_id,
-            "datacontenttype": "application/json",
-            "data": {
+        eid = event_id(self.golden_id, self.version, self.kind)
+        return _envelope(
+            eid,
+            source,
+            self.type,
+            self.at,
+            self.golden_id,
+            {
                 "id": self.golden_id,
                 "domain": self.domain,
                 "version": self.version,
@@ -100,4 +92,20 @@ class GoldenRecordChanged:
                     else {}
                 ),
             },
-        }
+        )
+
+
+def _envelope(
+    eid: str, source: str, type_: str, at: datetime, subject: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The CloudEvents 1.0 envelope every event of the hub goes out in."""
+    return {
+        "specversion": "1.0",
+        "id": eid,
+        "source": source,
+        "type": type_,
+        "time": at.isoformat().replace("+00:00", "Z"),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
