@@ -69,3 +69,7 @@ class BatchTooLarge(ConcordError):
 
 class CannotApply(ConcordError):
     """A change valid on the wire that cannot be applied: it goes to the dead letters."""
+
+
+class ClaimHeld(Conflict):
+    """Another steward holds the candidate (their claim has not expired)."""
