@@ -49,12 +49,12 @@ def queue_page(
     f = _filter(request, hub, steward)
     start = queue.parse_cursor(f.sort, after) if after else None
     end = queue.parse_cursor(f.sort, before) if before else None
-    rows = queue.page(session, f, start, before=end)
+    rows = queue.page(session, f, start, queue.PAGE_SIZE, before=end)
     stale = [r["id"] for r in rows if r["stale"]]
     if stale:  # this page's evidence from one snapshot: score it again, then read it again
         hub.bus.handle(RefreshEvidence(tuple(stale)))
         fresh(session)
-        rows = queue.page(session, f, start, before=end)
+        rows = queue.page(session, f, start, queue.PAGE_SIZE, before=end)
     several = clusters.pending_per_record(session, [r["source_record_id"] for r in rows])
     later = bool(rows) and queue.more(session, f, rows[-1], later=True)
     earlier = bool(rows) and queue.more(session, f, rows[0], later=False)

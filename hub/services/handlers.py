@@ -309,7 +309,9 @@ def claim_candidates(cmd: ClaimCandidates, uow: UnitOfWork) -> dict[str, Any]:
         until = now + timedelta(minutes=cmd.minutes)
         store.claims.take(mine, cmd.steward, now, until)
         if mine:
-            store.audit(cmd.steward, "candidate.claim", {"candidates": mine, "until": until})
+            store.audit(
+                cmd.steward, "candidate.claim", {"candidates": mine, "until": until.isoformat()}
+            )
         store.commit()
     return {
         "claimed": mine,
@@ -337,7 +339,9 @@ def release_claims(cmd: ReleaseClaims, uow: UnitOfWork) -> int:
         released = store.claims.release(wanted)
         if released:
             store.audit(
-                cmd.actor, "candidate.release", {"candidates": sorted(wanted), "of": others}
+                cmd.actor,
+                "candidate.release",
+                {"candidates": sorted(wanted), "of": {str(i): w for i, w in others.items()}},
             )
         store.commit()
     return released
