@@ -15,7 +15,7 @@ from hub.domain.commands import DecideMatch, RefreshEvidence
 from hub.domain.errors import ClaimHeld, ConcordError
 from hub.store.claims import claims_of, comments
 from hub.store.kpis import all_kpis
-from stewardship import bulk, clusters, known, queue, records
+from stewardship import bulk, clusters, known, productivity, queue, records
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -250,7 +250,10 @@ async def bulk_decide(
 def dashboard(
     request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward
 ) -> Response:
-    data = records.dashboard(session)
+    now = datetime.now(UTC)
+    data = records.dashboard(session, now)
+    data["per_steward"] = productivity.decisions(session, now)
+    data["backlog"] = productivity.backlog(session, now)
     peak = max((n for _, n in data["hourly"]), default=0) or 1
     kpi = all_kpis(session, 28, known_stage=hub.config.project_setup.known_stage)
     return render(
