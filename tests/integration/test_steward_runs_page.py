@@ -4,6 +4,7 @@ steward decisions)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -44,6 +45,11 @@ def test_the_runs_pages_link_the_html_report(
     assert report.status_code == 200 and run_id in report.text and "<svg" in report.text
     assert api.client.get("/steward/runs/nope/report").status_code == 404
     assert api.client.get(f"/steward/runs/{run_id}/rollback").status_code == 403
+    # the queue offers the run by file name and date, not only by its id
+    assert re.search(
+        rf'<option value="{run_id}" >nw\.csv · \d{{4}}-\d\d-\d\d \d\d:\d\d · ',
+        api.client.get("/steward/queue").text,
+    )
 
 
 def test_an_admin_rolls_back_after_typing_the_run_id(
