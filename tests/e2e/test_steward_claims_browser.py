@@ -67,7 +67,8 @@ def test_a_claim_made_with_c_hides_the_candidate_from_another_steward(
         stewards.add_steward(s, "bob", "steward", passwords.hash_password(PASSWORD))
     _login(page, url)
     mine = _rows(page)[0]
-    page.keyboard.press("c")  # claim the selected row
+    with page.expect_navigation():
+        page.keyboard.press("c")  # claim the selected row
     page.wait_for_selector(f'tr[data-candidate="{mine}"] .holder')
     assert "claimed 1 candidate" in page.inner_text("main")
     other = page.context.browser.new_context().new_page()
@@ -76,11 +77,12 @@ def test_a_claim_made_with_c_hides_the_candidate_from_another_steward(
     assert mine not in _rows(other)
     other.goto(f"{url}/steward/candidates/{mine}")
     assert "Claimed by ann" in other.inner_text("main")
-    other.keyboard.press("m")
-    other.wait_for_load_state()
+    with other.expect_navigation():
+        other.keyboard.press("m")
     assert "claimed by ann" in other.inner_text("main")  # the 409 page says who holds it
     page.goto(f"{url}/steward/candidates/{mine}")
-    page.keyboard.press("c")  # release it again
+    with page.expect_navigation():
+        page.keyboard.press("c")  # release it again
     page.wait_for_selector("text=Nobody has claimed this candidate")
     other.goto(f"{url}/steward/queue")
     assert mine in _rows(other)
