@@ -38,17 +38,13 @@ async def claim(
     done = await dispatch(
         hub, ClaimCandidates(tuple(ids), steward.name, hub.settings.claim_minutes)
     )
-    n, held = len(done["claimed"]), done["held"]
-    flash(
-        request,
-        f"claimed {n} {plural(n, 'candidate')} until {done['until']:%H:%M} UTC"
-        + (
-            "; held by others: " + ", ".join(f"{i} ({who})" for i, who in sorted(held.items()))
-            if held
-            else ""
-        ),
-        "ok" if n or not held else "error",
-    )
+    n, held, gone = len(done["claimed"]), done["held"], done["not_pending"]
+    said = [f"claimed {n} {plural(n, 'candidate')} until {done['until']:%H:%M} UTC"]
+    if held:
+        said.append("held by others: " + ", ".join(f"{i} ({w})" for i, w in sorted(held.items())))
+    if gone:
+        said.append("no longer pending: " + ", ".join(map(str, gone)))
+    flash(request, "; ".join(said), "ok" if n else "error")
     back = str(form.get("back") or "")
     if back.startswith("/steward/candidates/"):
         return redirect(back)

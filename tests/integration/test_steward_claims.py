@@ -95,6 +95,10 @@ def test_a_claim_hides_the_candidate_from_others_and_refuses_their_decision(web:
     assert mine[0] in pending(web)  # nothing decided
     assert decide(web.client, token, mine[0]).status_code == 303  # the holder decides
     assert mine[0] not in pending(web) and mine[0] not in claims(web)
+    r = bob.post("/steward/claims", data={"candidate": str(mine[0]), "csrf": bob_token})
+    assert "claimed 0 candidates" in r.text and f"no longer pending: {mine[0]}" in r.text
+    r = bob.post("/steward/claims", data={"candidate": str(mine[1]), "csrf": bob_token})
+    assert f"held by others: {mine[1]} (ann)" in r.text and claims(web)[mine[1]] == "ann"
 
 
 def test_only_the_holder_or_an_admin_releases_a_claim(web: Web) -> None:
