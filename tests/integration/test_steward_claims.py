@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from hub.app import create_app
-from hub.domain.commands import ClaimCandidates
+from hub.domain.commands import ClaimCandidates, DecideMatch
+from hub.domain.errors import ClaimHeld
 from hub.store import stewards
 from hub.store.tables import CandidateClaim
 from hub.store.uow import admin_session
@@ -183,5 +184,46 @@ def test_two_stewards_claiming_the_same_set_at_once_claim_each_candidate_once(
         assert not set(got["ann"]) & set(got["bob"])
         held = claims(web)
         assert {i for i, who in held.items() if who == "ann"} == set(got["ann"])
+    finally:
+        web.hub.close()
+
+
+def _claim_and_decide_at_once(web: Web, cid: int) -> dict[str, Any]:
+    start = threading.Barrier(2)
+    out: dict[str, Any] = {}
+
+    def claim() -> None:
+        start.wait()
+        out["claim"] = web.hub.bus.handle(ClaimCandidates((cid,), "ann", 30))
+
+    def decide() -> None:
+        start.wait()
+        try:
+            out["decide"] = web.hub.bus.handle(DecideMatch(cid, "reject", "", "bob"))
+        except ClaimHeld as exc:
+            out["decide"] = exc
+
+    workers = [threading.Thread(target=claim), threading.Thread(target=decide)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return out
+
+
+@pytest.mark.postgres
+def test_a_claim_and_another_steward_s_decision_at_once_never_both_win(pg_url: str) -> None:
+    """Either the decision lands first (the claim leaves the candidate out: no longer
+    pending) or the claim does (the decision is refused): never a decided candidate that
+    someone holds, never a deadlock."""
+    web = setup_web(pg_url)
+    try:
+        for cid in pending(web):
+            out = _claim_and_decide_at_once(web, cid)
+            claimed = out["claim"]["claimed"] == [cid]
+            decided = not isinstance(out["decide"], ClaimHeld)
+            assert claimed != decided, out
+            assert (cid in pending(web)) == claimed
+            assert (claims(web).get(cid) == "ann") == claimed
     finally:
         web.hub.close()
