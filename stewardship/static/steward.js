@@ -45,7 +45,9 @@
       else if (e.key === "[") { done = press(byKey("prev-page")); }
     } else {
       var map = { m: "m", n: "n", s: "s", j: "next", k: "prev", q: "q", c: "c" };
-      if (map[e.key]) done = press(byKey(map[e.key]));
+      var reason = document.querySelector("[data-decide] input[name=reason]");
+      if (e.key === "r" && reason) { reason.focus(); done = true; }
+      else if (map[e.key]) done = press(byKey(map[e.key]));
     }
     if (done) e.preventDefault();
   });

@@ -9,6 +9,7 @@ import pytest
 
 from hub.bootstrap import Hub
 from hub.store import stewards
+from hub.store.tables import MatchCandidate
 from hub.store.uow import admin_session
 from stewardship import passwords, queue
 from tests.e2e.test_steward_browser import _login, _post
@@ -43,7 +44,7 @@ def test_question_mark_shows_every_key_and_typing_it_in_a_field_does_not(
     page.keyboard.press("?")
     assert help_.is_visible()
     listed = set(page.eval_on_selector_all("#keys-help kbd", "ks => ks.map(k => k.textContent)"))
-    assert listed == {"j", "k", "Enter", "c", "]", "[", "m", "n", "s", "q", "?", "Esc"}
+    assert listed == {"j", "k", "Enter", "c", "]", "[", "m", "n", "s", "r", "Tab", "q", "?", "Esc"}
     page.keyboard.press("j")  # keys do nothing under the help
     assert page.url.endswith("/steward/queue") and help_.is_visible()
     page.keyboard.press("Escape")
@@ -103,3 +104,26 @@ def test_brackets_turn_the_queue_s_pages_both_ways(
     page.keyboard.press("[")
     page.wait_for_url(lambda u: "before=" in u)
     assert _rows(page) == first
+
+
+def test_r_types_a_reason_that_never_decides_and_n_after_tab_does(
+    served: tuple[Hub, str], page: Any
+) -> None:
+    hub, url = served
+    _world(hub, url)
+    _login(page, url)
+    first = _rows(page)[0]
+    page.goto(f"{url}/steward/candidates/{first}")
+    page.keyboard.press("r")
+    page.keyboard.type("not the same firm, m or n")  # keys typed in the field are text
+    assert page.input_value("input[name=reason]") == "not the same firm, m or n"
+    assert page.url.endswith(f"/steward/candidates/{first}")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    with admin_session(hub.engine) as s:
+        got = s.get(MatchCandidate, first)
+        assert got is not None and (got.status, got.reason) == (
+            "rejected",
+            "not the same firm, m or n",
+        )
