@@ -94,3 +94,15 @@ def test_the_dashboard_shows_decisions_per_steward_and_the_backlog(web: Web) -> 
     assert re.search(r"\d{4}-\d\d-\d\d ann 1 ", text), text
     assert f"under 1 day {len(ids) - 1} " in text
     assert f'href="/steward/candidates/{ids[0]}">candidate {ids[0]}</a>' in page
+
+
+@pytest.mark.parametrize("sort", ["", "age", "source"])
+def test_the_compare_page_s_next_and_previous_follow_the_queue_s_sort(web: Web, sort: str) -> None:
+    login(web.client, "ann")
+    order = shown(web.client.get(f"/steward/queue?sort={sort}").text)
+    here = order[1]
+    page = web.client.get(f"/steward/candidates/{here}?sort={sort}").text
+    prev = re.search(r'href="/steward/candidates/(\d+)[^"]*" data-key="prev"', page)
+    nxt = re.search(r'href="/steward/candidates/(\d+)[^"]*" data-key="next"', page)
+    assert prev and int(prev.group(1)) == order[0]
+    assert nxt and int(nxt.group(1)) == order[2]
