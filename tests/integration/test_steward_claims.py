@@ -227,3 +227,11 @@ def test_a_claim_and_another_steward_s_decision_at_once_never_both_win(pg_url: s
             assert (claims(web).get(cid) == "ann") == claimed
     finally:
         web.hub.close()
+
+
+def test_a_bad_claim_count_names_the_field_and_claims_nothing(web: Web) -> None:
+    token = login(web.client, "ann")
+    for count in ("0", "many", "201"):
+        r = web.client.post("/steward/claims", data={"count": count, "csrf": token})
+        assert r.status_code == 422 and "count" in r.json()["detail"], r.text
+    assert claims(web) == {}
