@@ -126,3 +126,9 @@ def bench_apply(ctx: typer.Context) -> None:
 def bench_setup(ctx: typer.Context) -> None:
     """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""
     _checkout_bench("bench.project_setup", ctx.args)
+
+
+@bench_app.command("steward", context_settings=_FORWARD, add_help_option=False)
+def bench_steward(ctx: typer.Context) -> None:
+    """100 candidates of a 4,000-row onboarding run decided in Chromium, typing like a person."""
+    _checkout_bench("bench.steward_session", ctx.args)

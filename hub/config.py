@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     session_https_only: bool = False
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    # How long a steward's claim on a match candidate holds before others may take it.
+    claim_minutes: int = Field(default=30, ge=1, le=24 * 60)
 
     @field_validator("session_secret")
     @classmethod

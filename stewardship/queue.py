@@ -9,12 +9,13 @@ the same as page 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, UnaryExpression, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
+from hub.store.tables import CandidateClaim, GoldenRecordRow, MatchCandidate, SourceRecordRow
 
 # Probability bands a steward picks from, as [low, high).
 BANDS: dict[str, tuple[float, float]] = {
@@ -22,6 +23,10 @@ BANDS: dict[str, tuple[float, float]] = {
     "medium": (0.7, 0.9),
     "low": (0.0, 0.7),
 }
+# Queue orders: probability falling (the default), the oldest first, or by source.
+SORTS = {"": "probability", "age": "oldest first", "source": "source"}
+# Whose claimed candidates the queue shows: by default none that another steward holds.
+CLAIMS = {"": "unclaimed and mine", "mine": "only mine", "all": "everyone's"}
 PAGE_SIZE = 50
 BULK_LIMIT = 5000
 
@@ -36,15 +41,25 @@ class QueueFilter:
     source: str = ""
     band: str = ""
     run: str = ""  # an onboarding run: only the candidates it raised
+    sort: str = ""
+    claims: str = ""
+    me: str = ""  # the steward looking (not a query-string value): whose claims are "mine"
 
     @classmethod
-    def parse(cls, params: Any, domains: set[str]) -> QueueFilter:
+    def parse(cls, params: Any, domains: set[str], me: str = "") -> QueueFilter:
         """From query-string or form values; unknown values are refused, not ignored."""
-        f = cls(**{x.name: str(params.get(x.name) or "").strip() for x in fields(cls)})
+        f = cls(
+            me=me,
+            **{n: str(params.get(n) or "").strip() for n in _PARAMS},
+        )
         if f.domain and f.domain not in domains:
             raise BadFilter(f"domain: unknown domain {f.domain!r}")
         if f.band and f.band not in BANDS:
             raise BadFilter(f"band: {f.band!r} is not one of {', '.join(BANDS)}")
+        if f.sort not in SORTS:
+            raise BadFilter(f"sort: {f.sort!r} is not one of {', '.join(filter(None, SORTS))}")
+        if f.claims not in CLAIMS:
+            raise BadFilter(f"claims: {f.claims!r} is not mine or all")
         if len(f.source) > 100:
             raise BadFilter("source: longer than 100 characters")
         if len(f.run) > 64:
@@ -63,16 +78,28 @@ class QueueFilter:
         if self.band:
             low, high = BANDS[self.band]
             out += [mc.probability >= low, mc.probability < high]
-        return out
+        return out + self._claimed()
+
+    def _claimed(self) -> list[ColumnElement[bool]]:
+        c = CandidateClaim
+        live = (c.candidate_id == MatchCandidate.id, c.expires_at > datetime.now(UTC))
+        if self.claims == "mine":
+            return [exists().where(*live, c.steward == self.me)]
+        if self.claims == "all":
+            return []
+        return [~exists().where(*live, c.steward != self.me)]
 
     def query(self, **extra: object) -> dict[str, str]:
         """The filter as query-string values, for links that keep it."""
-        out = {x.name: getattr(self, x.name) for x in fields(self) if getattr(self, x.name)}
+        out = {n: getattr(self, n) for n in _PARAMS if getattr(self, n)}
         out.update({k: str(v) for k, v in extra.items() if v not in (None, "")})
         return out
 
     def without_domain(self) -> QueueFilter:
         return replace(self, domain="")
+
+
+_PARAMS = tuple(x.name for x in fields(QueueFilter) if x.name != "me")
 
 
 def _base(f: QueueFilter) -> Select[Any]:
@@ -83,27 +110,67 @@ def _base(f: QueueFilter) -> Select[Any]:
     )
 
 
-def _after(p: float, cid: int) -> ColumnElement[bool]:
-    """Strictly later in queue order. A row-value comparison, so that both databases turn it
-    into one index range instead of an OR they scan."""
-    return tuple_(MatchCandidate.probability, MatchCandidate.id) < tuple_(p, cid)
+def _keys(sort: str) -> tuple[tuple[Any, ...], bool]:
+    """The columns a sort orders by, and whether they fall. Every column of one sort goes the
+    same way, so "later" is one row-value comparison: both databases turn it into one index
+    range instead of an OR they scan (``ix_match_candidate_order`` for the default)."""
+    mc, sr = MatchCandidate, SourceRecordRow
+    if sort == "age":
+        return (mc.id,), False
+    if sort == "source":
+        return (sr.source, mc.id), False
+    return (mc.probability, mc.id), True
 
 
-def _before(p: float, cid: int) -> ColumnElement[bool]:
-    return tuple_(MatchCandidate.probability, MatchCandidate.id) > tuple_(p, cid)
+def _after(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """Strictly later in queue order."""
+    cols, falling = _keys(sort)
+    return tuple_(*cols) < tuple_(*values) if falling else tuple_(*cols) > tuple_(*values)
 
 
-def _order() -> tuple[UnaryExpression[Any], ...]:
-    """Probability falling, then the newest first: both columns descend, so one backward
-    scan of ``ix_match_candidate_order`` gives the queue in order."""
-    return MatchCandidate.probability.desc(), MatchCandidate.id.desc()
+def _before(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
+    cols, falling = _keys(sort)
+    return tuple_(*cols) > tuple_(*values) if falling else tuple_(*cols) < tuple_(*values)
+
+
+def _order(sort: str, backwards: bool = False) -> list[UnaryExpression[Any]]:
+    cols, falling = _keys(sort)
+    return [c.desc() if falling != backwards else c.asc() for c in cols]
+
+
+def cursor(sort: str, row: dict[str, Any]) -> str:
+    """A row's place in the queue, for ``after=`` and ``before=`` links."""
+    if sort == "age":
+        return str(row["id"])
+    if sort == "source":
+        return f"{row['source']}:{row['id']}"
+    return f"{row['probability']!r}:{row['id']}"
+
+
+def parse_cursor(sort: str, text: str) -> tuple[Any, ...] | None:
+    """``0.93:1234`` (probability), ``crm:1234`` (source) or ``1234`` (age); None if bad."""
+    try:
+        head, _, cid = text.rpartition(":")
+        if sort == "age":
+            return (int(text),)
+        if sort == "source":
+            return (head, int(cid)) if head else None
+        return float(head), int(cid)
+    except ValueError:
+        return None
 
 
 def page(
-    session: Session, f: QueueFilter, after: tuple[float, int] | None, limit: int = PAGE_SIZE
+    session: Session,
+    f: QueueFilter,
+    after: tuple[Any, ...] | None,
+    limit: int = PAGE_SIZE,
+    before: tuple[Any, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of the queue: candidate, incoming record, and the golden record's name."""
-    mc, sr, g = MatchCandidate, SourceRecordRow, GoldenRecordRow
+    """One page of the queue: candidate, incoming record, the golden record's name, and who
+    holds the candidate. ``before`` reads the page ending just before that place."""
+    mc, sr, g, c = MatchCandidate, SourceRecordRow, GoldenRecordRow, CandidateClaim
+    live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
     stmt = (
         select(
             mc.id,
@@ -112,21 +179,44 @@ def page(
             mc.golden_id,
             mc.created_at,
             mc.source_record_id,
+            mc.run_id,
+            mc.weights,
             sr.source,
             sr.source_key,
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
             _stale().label("stale"),
+            select(c.steward).where(*live).scalar_subquery().label("claimed_by"),
+            select(c.expires_at).where(*live).scalar_subquery().label("claimed_until"),
         )
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
         .where(*f.conditions())
     )
     if after is not None:
-        stmt = stmt.where(_after(*after))
-    stmt = stmt.order_by(*_order()).limit(limit)
-    return [dict(r._mapping) for r in session.execute(stmt)]
+        stmt = stmt.where(_after(f.sort, after))
+    if before is not None:
+        stmt = stmt.where(_before(f.sort, before))
+    stmt = stmt.order_by(*_order(f.sort, backwards=before is not None)).limit(limit)
+    rows = [_row(r._mapping) for r in session.execute(stmt)]
+    return rows[::-1] if before is not None else rows
+
+
+def _row(m: Any) -> dict[str, Any]:
+    """A page row, with the compared fields that disagree (negative weight) named."""
+    row = dict(m)
+    weights = row.pop("weights") or {}
+    row["disagree"] = sorted(k for k, w in weights.items() if float(w) < 0)
+    return row
+
+
+def more(session: Session, f: QueueFilter, row: dict[str, Any], later: bool) -> bool:
+    """Whether the filtered queue goes on after (or before) this row: for the pager."""
+    place = parse_cursor(f.sort, cursor(f.sort, row))
+    assert place is not None
+    cond = _after(f.sort, place) if later else _before(f.sort, place)
+    return session.execute(_base(f).where(cond).limit(1)).first() is not None
 
 
 def _stale() -> ColumnElement[bool]:
@@ -168,23 +258,27 @@ def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int
     The candidate itself need not be pending any more (it was just decided): its place in the
     order is still where the next one starts.
     """
+    mc, sr = MatchCandidate, SourceRecordRow
+    cols, _ = _keys(f.sort)
     here = session.execute(
-        select(MatchCandidate.probability).where(MatchCandidate.id == candidate_id)
-    ).scalar_one_or_none()
+        select(*cols).join(sr, sr.id == mc.source_record_id).where(mc.id == candidate_id)
+    ).first()
     if here is None:
         return None, None
-    mc = MatchCandidate
+    place = tuple(here)
     prev = session.execute(
-        _base(f)
-        .where(_before(here, candidate_id))
-        .order_by(mc.probability.asc(), mc.id.asc())
-        .limit(1)
+        _base(f).where(_before(f.sort, place)).order_by(*_order(f.sort, True)).limit(1)
     ).scalar_one_or_none()
     nxt = session.execute(
-        _base(f).where(_after(here, candidate_id)).order_by(*_order()).limit(1)
+        _base(f).where(_after(f.sort, place)).order_by(*_order(f.sort)).limit(1)
     ).scalar_one_or_none()
     return prev, nxt
 
 
 def first(session: Session, f: QueueFilter) -> int | None:
-    return session.execute(_base(f).order_by(*_order()).limit(1)).scalar_one_or_none()
+    return session.execute(_base(f).order_by(*_order(f.sort)).limit(1)).scalar_one_or_none()
+
+
+def first_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
+    """The first ``limit`` candidates of the filtered queue, in its order (to claim them)."""
+    return list(session.scalars(_base(f).order_by(*_order(f.sort)).limit(limit)))

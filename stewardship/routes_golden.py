@@ -13,6 +13,7 @@ from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, Spli
 from hub.domain.errors import ConcordError
 from hub.domain.validation import map_from_text
 from hub.store import queries
+from hub.store.claims import comments
 from hub.web.deps import HubDep, ReadSession, known_domain
 from stewardship import records
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -108,6 +109,8 @@ def golden_page(
         q=q,
         found=found,
         display=spec.display,
+        comments=comments(session, "golden", golden_id),
+        comment_url=f"/steward/golden/{domain}/{golden_id}/comments",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -9,10 +10,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.domain.commands import DecideMatch, RefreshEvidence
-from hub.domain.errors import ConcordError
+from hub.domain.errors import ClaimHeld, ConcordError
+from hub.store.claims import claims_of, comments
 from hub.store.kpis import all_kpis
 from hub.web.deps import HubDep, ReadSession, RowId, release
-from stewardship import bulk, clusters, queue, records
+from stewardship import bulk, clusters, known, productivity, queue, records
+from stewardship.accounts import LoggedIn
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, fresh, plural, redirect, render
@@ -21,8 +24,10 @@ router = APIRouter(prefix="/steward", dependencies=[Depends(check_csrf)])
 Reason = Annotated[str, Form(max_length=2000)]
 
 
-def _filter(request: Request, hub: HubDep, params: object = None) -> QueueFilter:
-    return QueueFilter.parse(params or request.query_params, set(hub.config.domains))
+def _filter(request: Request, hub: HubDep, steward: LoggedIn, params: object = None) -> QueueFilter:
+    return QueueFilter.parse(
+        params or request.query_params, set(hub.config.domains), me=steward.name
+    )
 
 
 def _url(path: str, f: QueueFilter, **extra: object) -> str:
@@ -30,29 +35,28 @@ def _url(path: str, f: QueueFilter, **extra: object) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _cursor(text: str) -> tuple[float, int] | None:
-    """``after=0.93:1234``: the last row of the previous page."""
-    try:
-        p, cid = text.split(":")
-        return float(p), int(cid)
-    except ValueError:
-        return None
-
-
 @router.get("/")
 @router.get("/queue")
 def queue_page(
-    request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward, after: str = ""
+    request: Request,
+    hub: HubDep,
+    session: ReadSession,
+    steward: CurrentSteward,
+    after: str = "",
+    before: str = "",
 ) -> Response:
-    f = _filter(request, hub)
-    rows = queue.page(session, f, _cursor(after) if after else None)
+    f = _filter(request, hub, steward)
+    start = queue.parse_cursor(f.sort, after) if after else None
+    end = queue.parse_cursor(f.sort, before) if before else None
+    rows = queue.page(session, f, start, queue.PAGE_SIZE, before=end)
     stale = [r["id"] for r in rows if r["stale"]]
     if stale:  # this page's evidence from one snapshot: score it again, then read it again
         hub.bus.handle(RefreshEvidence(tuple(stale)))
         fresh(session)
-        rows = queue.page(session, f, _cursor(after) if after else None)
+        rows = queue.page(session, f, start, queue.PAGE_SIZE, before=end)
     several = clusters.pending_per_record(session, [r["source_record_id"] for r in rows])
-    last = rows[-1] if len(rows) == queue.PAGE_SIZE else None
+    later = bool(rows) and queue.more(session, f, rows[-1], later=True)
+    earlier = bool(rows) and queue.more(session, f, rows[0], later=False)
     return render(
         request,
         "queue.html",
@@ -62,14 +66,20 @@ def queue_page(
         several=several,
         counts=queue.counts_by_domain(session, f),
         domains=list(hub.config.domains),
+        sources=known.sources(session),
+        runs=known.runs(session),
+        sorts=queue.SORTS,
+        claim_views=queue.CLAIMS,
         display={d: spec.display for d, spec in hub.config.domains.items()},
         bands=BANDS,
-        next_url=_url("/steward/queue", f, after=f"{last['probability']!r}:{last['id']}")
-        if last
+        next_url=_url("/steward/queue", f, after=queue.cursor(f.sort, rows[-1])) if later else None,
+        prev_url=_url("/steward/queue", f, before=queue.cursor(f.sort, rows[0]))
+        if earlier
         else None,
-        first_url=_url("/steward/queue", f) if after else None,
+        first_url=_url("/steward/queue", f) if earlier else None,
         compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         url=_url,
+        keep=f.query(),
     )
 
 
@@ -81,7 +91,7 @@ def compare_page(
     session: ReadSession,
     steward: CurrentSteward,
 ) -> Response:
-    f = _filter(request, hub)
+    f = _filter(request, hub, steward)
     if queue.stale(session, [candidate_id]):
         hub.bus.handle(RefreshEvidence((candidate_id,)))
         fresh(session)
@@ -103,6 +113,9 @@ def compare_page(
         queue_url=_url("/steward/queue", f),
         keep=f.query(),
         display=hub.config.domain(view["candidate"].domain).display,
+        claim=claims_of(session, [candidate_id], datetime.now(UTC)).get(candidate_id),
+        comments=comments(session, "candidate", str(candidate_id)),
+        comment_url=f"/steward/candidates/{candidate_id}/comments",
     )
 
 
@@ -117,7 +130,7 @@ async def decide(
     reason: Reason = "",
 ) -> Response:
     """Merge, not a match, or skip; then the next candidate of the same filtered queue."""
-    f = _filter(request, hub, await request.form())
+    f = _filter(request, hub, steward, await request.form())
     if decision != "skip":
         await release(session)  # no read connection held while the decision waits for one
         try:
@@ -126,6 +139,8 @@ async def decide(
                 request,
                 f"candidate {candidate_id}: {'merged' if decision == 'merge' else 'not a match'}",
             )
+        except ClaimHeld:
+            raise  # 409: another steward holds it; the page says who
         except ConcordError as exc:
             flash(request, str(exc), "error")
     fresh(session)
@@ -158,7 +173,7 @@ def bulk_confirm(
 ) -> Response:
     """List every candidate a bulk decision covers, and those it leaves out, before it is
     made."""
-    f = _filter(request, hub)
+    f = _filter(request, hub, steward)
     if decision not in ("merge", "reject"):
         raise ConcordError(f"decision: {decision!r} is not merge or reject")
     t = _threshold(threshold)
@@ -195,7 +210,7 @@ async def bulk_decide(
     """Decide exactly the candidates the confirmation page listed. Each is its own decision
     (own transaction, own audit entry), so one that someone else decided meanwhile fails
     alone and the rest still go through."""
-    f = _filter(request, hub, await request.form())
+    f = _filter(request, hub, steward, await request.form())
     t = _threshold(threshold)
     listed = bulk.parse_ids(ids)
     chosen = bulk.select_for(session, f, decision, t)
@@ -234,7 +249,10 @@ async def bulk_decide(
 def dashboard(
     request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward
 ) -> Response:
-    data = records.dashboard(session)
+    now = datetime.now(UTC)
+    data = records.dashboard(session, now)
+    data["per_steward"] = productivity.decisions(session, now)
+    data["backlog"] = productivity.backlog(session, now)
     peak = max((n for _, n in data["hourly"]), default=0) or 1
     kpi = all_kpis(session, 28, known_stage=hub.config.project_setup.known_stage)
     return render(

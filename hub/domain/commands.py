@@ -81,6 +81,38 @@ class DecideMatch:
 
 
 @dataclass(frozen=True)
+class ClaimCandidates:
+    """Hold these pending candidates for ``steward`` for ``minutes``, so that no other steward
+    decides them meanwhile; those another steward holds (and whose claim has not expired) are
+    left out, not taken over."""
+
+    candidate_ids: tuple[int, ...]
+    steward: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class ReleaseClaims:
+    """Give claims back: ``actor``'s own (all of them when ``candidate_ids`` is None), or,
+    with ``admin``, anyone's."""
+
+    candidate_ids: tuple[int, ...] | None
+    actor: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class AddComment:
+    """A steward's note on a match candidate (``kind`` candidate, ``target`` its id) or a
+    golden record (``kind`` golden, ``target`` its id)."""
+
+    kind: str
+    target: str
+    text: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class RefreshEvidence:
     """Score these pending candidates again where the golden record they name has changed
     since they were scored (or was merged away), so the steward sees one snapshot."""

@@ -74,3 +74,7 @@ class CannotApply(ConcordError):
 class Unavailable(ConcordError):
     """What should keep a change could not say it kept it (a broker that did not acknowledge):
     nothing is promised, and the sender sends again (the API answers 503)."""
+
+
+class ClaimHeld(Conflict):
+    """Another steward holds the candidate (their claim has not expired)."""

@@ -7,12 +7,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from hub.domain.commands import (
     AcceptChanges,
+    AddComment,
     ApplyPending,
+    ClaimCandidates,
     DecideMatch,
     KeepUnreadable,
     MergeGolden,
@@ -20,17 +22,18 @@ from hub.domain.commands import (
     RefreshEvidence,
     RefreshStatistics,
     ReindexGolden,
+    ReleaseClaims,
     RemoveOverride,
     ReplayDeadLetters,
     SplitRecord,
 )
-from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from hub.domain.errors import ClaimHeld, ConcordError, Conflict, RecordNotFound
 from hub.domain.model import Change
 from hub.services.apply import Applier, ApplyReport
 from hub.services.curation import REMOVE
 from hub.services.evidence import active_successor, record_key
 from hub.services.fallback import one_by_one
-from hub.services.ports import ChangeSink, UnitOfWork
+from hub.services.ports import ChangeSink, StewardUnitOfWork, UnitOfWork
 
 log = logging.getLogger("concord.apply")
 
@@ -188,6 +191,7 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         if candidate["status"] != "pending":
             raise Conflict(f"candidate {cmd.candidate_id} is {candidate['status']} already")
         now = datetime.now(UTC)
+        _release_for_decision(uow, cmd.candidate_id, cmd.actor, now)
         events = 0
         if cmd.decision == "merge":
             events = applier.curation.move(
@@ -210,6 +214,22 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         )
         uow.commit()
     return {"id": cmd.candidate_id, "status": status, "events": events}
+
+
+def _release_for_decision(uow: UnitOfWork, candidate_id: int, actor: str, now: datetime) -> None:
+    """Refuse a decision on a candidate another steward holds (until the claim expires);
+    otherwise the decision ends the claim. Read under the candidate's row lock, which a claim
+    takes too, so a claim and a decision on one candidate never cross."""
+    if not hasattr(uow, "claims"):
+        return
+    claims = cast(StewardUnitOfWork, uow).claims
+    holder = claims.holders([candidate_id], now).get(candidate_id)
+    if holder is not None and holder != actor:
+        raise ClaimHeld(
+            f"candidate {candidate_id} is claimed by {holder}: only they can decide it until "
+            "the claim expires or is released"
+        )
+    claims.release([candidate_id])
 
 
 def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:
@@ -286,3 +306,90 @@ def reindex_golden(cmd: ReindexGolden, uow: UnitOfWork, applier: Applier) -> tup
             applier.resurvive(uow, set(ids))
             uow.commit()
         return len(ids), ids[-1] if ids else cmd.after
+
+
+def _stewarding(uow: UnitOfWork) -> StewardUnitOfWork:
+    if not hasattr(uow, "claims"):
+        raise ConcordError("this store keeps no claims or comments")
+    return cast(StewardUnitOfWork, uow)
+
+
+def claim_candidates(cmd: ClaimCandidates, uow: UnitOfWork) -> dict[str, Any]:
+    """Claim the pending candidates no other steward holds. Locks only the candidates' rows,
+    in id order, before reading the claims: a second steward claiming the same set waits,
+    then sees the first's claims (a decision locks its candidate row last, after its record
+    and golden rows, so the two never wait on each other in a cycle)."""
+    with uow:
+        store = _stewarding(uow)
+        now = datetime.now(UTC)
+        pending = store.claims.lock_pending(cmd.candidate_ids)
+        held = store.claims.holders(pending, now)
+        mine = [i for i in pending if held.get(i, cmd.steward) == cmd.steward]
+        until = now + timedelta(minutes=cmd.minutes)
+        store.claims.take(mine, cmd.steward, now, until)
+        if mine:
+            store.audit(
+                cmd.steward, "candidate.claim", {"candidates": mine, "until": until.isoformat()}
+            )
+        store.commit()
+    return {
+        "claimed": mine,
+        "until": until,
+        "held": {i: who for i, who in held.items() if who != cmd.steward},
+        "not_pending": sorted(set(cmd.candidate_ids) - set(pending)),
+    }
+
+
+def release_claims(cmd: ReleaseClaims, uow: UnitOfWork) -> int:
+    """Give claims back; a steward only their own, an admin anyone's. Same locks as a
+    claim: the candidates' rows in id order, then the claims."""
+    with uow:
+        store = _stewarding(uow)
+        now = datetime.now(UTC)
+        ids = cmd.candidate_ids
+        wanted = store.claims.held_by(cmd.actor) if ids is None else list(ids)
+        store.claims.lock_pending(wanted)
+        others = {
+            i: who for i, who in store.claims.holders(wanted, now).items() if who != cmd.actor
+        }
+        if others and not cmd.admin:
+            i, who = sorted(others.items())[0]
+            raise ClaimHeld(f"candidate {i} is claimed by {who}: only an admin can release it")
+        released = store.claims.release(wanted)
+        if released:
+            store.audit(
+                cmd.actor,
+                "candidate.release",
+                {"candidates": sorted(wanted), "of": {str(i): w for i, w in others.items()}},
+            )
+        store.commit()
+    return released
+
+
+COMMENT_LIMIT = 4000
+
+
+def add_comment(cmd: AddComment, uow: UnitOfWork) -> int:
+    """Store a comment and audit it; the thing commented on must exist."""
+    where = f"comment on {cmd.kind} {cmd.target}"
+    text = cmd.text.strip()
+    if cmd.kind not in ("candidate", "golden"):
+        raise ConcordError(f"{where}: kind: {cmd.kind!r} is not candidate or golden")
+    if not text:
+        raise ConcordError(f"{where}: text: empty")
+    if len(text) > COMMENT_LIMIT:
+        raise ConcordError(f"{where}: text: longer than {COMMENT_LIMIT} characters")
+    with uow:
+        store = _stewarding(uow)
+        if cmd.kind == "candidate":
+            found = cmd.target.isdigit() and bool(uow.candidates.get(int(cmd.target), lock=False))
+        else:
+            found = bool(uow.golden.load([cmd.target]))
+        if not found:
+            raise RecordNotFound(f"{where}: no such {cmd.kind}")
+        cid = store.comments.add(cmd.kind, cmd.target, cmd.actor, text, datetime.now(UTC))
+        store.audit(
+            cmd.actor, f"{cmd.kind}.comment", {"kind": cmd.kind, "target": cmd.target, "text": text}
+        )
+        store.commit()
+    return cid

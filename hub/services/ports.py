@@ -296,3 +296,34 @@ class SlotMemory(Protocol):
     def finish_snapshot(self, source: str, slot: str, rows: int) -> None: ...
 
     def confirm(self, source: str, slot: str, lsn: int) -> None: ...
+
+
+class ClaimRepo(Protocol):
+    def lock_pending(self, ids: Collection[int]) -> list[int]:
+        """Row-lock these candidates in id order; return those still pending."""
+        ...
+
+    def holders(self, ids: Collection[int], now: datetime) -> dict[int, str]:
+        """Who holds each of these candidates at ``now`` (expired claims hold nothing)."""
+        ...
+
+    def take(self, ids: Collection[int], steward: str, now: datetime, until: datetime) -> None: ...
+
+    def held_by(self, steward: str) -> list[int]: ...
+
+    def release(self, ids: Collection[int]) -> int: ...
+
+
+class CommentRepo(Protocol):
+    def add(self, kind: str, target: str, author: str, text: str, at: datetime) -> int: ...
+
+
+class StewardUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that also keeps stewards' claims and comments (the SQL one does; the
+    unit tests' in-memory fake does not)."""
+
+    @property
+    def claims(self) -> ClaimRepo: ...
+
+    @property
+    def comments(self) -> CommentRepo: ...

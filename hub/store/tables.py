@@ -508,3 +508,32 @@ class DataQuality(Base):
     domain: Mapped[str] = mapped_column(String(50))
     issues: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class CandidateClaim(Base):
+    """A steward's hold on a pending match candidate, so two stewards do not decide the same
+    one. One row per candidate (the key), so a candidate is never held twice; a claim past
+    ``expires_at`` no longer holds and may be taken over."""
+
+    __tablename__ = "candidate_claim"
+    __table_args__ = (Index("ix_candidate_claim_steward", "steward", "expires_at"),)
+
+    candidate_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    steward: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime] = mapped_column(Stamp)
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class StewardComment(Base):
+    """A steward's note on a match candidate or a golden record (``target`` is the candidate's
+    id or the golden record's id); never edited, so the thread is its own history."""
+
+    __tablename__ = "steward_comment"
+    __table_args__ = (Index("ix_steward_comment_target", "kind", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))  # candidate | golden
+    target: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)

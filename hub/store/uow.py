@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.domain.spec import SourceSpec
 from hub.store.access import audit
+from hub.store.claims import SqlClaims, SqlComments
 from hub.store.inbox import SqlDeadLetters, SqlInbox
 from hub.store.onboarding import SqlRuns
 from hub.store.project_setup import SqlSetup
@@ -42,6 +43,8 @@ class SqlUnitOfWork:
         self.dead_letters = SqlDeadLetters(self.session)
         self.runs = SqlRuns(self.session)
         self.setup = SqlSetup(self.session)
+        self.claims = SqlClaims(self.session)
+        self.comments = SqlComments(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:

@@ -2,7 +2,7 @@
 a person instead of being cancelled (issue 17, must-have 3).
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-04 13:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

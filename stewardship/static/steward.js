@@ -23,16 +23,31 @@
   }
   if (rows.length) select(0);
 
+  // `?` shows every key (the dialog is in _keys.html); `?` again or Esc closes it.
+  var help = document.getElementById("keys-help");
+  function toggleHelp() {
+    if (!help) return false;
+    if (help.open) { help.close(); } else { help.showModal(); }
+    return true;
+  }
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
     var done = false;
-    if (rows.length) {
+    if (e.key === "?") { done = toggleHelp(); }
+    else if (help && help.open) { return; }
+    else if (rows.length) {
       if (e.key === "j") { select(at + 1); done = true; }
       else if (e.key === "k") { select(at - 1); done = true; }
       else if (e.key === "Enter") { window.location.href = rows[at].dataset.href; done = true; }
+      else if (e.key === "c") { done = press(rows[at].querySelector("[data-claim], [data-release]")); }
+      else if (e.key === "]") { done = press(byKey("next-page")); }
+      else if (e.key === "[") { done = press(byKey("prev-page")); }
     } else {
-      var map = { m: "m", n: "n", s: "s", j: "next", k: "prev", q: "q" };
-      if (map[e.key]) done = press(byKey(map[e.key]));
+      var map = { m: "m", n: "n", s: "s", j: "next", k: "prev", q: "q", c: "c" };
+      var reason = document.querySelector("[data-decide] input[name=reason]");
+      if (e.key === "r" && reason) { reason.focus(); done = true; }
+      else if (map[e.key]) done = press(byKey(map[e.key]));
     }
     if (done) e.preventDefault();
   });
