@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from hub.api.deps import HubDep, ReadSession, release
 from hub.api.schemas import RowId
-from hub.domain.commands import DecideMatch, RefreshEvidence
+from hub.domain.commands import DecideCluster, DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from hub.store.kpis import all_kpis
 from stewardship import bulk, clusters, queue, records
@@ -88,6 +88,9 @@ def compare_page(
         fresh(session)
     view = records.compare(session, candidate_id)
     prev, nxt = queue.neighbours(session, f, candidate_id)
+    spec = hub.config.domain(view["candidate"].domain)
+    pending = view["candidate"].status == "pending"
+    cluster = clusters.side_by_side(session, view["candidate"].source_record_id) if pending else []
     return render(
         request,
         "compare.html",
@@ -95,15 +98,18 @@ def compare_page(
         f=f,
         v=view,
         c=view["candidate"],
-        others=clusters.others(session, view["candidate"].source_record_id, candidate_id)
-        if view["candidate"].status == "pending"
-        else [],
+        others=[o for o in cluster if o["id"] != candidate_id],
+        cluster=cluster if len(cluster) > 1 else [],
+        cluster_rows=clusters.field_rows(
+            view["record"].attributes, cluster, [f.name for f in spec.fields]
+        ),
+        cluster_ids=",".join(str(o["id"]) for o in cluster),
         compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         prev_url=_url(f"/steward/candidates/{prev}", f) if prev else None,
         next_url=_url(f"/steward/candidates/{nxt}", f) if nxt else None,
         queue_url=_url("/steward/queue", f),
         keep=f.query(),
-        display=hub.config.domain(view["candidate"].domain).display,
+        display=spec.display,
     )
 
 
@@ -134,6 +140,38 @@ async def decide(
     if nxt is None:
         nxt = queue.first(session, f)  # wrap round to what was skipped
     if nxt is None or nxt == candidate_id:
+        return redirect(_url("/steward/queue", f))
+    return redirect(_url(f"/steward/candidates/{nxt}", f))
+
+
+@router.post("/candidates/{candidate_id}/cluster")
+async def decide_cluster(
+    candidate_id: RowId,
+    request: Request,
+    hub: HubDep,
+    session: ReadSession,
+    steward: ActingSteward,
+    ids: Annotated[str, Form(max_length=2000)],
+    chosen: Annotated[str, Form(max_length=30)],
+    reason: Reason = "",
+) -> Response:
+    """One of a record's candidates (the others rejected), or none: one decision."""
+    f = _filter(request, hub, await request.form())
+    listed, pick = clusters.parse_choice(ids, chosen)
+    await release(session)
+    try:
+        await dispatch(hub, DecideCluster(listed, pick, reason, steward.name))
+        n = len(listed) - (pick is not None)
+        flash(
+            request,
+            (f"candidate {pick}: merged; " if pick is not None else "")
+            + f"{n} {plural(n, 'candidate')} not a match",
+        )
+    except ConcordError as exc:
+        flash(request, str(exc), "error")
+    fresh(session)
+    nxt = queue.first(session, f)
+    if nxt is None or nxt in listed:
         return redirect(_url("/steward/queue", f))
     return redirect(_url(f"/steward/candidates/{nxt}", f))
 

@@ -73,6 +73,18 @@ class DecideMatch:
 
 
 @dataclass(frozen=True)
+class DecideCluster:
+    """A steward's answer to one incoming record with several candidates: ``chosen`` is the
+    candidate it merges into (the others are rejected), or None to reject them all. One
+    question, so one decision: never half of a cluster decided."""
+
+    candidate_ids: tuple[int, ...]
+    chosen: int | None
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class RefreshEvidence:
     """Score these pending candidates again where the golden record they name has changed
     since they were scored (or was merged away), so the steward sees one snapshot."""
@@ -146,6 +158,7 @@ Command = (
     | KeepUnreadable
     | RefreshStatistics
     | DecideMatch
+    | DecideCluster
     | SplitRecord
     | MergeGolden
     | OverrideField

@@ -13,6 +13,7 @@ from typing import Any
 from hub.domain.commands import (
     AcceptChanges,
     ApplyPending,
+    DecideCluster,
     DecideMatch,
     KeepUnreadable,
     MergeGolden,
@@ -191,6 +192,75 @@ def decide_match(cmd: DecideMatch, uow: UnitOfWork, applier: Applier) -> dict[st
         )
         uow.commit()
     return {"id": cmd.candidate_id, "status": status, "events": events}
+
+
+def decide_cluster(cmd: DecideCluster, uow: UnitOfWork, applier: Applier) -> dict[str, object]:
+    """Pick one of a record's candidates (the others rejected) or none, in one transaction.
+
+    The lock order of ``decide_match``: the record, the golden rows of every candidate (by
+    id), then the candidate rows (by id); an apply that moved the record or a golden record
+    meanwhile is then seen, and a candidate no longer pending refuses the whole decision.
+    """
+    ids = sorted(set(cmd.candidate_ids))
+    if not ids or (cmd.chosen is not None and cmd.chosen not in ids):
+        raise ConcordError(f"candidate {cmd.chosen}: not one of the candidates {ids}")
+    with uow:
+        seen = _cluster(uow, ids)
+        key = record_key(seen[0])
+        uow.lock("record", ["\x00".join(key)])
+        held = uow.records.load([key]).get(key)
+        targets = {c["id"]: survivor(uow, c["golden_id"]) for c in seen}
+        own = [held.golden_id] if held and held.golden_id else []
+        uow.golden.load({*targets.values(), *own}, lock=True)
+        for cid in ids:
+            now_ = uow.candidates.get(cid)
+            if now_ is None or now_["status"] != "pending":
+                status = now_["status"] if now_ else "gone"
+                raise Conflict(f"candidate {cid} is {status} already: nothing decided")
+        now = datetime.now(UTC)
+        events = 0
+        if cmd.chosen is not None:
+            events = applier.move(uow, key, targets[cmd.chosen], "steward")
+        for c in seen:  # the rejections first: a merge supersedes what is still pending
+            if c["id"] != cmd.chosen:
+                _decide_one(uow, cmd, c, "rejected", now)
+        if cmd.chosen is not None:
+            _decide_one(uow, cmd, next(c for c in seen if c["id"] == cmd.chosen), "merged", now)
+        uow.commit()
+    return {"ids": ids, "chosen": cmd.chosen, "events": events}
+
+
+def _cluster(uow: UnitOfWork, ids: list[int]) -> list[dict[str, Any]]:
+    """The candidates, unlocked, checked to be of one incoming record."""
+    seen = []
+    for cid in ids:
+        c = uow.candidates.get(cid, lock=False)
+        if c is None:
+            raise RecordNotFound(f"no match candidate {cid}")
+        seen.append(c)
+    if len({record_key(c) for c in seen}) != 1:
+        raise ConcordError(f"candidates {ids} are not all of one incoming record")
+    return seen
+
+
+def _decide_one(
+    uow: UnitOfWork, cmd: DecideCluster, c: dict[str, Any], status: str, now: datetime
+) -> None:
+    uow.candidates.decide(c["id"], status, cmd.actor, cmd.reason, now)
+    uow.audit(
+        cmd.actor,
+        "candidate.merge" if status == "merged" else "candidate.reject",
+        {
+            "candidate": c["id"],
+            "source": c["source"],
+            "key": c["source_key"],
+            "golden_id": c["golden_id"],
+            "before": "pending",
+            "after": status,
+            "reason": cmd.reason,
+            "chosen": cmd.chosen,
+        },
+    )
 
 
 def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""A record with several candidates is one question (issue 16, must-have 1): the compare page
+shows them side by side and decides them in one action, pick one or none."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.app import create_app
+from hub.domain.commands import DecideCluster
+from hub.domain.errors import ConcordError, Conflict
+from tests.conftest import make_hub
+from tests.support.steward import ACME, SECRET, WEAK, Web, add_source, add_stewards, login
+
+
+@pytest.fixture
+def web(db_url: str) -> Iterator[Web]:
+    hub = make_hub(db_url, session_secret=SECRET)
+    add_stewards(hub)
+    keys = {n: add_source(hub, n, ["client"]) for n in ("crm", "northwind-crm", "erp")}
+    client = TestClient(create_app(hub, run_worker=False), raise_server_exceptions=False)
+    yield Web(hub, client, keys)
+    hub.close()
+
+
+def two_candidates(web: Web) -> tuple[str, str, list[int]]:
+    """NW-3 waits with a candidate against each of two golden records."""
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    pending = sorted(c.id for c in web.candidates() if c.status == "pending")
+    assert len(pending) == 2
+    return web.golden_of("crm", "A-1"), web.golden_of("erp", "E-2"), pending
+
+
+def _statuses(web: Web) -> dict[int, str]:
+    return {c.id: c.status for c in web.candidates()}
+
+
+def test_the_compare_page_shows_every_candidate_side_by_side(web: Web) -> None:
+    _, _, ids = two_candidates(web)
+    login(web.client, "ann")
+    html = web.client.get(f"/steward/candidates/{ids[0]}").text
+    table = html.split('class="cluster-table"')[1].split("</table>")[0]
+    assert all(f'data-candidate="{i}"' in table for i in ids)
+    choices = re.findall(r'name="chosen" value="(\w+)"', table)
+    assert choices[0] == "none" and sorted(choices[1:]) == sorted(map(str, ids))
+    assert "Decide all 2" in html
+
+
+def test_picking_one_merges_it_and_rejects_the_others_in_one_action(web: Web) -> None:
+    a, e, ids = two_candidates(web)
+    by_golden = {c.golden_id: c.id for c in web.candidates()}
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{ids[0]}/cluster",
+        data={"ids": ",".join(map(str, ids)), "chosen": str(by_golden[e]), "csrf": token},
+    )
+    assert r.status_code == 200, r.text
+    assert _statuses(web) == {by_golden[e]: "merged", by_golden[a]: "rejected"}
+    assert web.golden_of("northwind-crm", "NW-3") == e
+    actions = [(what, d["candidate"]) for _, what, d in web.audit() if what.startswith("candid")]
+    assert sorted(actions) == sorted(
+        [("candidate.merge", by_golden[e]), ("candidate.reject", by_golden[a])]
+    )
+
+
+def test_none_of_these_rejects_them_all(web: Web) -> None:
+    _, _, ids = two_candidates(web)
+    own = web.golden_of("northwind-crm", "NW-3")
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{ids[0]}/cluster",
+        data={"ids": ",".join(map(str, ids)), "chosen": "none", "csrf": token},
+    )
+    assert r.status_code == 200 and "2 candidates not a match" in r.text
+    assert set(_statuses(web).values()) == {"rejected"}
+    assert web.golden_of("northwind-crm", "NW-3") == own
+
+
+def test_a_cluster_decided_meanwhile_decides_nothing(web: Web) -> None:
+    _, _, ids = two_candidates(web)
+    web.hub.bus.handle(DecideCluster((ids[0],), None, "one of them first", "bob"))
+    with pytest.raises(Conflict, match=f"candidate {ids[0]} is rejected already"):
+        web.hub.bus.handle(DecideCluster(tuple(ids), ids[1], "late", "ann"))
+    assert _statuses(web) == {ids[0]: "rejected", ids[1]: "pending"}
+
+
+def test_a_choice_outside_the_cluster_is_refused(web: Web) -> None:
+    _, _, ids = two_candidates(web)
+    with pytest.raises(ConcordError, match="not one of the candidates"):
+        web.hub.bus.handle(DecideCluster(tuple(ids), 999, "", "ann"))
+    assert set(_statuses(web).values()) == {"pending"}
