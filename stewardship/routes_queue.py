@@ -13,7 +13,7 @@ from hub.api.schemas import RowId
 from hub.domain.commands import DecideCluster, DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from hub.store.kpis import all_kpis
-from stewardship import bulk, clusters, queue, records
+from stewardship import bulk, clusters, lineage, queue, records
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, fresh, plural, redirect, render
@@ -104,6 +104,9 @@ def compare_page(
             view["record"].attributes, cluster, [f.name for f in spec.fields]
         ),
         cluster_ids=",".join(str(o["id"]) for o in cluster),
+        preview=lineage.as_rows(lineage.preview(session, spec, view["golden"], view["record"]))
+        if pending
+        else [],
         compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         prev_url=_url(f"/steward/candidates/{prev}", f) if prev else None,
         next_url=_url(f"/steward/candidates/{nxt}", f) if nxt else None,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from stewardship import wording
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BadFilter
 from stewardship.security import (
@@ -30,6 +31,9 @@ from stewardship.security import (
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["plural"] = lambda word, n: plural(n, word)
+templates.env.filters["level"] = wording.level_label
+templates.env.filters["rule"] = wording.rule_label
+templates.env.filters["when"] = wording.when
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:

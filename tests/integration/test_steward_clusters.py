@@ -94,3 +94,39 @@ def test_a_choice_outside_the_cluster_is_refused(web: Web) -> None:
     with pytest.raises(ConcordError, match="not one of the candidates"):
         web.hub.bus.handle(DecideCluster(tuple(ids), 999, "", "ann"))
     assert set(_statuses(web).values()) == {"pending"}
+
+
+def _section(html: str, css: str) -> str:
+    return html.split(f'class="{css}"')[1].split("</table>")[0]
+
+
+def test_the_compare_page_previews_the_merge_per_field(web: Web) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("northwind-crm", "NW-3", **WEAK, industry="Software")
+    [cid] = [c.id for c in web.candidates() if c.status == "pending"]
+    login(web.client, "ann")
+    preview = _section(web.client.get(f"/steward/candidates/{cid}").text, "preview")
+    rows = {m[0]: m[1] for m in re.findall(r'data-field="(\w+)">(.*?)</tr>', preview, flags=re.S)}
+    assert "A-1" in rows["name"] and "this record" not in rows["name"]  # the crm name stays
+    assert ACME["name"] in rows["name"]
+    assert "owner&#39;s source" in rows["name"]
+    assert "this record" in rows["industry"] and "Software" in rows["industry"]
+    assert "owner&#39;s source" in rows["industry"]  # a crm-kind source, the only one
+    # nothing written: the golden record still has its own city
+    golden = web.golden_of("crm", "A-1")
+    assert web.golden_of("northwind-crm", "NW-3") != golden
+
+
+def test_the_golden_page_shows_every_source_value_and_which_won(web: Web) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("erp", "E-1", **{**ACME, "city": "York"})
+    golden = web.golden_of("crm", "A-1")
+    assert web.golden_of("erp", "E-1") == golden
+    login(web.client, "ann")
+    table = _section(web.client.get(f"/steward/golden/client/{golden}").text, "competing")
+    city = re.findall(r'<tr class="(won|lost)" data-field="city">(.*?)</tr>', table, flags=re.S)
+    assert len(city) == 2
+    assert sorted(k for k, _ in city) == ["lost", "won"]
+    won = next(text for k, text in city if k == "won")
+    assert "won:" in won and re.search(r"\d{2}:\d{2}:\d{2}( UTC)?</td>", won)
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", table)  # no microseconds
