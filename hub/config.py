@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     session_https_only: bool = False
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    # How long after a decision the steward page still offers to undo it.
+    steward_undo_seconds: int = Field(default=600, ge=0, le=7 * 86400)
 
     @field_validator("session_secret")
     @classmethod

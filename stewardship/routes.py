@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stewardship import routes_auth, routes_golden, routes_queue, routes_runs, routes_setup
+from stewardship import routes_auth, routes_golden, routes_queue, routes_runs, routes_setup, undo
 
 router = APIRouter(include_in_schema=False)
-for module in (routes_auth, routes_queue, routes_golden, routes_runs, routes_setup):
+for module in (routes_auth, routes_queue, routes_golden, routes_runs, routes_setup, undo):
     router.include_router(module.router)

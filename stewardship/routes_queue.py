@@ -13,7 +13,8 @@ from hub.api.schemas import RowId
 from hub.domain.commands import DecideCluster, DecideMatch, RefreshEvidence
 from hub.domain.errors import ConcordError
 from hub.store.kpis import all_kpis
-from stewardship import bulk, clusters, lineage, queue, records
+from hub.store.tables import MatchCandidate
+from stewardship import bulk, clusters, lineage, queue, records, undo
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, fresh, plural, redirect, render
@@ -129,13 +130,13 @@ async def decide(
     """Merge, not a match, or skip; then the next candidate of the same filtered queue."""
     f = _filter(request, hub, await request.form())
     if decision != "skip":
+        display = _display_of(hub, session, candidate_id)
+        record, golden = undo.names(session, [candidate_id], display)
         await release(session)  # no read connection held while the decision waits for one
         try:
             await dispatch(hub, DecideMatch(candidate_id, decision, reason, steward.name))
-            flash(
-                request,
-                f"candidate {candidate_id}: {'merged' if decision == 'merge' else 'not a match'}",
-            )
+            chosen = candidate_id if decision == "merge" else None
+            undo.offer(request, [candidate_id], undo.message(record, golden, chosen, 0))
         except ConcordError as exc:
             flash(request, str(exc), "error")
     fresh(session)
@@ -161,14 +162,16 @@ async def decide_cluster(
     """One of a record's candidates (the others rejected), or none: one decision."""
     f = _filter(request, hub, await request.form())
     listed, pick = clusters.parse_choice(ids, chosen)
+    record, golden = undo.names(session, list(listed), _display_of(hub, session, candidate_id))
     await release(session)
     try:
         await dispatch(hub, DecideCluster(listed, pick, reason, steward.name))
         n = len(listed) - (pick is not None)
-        flash(
+        text = undo.message(record, golden, pick, n)
+        undo.offer(
             request,
-            (f"candidate {pick}: merged; " if pick is not None else "")
-            + f"{n} {plural(n, 'candidate')} not a match",
+            sorted(listed),
+            text if pick is not None else f"{text}: {n} {plural(n, 'candidate')} not a match",
         )
     except ConcordError as exc:
         flash(request, str(exc), "error")
@@ -177,6 +180,12 @@ async def decide_cluster(
     if nxt is None or nxt in listed:
         return redirect(_url("/steward/queue", f))
     return redirect(_url(f"/steward/candidates/{nxt}", f))
+
+
+def _display_of(hub: HubDep, session: ReadSession, candidate_id: int) -> tuple[str, ...]:
+    """The display fields of the candidate's domain (a name for the flash)."""
+    cand = session.get(MatchCandidate, candidate_id)
+    return tuple(hub.config.domain(cand.domain).display) if cand else ()
 
 
 def _threshold(text: str) -> float:

@@ -85,6 +85,18 @@ class DecideCluster:
 
 
 @dataclass(frozen=True)
+class UndoDecision:
+    """Take back a steward's recent decision on these candidates (one decision: a single
+    candidate, or a whole cluster). A merge is undone by a split with the reason "undo" that
+    leaves no "not a match" behind; a rejection by making the pair pending again. Refused
+    after ``window_seconds`` or when already undone."""
+
+    candidate_ids: tuple[int, ...]
+    actor: str
+    window_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class RefreshEvidence:
     """Score these pending candidates again where the golden record they name has changed
     since they were scored (or was merged away), so the steward sees one snapshot."""
@@ -159,6 +171,7 @@ Command = (
     | RefreshStatistics
     | DecideMatch
     | DecideCluster
+    | UndoDecision
     | SplitRecord
     | MergeGolden
     | OverrideField

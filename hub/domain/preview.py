@@ -31,7 +31,7 @@ class FieldPreview:
 
     @property
     def changes(self) -> bool:
-        return self.now != self.after
+        return bool(self.now != self.after)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from hub.domain.commands import (
     RemoveOverride,
     ReplayDeadLetters,
     SplitRecord,
+    UndoDecision,
 )
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
@@ -45,6 +46,7 @@ from hub.services.handlers import (
 )
 from hub.services.onboarding import record_run, rollback_run
 from hub.services.project_setup import ProjectSetup
+from hub.services.undo import undo_decision
 
 
 class StatisticsSchedule:
@@ -92,6 +94,7 @@ class MessageBus:
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
             DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
             DecideCluster: lambda cmd: decide_cluster(cmd, uow_factory(), applier),
+            UndoDecision: lambda cmd: undo_decision(cmd, uow_factory(), applier),
             RefreshEvidence: lambda cmd: refresh_evidence(cmd, uow_factory(), applier),
             SplitRecord: lambda cmd: split_record(cmd, uow_factory(), applier),
             MergeGolden: lambda cmd: merge_golden(cmd, uow_factory(), applier),

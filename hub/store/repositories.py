@@ -470,6 +470,25 @@ class SqlCandidates:
             )
         )
 
+    def forget_exclusion(
+        self, key: tuple[str, str, str], golden_id: str, by: str, reason: str
+    ) -> int:
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        record = select(sr.c.id).where(
+            sr.c.source == key[0], sr.c.domain == key[1], sr.c.source_key == key[2]
+        )
+        gone = self.s.execute(
+            delete(mc).where(
+                mc.c.source_record_id == record.scalar_subquery(),
+                mc.c.golden_id == golden_id,
+                mc.c.rule == "steward:split",
+                mc.c.status == "rejected",
+                mc.c.decided_by == by,
+                mc.c.reason == reason,
+            )
+        )
+        return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
     def rejected(self, key: tuple[str, str, str]) -> set[str]:
         mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
         stmt = (

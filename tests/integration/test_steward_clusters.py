@@ -130,3 +130,86 @@ def test_the_golden_page_shows_every_source_value_and_which_won(web: Web) -> Non
     won = next(text for k, text in city if k == "won")
     assert "won:" in won and re.search(r"\d{2}:\d{2}:\d{2}( UTC)?</td>", won)
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", table)  # no microseconds
+
+
+def _undo_form(html: str) -> str:
+    m = re.search(r'<form class="flash ok undo".*?</form>', html, flags=re.S)
+    assert m, html
+    return m.group(0)
+
+
+def test_the_flash_names_both_records_and_undo_of_a_reject_makes_the_pair_pending(
+    web: Web,
+) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    [cid] = [c.id for c in web.candidates() if c.status == "pending"]
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{cid}/decide", data={"decision": "reject", "csrf": token}
+    )
+    form = _undo_form(r.text)
+    assert f"“{WEAK['name']}” is not “{ACME['name']}”" in form
+    assert _statuses(web) == {cid: "rejected"}
+    r = web.client.post("/steward/undo", data={"ids": str(cid), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text
+    assert _statuses(web) == {cid: "pending"}  # in the queue again
+    assert f"/steward/candidates/{cid}" in web.client.get("/steward/queue").text
+    undone = [d for _, what, d in web.audit() if what == "candidate.undo"]
+    assert [(d["before"], d["after"], d["reason"]) for d in undone] == [
+        ("rejected", "pending", "undo")
+    ]
+    r = web.client.post("/steward/undo", data={"ids": str(cid), "csrf": token})
+    assert "undone already" in r.text  # a second undo is refused
+    assert _statuses(web) == {cid: "pending"}
+
+
+def test_undo_of_a_merge_splits_the_record_off_and_leaves_no_exclusion(web: Web) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    [cid] = [c.id for c in web.candidates() if c.status == "pending"]
+    golden = web.golden_of("crm", "A-1")
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{cid}/decide", data={"decision": "merge", "csrf": token}
+    )
+    assert f"“{WEAK['name']}” merged into “{ACME['name']}”" in _undo_form(r.text)
+    assert web.golden_of("northwind-crm", "NW-3") == golden
+    r = web.client.post("/steward/undo", data={"ids": str(cid), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text, r.text
+    assert web.golden_of("northwind-crm", "NW-3") != golden  # standing alone again
+    assert _statuses(web) == {cid: "undone"}  # no "not a match" left: it may be proposed
+    splits = [d for _, what, d in web.audit() if what == "golden.split"]
+    assert [(d["before"], d["reason"]) for d in splits] == [(golden, "undo")]
+    r = web.client.post("/steward/undo", data={"ids": str(cid), "csrf": token})
+    assert "undone already" in r.text
+    assert web.golden_of("northwind-crm", "NW-3") != golden
+
+
+def test_undo_after_the_window_is_refused(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    [cid] = [c.id for c in web.candidates() if c.status == "pending"]
+    web.hub.bus.handle(DecideCluster((cid,), None, "no", "ann"))
+    monkeypatch.setattr(web.hub.settings, "steward_undo_seconds", 0)
+    token = login(web.client, "ann")
+    r = web.client.post("/steward/undo", data={"ids": str(cid), "csrf": token})
+    assert "too late to undo" in r.text
+    assert _statuses(web) == {cid: "rejected"}
+
+
+def test_undo_of_a_cluster_decision_undoes_all_of_it(web: Web) -> None:
+    _, erp, ids = two_candidates(web)
+    own = web.golden_of("northwind-crm", "NW-3")
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{ids[0]}/cluster",
+        data={"ids": ",".join(map(str, ids)), "chosen": str(chosen), "csrf": token},
+    )
+    assert "1 other not a match" in _undo_form(r.text)
+    r = web.client.post("/steward/undo", data={"ids": ",".join(map(str, ids)), "csrf": token})
+    assert "undone" in r.text
+    statuses = _statuses(web)
+    assert statuses[chosen] == "undone" and {statuses[i] for i in ids if i != chosen} == {"pending"}
+    assert web.golden_of("northwind-crm", "NW-3") not in (erp, own)  # split off, alone
