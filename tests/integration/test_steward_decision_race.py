@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.app import create_app
-from hub.domain.commands import DecideCluster
+from hub.domain.commands import DecideCluster, UndoDecision
 from hub.store.repositories import SqlRecords
 from tests.conftest import make_hub
 from tests.integration.test_steward_clusters import two_candidates
@@ -100,3 +100,20 @@ def record_of(web: Web, key: str) -> dict[str, Any]:
     with admin_session(web.hub.engine) as s:
         row = s.scalars(select(SourceRecordRow).where(SourceRecordRow.source_key == key)).one()
         return dict(row.attributes)
+
+
+def test_undo_of_a_merge_during_an_apply_batch_keeps_both(
+    pg_web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, erp, ids = two_candidates(pg_web)
+    chosen = next(c.id for c in pg_web.candidates() if c.golden_id == erp)
+    pg_web.hub.bus.handle(DecideCluster(tuple(ids), chosen, "same client", "ann"))
+    assert pg_web.golden_of("northwind-crm", "NW-3") == erp
+    [result] = race(
+        pg_web, monkeypatch, lambda: pg_web.hub.bus.handle(UndoDecision(tuple(ids), "ann"))
+    )
+    assert not isinstance(result, BaseException), result
+    assert pg_web.golden_of("northwind-crm", "NW-3") == result["golden_id"] != erp
+    assert record_of(pg_web, "NW-3")["city"] == "York"
+    statuses = {c.id: c.status for c in pg_web.candidates() if c.id in ids}
+    assert statuses[chosen] == "undone" and "merged" not in statuses.values()
