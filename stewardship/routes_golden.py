@@ -14,7 +14,7 @@ from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, Spli
 from hub.domain.errors import ConcordError
 from hub.domain.validation import map_from_text
 from hub.store import queries
-from stewardship import lineage, records
+from stewardship import lineage, records, trail
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect, render
 
@@ -105,6 +105,7 @@ def golden_page(
         fields=[f.name for f in spec.fields],
         linked=records.linked_records(session, golden_id),
         competing=lineage.competing_values(session, spec, golden_id),
+        trail=trail.trail(session, domain, golden_id),
         history=records.history_diffs(queries.golden_history(session, domain, golden_id)),
         q=q,
         found=found,
