@@ -26,7 +26,8 @@
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
     var done = false;
-    if (rows.length) {
+    if (e.key === "u") { done = press(byKey("u")); }  // undo, while the flash offers it
+    else if (rows.length) {
       if (e.key === "j") { select(at + 1); done = true; }
       else if (e.key === "k") { select(at - 1); done = true; }
       else if (e.key === "Enter") { window.location.href = rows[at].dataset.href; done = true; }
