@@ -74,3 +74,12 @@ def parse_choice(ids: str, chosen: str) -> tuple[tuple[int, ...], int | None]:
     except ValueError:
         raise ConcordError(f"candidates {ids!r}, choice {chosen!r}: not candidate ids") from None
     return listed, pick
+
+
+def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's rows with each record's candidates together, where its likeliest stands:
+    the order is otherwise the queue's, so paging (by the last row read) is unchanged."""
+    by_record: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_record.setdefault(r["source_record_id"], []).append(r)
+    return [r for group in by_record.values() for r in group]

@@ -60,7 +60,7 @@ def queue_page(
         "queue.html",
         steward,
         f=f,
-        rows=rows,
+        rows=clusters.grouped(rows),
         several=several,
         counts=queue.counts_by_domain(session, f),
         domains=list(hub.config.domains),

@@ -213,3 +213,18 @@ def test_undo_of_a_cluster_decision_undoes_all_of_it(web: Web) -> None:
     statuses = _statuses(web)
     assert statuses[chosen] == "undone" and {statuses[i] for i in ids if i != chosen} == {"pending"}
     assert web.golden_of("northwind-crm", "NW-3") not in (erp, own)  # split off, alone
+
+
+def test_the_queue_shows_a_record_s_candidates_together(web: Web) -> None:
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
+    web.post_change("crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    web.post_change("northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    login(web.client, "ann")
+    html = web.client.get("/steward/queue").text
+    records = re.findall(r'data-record="(\d+)"', html)
+    assert len(records) == 3 and len(set(records)) == 2
+    # each record's rows are next to each other, the second marked as the same record
+    assert records[0] == records[1] or records[1] == records[2], records
+    assert html.count('class="same-record"') == 1
