@@ -5,6 +5,7 @@ many candidates each row's record has, and the compare page lists the others bes
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -83,3 +84,29 @@ def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         by_record.setdefault(r["source_record_id"], []).append(r)
     return [r for group in by_record.values() for r in group]
+
+
+def undoable(session: Session, candidate_id: int, window_seconds: int) -> list[int]:
+    """The candidates decided together with this one (a cluster decision shares its moment
+    and steward), if that was a steward's merge or rejection less than the window ago."""
+    cand = session.get(MatchCandidate, candidate_id)
+    if cand is None or cand.status not in ("merged", "rejected") or cand.decided_at is None:
+        return []
+    if cand.rule == "steward:split" or cand.reason == "undo":
+        return []
+    at = cand.decided_at if cand.decided_at.tzinfo else cand.decided_at.replace(tzinfo=UTC)
+    if datetime.now(UTC) - at > timedelta(seconds=window_seconds):
+        return []
+    mc = MatchCandidate
+    return list(
+        session.scalars(
+            select(mc.id)
+            .where(
+                mc.source_record_id == cand.source_record_id,
+                mc.decided_at == cand.decided_at,
+                mc.decided_by == cand.decided_by,
+                mc.status.in_(("merged", "rejected")),
+            )
+            .order_by(mc.id)
+        )
+    )

@@ -105,6 +105,9 @@ def compare_page(
             view["record"].attributes, cluster, [f.name for f in spec.fields]
         ),
         cluster_ids=",".join(str(o["id"]) for o in cluster),
+        undo_ids=",".join(
+            map(str, clusters.undoable(session, candidate_id, hub.settings.steward_undo_seconds))
+        ),
         preview=lineage.as_rows(lineage.preview(session, spec, view["golden"], view["record"]))
         if pending
         else [],

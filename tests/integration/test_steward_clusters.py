@@ -228,3 +228,17 @@ def test_the_queue_shows_a_record_s_candidates_together(web: Web) -> None:
     # each record's rows are next to each other, the second marked as the same record
     assert records[0] == records[1] or records[1] == records[2], records
     assert html.count('class="same-record"') == 1
+
+
+def test_a_decided_candidate_s_page_offers_undo_within_the_window(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, erp, ids = two_candidates(web)
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    web.hub.bus.handle(DecideCluster(tuple(ids), chosen, "", "ann"))
+    login(web.client, "ann")
+    html = web.client.get(f"/steward/candidates/{ids[0]}").text
+    form = re.search(r'<form class="undo-decision".*?</form>', html, re.S)
+    assert form and f'name="ids" value="{ids[0]},{ids[1]}"' in form.group(0)
+    monkeypatch.setattr(web.hub.settings, "steward_undo_seconds", 0)
+    assert 'class="undo-decision"' not in web.client.get(f"/steward/candidates/{ids[0]}").text
