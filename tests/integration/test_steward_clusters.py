@@ -242,3 +242,19 @@ def test_a_decided_candidate_s_page_offers_undo_within_the_window(
     assert form and f'name="ids" value="{ids[0]},{ids[1]}"' in form.group(0)
     monkeypatch.setattr(web.hub.settings, "steward_undo_seconds", 0)
     assert 'class="undo-decision"' not in web.client.get(f"/steward/candidates/{ids[0]}").text
+
+
+def test_bad_cluster_and_undo_input_gets_a_clear_error_and_changes_nothing(web: Web) -> None:
+    _, _, ids = two_candidates(web)
+    token = login(web.client, "ann")
+    r = web.client.post(
+        f"/steward/candidates/{ids[0]}/cluster", data={"ids": "1,x", "chosen": "1", "csrf": token}
+    )
+    assert (
+        r.status_code == 400
+        and "candidates &#39;1,x&#39;" in r.text
+        and "not candidate ids" in r.text
+    )
+    r = web.client.post("/steward/undo", data={"ids": str(ids[0]), "csrf": token})
+    assert f"candidate {ids[0]} is pending: there is no decision to undo" in r.text
+    assert set(_statuses(web).values()) == {"pending"}
