@@ -220,7 +220,8 @@ def decide_cluster(cmd: DecideCluster, uow: UnitOfWork, applier: Applier) -> dic
         now = datetime.now(UTC)
         events = 0
         if cmd.chosen is not None:
-            events = applier.move(uow, key, targets[cmd.chosen], "steward")
+            # followed again under the locks, as decide_match does: merged meanwhile?
+            events = applier.move(uow, key, survivor(uow, targets[cmd.chosen]), "steward")
         for c in seen:  # the rejections first: a merge supersedes what is still pending
             if c["id"] != cmd.chosen:
                 _decide_one(uow, cmd, c, "rejected", now)
