@@ -123,8 +123,9 @@ class MessageBus:
 
         Every write path takes its locks in one order (docs/architecture.md, "Locks"); a
         lock asked for out of it is not waited for (``LockBusy``), and PostgreSQL fails one
-        side of any cycle left: the side that is a person's click must not see a 500 for it. Ingest and apply have their own answers
-        (idempotent resends; the batch's one-by-one fallback)."""
+        side of any cycle left: the side that is a person's click must not see a 500 for it.
+        Ingest and apply have their own answers (idempotent resends; the batch's one-by-one
+        fallback)."""
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise TypeError(f"no handler for {type(cmd).__name__}")
