@@ -20,7 +20,7 @@ RULES = {
 _LEVELS = {
     "exact": "same",
     "else": "different",
-    "missing": "blank on one side",
+    "missing": "blank",
     "swapped": "same, fields swapped",
     "typo": "one typo apart",
 }

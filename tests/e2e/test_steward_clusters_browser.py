@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.bootstrap import Hub
-from tests.e2e.test_steward_browser import _login, _post
+from tests.e2e.test_steward_browser import _login, _post, _shot
 from tests.e2e.test_steward_second_pass import _candidates, _golden_of
 from tests.support.steward import ACME, WEAK
 
@@ -29,6 +29,7 @@ def test_pick_one_of_a_record_s_candidates_then_undo_it_by_key(
     )
     assert sorted(heads) == ids  # side by side
     assert page.locator("table.preview tr[data-field=name]").is_visible()  # the preview
+    _shot(page, "compare-cluster")
     page.check(f"input[name=chosen][value='{chosen}']")
     page.fill("form.decide-cluster input[name=reason]", "the Leeds office")
     page.press("form.decide-cluster input[name=reason]", "Enter")  # Enter never decides
@@ -46,6 +47,7 @@ def test_pick_one_of_a_record_s_candidates_then_undo_it_by_key(
     assert statuses[chosen] == "undone" and "rejected" not in statuses.values()
     assert _golden_of(hub, "northwind-crm", "NW-3") not in (erp, own)
     page.goto(f"{url}/steward/golden/client/{erp}")
+    _shot(page, "golden-trail")
     trail = page.inner_text("table.trail")
     assert "merged in" in trail and "split off" in trail and "“undo”" in trail
     assert "“the Leeds office”" in trail
