@@ -64,3 +64,21 @@ def test_the_compare_page_says_levels_in_plain_words(web: Web) -> None:  # noqa:
     assert {"different", "blank"} & set(levels), levels
     assert "<code>" in table  # the internal name stays beside the label
     assert not re.search(r"\d\d:\d\d:\d\d\.\d{3,}", html)
+
+
+def test_the_trail_names_the_onboarding_run_that_loaded_a_record(web: Web) -> None:  # noqa: F811
+    from sqlalchemy import update
+
+    from hub.store.tables import SourceRecordRow
+    from hub.store.uow import admin_session
+
+    web.post_change("crm", "A-1", **ACME)
+    golden = web.golden_of("crm", "A-1")
+    with admin_session(web.hub.engine) as s:  # as an onboarding run's commit leaves it
+        s.execute(update(SourceRecordRow).values(run_id="run-2026-12-acme"))
+        s.commit()
+    login(web.client, "ann")
+    rows = _trail(web.client.get(f"/steward/golden/client/{golden}").text)
+    assert any(
+        r[1] == "crm" and "loaded by onboarding run run-2026-12-acme" in r[2] for r in rows
+    ), rows
