@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
     # How long a steward's claim on a match candidate holds before others may take it.
     claim_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # How long after a decision the steward page still offers to undo it.
+    steward_undo_seconds: int = Field(default=600, ge=0, le=7 * 86400)
 
     @field_validator("session_secret")
     @classmethod

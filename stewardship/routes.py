@@ -11,8 +11,17 @@ from stewardship import (
     routes_queue,
     routes_runs,
     routes_setup,
+    undo,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (routes_auth, routes_queue, routes_claims, routes_golden, routes_runs, routes_setup):
+for module in (
+    routes_auth,
+    routes_queue,
+    routes_claims,
+    routes_golden,
+    routes_runs,
+    routes_setup,
+    undo,
+):
     router.include_router(module.router)

@@ -15,7 +15,7 @@ from hub.domain.validation import map_from_text
 from hub.store import queries
 from hub.store.claims import comments
 from hub.web.deps import HubDep, ReadSession, known_domain
-from stewardship import records
+from stewardship import lineage, records, trail
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect, render
 
@@ -105,6 +105,8 @@ def golden_page(
         g=view,
         fields=[f.name for f in spec.fields],
         linked=records.linked_records(session, golden_id),
+        competing=lineage.competing_values(session, spec, golden_id),
+        trail=trail.trail(session, domain, golden_id),
         history=records.history_diffs(queries.golden_history(session, domain, golden_id)),
         q=q,
         found=found,

@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from hub.domain.commands import DecideMatch, RefreshEvidence
+from hub.domain.commands import DecideCluster, DecideMatch, RefreshEvidence
 from hub.domain.errors import ClaimHeld, ConcordError
 from hub.store.claims import claims_of, comments
 from hub.store.kpis import all_kpis
+from hub.store.tables import MatchCandidate
 from hub.web.deps import HubDep, ReadSession, RowId, release
-from stewardship import bulk, clusters, known, productivity, queue, records
+from stewardship import bulk, clusters, known, lineage, productivity, queue, records, undo
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BANDS, BULK_LIMIT, QueueFilter
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -97,6 +98,9 @@ def compare_page(
         fresh(session)
     view = records.compare(session, candidate_id)
     prev, nxt = queue.neighbours(session, f, candidate_id)
+    spec = hub.config.domain(view["candidate"].domain)
+    pending = view["candidate"].status == "pending"
+    cluster = clusters.side_by_side(session, view["candidate"].source_record_id) if pending else []
     return render(
         request,
         "compare.html",
@@ -104,15 +108,24 @@ def compare_page(
         f=f,
         v=view,
         c=view["candidate"],
-        others=clusters.others(session, view["candidate"].source_record_id, candidate_id)
-        if view["candidate"].status == "pending"
+        others=[o for o in cluster if o["id"] != candidate_id],
+        cluster=cluster if len(cluster) > 1 else [],
+        cluster_rows=clusters.field_rows(
+            view["record"].attributes, cluster, [f.name for f in spec.fields]
+        ),
+        cluster_ids=",".join(str(o["id"]) for o in cluster),
+        undo_ids=",".join(
+            map(str, clusters.undoable(session, candidate_id, hub.settings.steward_undo_seconds))
+        ),
+        preview=lineage.as_rows(lineage.preview(session, spec, view["golden"], view["record"]))
+        if pending
         else [],
         compare_url=lambda cid: _url(f"/steward/candidates/{cid}", f),
         prev_url=_url(f"/steward/candidates/{prev}", f) if prev else None,
         next_url=_url(f"/steward/candidates/{nxt}", f) if nxt else None,
         queue_url=_url("/steward/queue", f),
         keep=f.query(),
-        display=hub.config.domain(view["candidate"].domain).display,
+        display=spec.display,
         claim=claims_of(session, [candidate_id], datetime.now(UTC)).get(candidate_id),
         comments=comments(session, "candidate", str(candidate_id)),
         comment_url=f"/steward/candidates/{candidate_id}/comments",
@@ -132,13 +145,13 @@ async def decide(
     """Merge, not a match, or skip; then the next candidate of the same filtered queue."""
     f = _filter(request, hub, steward, await request.form())
     if decision != "skip":
+        display = _display_of(hub, session, candidate_id)
+        record, golden = undo.names(session, [candidate_id], display)
         await release(session)  # no read connection held while the decision waits for one
         try:
             await dispatch(hub, DecideMatch(candidate_id, decision, reason, steward.name))
-            flash(
-                request,
-                f"candidate {candidate_id}: {'merged' if decision == 'merge' else 'not a match'}",
-            )
+            chosen = candidate_id if decision == "merge" else None
+            undo.offer(request, [candidate_id], undo.message(record, golden, chosen, 0))
         except ClaimHeld:
             raise  # 409: another steward holds it; the page says who
         except ConcordError as exc:
@@ -150,6 +163,46 @@ async def decide(
     if nxt is None or nxt == candidate_id:
         return redirect(_url("/steward/queue", f))
     return redirect(_url(f"/steward/candidates/{nxt}", f))
+
+
+@router.post("/candidates/{candidate_id}/cluster")
+async def decide_cluster(
+    candidate_id: RowId,
+    request: Request,
+    hub: HubDep,
+    session: ReadSession,
+    steward: ActingSteward,
+    ids: Annotated[str, Form(max_length=2000)],
+    chosen: Annotated[str, Form(max_length=30)],
+    reason: Reason = "",
+) -> Response:
+    """One of a record's candidates (the others rejected), or none: one decision."""
+    f = _filter(request, hub, steward, await request.form())
+    listed, pick = clusters.parse_choice(ids, chosen)
+    record, golden = undo.names(session, list(listed), _display_of(hub, session, candidate_id))
+    await release(session)
+    try:
+        await dispatch(hub, DecideCluster(listed, pick, reason, steward.name))
+        n = len(listed) - (pick is not None)
+        text = undo.message(record, golden, pick, n)
+        undo.offer(
+            request,
+            sorted(listed),
+            text if pick is not None else f"{text}: {n} {plural(n, 'candidate')} not a match",
+        )
+    except ConcordError as exc:
+        flash(request, str(exc), "error")
+    fresh(session)
+    nxt = queue.first(session, f)
+    if nxt is None or nxt in listed:
+        return redirect(_url("/steward/queue", f))
+    return redirect(_url(f"/steward/candidates/{nxt}", f))
+
+
+def _display_of(hub: HubDep, session: ReadSession, candidate_id: int) -> tuple[str, ...]:
+    """The display fields of the candidate's domain (a name for the flash)."""
+    cand = session.get(MatchCandidate, candidate_id)
+    return tuple(hub.config.domain(cand.domain).display) if cand else ()
 
 
 def _threshold(text: str) -> float:

@@ -3,6 +3,7 @@ mounting the page on the app (one call from ``hub.app``)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from stewardship import wording
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BadFilter
 from stewardship.security import (
@@ -30,6 +32,9 @@ from stewardship.security import (
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["plural"] = lambda word, n: plural(n, word)
+templates.env.filters["level"] = wording.level_label
+templates.env.filters["rule"] = wording.rule_label
+templates.env.filters["when"] = wording.when
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -45,6 +50,10 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     messages = request.session.pop("flash", []) if "session" in request.scope else []
+    undo_offer = request.session.pop("undo", None) if "session" in request.scope else None
+    window = int(request.app.state.hub.settings.steward_undo_seconds) if undo_offer else 0
+    if undo_offer and time.time() - float(undo_offer.get("at", 0)) > window:
+        undo_offer = None
     return templates.TemplateResponse(
         request,
         template,
@@ -53,6 +62,7 @@ def render(
             "can_act": steward is not None and steward.role in CAN_ACT,
             "csrf": csrf_token(request),
             "messages": messages,
+            "undo_offer": undo_offer,
             **context,
         },
         status_code=status_code,

@@ -113,6 +113,30 @@ class AddComment:
 
 
 @dataclass(frozen=True)
+class DecideCluster:
+    """A steward's answer to one incoming record with several candidates: ``chosen`` is the
+    candidate it merges into (the others are rejected), or None to reject them all. One
+    question, so one decision: never half of a cluster decided."""
+
+    candidate_ids: tuple[int, ...]
+    chosen: int | None
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class UndoDecision:
+    """Take back a steward's recent decision on these candidates (one decision: a single
+    candidate, or a whole cluster). A merge is undone by a split with the reason "undo" that
+    leaves no "not a match" behind; a rejection by making the pair pending again. Refused
+    after ``window_seconds`` or when already undone."""
+
+    candidate_ids: tuple[int, ...]
+    actor: str
+    window_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class RefreshEvidence:
     """Score these pending candidates again where the golden record they name has changed
     since they were scored (or was merged away), so the steward sees one snapshot."""
@@ -186,6 +210,8 @@ Command = (
     | KeepUnreadable
     | RefreshStatistics
     | DecideMatch
+    | DecideCluster
+    | UndoDecision
     | SplitRecord
     | MergeGolden
     | OverrideField

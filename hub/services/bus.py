@@ -15,6 +15,7 @@ from hub.domain.commands import (
     AdvanceProjectSetup,
     ApplyPending,
     ClaimCandidates,
+    DecideCluster,
     DecideMatch,
     DecideSetupException,
     KeepUnreadable,
@@ -28,6 +29,7 @@ from hub.domain.commands import (
     RemoveOverride,
     ReplayDeadLetters,
     SplitRecord,
+    UndoDecision,
 )
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
@@ -41,6 +43,7 @@ from hub.services.handlers import (
     add_comment,
     apply_pending,
     claim_candidates,
+    decide_cluster,
     decide_match,
     keep_unreadable,
     merge_golden,
@@ -55,6 +58,7 @@ from hub.services.handlers import (
 from hub.services.onboarding import record_run, rollback_run
 from hub.services.ports import ChangeSink
 from hub.services.project_setup import ProjectSetup
+from hub.services.undo import undo_decision
 
 
 class StatisticsSchedule:
@@ -114,6 +118,8 @@ class MessageBus:
             KeepUnreadable: lambda cmd: keep_unreadable(cmd, uow_factory()),
             RefreshStatistics: lambda cmd: refresh_statistics(cmd, uow_factory()),
             DecideMatch: lambda cmd: decide_match(cmd, uow_factory(), applier),
+            DecideCluster: lambda cmd: decide_cluster(cmd, uow_factory(), applier),
+            UndoDecision: lambda cmd: undo_decision(cmd, uow_factory(), applier),
             RefreshEvidence: lambda cmd: refresh_evidence(cmd, uow_factory(), applier),
             ClaimCandidates: lambda cmd: claim_candidates(cmd, uow_factory()),
             ReleaseClaims: lambda cmd: release_claims(cmd, uow_factory()),

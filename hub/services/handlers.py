@@ -15,6 +15,7 @@ from hub.domain.commands import (
     AddComment,
     ApplyPending,
     ClaimCandidates,
+    DecideCluster,
     DecideMatch,
     KeepUnreadable,
     MergeGolden,
@@ -230,6 +231,79 @@ def _release_for_decision(uow: UnitOfWork, candidate_id: int, actor: str, now: d
             "the claim expires or is released"
         )
     claims.release([candidate_id])
+
+
+def decide_cluster(cmd: DecideCluster, uow: UnitOfWork, applier: Applier) -> dict[str, object]:
+    """Pick one of a record's candidates (the others rejected) or none, in one transaction.
+
+    The lock order of ``decide_match``: the record, the golden rows of every candidate (by
+    id), then the candidate rows (by id); an apply that moved the record or a golden record
+    meanwhile is then seen, and a candidate no longer pending refuses the whole decision.
+    """
+    ids = sorted(set(cmd.candidate_ids))
+    if not ids or (cmd.chosen is not None and cmd.chosen not in ids):
+        raise ConcordError(f"candidate {cmd.chosen}: not one of the candidates {ids}")
+    with uow:
+        seen = _cluster(uow, ids)
+        key = record_key(seen[0])
+        uow.lock("record", ["\x00".join(key)])
+        held = uow.records.load([key]).get(key)
+        targets = {c["id"]: active_successor(uow, c["golden_id"]) for c in seen}
+        own = [held.golden_id] if held and held.golden_id else []
+        uow.golden.load({*targets.values(), *own}, lock=True)
+        now = datetime.now(UTC)
+        for cid in ids:
+            now_ = uow.candidates.get(cid)
+            if now_ is None or now_["status"] != "pending":
+                status = now_["status"] if now_ else "gone"
+                raise Conflict(f"candidate {cid} is {status} already: nothing decided")
+            _release_for_decision(uow, cid, cmd.actor, now)  # another steward's claim: 409
+        events = 0
+        if cmd.chosen is not None:
+            # followed again under the locks, as decide_match does: merged meanwhile?
+            events = applier.curation.move(
+                uow, key, active_successor(uow, targets[cmd.chosen]), "steward"
+            )
+        for c in seen:  # the rejections first: a merge supersedes what is still pending
+            if c["id"] != cmd.chosen:
+                _decide_one(uow, cmd, c, "rejected", now)
+        if cmd.chosen is not None:
+            _decide_one(uow, cmd, next(c for c in seen if c["id"] == cmd.chosen), "merged", now)
+        uow.commit()
+    return {"ids": ids, "chosen": cmd.chosen, "events": events}
+
+
+def _cluster(uow: UnitOfWork, ids: list[int]) -> list[dict[str, Any]]:
+    """The candidates, unlocked, checked to be of one incoming record."""
+    seen = []
+    for cid in ids:
+        c = uow.candidates.get(cid, lock=False)
+        if c is None:
+            raise RecordNotFound(f"no match candidate {cid}")
+        seen.append(c)
+    if len({record_key(c) for c in seen}) != 1:
+        raise ConcordError(f"candidates {ids} are not all of one incoming record")
+    return seen
+
+
+def _decide_one(
+    uow: UnitOfWork, cmd: DecideCluster, c: dict[str, Any], status: str, now: datetime
+) -> None:
+    uow.candidates.decide(c["id"], status, cmd.actor, cmd.reason, now)
+    uow.audit(
+        cmd.actor,
+        "candidate.merge" if status == "merged" else "candidate.reject",
+        {
+            "candidate": c["id"],
+            "source": c["source"],
+            "key": c["source_key"],
+            "golden_id": c["golden_id"],
+            "before": "pending",
+            "after": status,
+            "reason": cmd.reason,
+            "chosen": cmd.chosen,
+        },
+    )
 
 
 def split_record(cmd: SplitRecord, uow: UnitOfWork, applier: Applier) -> dict[str, Any]:

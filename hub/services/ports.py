@@ -140,6 +140,11 @@ class CandidateRepo(Protocol):
         """Record a decision; a merge supersedes the record's other pending candidates."""
         ...
 
+    def forget_exclusion(self, key: RecordKey, golden_id: str, by: str, reason: str) -> int:
+        """Drop the "not a match" that ``by``'s split of ``key`` off ``golden_id`` for
+        ``reason`` left (the undo of a merge is no verdict on the pair); how many went."""
+        ...
+
 
 class DeadLetters(Protocol):
     def add(self, inbox_id: int, change: Change, reason: str, at: datetime) -> None: ...

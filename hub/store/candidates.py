@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hub.store import candidate_evidence
@@ -86,6 +86,26 @@ class SqlCandidates:
                 decided_at=at,
             )
         )
+
+    def forget_exclusion(
+        self, key: tuple[str, str, str], golden_id: str, by: str, reason: str
+    ) -> int:
+        """Drop the "not a match" a steward's split left (an undo of a merge leaves none)."""
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        record = select(sr.c.id).where(
+            sr.c.source == key[0], sr.c.domain == key[1], sr.c.source_key == key[2]
+        )
+        gone = self.s.execute(
+            delete(mc).where(
+                mc.c.source_record_id == record.scalar_subquery(),
+                mc.c.golden_id == golden_id,
+                mc.c.rule == "steward:split",
+                mc.c.status == "rejected",
+                mc.c.decided_by == by,
+                mc.c.reason == reason,
+            )
+        )
+        return int(gone.rowcount or 0)  # type: ignore[attr-defined]
 
     def rejected(self, key: tuple[str, str, str]) -> set[str]:
         mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)

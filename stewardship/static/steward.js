@@ -36,6 +36,7 @@
     var done = false;
     if (e.key === "?") { done = toggleHelp(); }
     else if (help && help.open) { return; }
+    else if (e.key === "u") { done = press(byKey("u")); }  // undo, while the flash offers it
     else if (rows.length) {
       if (e.key === "j") { select(at + 1); done = true; }
       else if (e.key === "k") { select(at - 1); done = true; }

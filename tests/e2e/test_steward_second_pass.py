@@ -142,9 +142,9 @@ def test_evidence_and_probability_come_from_one_snapshot_of_the_golden_record(
     page.goto(f"{url}/steward/candidates/{borealis.id}")
     assert float(page.inner_text(".prob-total")) == queued
     evidence = _evidence(page)
-    assert evidence["name"][0] == "exact" and evidence["name"][1] > 0
+    assert evidence["name"][0] == "same" and evidence["name"][1] > 0
     # a name that no longer agrees never carries the weight it had when it agreed
     page.goto(f"{url}/steward/candidates/{acme.id}")
-    assert all(w <= 0 for level, w in _evidence(page).values() if level == "else")
+    assert all(w <= 0 for level, w in _evidence(page).values() if level == "different")
     assert "superseded" in page.inner_text(".summary")
     assert not page.locator("button.merge").count()
