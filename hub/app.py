@@ -14,12 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import stewardship.web as stewardship
-from connectors.outbound.webhooks import WebhookWorker
 from hub import __version__
 from hub.api import docs, errors
 from hub.api.body_limit import BodyLimit
 from hub.api.routes import router
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub, bootstrap, delivery_worker
 from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
 from hub.runtime.worker import EmbeddedWorker
@@ -62,7 +61,9 @@ def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
         delivery = None
         if run_worker:
             s = app.state.hub.settings
-            delivery = WebhookWorker(app.state.hub.engine, s)
+            delivery = delivery_worker(
+                app.state.hub.engine, s, app.state.hub.config.personal_fields
+            )
             metrics = app.state.metrics
 
             def observe(report: ApplyReport, seconds: float) -> None:

@@ -1,0 +1,121 @@
+"""What the delivery worker needs from the store, as values and Protocols.
+
+``connectors/outbound`` sends events; it does not know SQL. The worker reads subscriptions and
+due deliveries and writes outcomes through :class:`DeliveryStore`, and keeps its leadership
+on a :class:`LeaderLine`; ``hub.bootstrap`` wires the SQL store in (docs/architecture.md,
+"The parts": connectors depend on the services' ports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+RESPONSE_KEPT = 2000  # characters of a receiver's response body kept on the delivery
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscriber as the worker sees it: where to send, how to sign, what to leave out."""
+
+    id: str
+    name: str
+    kind: str  # webhook | kafka
+    url: str
+    domains: tuple[str, ...]
+    source: str | None
+    echo: bool
+    personal: bool
+    secret: str
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Due:
+    """A delivery to send now, with what is needed to send it."""
+
+    delivery_id: int
+    seq: int
+    event_id: str
+    golden_id: str
+    attempts: int
+    subscription: Subscription
+    payload: dict[str, Any]
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to. ``status`` is delivered, pending (retry at ``retry_at``),
+    dead, or gone (the receiver said 410: the subscription is disabled, the delivery waits)."""
+
+    delivery_id: int
+    subscription_id: str
+    status: str
+    http_status: int | None
+    response: str
+    at: datetime
+    retry_at: datetime | None = None
+
+
+# Whether an event is not for a subscription (the echo rule of connectors.outbound.routing).
+Skip = Callable[[Subscription, dict[str, Any]], bool]
+
+
+class LeaderLine(Protocol):
+    """A lock held on a line of its own to the store: it goes when that line goes."""
+
+    def take(self) -> bool:
+        """Try to take the lock, without waiting; whether it is ours now."""
+        ...
+
+    def holds(self) -> bool:
+        """Ask the line whether the lock is still ours (False when the line is dead)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    """The delivery table, the subscriptions' cursors over the outbox, and their wake-ups.
+
+    Every call is one short transaction of its own (or a read), so a worker killed between
+    two calls loses nothing: what was sent and not recorded is sent again with its id.
+    """
+
+    def behind(self) -> bool:
+        """Whether some subscription's cursor is behind the outbox (a read only)."""
+        ...
+
+    def fan_out(self, skip: Skip, batch: int, fence: Callable[[], bool]) -> int:
+        """Turn up to ``batch`` outbox rows past the cursors into deliveries; commit only if
+        ``fence()`` still says we lead. How many deliveries were made."""
+        ...
+
+    def due(
+        self, now: datetime, room: Callable[[str], int], held: Collection[int]
+    ) -> tuple[list[Subscription], list[Due]]:
+        """The active subscriptions, and for each up to ``room(id)`` due deliveries that are
+        the oldest undelivered one of their golden record (so at most one per record), leaving
+        out those in ``held`` (being sent already)."""
+        ...
+
+    def record(self, outcomes: Collection[Outcome]) -> None:
+        """Write what attempts came to (one transaction)."""
+        ...
+
+    def leader_line(self) -> LeaderLine | None:
+        """A new line for the leader lock, or None where one process delivers anyway."""
+        ...
+
+    def listen(self, wake: Callable[[], None]) -> Closeable | None:
+        """Call ``wake`` whenever another process commits outbox rows (None: no such signal
+        here; the worker polls)."""
+        ...
