@@ -57,6 +57,17 @@ def bench_propagate(
     sys.exit(run_propagate(rate, seconds, database, out))
 
 
+@bench_app.command("deliver")
+def bench_deliver(
+    events: Annotated[int, typer.Option(help="Events in the outbox to deliver.")] = 20000,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+) -> None:
+    """Delivery alone: webhooks/s from a full outbox to one fast subscriber."""
+    from bench.propagate_deliver import run_deliver
+
+    sys.exit(run_deliver(events, database, out))
+
+
 @bench_app.command("soak")
 def bench_soak(
     minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,

@@ -5,13 +5,17 @@ A lane is fed only deliveries that are the oldest undelivered one of their golde
 one's outcome is written, so a lane may send everything it holds at once without a record
 overtaking itself. It sends up to ``parallel`` requests at a time (the subscription's window),
 each taking ``batch`` deliveries (1 for a webhook; a Kafka lane sends a window's worth as one
-batch of produce requests). A lane's slow or hanging receiver fills its own window, never
-another lane's: each subscription has its own lane, its own connections and its own room.
+batch of produce requests). Each request runs in a numbered *slot*, and the sender keeps one
+kept-alive connection per slot: a pool per slot is found at once, where one pool of ``parallel``
+connections looks through all of them on every request (a third of the throughput).
+A lane's slow or hanging receiver fills its own window, never another lane's: each
+subscription has its own lane, its own connections and its own room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -21,7 +25,7 @@ from hub.services.delivery_ports import Due, Outcome, Subscription
 
 log = logging.getLogger("concord.deliveries")
 
-SendMany = Callable[[Sequence[Due]], Awaitable[Sequence[Outcome]]]
+SendMany = Callable[[Sequence[Due], int], Awaitable[Sequence[Outcome]]]  # items, slot
 Done = Callable[[Sequence[Due], Sequence[Outcome]], None]
 
 
@@ -80,6 +84,7 @@ class Lane:
         self.batch = batch
         self.queue: deque[Due] = deque()
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.free = list(range(parallel))  # the slots no request runs in
         self.closed = False
 
     def room(self) -> int:
@@ -111,21 +116,23 @@ class Lane:
             await asyncio.gather(*list(self.in_flight), return_exceptions=True)
 
     def _pump(self) -> None:
-        while self.queue and not self.closed and len(self.in_flight) < self.parallel:
+        while self.queue and not self.closed and self.free:
             items = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
-            task = asyncio.get_running_loop().create_task(self._go(items))
+            slot = self.free.pop()
+            task = asyncio.get_running_loop().create_task(self._go(items, slot))
             self.in_flight.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, slot=slot))
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[None], *, slot: int) -> None:
         self.in_flight.discard(task)
+        self.free.append(slot)
         self._pump()
 
-    async def _go(self, items: list[Due]) -> None:
+    async def _go(self, items: list[Due], slot: int) -> None:
         outcomes: Sequence[Outcome] = ()
         try:
             if await self.fence.confirm():  # a deposed leader sends nothing more
-                outcomes = await self.send(items)
+                outcomes = await self.send(items, slot)
         except Exception:  # the sender turns failures into outcomes; this is a bug's net
             log.exception("sending to subscription %s failed", self.sub.name)
             outcomes = ()

@@ -1,12 +1,13 @@
 """One webhook attempt: signed, aimed at a checked address, under one deadline.
 
-``WebhookSender`` keeps one pooled ``httpx.AsyncClient`` per subscription (keep-alive
-connections, HTTP/2 where the receiver offers it over TLS), so one receiver's connections,
-slow or dead, are never another's. Each request runs under one deadline that covers connect,
-send and read together (``asyncio.timeout``): httpx's own timeouts count per phase and per
-chunk, so a receiver that drips its answer a byte at a time could hold a request for ever.
-Whatever fails while a request is built or sent is that delivery's failed attempt, never the
-worker's. The worker that feeds the sender is ``connectors.outbound.worker``.
+``WebhookSender`` keeps, per subscription and slot of its window, one ``httpx.AsyncClient``
+with one kept-alive connection (HTTP/2 where the receiver offers it over TLS), so one
+receiver's connections, slow or dead, are never another's. Each request runs under one
+deadline that covers connect, send and read together (``asyncio.timeout``): httpx's own
+timeouts count per phase and per chunk, so a receiver that drips its answer a byte at a time
+could hold a request for ever. Whatever fails while a request is built or sent is that
+delivery's failed attempt, never the worker's. The worker that feeds the sender is
+``connectors.outbound.worker``.
 """
 
 from __future__ import annotations
@@ -87,51 +88,45 @@ def _numeric_host(url: str) -> bool:
 class WebhookSender:
     """Sends one delivery at a time per call; many calls run at once on one event loop."""
 
-    def __init__(
-        self, settings: Settings, personal_fields: Mapping[str, frozenset[str]], window: int
-    ) -> None:
+    def __init__(self, settings: Settings, personal_fields: Mapping[str, frozenset[str]]) -> None:
         self.settings = settings
         self.personal_fields = personal_fields
-        self.window = window
         self.deadline = settings.webhook_timeout_seconds
         self.policy = settings.webhook_policy
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, int], httpx.AsyncClient] = {}
 
-    def client(self, sub: Subscription) -> httpx.AsyncClient:
-        """The subscription's own pool: ``window`` keep-alive connections (or streams)."""
-        client = self._clients.get(sub.id)
+    def client(self, sub: Subscription, slot: int) -> httpx.AsyncClient:
+        """The connection of one slot of the subscription's window, kept alive."""
+        client = self._clients.get((sub.id, slot))
         if client is None:
             client = httpx.AsyncClient(
                 http2=True,
                 timeout=self.deadline,
                 follow_redirects=False,
-                limits=httpx.Limits(
-                    max_connections=self.window, max_keepalive_connections=self.window
-                ),
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
                 headers={
                     "user-agent": f"concord/{__version__}",
                     "content-type": "application/json",
                 },
             )
-            self._clients[sub.id] = client
+            self._clients[(sub.id, slot)] = client
         return client
 
     async def forget(self, sub_id: str) -> None:
         """Close a subscription's connections (it was paused, disabled or deleted)."""
-        client = self._clients.pop(sub_id, None)
-        if client is not None:
-            await client.aclose()
+        for key in [k for k in self._clients if k[0] == sub_id]:
+            await self._clients.pop(key).aclose()
 
     async def close(self) -> None:
-        for sub_id in list(self._clients):
-            await self.forget(sub_id)
+        for key in list(self._clients):
+            await self._clients.pop(key).aclose()
 
-    async def send(self, item: Due) -> Outcome:
+    async def send(self, item: Due, slot: int = 0) -> Outcome:
         """One attempt of one delivery, and what it came to."""
         started = datetime.now(UTC)
         try:
             async with asyncio.timeout(self.deadline):
-                status, retry_after, response = await self._post(item, started)
+                status, retry_after, response = await self._post(item, slot, started)
         except TimeoutError:
             status, retry_after = None, None
             response = f"no answer within {self.deadline:g} s (connect, send and read together)"
@@ -139,7 +134,7 @@ class WebhookSender:
             status, retry_after, response = None, None, f"{type(exc).__name__}: {exc}"
         return self.outcome(item, started, status, retry_after, response)
 
-    async def _post(self, item: Due, now: datetime) -> Answer:
+    async def _post(self, item: Due, slot: int, now: datetime) -> Answer:
         sub = item.subscription
         if self.policy.allow_all or _numeric_host(sub.url):
             target = targets.pin(sub.url, self.policy)
@@ -157,7 +152,7 @@ class WebhookSender:
             headers["host"] = target.host_header
         extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            async with self.client(sub).stream(
+            async with self.client(sub, slot).stream(
                 "POST", target.url, content=body, headers=headers, extensions=extensions
             ) as r:
                 return r.status_code, r.headers.get("retry-after"), await _read_some(r)

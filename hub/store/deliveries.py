@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import JSON, Table, bindparam, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -87,9 +87,12 @@ def fan_out(session: Session, skip: Skip, batch: int = 1000) -> int:
     if not subs:
         return 0
     low = min(s.cursor for s in subs)
+    # the event itself is read only if a subscription's echo rule must look into it
+    echo = any(s.source is not None and not s.echo for s in subs)
+    payload = OutboxRow.payload if echo else literal(None, JSON).label("payload")
     rows = session.execute(
         select(OutboxRow.seq, OutboxRow.event_id, OutboxRow.domain, OutboxRow.golden_id)
-        .add_columns(OutboxRow.payload)
+        .add_columns(payload)
         .where(OutboxRow.seq > low)
         .order_by(OutboxRow.seq)
         .limit(batch)
@@ -122,7 +125,8 @@ def fan_out(session: Session, skip: Skip, batch: int = 1000) -> int:
     if new:
         # A replay from a cursor lowers it, so a row may exist already: keep that one.
         ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(ins(DeliveryRow).on_conflict_do_nothing(), new)
+        table = cast(Table, DeliveryRow.__table__)
+        session.connection().execute(ins(table).on_conflict_do_nothing(), new)
     session.flush()
     return len(new)
 

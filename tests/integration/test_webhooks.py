@@ -110,12 +110,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 def worker_for(api: Api, schedule: str = "0.05,0.05,0.05", **extra: Any) -> DeliveryWorker:
+    values: dict[str, Any] = {"webhook_timeout_seconds": 5} | extra
     settings = Settings(
         database_url=api.hub.settings.database_url,
         webhook_retry_schedule=schedule,
         webhook_retry_jitter=0,
-        webhook_timeout_seconds=5,
-        **extra,
+        **values,
     )
     return delivery_worker(api.hub.engine, settings, api.hub.config.personal_fields)
 
