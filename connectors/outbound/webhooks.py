@@ -1,8 +1,9 @@
 """One webhook attempt: signed, aimed at a checked address, under one deadline.
 
-``WebhookSender`` keeps, per subscription and slot of its window, one ``httpx.AsyncClient``
-with one kept-alive connection (HTTP/2 where the receiver offers it over TLS), so one
-receiver's connections, slow or dead, are never another's. Each request runs under one
+``WebhookSender`` keeps, per subscription and slot of its window, one kept-alive connection:
+plain ``http://`` receivers through the lean client of ``connectors.outbound.http1``, TLS ones
+through an ``httpx.AsyncClient`` (HTTP/2 where the receiver offers it); so one receiver's
+connections, slow or dead, are never another's. Each request runs under one
 deadline that covers connect, send and read together (``asyncio.timeout``): httpx's own
 timeouts count per phase and per chunk, so a receiver that drips its answer a byte at a time
 could hold a request for ever. Whatever fails while a request is built or sent is that
@@ -24,11 +25,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.outbound import routing, signing, targets
+from connectors.outbound.http1 import Http1Slot
 from hub import __version__
 from hub.config import Settings
 from hub.services.delivery_ports import RESPONSE_KEPT, Due, Outcome, Subscription
 
 log = logging.getLogger("concord.webhooks")
+USER_AGENT = f"concord/{__version__}"
 
 Answer = tuple[int | None, str | None, str]  # HTTP status, Retry-After, start of the body
 
@@ -93,33 +96,37 @@ class WebhookSender:
         self.personal_fields = personal_fields
         self.deadline = settings.webhook_timeout_seconds
         self.policy = settings.webhook_policy
-        self._clients: dict[tuple[str, int], httpx.AsyncClient] = {}
+        self._tls: dict[tuple[str, int], httpx.AsyncClient] = {}
+        self._plain: dict[tuple[str, int], Http1Slot] = {}
 
     def client(self, sub: Subscription, slot: int) -> httpx.AsyncClient:
-        """The connection of one slot of the subscription's window, kept alive."""
-        client = self._clients.get((sub.id, slot))
+        """The TLS connection of one slot of the subscription's window, kept alive."""
+        client = self._tls.get((sub.id, slot))
         if client is None:
             client = httpx.AsyncClient(
                 http2=True,
                 timeout=self.deadline,
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                headers={
-                    "user-agent": f"concord/{__version__}",
-                    "content-type": "application/json",
-                },
+                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
             )
-            self._clients[(sub.id, slot)] = client
+            self._tls[(sub.id, slot)] = client
         return client
+
+    def plain(self, sub: Subscription, slot: int) -> Http1Slot:
+        """The plain-HTTP connection of one slot of the subscription's window, kept alive."""
+        return self._plain.setdefault((sub.id, slot), Http1Slot(USER_AGENT))
 
     async def forget(self, sub_id: str) -> None:
         """Close a subscription's connections (it was paused, disabled or deleted)."""
-        for key in [k for k in self._clients if k[0] == sub_id]:
-            await self._clients.pop(key).aclose()
+        for key in [k for k in self._plain if k[0] == sub_id]:
+            self._plain.pop(key).close()
+        for key in [k for k in self._tls if k[0] == sub_id]:
+            await self._tls.pop(key).aclose()
 
     async def close(self) -> None:
-        for key in list(self._clients):
-            await self._clients.pop(key).aclose()
+        for sub_id in {k[0] for k in [*self._plain, *self._tls]}:
+            await self.forget(sub_id)
 
     async def send(self, item: Due, slot: int = 0) -> Outcome:
         """One attempt of one delivery, and what it came to."""
@@ -150,6 +157,11 @@ class WebhookSender:
             headers["x-correlation-id"] = item.correlation_id
         if target.host_header:
             headers["host"] = target.host_header
+        if target.url.startswith("http://"):
+            answer = await self.plain(sub, slot).post(
+                target.url, headers.pop("host", None), headers, body
+            )
+            return answer.status, answer.headers.get("retry-after"), answer.text
         extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
             async with self.client(sub, slot).stream(
