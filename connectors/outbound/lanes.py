@@ -75,6 +75,7 @@ class Lane:
         done: Done,
         parallel: int,
         batch: int = 1,
+        capacity: int = 0,
     ) -> None:
         self.sub = sub
         self.send = send
@@ -82,18 +83,20 @@ class Lane:
         self.done = done
         self.parallel = parallel
         self.batch = batch
+        self.capacity = max(capacity, 2 * parallel * batch)
         self.queue: deque[Due] = deque()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.free = list(range(parallel))  # the slots no request runs in
         self.closed = False
 
     def room(self) -> int:
-        """How many more deliveries the lane takes: what it can send now and one window more,
-        so the next requests are ready when a slot frees (0 once closed)."""
+        """How many more deliveries the lane takes (0 once closed): at least what it can send
+        now and one window more, so the next requests are ready when a slot frees, and as many
+        as one read of the store gives (``capacity``), so a busy subscriber's records are read
+        in few large groups rather than many small ones."""
         if self.closed:
             return 0
-        capacity = 2 * self.parallel * self.batch
-        return max(0, capacity - len(self.queue) - len(self.in_flight) * self.batch)
+        return max(0, self.capacity - len(self.queue) - len(self.in_flight) * self.batch)
 
     def add(self, items: Sequence[Due]) -> None:
         self.queue.extend(items)

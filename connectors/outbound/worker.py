@@ -192,10 +192,10 @@ class DeliveryWorker:
 
     async def _load(self) -> int:
         rooms = {sub_id: lane.room() for sub_id, lane in self._lanes.items()}
-        fresh = min(2 * self.window, self.settings.delivery_batch)
+        batch = self.settings.delivery_batch
 
         def room(sub_id: str) -> int:
-            return min(rooms.get(sub_id, fresh), self.settings.delivery_batch)
+            return min(rooms.get(sub_id, batch), batch)
 
         subs, todo = await self._in_db(
             self.store.due, datetime.now(UTC), room, frozenset(self._held)
@@ -227,9 +227,10 @@ class DeliveryWorker:
                 self._lanes[sub.id] = self._lane(sub)
 
     def _lane(self, sub: Subscription) -> Lane:
+        batch = self.settings.delivery_batch
         if sub.kind == "kafka":
-            return Lane(sub, self._send_kafka, self._fence, self._done, 1, self.window)
-        return Lane(sub, self._send_webhook, self._fence, self._done, self.window)
+            return Lane(sub, self._send_kafka, self._fence, self._done, 1, self.window, batch)
+        return Lane(sub, self._send_webhook, self._fence, self._done, self.window, 1, batch)
 
     async def _send_webhook(self, items: Sequence[Due], slot: int) -> list[Outcome]:
         return [await self.sender.send(item, slot) for item in items]
