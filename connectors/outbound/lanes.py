@@ -43,11 +43,15 @@ class Fence:
         """The leader was confirmed at ``asked_at`` (monotonic) by someone else."""
         self._good_until = max(self._good_until, asked_at + self.max_age)
 
+    def fresh(self) -> bool:
+        """Whether the last confirmation is recent enough to go on without asking."""
+        return time.monotonic() < self._good_until
+
     def forget(self) -> None:
         self._good_until = 0.0
 
     async def confirm(self) -> bool:
-        if time.monotonic() < self._good_until:
+        if self.fresh():
             return True
         if self._asking is None:
             self._asking = asyncio.ensure_future(self._ask())

@@ -80,11 +80,12 @@ class DeliveryWorker:
         self._main: Future[None] | None = None
         self._listener: Closeable | None = None
         self._kick = asyncio.Event()
-        self._fence = Fence(lambda: self._in_db(self.leader.still_leading), min(0.5, grace / 2))
+        self._fence = Fence(lambda: self._in_db(self._still_leading), min(0.5, grace / 2))
         self._lanes: dict[str, Lane] = {}
         self._held: set[int] = set()  # read and not yet recorded: in a lane or being written
         self._outcomes: list[Outcome] = []
         self._next_retry: datetime | None = None
+        self._news = True  # the outbox may have rows not fanned out yet: look
         self._closed = False
 
     # -- the thread-facing side: start, wake, stop, and one synchronous round for tests --
@@ -96,6 +97,7 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """Something was committed to the outbox: look now, not at the next poll."""
+        self._news = True
         if self._thread is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._kick.set)
 
@@ -154,7 +156,7 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             try:
                 started = time.monotonic()
-                if not await self._in_db(self.leader.lead):
+                if not self._fence.fresh() and not await self._in_db(self.leader.lead):
                     await self._stand_down()
                     await self._sleep(self.idle)
                     continue
@@ -171,6 +173,7 @@ class DeliveryWorker:
         await self._finish()
 
     async def _round(self) -> int:
+        self._news = True  # a round asked for by hand always looks at the outbox
         if not await self._in_db(self.leader.lead):
             await self._stand_down()
             return 0
@@ -184,10 +187,16 @@ class DeliveryWorker:
         self._kick.clear()  # a wake-up from here on runs the next cycle at once
         recorded = await self._record()
         made = 0
-        if await self._in_db(self.store.behind):
-            made = await self._in_db(
-                self.store.fan_out, _skip, self.settings.delivery_batch, self.leader.still_leading
-            )
+        if self._news:  # a commit was announced, the poll came round, or fan-out was busy
+            self._news = False
+            if await self._in_db(self.store.behind):
+                made = await self._in_db(
+                    self.store.fan_out,
+                    _skip,
+                    self.settings.delivery_batch,
+                    self._still_leading,
+                )
+                self._news = made > 0
         return recorded + made + await self._load()
 
     async def _load(self) -> int:
@@ -261,8 +270,16 @@ class DeliveryWorker:
             self._next_retry = min([*retries, *([self._next_retry] if self._next_retry else [])])
         return len(outcomes)
 
+    def _still_leading(self) -> bool:
+        """The leader's own check (on the store's thread); a lost lead also stops the lanes
+        from trusting their last confirmation."""
+        if self.leader.still_leading():
+            return True
+        self._loop.call_soon_threadsafe(self._fence.forget)
+        return False
+
     def _write(self, outcomes: list[Outcome]) -> None:
-        if not self.leader.still_leading():
+        if not self._still_leading():
             # What was sent was sent: recording it spares the new leader a second send; the
             # retries are the new leader's to schedule.
             outcomes = [o for o in outcomes if o.status == "delivered"]
@@ -302,4 +319,4 @@ class DeliveryWorker:
             async with asyncio.timeout(seconds):
                 await self._kick.wait()
         except TimeoutError:
-            pass
+            self._news = True  # the poll: in case a commit's wake-up was missed
