@@ -196,7 +196,8 @@ class DeliveryWorker:
                     self.settings.delivery_batch,
                     self._still_leading,
                 )
-                self._news = made > 0
+                if made:  # more may wait; a wake-up meanwhile set it already
+                    self._news = True
         return recorded + made + await self._load()
 
     async def _load(self) -> int:
