@@ -61,11 +61,16 @@ def bench_propagate(
 def bench_deliver(
     events: Annotated[int, typer.Option(help="Events in the outbox to deliver.")] = 20000,
     database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    rate: Annotated[
+        int,
+        typer.Option(help="Commit this many events/s while delivering (latency); 0: all first."),
+    ] = 0,
 ) -> None:
-    """Delivery alone: webhooks/s from a full outbox to one fast subscriber."""
+    """Delivery alone: webhooks/s from a full outbox to one fast subscriber, or with --rate
+    the latency from an outbox commit to the subscriber."""
     from bench.propagate_deliver import run_deliver
 
-    sys.exit(run_deliver(events, database, out))
+    sys.exit(run_deliver(events, database, out, rate))
 
 
 @bench_app.command("soak")
