@@ -42,9 +42,6 @@ from hub.services.delivery_ports import Closeable, DeliveryStore, Due, Outcome, 
 log = logging.getLogger("concord.deliveries")
 
 T = TypeVar("T")
-# Shortest time between two busy cycles: each costs a few statements and a commit whatever it
-# carries, so answers are written in groups; it adds at most this to a delivery's latency.
-PACE = 0.005
 
 
 def _skip(sub: Subscription, event: dict[str, Any]) -> bool:
@@ -168,8 +165,9 @@ class DeliveryWorker:
                 continue
             if done == 0:
                 await self._sleep(self._idle_for())
-            else:  # let a few more answers come in, so one commit records them together
-                await asyncio.sleep(max(0.0, PACE - (time.monotonic() - started)))
+            else:  # let more answers come in, so one commit records them together; this
+                # adds at most the store's pace to a delivery's latency
+                await asyncio.sleep(max(0.0, self.store.pace - (time.monotonic() - started)))
         await self._finish()
 
     async def _round(self) -> int:

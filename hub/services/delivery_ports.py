@@ -90,6 +90,10 @@ class DeliveryStore(Protocol):
     two calls loses nothing: what was sent and not recorded is sent again with its id.
     """
 
+    # Shortest time between two busy cycles of the worker, each a few statements and commits:
+    # short where writers run side by side, longer where they queue for one lock (SQLite).
+    pace: float
+
     def behind(self) -> bool:
         """Whether some subscription's cursor is behind the outbox (a read only)."""
         ...
