@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from hub.services.delivery_ports import RESPONSE_KEPT, Due, Outcome, Skip, Subscription
+from hub.domain.delivery import RESPONSE_KEPT, Due, Outcome, Skip, Subscription
 from hub.store.subscriptions import (
     KINDS,
     STATUSES,

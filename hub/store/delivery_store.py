@@ -17,7 +17,7 @@ from datetime import datetime
 import psycopg
 from sqlalchemy import Connection, Engine, func, select, text
 
-from hub.services.delivery_ports import Due, Outcome, Skip, Subscription
+from hub.domain.delivery import Due, Outcome, Skip, Subscription
 from hub.store import deliveries
 from hub.store.tables import OutboxRow, SubscriptionRow
 from hub.store.uow import session_factory

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from hub.domain.delivery import Subscription
 from hub.domain.errors import ConcordError, RecordNotFound
-from hub.services.delivery_ports import Subscription
 from hub.store.access import audit
 from hub.store.tables import DeliveryRow, OutboxRow, SourceSystem, SubscriptionRow
 
