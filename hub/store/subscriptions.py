@@ -139,11 +139,13 @@ def create_subscription(
     return row, secret
 
 
-def get_subscription(session: Session, ref: str) -> SubscriptionRow:
-    """By id, else by name."""
-    row = session.get(SubscriptionRow, ref) or session.scalar(
-        select(SubscriptionRow).where(SubscriptionRow.name == ref)
-    )
+def get_subscription(session: Session, ref: str, lock: bool = False) -> SubscriptionRow:
+    """By id, else by name; ``lock``: row-locked, before its deliveries (docs/architecture.md,
+    "Locks": the subscription row first, then its delivery rows)."""
+    by_name = select(SubscriptionRow).where(SubscriptionRow.name == ref)
+    if lock:
+        by_name = by_name.with_for_update()
+    row = session.get(SubscriptionRow, ref, with_for_update=lock) or session.scalar(by_name)
     if row is None:
         raise RecordNotFound(f"no subscription {ref}")
     return row
@@ -166,7 +168,7 @@ def set_status(
 
 
 def delete_subscription(session: Session, ref: str, actor: str = "cli") -> None:
-    row = get_subscription(session, ref)
+    row = get_subscription(session, ref, lock=True)
     session.execute(delete(DeliveryRow).where(DeliveryRow.subscription_id == row.id))
     session.delete(row)
     audit(session, actor, "subscription.delete", {"id": row.id, "name": row.name})
@@ -229,7 +231,7 @@ def replay(
     """
     if sum((event_id is not None, dead, after is not None)) != 1:
         raise ConcordError("replay: name one of an event id, dead deliveries, or a cursor")
-    sub = get_subscription(session, ref)
+    sub = get_subscription(session, ref, lock=True)
     reset = {"status": "pending", "attempts": 0, "next_attempt_at": _now()}
     where = _replayed(session, sub, event_id, dead, after)
     count = int(session.execute(update(DeliveryRow).where(where).values(**reset)).rowcount)  # type: ignore[attr-defined]

@@ -245,3 +245,44 @@ def test_a_commit_in_another_process_wakes_the_worker(
         _wait("the event, well before the next poll", lambda: len(receiver.answered) == 1, 20)
     finally:
         worker.stop()
+
+
+def test_replays_and_pauses_race_the_running_worker_without_a_failed_cycle(
+    api: Api,
+    change: ChangeFactory,
+    receivers: list[KeepAliveReceiver],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An admin's replay from a cursor (which lowers it) and a pause or resume lock the
+    subscription row that fan-out locks and outcomes update: on PostgreSQL they wait for each
+    other, in one order, while the worker delivers; nothing fails and every record ends on its
+    newest version."""
+    if api.hub.engine.dialect.name != "postgresql":
+        pytest.skip("row locks and their order are PostgreSQL's; SQLite has one writer")
+    receiver = _receiver(receivers)
+    _subscribe(api, "hook", receiver.url)
+    admin = api.auth("admin")
+    worker = _running(worker_for(api, delivery_idle_seconds=0.05))
+    try:
+        for round_ in range(1, 9):
+            for i in range(5):
+                _post(api, change, f"X-{i}", round_)
+            api.apply()
+            worker.wake()
+            r = api.client.post(
+                "/api/v1/subscriptions/hook/replay", json={"after": 0}, headers=admin
+            )
+            assert r.status_code == 200, r.text
+            action = "pause" if round_ % 2 else "resume"
+            assert api.client.post(f"/api/v1/subscriptions/hook/{action}", headers=admin).is_success
+        assert api.client.post("/api/v1/subscriptions/hook/resume", headers=admin).is_success
+
+        def newest_everywhere() -> bool:
+            with receiver.lock:
+                last = {s: v for s, v in receiver.answered}
+            return len(last) == 5 and set(last.values()) == {8}
+
+        _wait("every record's newest version", newest_everywhere, 60)
+    finally:
+        worker.stop()
+    assert not [r for r in caplog.records if "cycle failed" in r.getMessage()]
