@@ -57,6 +57,22 @@ def bench_propagate(
     sys.exit(run_propagate(rate, seconds, database, out))
 
 
+@bench_app.command("deliver")
+def bench_deliver(
+    events: Annotated[int, typer.Option(help="Events in the outbox to deliver.")] = 20000,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    rate: Annotated[
+        int,
+        typer.Option(help="Commit this many events/s while delivering (latency); 0: all first."),
+    ] = 0,
+) -> None:
+    """Delivery alone: webhooks/s from a full outbox to one fast subscriber, or with --rate
+    the latency from an outbox commit to the subscriber."""
+    from bench.propagate_deliver import run_deliver
+
+    sys.exit(run_deliver(events, database, out, rate))
+
+
 @bench_app.command("soak")
 def bench_soak(
     minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,

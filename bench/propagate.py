@@ -31,7 +31,7 @@ import httpx
 import orjson
 from rich.console import Console
 
-from bench.ingest import bench_database, machine, serving
+from bench.ingest import bench_database, load_average, machine, serving
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -221,7 +221,7 @@ def _pct(values: list[float], q: int) -> float:
 
 
 def run_propagate(rate: int, seconds: float, database: str, console: Console) -> int:
-    console.print(f"machine: {machine()}")
+    console.print(f"machine: {machine()}; load average {load_average()}")
     with harness(database, console) as h:
         drive(h, min(rate, 100), 1.0, start_at=0)  # warm up: imports, first connections
         wait_delivered(h, list(h.accepted))
@@ -246,6 +246,7 @@ def run_propagate(rate: int, seconds: float, database: str, console: Console) ->
     for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
         part = _latencies(h, keys, stage)
         console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
+    console.print(f"load average after: {load_average()}")
     if not complete:
         console.print("[red]not every event arrived within the timeout[/red]")
         return 1

@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import stewardship.web as stewardship
-from connectors.outbound.webhooks import WebhookWorker
+from connectors.outbound.worker import DeliveryWorker
 from hub import __version__
 from hub.api import docs, errors
 from hub.api.body_limit import BodyLimit
 from hub.api.routes import router
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub, bootstrap, delivery_worker
 from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
 from hub.runtime.kafka_changes import TopicSink
@@ -62,11 +62,11 @@ def _scale_out(app: FastAPI, hub: Hub) -> Hub:
     return replace(hub, bus=hub.bus.publishing_to(sink))
 
 
-def _start_workers(app: FastAPI) -> tuple[EmbeddedWorker, WebhookWorker]:
+def _start_workers(app: FastAPI) -> tuple[EmbeddedWorker, DeliveryWorker]:
     """Embedded mode: the worker that applies the inbox, and delivery woken by its events."""
     hub: Hub = app.state.hub
     s = hub.settings
-    delivery = WebhookWorker(hub.engine, s)
+    delivery = delivery_worker(hub.engine, s, hub.config.personal_fields)
     metrics = app.state.metrics
 
     def observe(report: ApplyReport, seconds: float) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -28,6 +30,9 @@ from matching import (
 )
 from matching.model import FellegiSunterModel, model_from_dict
 from matching.spec_config import spec_from_config
+
+if TYPE_CHECKING:
+    from connectors.outbound.worker import DeliveryWorker
 
 
 @dataclass
@@ -122,3 +127,19 @@ def bootstrap(
         admin=lambda: SqlAdministration(engine, domains),
     )
     return Hub(settings=settings, config=config, engine=engine, bus=bus)
+
+
+def delivery_worker(
+    engine: Engine,
+    settings: Settings,
+    personal_fields: Mapping[str, frozenset[str]] | None = None,
+) -> DeliveryWorker:
+    """The delivery worker on the SQL store: the connector knows the store only by its port
+    (``hub.services.delivery_ports``). Imported when asked for, so a command that delivers
+    nothing loads no HTTP or Kafka client. ``personal_fields`` default: ``concord.yaml``'s."""
+    from connectors.outbound.worker import DeliveryWorker
+    from hub.store.delivery_store import SqlDeliveryStore
+
+    if personal_fields is None:
+        personal_fields = load_config(config_path(settings)).personal_fields
+    return DeliveryWorker(SqlDeliveryStore(engine), settings, personal_fields)

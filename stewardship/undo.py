@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.api.deps import HubDep, ReadSession, release
+from hub.web.deps import HubDep, ReadSession, release
 from hub.domain.commands import UndoDecision
 from hub.domain.errors import ConcordError
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.outbound import routing
 from hub.config import Settings
-from hub.store.deliveries import Due, Outcome
+from hub.services.delivery_ports import Due, Outcome
 
 log = logging.getLogger("concord.kafka")
 
@@ -175,11 +175,13 @@ class KafkaPublisher:
         self.settings = settings
         self.personal_fields = personal_fields
         self._producers: dict[str, Producer] = {}
+        self._lock = threading.Lock()  # kafka lanes of several subscriptions send at once
 
     def _producer(self, bootstrap: str) -> Producer:
-        if bootstrap not in self._producers:
-            self._producers[bootstrap] = Producer(bootstrap, self.settings)
-        return self._producers[bootstrap]
+        with self._lock:
+            if bootstrap not in self._producers:
+                self._producers[bootstrap] = Producer(bootstrap, self.settings)
+            return self._producers[bootstrap]
 
     def send(self, items: Sequence[Due]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -242,6 +244,7 @@ class KafkaPublisher:
         )
 
     def close(self) -> None:
-        for producer in self._producers.values():
+        with self._lock:
+            producers, self._producers = list(self._producers.values()), {}
+        for producer in producers:
             producer.close()
-        self._producers.clear()

@@ -1,42 +1,39 @@
-"""The webhook delivery worker: a thread inside ``concord serve`` that sends the deliveries.
+"""One webhook attempt: signed, aimed at a checked address, under one deadline.
 
-Each turn: fan the new outbox rows out into deliveries (one short write transaction), read the
-due heads (at most one per golden record and subscription), send them concurrently with one
-httpx client, and write the outcomes (one short write transaction). All state is in the
-database, so a worker killed at any point resumes from it: what was sent but not recorded is
-sent again with the same ``webhook-id``.
-
-On PostgreSQL several ``concord serve`` processes may run; one of them delivers (it holds a
-session advisory lock, released when its connection dies), the others stand by, because two
-senders could overtake each other on the same record. The leader re-checks its lock before
-each round and before it writes (``connectors.outbound.leader``).
+``WebhookSender`` keeps, per subscription and slot of its window, one kept-alive connection:
+plain ``http://`` receivers through the lean client of ``connectors.outbound.http1``, TLS ones
+through an ``httpx.AsyncClient`` (HTTP/2 where the receiver offers it); so one receiver's
+connections, slow or dead, are never another's. Each request runs under one
+deadline that covers connect, send and read together (``asyncio.timeout``): httpx's own
+timeouts count per phase and per chunk, so a receiver that drips its answer a byte at a time
+could hold a request for ever. Whatever fails while a request is built or sent is that
+delivery's failed attempt, never the worker's. The worker that feeds the sender is
+``connectors.outbound.worker``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Engine, func, select
 
 from connectors.outbound import routing, signing, targets
-from connectors.outbound.kafka import KafkaPublisher
-from connectors.outbound.leader import DeliveryLeader
+from connectors.outbound.http1 import Http1Slot
 from hub import __version__
-from hub.config import Settings, config_path, load_config
-from hub.runtime.background import BackgroundLoop
-from hub.store import deliveries
-from hub.store.deliveries import Due, Outcome
-from hub.store.tables import OutboxRow, SubscriptionRow
-from hub.store.uow import session_factory
+from hub.config import Settings
+from hub.services.delivery_ports import RESPONSE_KEPT, Due, Outcome, Subscription
 
 log = logging.getLogger("concord.webhooks")
+USER_AGENT = f"concord/{__version__}"
+
+Answer = tuple[int | None, str | None, str]  # HTTP status, Retry-After, start of the body
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -82,111 +79,74 @@ def next_delay(
     return delay
 
 
-def _skip(sub: SubscriptionRow, event: dict[str, Any]) -> bool:
-    return sub.source is not None and not sub.echo and routing.is_echo(event, sub.source)
+def _numeric_host(url: str) -> bool:
+    """Whether the URL's host is an address already, so checking it needs no DNS lookup."""
+    try:
+        ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    return True
 
 
-class WebhookWorker(BackgroundLoop):
-    name = "concord-deliveries"
+class WebhookSender:
+    """Sends one delivery at a time per call; many calls run at once on one event loop."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        personal_fields: Mapping[str, frozenset[str]] | None = None,
-    ) -> None:
-        """``personal_fields``: per domain, what only subscriptions granted personal fields
-        get (default: from the hub's ``concord.yaml``)."""
-        super().__init__(settings.delivery_idle_seconds)
-        if personal_fields is None:
-            personal_fields = load_config(config_path(settings)).personal_fields
-        self.personal_fields = personal_fields
-        self.engine = engine
+    def __init__(self, settings: Settings, personal_fields: Mapping[str, frozenset[str]]) -> None:
         self.settings = settings
-        self.schedule = settings.retry_delays
+        self.personal_fields = personal_fields
+        self.deadline = settings.webhook_timeout_seconds
         self.policy = settings.webhook_policy
-        self._write = session_factory(engine)
-        self._read = session_factory(engine, readonly=True)
-        grace = settings.delivery_takeover_seconds
-        self.leader = DeliveryLeader(
-            engine, settings.webhook_timeout_seconds + 1 if grace is None else grace, self._stop
-        )
-        self.client = httpx.Client(
-            timeout=settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
-            headers={"user-agent": f"concord/{__version__}", "content-type": "application/json"},
-        )
-        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, "concord-webhook")
-        # kafka subscriptions; connects on first use
-        self.kafka = KafkaPublisher(settings, personal_fields)
+        self._tls: dict[tuple[str, int], httpx.AsyncClient] = {}
+        self._plain: dict[tuple[str, int], Http1Slot] = {}
 
-    def closed(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        self.client.close()
-        self.kafka.close()
-        self.leader.release()
+    def client(self, sub: Subscription, slot: int) -> httpx.AsyncClient:
+        """The TLS connection of one slot of the subscription's window, kept alive."""
+        client = self._tls.get((sub.id, slot))
+        if client is None:
+            client = httpx.AsyncClient(
+                http2=True,
+                timeout=self.deadline,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+            )
+            self._tls[(sub.id, slot)] = client
+        return client
 
-    def turn(self) -> int:
-        return self.run_once()
+    def plain(self, sub: Subscription, slot: int) -> Http1Slot:
+        """The plain-HTTP connection of one slot of the subscription's window, kept alive."""
+        return self._plain.setdefault((sub.id, slot), Http1Slot(USER_AGENT))
 
-    def run_once(self) -> int:
-        """One round: fan out, send what is due, record. How many rows were made or sent.
+    async def forget(self, sub_id: str) -> None:
+        """Close a subscription's connections (it was paused, disabled or deleted)."""
+        for key in [k for k in self._plain if k[0] == sub_id]:
+            self._plain.pop(key).close()
+        for key in [k for k in self._tls if k[0] == sub_id]:
+            await self._tls.pop(key).aclose()
 
-        Only the process holding the leader lock delivers; the others idle and try again.
-        """
-        if not self.leader.lead():
-            return 0
-        made = 0
-        if self._behind():
-            with self._write() as s:
-                made = deliveries.fan_out(s, _skip, self.settings.delivery_batch)
-                if not self.leader.still_leading():  # a deposed leader moves no cursor
-                    s.rollback()
-                    return 0
-                s.commit()
-        with self._read() as s:
-            todo = deliveries.due(s, datetime.now(UTC), self.settings.delivery_batch)
-        if not todo or not self.leader.still_leading():
-            return made
-        hooks = [t for t in todo if t.subscription.kind != "kafka"]
-        outcomes = list(self.pool.map(self.send, hooks))
-        outcomes += self.kafka.send([t for t in todo if t.subscription.kind == "kafka"])
-        if not self.leader.still_leading():
-            # What was sent was sent: recording it spares the new leader a second send; the
-            # retries are the new leader's to schedule.
-            outcomes = [o for o in outcomes if o.status == "delivered"]
-        with self._write() as s:
-            deliveries.record(s, outcomes)
-            s.commit()
-        return made + len(todo)
+    async def close(self) -> None:
+        for sub_id in {k[0] for k in [*self._plain, *self._tls]}:
+            await self.forget(sub_id)
 
-    def _behind(self) -> bool:
-        """Whether any subscription's cursor is behind the outbox (read-only, so an idle worker
-        does not take SQLite's write lock every turn)."""
-        with self._read() as s:
-            low = s.scalar(select(func.min(SubscriptionRow.cursor)))
-            top = s.scalar(select(func.max(OutboxRow.seq)))
-        return low is not None and top is not None and top > low
-
-    def send(self, item: Due) -> Outcome:
-        """One attempt of one delivery, and what it came to.
-
-        Whatever goes wrong while building or sending this request (a URL a check missed, a
-        refused address, a receiver that breaks the client) is this delivery's failed attempt:
-        an exception here used to fail the whole round, so every other subscriber's deliveries
-        of that round went out again on the next one.
-        """
+    async def send(self, item: Due, slot: int = 0) -> Outcome:
+        """One attempt of one delivery, and what it came to."""
         started = datetime.now(UTC)
         try:
-            status, retry_after, response = self._post(item, started)
+            async with asyncio.timeout(self.deadline):
+                status, retry_after, response = await self._post(item, slot, started)
+        except TimeoutError:
+            status, retry_after = None, None
+            response = f"no answer within {self.deadline:g} s (connect, send and read together)"
         except Exception as exc:
             status, retry_after, response = None, None, f"{type(exc).__name__}: {exc}"
-        return self._outcome(item, started, status, retry_after, response)
+        return self.outcome(item, started, status, retry_after, response)
 
-    def _post(self, item: Due, now: datetime) -> tuple[int | None, str | None, str]:
+    async def _post(self, item: Due, slot: int, now: datetime) -> Answer:
         sub = item.subscription
-        target = targets.pin(sub.url, self.policy)
+        if self.policy.allow_all or _numeric_host(sub.url):
+            target = targets.pin(sub.url, self.policy)
+        else:  # a DNS lookup blocks: off the event loop, inside the deadline
+            target = await asyncio.to_thread(targets.pin, sub.url, self.policy)
         hidden = routing.hidden_fields(item.payload, sub.personal, self.personal_fields)
         body = routing.body(item.payload, sub.source, hidden)
         secrets = [sub.secret]
@@ -197,27 +157,32 @@ class WebhookWorker(BackgroundLoop):
             headers["x-correlation-id"] = item.correlation_id
         if target.host_header:
             headers["host"] = target.host_header
+        if target.url.startswith("http://"):
+            answer = await self.plain(sub, slot).post(
+                target.url, headers.pop("host", None), headers, body
+            )
+            return answer.status, answer.headers.get("retry-after"), answer.text
         extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            with self.client.stream(
+            async with self.client(sub, slot).stream(
                 "POST", target.url, content=body, headers=headers, extensions=extensions
             ) as r:
-                return r.status_code, r.headers.get("retry-after"), _read_some(r)
+                return r.status_code, r.headers.get("retry-after"), await _read_some(r)
         except httpx.HTTPError as exc:
             return None, None, f"{type(exc).__name__}: {exc}"
 
-    def _outcome(
+    def outcome(
         self,
         item: Due,
-        now: datetime,
+        started: datetime,
         status: int | None,
         retry_after: str | None,
         response: str,
     ) -> Outcome:
-        sub = item.subscription
+        """Delivered (2xx), gone (410), or failed: retried on the schedule, dead after it."""
+        sub, s = item.subscription, self.settings
         at = datetime.now(UTC)
-        kind = "delivered"
-        retry_at = None
+        kind, retry_at = "delivered", None
         if status is not None and 200 <= status < 300:
             pass
         elif status == 410:
@@ -225,41 +190,46 @@ class WebhookWorker(BackgroundLoop):
         else:
             delay = next_delay(
                 item.attempts + 1,
-                self.schedule,
-                self.settings.webhook_retry_jitter,
+                s.retry_delays,
+                s.webhook_retry_jitter,
                 retry_after_seconds(retry_after, at),
-                self.settings.webhook_retry_after_max_seconds,
+                s.webhook_retry_after_max_seconds,
             )
             kind = "dead" if delay is None else "pending"
             retry_at = None if delay is None else at + timedelta(seconds=delay)
-        log.log(
-            logging.INFO if kind == "delivered" else logging.WARNING,
-            "delivery %s of %s to %r: %s (HTTP %s), attempt %d",
-            item.event_id,
-            sub.name,
-            sub.url,
-            kind,
-            status,
-            item.attempts + 1,
-            extra={
-                "correlation_id": item.correlation_id,
-                "event_id": item.event_id,
-                "golden_id": item.golden_id,
-                "subscription": sub.name,
-                "outcome": kind,
-                "http_status": status,
-                "attempt": item.attempts + 1,
-                "ms": round((at - now).total_seconds() * 1000, 1),
-            },
-        )
+        _log(item, kind, status, (at - started).total_seconds())
         return Outcome(item.delivery_id, sub.id, kind, status, response, at, retry_at)
 
 
-def _read_some(response: httpx.Response) -> str:
+def _log(item: Due, kind: str, status: int | None, seconds: float) -> None:
+    sub = item.subscription
+    log.log(
+        logging.INFO if kind == "delivered" else logging.WARNING,
+        "delivery %s of %s to %r: %s (HTTP %s), attempt %d",
+        item.event_id,
+        sub.name,
+        sub.url,
+        kind,
+        status,
+        item.attempts + 1,
+        extra={
+            "correlation_id": item.correlation_id,
+            "event_id": item.event_id,
+            "golden_id": item.golden_id,
+            "subscription": sub.name,
+            "outcome": kind,
+            "http_status": status,
+            "attempt": item.attempts + 1,
+            "ms": round(seconds * 1000, 1),
+        },
+    )
+
+
+async def _read_some(response: httpx.Response) -> str:
     """The start of a receiver's answer: enough to see why it failed, never all of a huge one."""
     kept = b""
-    for chunk in response.iter_bytes():
+    async for chunk in response.aiter_bytes():
         kept += chunk
-        if len(kept) >= deliveries.RESPONSE_KEPT:
+        if len(kept) >= RESPONSE_KEPT:
             break
-    return kept[: deliveries.RESPONSE_KEPT].decode("utf-8", "replace")
+    return kept[:RESPONSE_KEPT].decode("utf-8", "replace")

@@ -190,11 +190,11 @@ def apply_inbox(
 def deliver() -> None:
     """Deliver webhooks until stopped: the delivery worker on its own, for the split topology
     (`serve --no-worker` plus `apply --follow`). One process delivers at a time."""
-    from connectors.outbound.webhooks import WebhookWorker
+    from hub.bootstrap import delivery_worker
 
     hub = _hub()
     logs.configure(hub.settings.log_format, hub.settings.log_level)
-    worker = WebhookWorker(hub.engine, hub.settings)
+    worker = delivery_worker(hub.engine, hub.settings, hub.config.personal_fields)
     worker.start()
     try:
         while worker.alive:

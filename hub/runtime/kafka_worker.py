@@ -29,8 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.inbound.debezium import decode
 from connectors.inbound.mappings import Mappings, load_mappings
-from connectors.outbound.webhooks import WebhookWorker
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub, bootstrap, delivery_worker
 from hub.cli_errors import require_known_codes
 from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges, CreateSubscription, KeepUnreadable
@@ -283,7 +282,9 @@ def worker(
         """Rows a killed worker stored but did not apply, and rows another worker left."""
         await asyncio.get_running_loop().run_in_executor(None, ingest.apply)
 
-    delivery = WebhookWorker(hub.engine, settings) if deliver else None
+    delivery = None
+    if deliver:
+        delivery = delivery_worker(hub.engine, settings, hub.config.personal_fields)
     if delivery is not None:
         delivery.start()
     try:

@@ -35,23 +35,25 @@ from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RecordRun, RollbackRun
 from hub.services import admin_handlers
 from hub.services.apply import Applier, ApplyReport
+from hub.services.decisions import (
+    add_comment,
+    claim_candidates,
+    decide_cluster,
+    decide_match,
+    release_claims,
+)
 from hub.services.handlers import (
     Accepted,
     InboxSink,
     UowFactory,
     accept_changes,
-    add_comment,
     apply_pending,
-    claim_candidates,
-    decide_cluster,
-    decide_match,
     keep_unreadable,
     merge_golden,
     override_field,
     refresh_evidence,
     refresh_statistics,
     reindex_golden,
-    release_claims,
     replay_dead_letters,
     split_record,
 )

@@ -371,6 +371,8 @@ class DeliveryRow(Base):
         UniqueConstraint("subscription_id", "seq"),
         Index("ix_delivery_due", "status", "next_attempt_at"),
         Index("ix_delivery_record", "subscription_id", "golden_id", "seq"),
+        # a subscription's pending deliveries in outbox order (migration 0017)
+        Index("ix_delivery_subscription_status_seq", "subscription_id", "status", "seq"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

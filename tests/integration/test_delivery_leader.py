@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.outbound.leader import LEADER_LOCK
-from connectors.outbound.webhooks import WebhookWorker
+from connectors.outbound.worker import DeliveryWorker
+from hub.store.delivery_store import LEADER_LOCK
 from tests.conftest import Api, ChangeFactory
 from tests.integration.test_webhooks import Receiver, subscribe, worker_for
 
@@ -68,10 +68,10 @@ def test_a_deposed_leader_stops_and_no_event_is_sent_twice(
     subscribe(api, receiver)
     url = api.hub.settings.database_url
     settings = {"delivery_idle_seconds": 0.05}
-    first: WebhookWorker = worker_for(api, **settings)
+    first: DeliveryWorker = worker_for(api, **settings)
     first.start()
     _wait("the first worker to lead", lambda: _lock_holder(url) is not None)
-    second: WebhookWorker = worker_for(api, **settings)
+    second: DeliveryWorker = worker_for(api, **settings)
     second.start()
     try:
         r = api.post("crm", change("client", "C-0", name="Zero Ltd"))

@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connectors.outbound.webhooks import WebhookWorker
+from connectors.outbound.worker import DeliveryWorker
+from hub.bootstrap import delivery_worker
 from hub.config import Settings
 from tests.conftest import Api, ChangeFactory
 from tests.support.kafka import Broker, read_topics
 
 
-def worker_for(api: Api, **extra: Any) -> WebhookWorker:
+def worker_for(api: Api, **extra: Any) -> DeliveryWorker:
     values: dict[str, Any] = {
         "database_url": api.hub.settings.database_url,
         "webhook_retry_schedule": "0.05,0.05",
@@ -24,10 +25,10 @@ def worker_for(api: Api, **extra: Any) -> WebhookWorker:
         "kafka_timeout_seconds": 5,
     }
     settings = Settings(**(values | extra))
-    return WebhookWorker(api.hub.engine, settings)
+    return delivery_worker(api.hub.engine, settings, api.hub.config.personal_fields)
 
 
-def run_until(worker: WebhookWorker, done: Callable[[], bool], timeout: float = 30) -> None:
+def run_until(worker: DeliveryWorker, done: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     try:
         while not done():

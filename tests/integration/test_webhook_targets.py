@@ -65,7 +65,7 @@ def _rounds(api: Api, n: int, **settings: Any) -> None:
         for _ in range(n):
             # the loop logs a failed round and goes on; so do we, and count what arrived
             with contextlib.suppress(Exception):
-                worker.turn()
+                worker.run_once()
     finally:
         worker.stop()
 

@@ -16,7 +16,8 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 from typer.testing import CliRunner
 
-from connectors.outbound.webhooks import WebhookWorker
+from connectors.outbound.worker import DeliveryWorker
+from hub.bootstrap import delivery_worker
 from hub.cli.deliveries import deliveries_app
 from hub.config import Settings
 from hub.store.tables import DeliveryRow, SubscriptionRow
@@ -108,18 +109,18 @@ def receiver() -> Iterator[Receiver]:
     r.server.server_close()
 
 
-def worker_for(api: Api, schedule: str = "0.05,0.05,0.05", **extra: Any) -> WebhookWorker:
+def worker_for(api: Api, schedule: str = "0.05,0.05,0.05", **extra: Any) -> DeliveryWorker:
+    values: dict[str, Any] = {"webhook_timeout_seconds": 5} | extra
     settings = Settings(
         database_url=api.hub.settings.database_url,
         webhook_retry_schedule=schedule,
         webhook_retry_jitter=0,
-        webhook_timeout_seconds=5,
-        **extra,
+        **values,
     )
-    return WebhookWorker(api.hub.engine, settings)
+    return delivery_worker(api.hub.engine, settings, api.hub.config.personal_fields)
 
 
-def run_until(worker: WebhookWorker, done: Callable[[], bool], timeout: float = 15) -> None:
+def run_until(worker: DeliveryWorker, done: Callable[[], bool], timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     try:
         while not done():

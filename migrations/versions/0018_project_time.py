@@ -1,8 +1,8 @@
 """Time entries validated per golden project, so a lost deal's shell with time on it waits for
 a person instead of being cancelled (issue 17, must-have 3).
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04 13:20:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
