@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.web.deps import HubDep, ReadSession, release
 from hub.domain.commands import UndoDecision
 from hub.domain.errors import ConcordError
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
+from hub.web.deps import HubDep, ReadSession, release
 from stewardship.clusters import parse_choice
 from stewardship.security import ActingSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect
