@@ -41,6 +41,8 @@ def test_the_runs_pages_link_the_html_report(
     assert f"/steward/runs/{run_id}/report" in api.client.get("/steward/runs").text
     page = api.client.get(f"/steward/runs/{run_id}").text
     assert f"/steward/runs/{run_id}/report" in page and "Roll back" not in page  # not an admin
+    # its time to the second, in UTC: no microseconds (issue 16, item 9)
+    assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</p>", page), page
     report = api.client.get(f"/steward/runs/{run_id}/report")
     assert report.status_code == 200 and run_id in report.text and "<svg" in report.text
     assert api.client.get("/steward/runs/nope/report").status_code == 404
