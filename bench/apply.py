@@ -27,11 +27,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from bench.ingest import bench_hub, build_batches, load_average, machine
+from bench.ingest import as_change, bench_hub, build_batches, load_average, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, ApplyPending
-from hub.domain.model import Change, derive_event_id
 from hub.store import access
 from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
 from hub.store.uow import admin_session
@@ -40,24 +39,17 @@ app = typer.Typer(add_completion=False)
 
 
 @contextmanager
-def filled_hub(kind: str, n: int) -> Iterator[tuple[Hub, str]]:
+def filled_hub(kind: str, n: int, batch: int = 500) -> Iterator[tuple[Hub, str]]:
     """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes."""
     with bench_hub(kind) as (hub, _):
         with admin_session(hub.engine) as s:
             for src in ("crm", "erp"):
                 access.add_source(s, src, ["client"], None, None, {"client"})
         now = datetime.now(UTC)
-        for source, body in build_batches(n, 500):
-            changes = tuple(_change(source, c, now) for c in json.loads(body)["changes"])
+        for source, body in build_batches(n, batch):
+            changes = tuple(as_change(source, c, now) for c in json.loads(body)["changes"])
             hub.bus.accept(AcceptChanges(source, changes))
         yield hub, hub.settings.database_url
-
-
-def _change(source: str, c: dict[str, object], now: datetime) -> Change:
-    key, seq, attrs = str(c["key"]), c["sequence"], c["attributes"]
-    assert isinstance(seq, int) and isinstance(attrs, dict)
-    eid = derive_event_id(source, "client", key, seq, None, "upsert", attrs)
-    return Change(source, "client", key, "upsert", eid, attrs, now, seq)
 
 
 def _applier(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -114,37 +115,50 @@ def _checkout_bench(module: str, args: list[str]) -> None:
     bench.app(args=args, prog_name="concord bench " + module.rpartition(".")[2])
 
 
-@bench_app.command("match", context_settings=_FORWARD, add_help_option=False)
-def bench_match(ctx: typer.Context) -> None:
-    """Matching quality on Febrl and generated companies; Splink too with --vs splink."""
-    _checkout_bench("bench.match", ctx.args)
+# Benchmarks with their own command line, handed every argument: (command, module, help).
+FORWARDED = (
+    (
+        "match",
+        "bench.match",
+        "Matching quality on Febrl and generated companies; Splink too with --vs splink.",
+    ),
+    (
+        "onboard",
+        "bench.onboard",
+        "Onboarding run against a big hub: rows/s, review share, precision/recall of links.",
+    ),
+    (
+        "chaos",
+        "bench.chaos",
+        "Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants.",
+    ),
+    (
+        "apply",
+        "bench.apply",
+        "The apply stage alone: changes/s with 1, 2 and 4 appliers on PostgreSQL; --profile.",
+    ),
+    (
+        "setup",
+        "bench.project_setup",
+        "Project setup: validation of 10k golden projects; contracted deal -> shell latency.",
+    ),
+    (
+        "steward",
+        "bench.steward_session",
+        "100 candidates of a 4,000-row onboarding run decided in Chromium, typing like a person.",
+    ),
+)
 
 
-@bench_app.command("onboard", context_settings=_FORWARD, add_help_option=False)
-def bench_onboard(ctx: typer.Context) -> None:
-    """Onboarding run against a big hub: rows/s, review share, precision/recall of links."""
-    _checkout_bench("bench.onboard", ctx.args)
+def _forwarder(module: str, help_text: str) -> Callable[[typer.Context], None]:
+    def command(ctx: typer.Context) -> None:
+        _checkout_bench(module, ctx.args)
+
+    command.__doc__ = help_text
+    return command
 
 
-@bench_app.command("chaos", context_settings=_FORWARD, add_help_option=False)
-def bench_chaos(ctx: typer.Context) -> None:
-    """Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants."""
-    _checkout_bench("bench.chaos", ctx.args)
-
-
-@bench_app.command("apply", context_settings=_FORWARD, add_help_option=False)
-def bench_apply(ctx: typer.Context) -> None:
-    """The apply stage alone: changes/s with 1, 2 and 4 appliers on PostgreSQL; --profile."""
-    _checkout_bench("bench.apply", ctx.args)
-
-
-@bench_app.command("setup", context_settings=_FORWARD, add_help_option=False)
-def bench_setup(ctx: typer.Context) -> None:
-    """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""
-    _checkout_bench("bench.project_setup", ctx.args)
-
-
-@bench_app.command("steward", context_settings=_FORWARD, add_help_option=False)
-def bench_steward(ctx: typer.Context) -> None:
-    """100 candidates of a 4,000-row onboarding run decided in Chromium, typing like a person."""
-    _checkout_bench("bench.steward_session", ctx.args)
+for _name, _module, _help in FORWARDED:
+    bench_app.command(_name, context_settings=_FORWARD, add_help_option=False)(
+        _forwarder(_module, _help)
+    )

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
+from hub.domain.model import Change, derive_event_id
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -328,54 +329,23 @@ def _run_one(
         return rate
 
 
+def as_change(source: str, c: dict[str, Any], now: datetime) -> Change:
+    """One change of :func:`build_batches` as the bus takes it, its event id derived as the
+    HTTP API derives one, so the in-process benchmarks store what a post would."""
+    key, seq, attrs = str(c["key"]), c["sequence"], c["attributes"]
+    eid = derive_event_id(source, "client", key, seq, None, "upsert", attrs)
+    return Change(source, "client", key, "upsert", eid, attrs, now, seq)
+
+
 def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
     """The apply stage alone, in this process: the inbox is filled first, then drained by
     the same bus the worker uses. Separates the apply path's cost from HTTP and parsing."""
-    from hub.bootstrap import bootstrap
-    from hub.domain.commands import AcceptChanges
-    from hub.domain.model import Change, derive_event_id
+    from bench.apply import filled_hub  # it builds on this module
 
-    with (
-        tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
-        bench_database(kind, Path(tmp)) as url,
-    ):
-        upgrade(url)
-        hub = bootstrap(Settings(database_url=url))
-        with admin_session(hub.engine) as s:
-            for src in ("crm", "erp"):
-                access.add_source(s, src, ["client"], None, None, {"client"})
-        now = datetime.now(UTC)
-        for source, body in build_batches(n, batch):
-            hub.bus.accept(
-                AcceptChanges(
-                    source,
-                    tuple(
-                        Change(
-                            source,
-                            "client",
-                            c["key"],
-                            "upsert",
-                            derive_event_id(
-                                source,
-                                "client",
-                                c["key"],
-                                c["sequence"],
-                                None,
-                                "upsert",
-                                c["attributes"],
-                            ),
-                            c["attributes"],
-                            now,
-                            c["sequence"],
-                        )
-                        for c in json.loads(body)["changes"]
-                    ),
-                )
-            )
+    with filled_hub(kind, n, batch) as (hub, _):
         start = time.perf_counter()
         report = hub.bus.drain(hub.settings.worker_batch)
         took = time.perf_counter() - start
-        hub.close()
     done = report.applied + report.stale
     console.print(
         f"{kind:<9} {done:>8} changes  apply stage alone (in-process, batches of "

@@ -9,6 +9,7 @@ golden record changes one way whoever changes it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -90,6 +91,7 @@ def offers_of(
     return Offers(values, refs, pending)
 
 
+@functools.cache
 def _reference_field(ref: ReferenceSpec) -> FieldSpec:
     """A reference survives like a field: its owner's resolved reference, else the newest."""
     rules = ("source_priority", "most_recent") if ref.owners else ("most_recent",)

@@ -121,10 +121,11 @@ class Applier:
         if held.golden_id is None and not held.deleted:
             self.linker.link(uow, batch, held, previous)
             batch.newly_linked.append(key)
-        if held.golden_id is not None and resent:
-            batch.resent.setdefault(held.golden_id, []).append(key)
-        elif held.golden_id is not None:
-            batch.to_resurvive.add(held.golden_id)
+        if held.golden_id is not None:
+            if resent:  # survived again only if that could change a value (Survival.run)
+                batch.resent.setdefault(held.golden_id, []).append(key)
+            else:
+                batch.to_resurvive.add(held.golden_id)
             if ch.correlation_id:
                 batch.causes.setdefault(held.golden_id, set()).add(ch.correlation_id)
         return True

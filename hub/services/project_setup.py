@@ -29,6 +29,7 @@ from hub.domain.project_setup import (
 from hub.domain.spec import HUB_SOURCE, ISSUER_FIELD
 from hub.services.ports import Matcher, UnitOfWork
 from hub.services.setup_ports import SetupRepo
+from hub.services.survival import outbox_entry
 
 REFERENCE = DIMENSIONS
 ACTIONS = {"resolve": "resolved", "defer": "deferred", "override": "overridden"}
@@ -320,16 +321,7 @@ class ProjectSetup:
 
 
 def _quality_event(g: GoldenRecord, issues: list[dict[str, str]], now: datetime) -> dict[str, Any]:
-    event = QualityChanged(g.domain, g.id, g.version, issues, now)
-    return {
-        "event": event.cloud_event(),
-        "domain": g.domain,
-        "golden_id": g.id,
-        "version": g.version,
-        "type": event.type,
-        "at": now,
-        "correlation_id": None,
-    }
+    return outbox_entry(QualityChanged(g.domain, g.id, g.version, issues, now), now, None)
 
 
 def _source_key(opp: GoldenRecord) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.domain import golden as rules
+from hub.domain.events import GoldenRecordChanged, QualityChanged
 from hub.domain.linking import POPULATION_KEY
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
@@ -102,17 +103,7 @@ class Survival:
         batch.goldens[gid] = found.golden
         out.saved.append((found.golden, found.changed, found.kind))
         out.search[gid] = spec.display_name(found.golden.attributes).casefold()
-        out.events.append(
-            {
-                "event": found.event.cloud_event(),
-                "domain": spec.name,
-                "golden_id": gid,
-                "version": found.golden.version,
-                "type": found.event.type,
-                "at": now,
-                "correlation_id": _causes(batch, gid),
-            }
-        )
+        out.events.append(outbox_entry(found.event, now, _causes(batch, gid)))
 
     def _write(self, uow: UnitOfWork, batch: Batch, out: _Writes, now: datetime) -> None:
         if batch.never_stored:
@@ -193,6 +184,21 @@ class Survival:
             if record.golden_id == gid:
                 record.golden_id, record.link_rule, record.dirty = None, "", True
         batch.never_stored.append(gid)
+
+
+def outbox_entry(
+    event: GoldenRecordChanged | QualityChanged, at: datetime, correlation_id: str | None
+) -> dict[str, Any]:
+    """An event as the outbox port takes it."""
+    return {
+        "event": event.cloud_event(),
+        "domain": event.domain,
+        "golden_id": event.golden_id,
+        "version": event.version,
+        "type": event.type,
+        "at": at,
+        "correlation_id": correlation_id,
+    }
 
 
 def reference_targets(spec: DomainSpec, source: str, attrs: dict[str, Any]) -> set[RecordKey]:

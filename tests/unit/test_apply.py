@@ -4,16 +4,14 @@ version and outbox event."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from hub.bootstrap import deterministic_matcher
 from hub.domain.model import Change
 from hub.services.bus import MessageBus
-from matching import Candidate
-from tests.unit.fakes import FakeDatabase, accept, change, default_config, fake_bus
+from tests.unit.fakes import DelegatingMatcher, FakeDatabase, accept, change, fake_bus
 
 ACME_CRM: dict[str, Any] = {
     "name": "Acme",
@@ -294,36 +292,17 @@ class TestDuplicates:
         assert (result.accepted, result.duplicates) == (2, 0)
 
 
-class ExplodingMatcher:
+class ExplodingMatcher(DelegatingMatcher):
     """The deterministic matcher, except that it fails on one record (by name)."""
 
     def __init__(self, poison: str) -> None:
-        self.inner = deterministic_matcher(default_config())
+        super().__init__()
         self.poison = poison
 
     def deterministic_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
         if record.get("name") == self.poison:
             raise RuntimeError(f"cannot key {self.poison}")
         return self.inner.deterministic_keys(domain, record)
-
-    def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
-        return self.inner.blocking_keys(domain, record)
-
-    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
-        return self.inner.value_keys(domain, record)
-
-    def spec(self, domain: str) -> None:
-        return None
-
-    def score(
-        self,
-        domain: str,
-        record: Mapping[str, object],
-        candidates: Sequence[tuple[str, object]],
-        holders: Mapping[str, int] | None = None,
-        population: int = 0,
-    ) -> list[Candidate]:
-        return self.inner.score(domain, record, candidates)
 
 
 @pytest.mark.batch_failure_expected

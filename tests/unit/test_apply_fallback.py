@@ -3,28 +3,26 @@ transient error is tried again and never dead-letters the change (issue 19, item
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import pytest
 
-from hub.bootstrap import deterministic_matcher
-from matching import Candidate
 from tests.unit.fakes import (
+    DelegatingMatcher,
     FakeDatabase,
     FakeTransientError,
     accept,
     change,
-    default_config,
     fake_bus,
 )
 
 
-class FlakyMatcher:
+class FlakyMatcher(DelegatingMatcher):
     """Fails the first ``flaky`` times it keys "Flaky Ltd" as a deadlock would, and always on
     "Poison Ltd" as a bug would."""
 
     def __init__(self, flaky: int) -> None:
-        self.inner = deterministic_matcher(default_config())
+        super().__init__()
         self.flaky = flaky
 
     def deterministic_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
@@ -34,25 +32,6 @@ class FlakyMatcher:
         if record.get("name") == "Poison Ltd":
             raise RuntimeError("cannot key Poison Ltd")
         return self.inner.deterministic_keys(domain, record)
-
-    def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
-        return self.inner.blocking_keys(domain, record)
-
-    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
-        return self.inner.value_keys(domain, record)
-
-    def spec(self, domain: str) -> None:
-        return None
-
-    def score(
-        self,
-        domain: str,
-        record: Mapping[str, object],
-        candidates: Sequence[tuple[str, object]],
-        holders: Mapping[str, int] | None = None,
-        population: int = 0,
-    ) -> list[Candidate]:
-        return self.inner.score(domain, record, candidates)
 
 
 @pytest.mark.batch_failure_expected
