@@ -8,7 +8,7 @@ as ratios within one run. ``--profile`` prints where one in-process applier spen
 
 Afterwards the invariants the scale-out must keep are checked: every change applied or stale,
 no dead letters, every live record on an active golden record, one golden record per tax id
-(no double golden record), and outbox sequence numbers without gaps.
+(no double golden record), and one outbox event for each version of each golden record.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
+from bench.chaos_checks import version_gaps
 from bench.ingest import as_change, bench_hub, build_batches, load_average, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, ApplyPending
 from hub.store import access
-from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, OutboxRow, SourceRecordRow
+from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, SourceRecordRow
 from hub.store.uow import admin_session
 
 app = typer.Typer(add_completion=False)
@@ -66,6 +67,8 @@ def _applier(
             moved = r.applied + r.stale + r.dead
             if moved:
                 done, last, idle = done + moved, time.time(), 0
+            elif r.deferred:  # another applier holds those records; not idle
+                time.sleep(0.01)
             else:
                 idle += 1
                 time.sleep(0.05)
@@ -108,7 +111,6 @@ def check_invariants(hub: Hub) -> list[str]:
             .where(SourceRecordRow.deleted.is_(False))
             .where((GoldenRecordRow.status != "active") | GoldenRecordRow.id.is_(None))
         ).scalar_one()
-        seqs = [s for (s,) in c.execute(select(OutboxRow.seq).order_by(OutboxRow.seq))]
         tax = c.execute(
             select(SourceRecordRow.attributes["tax_id"].as_string(), SourceRecordRow.golden_id)
             .join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id)
@@ -121,8 +123,10 @@ def check_invariants(hub: Hub) -> list[str]:
         out.append(f"{dead} dead letters")
     if stranded:
         out.append(f"{stranded} live source records on no active golden record")
-    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
-        out.append("outbox sequence numbers have gaps or doubles")
+    # Outbox numbers come from a sequence taken under the outbox lock: a batch rolled back
+    # after taking some leaves a gap, which no reader can tell from a number never given.
+    # What must hold is one event per golden version, each version once.
+    out += version_gaps(hub.engine)[:5]
     by_tax: dict[str, set[str]] = {}
     for tax_id, gid in tax:
         if tax_id:

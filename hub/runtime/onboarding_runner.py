@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import multiprocessing as mp
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,6 +225,9 @@ def _load(
     while True:
         applied = hub.bus.apply(ApplyPending(hub.settings.worker_batch))
         step = applied.applied + applied.stale + applied.dead
+        if step == 0 and applied.deferred:
+            time.sleep(0.02)  # a worker is applying some of those records: wait for it
+            continue
         if step == 0:
             break
         done += step

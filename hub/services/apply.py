@@ -56,7 +56,12 @@ class Applier:
         report = ApplyReport()
         wanted = self.lock_records(uow, rows)
         batch = Batch(records=uow.records.load(wanted))
-        self.context.prefetch(uow, batch, rows)
+        later = self.context.prefetch(uow, batch, rows)
+        if later:  # and every change of their records, so each record's changes keep order
+            held = {(ch.source, ch.domain, ch.key) for i, ch in rows if i in later}
+            kept = [(i, ch) for i, ch in rows if (ch.source, ch.domain, ch.key) not in held]
+            report.deferred = len(rows) - len(kept)
+            rows = kept
         statuses: dict[int, str] = {}
         for inbox_id, ch in rows:
             if self._apply_one(uow, batch, ch):
@@ -73,18 +78,46 @@ class Applier:
         batch.to_resurvive.update(resolved)
         if resolved or batch.awaiting_reference:
             self.linker.relink(uow, batch, resolved | batch.awaiting_reference)
+        self.linker.confirm_born(uow, batch)
+        moved = [r for r in batch.records.values() if r.dirty]
+        if moved:  # records that joined a golden record another worker committed meanwhile
+            uow.records.save(moved, now)
         report.events, report.created = self.survival.run(uow, batch, now)
         if batch.candidates:
+            for cand in batch.candidates:  # a golden record merged in this batch: its winner
+                while cand["golden_id"] in batch.merges:
+                    cand["golden_id"] = batch.merges[cand["golden_id"]]
             uow.candidates.add(batch.candidates)
         uow.inbox.mark(statuses, now)
         return report
+
+    def free_rows(
+        self, uow: UnitOfWork, rows: list[tuple[int, Change]]
+    ) -> list[tuple[int, Change]]:
+        """The claimed rows whose source records (and those they refer to) no other batch is
+        applying now, with those records locked; the others stay pending for a later turn.
+
+        Taken without waiting, so two appliers whose claims share a record do not take turns
+        on whole batches: each applies what is free and the shared record's changes go to
+        whichever batch comes next. Per-record order still holds: a change older than the
+        one a record holds is stale, whichever batch applies it (docs/architecture.md,
+        "Locks")."""
+        names_of = {
+            inbox_id: {"\x00".join(k) for k in self._records_of(ch)} for inbox_id, ch in rows
+        }
+        taken = uow.lock_free("record", set().union(*names_of.values()))
+        return [(i, ch) for i, ch in rows if names_of[i] <= taken]
+
+    def _records_of(self, ch: Change) -> set[RecordKey]:
+        return {(ch.source, ch.domain, ch.key)} | self.context.references(
+            ch.source, ch.domain, ch.attributes
+        )
 
     def lock_records(self, uow: UnitOfWork, rows: list[tuple[int, Change]]) -> set[RecordKey]:
         """Lock (sorted) the source records ``rows`` change or refer to; returns them."""
         wanted: set[RecordKey] = set()
         for _, ch in rows:
-            wanted.add((ch.source, ch.domain, ch.key))
-            wanted.update(self.context.references(ch.source, ch.domain, ch.attributes))
+            wanted |= self._records_of(ch)
         uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
         return wanted
 

@@ -20,10 +20,12 @@ class ApplyReport:
     events: int = 0
     created: int = 0
     one_by_one: int = 0  # batches that failed whole and were applied change by change
+    # claimed rows left pending because another batch was applying one of their records
+    deferred: int = 0
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
 
     def add(self, other: ApplyReport) -> None:
-        for name in ("applied", "stale", "dead", "events", "created", "one_by_one"):
+        for name in ("applied", "stale", "dead", "events", "created", "one_by_one", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_source.update(other.by_source)
 

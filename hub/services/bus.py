@@ -192,6 +192,9 @@ class MessageBus:
         schedule = StatisticsSchedule()
         while True:
             r = self.apply(ApplyPending(limit))
+            if r.applied + r.stale + r.dead == 0 and r.deferred:
+                time.sleep(0.02)  # another applier holds those records: their turn comes
+                continue
             if r.applied + r.stale + r.dead == 0:
                 if self.handle(AdvanceProjectSetup(limit)):
                     continue

@@ -69,10 +69,11 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
     transaction (``hub.services.fallback``), so that the change at fault goes to the dead
     letters alone, with its reason, and the rest still apply."""
     with uow_factory() as uow:
-        rows = uow.inbox.claim(cmd.limit)
+        claimed = uow.inbox.claim(cmd.limit)
+        rows = applier.free_rows(uow, claimed) if claimed else []
         if not rows:
             uow.commit()  # rows that could not even be read went to the dead letters
-            return ApplyReport(dead=uow.inbox.dead_at_claim)
+            return ApplyReport(dead=uow.inbox.dead_at_claim, deferred=len(claimed))
         try:
             report = _whole(uow, applier, rows)
         except Exception:
@@ -100,6 +101,7 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             )
         uow.commit()
         report.dead += uow.inbox.dead_at_claim
+        report.deferred += len(claimed) - len(rows)
         return report
 
 

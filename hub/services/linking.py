@@ -151,6 +151,23 @@ class Linker:
             else set()
         )
         ids = rules.candidate_ids(shared, rejected, MAX_CANDIDATES)
+        verdict = self._score(uow, batch, record, view, ids)
+        if verdict.linked is not None:
+            record.golden_id, record.link_rule = verdict.linked.golden_id, verdict.linked.rule
+            return
+        for cand in verdict.review:
+            batch.candidates.append(self._candidate_row(batch, record, cand))
+
+    def _score(
+        self,
+        uow: UnitOfWork,
+        batch: Batch,
+        record: SourceRecord,
+        view: dict[str, Any],
+        ids: set[str],
+    ) -> rules.ScoreLink[Any]:
+        """The domain's verdict on ``record`` against the golden records ``ids``."""
+        ctx = self.context
         ctx.load_candidates(uow, batch, ids - batch.new_views.keys())
         pool = [
             (gid, ctx.entity(uow, batch, gid))
@@ -161,11 +178,58 @@ class Linker:
         holders = ctx.holders(uow, batch, record.domain, view)
         population = ctx.population(uow, batch, record.domain, holders)
         scored = self.matcher.score(record.domain, view, pool, holders, population)
-        verdict = rules.link_by_score(
+        return rules.link_by_score(
             scored, record.golden_id, lambda gid: self.crowded(batch, record, gid)
         )
+
+    def confirm_born(self, uow: UnitOfWork, batch: Batch) -> None:
+        """Compare each record this batch made a golden record of its own with the golden
+        records other workers committed since the prefetch under the same blocking keys, and
+        decide it again as if it had seen them: it joins one the matcher links it to (its
+        golden record, never stored, follows) or gets candidates for review.
+
+        Done under locks on those blocking keys, this is the near-duplicate half of "no
+        double golden record" without holding the locks for the whole batch: two appliers
+        creating golden records for two near-duplicates share a blocking key, so the second
+        to get here waits for the first to commit and then finds its golden record
+        (docs/architecture.md, "Locks").
+        """
+        born: list[tuple[SourceRecord, list[str]]] = []
+        for rkey, record in batch.records.items():
+            gid = record.golden_id
+            if record.link_rule != "new" or gid not in batch.new_views or gid in batch.merges:
+                continue
+            cached = batch.keys_of.get(rkey)
+            if cached and cached[2]:
+                born.append((record, cached[2]))
+        if not born:
+            return
+        uow.lock("bkey", {f"{r.domain}\x00{k}" for r, keys in born for k in keys})
+        wanted: dict[str, set[str]] = {}
+        for record, keys in born:
+            wanted.setdefault(record.domain, set()).update(keys)
+        found = {d: uow.keys.find(d, keys) for d, keys in wanted.items()}
+        for record, keys in born:
+            now_held = {g for k in keys for g in found[record.domain].get(k, ())}
+            seen = {g for k in keys for g in batch.key_hits.get((record.domain, k), ())}
+            fresh = now_held - seen - batch.merges.keys() - batch.new_views.keys()
+            if fresh:
+                self._decide_again(uow, batch, record, fresh)
+
+    def _decide_again(
+        self, uow: UnitOfWork, batch: Batch, record: SourceRecord, fresh: set[str]
+    ) -> None:
+        """``record``'s link decision against golden records it had not seen."""
+        view, dkeys, bkeys = batch.keys_of[(record.source, record.domain, record.key)]
+        for k in bkeys:  # what the prefetch would have found
+            batch.key_hits.setdefault((record.domain, k), set()).update(fresh)
+        verdict = self._score(uow, batch, record, view, fresh)
         if verdict.linked is not None:
-            record.golden_id, record.link_rule = verdict.linked.golden_id, verdict.linked.rule
+            born, rule = record.golden_id, verdict.linked.rule
+            assert born is not None
+            self.merge(uow, batch, born, verdict.linked.golden_id)
+            record.link_rule = rule
+            self.context.remember(batch, record.domain, dkeys + bkeys, verdict.linked.golden_id)
             return
         for cand in verdict.review:
             batch.candidates.append(self._candidate_row(batch, record, cand))

@@ -61,13 +61,15 @@ class MatchContext:
         batch.keys_of[(source, domain, key)] = (view, dkeys, bkeys)
         return dkeys, bkeys
 
-    def prefetch(self, uow: UnitOfWork, batch: Batch, rows: list[tuple[int, Change]]) -> None:
+    def prefetch(self, uow: UnitOfWork, batch: Batch, rows: list[tuple[int, Change]]) -> set[int]:
         """Look up the keys of every new record of the batch in one query per domain, and
-        load the golden records they reach and the counts of their values."""
+        load the golden records they reach and the counts of their values. Returns the rows
+        left for a later turn: those whose identity keys another batch is linking now."""
         exact: dict[str, set[str]] = {}
+        names_of: dict[int, set[str]] = {}
         blocking: dict[str, set[str]] = {}
         values: dict[str, set[str]] = {}
-        for _, ch in rows:
+        for inbox_id, ch in rows:
             held = batch.records.get((ch.source, ch.domain, ch.key))
             if ch.op != "upsert" or (held is not None and held.golden_id and not held.deleted):
                 continue
@@ -76,17 +78,21 @@ class MatchContext:
             )
             view = self.view(uow, batch, probe)
             dkeys, bkeys = self.keys(batch, probe.source, ch.domain, ch.key, view)
+            names_of[inbox_id] = {f"{ch.domain}\x00{k}" for k in dkeys}
             exact.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
             values.setdefault(ch.domain, set()).update(
                 self.matcher.value_keys(ch.domain, view).values()
             )
-        # Two workers creating golden records for near-duplicates at once serialise here, on
-        # the records' match keys, so the second one finds the first one's golden record.
-        uow.lock(
-            "key",
-            (f"{d}\x00{k}" for src in (exact, blocking) for d, ks in src.items() for k in ks),
-        )
+        # Two workers linking records of one identity (a tax id, an employee id) at once
+        # must not both create a golden record: a record whose identity keys another batch
+        # holds waits for a later turn, when that batch's golden record is committed. Taken
+        # without waiting, so one shared key does not make whole batches take turns.
+        # Blocking keys are not locked here: near-duplicates are checked after linking,
+        # under their own locks, for the golden records this batch creates
+        # (``Linker.confirm_born``).
+        taken = uow.lock_free("key", set().union(*names_of.values()))
+        deferred = {i for i, names in names_of.items() if not names <= taken}
         for domain, keys in exact.items():
             found = uow.keys.find(domain, keys | blocking.get(domain, set()))
             for k in keys | blocking.get(domain, set()):
@@ -101,6 +107,7 @@ class MatchContext:
             self.load_candidates(uow, batch, reached)
         for domain, vkeys in values.items():
             self.count_values(uow, batch, domain, vkeys)
+        return deferred
 
     def find(self, uow: UnitOfWork, batch: Batch, domain: str, key: str) -> set[str]:
         """The golden records holding a key, as the batch knows them so far."""

@@ -84,6 +84,8 @@ class Survival:
         found: rules.Recomputed | None
         if gid in batch.merges:
             out.keys[gid] = set()
+            if golden.version == 0:  # merged away in the batch that made it: never was
+                return
             found = rules.merge_away(golden, batch.merges[gid], now)
         elif not live:
             out.keys[gid] = set()

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
-from hub.store.sql import OUTBOX_LOCK, bulk_insert, is_postgres, table_of
+from hub.store.sql import OUTBOX_LOCK, bulk_insert, is_postgres, note_lock, table_of
 
 
 class SqlOutbox:
@@ -24,6 +24,7 @@ class SqlOutbox:
             return
         if is_postgres(self.s):
             self.s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
+            note_lock(self.s, "outbox")
         bulk_insert(
             self.s,
             table_of(t.OutboxRow),

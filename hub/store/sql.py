@@ -129,20 +129,48 @@ def analyze(session: Session) -> None:
         session.execute(text("ANALYZE"))
 
 
-LOCK_SPACES = {"record": 1, "key": 2, "login": 4}  # 3: the audit chain (access.py)
+# 3: the audit chain (access.py). The order: record, key, bkey (docs/architecture.md, "Locks")
+LOCK_SPACES = {"record": 1, "key": 2, "login": 4, "bkey": 5}
+
+
+# Where each lock comes in the lock order; the outbox lock comes last.
+LOCK_RANK = {"record": 1, "key": 2, "bkey": 3, "outbox": 4}
+
+
+def _held_rank(session: Session) -> int:
+    """The latest place in the lock order this session's transaction has reached."""
+    held = session.info.get("lock_rank")
+    if held is None or held[0] is not session.get_transaction():
+        return 0
+    rank: int = held[1]
+    return rank
+
+
+def note_lock(session: Session, namespace: str) -> None:
+    """Remember that this transaction holds a lock of ``namespace``'s rank."""
+    rank = max(LOCK_RANK[namespace], _held_rank(session))
+    session.info["lock_rank"] = (session.get_transaction(), rank)
 
 
 def advisory_locks(
     session: Session, namespace: str, names: Iterable[str], wait: bool = True
 ) -> None:
     """Transaction-level advisory locks on PostgreSQL, taken in sorted order so two workers
-    can never wait on each other in a cycle (record locks are always taken before key locks).
+    can never wait on each other in a cycle (record locks before key locks, key locks before
+    blocking-key locks).
     ``wait=False`` is for locks asked for out of that order: it takes what is free and raises
     ``LockBusy`` if any is held by another transaction, instead of waiting into a cycle.
     SQLite needs none: it has one writer at a time."""
     if not is_postgres(session):
         return
     ids = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
+    if namespace in LOCK_RANK:
+        # A transaction that already holds a later lock (the one-by-one fallback, whose
+        # first change took the outbox lock before the second asks for its keys) must not
+        # wait for an earlier one: that is a cycle waiting to happen.
+        wait = wait and _held_rank(session) <= LOCK_RANK[namespace]
+        if ids:
+            note_lock(session, namespace)
     call = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
     for part in chunks(ids, 1000):
         taken = session.execute(
@@ -153,6 +181,33 @@ def advisory_locks(
         ).scalars()
         if not wait and "false" in set(taken):
             raise LockBusy(f"a {namespace} lock is held by another transaction")
+
+
+def free_advisory_locks(session: Session, namespace: str, names: Iterable[str]) -> set[str]:
+    """Take those of these transaction-level advisory locks that no other transaction holds,
+    without waiting, and return their names (all of them on SQLite, which has one writer).
+    Never waiting, it can take them in any order and never joins a cycle."""
+    wanted = set(names)
+    if not is_postgres(session) or not wanted:
+        return wanted
+    by_id: dict[int, list[str]] = {}
+    for n in wanted:
+        by_id.setdefault(zlib.crc32(n.encode()) - 2**31, []).append(n)
+    taken: set[str] = set()
+    for part in chunks(sorted(by_id), 1000):
+        rows = session.execute(
+            text(
+                "SELECT k, pg_try_advisory_xact_lock(:space, k) "
+                "FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
+            ),
+            {"space": LOCK_SPACES[namespace], "ids": part},
+        )
+        for k, got in rows:
+            if got:
+                taken.update(by_id[k])
+    if taken and namespace in LOCK_RANK:
+        note_lock(session, namespace)
+    return taken
 
 
 def is_transient(exc: BaseException) -> bool:

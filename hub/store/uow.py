@@ -24,7 +24,7 @@ from hub.store.repositories import (
     SqlRecords,
     load_sources,
 )
-from hub.store.sql import advisory_locks, analyze, is_transient
+from hub.store.sql import advisory_locks, analyze, free_advisory_locks, is_transient
 
 
 class SqlUnitOfWork:
@@ -62,6 +62,9 @@ class SqlUnitOfWork:
 
     def lock(self, namespace: str, names: Iterable[str], wait: bool = True) -> None:
         advisory_locks(self.session, namespace, names, wait)
+
+    def lock_free(self, namespace: str, names: Iterable[str]) -> set[str]:
+        return free_advisory_locks(self.session, namespace, names)
 
     def commit(self) -> None:
         self.session.commit()

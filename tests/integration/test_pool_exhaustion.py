@@ -11,6 +11,7 @@ shows what 17 did with the production pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -70,31 +71,35 @@ def test_concurrent_ingest_beyond_the_pool_all_accepted(tight_hub: Hub) -> None:
 
 
 def test_long_polls_hold_no_connection_while_they_wait(tight_hub: Hub) -> None:
+    """60 long polls on an empty feed and a write beside them: the write is answered while
+    every poll still waits. Had the polls held the pool's connections, the write would wait
+    for them (and be answered 503 or after the polls). No clock is read: only the order."""
     crm, reader = _keys(tight_hub)
     polls = [
-        ("GET", "/api/v1/feed?wait=2", {"headers": {"Authorization": f"Bearer {reader}"}})
+        ("GET", "/api/v1/feed?wait=9", {"headers": {"Authorization": f"Bearer {reader}"}})
         for _ in range(60)
     ]
 
-    async def run() -> tuple[list[Any], float, int]:
+    async def run() -> tuple[int, bool]:
         app = create_app(tight_hub, run_worker=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=60) as c:
             waiting = asyncio.gather(*(c.request(m, u, **kw) for m, u, kw in polls))
-            await asyncio.sleep(0.5)  # every poll is now sleeping on an empty feed
-            start = time.monotonic()
+            await asyncio.sleep(0.5)  # the polls are under way on an empty feed
             probe = await c.post(
                 "/api/v1/changes",
                 json={"changes": [{"domain": "client", "key": "P", "attributes": {}}]},
                 headers={"Authorization": f"Bearer {crm}"},
             )
-            took = time.monotonic() - start
-            return await waiting, took, probe.status_code
+            still_waiting = not waiting.done()
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            return probe.status_code, still_waiting
 
-    answers, took, probe = asyncio.run(run())
+    probe, still_waiting = asyncio.run(run())
     assert probe == 202
-    assert took < 1.5, f"a write beside 60 long polls took {took:.1f} s"
-    assert sorted({r.status_code for r in answers}) == [200]
+    assert still_waiting, "the write was answered only after the long polls"
 
 
 def test_no_connection_free_for_the_timeout_is_503_with_retry_after(db_url: str) -> None:

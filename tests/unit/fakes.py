@@ -619,6 +619,12 @@ class FakeUnitOfWork:
         ``FakeDatabase``); the names are recorded for assertions."""
         self.db.locks.extend((namespace, n) for n in names)
 
+    def lock_free(self, namespace: str, names: Iterable[str]) -> set[str]:
+        """Every lock is free: the writer lock already keeps other transactions out."""
+        taken = set(names)
+        self.lock(namespace, sorted(taken))
+        return taken
+
     @property
     def work(self) -> FakeState:
         """This transaction's working copy of the committed state. The first use begins the

@@ -1,0 +1,149 @@
+"""Two appliers that each create a golden record for one of two near-duplicates (no shared
+identity key, only a score links them) end with one golden record, not two (PostgreSQL).
+
+The apply path does not hold the blocking keys' locks for the whole batch (that made appliers
+take turns); it checks the golden records it creates after linking, under those locks
+(``Linker.confirm_born``, docs/architecture.md, "Locks"). Both orders of the race are tried:
+
+- the other applier commits its golden record before this batch checks: the check finds it
+  and the record joins it; the golden record the batch had made for it is never stored;
+- this batch has checked and holds the locks: the other applier waits for its commit and then
+  finds this batch's golden record.
+
+Each test fails if the check is skipped (two golden records for one firm).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hub.bootstrap import Hub
+from hub.domain.commands import AcceptChanges
+from hub.domain.model import Change
+from hub.store import access
+from hub.store.tables import GoldenRecordRow, SourceRecordRow
+from hub.store.uow import admin_session, session_factory
+from tests.conftest import make_hub
+
+pytestmark = pytest.mark.postgres
+
+FIRM = {
+    "name": "Nordlicht Beratung GmbH",
+    "city": "Hamburg",
+    "postcode": "20095",
+    "country": "DE",
+    "website": "https://nordlicht-beratung.example",
+}
+
+
+@pytest.fixture
+def two_appliers(pg_url: str) -> Iterator[tuple[Hub, Hub]]:
+    x, y = make_hub(pg_url), make_hub(pg_url)
+    with admin_session(x.engine) as s:
+        for name in ("crm", "northwind-crm"):
+            access.add_source(s, name, ["client"], None, None, {"client"})
+    yield x, y
+    x.close()
+    y.close()
+
+
+def _change(source: str, key: str, **extra: str) -> Change:
+    return Change(
+        source=source,
+        domain="client",
+        key=key,
+        op="upsert",
+        event_id=f"{source}-{key}",
+        attributes={**FIRM, **extra},
+        changed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        sequence=1,
+    )
+
+
+def _goldens(hub: Hub) -> dict[str, str]:
+    """Source -> its active golden record; and no other golden record was ever stored."""
+    with session_factory(hub.engine)() as s:
+        stored = s.scalars(select(GoldenRecordRow.status)).all()
+        assert stored == ["active"], f"golden records stored: {stored}"
+        rows = s.execute(
+            select(SourceRecordRow.source, SourceRecordRow.golden_id)
+            .join(GoldenRecordRow, GoldenRecordRow.id == SourceRecordRow.golden_id)
+            .where(GoldenRecordRow.status == "active")
+        ).all()
+    return {source: gid for source, gid in rows}
+
+
+def _pause(hub: Hub, name: str, reached: threading.Event, go: threading.Event) -> None:
+    """The first call of the linker's ``name`` (or the survival step) waits for ``go``."""
+    owner = hub.bus.applier.survival if name == "run" else hub.bus.applier.linker
+    original: Callable[..., Any] = getattr(owner, name)
+    calls = []
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            calls.append(1)
+            reached.set()
+            assert go.wait(30), "the test never let the paused batch go on"
+        return original(*args, **kwargs)
+
+    setattr(owner, name, paused)
+
+
+def _drain_in_thread(hub: Hub, errors: list[BaseException]) -> threading.Thread:
+    def run() -> None:
+        try:
+            hub.bus.drain()
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_golden_record_committed_before_the_check_is_found(
+    two_appliers: tuple[Hub, Hub],
+) -> None:
+    x, y = two_appliers
+    reached, go = threading.Event(), threading.Event()
+    _pause(x, "confirm_born", reached, go)
+    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
+    errors: list[BaseException] = []
+    batch_x = _drain_in_thread(x, errors)
+    assert reached.wait(30)  # x has linked C-1 as a new golden record and not yet checked
+    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"),)))
+    y.bus.drain()  # y creates its golden record for N-1 and commits: x holds no lock of it
+    go.set()
+    batch_x.join(60)
+    assert not batch_x.is_alive() and not errors, errors
+    linked = _goldens(x)
+    assert set(linked) == {"crm", "northwind-crm"}, linked
+    assert linked["crm"] == linked["northwind-crm"], "two golden records for one firm"
+
+
+def test_a_checked_golden_record_is_found_by_the_applier_that_waits(
+    two_appliers: tuple[Hub, Hub],
+) -> None:
+    x, y = two_appliers
+    reached, go = threading.Event(), threading.Event()
+    _pause(x, "run", reached, go)  # after the check, under its locks, before survival
+    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
+    errors: list[BaseException] = []
+    batch_x = _drain_in_thread(x, errors)
+    assert reached.wait(30)
+    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"),)))
+    batch_y = _drain_in_thread(y, errors)
+    batch_y.join(2)  # y reaches the blocking keys' locks and waits there for x's commit
+    go.set()
+    batch_x.join(60)
+    batch_y.join(60)
+    assert not batch_x.is_alive() and not batch_y.is_alive() and not errors, errors
+    linked = _goldens(x)
+    assert set(linked) == {"crm", "northwind-crm"}, linked
+    assert linked["crm"] == linked["northwind-crm"], "two golden records for one firm"
