@@ -69,6 +69,15 @@ def set_disabled(session: Session, name: str, disabled: bool, actor: str = "cli"
     )
 
 
+def set_password(session: Session, name: str, password_hash: str, actor: str = "cli") -> None:
+    """A new password; the failed logins that locked the account are forgotten with the old."""
+    row = find(session, name)
+    if row is None:
+        raise RecordNotFound(f"no steward {name}")
+    row.password_hash, row.failed_logins, row.locked_until = password_hash, 0, None
+    audit(session, actor, "steward.password", {"name": name})
+
+
 def end_sessions(session: Session, steward_id: int) -> None:
     """Every session cookie issued to the steward so far stops working (logout).
 

@@ -1,5 +1,6 @@
-"""The hub's state, read for the API and the metrics: the change feed, counts, dead letters
-and what is waiting (docs/architecture.md, "The parts")."""
+"""The hub's state, read for the API, the metrics and the demo: the change feed, counts, dead
+letters, what is waiting, a source's records and a deal's project shell (docs/architecture.md,
+"The parts")."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hub.store.tables import (
     MatchCandidate,
     OutboxRow,
     PendingReference,
+    ProjectShell,
     SourceRecordRow,
 )
 
@@ -84,3 +86,27 @@ def backlog(session: Session) -> tuple[int, datetime | None, int, int]:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return int(depth), oldest, int(candidates), int(dead)
+
+
+def source_attributes(session: Session, source: str, domain: str, limit: int) -> list[Any]:
+    """The attributes of a source's first ``limit`` records of a domain, by key."""
+    sr = SourceRecordRow
+    return list(
+        session.scalars(
+            select(sr.attributes)
+            .where(sr.source == source, sr.domain == domain)
+            .order_by(sr.source_key)
+            .limit(limit)
+        )
+    )
+
+
+def shell_code(session: Session, source: str, domain: str, key: str) -> str | None:
+    """The code of the project shell made for the golden record a source's record is linked
+    to; None while there is none."""
+    sr = SourceRecordRow
+    golden_id = session.scalars(
+        select(sr.golden_id).where(sr.source == source, sr.domain == domain, sr.source_key == key)
+    ).first()
+    shell = session.get(ProjectShell, golden_id) if golden_id else None
+    return shell.code if shell is not None else None
