@@ -166,10 +166,3 @@ def test_the_steward_pages_write_no_sql() -> None:
     that builds a select (or an insert) of its own, or reaches for a table, fails here."""
     assert crossings(("stewardship",), ("sqlalchemy", "hub.store.tables")) == []
 
-
-def test_the_demos_write_through_the_bus_only() -> None:
-    """The demo's sources, keys and steward are made by commands: neither demo module reaches
-    for the store's writers, its admin session or SQL."""
-    writers = ("sqlalchemy", "hub.store.tables", "hub.store.access", "hub.store.stewards")
-    found = crossings(("hub.demo", "stewardship.demo"), (*writers, "hub.store.uow.admin_session"))
-    assert found == []
