@@ -165,4 +165,3 @@ def test_the_steward_pages_write_no_sql() -> None:
     """The steward pages read through ``hub.store.read`` and write through the bus: a page
     that builds a select (or an insert) of its own, or reaches for a table, fails here."""
     assert crossings(("stewardship",), ("sqlalchemy", "hub.store.tables")) == []
-
