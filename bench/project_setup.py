@@ -28,7 +28,7 @@ from bench.ingest import bench_hub, load_average, machine, serving
 from hub.domain.commands import AcceptChanges
 from hub.domain.model import Change
 from hub.store import access
-from hub.store.kpis import percentile
+from hub.store.read.kpis import percentile
 from hub.store.tables import OutboxRow
 from hub.store.uow import admin_session
 

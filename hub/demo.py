@@ -1,4 +1,7 @@
-"""``concord demo``: the demo world posted through the real HTTP ingest path, then served."""
+"""``concord demo``: the demo world posted through the real HTTP ingest path, then served.
+
+Its sources, keys and steward are made through the bus (issue 15, must-have 3), so a second
+run issues new keys to the same sources and stores nothing new."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import time
 
 import httpx
 from rich.console import Console
-from sqlalchemy import select
 
 import stewardship.demo as steward_demo
 from hub import demo_report as report
@@ -14,26 +16,20 @@ from hub.app import create_app
 from hub.bootstrap import Hub
 from hub.demo_deal import deal_story
 from hub.demo_world import SOURCES, build_world
+from hub.domain.commands import CreateKey, IssueSourceKey
 from hub.runtime.serving import BackgroundServer, free_port
-from hub.store import access, queries
-from hub.store.project_setup import list_exceptions, list_shells
-from hub.store.tables import ProjectShell, SourceRecordRow, SourceSystem
-from hub.store.uow import admin_session, session_factory
+from hub.store import queries
+from hub.store.read.operations import shell_code
+from hub.store.uow import session_factory
 
 
 def _demo_keys(hub: Hub) -> dict[str, str]:
     """A fresh key for each demo source (registering the source the first time)."""
-    keys: dict[str, str] = {}
-    with admin_session(hub.engine) as s:
-        known = set(s.scalars(select(SourceSystem.name)))
-        for name, domains in SOURCES.items():
-            if name in known:
-                keys[name] = access.create_key(s, name, "source", source=name, actor="demo")
-            else:
-                keys[name] = access.add_source(
-                    s, name, domains, None, None, set(hub.config.domains), actor="demo"
-                )
-        keys["_reader"] = access.create_key(s, "demo-reader", "subscriber", actor="demo")
+    keys: dict[str, str] = {
+        name: hub.bus.handle(IssueSourceKey(name, tuple(domains), actor="demo"))
+        for name, domains in SOURCES.items()
+    }
+    keys["_reader"] = hub.bus.handle(CreateKey("demo-reader", "subscriber", actor="demo"))
     return keys
 
 
@@ -81,16 +77,9 @@ def _shell_code(hub: Hub, deal: str, timeout: float = 30) -> str | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with session_factory(hub.engine, readonly=True)() as s:
-            opp = s.scalars(
-                select(SourceRecordRow.golden_id).where(
-                    SourceRecordRow.source == "crm",
-                    SourceRecordRow.domain == "opportunity",
-                    SourceRecordRow.source_key == deal,
-                )
-            ).first()
-            shell = s.get(ProjectShell, opp) if opp else None
-            if shell is not None:
-                return shell.code
+            code = shell_code(s, "crm", "opportunity", deal)
+        if code is not None:
+            return code
         time.sleep(0.1)
     return None
 
@@ -121,7 +110,7 @@ def run_demo(hub: Hub, serve: bool, port: int, console: Console) -> int:
         deal = _deal_to_project(hub, client, keys)
         accepted, duplicates = accepted + deal[0], duplicates + deal[1]
         with session_factory(hub.engine, readonly=True)() as s:
-            shells, waiting = list_shells(s), list_exceptions(s)
+            shells, waiting = queries.list_shells(s), queries.list_exceptions(s)
         counts = _wait_applied(hub)
         report.print_loaded(
             console,

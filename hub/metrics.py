@@ -88,7 +88,7 @@ class DeliveryGauges(Collector):
 
 class KpiGauges(Collector):
     """The business KPIs of the last week (setup cycle) and day (deliveries, failures), from
-    the same queries as ``GET /api/v1/kpis`` (:mod:`hub.store.kpis`)."""
+    the same queries as ``GET /api/v1/kpis`` (:mod:`hub.store.read.kpis`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -10,13 +10,10 @@ for long, while guessing a password at that rate takes forever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from datetime import UTC, datetime
 
 from hub.store import stewards
-from hub.store.access import audit
+from hub.store.db import Engine
 from hub.store.uow import admin_session, session_factory
 from stewardship import passwords
 
@@ -79,24 +76,10 @@ def login(engine: Engine, name: str, password: str, now: datetime | None = None)
         known_hash = row.password_hash if row is not None else None
     ok = passwords.verify(known_hash, password)
     with admin_session(engine) as session:  # commits the failure's count too
-        who = _record(session, name, ok and known_hash is not None, now or datetime.now(UTC))
-    if who is None:
+        row = stewards.record_login(
+            session, name, ok and known_hash is not None, now or datetime.now(UTC), lock_seconds
+        )
+        who = LoggedIn(row.id, row.name, row.role, row.session_generation) if row else None
+    if who is None:  # raised once the failure's count is committed, not inside (a rollback)
         raise LoginRefused(REFUSED)
     return who
-
-
-def _record(session: Session, name: str, ok: bool, now: datetime) -> LoggedIn | None:
-    """The attempt's outcome, under the name's lock; None when it is refused."""
-    row = stewards.find_for_login(session, name)
-    if row is None or (row.locked_until is not None and row.locked_until > now):
-        return None  # unknown, or a guess during the lock: it neither counts nor lengthens it
-    if not ok or row.disabled:
-        failures = stewards.count_failure(session, row.id)
-        seconds = lock_seconds(failures)
-        row.locked_until = now + timedelta(seconds=seconds) if seconds else None
-        audit(session, name, "steward.login-failed", {"failures": failures})
-        return None
-    row.failed_logins = 0
-    row.locked_until = None
-    row.last_login_at = now
-    return LoggedIn(row.id, row.name, row.role, row.session_generation)

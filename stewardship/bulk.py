@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
-from stewardship.queue import BULK_LIMIT, QueueFilter, _order
+from hub.store.read import queue as read
+from hub.web.deps import ReadSession
+from stewardship.queue import BULK_LIMIT, QueueFilter
 
 
 @dataclass
@@ -31,45 +29,15 @@ class Selection:
         return [r["id"] for r in self.decide]
 
 
-def select_for(session: Session, f: QueueFilter, decision: str, threshold: float) -> Selection:
+def select_for(session: ReadSession, f: QueueFilter, decision: str, threshold: float) -> Selection:
     """Merge at or above the threshold, reject below it; a merge skips any record with
     another pending candidate (whatever its probability or the filter), and says so."""
-    mc, sr, g = MatchCandidate, SourceRecordRow, GoldenRecordRow
-    side = mc.probability >= threshold if decision == "merge" else mc.probability < threshold
-    stmt = (
-        select(
-            mc.id,
-            mc.domain,
-            mc.source_record_id,
-            mc.probability,
-            mc.golden_id,
-            sr.source,
-            sr.source_key,
-            sr.attributes,
-            g.attributes.label("golden_attributes"),
-        )
-        .join(sr, sr.id == mc.source_record_id)
-        .outerjoin(g, g.id == mc.golden_id)
-        .where(*f.conditions(), side)
-        .order_by(*_order(""))  # bulk lists go by probability
-        .limit(BULK_LIMIT + 1)
-    )
-    rows = [dict(r._mapping) for r in session.execute(stmt)]
+    rows = read.bulk_rows(session, f, decision, threshold, BULK_LIMIT + 1)
     if len(rows) > BULK_LIMIT:
         return Selection(too_many=True)
     if decision != "merge" or not rows:
         return Selection(decide=rows)
-    record_ids = sorted({r["source_record_id"] for r in rows})
-    pending: dict[int, int] = {}
-    for start in range(0, len(record_ids), 500):
-        part = record_ids[start : start + 500]
-        pending.update(
-            session.execute(
-                select(mc.source_record_id, func.count())
-                .where(mc.source_record_id.in_(part), mc.status == "pending")
-                .group_by(mc.source_record_id)
-            ).all()
-        )
+    pending = read.pending_per_record(session, [r["source_record_id"] for r in rows])
     out = Selection()
     for r in rows:
         (out.several if pending.get(r["source_record_id"], 0) > 1 else out.decide).append(r)

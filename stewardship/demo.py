@@ -1,5 +1,6 @@
 """The demo's part for the steward page: an acquired firm's CRM whose clients resemble the
-firm's own but share no key (so a steward has a queue to work), and a demo steward."""
+firm's own but share no key (so a steward has a queue to work), and a demo steward. The
+source, its key and the steward are made through the bus, like any other write."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import secrets
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from hub.bootstrap import Hub
-from hub.store import access, stewards
-from hub.store.tables import SourceRecordRow, SourceSystem
-from hub.store.uow import admin_session
+from hub.domain.commands import IssueSourceKey, SetStewardPassword
+from hub.store.read.operations import source_attributes
+from hub.store.uow import session_factory
 from stewardship import passwords
 
 ACQUIRED = "northwind-crm"
@@ -38,19 +38,9 @@ def _variant(attrs: dict[str, Any], i: int) -> dict[str, Any]:
 def post_acquired_firm(hub: Hub, client: httpx.Client, count: int = 12) -> tuple[int, int]:
     """Post ``count`` look-alike clients as the acquired firm; returns (accepted, duplicates)
     as the hub answered, so a second run does not claim changes it did not store."""
-    with admin_session(hub.engine) as s:
-        if s.get(SourceSystem, ACQUIRED) is None:
-            key = access.add_source(
-                s, ACQUIRED, ["client"], None, None, set(hub.config.domains), actor="demo"
-            )
-        else:
-            key = access.create_key(s, ACQUIRED, "source", source=ACQUIRED, actor="demo")
-        originals = s.scalars(
-            select(SourceRecordRow.attributes)
-            .where(SourceRecordRow.source == "crm", SourceRecordRow.domain == "client")
-            .order_by(SourceRecordRow.source_key)
-            .limit(count)
-        ).all()
+    key: str = hub.bus.handle(IssueSourceKey(ACQUIRED, ("client",), actor="demo"))
+    with session_factory(hub.engine, readonly=True)() as s:
+        originals = source_attributes(s, "crm", "client", count)
     changes = [
         {"domain": "client", "key": f"NW-{i:03d}", "attributes": _variant(dict(a), i)}
         for i, a in enumerate(originals)
@@ -67,11 +57,5 @@ def demo_steward(hub: Hub) -> tuple[str, str]:
     """A steward to log in with: a fresh random password each run, printed by the demo."""
     password = secrets.token_urlsafe(12)
     hashed = passwords.hash_password(password)
-    with admin_session(hub.engine) as s:
-        row = stewards.find(s, DEMO_STEWARD)
-        if row is None:
-            stewards.add_steward(s, DEMO_STEWARD, "steward", hashed, actor="demo")
-        else:
-            row.password_hash, row.failed_logins, row.locked_until = hashed, 0, None
-            access.audit(s, "demo", "steward.password", {"name": DEMO_STEWARD})
+    hub.bus.handle(SetStewardPassword(DEMO_STEWARD, hashed, role_if_new="steward", actor="demo"))
     return DEMO_STEWARD, password

@@ -1,15 +1,13 @@
 """Steward productivity for the dashboard: decisions per steward per day, the backlog by age
-and the oldest waiting candidate. Each is one grouped query over match candidates."""
+and the oldest waiting candidate. Each is read by ``hub.store.read.overview``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from hub.store.tables import MatchCandidate
+from hub.store.read import overview
+from hub.web.deps import ReadSession
 
 # Backlog buckets by how long a candidate has waited, as (label, at most this old).
 AGES: tuple[tuple[str, timedelta | None], ...] = (
@@ -21,23 +19,11 @@ AGES: tuple[tuple[str, timedelta | None], ...] = (
 DAYS = 14
 
 
-def decisions(session: Session, now: datetime, days: int = DAYS) -> list[dict[str, Any]]:
-    """Merges and rejections per steward per UTC day, newest day first. Superseded ones
-    were no one's decision and are not counted."""
-    mc = MatchCandidate
-    since = now - timedelta(days=days)
-    rows = session.execute(
-        select(mc.decided_by, mc.decided_at).where(
-            mc.status.in_(("merged", "rejected")),
-            mc.decided_at >= since,
-            mc.decided_by.is_not(None),
-        )
-    )
+def decisions(session: ReadSession, now: datetime, days: int = DAYS) -> list[dict[str, Any]]:
+    """Merges and rejections per steward per UTC day, newest day first."""
     counts: dict[tuple[str, str], int] = {}
-    for who, at in rows:
-        if at is None:
-            continue
-        key = (at.astimezone(UTC).strftime("%Y-%m-%d"), str(who))
+    for who, at in overview.decided_since(session, now - timedelta(days=days)):
+        key = (at.strftime("%Y-%m-%d"), who)
         counts[key] = counts.get(key, 0) + 1
     return [
         {"day": day, "steward": who, "decisions": n}
@@ -45,26 +31,13 @@ def decisions(session: Session, now: datetime, days: int = DAYS) -> list[dict[st
     ]
 
 
-def backlog(session: Session, now: datetime) -> dict[str, Any]:
+def backlog(session: ReadSession, now: datetime) -> dict[str, Any]:
     """Pending candidates per age bucket, and the oldest one waiting."""
-    mc = MatchCandidate
     buckets: list[dict[str, Any]] = []
     newer_than: datetime | None = None
     for label, age in AGES:
-        stmt = select(func.count()).where(mc.status == "pending")
-        if age is not None:
-            stmt = stmt.where(mc.created_at > now - age)
-        if newer_than is not None:
-            stmt = stmt.where(mc.created_at <= newer_than)
-        buckets.append({"age": label, "candidates": int(session.execute(stmt).scalar_one())})
-        newer_than = now - age if age is not None else None
-    oldest = session.execute(
-        select(mc.id, mc.domain, mc.created_at)
-        .where(mc.status == "pending")
-        .order_by(mc.created_at, mc.id)
-        .limit(1)
-    ).first()
-    return {
-        "buckets": buckets,
-        "oldest": dict(oldest._mapping) if oldest is not None else None,
-    }
+        since = now - age if age is not None else None
+        count = overview.pending_between(session, since, newer_than)
+        buckets.append({"age": label, "candidates": count})
+        newer_than = since
+    return {"buckets": buckets, "oldest": overview.oldest_pending(session)}

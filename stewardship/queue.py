@@ -1,28 +1,21 @@
-"""The queue of pending match candidates: its filters, pages, counts and bulk selections.
+"""The queue of pending match candidates as the steward page shows it: its filters as
+query-string values, its page cursors, and its rows with the fields that disagree named.
 
 Every filter lives in :class:`QueueFilter`, so a new one (the onboarding run) is a field, a
-condition and a query-string entry. Pages are keyset-paginated on (probability, id), both
-descending, which the ``ix_match_candidate_order`` index serves directly: page 500 of 50k costs
-the same as page 1.
+condition (in ``hub.store.read.queue``, which reads the queue) and a query-string entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, exists, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from hub.store.read import queue as read
+from hub.store.read.queue import BANDS
+from hub.web.deps import ReadSession
 
-from hub.store.tables import CandidateClaim, GoldenRecordRow, MatchCandidate, SourceRecordRow
+__all__ = ["BANDS", "BULK_LIMIT", "PAGE_SIZE", "BadFilter", "QueueFilter", "cursor", "page"]
 
-# Probability bands a steward picks from, as [low, high).
-BANDS: dict[str, tuple[float, float]] = {
-    "high": (0.9, 1.01),
-    "medium": (0.7, 0.9),
-    "low": (0.0, 0.7),
-}
 # Queue orders: probability falling (the default), the oldest first, or by source.
 SORTS = {"": "probability", "age": "oldest first", "source": "source"}
 # Whose claimed candidates the queue shows: by default none that another steward holds.
@@ -35,15 +28,8 @@ class BadFilter(ValueError):
     """A filter value the queue does not know, named in the message."""
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    domain: str = ""
-    source: str = ""
-    band: str = ""
-    run: str = ""  # an onboarding run: only the candidates it raised
-    sort: str = ""
-    claims: str = ""
-    me: str = ""  # the steward looking (not a query-string value): whose claims are "mine"
+class QueueFilter(read.QueueFilter):
+    """The store's queue filter, read from and written back to a query string."""
 
     @classmethod
     def parse(cls, params: Any, domains: set[str], me: str = "") -> QueueFilter:
@@ -66,76 +52,14 @@ class QueueFilter:
             raise BadFilter("run: longer than 64 characters")
         return f
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        mc, sr = MatchCandidate, SourceRecordRow
-        out: list[ColumnElement[bool]] = [mc.status == "pending"]
-        if self.domain:
-            out.append(mc.domain == self.domain)
-        if self.source:
-            out.append(sr.source == self.source)
-        if self.run:
-            out.append(mc.run_id == self.run)
-        if self.band:
-            low, high = BANDS[self.band]
-            out += [mc.probability >= low, mc.probability < high]
-        return out + self._claimed()
-
-    def _claimed(self) -> list[ColumnElement[bool]]:
-        c = CandidateClaim
-        live = (c.candidate_id == MatchCandidate.id, c.expires_at > datetime.now(UTC))
-        if self.claims == "mine":
-            return [exists().where(*live, c.steward == self.me)]
-        if self.claims == "all":
-            return []
-        return [~exists().where(*live, c.steward != self.me)]
-
     def query(self, **extra: object) -> dict[str, str]:
         """The filter as query-string values, for links that keep it."""
         out = {n: getattr(self, n) for n in _PARAMS if getattr(self, n)}
         out.update({k: str(v) for k, v in extra.items() if v not in (None, "")})
         return out
 
-    def without_domain(self) -> QueueFilter:
-        return replace(self, domain="")
-
 
 _PARAMS = tuple(x.name for x in fields(QueueFilter) if x.name != "me")
-
-
-def _base(f: QueueFilter) -> Select[Any]:
-    return (
-        select(MatchCandidate.id)
-        .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
-        .where(*f.conditions())
-    )
-
-
-def _keys(sort: str) -> tuple[tuple[Any, ...], bool]:
-    """The columns a sort orders by, and whether they fall. Every column of one sort goes the
-    same way, so "later" is one row-value comparison: both databases turn it into one index
-    range instead of an OR they scan (``ix_match_candidate_order`` for the default)."""
-    mc, sr = MatchCandidate, SourceRecordRow
-    if sort == "age":
-        return (mc.id,), False
-    if sort == "source":
-        return (sr.source, mc.id), False
-    return (mc.probability, mc.id), True
-
-
-def _after(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    """Strictly later in queue order."""
-    cols, falling = _keys(sort)
-    return tuple_(*cols) < tuple_(*values) if falling else tuple_(*cols) > tuple_(*values)
-
-
-def _before(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    cols, falling = _keys(sort)
-    return tuple_(*cols) > tuple_(*values) if falling else tuple_(*cols) < tuple_(*values)
-
-
-def _order(sort: str, backwards: bool = False) -> list[UnaryExpression[Any]]:
-    cols, falling = _keys(sort)
-    return [c.desc() if falling != backwards else c.asc() for c in cols]
 
 
 def cursor(sort: str, row: dict[str, Any]) -> str:
@@ -161,124 +85,18 @@ def parse_cursor(sort: str, text: str) -> tuple[Any, ...] | None:
 
 
 def page(
-    session: Session,
+    session: ReadSession,
     f: QueueFilter,
     after: tuple[Any, ...] | None,
     limit: int = PAGE_SIZE,
     before: tuple[Any, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of the queue: candidate, incoming record, the golden record's name, and who
-    holds the candidate. ``before`` reads the page ending just before that place."""
-    mc, sr, g, c = MatchCandidate, SourceRecordRow, GoldenRecordRow, CandidateClaim
-    live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
-    stmt = (
-        select(
-            mc.id,
-            mc.domain,
-            mc.probability,
-            mc.golden_id,
-            mc.created_at,
-            mc.source_record_id,
-            mc.run_id,
-            mc.weights,
-            sr.source,
-            sr.source_key,
-            sr.attributes,
-            g.search_name,
-            g.attributes.label("golden_attributes"),
-            _stale().label("stale"),
-            select(c.steward).where(*live).scalar_subquery().label("claimed_by"),
-            select(c.expires_at).where(*live).scalar_subquery().label("claimed_until"),
-        )
-        .join(sr, sr.id == mc.source_record_id)
-        .outerjoin(g, g.id == mc.golden_id)
-        .where(*f.conditions())
-    )
-    if after is not None:
-        stmt = stmt.where(_after(f.sort, after))
-    if before is not None:
-        stmt = stmt.where(_before(f.sort, before))
-    stmt = stmt.order_by(*_order(f.sort, backwards=before is not None)).limit(limit)
-    rows = [_row(r._mapping) for r in session.execute(stmt)]
-    return rows[::-1] if before is not None else rows
+    """One page of the queue, each row with the compared fields that disagree (negative
+    weight) named."""
+    return [_row(r) for r in read.page(session, f, after, limit, before)]
 
 
-def _row(m: Any) -> dict[str, Any]:
-    """A page row, with the compared fields that disagree (negative weight) named."""
-    row = dict(m)
+def _row(row: dict[str, Any]) -> dict[str, Any]:
     weights = row.pop("weights") or {}
     row["disagree"] = sorted(k for k, w in weights.items() if float(w) < 0)
     return row
-
-
-def more(session: Session, f: QueueFilter, row: dict[str, Any], later: bool) -> bool:
-    """Whether the filtered queue goes on after (or before) this row: for the pager."""
-    place = parse_cursor(f.sort, cursor(f.sort, row))
-    assert place is not None
-    cond = _after(f.sort, place) if later else _before(f.sort, place)
-    return session.execute(_base(f).where(cond).limit(1)).first() is not None
-
-
-def _stale() -> ColumnElement[bool]:
-    """Whether a candidate's evidence was scored against another version of its golden
-    record than the one held now (or against one merged away since): it must be scored again
-    before it is shown, so that weights, levels and values come from one snapshot."""
-    mc, g = MatchCandidate, GoldenRecordRow
-    return or_(
-        mc.golden_version.is_(None),
-        g.version.is_(None),
-        g.version != mc.golden_version,
-        g.status != "active",
-    )
-
-
-def stale(session: Session, ids: list[int]) -> list[int]:
-    """Of these candidates, the pending ones whose evidence must be scored again."""
-    mc, g = MatchCandidate, GoldenRecordRow
-    stmt = (
-        select(mc.id)
-        .outerjoin(g, g.id == mc.golden_id)
-        .where(mc.id.in_(ids), mc.status == "pending", _stale())
-    )
-    return list(session.scalars(stmt))
-
-
-def counts_by_domain(session: Session, f: QueueFilter) -> dict[str, int]:
-    """Pending candidates per domain under every other filter: one grouped query."""
-    mc = MatchCandidate
-    stmt = select(mc.domain, func.count()).where(*f.without_domain().conditions())
-    if f.source:
-        stmt = stmt.join(SourceRecordRow, SourceRecordRow.id == mc.source_record_id)
-    return {d: int(n) for d, n in session.execute(stmt.group_by(mc.domain))}
-
-
-def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int | None, ...]:
-    """The candidates before and after this one in the filtered queue (None at either end).
-
-    The candidate itself need not be pending any more (it was just decided): its place in the
-    order is still where the next one starts.
-    """
-    mc, sr = MatchCandidate, SourceRecordRow
-    cols, _ = _keys(f.sort)
-    here = session.execute(
-        select(*cols).join(sr, sr.id == mc.source_record_id).where(mc.id == candidate_id)
-    ).first()
-    if here is None:
-        return None, None
-    place = tuple(here)
-    prev = session.execute(
-        _base(f).where(_before(f.sort, place)).order_by(*_order(f.sort, True)).limit(1)
-    ).scalar_one_or_none()
-    nxt = session.execute(
-        _base(f).where(_after(f.sort, place)).order_by(*_order(f.sort)).limit(1)
-    ).scalar_one_or_none()
-    return prev, nxt
-
-
-def first(session: Session, f: QueueFilter) -> int | None:
-    return session.execute(_base(f).order_by(*_order(f.sort)).limit(1)).scalar_one_or_none()
-
-
-def first_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
-    """The first ``limit`` candidates of the filtered queue, in its order (to claim them)."""
-    return list(session.scalars(_base(f).order_by(*_order(f.sort)).limit(limit)))

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.domain.commands import AddComment, ClaimCandidates, ReleaseClaims
+from hub.store.read import queue as read_queue
 from hub.web.deps import HubDep, ReadSession, RowId, release
-from stewardship import queue
 from stewardship.routes_queue import _filter, _url
 from stewardship.security import ActingSteward, check_csrf
 from stewardship.web import dispatch, flash, plural, redirect
@@ -32,7 +32,7 @@ async def claim(
     holds; the handler leaves out any another steward took meanwhile, and says so."""
     form = await request.form()
     f = _filter(request, hub, steward, form)
-    ids = [candidate] if candidate else queue.first_ids(session, f, count)
+    ids = [candidate] if candidate else read_queue.first_ids(session, f, count)
     await release(session)
     done = await dispatch(
         hub, ClaimCandidates(tuple(ids), steward.name, hub.settings.claim_minutes)

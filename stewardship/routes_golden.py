@@ -12,8 +12,7 @@ from fastapi.responses import Response
 from hub.domain.commands import MergeGolden, OverrideField, RemoveOverride, SplitRecord
 from hub.domain.errors import ConcordError
 from hub.domain.validation import map_from_text
-from hub.store import queries
-from hub.store.claims import comments
+from hub.store.read import golden as read_golden
 from hub.web.deps import HubDep, ReadSession, known_domain
 from stewardship import lineage, records, trail
 from stewardship.security import ActingSteward, CurrentSteward, check_csrf
@@ -63,7 +62,7 @@ def search(
     q: str = "",
 ) -> Response:
     known_domain(hub, domain)
-    found = queries.search_golden(session, domain, q[:200], 50)
+    found = read_golden.search_golden(session, domain, q[:200], 50)
     return render(
         request,
         "search.html",
@@ -87,12 +86,12 @@ def golden_page(
     q: str = "",
 ) -> Response:
     known_domain(hub, domain)
-    view = queries.golden_view(session, domain, golden_id)
+    view = read_golden.golden_view(session, domain, golden_id)
     spec = hub.config.domain(domain)
     found = (
         [
             g
-            for g in queries.search_golden(session, domain, q, 20, active_only=True)
+            for g in read_golden.search_golden(session, domain, q, 20, active_only=True)
             if g["id"] != golden_id
         ]
         if q
@@ -104,14 +103,14 @@ def golden_page(
         steward,
         g=view,
         fields=[f.name for f in spec.fields],
-        linked=records.linked_records(session, golden_id),
+        linked=read_golden.linked_records(session, golden_id),
         competing=lineage.competing_values(session, spec, golden_id),
         trail=trail.trail(session, domain, golden_id),
-        history=records.history_diffs(queries.golden_history(session, domain, golden_id)),
+        history=records.history_diffs(read_golden.golden_history(session, domain, golden_id)),
         q=q,
         found=found,
         display=spec.display,
-        comments=comments(session, "golden", golden_id),
+        comments=read_golden.comments(session, "golden", golden_id),
         comment_url=f"/steward/golden/{domain}/{golden_id}/comments",
     )
 

@@ -11,9 +11,10 @@ from fastapi.responses import Response
 
 from hub.domain.commands import DecideCluster, DecideMatch, RefreshEvidence
 from hub.domain.errors import ClaimHeld, ConcordError
-from hub.store.claims import claims_of, comments
-from hub.store.kpis import all_kpis
-from hub.store.tables import MatchCandidate
+from hub.store import queries
+from hub.store.read import candidates as read_candidates
+from hub.store.read import overview
+from hub.store.read import queue as read_queue
 from hub.web.deps import HubDep, ReadSession, RowId, release
 from stewardship import bulk, clusters, known, lineage, productivity, queue, records, undo
 from stewardship.accounts import LoggedIn
@@ -55,9 +56,9 @@ def queue_page(
         hub.bus.handle(RefreshEvidence(tuple(stale)))
         fresh(session)
         rows = queue.page(session, f, start, queue.PAGE_SIZE, before=end)
-    several = clusters.pending_per_record(session, [r["source_record_id"] for r in rows])
-    later = bool(rows) and queue.more(session, f, rows[-1], later=True)
-    earlier = bool(rows) and queue.more(session, f, rows[0], later=False)
+    several = read_queue.pending_per_record(session, [r["source_record_id"] for r in rows])
+    later = bool(rows) and read_queue.more(session, f, rows[-1], later=True)
+    earlier = bool(rows) and read_queue.more(session, f, rows[0], later=False)
     return render(
         request,
         "queue.html",
@@ -65,7 +66,7 @@ def queue_page(
         f=f,
         rows=rows,
         several=several,
-        counts=queue.counts_by_domain(session, f),
+        counts=read_queue.counts_by_domain(session, f),
         domains=list(hub.config.domains),
         sources=known.sources(session),
         runs=known.runs(session),
@@ -93,14 +94,17 @@ def compare_page(
     steward: CurrentSteward,
 ) -> Response:
     f = _filter(request, hub, steward)
-    if queue.stale(session, [candidate_id]):
+    if read_queue.stale(session, [candidate_id]):
         hub.bus.handle(RefreshEvidence((candidate_id,)))
         fresh(session)
     view = records.compare(session, candidate_id)
-    prev, nxt = queue.neighbours(session, f, candidate_id)
+    prev, nxt = read_queue.neighbours(session, f, candidate_id)
     spec = hub.config.domain(view["candidate"].domain)
     pending = view["candidate"].status == "pending"
-    cluster = clusters.side_by_side(session, view["candidate"].source_record_id) if pending else []
+    record_id = view["candidate"].source_record_id
+    cluster = read_candidates.side_by_side(session, record_id) if pending else []
+    undo_ids = read_candidates.undoable(session, candidate_id, hub.settings.steward_undo_seconds)
+    claim = read_candidates.claims_of(session, [candidate_id], datetime.now(UTC))
     return render(
         request,
         "compare.html",
@@ -114,9 +118,7 @@ def compare_page(
             view["record"].attributes, cluster, [f.name for f in spec.fields]
         ),
         cluster_ids=",".join(str(o["id"]) for o in cluster),
-        undo_ids=",".join(
-            map(str, clusters.undoable(session, candidate_id, hub.settings.steward_undo_seconds))
-        ),
+        undo_ids=",".join(map(str, undo_ids)),
         preview=lineage.as_rows(lineage.preview(session, spec, view["golden"], view["record"]))
         if pending
         else [],
@@ -126,8 +128,8 @@ def compare_page(
         queue_url=_url("/steward/queue", f),
         keep=f.query(),
         display=spec.display,
-        claim=claims_of(session, [candidate_id], datetime.now(UTC)).get(candidate_id),
-        comments=comments(session, "candidate", str(candidate_id)),
+        claim=claim.get(candidate_id),
+        comments=read_candidates.comments(session, "candidate", str(candidate_id)),
         comment_url=f"/steward/candidates/{candidate_id}/comments",
     )
 
@@ -157,9 +159,9 @@ async def decide(
         except ConcordError as exc:
             flash(request, str(exc), "error")
     fresh(session)
-    _, nxt = queue.neighbours(session, f, candidate_id)
+    _, nxt = read_queue.neighbours(session, f, candidate_id)
     if nxt is None:
-        nxt = queue.first(session, f)  # wrap round to what was skipped
+        nxt = read_queue.first(session, f)  # wrap round to what was skipped
     if nxt is None or nxt == candidate_id:
         return redirect(_url("/steward/queue", f))
     return redirect(_url(f"/steward/candidates/{nxt}", f))
@@ -193,7 +195,7 @@ async def decide_cluster(
     except ConcordError as exc:
         flash(request, str(exc), "error")
     fresh(session)
-    nxt = queue.first(session, f)
+    nxt = read_queue.first(session, f)
     if nxt is None or nxt in listed:
         return redirect(_url("/steward/queue", f))
     return redirect(_url(f"/steward/candidates/{nxt}", f))
@@ -201,8 +203,8 @@ async def decide_cluster(
 
 def _display_of(hub: HubDep, session: ReadSession, candidate_id: int) -> tuple[str, ...]:
     """The display fields of the candidate's domain (a name for the flash)."""
-    cand = session.get(MatchCandidate, candidate_id)
-    return tuple(hub.config.domain(cand.domain).display) if cand else ()
+    domain = read_candidates.domain_of(session, candidate_id)
+    return tuple(hub.config.domain(domain).display) if domain else ()
 
 
 def _threshold(text: str) -> float:
@@ -303,11 +305,11 @@ def dashboard(
     request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward
 ) -> Response:
     now = datetime.now(UTC)
-    data = records.dashboard(session, now)
+    data = overview.dashboard(session, now)
     data["per_steward"] = productivity.decisions(session, now)
     data["backlog"] = productivity.backlog(session, now)
     peak = max((n for _, n in data["hourly"]), default=0) or 1
-    kpi = all_kpis(session, 28, known_stage=hub.config.project_setup.known_stage)
+    kpi = queries.all_kpis(session, 28, known_stage=hub.config.project_setup.known_stage)
     return render(
         request, "dashboard.html", steward, d=data, peak=peak, k=kpi, charts=kpi_charts(kpi)
     )

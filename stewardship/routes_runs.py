@@ -20,8 +20,8 @@ from hub.domain.errors import ConcordError, RecordNotFound
 from hub.domain.onboarding import RollbackRun
 from hub.onboard_report import render_html
 from hub.services.onboarding import describe, rollback_plan
-from hub.store import onboarding
-from hub.store.tables import OnboardingRun
+from hub.store import queries
+from hub.store.read import overview
 from hub.web.deps import HubDep, ReadSession, release
 from stewardship.accounts import LoggedIn
 from stewardship.security import CurrentSteward, NotAllowed, check_csrf
@@ -37,24 +37,24 @@ def _admin(steward: LoggedIn) -> None:
 
 @router.get("/runs")
 def runs_page(request: Request, session: ReadSession, steward: CurrentSteward) -> Response:
-    return render(request, "runs.html", steward, runs=onboarding.list_runs(session))
+    return render(request, "runs.html", steward, runs=queries.list_runs(session))
 
 
 @router.get("/runs/{run_id}")
 def run_page(
     run_id: str, request: Request, session: ReadSession, steward: CurrentSteward
 ) -> Response:
-    return render(request, "run.html", steward, run=onboarding.run_status(session, run_id))
+    return render(request, "run.html", steward, run=queries.run_status(session, run_id))
 
 
 @router.get("/runs/{run_id}/report")
 def run_report(run_id: str, session: ReadSession, steward: CurrentSteward) -> Response:
     """The run's HTML report, drawn from the JSON report stored with the run (the same one
     ``concord onboard report`` writes to a file)."""
-    row = session.get(OnboardingRun, run_id)
-    if row is None:
+    report = overview.run_report(session, run_id)
+    if report is None:
         raise RecordNotFound(f"no onboarding run {run_id!r}")
-    return HTMLResponse(render_html(dict(row.report)))
+    return HTMLResponse(render_html(report))
 
 
 def _plan(hub: Hub, run_id: str) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def rollback_confirm(
     run_id: str, request: Request, hub: HubDep, session: ReadSession, steward: CurrentSteward
 ) -> Response:
     _admin(steward)
-    run = onboarding.run_status(session, run_id)
+    run = queries.run_status(session, run_id)
     return render(request, "rollback.html", steward, run=run, plan=_plan(hub, run_id))
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from hub.domain.commands import DecideSetupException
 from hub.domain.errors import ConcordError
-from hub.store.project_setup import list_exceptions
+from hub.store import queries
 from hub.web.deps import HubDep, ReadSession
 from stewardship.security import CAN_SET_UP, CurrentSteward, FinanceSteward, check_csrf
 from stewardship.web import dispatch, flash, redirect, render
@@ -23,7 +23,9 @@ DONE = {"resolve": "resolved", "defer": "deferred", "override": "overridden: the
 
 @router.get("")
 def setup_queue(request: Request, session: ReadSession, steward: CurrentSteward) -> Response:
-    waiting = list_exceptions(session, "open", 200) + list_exceptions(session, "deferred", 200)
+    waiting = queries.list_exceptions(session, "open", 200) + queries.list_exceptions(
+        session, "deferred", 200
+    )
     return render(
         request,
         "setup.html",

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import make_url
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.config import Settings
 from hub.domain.errors import ConcordError
 from hub.store import stewards
+from hub.store.db import sqlite_file
 from hub.store.uow import session_factory
 from hub.web.deps import HubDep
 from stewardship.accounts import LoggedIn
@@ -54,13 +54,13 @@ def session_secret(settings: Settings) -> str:
     """
     if settings.session_secret is not None:
         return settings.session_secret.get_secret_value()
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    database = sqlite_file(settings.database_url)
+    if database is None:
         raise ConcordError(
             "CONCORD_SESSION_SECRET is not set: the steward page needs it (32+ characters, "
             "the same in every API process)"
         )
-    path = Path(url.database + SECRET_SUFFIX)
+    path = Path(database + SECRET_SUFFIX)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = path.open("x", encoding="ascii")  # "x": two processes starting cannot both write

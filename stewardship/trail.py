@@ -1,10 +1,8 @@
 """A golden record's trail (issue 16, must-have 4): who did what to it, when and why, newest
 first, from the audit log (steward actions: overrides, merges, splits, candidate decisions,
 undo), its versions (what the hub did: created, updated, merged in) and its linked records
-(linked by which rule, loaded by which onboarding run). Reads only.
-
-The audit log has no index by golden record: entries are found by the id in their detail's
-text, one scan per page view, which is fine at a steward's pace; a busy hub would want one.
+(linked by which rule, loaded by which onboarding run). Read by ``hub.store.read.golden``;
+here they are put in words and in order.
 """
 
 from __future__ import annotations
@@ -12,10 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, select
-from sqlalchemy.orm import Session
-
-from hub.store.tables import AuditLog, GoldenVersionRow, OnboardingRun, SourceRecordRow
+from hub.store.read import golden as read
+from hub.web.deps import ReadSession
 
 LIMIT = 200
 
@@ -40,13 +36,7 @@ def _what(action: str, detail: dict[str, Any]) -> str:
         return action
 
 
-def _audit(session: Session, golden_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(AuditLog)
-        .where(cast(AuditLog.detail, String).contains(golden_id))
-        .order_by(AuditLog.id.desc())
-        .limit(LIMIT)
-    )
+def _audit(session: ReadSession, golden_id: str) -> list[dict[str, Any]]:
     return [
         {
             "at": a.at,
@@ -55,48 +45,30 @@ def _audit(session: Session, golden_id: str) -> list[dict[str, Any]]:
             "kind": a.action,
             "reason": (a.detail or {}).get("reason") or "",
         }
-        for a in rows
+        for a in read.audit_entries(session, golden_id, LIMIT)
     ]
 
 
-def _versions(session: Session, domain: str, golden_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(GoldenVersionRow.version, GoldenVersionRow.cause, GoldenVersionRow.created_at)
-        .where(GoldenVersionRow.golden_id == golden_id, GoldenVersionRow.domain == domain)
-        .order_by(GoldenVersionRow.version.desc())
-        .limit(LIMIT)
-    )
+def _versions(session: ReadSession, domain: str, golden_id: str) -> list[dict[str, Any]]:
     return [
         {"at": at, "who": "hub", "what": f"version {v}: {cause}", "kind": "version", "reason": ""}
-        for v, cause, at in rows
+        for v, cause, at in read.versions(session, domain, golden_id, LIMIT)
     ]
 
 
-def _links(session: Session, golden_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(
-            SourceRecordRow.source,
-            SourceRecordRow.source_key,
-            SourceRecordRow.link_rule,
-            SourceRecordRow.run_id,
-            SourceRecordRow.updated_at,
-            OnboardingRun.file_name,
-        )
-        .outerjoin(OnboardingRun, OnboardingRun.id == SourceRecordRow.run_id)
-        .where(SourceRecordRow.golden_id == golden_id, SourceRecordRow.deleted.is_(False))
-    )
+def _links(session: ReadSession, golden_id: str) -> list[dict[str, Any]]:
     out = []
-    for source, key, rule, run, at, file_name in rows:
-        how = f"linked by rule {rule}" if rule else "linked"
-        if run:
-            how += f", loaded by onboarding run {run}" + (f" ({file_name})" if file_name else "")
-        out.append(
-            {"at": at, "who": source, "what": f"{source} {key} {how}", "kind": "link", "reason": ""}
-        )
+    for r in read.links(session, golden_id):
+        how = f"linked by rule {r['rule']}" if r["rule"] else "linked"
+        if r["run"]:
+            how += f", loaded by onboarding run {r['run']}"
+            how += f" ({r['file_name']})" if r["file_name"] else ""
+        what = f"{r['source']} {r['key']} {how}"
+        out.append({"at": r["at"], "who": r["source"], "what": what, "kind": "link", "reason": ""})
     return out
 
 
-def trail(session: Session, domain: str, golden_id: str) -> list[dict[str, Any]]:
+def trail(session: ReadSession, domain: str, golden_id: str) -> list[dict[str, Any]]:
     """Every entry, newest first; the audit's before the hub's at the same instant."""
     entries = [*_audit(session, golden_id), *_versions(session, domain, golden_id)]
     entries += _links(session, golden_id)

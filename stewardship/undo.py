@@ -8,12 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.domain.commands import UndoDecision
 from hub.domain.errors import ConcordError
-from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
+from hub.store.read import candidates
 from hub.web.deps import HubDep, ReadSession, release
 from stewardship.clusters import parse_choice
 from stewardship.security import ActingSteward, check_csrf
@@ -27,16 +25,10 @@ def _name(attrs: dict[str, Any] | None, display: tuple[str, ...] | list[str]) ->
     return "“" + (" ".join(parts) if parts else "(no name)") + "”"
 
 
-def names(session: Session, ids: list[int], display: Any) -> tuple[str, dict[int, str]]:
+def names(session: ReadSession, ids: list[int], display: Any) -> tuple[str, dict[int, str]]:
     """The incoming record's display name and each candidate's golden record's, read before
     the decision changes them."""
-    mc, sr, g = MatchCandidate, SourceRecordRow, GoldenRecordRow
-    rows = session.execute(
-        select(mc.id, sr.attributes, g.attributes)
-        .join(sr, sr.id == mc.source_record_id)
-        .outerjoin(g, g.id == mc.golden_id)
-        .where(mc.id.in_(ids))
-    ).all()
+    rows = candidates.names(session, ids)
     record = _name(rows[0][1], display) if rows else "the record"
     return record, {int(cid): _name(gattrs, display) for cid, _, gattrs in rows}
 

@@ -13,10 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import ConcordError, Conflict, RecordNotFound
+from hub.web.deps import ReadSession
 from stewardship import wording
 from stewardship.accounts import LoggedIn
 from stewardship.queue import BadFilter
@@ -83,7 +83,7 @@ def plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
-def fresh(session: Session) -> None:
+def fresh(session: ReadSession) -> None:
     """End the page's read transaction, so that what it reads next includes what the bus
     just wrote. On SQLite a read transaction is a snapshot from its first query (the
     steward's login), and the next candidate chosen from it was once the decided record's

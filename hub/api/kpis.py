@@ -1,4 +1,4 @@
-"""The business KPIs for machines and dashboards (see :mod:`hub.store.kpis`)."""
+"""The business KPIs for machines and dashboards (see :mod:`hub.store.read.kpis`)."""
 
 from __future__ import annotations
 

@@ -254,6 +254,18 @@ class RotateSourceKey:
 
 
 @dataclass(frozen=True)
+class IssueSourceKey:
+    """A further key for a source system, its other keys still working (the demo's sources,
+    posted to again on every run). A source not registered yet is registered with the
+    ``register_with`` domains (its kind read from its name), or refused without them. The
+    handler answers the key (shown once, never stored)."""
+
+    name: str
+    register_with: tuple[str, ...] | None = None
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
 class CreateKey:
     """A new subscriber, steward or admin key (answered once, never stored)."""
 
@@ -332,6 +344,18 @@ class AddSteward:
     name: str
     role: str
     password_hash: str
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class SetStewardPassword:
+    """A steward's new password (arriving hashed), their failed logins and lock cleared. With
+    ``role_if_new`` an account that does not exist yet is made with that role (the demo's
+    steward, made on the first run and given a new password on each); without, refused."""
+
+    name: str
+    password_hash: str
+    role_if_new: str | None = None
     actor: str = "cli"
 
 

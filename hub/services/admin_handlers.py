@@ -17,14 +17,16 @@ from hub.domain.commands import (
     CreateKey,
     CreateSubscription,
     DeleteSubscription,
+    IssueSourceKey,
     ReplayDeliveries,
     RevokeKeys,
     RotateSourceKey,
     RotateSubscriptionSecret,
     SetStewardDisabled,
+    SetStewardPassword,
     SetSubscriptionStatus,
 )
-from hub.domain.errors import ConcordError
+from hub.domain.errors import ConcordError, RecordNotFound
 from hub.services.ports import Administration
 
 AdminFactory = Callable[[], Administration]
@@ -49,6 +51,20 @@ def add_source(cmd: AddSource, admin: AdminFactory) -> str:
 
 def rotate_source_key(cmd: RotateSourceKey, admin: AdminFactory) -> str:
     return _in_one(admin, lambda a: a.rotate_source_key(cmd.name, cmd.actor))
+
+
+def issue_source_key(cmd: IssueSourceKey, admin: AdminFactory) -> str:
+    """Registering a missing source and issuing the key are one transaction, so a source is
+    never left registered without the key its caller was to be given."""
+
+    def work(a: Administration) -> str:
+        if a.has_source(cmd.name):
+            return a.issue_source_key(cmd.name, cmd.actor)
+        if cmd.register_with is None:
+            raise RecordNotFound(f"no source system {cmd.name}")
+        return a.add_source(cmd.name, cmd.register_with, None, None, cmd.actor)
+
+    return _in_one(admin, work)
 
 
 def create_key(cmd: CreateKey, admin: AdminFactory) -> str:
@@ -113,9 +129,22 @@ def set_steward_disabled(cmd: SetStewardDisabled, admin: AdminFactory) -> None:
     _in_one(admin, lambda a: a.set_steward_disabled(cmd.name, cmd.disabled, cmd.actor))
 
 
+def set_steward_password(cmd: SetStewardPassword, admin: AdminFactory) -> None:
+    def work(a: Administration) -> None:
+        if a.has_steward(cmd.name):
+            a.set_steward_password(cmd.name, cmd.password_hash, cmd.actor)
+        elif cmd.role_if_new is not None:
+            a.add_steward(cmd.name, cmd.role_if_new, cmd.password_hash, cmd.actor)
+        else:
+            raise RecordNotFound(f"no steward {cmd.name}")
+
+    _in_one(admin, work)
+
+
 HANDLERS: dict[type, Callable[[Any, AdminFactory], Any]] = {
     AddSource: add_source,
     RotateSourceKey: rotate_source_key,
+    IssueSourceKey: issue_source_key,
     CreateKey: create_key,
     RevokeKeys: revoke_keys,
     CreateSubscription: create_subscription,
@@ -125,4 +154,5 @@ HANDLERS: dict[type, Callable[[Any, AdminFactory], Any]] = {
     ReplayDeliveries: replay_deliveries,
     AddSteward: add_steward,
     SetStewardDisabled: set_steward_disabled,
+    SetStewardPassword: set_steward_password,
 }

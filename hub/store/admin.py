@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.store import access, deliveries, stewards
-from hub.store.tables import SubscriptionRow
+from hub.store.tables import SourceSystem, SubscriptionRow
 from hub.store.uow import session_factory
 
 
@@ -59,6 +59,12 @@ class SqlAdministration:
 
     def rotate_source_key(self, name: str, actor: str) -> str:
         return access.rotate_key(self.session, name, actor=actor)
+
+    def has_source(self, name: str) -> bool:
+        return self.session.get(SourceSystem, name) is not None
+
+    def issue_source_key(self, name: str, actor: str) -> str:
+        return access.create_key(self.session, name, "source", source=name, actor=actor)
 
     def create_key(
         self, name: str, role: str, read_domains: Sequence[str] | None, personal: bool, actor: str
@@ -111,3 +117,9 @@ class SqlAdministration:
 
     def set_steward_disabled(self, name: str, disabled: bool, actor: str) -> None:
         stewards.set_disabled(self.session, name, disabled, actor=actor)
+
+    def has_steward(self, name: str) -> bool:
+        return stewards.find(self.session, name) is not None
+
+    def set_steward_password(self, name: str, password_hash: str, actor: str) -> None:
+        stewards.set_password(self.session, name, password_hash, actor=actor)

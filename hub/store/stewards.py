@@ -6,7 +6,8 @@ stays free of any crypto choice. Every change to an account goes to the audit lo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -68,6 +69,15 @@ def set_disabled(session: Session, name: str, disabled: bool, actor: str = "cli"
     )
 
 
+def set_password(session: Session, name: str, password_hash: str, actor: str = "cli") -> None:
+    """A new password; the failed logins that locked the account are forgotten with the old."""
+    row = find(session, name)
+    if row is None:
+        raise RecordNotFound(f"no steward {name}")
+    row.password_hash, row.failed_logins, row.locked_until = password_hash, 0, None
+    audit(session, actor, "steward.password", {"name": name})
+
+
 def end_sessions(session: Session, steward_id: int) -> None:
     """Every session cookie issued to the steward so far stops working (logout).
 
@@ -103,3 +113,24 @@ def count_failure(session: Session, steward_id: int) -> int:
         .execution_options(synchronize_session=False)
     ).scalar_one()
     return failures
+
+
+def record_login(
+    session: Session, name: str, ok: bool, now: datetime, lock_for: Callable[[int], int]
+) -> StewardRow | None:
+    """A login attempt's outcome, under the name's lock; the account if it is let in, None
+    when it is refused. A failure counts and locks the account for ``lock_for(failures)``
+    seconds (the steward page's rule)."""
+    row = find_for_login(session, name)
+    if row is None or (row.locked_until is not None and row.locked_until > now):
+        return None  # unknown, or a guess during the lock: it neither counts nor lengthens it
+    if not ok or row.disabled:
+        failures = count_failure(session, row.id)
+        seconds = lock_for(failures)
+        row.locked_until = now + timedelta(seconds=seconds) if seconds else None
+        audit(session, name, "steward.login-failed", {"failures": failures})
+        return None
+    row.failed_logins = 0
+    row.locked_until = None
+    row.last_login_at = now
+    return row

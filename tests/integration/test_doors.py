@@ -20,11 +20,13 @@ from hub.domain.commands import (
     CreateKey,
     CreateSubscription,
     DeleteSubscription,
+    IssueSourceKey,
     ReplayDeliveries,
     RevokeKeys,
     RotateSourceKey,
     RotateSubscriptionSecret,
     SetStewardDisabled,
+    SetStewardPassword,
     SetSubscriptionStatus,
 )
 from hub.domain.errors import ConcordError, RecordNotFound, Unauthorized, Unavailable
@@ -115,6 +117,37 @@ def test_steward_accounts_are_changed_through_the_bus(hub: Hub) -> None:
     assert audit_actions(hub) == ["steward.add", "steward.disable"]
     with pytest.raises(ConcordError, match="steward ann exists already"):
         hub.bus.handle(AddSteward("ann", "viewer", "another-hash"))
+
+
+def test_a_source_gets_a_further_key_through_the_bus_its_others_still_working(hub: Hub) -> None:
+    """What the demo does on every run: the first key registers the source, the next ones
+    leave the earlier keys working; an unknown source without domains is refused."""
+    first = hub.bus.handle(IssueSourceKey("crm", ("client",), actor="demo"))
+    second = hub.bus.handle(IssueSourceKey("crm", ("client",), actor="demo"))
+    with admin_session(hub.engine) as s:
+        assert {access.authenticate(s, k).source for k in (first, second)} == {"crm"}
+    assert audit_actions(hub) == ["key.create", "source.add", "key.create"]
+    before = (count(hub, ApiKey), count(hub, AuditLog))
+    with pytest.raises(RecordNotFound, match="no source system erp"):
+        hub.bus.handle(IssueSourceKey("erp"))
+    assert (count(hub, ApiKey), count(hub, AuditLog)) == before
+
+
+def test_a_steward_s_password_is_set_through_the_bus_and_the_lock_cleared(hub: Hub) -> None:
+    hub.bus.handle(SetStewardPassword("demo", "first-hash", role_if_new="steward", actor="demo"))
+    with admin_session(hub.engine) as s:
+        row = s.scalar(select(StewardRow).where(StewardRow.name == "demo"))
+        assert row is not None and row.role == "steward"
+        row.failed_logins, row.locked_until = 7, row.created_at
+    hub.bus.handle(SetStewardPassword("demo", "second-hash", role_if_new="steward", actor="demo"))
+    with admin_session(hub.engine) as s:
+        row = s.scalar(select(StewardRow).where(StewardRow.name == "demo"))
+        assert row is not None
+        assert (row.password_hash, row.failed_logins, row.locked_until) == ("second-hash", 0, None)
+    assert audit_actions(hub) == ["steward.add", "steward.password"]
+    with pytest.raises(RecordNotFound, match="no steward bob"):
+        hub.bus.handle(SetStewardPassword("bob", "a-hash"))
+    assert count(hub, StewardRow) == 1
 
 
 class Sink:

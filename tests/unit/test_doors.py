@@ -16,6 +16,8 @@ DOORS = [
     *sorted((ROOT / "connectors").rglob("*.py")),
     ROOT / "hub" / "app.py",
     ROOT / "stewardship" / "cli.py",
+    ROOT / "hub" / "demo.py",
+    ROOT / "stewardship" / "demo.py",
 ]
 WRITES = {
     "add_source",
@@ -30,6 +32,7 @@ WRITES = {
     "replay",
     "add_steward",
     "set_disabled",
+    "set_password",
     "admin_session",
 }
 STORE_MODULES = {"access", "deliveries", "stewards", "store", "_uow", "uow"}
