@@ -2,8 +2,10 @@
 
 Running the whole Alembic history on SQLite costs a second or more per database (batch mode
 rebuilds tables revision after revision), and most tests start from an empty hub; copying a
-file migrated once costs a millisecond. A database that exists already, and every PostgreSQL
-database, is migrated as before (the migration tests call Alembic themselves).
+file migrated once costs a millisecond. A database that exists already is migrated as before
+(the migration tests call Alembic themselves). PostgreSQL databases get the same treatment in
+``tests/conftest.py`` (``pg_url`` copies a template database migrated once per process), so
+here a PostgreSQL database already at the newest revision is left as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from hub.cli_errors import sqlite_path
-from hub.store.migrate import upgrade
+from hub.store.db import make_engine
+from hub.store.migrate import is_current, upgrade
 
 _template: list[Path] = []
 
@@ -31,8 +34,18 @@ def _migrated_file() -> Path:
 
 def migrate(url: str) -> None:
     """The database at ``url`` at the newest schema."""
+    if url.startswith("postgresql") and _is_current(url):
+        return  # a copy of the migrated template (tests/conftest.py, pg_url)
     path = sqlite_path(url)
     if path is None or path.exists():
         upgrade(url)
         return
     shutil.copyfile(_migrated_file(), path)
+
+
+def _is_current(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        return is_current(engine)
+    finally:
+        engine.dispose()

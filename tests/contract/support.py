@@ -22,9 +22,9 @@ from hub.domain.spec import SourceSpec
 from hub.services.ports import UnitOfWork
 from hub.store import tables as t
 from hub.store.db import make_engine
-from hub.store.migrate import upgrade
 from hub.store.sql import table_of
 from hub.store.uow import SqlUnitOfWork, admin_session, session_factory
+from tests.migrated import migrate
 from tests.unit.fakes import FakeDatabase, FakeIntegrityError, FakeUnitOfWork
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def fake_store() -> Store:
 
 def sql_store(name: str, url: str) -> tuple[Store, Engine]:
     """A migrated database behind the SQL unit of work; the caller disposes of the engine."""
-    upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     with admin_session(engine) as s:
         for spec in SOURCES:

@@ -1,5 +1,5 @@
 """The steward browser fixtures (a served hub, a Chromium page) for every browser test module."""
 
-from tests.e2e.test_steward_browser import page, served
+from tests.e2e.test_steward_browser import chromium, page, served
 
-__all__ = ["page", "served"]
+__all__ = ["chromium", "page", "served"]

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from hub.bootstrap import Hub
-from tests.e2e.test_steward_browser import page, served  # noqa: F401  (fixtures)
+from tests.e2e.test_steward_browser import chromium, page, served  # noqa: F401  (fixtures)
 
 REFERENCE = re.compile(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""")
 

@@ -57,18 +57,30 @@ def served(sqlite_url: str) -> Iterator[tuple[Hub, str]]:
     hub.close()
 
 
-@pytest.fixture
-def page(served: tuple[Hub, str]) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One Chromium per test module: a launch costs seconds, a context a fraction. Not one per
+    session: while Playwright's sync API runs, asyncio.run refuses to start in the same thread,
+    and a module's fixtures end before another module's tests run."""
     _need_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1200, "height": 800})
-        pg = context.new_page()
-        pg.set_default_timeout(15_000)
-        yield pg
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(served: tuple[Hub, str], chromium: Any) -> Iterator[Any]:
+    """A page in a new browser context (its own cookies and storage) for one test; every
+    context the test opened is closed after it."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    yield pg
+    for opened in list(chromium.contexts):
+        opened.close()
 
 
 def _post(hub: Hub, url: str, source: str, key: str, **attributes: object) -> None:

@@ -117,9 +117,9 @@ def test_uncertain_pair_goes_to_review_and_stays_separate(api: Api, change: Chan
 def test_fuzzy_matching_can_be_switched_off(db_url: str, change: ChangeFactory) -> None:
     config = load_config(text="match: {client: {enabled: false}}")
     hub = bootstrap(Settings(database_url=db_url), config=config)
-    from hub.store.migrate import upgrade
+    from tests.migrated import migrate
 
-    upgrade(db_url)
+    migrate(db_url)
     with admin_session(hub.engine) as s:
         keys = {
             n: access.add_source(s, n, ["client"], None, None, set(config.domains))

@@ -20,9 +20,9 @@ import pytest
 from hub.bootstrap import bootstrap
 from hub.config import Settings, load_config
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.conftest import Api
+from tests.migrated import migrate
 
 CONFIG = """
 project_setup:
@@ -55,7 +55,7 @@ def ch(domain: str, key: str, **attributes: Any) -> dict[str, Any]:
 @pytest.fixture
 def setup_api(db_url: str) -> Iterator[Api]:
     h = bootstrap(Settings(database_url=db_url), config=load_config(text=CONFIG))
-    upgrade(db_url)
+    migrate(db_url)
     keys: dict[str, str] = {}
     with admin_session(h.engine) as s:
         for name, domains in SOURCES.items():
@@ -310,7 +310,7 @@ def test_the_steward_page_shows_a_projects_issues(sqlite_url: str) -> None:
     h = bootstrap(
         Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
     )
-    upgrade(sqlite_url)
+    migrate(sqlite_url)
     try:
         add_stewards(h)
         with admin_session(h.engine) as s:
@@ -429,7 +429,7 @@ def test_finance_works_the_setup_exceptions_on_the_steward_page(sqlite_url: str)
     h = bootstrap(
         Settings(database_url=sqlite_url, session_secret=SECRET), config=load_config(text=CONFIG)
     )
-    upgrade(sqlite_url)
+    migrate(sqlite_url)
     try:
         add_stewards(h)
         with admin_session(h.engine) as s:

@@ -20,9 +20,9 @@ from hub.bootstrap import Hub, bootstrap
 from hub.cli_errors import StartError, require_known_codes
 from hub.config import Settings, load_config
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.conftest import Api
+from tests.migrated import migrate
 
 GOOD = """
 project_setup:
@@ -43,7 +43,7 @@ def _hub(url: str, config: str) -> Hub:
 def erp_api(db_url: str) -> Iterator[Api]:
     """A migrated hub with an ERP source that may send cost centers, and no data yet."""
     hub = _hub(db_url, GOOD)
-    upgrade(db_url)
+    migrate(db_url)
     with admin_session(hub.engine) as s:
         key = access.add_source(s, "erp", ["cost_center"], None, None, set(hub.config.domains))
     yield Api(hub, {"erp": key})

@@ -17,9 +17,9 @@ import pytest
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings, load_config
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.conftest import Api
+from tests.migrated import migrate
 
 REFERENCE = ["legal_entity", "cost_center", "billing_code", "labor_code", "rate_card"]
 SOURCES: dict[str, tuple[str, list[str]]] = {
@@ -33,7 +33,7 @@ SOURCES: dict[str, tuple[str, list[str]]] = {
 
 def hub_with(url: str, config: str | None = None) -> Hub:
     h = bootstrap(Settings(database_url=url), config=load_config(text=config) if config else None)
-    upgrade(url)
+    migrate(url)
     return h
 
 

@@ -27,6 +27,7 @@ while in order it has one), so they are checked only to hold no live record and 
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import uuid
@@ -326,10 +327,25 @@ def run(
         hub.close()
 
 
+_references: dict[str, dict[Name, Any]] = {}
+
+
 @pytest.fixture
-def reference(second_db: str) -> dict[Name, Any]:
-    """The changes in the order they happened, applied after every batch."""
-    state = run(second_db, world(), random.Random(0), apply_each=True)
+def reference(db_url: str, request: pytest.FixtureRequest) -> dict[Name, Any]:
+    """The changes in the order they happened, applied after every batch, on a database of
+    the same kind as ``db_url``.
+
+    Made once per test process and kind of database: the world and the order are fixed (the
+    random moments come from ``Random(0)``), so every test of the order would make the same
+    one, at the cost of a whole run. Each test gets its own copy."""
+    kind = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    if kind not in _references:
+        _references[kind] = in_order_reference(str(request.getfixturevalue("second_db")))
+    return copy.deepcopy(_references[kind])
+
+
+def in_order_reference(url: str) -> dict[Name, Any]:
+    state = run(url, world(), random.Random(0), apply_each=True)
     # the world is what it says it is
     assert len(state) > 50
     assert any(n for n, g in state.items() if g["pending"]), "one reference never resolves"

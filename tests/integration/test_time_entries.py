@@ -20,10 +20,10 @@ from hub.bootstrap import Hub, bootstrap, fuzzy_matcher
 from hub.config import Settings, load_config
 from hub.runtime.serving import BackgroundServer, free_port
 from hub.store import access
-from hub.store.migrate import upgrade
 from hub.store.tables import Base
 from hub.store.uow import admin_session
 from tests.conftest import Api
+from tests.migrated import migrate
 
 CONFIG = """
 domains:
@@ -50,7 +50,7 @@ VALIDATE = "/api/v1/time-entries/validate"
 @pytest.fixture
 def billing_hub(db_url: str) -> Iterator[Hub]:
     h = bootstrap(Settings(database_url=db_url), config=load_config(text=CONFIG))
-    upgrade(db_url)
+    migrate(db_url)
     yield h
     h.close()
 
