@@ -9,18 +9,32 @@ for long, while guessing a password at that rate takes forever.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from hub.domain.accounts import (
+    FIRST_LOCK_SECONDS,
+    FREE_FAILURES,
+    MAX_LOCK_SECONDS,
+    LoggedIn,
+    lock_seconds,
+)
+from hub.domain.commands import RecordLogin
+from hub.services.bus import MessageBus
 from hub.store import stewards
 from hub.store.db import Engine
-from hub.store.uow import admin_session, session_factory
+from hub.store.uow import session_factory
 from stewardship import passwords
 
-FREE_FAILURES = 5
-FIRST_LOCK_SECONDS = 30
-MAX_LOCK_SECONDS = 15 * 60
-
+__all__ = [
+    "FIRST_LOCK_SECONDS",
+    "FREE_FAILURES",
+    "MAX_LOCK_SECONDS",
+    "REFUSED",
+    "LoggedIn",
+    "LoginRefused",
+    "lock_seconds",
+    "login",
+]
 
 # One message for a wrong name, a wrong password, a disabled and a locked account, so that the
 # answer never tells which names exist.
@@ -34,27 +48,9 @@ class LoginRefused(Exception):
     """Wrong name or password, disabled account, or too many failures: one message for all."""
 
 
-@dataclass(frozen=True)
-class LoggedIn:
-    id: int
-    name: str
-    role: str
-    generation: int = 0  # the session generation the cookie must carry
-
-
-def lock_seconds(failures: int) -> int:
-    """How long an account stays locked after ``failures`` consecutive failures.
-
-    Examples:
-        >>> [lock_seconds(n) for n in (4, 5, 6, 7, 20)]
-        [0, 30, 60, 120, 900]
-    """
-    if failures < FREE_FAILURES:
-        return 0
-    return int(min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS))
-
-
-def login(engine: Engine, name: str, password: str, now: datetime | None = None) -> LoggedIn:
+def login(
+    engine: Engine, bus: MessageBus, name: str, password: str, now: datetime | None = None
+) -> LoggedIn:
     """Check a name and password; count the failure or reset the count, and commit that.
 
     Every attempt takes the same path: one password verification (against a dummy hash for an
@@ -64,9 +60,10 @@ def login(engine: Engine, name: str, password: str, now: datetime | None = None)
 
     The hash is checked outside any transaction: a writing transaction held through argon2
     made every other writer (and, on SQLite, ``/healthz``) wait for it. The outcome is then
-    recorded in a short transaction that holds the name's lock and reads the account again, so
-    attempts are counted in the order they are recorded: a right password recorded after the
-    failures that locked the account is refused, however the attempts overlapped.
+    recorded through the bus (``RecordLogin``) in a short transaction that holds the name's
+    lock and reads the account again, so attempts are counted in the order they are recorded:
+    a right password recorded after the failures that locked the account is refused, however
+    the attempts overlapped.
 
     Raises:
         LoginRefused: with a message that never says whether the name exists or is locked.
@@ -75,11 +72,10 @@ def login(engine: Engine, name: str, password: str, now: datetime | None = None)
         row = stewards.find(session, name)
         known_hash = row.password_hash if row is not None else None
     ok = passwords.verify(known_hash, password)
-    with admin_session(engine) as session:  # commits the failure's count too
-        row = stewards.record_login(
-            session, name, ok and known_hash is not None, now or datetime.now(UTC), lock_seconds
-        )
-        who = LoggedIn(row.id, row.name, row.role, row.session_generation) if row else None
-    if who is None:  # raised once the failure's count is committed, not inside (a rollback)
+    # the outcome through the bus, committed whichever it is: a refusal's count must stay
+    who: LoggedIn | None = bus.handle(
+        RecordLogin(name, ok and known_hash is not None, now or datetime.now(UTC))
+    )
+    if who is None:
         raise LoginRefused(REFUSED)
     return who

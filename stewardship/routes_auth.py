@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from hub.bootstrap import Hub
-from hub.store import stewards
-from hub.store.uow import admin_session
+from hub.domain.commands import EndStewardSessions
 from hub.web.deps import HubDep
 from stewardship import accounts
 from stewardship.security import CurrentSteward, check_csrf
@@ -42,7 +41,7 @@ def _throttle(request: Request) -> LoginThrottle:
 
 def _check(hub: Hub, name: str, password: str) -> accounts.LoggedIn | str:
     try:
-        return accounts.login(hub.engine, name, password)
+        return accounts.login(hub.engine, hub.bus, name, password)
     except accounts.LoginRefused as exc:
         return str(exc)
 
@@ -88,7 +87,6 @@ async def login(
 def logout(request: Request, hub: HubDep, steward: CurrentSteward) -> Response:
     """Ends the session on the server too: clearing the browser's cookie alone would leave
     any copy of it working until it expires."""
-    with admin_session(hub.engine) as session:
-        stewards.end_sessions(session, steward.id)
+    hub.bus.handle(EndStewardSessions(steward.id))
     request.session.clear()
     return redirect("/steward/login")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from hub.domain.model import Change, UnreadableMessage
@@ -366,3 +367,21 @@ class SetStewardDisabled:
     name: str
     disabled: bool
     actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class RecordLogin:
+    """A steward's login attempt, its password already checked (outside any transaction:
+    argon2 is slow): counted as a failure, or the count reset. Answers the account let in,
+    or None when refused (unknown, disabled, locked or wrong: the caller says one thing)."""
+
+    name: str
+    password_ok: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EndStewardSessions:
+    """Logout: every session cookie issued to the steward so far stops working."""
+
+    steward_id: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hub.domain.accounts import LoggedIn, lock_seconds
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.domain.commands import (
     AddSource,
@@ -17,7 +18,9 @@ from hub.domain.commands import (
     CreateKey,
     CreateSubscription,
     DeleteSubscription,
+    EndStewardSessions,
     IssueSourceKey,
+    RecordLogin,
     ReplayDeliveries,
     RevokeKeys,
     RotateSourceKey,
@@ -141,6 +144,15 @@ def set_steward_password(cmd: SetStewardPassword, admin: AdminFactory) -> None:
     _in_one(admin, work)
 
 
+def record_login(cmd: RecordLogin, admin: AdminFactory) -> LoggedIn | None:
+    """Committed whether the login is let in or refused: a refusal's count must stay."""
+    return _in_one(admin, lambda a: a.record_login(cmd.name, cmd.password_ok, cmd.at, lock_seconds))
+
+
+def end_steward_sessions(cmd: EndStewardSessions, admin: AdminFactory) -> None:
+    _in_one(admin, lambda a: a.end_steward_sessions(cmd.steward_id))
+
+
 HANDLERS: dict[type, Callable[[Any, AdminFactory], Any]] = {
     AddSource: add_source,
     RotateSourceKey: rotate_source_key,
@@ -155,4 +167,6 @@ HANDLERS: dict[type, Callable[[Any, AdminFactory], Any]] = {
     AddSteward: add_steward,
     SetStewardDisabled: set_steward_disabled,
     SetStewardPassword: set_steward_password,
+    RecordLogin: record_login,
+    EndStewardSessions: end_steward_sessions,
 }

@@ -6,12 +6,13 @@ The SQL store and the in-memory fakes of the unit tests both satisfy these, and 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from hub.domain.accounts import LoggedIn
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
 from hub.domain.spec import SourceSpec
@@ -290,6 +291,15 @@ class Administration(Protocol):
     def has_steward(self, name: str) -> bool: ...
 
     def set_steward_password(self, name: str, password_hash: str, actor: str) -> None: ...
+
+    def record_login(
+        self, name: str, ok: bool, at: datetime, lock_for: Callable[[int], int]
+    ) -> LoggedIn | None:
+        """Under the name's lock: count a failure (locking for ``lock_for(failures)``
+        seconds) or reset the count; the account if let in."""
+        ...
+
+    def end_steward_sessions(self, steward_id: int) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@ subscriptions and steward accounts, each change audited by the store function th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from hub.domain.accounts import LoggedIn
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.store import access, deliveries, stewards
 from hub.store.tables import SourceSystem, SubscriptionRow
@@ -123,3 +125,12 @@ class SqlAdministration:
 
     def set_steward_password(self, name: str, password_hash: str, actor: str) -> None:
         stewards.set_password(self.session, name, password_hash, actor=actor)
+
+    def record_login(
+        self, name: str, ok: bool, at: datetime, lock_for: Callable[[int], int]
+    ) -> LoggedIn | None:
+        row = stewards.record_login(self.session, name, ok, at, lock_for)
+        return LoggedIn(row.id, row.name, row.role, row.session_generation) if row else None
+
+    def end_steward_sessions(self, steward_id: int) -> None:
+        stewards.end_sessions(self.session, steward_id)

@@ -81,7 +81,7 @@ def test_parallel_wrong_passwords_all_count_and_lock_the_account(pg_url: str) ->
         def attempt() -> None:
             gate.wait()
             with contextlib.suppress(accounts.LoginRefused):
-                accounts.login(hub.engine, "ann", "wrong password")
+                accounts.login(hub.engine, hub.bus, "ann", "wrong password")
 
         threads = [threading.Thread(target=attempt) for _ in range(20)]
         for t in threads:
@@ -94,7 +94,9 @@ def test_parallel_wrong_passwords_all_count_and_lock_the_account(pg_url: str) ->
             assert row.failed_logins >= accounts.FREE_FAILURES, row.failed_logins
             assert row.locked_until is not None
         with pytest.raises(accounts.LoginRefused):
-            accounts.login(hub.engine, "ann", PASSWORD)  # locked: even the right password fails
+            accounts.login(
+                hub.engine, hub.bus, "ann", PASSWORD
+            )  # locked: even the right password fails
     finally:
         hub.close()
 
