@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import pytest
 
-from hub.demo_world import SOURCES, Change, build_world
+from hub.demo.world import SOURCES, Change, build_world
 
 SEEDS = [7, 1, 42, 2026]
 CONTRACT_KEYS = {"event_id", "domain", "key", "op", "sequence", "changed_at", "attributes"}

@@ -15,11 +15,13 @@ DOORS = [
     *sorted((ROOT / "hub" / "runtime").rglob("*.py")),
     *sorted((ROOT / "connectors").rglob("*.py")),
     ROOT / "hub" / "app.py",
-    ROOT / "stewardship" / "cli.py",
-    ROOT / "hub" / "demo.py",
-    ROOT / "stewardship" / "demo.py",
+    *sorted((ROOT / "hub" / "demo").rglob("*.py")),
+    *sorted((ROOT / "stewardship").rglob("*.py")),
 ]
 WRITES = {
+    "record_login",
+    "end_sessions",
+    "count_failure",
     "add_source",
     "create_key",
     "revoke_keys",

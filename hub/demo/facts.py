@@ -1,7 +1,7 @@
 """The demo's made-up firm as plain facts: its clients, staff and engagements, seeded.
 
-:mod:`hub.demo_world` projects these facts into what each source system would hold, and
-:mod:`hub.demo_deal` picks its deals' clients from them; keeping the facts apart lets both draw
+:mod:`hub.demo.world` projects these facts into what each source system would hold, and
+:mod:`hub.demo.deal` picks its deals' clients from them; keeping the facts apart lets both draw
 the same world from the same seed. Pure and stdlib only, like the world."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from hub.demo_facts import (
+from hub.demo.facts import (
     _ENTITIES,
     _GEO,
     _GRADES,

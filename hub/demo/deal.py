@@ -2,7 +2,7 @@
 moves to contracted, the project shell the hub makes for it, PSA's project joining the shell,
 and a second deal that waits as a setup exception because its client has no tax id.
 
-Built from the same seeded world as :mod:`hub.demo_world`, so the deals name clients the demo
+Built from the same seeded world as :mod:`hub.demo.world`, so the deals name clients the demo
 loaded: the good one is a client ERP knows (legal name, tax id) and PSA holds projects of; the
 other a client with no tax id anywhere, in a country whose projects require one.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hub.demo_facts import _ENTITIES, _GEO, _PRACTICES, _clients, _people, _projects
-from hub.demo_world import Change
+from hub.demo.facts import _ENTITIES, _GEO, _PRACTICES, _clients, _people, _projects
+from hub.demo.world import Change
 
 TAXED = {"GB", "DE", "FR", "NL", "IE"}
 SEQUENCE = 9_000_000  # above every sequence of the world's own changes

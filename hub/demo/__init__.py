@@ -11,11 +11,11 @@ import httpx
 from rich.console import Console
 
 import stewardship.demo as steward_demo
-from hub import demo_report as report
 from hub.app import create_app
 from hub.bootstrap import Hub
-from hub.demo_deal import deal_story
-from hub.demo_world import SOURCES, build_world
+from hub.demo import report as report
+from hub.demo.deal import deal_story
+from hub.demo.world import SOURCES, build_world
 from hub.domain.commands import CreateKey, IssueSourceKey
 from hub.runtime.serving import BackgroundServer, free_port
 from hub.store import queries
