@@ -8,7 +8,6 @@ update of a popular client), so a second applier added nothing (docs/architectur
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
@@ -19,17 +18,10 @@ from hub.services.batch import ApplyReport
 from hub.store.sql import advisory_locks
 from hub.store.tables import InboxRow, SourceRecordRow
 from hub.store.uow import session_factory
-from tests.conftest import crm_client_change, make_hub
-from tests.integration.test_merge_race import _register_crm
+from tests.conftest import crm_client_change
+from tests.integration.test_merge_race import _register_crm, pg_hub  # noqa: F401
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_hub(pg_url: str) -> Iterator[Hub]:
-    h = make_hub(pg_url)
-    yield h
-    h.close()
 
 
 def _sequences(hub: Hub) -> dict[str, int | None]:
@@ -38,7 +30,23 @@ def _sequences(hub: Hub) -> dict[str, int | None]:
     return {k: seq for k, seq in rows}
 
 
-def test_a_record_another_batch_holds_is_left_for_later_not_waited_for(pg_hub: Hub) -> None:
+def _one_turn_beside(hub: Hub, namespace: str, name: str) -> tuple[ApplyReport | None, bool]:
+    """One apply turn while another transaction holds the lock ``namespace``/``name``; the
+    report, and whether the turn was still waiting 20 s later (then the lock is let go)."""
+    other = session_factory(hub.engine)()
+    advisory_locks(other, namespace, [name])
+    reports: list[ApplyReport] = []
+    turn = threading.Thread(target=lambda: reports.append(hub.bus.apply(ApplyPending(500))))
+    turn.start()
+    turn.join(20)
+    stuck = turn.is_alive()
+    other.rollback()
+    other.close()
+    turn.join(60)
+    return (reports[0] if reports else None), stuck
+
+
+def test_a_record_another_batch_holds_is_left_for_later_not_waited_for(pg_hub: Hub) -> None:  # noqa: F811
     _register_crm(pg_hub)
     pg_hub.bus.accept(AcceptChanges("crm", (crm_client_change("A-1", 1, name="Acme Ltd"),)))
     pg_hub.bus.drain()
@@ -52,19 +60,9 @@ def test_a_record_another_batch_holds_is_left_for_later_not_waited_for(pg_hub: H
         )
     )
     # another applier's batch, applying A-1 right now
-    other = session_factory(pg_hub.engine)()
-    advisory_locks(other, "record", ["crm\x00client\x00A-1"])
-
-    reports: list[ApplyReport] = []
-    turn = threading.Thread(target=lambda: reports.append(pg_hub.bus.apply(ApplyPending(500))))
-    turn.start()
-    turn.join(20)
-    stuck = turn.is_alive()
-    other.rollback()
-    other.close()
-    turn.join(60)
+    report, stuck = _one_turn_beside(pg_hub, "record", "crm\x00client\x00A-1")
     assert not stuck, "the applier waited for the other batch instead of applying the rest"
-    [report] = reports
+    assert report is not None
     assert (report.applied, report.deferred) == (1, 1)
     assert _sequences(pg_hub) == {"A-1": 1, "B-1": 1}
     with session_factory(pg_hub.engine)() as s:
@@ -75,7 +73,7 @@ def test_a_record_another_batch_holds_is_left_for_later_not_waited_for(pg_hub: H
     assert _sequences(pg_hub) == {"A-1": 2, "B-1": 1}
 
 
-def test_drain_waits_for_records_another_applier_holds(pg_hub: Hub) -> None:
+def test_drain_waits_for_records_another_applier_holds(pg_hub: Hub) -> None:  # noqa: F811
     """``drain`` (CLI, demo, tests) means "until the inbox is empty": a change left for later
     because another applier held its record is applied once that applier is done."""
     _register_crm(pg_hub)
@@ -91,7 +89,7 @@ def test_drain_waits_for_records_another_applier_holds(pg_hub: Hub) -> None:
 
 
 def test_a_transaction_past_the_outbox_lock_never_waits_for_an_earlier_lock(
-    pg_hub: Hub,
+    pg_hub: Hub,  # noqa: F811
 ) -> None:
     """The one-by-one fallback applies a batch's changes in one transaction: the first takes
     the outbox lock, the second asks for its match keys. Waiting for them there deadlocked with
@@ -120,7 +118,7 @@ def test_a_transaction_past_the_outbox_lock_never_waits_for_an_earlier_lock(
 
 
 def test_a_record_whose_identity_key_another_batch_holds_waits_for_a_later_turn(
-    pg_hub: Hub,
+    pg_hub: Hub,  # noqa: F811
 ) -> None:
     """Another applier is linking a record with the same tax id (its ERP copy, say): this
     batch applies the rest and leaves that record for later, when the other's golden record
@@ -136,7 +134,6 @@ def test_a_record_whose_identity_key_another_batch_holds_waits_for_a_later_turn(
             ),
         )
     )
-    other = session_factory(pg_hub.engine)()
     key = next(
         k
         for k in pg_hub.bus.applier.matcher.deterministic_keys(
@@ -144,18 +141,9 @@ def test_a_record_whose_identity_key_another_batch_holds_waits_for_a_later_turn(
         )
         if "GB1" in k
     )
-    advisory_locks(other, "key", [f"client\x00{key}"])
-
-    reports: list[ApplyReport] = []
-    turn = threading.Thread(target=lambda: reports.append(pg_hub.bus.apply(ApplyPending(500))))
-    turn.start()
-    turn.join(20)
-    stuck = turn.is_alive()
-    other.rollback()
-    other.close()
-    turn.join(60)
+    report, stuck = _one_turn_beside(pg_hub, "key", f"client\x00{key}")
     assert not stuck, "the applier waited for the other batch's identity key"
-    [report] = reports
+    assert report is not None
     # both changes of A-1 wait, so its changes keep their order
     assert (report.applied, report.deferred) == (1, 2)
     assert _sequences(pg_hub) == {"B-1": 1}
