@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.store.tables import GoldenRecordRow, MatchCandidate, SourceRecordRow
-from stewardship.queue import BULK_LIMIT, QueueFilter, _order
+from stewardship.queue import BULK_LIMIT, QueueFilter
 
 
 @dataclass
@@ -51,7 +51,7 @@ def select_for(session: Session, f: QueueFilter, decision: str, threshold: float
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
         .where(*f.conditions(), side)
-        .order_by(*_order(""))  # bulk lists go by probability
+        .order_by(mc.probability.desc(), mc.id.desc())  # bulk lists go by probability
         .limit(BULK_LIMIT + 1)
     )
     rows = [dict(r._mapping) for r in session.execute(stmt)]

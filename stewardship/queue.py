@@ -1,9 +1,9 @@
 """The queue of pending match candidates: its filters, pages, counts and bulk selections.
 
 Every filter lives in :class:`QueueFilter`, so a new one (the onboarding run) is a field, a
-condition and a query-string entry. Pages are keyset-paginated on (probability, id), both
-descending, which the ``ix_match_candidate_order`` index serves directly: page 500 of 50k costs
-the same as page 1.
+condition and a query-string entry. The queue lists a record's candidates together, in the
+place of its best one (:mod:`stewardship.groups`); pages are keyset-paginated on that place,
+whole records per page.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.store.tables import CandidateClaim, GoldenRecordRow, MatchCandidate, SourceRecordRow
+from stewardship import groups
 
 # Probability bands a steward picks from, as [low, high).
 BANDS: dict[str, tuple[float, float]] = {
@@ -102,62 +103,12 @@ class QueueFilter:
 _PARAMS = tuple(x.name for x in fields(QueueFilter) if x.name != "me")
 
 
-def _base(f: QueueFilter) -> Select[Any]:
-    return (
-        select(MatchCandidate.id)
-        .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
-        .where(*f.conditions())
-    )
+def _ranked(f: QueueFilter, include: int | None = None) -> groups.Ranked:
+    return groups.ranked(f.sort, f.conditions(), include)
 
 
-def _keys(sort: str) -> tuple[tuple[Any, ...], bool]:
-    """The columns a sort orders by, and whether they fall. Every column of one sort goes the
-    same way, so "later" is one row-value comparison: both databases turn it into one index
-    range instead of an OR they scan (``ix_match_candidate_order`` for the default)."""
-    mc, sr = MatchCandidate, SourceRecordRow
-    if sort == "age":
-        return (mc.id,), False
-    if sort == "source":
-        return (sr.source, mc.id), False
-    return (mc.probability, mc.id), True
-
-
-def _after(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    """Strictly later in queue order."""
-    cols, falling = _keys(sort)
-    return tuple_(*cols) < tuple_(*values) if falling else tuple_(*cols) > tuple_(*values)
-
-
-def _before(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    cols, falling = _keys(sort)
-    return tuple_(*cols) > tuple_(*values) if falling else tuple_(*cols) < tuple_(*values)
-
-
-def _order(sort: str, backwards: bool = False) -> list[UnaryExpression[Any]]:
-    cols, falling = _keys(sort)
-    return [c.desc() if falling != backwards else c.asc() for c in cols]
-
-
-def cursor(sort: str, row: dict[str, Any]) -> str:
-    """A row's place in the queue, for ``after=`` and ``before=`` links."""
-    if sort == "age":
-        return str(row["id"])
-    if sort == "source":
-        return f"{row['source']}:{row['id']}"
-    return f"{row['probability']!r}:{row['id']}"
-
-
-def parse_cursor(sort: str, text: str) -> tuple[Any, ...] | None:
-    """``0.93:1234`` (probability), ``crm:1234`` (source) or ``1234`` (age); None if bad."""
-    try:
-        head, _, cid = text.rpartition(":")
-        if sort == "age":
-            return (int(text),)
-        if sort == "source":
-            return (head, int(cid)) if head else None
-        return float(head), int(cid)
-    except ValueError:
-        return None
+cursor = groups.cursor
+parse_cursor = groups.parse_cursor
 
 
 def page(
@@ -171,6 +122,7 @@ def page(
     holds the candidate. ``before`` reads the page ending just before that place."""
     mc, sr, g, c = MatchCandidate, SourceRecordRow, GoldenRecordRow, CandidateClaim
     live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
+    r = _ranked(f)
     stmt = (
         select(
             mc.id,
@@ -186,21 +138,19 @@ def page(
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
+            *r.group[:-1],
             _stale().label("stale"),
             select(c.steward).where(*live).scalar_subquery().label("claimed_by"),
             select(c.expires_at).where(*live).scalar_subquery().label("claimed_until"),
         )
+        .select_from(r.sub)
+        .join(mc, mc.id == r.sub.c.id)
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
-        .where(*f.conditions())
+        .where(r.sub.c.rid.in_(groups.page_records(r, limit, after, before)))
+        .order_by(*groups.order(r.row, r.falling))
     )
-    if after is not None:
-        stmt = stmt.where(_after(f.sort, after))
-    if before is not None:
-        stmt = stmt.where(_before(f.sort, before))
-    stmt = stmt.order_by(*_order(f.sort, backwards=before is not None)).limit(limit)
-    rows = [_row(r._mapping) for r in session.execute(stmt)]
-    return rows[::-1] if before is not None else rows
+    return [_row(row._mapping) for row in session.execute(stmt)]
 
 
 def _row(m: Any) -> dict[str, Any]:
@@ -212,11 +162,11 @@ def _row(m: Any) -> dict[str, Any]:
 
 
 def more(session: Session, f: QueueFilter, row: dict[str, Any], later: bool) -> bool:
-    """Whether the filtered queue goes on after (or before) this row: for the pager."""
-    place = parse_cursor(f.sort, cursor(f.sort, row))
-    assert place is not None
-    cond = _after(f.sort, place) if later else _before(f.sort, place)
-    return session.execute(_base(f).where(cond).limit(1)).first() is not None
+    """Whether the filtered queue goes on after (or before) this row's group: for the pager."""
+    r = _ranked(f)
+    place = groups.place_of(f.sort, row)
+    cond = (groups.later if later else groups.earlier)(r.group, place, r.falling)
+    return session.execute(select(r.sub.c.id).where(cond).limit(1)).first() is not None
 
 
 def _stale() -> ColumnElement[bool]:
@@ -255,30 +205,44 @@ def counts_by_domain(session: Session, f: QueueFilter) -> dict[str, int]:
 def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int | None, ...]:
     """The candidates before and after this one in the filtered queue (None at either end).
 
-    The candidate itself need not be pending any more (it was just decided): its place in the
-    order is still where the next one starts.
+    The candidate itself need not be pending any more (it was just decided): its group keeps
+    its place, so the next one is the record's next candidate, if it has one left.
     """
-    mc, sr = MatchCandidate, SourceRecordRow
-    cols, _ = _keys(f.sort)
-    here = session.execute(
-        select(*cols).join(sr, sr.id == mc.source_record_id).where(mc.id == candidate_id)
-    ).first()
+    r = _ranked(f, include=candidate_id)
+    here = session.execute(select(*r.row).where(r.sub.c.id == candidate_id)).first()
     if here is None:
         return None, None
     place = tuple(here)
+    ids = r.sub.c.id
     prev = session.execute(
-        _base(f).where(_before(f.sort, place)).order_by(*_order(f.sort, True)).limit(1)
+        select(ids)
+        .where(groups.earlier(r.row, place, r.falling))
+        .order_by(*groups.order(r.row, r.falling, backwards=True))
+        .limit(1)
     ).scalar_one_or_none()
     nxt = session.execute(
-        _base(f).where(_after(f.sort, place)).order_by(*_order(f.sort)).limit(1)
+        select(ids)
+        .where(groups.later(r.row, place, r.falling))
+        .order_by(*groups.order(r.row, r.falling))
+        .limit(1)
     ).scalar_one_or_none()
     return prev, nxt
 
 
 def first(session: Session, f: QueueFilter) -> int | None:
-    return session.execute(_base(f).order_by(*_order(f.sort)).limit(1)).scalar_one_or_none()
+    r = _ranked(f)
+    stmt = select(r.sub.c.id).order_by(*groups.order(r.row, r.falling)).limit(1)
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def first_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
-    """The first ``limit`` candidates of the filtered queue, in its order (to claim them)."""
-    return list(session.scalars(_base(f).order_by(*_order(f.sort)).limit(limit)))
+    """The candidates of the first records of the filtered queue, in its order, whole records
+    while they add up to at most ``limit`` (and at least one record): to claim them, so that
+    a record's candidates, one question, go to one steward."""
+    r = _ranked(f)
+    stmt = (
+        select(r.sub.c.id)
+        .where(r.sub.c.rid.in_(groups.page_records(r, limit)))
+        .order_by(*groups.order(r.row, r.falling))
+    )
+    return list(session.scalars(stmt))
