@@ -312,3 +312,48 @@ def test_bad_cluster_and_undo_input_gets_a_clear_error_and_changes_nothing(web: 
     r = web.client.post("/steward/undo", data={"ids": str(ids[0]), "csrf": token})
     assert f"candidate {ids[0]} is pending: there is no decision to undo" in r.text
     assert set(_statuses(web).values()) == {"pending"}
+
+
+def test_undo_of_a_merge_puts_back_the_candidates_it_superseded(web: Web) -> None:
+    _, erp, ids = two_candidates(web)
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    [other] = [i for i in ids if i != chosen]
+    token = login(web.client, "ann")
+    web.client.post(
+        f"/steward/candidates/{chosen}/decide", data={"decision": "merge", "csrf": token}
+    )
+    assert _statuses(web) == {chosen: "merged", other: "superseded"}
+    r = web.client.post("/steward/undo", data={"ids": str(chosen), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text, r.text
+    assert _statuses(web) == {chosen: "undone", other: "pending"}  # the question is open again
+    assert web.golden_of("northwind-crm", "NW-3") != erp
+    assert f"/steward/candidates/{other}" in web.client.get("/steward/queue").text
+    undone = [
+        (d["candidate"], d["before"], d["after"])
+        for _, w, d in web.audit()
+        if w == "candidate.undo"
+    ]
+    assert sorted(undone) == sorted(
+        [(chosen, "merged", "undone"), (other, "superseded", "pending")]
+    )
+
+
+def test_undo_leaves_a_candidate_superseded_by_something_else_alone(web: Web) -> None:
+    """Only the candidates the merge itself superseded come back: one the apply path
+    superseded (or another steward's decision) stays as it is."""
+    _, erp, ids = two_candidates(web)
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    [other] = [i for i in ids if i != chosen]
+    with admin_session(web.hub.engine) as s:
+        s.execute(
+            update(MatchCandidate)
+            .where(MatchCandidate.id == other)
+            .values(status="superseded", decided_by="concord")
+        )
+    token = login(web.client, "ann")
+    web.client.post(
+        f"/steward/candidates/{chosen}/decide", data={"decision": "merge", "csrf": token}
+    )
+    r = web.client.post("/steward/undo", data={"ids": str(chosen), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text, r.text
+    assert _statuses(web) == {chosen: "undone", other: "superseded"}
