@@ -325,6 +325,7 @@ def test_undo_of_a_merge_puts_back_the_candidates_it_superseded(web: Web) -> Non
     assert _statuses(web) == {chosen: "merged", other: "superseded"}
     r = web.client.post("/steward/undo", data={"ids": str(chosen), "csrf": token})
     assert r.status_code == 200 and "undone" in r.text, r.text
+    assert f"pending again: {other}" in r.text
     assert _statuses(web) == {chosen: "undone", other: "pending"}  # the question is open again
     assert web.golden_of("northwind-crm", "NW-3") != erp
     assert f"/steward/candidates/{other}" in web.client.get("/steward/queue").text
