@@ -59,7 +59,7 @@ def ranked(sort: str, conditions: list[ColumnElement[bool]], include: int | None
     if sort == "age":
         heads: list[ColumnElement[Any]] = [func.min(mc.id).over(partition_by=record)]
     elif sort == "source":
-        heads = [sr.source, func.min(mc.id).over(partition_by=record)]
+        heads = [sr.source.expression, func.min(mc.id).over(partition_by=record)]
     else:
         heads = [func.max(mc.probability).over(partition_by=record)]
     where: ColumnElement[bool] = and_(*conditions)
