@@ -1,150 +1,139 @@
 """The queue's order: one group per incoming record (issue 16, must-have 1).
 
 A record with several pending candidates is one question (which golden record, if any), so
-the queue lists its candidates together. A group stands where its best candidate would under
-the chosen sort: the highest probability, the oldest candidate, or the record's source (then
-the oldest); the record's other candidates follow it. The group's place is computed by the
-database as a window over the record's candidates, so paging stays keyset paging: a page is
-whole groups read after (or before) the last group's place, and a group is never split
-between pages nor shown on two.
+the queue lists its candidates together. The candidates keep their strict order under the
+chosen sort (probability falling, the oldest first, or by source); a record's first candidate
+in that order is its *head*, a group stands at its head's place, and the record's other
+candidates follow the head. So the group's place is its best candidate's, and pages are
+keyset pages over heads: the database walks the strict order from the cursor along the same
+index as before, keeps the candidates no earlier sibling of theirs precedes (one indexed probe
+per row), and a page is whole groups, never split between pages nor shown on two.
 
 Every column of a place goes the same way (all falling for probability, all rising
-otherwise), so "later" is one row-value comparison, as in :mod:`stewardship.queue`.
+otherwise), so "later" is one row-value comparison that both databases turn into an index
+range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    Subquery,
-    UnaryExpression,
-    and_,
-    func,
-    or_,
-    select,
-    tuple_,
-)
+from sqlalchemy import ColumnElement, Select, UnaryExpression, exists, func, or_, select, tuple_
+from sqlalchemy.orm import aliased
 
 from hub.store.tables import MatchCandidate, SourceRecordRow
 
-_FALLING = ""  # the one sort whose places fall: probability, the default
+Conditions = Callable[[Any, Any], list[ColumnElement[bool]]]
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """The filtered queue's candidates with their group's place (``g0``, ``g1``, ``rid``).
-
-    ``group`` is the place of a candidate's group; ``row`` is that place followed by the
-    candidate's own place within the group.
-    """
-
-    sub: Subquery
-    group: tuple[ColumnElement[Any], ...]
-    row: tuple[ColumnElement[Any], ...]
-    falling: bool
-
-
-def ranked(sort: str, conditions: list[ColumnElement[bool]], include: int | None = None) -> Ranked:
-    """The candidates that meet the conditions, each with its group's place.
-
-    ``include`` keeps one candidate that no longer meets them (one just decided): its group
-    keeps the place it had, so "the next candidate" after it is the record's next one.
-    """
-    mc, sr = MatchCandidate, SourceRecordRow
-    record = mc.source_record_id
+def keys(sort: str, mc: Any = MatchCandidate, sr: Any = SourceRecordRow) -> tuple[Any, ...]:
+    """The strict order's columns; they all fall for probability and all rise otherwise."""
     if sort == "age":
-        heads: list[ColumnElement[Any]] = [func.min(mc.id).over(partition_by=record)]
-    elif sort == "source":
-        heads = [sr.source.expression, func.min(mc.id).over(partition_by=record)]
-    else:
-        heads = [func.max(mc.probability).over(partition_by=record)]
-    where: ColumnElement[bool] = and_(*conditions)
-    if include is not None:
-        where = or_(where, mc.id == include)
-    sub = (
-        select(
-            mc.id,
-            record.label("rid"),
-            mc.probability,
-            *(h.label(f"g{i}") for i, h in enumerate(heads)),
-        )
-        .join(sr, sr.id == record)
-        .where(where)
-        .subquery("ranked")
+        return (mc.id,)
+    if sort == "source":
+        return (sr.source, mc.id)
+    return (mc.probability, mc.id)
+
+
+def falling(sort: str) -> bool:
+    return sort == ""
+
+
+def later(sort: str, cols: tuple[Any, ...], place: tuple[Any, ...]) -> ColumnElement[bool]:
+    """Strictly after this place in the strict order."""
+    return tuple_(*cols) < tuple_(*place) if falling(sort) else tuple_(*cols) > tuple_(*place)
+
+
+def earlier(sort: str, cols: tuple[Any, ...], place: tuple[Any, ...]) -> ColumnElement[bool]:
+    return tuple_(*cols) > tuple_(*place) if falling(sort) else tuple_(*cols) < tuple_(*place)
+
+
+def order(sort: str, cols: tuple[Any, ...], backwards: bool = False) -> list[UnaryExpression[Any]]:
+    return [c.desc() if falling(sort) != backwards else c.asc() for c in cols]
+
+
+def _siblings(conds: Conditions, mc: Any) -> tuple[Any, Any, Select[Any]]:
+    """The filtered candidates of ``mc``'s record (aliases, for correlated subqueries)."""
+    mc2, sr2 = aliased(MatchCandidate), aliased(SourceRecordRow)
+    stmt = (
+        select(mc2.id)
+        .join(sr2, sr2.id == mc2.source_record_id)
+        .where(mc2.source_record_id == mc.source_record_id, *conds(mc2, sr2))
     )
-    group = (*(sub.c[f"g{i}"] for i in range(len(heads))), sub.c.rid)
-    within = (sub.c.probability, sub.c.id) if sort == _FALLING else (sub.c.id,)
-    return Ranked(sub, group, group + within, falling=sort == _FALLING)
+    return mc2, sr2, stmt
 
 
-def later(
-    cols: tuple[ColumnElement[Any], ...], place: tuple[Any, ...], falling: bool
-) -> ColumnElement[bool]:
-    """Strictly after this place in queue order."""
-    return tuple_(*cols) < tuple_(*place) if falling else tuple_(*cols) > tuple_(*place)
+def is_head(sort: str, conds: Conditions) -> ColumnElement[bool]:
+    """No filtered candidate of the same record comes before this one."""
+    mc2, sr2, stmt = _siblings(conds, MatchCandidate)
+    before = earlier(sort, keys(sort, mc2, sr2), keys(sort))
+    return ~exists(stmt.where(before))
 
 
-def earlier(
-    cols: tuple[ColumnElement[Any], ...], place: tuple[Any, ...], falling: bool
-) -> ColumnElement[bool]:
-    return tuple_(*cols) > tuple_(*place) if falling else tuple_(*cols) < tuple_(*place)
-
-
-def order(
-    cols: tuple[ColumnElement[Any], ...], falling: bool, backwards: bool = False
-) -> list[UnaryExpression[Any]]:
-    return [c.desc() if falling != backwards else c.asc() for c in cols]
-
-
-def page_records(
-    r: Ranked,
+def heads(
+    sort: str,
+    conds: Conditions,
     limit: int,
     after: tuple[Any, ...] | None = None,
     before: tuple[Any, ...] | None = None,
 ) -> Select[Any]:
-    """The records (groups) of one page: whole groups in order while their candidates add up
-    to at most ``limit``, and always the first group, however large. ``before`` reads the
-    groups that end just before that place, counting backwards from it."""
-    stmt = select(*r.group, func.count().label("n")).group_by(*r.group)
+    """The records of one page and their heads' places (``p0``, ``p1``): whole groups in order
+    while their candidates add up to at most ``limit``, and always the first, however large.
+    ``before`` reads the groups that end just before that place, counting backwards."""
+    mc, sr = MatchCandidate, SourceRecordRow
+    mc2, sr2, _ = _siblings(conds, mc)
+    size = (
+        select(func.count(mc2.id))
+        .join(sr2, sr2.id == mc2.source_record_id)
+        .where(mc2.source_record_id == mc.source_record_id, *conds(mc2, sr2))
+        .scalar_subquery()
+    )
+    cols = keys(sort)
+    stmt = (
+        select(mc.source_record_id.label("rid"), *(c.label(f"p{i}") for i, c in enumerate(cols)))
+        .add_columns(size.label("n"))
+        .join(sr, sr.id == mc.source_record_id)
+        .where(*conds(mc, sr), is_head(sort, conds))
+    )
     if after is not None:
-        stmt = stmt.where(later(r.group, after, r.falling))
+        stmt = stmt.where(later(sort, cols, after))
     if before is not None:
-        stmt = stmt.where(earlier(r.group, before, r.falling))
-    g = stmt.subquery("groups")
-    cols = tuple(g.c[c.name] for c in r.group)
-    running = func.sum(g.c.n).over(order_by=order(cols, r.falling, backwards=before is not None))
-    paged = select(g.c.rid, g.c.n, running.label("running")).subquery("paged")
-    return select(paged.c.rid).where(or_(paged.c.running <= limit, paged.c.running == paged.c.n))
+        stmt = stmt.where(earlier(sort, cols, before))
+    backwards = before is not None
+    h = stmt.order_by(*order(sort, cols, backwards)).limit(limit).subquery("heads")
+    places = tuple(h.c[f"p{i}"] for i in range(len(cols)))
+    running = func.sum(h.c.n).over(order_by=order(sort, places, backwards)).label("running")
+    paged = select(h, running).subquery("paged")
+    return select(paged.c.rid, *(paged.c[f"p{i}"] for i in range(len(cols)))).where(
+        or_(paged.c.running <= limit, paged.c.running == paged.c.n)
+    )
 
 
 def place_of(sort: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    """A page row's group place, from the columns :func:`ranked` adds."""
-    rid = row["source_record_id"]
-    if sort == "source":
-        return row["g0"], row["g1"], rid
-    return row["g0"], rid
+    """A page row's group place: its head's place, from the columns :func:`heads` gives."""
+    return tuple(row[f"p{i}"] for i in range(len(keys(sort))))
 
 
 def cursor(sort: str, row: dict[str, Any]) -> str:
     """A group's place, for ``after=`` and ``before=`` links."""
     place = place_of(sort, row)
-    if sort == _FALLING:
-        return f"{place[0]!r}:{place[1]}"
-    return ":".join(map(str, place))
+    if sort == "age":
+        return str(place[0])
+    if sort == "source":
+        return f"{place[0]}:{place[1]}"
+    return f"{place[0]!r}:{place[1]}"
 
 
 def parse_cursor(sort: str, text: str) -> tuple[Any, ...] | None:
-    """``0.93:12`` (best probability, record), ``crm:1234:12`` (source, oldest candidate,
-    record) or ``1234:12`` (oldest candidate, record); None if bad."""
+    """``0.93:1234`` (probability), ``crm:1234`` (source) or ``1234`` (age), the place of a
+    group's head; None if bad."""
     try:
+        head, _, cid = text.rpartition(":")
+        if sort == "age":
+            return (int(text),)
         if sort == "source":
-            source, oldest, rid = text.rsplit(":", 2)
-            return (source, int(oldest), int(rid)) if source else None
-        head, rid = text.split(":") if sort == "age" else text.rsplit(":", 1)
-        return (int(head) if sort == "age" else float(head)), int(rid)
+            return (head, int(cid)) if head else None
+        return float(head), int(cid)
     except ValueError:
         return None

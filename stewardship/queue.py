@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.store.tables import CandidateClaim, GoldenRecordRow, MatchCandidate, SourceRecordRow
@@ -67,8 +67,10 @@ class QueueFilter:
             raise BadFilter("run: longer than 64 characters")
         return f
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        mc, sr = MatchCandidate, SourceRecordRow
+    def conditions(
+        self, mc: Any = MatchCandidate, sr: Any = SourceRecordRow
+    ) -> list[ColumnElement[bool]]:
+        """The filter on these candidate and source record tables (or aliases of them)."""
         out: list[ColumnElement[bool]] = [mc.status == "pending"]
         if self.domain:
             out.append(mc.domain == self.domain)
@@ -79,11 +81,11 @@ class QueueFilter:
         if self.band:
             low, high = BANDS[self.band]
             out += [mc.probability >= low, mc.probability < high]
-        return out + self._claimed()
+        return out + self._claimed(mc)
 
-    def _claimed(self) -> list[ColumnElement[bool]]:
+    def _claimed(self, mc: Any) -> list[ColumnElement[bool]]:
         c = CandidateClaim
-        live = (c.candidate_id == MatchCandidate.id, c.expires_at > datetime.now(UTC))
+        live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
         if self.claims == "mine":
             return [exists().where(*live, c.steward == self.me)]
         if self.claims == "all":
@@ -103,10 +105,6 @@ class QueueFilter:
 _PARAMS = tuple(x.name for x in fields(QueueFilter) if x.name != "me")
 
 
-def _ranked(f: QueueFilter, include: int | None = None) -> groups.Ranked:
-    return groups.ranked(f.sort, f.conditions(), include)
-
-
 cursor = groups.cursor
 parse_cursor = groups.parse_cursor
 
@@ -122,7 +120,8 @@ def page(
     holds the candidate. ``before`` reads the page ending just before that place."""
     mc, sr, g, c = MatchCandidate, SourceRecordRow, GoldenRecordRow, CandidateClaim
     live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
-    r = _ranked(f)
+    chosen = groups.heads(f.sort, f.conditions, limit, after, before).subquery("chosen")
+    places = tuple(chosen.c[f"p{i}"] for i in range(len(groups.keys(f.sort))))
     stmt = (
         select(
             mc.id,
@@ -138,17 +137,16 @@ def page(
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
-            *r.group[:-1],
+            *places,
             _stale().label("stale"),
             select(c.steward).where(*live).scalar_subquery().label("claimed_by"),
             select(c.expires_at).where(*live).scalar_subquery().label("claimed_until"),
         )
-        .select_from(r.sub)
-        .join(mc, mc.id == r.sub.c.id)
         .join(sr, sr.id == mc.source_record_id)
+        .join(chosen, chosen.c.rid == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
-        .where(r.sub.c.rid.in_(groups.page_records(r, limit, after, before)))
-        .order_by(*groups.order(r.row, r.falling))
+        .where(*f.conditions())
+        .order_by(*groups.order(f.sort, places), *groups.order(f.sort, groups.keys(f.sort)))
     )
     return [_row(row._mapping) for row in session.execute(stmt)]
 
@@ -162,11 +160,20 @@ def _row(m: Any) -> dict[str, Any]:
 
 
 def more(session: Session, f: QueueFilter, row: dict[str, Any], later: bool) -> bool:
-    """Whether the filtered queue goes on after (or before) this row's group: for the pager."""
-    r = _ranked(f)
+    """Whether the filtered queue has a group after (or before) this row's: for the pager."""
     place = groups.place_of(f.sort, row)
-    cond = (groups.later if later else groups.earlier)(r.group, place, r.falling)
-    return session.execute(select(r.sub.c.id).where(cond).limit(1)).first() is not None
+    cols = groups.keys(f.sort)
+    cond = (groups.later if later else groups.earlier)(f.sort, cols, place)
+    stmt = _base(f).where(cond, groups.is_head(f.sort, f.conditions)).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def _base(f: QueueFilter) -> Select[Any]:
+    return (
+        select(MatchCandidate.id)
+        .join(SourceRecordRow, SourceRecordRow.id == MatchCandidate.source_record_id)
+        .where(*f.conditions())
+    )
 
 
 def _stale() -> ColumnElement[bool]:
@@ -206,43 +213,65 @@ def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int
     """The candidates before and after this one in the filtered queue (None at either end).
 
     The candidate itself need not be pending any more (it was just decided): its group keeps
-    its place, so the next one is the record's next candidate, if it has one left.
+    its place, so the next one is the record's next candidate, if it has one left, and then
+    the next record's first.
     """
-    r = _ranked(f, include=candidate_id)
-    here = session.execute(select(*r.row).where(r.sub.c.id == candidate_id)).first()
+    mc, sr = MatchCandidate, SourceRecordRow
+    cols = groups.keys(f.sort)
+    here = session.execute(
+        select(mc.source_record_id, *cols)
+        .join(sr, sr.id == mc.source_record_id)
+        .where(mc.id == candidate_id)
+    ).first()
     if here is None:
         return None, None
-    place = tuple(here)
-    ids = r.sub.c.id
-    prev = session.execute(
-        select(ids)
-        .where(groups.earlier(r.row, place, r.falling))
-        .order_by(*groups.order(r.row, r.falling, backwards=True))
+    rid, place = here[0], tuple(here[1:])
+    mine = _base(f).where(mc.source_record_id == rid)
+    first_of_mine = session.execute(
+        select(*cols)
+        .join(sr, sr.id == mc.source_record_id)
+        .where(*f.conditions(), mc.source_record_id == rid, groups.earlier(f.sort, cols, place))
+        .order_by(*groups.order(f.sort, cols))
         .limit(1)
-    ).scalar_one_or_none()
-    nxt = session.execute(
-        select(ids)
-        .where(groups.later(r.row, place, r.falling))
-        .order_by(*groups.order(r.row, r.falling))
-        .limit(1)
-    ).scalar_one_or_none()
+    ).first()
+    head = tuple(first_of_mine) if first_of_mine else place  # the group's place
+    others = _base(f).where(mc.source_record_id != rid, groups.is_head(f.sort, f.conditions))
+    nxt = _one(session, mine.where(groups.later(f.sort, cols, place)), f.sort, False)
+    if nxt is None:
+        nxt = _one(session, others.where(groups.later(f.sort, cols, head)), f.sort, False)
+    prev = _one(session, mine.where(groups.earlier(f.sort, cols, place)), f.sort, True)
+    if prev is None:
+        before = _one(session, others.where(groups.earlier(f.sort, cols, head)), f.sort, True)
+        record = session.get(MatchCandidate, before) if before is not None else None
+        if record is not None:  # the previous group's last candidate
+            prev = _one(
+                session,
+                _base(f).where(mc.source_record_id == record.source_record_id),
+                f.sort,
+                True,
+            )
     return prev, nxt
 
 
+def _one(session: Session, stmt: Select[Any], sort: str, backwards: bool) -> int | None:
+    ordered = stmt.order_by(*groups.order(sort, groups.keys(sort), backwards)).limit(1)
+    return session.execute(ordered).scalar_one_or_none()
+
+
 def first(session: Session, f: QueueFilter) -> int | None:
-    r = _ranked(f)
-    stmt = select(r.sub.c.id).order_by(*groups.order(r.row, r.falling)).limit(1)
-    return session.execute(stmt).scalar_one_or_none()
+    """The queue's first candidate: the first in the strict order is always a group's head."""
+    return _one(session, _base(f), f.sort, False)
 
 
 def first_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
     """The candidates of the first records of the filtered queue, in its order, whole records
     while they add up to at most ``limit`` (and at least one record): to claim them, so that
     a record's candidates, one question, go to one steward."""
-    r = _ranked(f)
+    chosen = groups.heads(f.sort, f.conditions, limit).subquery("chosen")
+    places = tuple(chosen.c[f"p{i}"] for i in range(len(groups.keys(f.sort))))
     stmt = (
-        select(r.sub.c.id)
-        .where(r.sub.c.rid.in_(groups.page_records(r, limit)))
-        .order_by(*groups.order(r.row, r.falling))
+        _base(f)
+        .join(chosen, chosen.c.rid == MatchCandidate.source_record_id)
+        .order_by(*groups.order(f.sort, places), *groups.order(f.sort, groups.keys(f.sort)))
     )
     return list(session.scalars(stmt))

@@ -34,8 +34,8 @@ def shown(html: str) -> list[int]:
 
 def grouped(web: Web, sort: str) -> list[int]:
     """The queue's order worked out here from the pending candidates: one group per incoming
-    record at its best candidate's place (the highest probability, or the oldest), the
-    record's candidates in that order within it."""
+    record at its best candidate's place (the highest probability, or the oldest; then the
+    candidate id), the record's candidates in that order within it."""
     by_record: dict[int, list[Any]] = defaultdict(list)
     for c in web.candidates():
         if c.status == "pending":
@@ -44,11 +44,10 @@ def grouped(web: Web, sort: str) -> list[int]:
         groups = [sorted(cs, key=lambda c: c.id) for cs in by_record.values()]
         return [c.id for cs in sorted(groups, key=lambda cs: cs[0].id) for c in cs]
     inner = [
-        (sorted(cs, key=lambda c: (c.probability, c.id), reverse=True), rid)
-        for rid, cs in by_record.items()
+        sorted(cs, key=lambda c: (c.probability, c.id), reverse=True) for cs in by_record.values()
     ]
-    inner.sort(key=lambda g: (g[0][0].probability, g[1]), reverse=True)
-    return [c.id for cs, _ in inner for c in cs]
+    inner.sort(key=lambda cs: (cs[0].probability, cs[0].id), reverse=True)
+    return [c.id for cs in inner for c in cs]
 
 
 def test_the_queue_sorts_by_probability_age_or_source(web: Web) -> None:
