@@ -108,19 +108,15 @@ def _run(kind: str, n: int, repeat: int, console: Console) -> None:
                 "/steward/login", data={"name": "bench", "password": PASSWORD, "csrf": csrf}
             )
             with admin_session(hub.engine) as s:
-                mid = s.execute(  # one candidate per record: its place is its record's
-                    select(
-                        MatchCandidate.probability,
-                        MatchCandidate.id,
-                        MatchCandidate.source_record_id,
-                    )
+                mid = s.execute(
+                    select(MatchCandidate.probability, MatchCandidate.id)
                     .order_by(MatchCandidate.probability.desc(), MatchCandidate.id.desc())
                     .offset(n // 2)
                     .limit(1)
                 ).one()
             urls = {
                 "queue, first page": "/steward/queue",
-                "queue, page in the middle": f"/steward/queue?after={mid[0]!r}:{mid[2]}",
+                "queue, page in the middle": f"/steward/queue?after={mid[0]!r}:{mid[1]}",
                 "queue, domain + band": "/steward/queue?domain=client&band=medium",
                 "queue, source filter": "/steward/queue?source=northwind-crm",
                 "compare": f"/steward/candidates/{mid[1]}",
