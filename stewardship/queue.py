@@ -2,7 +2,9 @@
 query-string values, its page cursors, and its rows with the fields that disagree named.
 
 Every filter lives in :class:`QueueFilter`, so a new one (the onboarding run) is a field, a
-condition (in ``hub.store.read.queue``, which reads the queue) and a query-string entry.
+condition (in ``hub.store.read.queue``, which reads the queue) and a query-string entry. The
+queue lists a record's candidates together, in the place of its best one
+(``hub.store.read.groups``); pages are keyset-paginated on that place, whole records per page.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from hub.store.read import queue as read
 from hub.store.read.queue import BANDS
 from hub.web.deps import ReadSession
+from stewardship import groups
 
 __all__ = ["BANDS", "BULK_LIMIT", "PAGE_SIZE", "BadFilter", "QueueFilter", "cursor", "page"]
 
@@ -62,26 +65,8 @@ class QueueFilter(read.QueueFilter):
 _PARAMS = tuple(x.name for x in fields(QueueFilter) if x.name != "me")
 
 
-def cursor(sort: str, row: dict[str, Any]) -> str:
-    """A row's place in the queue, for ``after=`` and ``before=`` links."""
-    if sort == "age":
-        return str(row["id"])
-    if sort == "source":
-        return f"{row['source']}:{row['id']}"
-    return f"{row['probability']!r}:{row['id']}"
-
-
-def parse_cursor(sort: str, text: str) -> tuple[Any, ...] | None:
-    """``0.93:1234`` (probability), ``crm:1234`` (source) or ``1234`` (age); None if bad."""
-    try:
-        head, _, cid = text.rpartition(":")
-        if sort == "age":
-            return (int(text),)
-        if sort == "source":
-            return (head, int(cid)) if head else None
-        return float(head), int(cid)
-    except ValueError:
-        return None
+cursor = groups.cursor
+parse_cursor = groups.parse_cursor
 
 
 def page(

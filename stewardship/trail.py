@@ -3,6 +3,9 @@ first, from the audit log (steward actions: overrides, merges, splits, candidate
 undo), its versions (what the hub did: created, updated, merged in) and its linked records
 (linked by which rule, loaded by which onboarding run). Read by ``hub.store.read.golden``;
 here they are put in words and in order.
+
+The audit entries that name a golden record are found through ``audit_golden`` (written with
+each entry, migration 0019): one indexed lookup per page view, not a scan of the log's text.
 """
 
 from __future__ import annotations

@@ -62,8 +62,13 @@ async def undo(
     await release(session)
     window = hub.settings.steward_undo_seconds
     try:
-        await dispatch(hub, UndoDecision(listed, steward.name, window))
-        flash(request, f"undone: candidate {', '.join(map(str, listed))} as before the decision")
+        done = await dispatch(hub, UndoDecision(listed, steward.name, window))
+        back = done.get("restored") or []
+        flash(
+            request,
+            f"undone: candidate {', '.join(map(str, listed))} as before the decision"
+            + (f"; pending again: {', '.join(map(str, back))}" if back else ""),
+        )
     except ConcordError as exc:
         flash(request, str(exc), "error")
     return redirect(f"/steward/candidates/{min(listed)}" if listed else "/steward/queue")

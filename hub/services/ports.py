@@ -141,6 +141,11 @@ class CandidateRepo(Protocol):
         """Record a decision; a merge supersedes the record's other pending candidates."""
         ...
 
+    def superseded_by(self, candidate_id: int) -> list[dict[str, Any]]:
+        """The record's other candidates that this merged one's decision superseded (unlocked
+        reads, with their source record's key), so that an undo can put them back."""
+        ...
+
     def forget_exclusion(self, key: RecordKey, golden_id: str, by: str, reason: str) -> int:
         """Drop the "not a match" that ``by``'s split of ``key`` off ``golden_id`` for
         ``reason`` left (the undo of a merge is no verdict on the pair); how many went."""

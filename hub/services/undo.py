@@ -3,10 +3,11 @@
 A merge undone is a split of the record off the golden record it joined, with the reason
 "undo", through the split the steward page already uses; the split remembers the pair as
 "not a match", and the undo forgets that again: taking back a click is no verdict on the
-pair, so matching may propose it again. A rejection undone puts the candidate back to
-pending, so the pair is in the queue again. Locks in the order of every write path: the
-record, the golden rows (the split takes them, or they are taken here), then the candidate
-rows.
+pair, so matching may propose it again. The record's other candidates that the merge
+superseded are pending again, since the question they asked is open again. A rejection
+undone puts the candidate back to pending, so the pair is in the queue again. Locks in the
+order of every write path: the record, the golden rows (every one the undo touches, in one
+ordered set, before the split takes its own again), then the candidate rows.
 """
 
 from __future__ import annotations
@@ -35,35 +36,53 @@ def undo_decision(cmd: UndoDecision, uow: UnitOfWork, applier: Applier) -> dict[
         uow.lock("record", ["\x00".join(key)])
         merged = [c for c in seen if c["status"] == "merged"]
         split: dict[str, Any] = {}
+        # a merge superseded the record's other pending candidates: they go back with it
+        back = uow.candidates.superseded_by(merged[0]["id"]) if merged else []
+        held = uow.records.load([key]).get(key)
+        own = [held.golden_id] if held and held.golden_id else []
+        others = [active_successor(uow, c["golden_id"]) for c in back]
+        uow.golden.load({*(c["golden_id"] for c in seen), *own, *others}, lock=True)
         if merged:
             split = _unmerge(uow, applier, key, merged[0], cmd.actor)
-        else:
-            held = uow.records.load([key]).get(key)
-            own = [held.golden_id] if held and held.golden_id else []
-            uow.golden.load({*(c["golden_id"] for c in seen), *own}, lock=True)
         now = datetime.now(UTC)
         for c in seen:
             fresh = uow.candidates.get(c["id"])  # the row lock, after the golden rows
             if fresh is None or fresh["status"] != c["status"]:
                 raise Conflict(f"candidate {c['id']} changed meanwhile: nothing undone")
-            after = UNDONE if c["status"] == "merged" else "pending"
-            uow.candidates.decide(c["id"], after, cmd.actor, REASON, now)
-            uow.audit(
-                cmd.actor,
-                "candidate.undo",
-                {
-                    "candidate": c["id"],
-                    "source": c["source"],
-                    "key": c["source_key"],
-                    "golden_id": c["golden_id"],
-                    "before": c["status"],
-                    "after": after,
-                    "reason": REASON,
-                    **({"split_to": split["golden_id"]} if split else {}),
-                },
+            _undo_one(
+                uow, cmd.actor, c, UNDONE if c["status"] == "merged" else "pending", now, split
             )
+        for c in back:
+            fresh = uow.candidates.get(c["id"])
+            if fresh is not None and fresh["status"] == "superseded":  # else decided since
+                _undo_one(uow, cmd.actor, c, "pending", now, split)
         uow.commit()
-    return {"ids": ids, "golden_id": split.get("golden_id")}
+    return {"ids": ids, "golden_id": split.get("golden_id"), "restored": [c["id"] for c in back]}
+
+
+def _undo_one(
+    uow: UnitOfWork,
+    actor: str,
+    c: dict[str, Any],
+    after: str,
+    now: datetime,
+    split: dict[str, Any],
+) -> None:
+    uow.candidates.decide(c["id"], after, actor, REASON, now)
+    uow.audit(
+        actor,
+        "candidate.undo",
+        {
+            "candidate": c["id"],
+            "source": c["source"],
+            "key": c["source_key"],
+            "golden_id": c["golden_id"],
+            "before": c["status"],
+            "after": after,
+            "reason": REASON,
+            **({"split_to": split["golden_id"]} if split else {}),
+        },
+    )
 
 
 def _decided(uow: UnitOfWork, cid: int, window: int) -> dict[str, Any]:

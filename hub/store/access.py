@@ -10,18 +10,19 @@ import contextlib
 import difflib
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hub.domain.access import Principal
 from hub.domain.errors import ConcordError, RecordNotFound, Unauthorized
 from hub.domain.spec import HUB_SOURCE, SOURCE_KINDS
-from hub.store.tables import ApiKey, AuditLog, SourceSystem
+from hub.store.tables import ApiKey, AuditGolden, AuditLog, SourceSystem
 
 GENESIS = "0" * 64
 
@@ -58,17 +59,37 @@ def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> 
     last = session.execute(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).scalar()
     prev = last or GENESIS
     at = datetime.now(UTC).replace(microsecond=0)
-    session.add(
-        AuditLog(
-            at=at,
-            actor=actor,
-            action=action,
-            detail=detail,
-            prev_hash=prev,
-            hash=_entry_hash(prev, at, actor, action, detail),
-        )
+    entry = AuditLog(
+        at=at,
+        actor=actor,
+        action=action,
+        detail=detail,
+        prev_hash=prev,
+        hash=_entry_hash(prev, at, actor, action, detail),
     )
+    session.add(entry)
     session.flush()
+    names = sorted(golden_ids_in(detail))
+    if names:  # the trail's index, in the entry's transaction
+        session.execute(
+            insert(AuditGolden), [{"golden_id": g, "audit_id": entry.id} for g in names]
+        )
+
+
+_GOLDEN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def golden_ids_in(value: Any) -> set[str]:
+    """Every id-shaped text in an audit entry's detail, nested or inside a sentence: the keys
+    of the trail's index (``audit_golden``). An id that names something else (a subscription)
+    is indexed too and simply never asked for by a golden record."""
+    if isinstance(value, str):
+        return set(_GOLDEN_ID.findall(value))
+    if isinstance(value, dict):
+        return {i for v in value.values() for i in golden_ids_in(v)}
+    if isinstance(value, list | tuple):
+        return {i for v in value for i in golden_ids_in(v)}
+    return set()
 
 
 def verify_audit(session: Session) -> tuple[int, AuditLog | None, str]:

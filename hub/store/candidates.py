@@ -87,6 +87,30 @@ class SqlCandidates:
             )
         )
 
+    def superseded_by(self, candidate_id: int) -> list[dict[str, Any]]:
+        """The record's candidates that this one's merge superseded: marked superseded by
+        the same steward at the same moment (``decide`` writes both in one statement pair)."""
+        mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
+        merged = select(mc.c.source_record_id, mc.c.decided_by, mc.c.decided_at).where(
+            mc.c.id == candidate_id
+        )
+        m = self.s.execute(merged).first()
+        if m is None or m.decided_at is None:
+            return []
+        stmt = (
+            select(mc, sr.c.source, sr.c.source_key)
+            .join(sr, sr.c.id == mc.c.source_record_id)
+            .where(
+                mc.c.source_record_id == m.source_record_id,
+                mc.c.status == "superseded",
+                mc.c.decided_by == m.decided_by,
+                mc.c.decided_at == m.decided_at,
+                mc.c.id != candidate_id,
+            )
+            .order_by(mc.c.id)
+        )
+        return [dict(r) for r in self.s.execute(stmt).mappings()]
+
     def forget_exclusion(
         self, key: tuple[str, str, str], golden_id: str, by: str, reason: str
     ) -> int:

@@ -327,6 +327,17 @@ class AuditLog(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditGolden(Base):
+    """Which audit entries name a record by its id (a golden id, also a split's new one):
+    the golden record page's trail reads its entries by index instead of scanning the
+    entries' text. Written with the entry, in its transaction."""
+
+    __tablename__ = "audit_golden"
+
+    golden_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    audit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class SubscriptionRow(Base):
     """A downstream system that receives golden-record changes (issue 5).
 

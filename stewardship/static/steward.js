@@ -31,6 +31,35 @@
     return true;
   }
 
+  // Compare: an unclear candidate in three actions. Shift+N (or Shift+M) chooses the
+  // decision and opens the reason field, the steward types, Ctrl+Enter decides. Enter alone
+  // in the field never decides (issue 16, bug 1): the form's first submit button is disabled.
+  var decideForm = document.querySelector("[data-decide]");
+  var reasonField = decideForm && decideForm.querySelector("input[name=reason]");
+  var chosenHint = decideForm && decideForm.querySelector("[data-chosen-hint]");
+  function choose(key) {
+    var button = byKey(key);
+    if (!reasonField || !button) return false;
+    decideForm.dataset.chosen = key;
+    decideForm.querySelectorAll("button[data-key]").forEach(function (b) {
+      b.classList.toggle("chosen", b === button);
+      b.setAttribute("aria-pressed", b === button ? "true" : "false");
+    });
+    if (chosenHint) chosenHint.textContent = "Ctrl+Enter: " + button.dataset.label;
+    reasonField.focus();
+    return true;
+  }
+  if (reasonField) {
+    reasonField.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { reasonField.blur(); e.preventDefault(); return; }
+      if (e.key !== "Enter") return;
+      e.preventDefault();  // Enter alone: nothing; Ctrl+Enter: the chosen decision
+      if (!(e.ctrlKey || e.metaKey)) return;
+      if (decideForm.dataset.chosen) { press(byKey(decideForm.dataset.chosen)); }
+      else if (chosenHint) { chosenHint.textContent = "choose first: Esc, then Shift+M or Shift+N"; }
+    });
+  }
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
     var done = false;
@@ -48,6 +77,8 @@
       var map = { m: "m", n: "n", s: "s", j: "next", k: "prev", q: "q", c: "c" };
       var reason = document.querySelector("[data-decide] input[name=reason]");
       if (e.key === "r" && reason) { reason.focus(); done = true; }
+      else if (e.key === "N") { done = choose("n"); }
+      else if (e.key === "M") { done = choose("m"); }
       else if (map[e.key]) done = press(byKey(map[e.key]));
     }
     if (done) e.preventDefault();

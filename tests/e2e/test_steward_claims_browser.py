@@ -44,7 +44,10 @@ def test_question_mark_shows_every_key_and_typing_it_in_a_field_does_not(
     page.keyboard.press("?")
     assert help_.is_visible()
     listed = set(page.eval_on_selector_all("#keys-help kbd", "ks => ks.map(k => k.textContent)"))
-    assert listed == {"j", "k", "Enter", "c", "]", "[", "m", "n", "s", "r", "Tab", "q", "?", "Esc"}
+    assert listed == {
+        *("j", "k", "Enter", "c", "]", "[", "m", "n", "s", "r", "Tab", "q", "?", "Esc"),
+        *("Shift+N", "Shift+M", "Ctrl+Enter"),
+    }
     page.keyboard.press("j")  # keys do nothing under the help
     assert page.url.endswith("/steward/queue") and help_.is_visible()
     page.keyboard.press("Escape")

@@ -68,3 +68,43 @@ def test_compare_detects_a_model_without_migration(db_url: str) -> None:
     assert [(d[0], d[2], d[3].name) for d in diff] == [("add_column", "outbox", "not_migrated")], (
         diff
     )
+
+
+def test_0019_indexes_the_audit_entries_written_before_it(db_url: str) -> None:
+    """The trail's index of audit entries by golden id (issue 16, must-have 4) is filled for
+    the entries the log held before the revision, ids nested or inside a sentence too."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from hub.store.tables import AuditGolden, AuditLog
+
+    upgrade(db_url)
+    downgrade(db_url, "0018")
+    a, b = "0b6f7f5e-3c1a-4d2b-9a55-1f2e3d4c5b6a", "9e8d7c6b-5a49-4c3b-8a2f-1e0d9c8b7a65"
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            entries = [
+                {"golden.split": {"before": a, "after": b, "reason": "two firms"}},
+                {"golden.merge": {"merged": [{"golden_id": a}], "note": f"into {b}"}},
+                {"source.add": {"name": "crm"}},
+            ]
+            for n, entry in enumerate(entries):
+                [(action, detail)] = entry.items()
+                conn.execute(
+                    insert(AuditLog.__table__).values(
+                        at=datetime.now(UTC), actor="ann", action=action, detail=detail,
+                        prev_hash=str(n), hash=str(n + 1),
+                    )
+                )  # fmt: skip
+        upgrade(db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(select(AuditGolden.golden_id, AuditGolden.audit_id)).all()
+            ids = dict(conn.execute(select(AuditLog.action, AuditLog.id)).all())
+    finally:
+        engine.dispose()
+    assert sorted(rows) == sorted(
+        [(a, ids["golden.split"]), (b, ids["golden.split"]), (a, ids["golden.merge"]),
+         (b, ids["golden.merge"])]
+    )  # fmt: skip

@@ -4,14 +4,19 @@ shows them side by side and decides them in one action, pick one or none."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from hub.app import create_app
 from hub.domain.commands import DecideCluster
 from hub.domain.errors import ConcordError, Conflict
+from hub.store.tables import CandidateClaim, MatchCandidate
+from hub.store.uow import admin_session
+from stewardship import queue
 from tests.conftest import make_hub
 from tests.support.steward import ACME, SECRET, WEAK, Web, add_source, add_stewards, login
 
@@ -215,23 +220,68 @@ def test_undo_of_a_cluster_decision_undoes_all_of_it(web: Web) -> None:
     assert web.golden_of("northwind-crm", "NW-3") not in (erp, own)  # split off, alone
 
 
-def test_the_queue_shows_a_record_s_candidates_together(web: Web) -> None:
+def _three_candidates_apart(web: Web) -> tuple[list[int], int]:
+    """NW-3 with candidates at 0.95 and 0.55, NW-4 with one at 0.8 between them: a strict
+    sort by probability would put NW-4's between NW-3's two. Returns NW-3's, best first, and
+    NW-4's."""
     web.post_change("crm", "A-1", **ACME)
     web.post_change("erp", "E-2", name=ACME["name"], city="Leeds", postcode="LS1 1AA", country="GB")
     web.post_change("crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
     web.post_change("northwind-crm", "NW-3", **WEAK)
     web.post_change("northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    pending = [c for c in web.candidates() if c.status == "pending"]
+    counts = Counter(c.source_record_id for c in pending)
+    pair = sorted(c.id for c in pending if counts[c.source_record_id] == 2)
+    [single] = [c.id for c in pending if counts[c.source_record_id] == 1]
+    with admin_session(web.hub.engine) as s:
+        for cid, p in ((pair[0], 0.95), (pair[1], 0.55), (single, 0.8)):
+            s.execute(update(MatchCandidate).where(MatchCandidate.id == cid).values(probability=p))
+    return pair, single
+
+
+def test_the_queue_lists_a_record_s_candidates_together_at_its_best_one_s_place(
+    web: Web,
+) -> None:
+    pair, single = _three_candidates_apart(web)
     login(web.client, "ann")
     html = web.client.get("/steward/queue").text
-    records = re.findall(r'data-record="(\d+)"', html)
-    assert len(records) == 3 and len(set(records)) == 2
-    # The queue keeps its sort (next and previous follow it), so a record's rows may stand
-    # apart; each says it is one of the record's candidates, and the compare page shows them
-    # side by side. Rows of one record that do stand together are marked as such.
-    assert html.count("one of 2 candidates for this record") == 2
-    assert html.count('class="same-record"') == (
-        records[0] == records[1] or records[1] == records[2]
-    )
+    assert re.findall(r'data-candidate="(\d+)" data-record', html) == [
+        str(i) for i in (*pair, single)
+    ]
+    assert html.count('class="same-record"') == 1
+    assert html.count("2 candidates for this record") == 1  # said once, on the group's first row
+    page = web.client.get(f"/steward/candidates/{pair[0]}").text
+    nxt = re.search(r'href="/steward/candidates/(\d+)[^"]*" data-key="next"', page)
+    assert nxt and int(nxt.group(1)) == pair[1]  # the record's other candidate comes next
+
+
+def test_a_page_never_splits_a_record_s_candidates(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair, single = _three_candidates_apart(web)
+    monkeypatch.setattr(queue, "PAGE_SIZE", 1)
+    login(web.client, "ann")
+    first = web.client.get("/steward/queue").text
+    assert re.findall(r'data-candidate="(\d+)" data-record', first) == list(map(str, pair))
+    nxt = re.search(r'href="([^"]+)" data-key="next-page"', first)
+    assert nxt
+    second = web.client.get(nxt.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'data-candidate="(\d+)" data-record', second) == [str(single)]
+    assert 'data-key="next-page"' not in second
+    prev = re.search(r'href="([^"]+)" data-key="prev-page"', second)
+    assert prev
+    back = web.client.get(prev.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'data-candidate="(\d+)" data-record', back) == list(map(str, pair))
+
+
+def test_claiming_the_next_one_claims_the_whole_record(web: Web) -> None:
+    pair, _ = _three_candidates_apart(web)
+    token = login(web.client, "ann")
+    r = web.client.post("/steward/claims", data={"count": "1", "csrf": token})
+    assert r.status_code == 200 and "claimed 2 candidates" in r.text
+    with admin_session(web.hub.engine) as s:
+        held = {c.candidate_id: c.steward for c in s.scalars(select(CandidateClaim))}
+    assert held == {pair[0]: "ann", pair[1]: "ann"}
 
 
 def test_a_decided_candidate_s_page_offers_undo_within_the_window(
@@ -262,3 +312,49 @@ def test_bad_cluster_and_undo_input_gets_a_clear_error_and_changes_nothing(web: 
     r = web.client.post("/steward/undo", data={"ids": str(ids[0]), "csrf": token})
     assert f"candidate {ids[0]} is pending: there is no decision to undo" in r.text
     assert set(_statuses(web).values()) == {"pending"}
+
+
+def test_undo_of_a_merge_puts_back_the_candidates_it_superseded(web: Web) -> None:
+    _, erp, ids = two_candidates(web)
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    [other] = [i for i in ids if i != chosen]
+    token = login(web.client, "ann")
+    web.client.post(
+        f"/steward/candidates/{chosen}/decide", data={"decision": "merge", "csrf": token}
+    )
+    assert _statuses(web) == {chosen: "merged", other: "superseded"}
+    r = web.client.post("/steward/undo", data={"ids": str(chosen), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text, r.text
+    assert f"pending again: {other}" in r.text
+    assert _statuses(web) == {chosen: "undone", other: "pending"}  # the question is open again
+    assert web.golden_of("northwind-crm", "NW-3") != erp
+    assert f"/steward/candidates/{other}" in web.client.get("/steward/queue").text
+    undone = [
+        (d["candidate"], d["before"], d["after"])
+        for _, w, d in web.audit()
+        if w == "candidate.undo"
+    ]
+    assert sorted(undone) == sorted(
+        [(chosen, "merged", "undone"), (other, "superseded", "pending")]
+    )
+
+
+def test_undo_leaves_a_candidate_superseded_by_something_else_alone(web: Web) -> None:
+    """Only the candidates the merge itself superseded come back: one the apply path
+    superseded (or another steward's decision) stays as it is."""
+    _, erp, ids = two_candidates(web)
+    chosen = next(c.id for c in web.candidates() if c.golden_id == erp)
+    [other] = [i for i in ids if i != chosen]
+    with admin_session(web.hub.engine) as s:
+        s.execute(
+            update(MatchCandidate)
+            .where(MatchCandidate.id == other)
+            .values(status="superseded", decided_by="concord")
+        )
+    token = login(web.client, "ann")
+    web.client.post(
+        f"/steward/candidates/{chosen}/decide", data={"decision": "merge", "csrf": token}
+    )
+    r = web.client.post("/steward/undo", data={"ids": str(chosen), "csrf": token})
+    assert r.status_code == 200 and "undone" in r.text, r.text
+    assert _statuses(web) == {chosen: "undone", other: "superseded"}

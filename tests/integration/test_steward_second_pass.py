@@ -89,6 +89,8 @@ def test_a_record_s_candidates_are_shown_together(web: Web) -> None:
     web.post_change("northwind-crm", "NW-3", **WEAK)
     first, second = (c.id for c in web.candidates())
     login(web.client, "ann")
-    assert _text(web.client.get("/steward/queue").text).count("one of 2 candidates") == 2
+    html = web.client.get("/steward/queue").text
+    assert _text(html).count("2 candidates for this record") == 1  # on the group's first row
+    assert html.count('class="same-record"') == 1
     page = web.client.get(f"/steward/candidates/{first}").text
     assert f'data-candidate="{second}"' in page and "other candidate" in page

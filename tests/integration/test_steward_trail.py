@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from hub.domain.commands import OverrideField, UndoDecision
+from hub.store.tables import AuditGolden, AuditLog
+from hub.store.uow import admin_session
 from tests.integration.test_steward_clusters import web  # noqa: F401 (the fixture)
 from tests.support.steward import ACME, WEAK, Web, login
 
@@ -82,3 +86,28 @@ def test_the_trail_names_the_onboarding_run_that_loaded_a_record(web: Web) -> No
     assert any(
         r[1] == "crm" and "loaded by onboarding run run-2026-12-acme" in r[2] for r in rows
     ), rows
+
+
+def test_the_trail_reads_an_index_of_the_entries_naming_the_golden_record(
+    web: Web,  # noqa: F811
+) -> None:
+    """The trail once scanned every audit entry's text per page view; each entry that names a
+    golden record is now indexed by it (``audit_golden``) when it is written."""
+    web.post_change("crm", "A-1", **ACME)
+    web.post_change("northwind-crm", "NW-3", **WEAK)
+    golden = web.golden_of("crm", "A-1")
+    [cid] = [c.id for c in web.candidates() if c.status == "pending"]
+    token = login(web.client, "ann")
+    web.client.post(f"/steward/candidates/{cid}/decide", data={"decision": "merge", "csrf": token})
+    web.hub.bus.handle(OverrideField("client", golden, "city", "Leeds", "moved office", "bob"))
+    web.hub.bus.handle(UndoDecision((cid,), "ann"))
+    split_to = web.golden_of("northwind-crm", "NW-3")
+    with admin_session(web.hub.engine) as s:
+        log = list(s.scalars(select(AuditLog)))
+        index = s.execute(select(AuditGolden.golden_id, AuditGolden.audit_id)).all()
+    naming = {g: {a.id for a in log if g in str(a.detail)} for g in (golden, split_to)}
+    assert len(naming[golden]) >= 4 and naming[split_to]  # merge, override, undo, split
+    for g, ids in naming.items():
+        assert {i for x, i in index if x == g} == ids
+    rows = _trail(web.client.get(f"/steward/golden/client/{split_to}").text)
+    assert any(who == "ann" and "split off" in what for _, who, what, *_ in rows)

@@ -20,12 +20,12 @@ def test_sort_and_claims_are_checked_and_kept_in_links_but_the_viewer_is_not() -
 @pytest.mark.parametrize(
     ("sort", "row", "text", "place"),
     [
-        ("", {"id": 7, "probability": 0.93}, "0.93:7", (0.93, 7)),
-        ("age", {"id": 7}, "7", (7,)),
-        ("source", {"id": 7, "source": "a:b-crm"}, "a:b-crm:7", ("a:b-crm", 7)),
+        ("", {"p0": 0.93, "p1": 7}, "0.93:7", (0.93, 7)),
+        ("age", {"p0": 7}, "7", (7,)),
+        ("source", {"p0": "a:b-crm", "p1": 7}, "a:b-crm:7", ("a:b-crm", 7)),
     ],
 )
-def test_a_cursor_reads_back_as_the_row_s_place(
+def test_a_cursor_reads_back_as_the_group_head_s_place(
     sort: str, row: dict[str, object], text: str, place: tuple[object, ...]
 ) -> None:
     assert cursor(sort, row) == text

@@ -2,8 +2,8 @@
 page's), search by name, the cross-reference of a source key, the linked source records, the
 trail's entries (audit log, versions, links) and the offers its survivorship weighs.
 
-The audit log has no index by golden record: entries are found by the id in their detail's
-text, one scan per page view, which is fine at a steward's pace; a busy hub would want one.
+The audit entries that name a golden record are found through ``audit_golden`` (written with
+each entry, migration 0019): one indexed lookup per page view, not a scan of the log's text.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
@@ -20,6 +20,7 @@ from hub.domain.survivorship import Contribution, Override
 from hub.store.claims import comments
 from hub.store.repositories import load_sources
 from hub.store.tables import (
+    AuditGolden,
     AuditLog,
     DataQuality,
     GoldenRecordRow,
@@ -177,11 +178,13 @@ def linked_records(session: Session, golden_id: str) -> list[SourceRecordRow]:
 
 
 def audit_entries(session: Session, golden_id: str, limit: int) -> list[AuditLog]:
-    """Audit-log entries that name the golden record, newest first."""
+    """Audit-log entries that name the golden record, newest first, through the
+    ``audit_golden`` index (migration 0019), not a scan of the detail text."""
     return list(
         session.scalars(
             select(AuditLog)
-            .where(cast(AuditLog.detail, String).contains(golden_id))
+            .join(AuditGolden, AuditGolden.audit_id == AuditLog.id)
+            .where(AuditGolden.golden_id == golden_id)
             .order_by(AuditLog.id.desc())
             .limit(limit)
         )

@@ -1,19 +1,22 @@
 """The queue of pending match candidates, read: its filter's conditions, keyset pages, counts
 and the rows a bulk decision covers.
 
-Pages are keyset-paginated on (probability, id), both descending, which the
-``ix_match_candidate_order`` index serves directly: page 500 of 50k costs the same as page 1.
+The queue lists a record's candidates together, in the place of its best one
+(:mod:`hub.store.read.groups`); pages are keyset-paginated on that place, whole records per
+page, along the ``ix_match_candidate_order`` index: page 500 of 50k costs about as page 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.store.read import groups
 from hub.store.tables import CandidateClaim, GoldenRecordRow, MatchCandidate, SourceRecordRow
 
 # Probability bands a steward picks from, as [low, high).
@@ -42,8 +45,10 @@ class QueueFilter:
         return replace(self, domain="")
 
 
-def conditions(f: QueueFilter) -> list[ColumnElement[bool]]:
-    mc, sr = MatchCandidate, SourceRecordRow
+def conditions(
+    f: QueueFilter, mc: Any = MatchCandidate, sr: Any = SourceRecordRow
+) -> list[ColumnElement[bool]]:
+    """The filter on these candidate and source record tables (or aliases of them)."""
     out: list[ColumnElement[bool]] = [mc.status == "pending"]
     if f.domain:
         out.append(mc.domain == f.domain)
@@ -54,17 +59,22 @@ def conditions(f: QueueFilter) -> list[ColumnElement[bool]]:
     if f.band:
         low, high = BANDS[f.band]
         out += [mc.probability >= low, mc.probability < high]
-    return out + _claimed(f)
+    return out + _claimed(f, mc)
 
 
-def _claimed(f: QueueFilter) -> list[ColumnElement[bool]]:
+def _claimed(f: QueueFilter, mc: Any) -> list[ColumnElement[bool]]:
     c = CandidateClaim
-    live = (c.candidate_id == MatchCandidate.id, c.expires_at > datetime.now(UTC))
+    live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
     if f.claims == "mine":
         return [exists().where(*live, c.steward == f.me)]
     if f.claims == "all":
         return []
     return [~exists().where(*live, c.steward != f.me)]
+
+
+def _conds(f: QueueFilter) -> groups.Conditions:
+    """The filter as a function of the tables, for the group queries' aliases."""
+    return partial(conditions, f)
 
 
 def _base(f: QueueFilter) -> Select[Any]:
@@ -75,43 +85,6 @@ def _base(f: QueueFilter) -> Select[Any]:
     )
 
 
-def _keys(sort: str) -> tuple[tuple[Any, ...], bool]:
-    """The columns a sort orders by, and whether they fall. Every column of one sort goes the
-    same way, so "later" is one row-value comparison: both databases turn it into one index
-    range instead of an OR they scan (``ix_match_candidate_order`` for the default)."""
-    mc, sr = MatchCandidate, SourceRecordRow
-    if sort == "age":
-        return (mc.id,), False
-    if sort == "source":
-        return (sr.source, mc.id), False
-    return (mc.probability, mc.id), True
-
-
-def place_of(sort: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    """A page row's place in the queue's order: the values of the sort's columns."""
-    if sort == "age":
-        return (row["id"],)
-    if sort == "source":
-        return row["source"], row["id"]
-    return row["probability"], row["id"]
-
-
-def _after(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    """Strictly later in queue order."""
-    cols, falling = _keys(sort)
-    return tuple_(*cols) < tuple_(*values) if falling else tuple_(*cols) > tuple_(*values)
-
-
-def _before(sort: str, values: tuple[Any, ...]) -> ColumnElement[bool]:
-    cols, falling = _keys(sort)
-    return tuple_(*cols) > tuple_(*values) if falling else tuple_(*cols) < tuple_(*values)
-
-
-def _order(sort: str, backwards: bool = False) -> list[UnaryExpression[Any]]:
-    cols, falling = _keys(sort)
-    return [c.desc() if falling != backwards else c.asc() for c in cols]
-
-
 def page(
     session: Session,
     f: QueueFilter,
@@ -119,10 +92,13 @@ def page(
     limit: int,
     before: tuple[Any, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of the queue: candidate, incoming record, the golden record's name, and who
-    holds the candidate. ``before`` reads the page ending just before that place."""
+    """One page of the queue, whole records: candidate, incoming record, the golden record's
+    name, who holds the candidate, and its group's place (``p0``, ``p1``) for the cursors.
+    ``before`` reads the page ending just before that place."""
     mc, sr, g, c = MatchCandidate, SourceRecordRow, GoldenRecordRow, CandidateClaim
     live = (c.candidate_id == mc.id, c.expires_at > datetime.now(UTC))
+    chosen = groups.heads(f.sort, _conds(f), limit, after, before).subquery("chosen")
+    places = tuple(chosen.c[f"p{i}"] for i in range(len(groups.keys(f.sort))))
     stmt = (
         select(
             mc.id,
@@ -138,28 +114,27 @@ def page(
             sr.attributes,
             g.search_name,
             g.attributes.label("golden_attributes"),
+            *places,
             _stale().label("stale"),
             select(c.steward).where(*live).scalar_subquery().label("claimed_by"),
             select(c.expires_at).where(*live).scalar_subquery().label("claimed_until"),
         )
         .join(sr, sr.id == mc.source_record_id)
+        .join(chosen, chosen.c.rid == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
         .where(*conditions(f))
+        .order_by(*groups.order(f.sort, places), *groups.order(f.sort, groups.keys(f.sort)))
     )
-    if after is not None:
-        stmt = stmt.where(_after(f.sort, after))
-    if before is not None:
-        stmt = stmt.where(_before(f.sort, before))
-    stmt = stmt.order_by(*_order(f.sort, backwards=before is not None)).limit(limit)
-    rows = [dict(r._mapping) for r in session.execute(stmt)]
-    return rows[::-1] if before is not None else rows
+    return [dict(r._mapping) for r in session.execute(stmt)]
 
 
 def more(session: Session, f: QueueFilter, row: dict[str, Any], later: bool) -> bool:
-    """Whether the filtered queue goes on after (or before) this row: for the pager."""
-    place = place_of(f.sort, row)
-    cond = _after(f.sort, place) if later else _before(f.sort, place)
-    return session.execute(_base(f).where(cond).limit(1)).first() is not None
+    """Whether the filtered queue has a group after (or before) this row's: for the pager."""
+    place = groups.place_of(f.sort, row)
+    cols = groups.keys(f.sort)
+    cond = (groups.later if later else groups.earlier)(f.sort, cols, place)
+    stmt = _base(f).where(cond, groups.is_head(f.sort, _conds(f))).limit(1)
+    return session.execute(stmt).first() is not None
 
 
 def _stale() -> ColumnElement[bool]:
@@ -198,33 +173,69 @@ def counts_by_domain(session: Session, f: QueueFilter) -> dict[str, int]:
 def neighbours(session: Session, f: QueueFilter, candidate_id: int) -> tuple[int | None, ...]:
     """The candidates before and after this one in the filtered queue (None at either end).
 
-    The candidate itself need not be pending any more (it was just decided): its place in the
-    order is still where the next one starts.
+    The candidate itself need not be pending any more (it was just decided): its group keeps
+    its place, so the next one is the record's next candidate, if it has one left, and then
+    the next record's first.
     """
     mc, sr = MatchCandidate, SourceRecordRow
-    cols, _ = _keys(f.sort)
+    cols = groups.keys(f.sort)
     here = session.execute(
-        select(*cols).join(sr, sr.id == mc.source_record_id).where(mc.id == candidate_id)
+        select(mc.source_record_id, *cols)
+        .join(sr, sr.id == mc.source_record_id)
+        .where(mc.id == candidate_id)
     ).first()
     if here is None:
         return None, None
-    place = tuple(here)
-    prev = session.execute(
-        _base(f).where(_before(f.sort, place)).order_by(*_order(f.sort, True)).limit(1)
-    ).scalar_one_or_none()
-    nxt = session.execute(
-        _base(f).where(_after(f.sort, place)).order_by(*_order(f.sort)).limit(1)
-    ).scalar_one_or_none()
+    rid, place = here[0], tuple(here[1:])
+    mine = _base(f).where(mc.source_record_id == rid)
+    first_of_mine = session.execute(
+        select(*cols)
+        .join(sr, sr.id == mc.source_record_id)
+        .where(*conditions(f), mc.source_record_id == rid, groups.earlier(f.sort, cols, place))
+        .order_by(*groups.order(f.sort, cols))
+        .limit(1)
+    ).first()
+    head = tuple(first_of_mine) if first_of_mine else place  # the group's place
+    others = _base(f).where(mc.source_record_id != rid, groups.is_head(f.sort, _conds(f)))
+    nxt = _one(session, mine.where(groups.later(f.sort, cols, place)), f.sort, False)
+    if nxt is None:
+        nxt = _one(session, others.where(groups.later(f.sort, cols, head)), f.sort, False)
+    prev = _one(session, mine.where(groups.earlier(f.sort, cols, place)), f.sort, True)
+    if prev is None:
+        before = _one(session, others.where(groups.earlier(f.sort, cols, head)), f.sort, True)
+        record = session.get(MatchCandidate, before) if before is not None else None
+        if record is not None:  # the previous group's last candidate
+            prev = _one(
+                session,
+                _base(f).where(mc.source_record_id == record.source_record_id),
+                f.sort,
+                True,
+            )
     return prev, nxt
 
 
+def _one(session: Session, stmt: Select[Any], sort: str, backwards: bool) -> int | None:
+    ordered = stmt.order_by(*groups.order(sort, groups.keys(sort), backwards)).limit(1)
+    return session.execute(ordered).scalar_one_or_none()
+
+
 def first(session: Session, f: QueueFilter) -> int | None:
-    return session.execute(_base(f).order_by(*_order(f.sort)).limit(1)).scalar_one_or_none()
+    """The queue's first candidate: the first in the strict order is always a group's head."""
+    return _one(session, _base(f), f.sort, False)
 
 
 def first_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
-    """The first ``limit`` candidates of the filtered queue, in its order (to claim them)."""
-    return list(session.scalars(_base(f).order_by(*_order(f.sort)).limit(limit)))
+    """The candidates of the first records of the filtered queue, in its order, whole records
+    while they add up to at most ``limit`` (and at least one record): to claim them, so that
+    a record's candidates, one question, go to one steward."""
+    chosen = groups.heads(f.sort, _conds(f), limit).subquery("chosen")
+    places = tuple(chosen.c[f"p{i}"] for i in range(len(groups.keys(f.sort))))
+    stmt = (
+        _base(f)
+        .join(chosen, chosen.c.rid == MatchCandidate.source_record_id)
+        .order_by(*groups.order(f.sort, places), *groups.order(f.sort, groups.keys(f.sort)))
+    )
+    return list(session.scalars(stmt))
 
 
 def bulk_rows(
@@ -249,7 +260,7 @@ def bulk_rows(
         .join(sr, sr.id == mc.source_record_id)
         .outerjoin(g, g.id == mc.golden_id)
         .where(*conditions(f), side)
-        .order_by(*_order(""))  # bulk lists go by probability
+        .order_by(*groups.order("", groups.keys("")))  # bulk lists go by probability
         .limit(limit)
     )
     return [dict(r._mapping) for r in session.execute(stmt)]
