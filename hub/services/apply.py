@@ -51,10 +51,11 @@ class Applier:
     # -- the batch --------------------------------------------------------------------------
 
     def apply(self, uow: UnitOfWork, rows: list[tuple[int, Change]]) -> ApplyReport:
-        """Apply ``rows`` inside ``uow``'s transaction (the caller commits)."""
+        """Apply ``rows`` inside ``uow``'s transaction (the caller commits). The caller holds
+        their records' locks already (``free_rows`` or ``lock_records``)."""
         now = datetime.now(UTC)
         report = ApplyReport()
-        wanted = self.lock_records(uow, rows)
+        wanted = self._wanted(rows)
         batch = Batch(records=uow.records.load(wanted))
         later = self.context.prefetch(uow, batch, rows)
         if later:  # and every change of their records, so each record's changes keep order
@@ -115,10 +116,14 @@ class Applier:
 
     def lock_records(self, uow: UnitOfWork, rows: list[tuple[int, Change]]) -> set[RecordKey]:
         """Lock (sorted) the source records ``rows`` change or refer to; returns them."""
+        wanted = self._wanted(rows)
+        uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
+        return wanted
+
+    def _wanted(self, rows: list[tuple[int, Change]]) -> set[RecordKey]:
         wanted: set[RecordKey] = set()
         for _, ch in rows:
             wanted |= self._records_of(ch)
-        uow.lock("record", (f"{s}\x00{d}\x00{k}" for s, d, k in wanted))
         return wanted
 
     def _apply_one(self, uow: UnitOfWork, batch: Batch, ch: Change) -> bool:
