@@ -54,11 +54,15 @@ def filled_hub(kind: str, n: int, batch: int = 500) -> Iterator[tuple[Hub, str]]
 
 
 def _applier(
-    url: str, batch: int, start: mp.synchronize.Event, out: mp.Queue[tuple[int, float]]
+    url: str,
+    batch: int,
+    cache: int,
+    start: mp.synchronize.Event,
+    out: mp.Queue[tuple[int, float]],
 ) -> None:
     """One applier process: drains the shared inbox until nothing is left to claim; reports
     how many changes it applied and the wall-clock time its last productive batch ended."""
-    hub = bootstrap(Settings(database_url=url))
+    hub = bootstrap(Settings(database_url=url, apply_cache_size=cache))
     start.wait()
     done, last, idle = 0, time.time(), 0
     try:
@@ -77,11 +81,13 @@ def _applier(
         out.put((done, last))
 
 
-def _scale(url: str, appliers: int, batch: int) -> float:
+def _scale(url: str, appliers: int, batch: int, cache: int) -> float:
     """Changes/s of ``appliers`` processes draining the inbox together."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_applier, args=(url, batch, start, out)) for _ in range(appliers)]
+    procs = [
+        ctx.Process(target=_applier, args=(url, batch, cache, start, out)) for _ in range(appliers)
+    ]
     for p in procs:
         p.start()
     time.sleep(3.0)  # every process has bootstrapped; timing starts when they all go
@@ -92,7 +98,10 @@ def _scale(url: str, appliers: int, batch: int) -> float:
         p.join()
     total: int = sum(done for done, _ in results)
     took: float = max(last for _, last in results) - began
-    print(f"  {appliers} applier(s): {total:,} changes in {took:6.1f} s = {total / took:8,.0f}/s")
+    print(
+        f"  {appliers} applier(s), cache {cache:,}: {total:,} changes in {took:6.1f} s"
+        f" = {total / took:8,.0f}/s"
+    )
     return total / took
 
 
@@ -144,6 +153,9 @@ def main(
     database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
     batch: Annotated[int, typer.Option(help="Changes per apply batch.")] = 500,
     profile: Annotated[bool, typer.Option(help="Profile one in-process applier.")] = False,
+    cache: Annotated[
+        str, typer.Option(help="Candidate cache sizes to compare per applier count, e.g. 0,50000.")
+    ] = str(Settings().apply_cache_size),
 ) -> None:
     """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
     print(f"concord bench apply: {n:,} mixed changes, batches of {batch}, {database}")
@@ -159,16 +171,17 @@ def main(
             print(f"  in process: {r.applied + r.stale:,} in {took:.1f} s (profiled)")
             pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
         return
-    rates: list[tuple[int, float]] = []
+    rates: list[tuple[str, float]] = []
     failures: list[str] = []
     for count in [int(a) for a in appliers.split(",")]:  # "1,2,4,1": a repeat shows drift
-        with filled_hub(database, n) as (hub, url):
-            rates.append((count, _scale(url, count, batch)))
-            failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
-            print(f"    load average now {load_average()}")
+        for size in [int(c) for c in cache.split(",")]:
+            with filled_hub(database, n) as (hub, url):
+                rates.append((f"{count}/{size}", _scale(url, count, batch, size)))
+                failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
+                print(f"    load average now {load_average()}")
     base = rates[0][1]
     print(
-        f"  ratio to the first run ({rates[0][0]}): "
+        f"  ratio to the first run (appliers/cache {rates[0][0]}): "
         + ", ".join(f"{k}: {v / base:.2f}" for k, v in rates)
     )
     print(f"load average after: {load_average()}")

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     worker_batch: int = Field(default=500, ge=1, le=20_000)
     worker_idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Candidate golden records each applier keeps between its batches, checked against the
+    # database before each use (hub/services/candidate_cache.py); 0 keeps none.
+    apply_cache_size: int = Field(default=50_000, ge=0, le=10_000_000)
     # Logs: one JSON object per line (json) or plain text, to stderr.
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -60,5 +60,7 @@ def clean(s: str) -> str:
     form. Format characters (Unicode category ``Cf``: BOM, zero-width space, soft hyphen) are
     invisible in every UI yet make two values differ, and a BOM regularly leaks out of CSV files.
     """
+    if s.isascii():  # NFKC leaves ASCII as it is and no format character is ASCII
+        return s
     s = unicodedata.normalize("NFKC", s)
     return "".join(ch for ch in s if unicodedata.category(ch) != "Cf")

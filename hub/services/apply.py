@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from hub.domain.model import Change, SourceRecord, attributes_digest, is_newer
 from hub.domain.spec import DomainSpec
 from hub.services.batch import ApplyReport, Batch
+from hub.services.candidate_cache import DEFAULT_SIZE
 from hub.services.curation import Curation
 from hub.services.evidence import Evidence
 from hub.services.linking import Linker
@@ -28,10 +29,14 @@ __all__ = ["Applier", "ApplyReport"]
 
 
 class Applier:
-    """Applies changes; holds only configuration, so one instance serves every transaction."""
+    """Applies changes; holds configuration and its candidate cache (checked by every
+    transaction), so one instance serves every transaction."""
 
-    def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
+    def __init__(
+        self, domains: dict[str, DomainSpec], matcher: Matcher, cache_size: int = DEFAULT_SIZE
+    ) -> None:
         self.domains = domains
+        self.cache_size = cache_size
         self.matcher = matcher
 
     @property
@@ -42,7 +47,7 @@ class Applier:
     def matcher(self, matcher: Matcher) -> None:
         """A new matcher (a test's spy, a retrained model) reaches every collaborator."""
         self._matcher = matcher
-        self.context = MatchContext(self.domains, matcher)
+        self.context = MatchContext(self.domains, matcher, self.cache_size)
         self.linker = Linker(self.context)
         self.survival = Survival(self.domains, matcher)
         self.curation = Curation(self.linker, self.survival)

@@ -15,17 +15,22 @@ from hub.domain.linking import POPULATION_KEY
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services.batch import Batch
+from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 from hub.services.survival import reference_targets
 from matching import Views
 
 
 class MatchContext:
-    """Holds only configuration: one instance serves every transaction."""
+    """Holds configuration and the applier's cache of candidates (checked against the
+    database by every transaction that uses it): one instance serves every transaction."""
 
-    def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
+    def __init__(
+        self, domains: dict[str, DomainSpec], matcher: Matcher, cache_size: int = DEFAULT_SIZE
+    ) -> None:
         self.domains = domains
         self.matcher = matcher
+        self.cache = CandidateCache(cache_size)
 
     def view(self, uow: UnitOfWork, batch: Batch, record: SourceRecord) -> dict[str, Any]:
         """The record as the matcher sees it: its attributes plus its resolved references."""
@@ -124,15 +129,22 @@ class MatchContext:
             batch.key_hits.setdefault((domain, k), set()).add(gid)
 
     def load_candidates(self, uow: UnitOfWork, batch: Batch, ids: set[str]) -> None:
-        """Candidates' golden records and their live source records, those not yet loaded."""
-        missing = ids - batch.candidate_goldens.keys()
-        if missing:
-            batch.candidate_goldens.update(uow.golden.load(missing))
+        """Candidates' golden records and their live source records, those not yet loaded:
+        from the applier's cache where they are unchanged since it read them."""
         unseen = ids - batch.candidate_records.keys()
-        if unseen:
-            linked = uow.records.linked_to(unseen)
-            for gid in unseen:
-                batch.candidate_records[gid] = [r for r in linked.get(gid, []) if not r.deleted]
+        if not unseen:
+            return
+        if batch.sources is None:
+            batch.sources = uow.sources()
+        found = self.cache.fetch(uow, unseen, batch.sources)
+        for gid in unseen:
+            entry = found.get(gid)
+            batch.candidate_records[gid] = entry.records if entry is not None else []
+            if entry is None:
+                continue
+            batch.candidate_goldens[gid] = entry.golden
+            if entry.views is not None and gid not in batch.new_views:
+                batch.entities[gid] = entry.views
 
     def entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> Views:
         """Every view of a candidate the record is compared with (entity-centric matching):
@@ -151,6 +163,7 @@ class MatchContext:
             for r in batch.candidate_records.get(gid, []):
                 source = self.source(uow, batch, r.source)
                 made.append(spec.match_view(source, r.attributes, golden.references))
+            self.cache.keep_views(gid, golden, made)  # and for the applier's next batches
         batch.entities[gid] = made  # its compared values are kept for the batch's next record
         return made
 

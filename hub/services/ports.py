@@ -66,11 +66,21 @@ class RecordRepo(Protocol):
 
     def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]: ...
 
+    def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Per golden record, its live source records as (source, domain, key, digest), in
+        id order: what ``linked_to`` would return, without the attributes (a cache's check)."""
+        ...
+
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None: ...
 
 
 class GoldenRepo(Protocol):
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
+
+    def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
+        """(version, status, updated_at) of each stored golden record: every write changes
+        the last, so equal stamps mean an unchanged row (a cache's check)."""
+        ...
 
     def referring_to(self, ids: Iterable[str]) -> set[str]:
         """Golden records whose references name any of ``ids``."""

@@ -69,6 +69,16 @@ class SqlGolden:
                 out[row.id] = _golden(row)
         return out
 
+    def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
+        gr = table_of(t.GoldenRecordRow)
+        out: dict[str, tuple[int, str, object]] = {}
+        for part in chunks(sorted(set(ids))):
+            stmt = select(gr.c.id, gr.c.version, gr.c.status, gr.c.updated_at).where(
+                one_of(self.s, gr.c.id, part)
+            )
+            out.update((gid, (v, st, at)) for gid, v, st, at in self.s.execute(stmt))
+        return out
+
     def save(
         self,
         records: Sequence[tuple[GoldenRecord, list[str], str]],

@@ -60,6 +60,19 @@ class SqlRecords:
                 out.setdefault(row.golden_id, []).append(_record(row))
         return out
 
+    def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+        sr = table_of(t.SourceRecordRow)
+        out: dict[str, list[tuple[str, ...]]] = {}
+        for part in chunks(set(golden_ids)):
+            stmt = (
+                select(sr.c.golden_id, sr.c.source, sr.c.domain, sr.c.source_key, sr.c.digest)
+                .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
+                .order_by(sr.c.id)
+            )
+            for gid, *member in self.s.execute(stmt):
+                out.setdefault(gid, []).append(tuple(member))
+        return {gid: tuple(ms) for gid, ms in out.items()}
+
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
         """Insert the new records and update the stored ones, one statement per shape."""
         sr = table_of(t.SourceRecordRow)

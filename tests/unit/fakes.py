@@ -213,6 +213,13 @@ class FakeRecords:
                 out.setdefault(r.golden_id, []).append(copy.deepcopy(r))
         return out
 
+    def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+        return {
+            gid: tuple((r.source, r.domain, r.key, r.digest) for r in rs if not r.deleted)
+            for gid, rs in self.linked_to(golden_ids).items()
+            if any(not r.deleted for r in rs)
+        }
+
     def save(self, records: Sequence[SourceRecord], at: datetime) -> None:
         """Insert those not yet stored (a new id is given to the stored row only, as COPY
         does not write it back), update the others by (source, domain, key)."""
@@ -273,6 +280,14 @@ class FakeGolden:
                 merged_into=row["merged_into"],
             )
             for gid in sorted(set(ids))
+            if (row := table.get(gid)) is not None
+        }
+
+    def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
+        table = self._uow.work.golden
+        return {
+            gid: (row["version"], row["status"], row.get("updated_at"))
+            for gid in set(ids)
             if (row := table.get(gid)) is not None
         }
 

@@ -325,3 +325,18 @@ class TestCountry:
     def test_odd(self) -> None:
         assert country(123) == "123"
         assert country(None) is None
+
+
+def test_clean_folds_and_drops_format_characters_and_passes_ascii_through() -> None:
+    """ASCII skips NFKC (it is its own normal form and holds no format character); anything
+    else is folded and stripped as before."""
+    import unicodedata
+
+    from matching._scalar import clean
+
+    for i in range(128):
+        ch = chr(i)
+        assert clean(ch) == unicodedata.normalize("NFKC", ch) == ch
+    assert clean("\ufeffAcme\u00adCorp\u200b") == "AcmeCorp"
+    assert clean("\uff21\uff23\uff2d\uff25 \ufb01nance") == "ACME finance"
+    assert clean("Cafe\u0301") == "Café"

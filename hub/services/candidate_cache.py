@@ -1,0 +1,115 @@
+"""Candidates an applier has met before, kept between its batches.
+
+A golden record under a broad blocking key is a candidate for records in batch after batch.
+Reading it and its live source records again each time (their attributes as JSON) and
+normalising its names, phones and addresses again for the matcher were most of a batch's
+linking cost. The applier keeps them here and each batch checks them against the database
+first, with two light queries that read no attributes: a golden record's (version, status,
+updated_at) and the (source, domain, key, digest) of each of its live source records. An entry
+whose stamp differs is read again in full; so several appliers, a steward's merge or an
+onboarding rollback can change any of it and the next batch sees the change
+(docs/architecture.md, "Speed").
+
+Why the stamp is enough: every write of a golden record sets its ``updated_at`` (and a new
+version), and a source record's digest is a hash of its attributes, so equal stamps mean equal
+contents. A golden record's stamp is read before its row, so when the two differ the stamp is
+the older one and never matches again (versions only grow): the entry is read once more than
+needed. Its records' part of the stamp is taken from the records as read, since a digest can
+come back (a source that sends A, then B, then A again).
+
+Entries are shared by batches and must never be changed: the apply path only reads
+candidates (a candidate it links to is re-read, locked, by survival).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.spec import SourceSpec
+from hub.services.ports import UnitOfWork
+from matching import Views
+
+DEFAULT_SIZE = 50_000
+
+
+@dataclass
+class Entry:
+    stamp: tuple[Any, ...]
+    golden: GoldenRecord
+    records: list[SourceRecord]
+    # the candidate as the matcher compares it, once a batch has made it (and its compared
+    # values, which the matcher fills in as it goes)
+    views: Views | None = field(default=None)
+
+
+class CandidateCache:
+    """Golden records with their live source records and views, least recently used out."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._sources: Mapping[str, SourceSpec] | None = None
+        self._lock = threading.Lock()  # a serving process applies from more than one thread
+        self.hits = 0
+        self.misses = 0
+
+    def fetch(
+        self, uow: UnitOfWork, ids: Iterable[str], sources: Mapping[str, SourceSpec]
+    ) -> dict[str, Entry]:
+        """The stored golden records among ``ids``, each as committed now: from the cache
+        where its stamp still holds, read in full where it does not."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        stamps = uow.golden.stamps(wanted)
+        members = uow.records.members(stamps.keys())
+        found: dict[str, Entry] = {}
+        with self._lock:
+            if sources != self._sources:  # a source's kind or rank shapes every view
+                self._entries.clear()
+                self._sources = dict(sources)
+            for gid, stamp in stamps.items():
+                entry = self._entries.get(gid)
+                if entry is not None and entry.stamp == (stamp, members.get(gid, ())):
+                    self._entries.move_to_end(gid)
+                    found[gid] = entry
+        stale = sorted(stamps.keys() - found.keys())
+        self.hits += len(found)
+        self.misses += len(stale)
+        if not stale:
+            return found
+        goldens = uow.golden.load(stale)
+        linked = uow.records.linked_to(stale)
+        fresh: dict[str, Entry] = {}
+        for gid in stale:
+            golden = goldens.get(gid)
+            if golden is None:  # deleted between the two reads: as if never found
+                continue
+            live = [r for r in linked.get(gid, []) if not r.deleted]
+            # its members as read now, not as stamped a moment ago: a record changed in
+            # between and changed back later would otherwise match a stamp it does not hold
+            now = tuple((r.source, r.domain, r.key, r.digest) for r in live)
+            fresh[gid] = Entry((stamps[gid], now), golden, live)
+        with self._lock:
+            for gid, entry in fresh.items():
+                self._entries[gid] = entry
+                self._entries.move_to_end(gid)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return found | fresh
+
+    def keep_views(self, gid: str, golden: GoldenRecord, views: Views) -> None:
+        """Remember the views a batch made of ``golden``, if the cache still holds that very
+        copy of it (not one read again since)."""
+        with self._lock:
+            entry = self._entries.get(gid)
+            if entry is not None and entry.golden is golden:
+                entry.views = views
+
+    def __len__(self) -> int:
+        return len(self._entries)
