@@ -19,6 +19,8 @@ from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_nam
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
+KEYS_KEPT = 200_000  # records whose index keys an applier keeps (a few hundred bytes each)
+
 
 @dataclass
 class _Writes:
@@ -32,11 +34,13 @@ class _Writes:
 
 
 class Survival:
-    """Holds only configuration: one instance serves every transaction."""
+    """Holds configuration and a memo of records' index keys (a function of their views, not
+    of anything stored): one instance serves every transaction."""
 
     def __init__(self, domains: dict[str, DomainSpec], matcher: Matcher) -> None:
         self.domains = domains
         self.matcher = matcher
+        self._keys: dict[tuple[Any, ...], frozenset[str]] = {}
 
     def run(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         """Recompute ``batch.to_resurvive``; returns (events written, golden records created)."""
@@ -96,8 +100,8 @@ class Survival:
         else:
             offers = rules.offers_of(spec, live, resolved, sources, gid)
             out.pending.extend(offers.pending)
-            out.keys[gid] = self.index_keys(
-                spec, [_view(spec, r, offers.references, sources) for r in live]
+            out.keys[gid] = {POPULATION_KEY}.union(
+                *(self._record_keys(spec, r, offers.references, sources) for r in live)
             )
             found = rules.resurvive(golden, spec, offers, rules.xref_of(live), now)
         if found is None:
@@ -169,14 +173,51 @@ class Survival:
             uow.records.save(moved, now)
 
     def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
-        """What the key index holds for a golden record: the deterministic, blocking and
-        value keys of every live source record (entity-centric), and the population key."""
-        keys = {POPULATION_KEY}
-        for view in views:
-            keys.update(self.matcher.deterministic_keys(spec.name, view))
-            keys.update(self.matcher.blocking_keys(spec.name, view))
-            keys.update(self.matcher.value_keys(spec.name, view).values())
-        return keys
+        """What the key index holds for a golden record of these views (entity-centric): the
+        deterministic, blocking and value keys of each, and the population key."""
+        return {POPULATION_KEY}.union(*(self._view_keys(spec, v) for v in views))
+
+    def _view_keys(self, spec: DomainSpec, view: dict[str, Any]) -> frozenset[str]:
+        return frozenset(
+            (
+                *self.matcher.deterministic_keys(spec.name, view),
+                *self.matcher.blocking_keys(spec.name, view),
+                *self.matcher.value_keys(spec.name, view).values(),
+            )
+        )
+
+    def _record_keys(
+        self,
+        spec: DomainSpec,
+        r: SourceRecord,
+        refs: dict[tuple[str, str], Any],
+        sources: dict[str, SourceSpec],
+    ) -> frozenset[str]:
+        """What the key index holds for one live source record of a golden record (which
+        holds the union of its records', entity-centric, and the population key): its
+        deterministic, blocking and value keys.
+
+        Every change re-survives the whole golden record, so the keys of its other records
+        were computed again and again. They are a function of the record's view, which is one
+        of its source, its image (the digest) and its resolved references, so they are kept
+        by those, here for as long as this applier lives (no database state is involved)."""
+        source = source_named(sources, r.source)
+        resolved = {
+            ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
+        }
+        memo = (source, spec.name, r.digest, tuple(sorted(resolved.items(), key=str)))
+        kept = True
+        try:
+            found = self._keys.get(memo)
+        except TypeError:  # a reference that is not a plain value: compute, keep nothing
+            kept, found = False, None
+        if found is None:
+            found = self._view_keys(spec, spec.match_view(source, r.attributes, resolved))
+            if kept:
+                if len(self._keys) >= KEYS_KEPT:  # simply start again: no order to keep
+                    self._keys.clear()
+                self._keys[memo] = found
+        return found
 
     @staticmethod
     def _unlink_never_stored(batch: Batch, gid: str) -> None:
@@ -210,18 +251,6 @@ def reference_targets(spec: DomainSpec, source: str, attrs: dict[str, Any]) -> s
         for ref in spec.references
         if (target := reference_target(source, ref, attrs.get(ref.attribute)))
     }
-
-
-def _view(
-    spec: DomainSpec,
-    r: SourceRecord,
-    refs: dict[tuple[str, str], Any],
-    sources: dict[str, SourceSpec],
-) -> dict[str, Any]:
-    resolved = {
-        ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
-    }
-    return spec.match_view(source_named(sources, r.source), r.attributes, resolved)
 
 
 def _causes(batch: Batch, gid: str) -> str | None:

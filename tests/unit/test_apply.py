@@ -149,6 +149,23 @@ class TestReferences:
         assert update["data"]["changed_fields"] == ["client"]
         assert update["data"]["version"] == 2
 
+    def test_a_reference_resolved_later_reaches_the_key_index(self) -> None:
+        """The project's record is the same image before and after its client arrives; its
+        index keys are not (the code key holds the client's golden record), so keys kept by
+        image alone would keep the unresolved ones and the ERP's copy would not link."""
+        db, bus = setup()
+        send(bus, change("psa", "project", "P-1", 1, code="P1", name="Migration", client_key="C-9"))
+        send(bus, change("psa", "client", "C-9", 1, **ACME_CRM))
+        send(bus, change("erp", "client", "E-9", 1, **ACME_ERP))
+        assert (
+            db.golden_of("erp", "client", "E-9")["id"] == db.golden_of("psa", "client", "C-9")["id"]
+        )
+        send(bus, change("erp", "project", "EP-1", 1, code="P1", client_key="E-9"))
+        assert (
+            db.golden_of("erp", "project", "EP-1")["id"]
+            == db.golden_of("psa", "project", "P-1")["id"]
+        )
+
     def test_known_client_resolves_at_once(self) -> None:
         db, bus = setup()
         send(bus, change("psa", "client", "C-9", 1, name="Acme", website="acme.com"))
