@@ -75,6 +75,10 @@ def to_merge(link: KeyLink, kept_apart: set[str]) -> list[str]:
     return [g for g in link.others if g not in kept_apart]
 
 
+MAX_CANDIDATES = 50
+"""Golden records a record is scored against at most (the closest by shared blocking keys)."""
+
+
 def candidate_ids(shared: Counter[str], rejected: set[str], limit: int) -> set[str]:
     """The candidates to score: those sharing the most blocking keys with the record (a very
     common value, a big city, must not cost thousands of comparisons), without the pairs a

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain import linking as rules
+from hub.domain.linking import MAX_CANDIDATES
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.services.batch import Batch
 from hub.services.match_context import MatchContext
 from hub.services.ports import UnitOfWork
 
-MAX_CANDIDATES = 50
+__all__ = ["MAX_CANDIDATES", "Linker"]  # MAX_CANDIDATES: the domain rule, named here too
 
 
 class Linker:

@@ -8,10 +8,11 @@ by the apply path and by rescoring a steward's candidate, so both see a record a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from hub.domain.linking import POPULATION_KEY
+from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services.batch import Batch
@@ -72,6 +73,7 @@ class MatchContext:
         left for a later turn: those whose identity keys another batch is linking now."""
         exact: dict[str, set[str]] = {}
         names_of: dict[int, set[str]] = {}
+        blocked: list[tuple[str, list[str]]] = []
         blocking: dict[str, set[str]] = {}
         values: dict[str, set[str]] = {}
         for inbox_id, ch in rows:
@@ -86,6 +88,7 @@ class MatchContext:
             names_of[inbox_id] = {f"{ch.domain}\x00{k}" for k in dkeys}
             exact.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
+            blocked.append((ch.domain, bkeys))
             values.setdefault(ch.domain, set()).update(
                 self.matcher.value_keys(ch.domain, view).values()
             )
@@ -102,14 +105,17 @@ class MatchContext:
             found = uow.keys.find(domain, keys | blocking.get(domain, set()))
             for k in keys | blocking.get(domain, set()):
                 batch.key_hits[(domain, k)] = set(found.get(k, ()))
-        reached = {
-            gid
-            for (d, k), gids in batch.key_hits.items()
-            if k in blocking.get(d, ())
-            for gid in gids
-        }
-        if reached:  # every candidate's golden record in one query, not one per record
-            self.load_candidates(uow, batch, reached)
+        # The candidates each record will score, in one query, not one per record: those
+        # sharing the most blocking keys with it. Not every golden record a key reaches: a
+        # broad key (a name's first letters in a country) reaches thousands.
+        wanted: set[str] = set()
+        for domain, bkeys in blocked:
+            shared: Counter[str] = Counter()
+            for k in bkeys:
+                shared.update(batch.key_hits.get((domain, k), ()))
+            wanted |= candidate_ids(shared, set(), MAX_CANDIDATES)
+        if wanted:
+            self.load_candidates(uow, batch, wanted)
         for domain, vkeys in values.items():
             self.count_values(uow, batch, domain, vkeys)
         return deferred
