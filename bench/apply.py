@@ -58,17 +58,18 @@ def _applier(
     batch: int,
     cache: int,
     start: mp.synchronize.Event,
-    out: mp.Queue[tuple[int, float]],
+    out: mp.Queue[tuple[int, float, int, int, int]],
 ) -> None:
     """One applier process: drains the shared inbox until nothing is left to claim; reports
     how many changes it applied and the wall-clock time its last productive batch ended."""
     hub = bootstrap(Settings(database_url=url, apply_cache_size=cache))
     start.wait()
-    done, last, idle = 0, time.time(), 0
+    done, last, idle, deferred = 0, time.time(), 0, 0
     try:
         while idle < 3:  # others may still hold rows they could give back
             r = hub.bus.apply(ApplyPending(batch))
             moved = r.applied + r.stale + r.dead
+            deferred += r.deferred
             if moved:
                 done, last, idle = done + moved, time.time(), 0
             elif r.deferred:  # another applier holds those records; not idle
@@ -78,7 +79,8 @@ def _applier(
                 time.sleep(0.05)
     finally:
         hub.close()
-        out.put((done, last))
+        kept = hub.bus.applier.context.cache
+        out.put((done, last, deferred, kept.hits, kept.misses))
 
 
 def _scale(url: str, appliers: int, batch: int, cache: int) -> float:
@@ -96,8 +98,14 @@ def _scale(url: str, appliers: int, batch: int, cache: int) -> float:
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    total: int = sum(done for done, _ in results)
-    took: float = max(last for _, last in results) - began
+    total: int = sum(r[0] for r in results)
+    took: float = max(r[1] for r in results) - began
+    for done, _, deferred, hits, misses in results:
+        share = hits / (hits + misses) if hits + misses else 0.0
+        print(
+            f"    an applier: {done:,} applied, {deferred:,} deferred (another held a record),"
+            f" candidate cache hits {share:.0%} of {hits + misses:,}"
+        )
     print(
         f"  {appliers} applier(s), cache {cache:,}: {total:,} changes in {took:6.1f} s"
         f" = {total / took:8,.0f}/s"
