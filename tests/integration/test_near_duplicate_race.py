@@ -147,3 +147,45 @@ def test_a_checked_golden_record_is_found_by_the_applier_that_waits(
     linked = _goldens(x)
     assert set(linked) == {"crm", "northwind-crm"}, linked
     assert linked["crm"] == linked["northwind-crm"], "two golden records for one firm"
+
+
+def test_the_check_finds_the_near_duplicate_among_many_under_a_broad_key(
+    two_appliers: tuple[Hub, Hub],
+) -> None:
+    """The check scores only the closest golden records (at most MAX_CANDIDATES, by blocking
+    keys shared), as the prefetch would have, not every one another worker made under a
+    broad key: the near-duplicate, which shares all of them, is still among those."""
+    x, y = two_appliers
+    reached, go = threading.Event(), threading.Event()
+    _pause(x, "confirm_born", reached, go)
+    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
+    errors: list[BaseException] = []
+    batch_x = _drain_in_thread(x, errors)
+    assert reached.wait(30)
+    others = tuple(  # same first name token and country as the firm: one blocking key shared
+        _change(
+            "northwind-crm",
+            f"O-{i}",
+            name=f"Nordlicht Logistik {i}",
+            city="Berlin",
+            postcode=f"10{i:03d}",
+            website=f"https://logistik-{i}.example",
+        )
+        for i in range(60)
+    )
+    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"), *others)))
+    y.bus.drain()
+    go.set()
+    batch_x.join(60)
+    assert not batch_x.is_alive() and not errors, errors
+    with session_factory(x.engine)() as s:
+        statuses = s.scalars(select(GoldenRecordRow.status)).all()
+        of = dict(
+            s.execute(
+                select(SourceRecordRow.source_key, SourceRecordRow.golden_id).where(
+                    SourceRecordRow.source_key.in_(["C-1", "N-1"])
+                )
+            ).all()
+        )
+    assert of["C-1"] == of["N-1"], "two golden records for one firm"
+    assert sorted(set(statuses)) == ["active"] and len(statuses) == 61, len(statuses)
