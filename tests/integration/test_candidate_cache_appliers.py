@@ -7,15 +7,9 @@ from hub.bootstrap import bootstrap
 from hub.store import access
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory
+from tests.support.steward import ACME as STEWARD_ACME
 
-ACME = {
-    "name": "ACME International Corporation",
-    "address_line": "1 Long Lane",
-    "city": "London",
-    "postcode": "EC1A 1BB",
-    "country": "GB",
-    "phone": "020 7946 0000",
-}
+ACME = {**STEWARD_ACME, "phone": "020 7946 0000"}
 ZENITH = {
     "name": "Zenith Partners LLP",
     "address_line": "40 Quay Street",

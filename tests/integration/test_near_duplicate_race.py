@@ -107,16 +107,25 @@ def _drain_in_thread(hub: Hub, errors: list[BaseException]) -> threading.Thread:
     return thread
 
 
+def _x_links_c1_and_waits_before_the_check(
+    x: Hub, errors: list[BaseException]
+) -> tuple[threading.Event, threading.Thread]:
+    """x's batch has linked C-1 as a new golden record and waits before ``confirm_born``
+    until the returned event is set."""
+    reached, go = threading.Event(), threading.Event()
+    _pause(x, "confirm_born", reached, go)
+    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
+    batch_x = _drain_in_thread(x, errors)
+    assert reached.wait(30)
+    return go, batch_x
+
+
 def test_a_golden_record_committed_before_the_check_is_found(
     two_appliers: tuple[Hub, Hub],
 ) -> None:
     x, y = two_appliers
-    reached, go = threading.Event(), threading.Event()
-    _pause(x, "confirm_born", reached, go)
-    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
     errors: list[BaseException] = []
-    batch_x = _drain_in_thread(x, errors)
-    assert reached.wait(30)  # x has linked C-1 as a new golden record and not yet checked
+    go, batch_x = _x_links_c1_and_waits_before_the_check(x, errors)
     y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"),)))
     y.bus.drain()  # y creates its golden record for N-1 and commits: x holds no lock of it
     go.set()
@@ -156,12 +165,8 @@ def test_the_check_finds_the_near_duplicate_among_many_under_a_broad_key(
     keys shared), as the prefetch would have, not every one another worker made under a
     broad key: the near-duplicate, which shares all of them, is still among those."""
     x, y = two_appliers
-    reached, go = threading.Event(), threading.Event()
-    _pause(x, "confirm_born", reached, go)
-    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
     errors: list[BaseException] = []
-    batch_x = _drain_in_thread(x, errors)
-    assert reached.wait(30)
+    go, batch_x = _x_links_c1_and_waits_before_the_check(x, errors)
     others = tuple(  # same first name token and country as the firm: one blocking key shared
         _change(
             "northwind-crm",
