@@ -9,12 +9,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import String, bindparam, cast, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from hub.domain.errors import LockBusy
 from hub.domain.model import GoldenRecord
 from hub.store import tables as t
-from hub.store.sql import bulk_insert, chunks, is_postgres, one_of, table_of
+from hub.store.sql import LOCK_RANK, bulk_insert, chunks, held_rank, is_postgres, one_of, table_of
 
 
 def _golden(row: Any) -> GoldenRecord:
@@ -61,11 +64,21 @@ class SqlGolden:
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
         gr = table_of(t.GoldenRecordRow)
         out: dict[str, GoldenRecord] = {}
+        # After the outbox lock (the one-by-one fallback's second change) a row lock is
+        # tried, not waited for: the outbox lock comes last in the order, and a holder of a
+        # row we want may be waiting for it (docs/architecture.md, "Locks").
+        late = lock and held_rank(self.s) >= LOCK_RANK["outbox"]
         for part in chunks(sorted(set(ids))):
             stmt = select(gr).where(one_of(self.s, gr.c.id, part))
             if lock and is_postgres(self.s):
-                stmt = stmt.order_by(gr.c.id).with_for_update()
-            for row in self.s.execute(stmt):
+                stmt = stmt.order_by(gr.c.id).with_for_update(nowait=late)
+            try:
+                rows = self.s.execute(stmt).all()
+            except OperationalError as exc:
+                if late and isinstance(exc.orig, LockNotAvailable):
+                    raise LockBusy("a golden record is locked by another transaction") from exc
+                raise
+            for row in rows:
                 out[row.id] = _golden(row)
         return out
 

@@ -137,7 +137,7 @@ LOCK_SPACES = {"record": 1, "key": 2, "login": 4, "bkey": 5}
 LOCK_RANK = {"record": 1, "key": 2, "bkey": 3, "outbox": 4}
 
 
-def _held_rank(session: Session) -> int:
+def held_rank(session: Session) -> int:
     """The latest place in the lock order this session's transaction has reached."""
     held = session.info.get("lock_rank")
     if held is None or held[0] is not session.get_transaction():
@@ -148,7 +148,7 @@ def _held_rank(session: Session) -> int:
 
 def note_lock(session: Session, namespace: str) -> None:
     """Remember that this transaction holds a lock of ``namespace``'s rank."""
-    rank = max(LOCK_RANK[namespace], _held_rank(session))
+    rank = max(LOCK_RANK[namespace], held_rank(session))
     session.info["lock_rank"] = (session.get_transaction(), rank)
 
 
@@ -168,7 +168,7 @@ def advisory_locks(
         # A transaction that already holds a later lock (the one-by-one fallback, whose
         # first change took the outbox lock before the second asks for its keys) must not
         # wait for an earlier one: that is a cycle waiting to happen.
-        wait = wait and _held_rank(session) <= LOCK_RANK[namespace]
+        wait = wait and held_rank(session) <= LOCK_RANK[namespace]
         if ids:
             note_lock(session, namespace)
     call = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"

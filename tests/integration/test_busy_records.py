@@ -117,6 +117,36 @@ def test_a_transaction_past_the_outbox_lock_never_waits_for_an_earlier_lock(
         holder.close()
 
 
+def test_a_transaction_past_the_outbox_lock_tries_a_golden_record_s_row_lock(
+    pg_hub: Hub,  # noqa: F811
+) -> None:
+    """The same rule for the golden records' row locks: the fallback's second change locked
+    its golden record (``FOR UPDATE``) while its first held the outbox lock, and a steward's
+    override holding that row and waiting for the outbox closed the cycle (``concord bench
+    chaos --seed 20261207``: deadlock detected, and a 503 to the steward)."""
+    from hub.domain.errors import LockBusy
+    from hub.store.golden_records import SqlGolden
+    from hub.store.sql import note_lock
+    from hub.store.tables import GoldenRecordRow
+
+    pg_hub.bus.accept(AcceptChanges("crm", (crm_client_change("A-1", 1),)))
+    pg_hub.bus.drain()
+    holder = session_factory(pg_hub.engine)()
+    [gid] = holder.scalars(select(GoldenRecordRow.id).with_for_update()).all()
+    late = session_factory(pg_hub.engine)()
+    try:
+        late.execute(text("SET lock_timeout = '5s'"))  # without the rule: waits, then fails
+        note_lock(late, "outbox")
+        with pytest.raises(LockBusy):
+            SqlGolden(late).load([gid], lock=True)
+        late.rollback()
+        holder.rollback()
+        assert SqlGolden(late).load([gid], lock=True).keys() == {gid}  # free now: taken
+    finally:
+        late.close()
+        holder.close()
+
+
 def test_a_record_whose_identity_key_another_batch_holds_waits_for_a_later_turn(
     pg_hub: Hub,  # noqa: F811
 ) -> None:
