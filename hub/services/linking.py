@@ -210,7 +210,7 @@ class Linker:
         for record, keys in born:
             wanted.setdefault(record.domain, set()).update(keys)
         found = {d: uow.keys.find(d, keys) for d, keys in wanted.items()}
-        again: list[tuple[SourceRecord, set[str]]] = []
+        again: list[tuple[SourceRecord, list[str], set[str]]] = []
         for record, keys in born:
             # As the prefetch would have: the closest by shared blocking keys, at most
             # MAX_CANDIDATES. Every golden record another worker made under a broad key is
@@ -218,16 +218,20 @@ class Linker:
             shared: Counter[str] = Counter()
             for k in keys:
                 shared.update(found[record.domain].get(k, ()))
-            closest = rules.candidate_ids(shared, set(), MAX_CANDIDATES)
+            again.append((record, keys, rules.candidate_ids(shared, set(), MAX_CANDIDATES)))
+        # every record's closest in one read, not one per record
+        self.context.load_candidates(
+            uow, batch, set().union(*(c for _, _, c in again)) - batch.new_views.keys()
+        )
+        for record, keys, closest in again:
+            gid = record.golden_id
+            if gid not in batch.new_views or gid in batch.merges:
+                continue  # an earlier record's decision took its golden record along
+            # seen now: an earlier record's decision added what it found to the keys it shares
             seen = {g for k in keys for g in batch.key_hits.get((record.domain, k), ())}
             fresh = closest - seen - batch.merges.keys() - batch.new_views.keys()
             if fresh:
-                again.append((record, fresh))
-        # every record's fresh candidates in one read, not one per record
-        if again:
-            self.context.load_candidates(uow, batch, set().union(*(f for _, f in again)))
-        for record, fresh in again:
-            self._decide_again(uow, batch, record, fresh - batch.merges.keys())
+                self._decide_again(uow, batch, record, fresh)
 
     def _decide_again(
         self, uow: UnitOfWork, batch: Batch, record: SourceRecord, fresh: set[str]

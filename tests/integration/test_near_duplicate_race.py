@@ -194,3 +194,38 @@ def test_the_check_finds_the_near_duplicate_among_many_under_a_broad_key(
         )
     assert of["C-1"] == of["N-1"], "two golden records for one firm"
     assert sorted(set(statuses)) == ["active"] and len(statuses) == 61, len(statuses)
+
+
+def test_two_records_of_one_born_golden_record_join_the_near_duplicate_once(
+    two_appliers: tuple[Hub, Hub],
+) -> None:
+    """Two records of the batch on one new golden record (same tax id), and the other
+    applier's near-duplicate committed meanwhile: the first record's decision takes the
+    golden record and both records along; the second is not decided again (it would merge the
+    near-duplicate's golden record away: live records on a merged one, found by the chaos
+    checker in CI, seed 512351)."""
+    x, y = two_appliers
+    errors: list[BaseException] = []
+    reached, go = threading.Event(), threading.Event()
+    _pause(x, "confirm_born", reached, go)
+    x.bus.accept(
+        AcceptChanges(
+            "crm",
+            (
+                _change("crm", "C-1", tax_id="DE811111111"),
+                _change("crm", "C-2", tax_id="DE811111111"),
+            ),
+        )
+    )
+    batch_x = _drain_in_thread(x, errors)
+    assert reached.wait(30)
+    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"),)))
+    y.bus.drain()
+    go.set()
+    batch_x.join(60)
+    assert not batch_x.is_alive() and not errors, errors
+    with session_factory(x.engine)() as s:
+        statuses = s.scalars(select(GoldenRecordRow.status)).all()
+        of = dict(s.execute(select(SourceRecordRow.source_key, SourceRecordRow.golden_id)).all())
+    assert statuses == ["active"], statuses
+    assert of["C-1"] == of["C-2"] == of["N-1"], of
