@@ -108,16 +108,37 @@ def _drain_in_thread(hub: Hub, errors: list[BaseException]) -> threading.Thread:
 
 
 def _x_links_c1_and_waits_before_the_check(
-    x: Hub, errors: list[BaseException]
+    x: Hub, errors: list[BaseException], *changes: Change
 ) -> tuple[threading.Event, threading.Thread]:
-    """x's batch has linked C-1 as a new golden record and waits before ``confirm_born``
-    until the returned event is set."""
+    """x's batch has linked C-1 (or ``changes``) as a new golden record and waits before
+    ``confirm_born`` until the returned event is set."""
     reached, go = threading.Event(), threading.Event()
     _pause(x, "confirm_born", reached, go)
-    x.bus.accept(AcceptChanges("crm", (_change("crm", "C-1"),)))
+    x.bus.accept(AcceptChanges("crm", changes or (_change("crm", "C-1"),)))
     batch_x = _drain_in_thread(x, errors)
     assert reached.wait(30)
     return go, batch_x
+
+
+def _y_commits_then_x_checks(
+    x: Hub,
+    y: Hub,
+    go: threading.Event,
+    batch_x: threading.Thread,
+    errors: list[BaseException],
+    *changes: Change,
+) -> tuple[list[str], dict[str, str]]:
+    """y commits ``changes``, then x's paused batch checks; every golden record's status and
+    every source record's golden record after."""
+    y.bus.accept(AcceptChanges("northwind-crm", changes))
+    y.bus.drain()
+    go.set()
+    batch_x.join(60)
+    assert not batch_x.is_alive() and not errors, errors
+    with session_factory(x.engine)() as s:
+        statuses = list(s.scalars(select(GoldenRecordRow.status)).all())
+        of = dict(s.execute(select(SourceRecordRow.source_key, SourceRecordRow.golden_id)).all())
+    return statuses, of
 
 
 def test_a_golden_record_committed_before_the_check_is_found(
@@ -178,20 +199,9 @@ def test_the_check_finds_the_near_duplicate_among_many_under_a_broad_key(
         )
         for i in range(60)
     )
-    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"), *others)))
-    y.bus.drain()
-    go.set()
-    batch_x.join(60)
-    assert not batch_x.is_alive() and not errors, errors
-    with session_factory(x.engine)() as s:
-        statuses = s.scalars(select(GoldenRecordRow.status)).all()
-        of = dict(
-            s.execute(
-                select(SourceRecordRow.source_key, SourceRecordRow.golden_id).where(
-                    SourceRecordRow.source_key.in_(["C-1", "N-1"])
-                )
-            ).all()
-        )
+    statuses, of = _y_commits_then_x_checks(
+        x, y, go, batch_x, errors, _change("northwind-crm", "N-1"), *others
+    )
     assert of["C-1"] == of["N-1"], "two golden records for one firm"
     assert sorted(set(statuses)) == ["active"] and len(statuses) == 61, len(statuses)
 
@@ -206,26 +216,14 @@ def test_two_records_of_one_born_golden_record_join_the_near_duplicate_once(
     checker in CI, seed 512351)."""
     x, y = two_appliers
     errors: list[BaseException] = []
-    reached, go = threading.Event(), threading.Event()
-    _pause(x, "confirm_born", reached, go)
-    x.bus.accept(
-        AcceptChanges(
-            "crm",
-            (
-                _change("crm", "C-1", tax_id="DE811111111"),
-                _change("crm", "C-2", tax_id="DE811111111"),
-            ),
-        )
+    go, batch_x = _x_links_c1_and_waits_before_the_check(
+        x,
+        errors,
+        _change("crm", "C-1", tax_id="DE811111111"),
+        _change("crm", "C-2", tax_id="DE811111111"),
     )
-    batch_x = _drain_in_thread(x, errors)
-    assert reached.wait(30)
-    y.bus.accept(AcceptChanges("northwind-crm", (_change("northwind-crm", "N-1"),)))
-    y.bus.drain()
-    go.set()
-    batch_x.join(60)
-    assert not batch_x.is_alive() and not errors, errors
-    with session_factory(x.engine)() as s:
-        statuses = s.scalars(select(GoldenRecordRow.status)).all()
-        of = dict(s.execute(select(SourceRecordRow.source_key, SourceRecordRow.golden_id)).all())
+    statuses, of = _y_commits_then_x_checks(
+        x, y, go, batch_x, errors, _change("northwind-crm", "N-1")
+    )
     assert statuses == ["active"], statuses
     assert of["C-1"] == of["C-2"] == of["N-1"], of
