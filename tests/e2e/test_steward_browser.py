@@ -96,6 +96,14 @@ def _post(hub: Hub, url: str, source: str, key: str, **attributes: object) -> No
     hub.bus.drain()
 
 
+def _two_unclear_pairs(hub: Hub, url: str) -> None:
+    """Two acquired records whose candidates a steward must decide: Acme and Borealis."""
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
+    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
+    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+
+
 def _login(page: Any, url: str, name: str = "ann") -> None:
     page.goto(f"{url}/steward/queue")
     assert "/steward/login" in page.url
@@ -115,10 +123,7 @@ def test_log_in_and_resolve_a_candidate_with_the_keyboard(
     served: tuple[Hub, str], page: Any
 ) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", **ACME)
-    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
-    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
-    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    _two_unclear_pairs(hub, url)
     _login(page, url)
     _shot(page, "queue")
     page.keyboard.press("Enter")  # the first row is selected: open it

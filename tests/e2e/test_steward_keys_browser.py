@@ -12,13 +12,23 @@ from sqlalchemy import select
 from hub.bootstrap import Hub
 from hub.store.tables import MatchCandidate
 from hub.store.uow import admin_session
-from tests.e2e.test_steward_browser import _login, _post
+from tests.e2e.test_steward_browser import _login, _post, _two_unclear_pairs
 from tests.support.steward import ACME, WEAK
 
 
 def _decided(hub: Hub) -> dict[int, tuple[str, str | None]]:
     with admin_session(hub.engine) as s:
         return {c.id: (c.status, c.reason) for c in s.scalars(select(MatchCandidate))}
+
+
+def _on_the_only_candidate(hub: Hub, url: str, page: Any) -> int:
+    """Logged in, on the compare page of the one unclear candidate (Acme's weak copy)."""
+    _post(hub, url, "crm", "A-1", **ACME)
+    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
+    [cid] = _decided(hub)
+    _login(page, url)
+    page.goto(f"{url}/steward/candidates/{cid}")
+    return cid
 
 
 def _here(page: Any) -> int:
@@ -29,10 +39,7 @@ def test_an_unclear_candidate_takes_three_actions_without_the_mouse(
     served: tuple[Hub, str], page: Any
 ) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", **ACME)
-    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
-    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
-    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    _two_unclear_pairs(hub, url)
     _login(page, url)
     page.keyboard.press("Enter")  # open the first row
     page.wait_for_url(f"{url}/steward/candidates/*")
@@ -68,11 +75,7 @@ def test_ctrl_enter_with_no_decision_chosen_decides_nothing_and_says_so(
     served: tuple[Hub, str], page: Any
 ) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", **ACME)
-    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
-    [cid] = _decided(hub)
-    _login(page, url)
-    page.goto(f"{url}/steward/candidates/{cid}")
+    cid = _on_the_only_candidate(hub, url, page)
     page.keyboard.press("r")
     page.keyboard.type("not sure yet")
     page.keyboard.press("Control+Enter")
@@ -87,11 +90,7 @@ def test_ctrl_enter_with_no_decision_chosen_decides_nothing_and_says_so(
 
 def test_the_keyboard_help_shows_the_three_action_flow(served: tuple[Hub, str], page: Any) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", **ACME)
-    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
-    [cid] = _decided(hub)
-    _login(page, url)
-    page.goto(f"{url}/steward/candidates/{cid}")
+    _on_the_only_candidate(hub, url, page)
     page.keyboard.press("?")
     help_text = page.inner_text("#keys-help")
     assert page.locator("#keys-help").is_visible()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from hub.bootstrap import Hub
 from hub.store.tables import MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
-from tests.e2e.test_steward_browser import _login, _post
+from tests.e2e.test_steward_browser import _login, _post, _two_unclear_pairs
 from tests.support.steward import ACME, WEAK
 
 PHONE = 390
@@ -123,10 +123,7 @@ def test_evidence_and_probability_come_from_one_snapshot_of_the_golden_record(
     served: tuple[Hub, str], page: Any
 ) -> None:
     hub, url = served
-    _post(hub, url, "crm", "A-1", **ACME)
-    _post(hub, url, "northwind-crm", "NW-3", **WEAK)
-    _post(hub, url, "crm", "B-1", name="Borealis Trading Company", city="Leeds", country="GB")
-    _post(hub, url, "northwind-crm", "NW-4", name="Borealis Tradng Co", country="GB")
+    _two_unclear_pairs(hub, url)
     acme, borealis = _candidates(hub)
     # the golden records change after the candidates were scored
     _post(hub, url, "crm", "A-1", **{**ACME, "name": "ACME Global Corporation"})
