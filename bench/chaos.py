@@ -31,6 +31,7 @@ from bench.chaos_checks import (
     feed_replay,
     pending_changes,
     promises_kept,
+    stall_report,
     stranded_records,
     version_gaps,
 )
@@ -72,7 +73,7 @@ class ChaosReport:
         ]
         for check, found in self.violations.items():
             out.append(f"  {check}: {'ok' if not found else f'{len(found)} VIOLATIONS'}")
-            out.extend(f"    {line}" for line in found[:10])
+            out.extend(f"    {line}" for line in found[:40])
         out.append(f"  verdict: {'0 invariant violations' if self.ok else 'VIOLATED'}")
         return out
 
@@ -137,6 +138,11 @@ def _drain(engine: Any, workers: list[Proc], stall: float) -> int:
     return left
 
 
+def _pids(api: Proc, workers: list[Proc]) -> dict[int, str]:
+    named = {"serve": api, **{f"applier {i}": w for i, w in enumerate(workers)}}
+    return {p.proc.pid: name for name, p in named.items() if p.proc is not None}
+
+
 def _killer(rng: random.Random, workers: list[Proc], stop: threading.Event, every: float) -> None:
     """SIGKILL a random applier at random moments and start it again at once."""
     while not stop.wait(rng.uniform(every / 2, every * 1.5)):
@@ -192,7 +198,10 @@ def run_chaos(
             try:
                 left = _drain(engine, workers, drain_timeout)
                 report.violations["inbox drained"] = (
-                    [f"{left} changes still pending, none applied for {drain_timeout:.0f} s"]
+                    [
+                        f"{left} changes still pending, none applied for {drain_timeout:.0f} s",
+                        *stall_report(engine, _pids(api, workers)),
+                    ]
                     if left
                     else []
                 )

@@ -196,3 +196,36 @@ def pending_changes(engine: Engine) -> int:
                 select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
             ).scalar_one()
         )
+
+
+def stall_report(engine: Engine, pids: dict[int, str]) -> list[str]:
+    """What holds the inbox when it stops draining: every session of the database (which
+    process, its transaction's age, what it waits for, its last statement), who holds
+    advisory locks, and the records the pending changes are for. ``pids`` names the
+    harness's processes (their connections carry ``concord[pid]`` as application name)."""
+    out: list[str] = []
+    with engine.connect() as c:
+        sessions = c.exec_driver_sql(
+            "SELECT pid, application_name, state, "
+            "round(extract(epoch FROM now() - xact_start)::numeric, 1), "
+            "wait_event_type, wait_event, pg_blocking_pids(pid), left(query, 160) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST"
+        ).all()
+        for pid, app, state, age, wtype, wevent, blockers, query in sessions:
+            who = next((name for p, name in pids.items() if f"[{p}]" in (app or "")), app)
+            out.append(
+                f"session {pid} ({who}): {state}, transaction {age} s, waits "
+                f"{wtype or '-'}:{wevent or '-'}, blocked by {blockers or '-'}: {query!r}"
+            )
+        for pid, n in c.exec_driver_sql(
+            "SELECT pid, count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "GROUP BY pid ORDER BY pid"
+        ):
+            out.append(f"session {pid} holds {n} advisory locks")
+        for source, key, n, first in c.exec_driver_sql(
+            "SELECT source, source_key, count(*), min(id) FROM inbox "
+            "WHERE status = 'pending' GROUP BY source, source_key ORDER BY min(id) LIMIT 15"
+        ):
+            out.append(f"pending: {n} changes of {source}/{key}, the first inbox row {first}")
+    return out

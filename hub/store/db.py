@@ -7,6 +7,8 @@ transaction that later needs the write lock fails with "database is locked" inst
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import orjson
@@ -27,6 +29,13 @@ def sqlite_file(url: str) -> str | None:
     return None if parsed.database == ":memory:" else parsed.database
 
 
+def application_name() -> str:
+    """What ``pg_stat_activity`` shows for our connections: the command and its process id,
+    so an operator (or the chaos checker) can tell which process holds a lock."""
+    command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-"))
+    return f"concord[{os.getpid()}] {command}"[:63]
+
+
 def _json(value: Any) -> str:
     # orjson is ~5x faster than json.dumps, and a batch serialises thousands of documents.
     return orjson.dumps(value, default=str).decode()
@@ -36,7 +45,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _json)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
-        options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 8, "max_overflow": 8}
+        options: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "pool_size": 8,
+            "max_overflow": 8,
+            "connect_args": {"application_name": application_name()},
+        }
         options.update(kwargs)
         return create_engine(url, **options)
     if ":memory:" in url or url.rstrip("/") == "sqlite:":
