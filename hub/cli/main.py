@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from hub.cli.lazy import LazyGroup, lazy_module
-from hub.domain.commands import AddSource, CreateKey, ReplayDeadLetters, RevokeKeys, RotateSourceKey
 from hub.domain.errors import ConcordError
 
 if TYPE_CHECKING:
@@ -32,6 +30,7 @@ _migrate = lazy_module("hub.store.migrate")
 _uow = lazy_module("hub.store.uow")
 _start = lazy_module("hub.cli_errors")
 _environment = lazy_module("hub.environment")
+_commands = lazy_module("hub.domain.commands")  # 35 dataclasses: ~0.1 s to define
 
 # The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
 # imported only when they run (hub/cli/lazy.py), so `concord --help` and the everyday
@@ -87,6 +86,12 @@ def _check_reference_codes(hub: Hub) -> None:
         raise typer.Exit(_start.USAGE_ERROR) from exc
     for line in warnings:
         err.print(f"[yellow]warning:[/yellow] {line}")
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table  # only the listing commands draw tables
+
+    return Table(*columns)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -250,7 +255,7 @@ def sources_add(
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
     listed = tuple(d.strip() for d in domains.split(",") if d.strip())
-    key = _handle(AddSource(name, listed, kind, rank), hub)
+    key = _handle(_commands.AddSource(name, listed, kind, rank), hub)
     out.print(f"source {name} registered; its key (shown once):")
     print(key)
 
@@ -259,7 +264,7 @@ def sources_add(
 def sources_list() -> None:
     """Source systems with kind, rank and domains."""
     with _reading() as s:
-        table = Table("name", "kind", "rank", "domains")
+        table = _table("name", "kind", "rank", "domains")
         for src in access.list_sources(s):
             table.add_row(src.name, src.kind, str(src.rank), ",".join(src.domains))
     out.print(table)
@@ -268,7 +273,7 @@ def sources_list() -> None:
 @sources_app.command("rotate-key")
 def sources_rotate_key(name: str) -> None:
     """Give a source a new key and revoke its old ones; prints the key on the last line."""
-    key = _handle(RotateSourceKey(name))
+    key = _handle(_commands.RotateSourceKey(name))
     out.print(f"source {name}: old keys revoked; its new key (shown once):")
     print(key)
 
@@ -281,7 +286,7 @@ def deadletters_list(
     """Dead letters with their reason."""
     with _reading() as s:
         rows = queries.dead_letters(s, limit, include_replayed=all_)
-        table = Table("id", "source", "event id", "key", "reason", "at", "replayed")
+        table = _table("id", "source", "event id", "key", "reason", "at", "replayed")
         for d in rows:
             table.add_row(
                 str(d.id),
@@ -315,7 +320,7 @@ def deadletters_replay(
     """Send dead letters back to the inbox; the worker applies them again."""
     if not ids and not all_:
         raise _fail(ConcordError("name dead letter ids, or --all"))
-    count = _handle(ReplayDeadLetters(None if all_ else tuple(ids or ())))
+    count = _handle(_commands.ReplayDeadLetters(None if all_ else tuple(ids or ())))
     out.print(f"replayed {count} dead letter(s); the worker applies them next")
 
 
@@ -354,7 +359,9 @@ def keys_create(
     read = [d.strip() for d in domains.split(",") if d.strip()] if domains is not None else None
     hub = _hub(needs_schema=False)
     _migrate.upgrade(hub.settings.database_url)
-    key = _handle(CreateKey(name, role, tuple(read) if read is not None else None, personal), hub)
+    key = _handle(
+        _commands.CreateKey(name, role, tuple(read) if read is not None else None, personal), hub
+    )
     out.print(f"{role} key {name} created (shown once):")
     print(key)
 
@@ -362,7 +369,7 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(name: str) -> None:
     """Revoke every active key of NAME (a source, subscriber or admin key)."""
-    n = _handle(RevokeKeys(name))
+    n = _handle(_commands.RevokeKeys(name))
     out.print(f"revoked {n} key(s) of {name}")
 
 

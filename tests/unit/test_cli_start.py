@@ -16,6 +16,7 @@ HEAVY = (
     "sqlalchemy",
     "matching",
     "bench",
+    "hub.domain.commands",  # 35 frozen dataclasses: ~0.1 s of class building
 )
 
 
