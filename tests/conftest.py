@@ -26,6 +26,7 @@ from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.migrated import migrate
 from tests.support.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
+from tests.support.pg_databases import Databases, create_database, drop_database, fresh_name
 
 # The tests' webhook receivers listen on 127.0.0.1, which a hub refuses by default (issue 19,
 # item 14); hubs and `concord serve` processes started by the tests inherit this. The tests of
@@ -71,43 +72,40 @@ def pg_server() -> str:
     return url
 
 
-MIGRATED_FIRST = frozenset({"hub", "store"})
-"""Fixtures that migrate their database before the test sees it: under them ``pg_url`` hands
-out a database at the newest revision already, copied from ``pg_template``."""
-
-
 @pytest.fixture(scope="session")
 def pg_template(pg_server: str) -> Iterator[str]:
     """This test process's database migrated once, for ``pg_url`` to copy: running the Alembic
     history costs about a second a database, ``CREATE DATABASE ... TEMPLATE`` a fraction.
     Made by this process and dropped when it ends, so no test relies on another run's."""
     name = f"concord_template_{uuid.uuid4().hex[:12]}"
-    admin = _libpq(pg_server)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        upgrade(f"{pg_server.rpartition('/')[0]}/{name}")  # NullPool: no connection stays
+        upgrade(create_database(pg_server, name))  # NullPool: no connection stays
         yield name
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server: str, pg_template: str) -> Iterator[Databases]:
+    dbs = Databases(pg_server, pg_template)
+    yield dbs
+    dbs.close()
 
 
 @pytest.fixture
 def pg_url(pg_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new database for one test, dropped afterwards: empty, or, when the test's ``hub`` or
-    ``store`` would migrate it first anyway, a copy of the migrated ``pg_template``."""
-    name = f"concord_test_{uuid.uuid4().hex[:12]}"
-    admin = _libpq(pg_server)
-    template = ""
-    if MIGRATED_FIRST & set(request.fixturenames):
-        template = f' TEMPLATE "{request.getfixturevalue("pg_template")}"'
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"{template}')
-    base, _, _ = pg_server.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A database for this test alone: at the newest schema without rows (every hub migrates
+    first anyway; tests/support/pg_databases.py says how it is made cheaply), or empty for a
+    test marked ``empty_database`` (migrations, a command run before ``migrate``)."""
+    if request.node.get_closest_marker("empty_database") is not None:
+        name = fresh_name()
+        yield create_database(pg_server, name)
+        drop_database(pg_server, name)
+        return
+    dbs: Databases = request.getfixturevalue("pg_databases")
+    url = dbs.take()
+    yield url
+    dbs.give_back(url)
 
 
 @pytest.fixture

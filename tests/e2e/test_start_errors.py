@@ -51,6 +51,7 @@ def test_status_before_migrate_says_so_and_leaves_no_empty_database(tmp_path: Pa
 
 
 @pytest.mark.postgres
+@pytest.mark.empty_database
 def test_status_on_an_empty_postgres_database_says_migrate(tmp_path: Path, pg_url: str) -> None:
     line = _one_line(_concord(tmp_path, "status", CONCORD_DATABASE_URL=pg_url))
     assert line.endswith("has no Concord schema: run `concord migrate` first")

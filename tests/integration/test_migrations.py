@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, MetaData, String, create_engine, inspect
 
 from hub.store.migrate import downgrade, upgrade
 from hub.store.tables import Base
+
+pytestmark = pytest.mark.empty_database  # on PostgreSQL; SQLite files start empty anyway
 
 
 def _tables(url: str) -> set[str]:

@@ -36,7 +36,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -53,6 +52,7 @@ from hub.store.tables import (
 )
 from hub.store.uow import admin_session
 from tests.conftest import SOURCE_DOMAINS, make_hub
+from tests.support.pg_databases import create_database, drop_database
 
 BASE = datetime(2025, 3, 1, tzinfo=UTC)
 Wire = tuple[str, dict[str, Any]]  # (source, change as sent)
@@ -307,13 +307,9 @@ def second_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         yield f"sqlite:///{tmp_path / 'reference.db'}"
         return
     server = str(request.getfixturevalue("pg_server"))
-    admin = server.replace("postgresql+psycopg://", "postgresql://")
     name = f"concord_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{server.rpartition('/')[0]}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield create_database(server, name, str(request.getfixturevalue("pg_template")))
+    drop_database(server, name)
 
 
 def run(
