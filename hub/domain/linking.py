@@ -15,6 +15,7 @@ winner links unless the golden record holds as many records of that source as th
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -82,8 +83,13 @@ MAX_CANDIDATES = 50
 def candidate_ids(shared: Counter[str], rejected: set[str], limit: int) -> set[str]:
     """The candidates to score: those sharing the most blocking keys with the record (a very
     common value, a big city, must not cost thousands of comparisons), without the pairs a
-    steward said are not a match."""
-    return {gid for gid, _ in shared.most_common(limit)} - rejected
+    steward said are not a match.
+
+    Ties at the cut go to the smaller golden id, not to the counter's insertion order: that
+    order follows set iteration, which differs between processes (string hashing is seeded
+    per process), and two appliers, or a preview and its run, must score the same records."""
+    nearest = heapq.nsmallest(limit, shared, key=lambda gid: (-shared[gid], gid))
+    return set(nearest) - rejected
 
 
 @dataclass(frozen=True)

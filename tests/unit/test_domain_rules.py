@@ -44,6 +44,15 @@ def test_candidates_are_the_most_shared_without_the_rejected() -> None:
     assert link.candidate_ids(shared, set(), 3) == {"g1", "g2", "g3"}
 
 
+def test_ties_at_the_cut_go_to_the_smaller_golden_id_whatever_the_counting_order() -> None:
+    ids = [f"g{i:03d}" for i in range(60)]
+    forward = Counter(dict.fromkeys(ids, 2))
+    backward = Counter(dict.fromkeys(reversed(ids), 2))
+    backward["g059"] = 3  # sharing more keys still wins over any tie
+    assert link.candidate_ids(forward, set(), 50) == set(ids[:50])
+    assert link.candidate_ids(backward, set(), 50) == set(ids[:49]) | {"g059"}
+
+
 def test_one_automatic_winner_links_unless_its_golden_record_is_crowded() -> None:
     scored = [Cand("g1", "auto"), Cand("g2", "review")]
     assert link.link_by_score(scored, None, lambda gid: None) == link.ScoreLink(scored[0], [])
