@@ -21,7 +21,15 @@ from hub.runtime.serving import BackgroundServer, free_port
 from hub.store.tables import MatchCandidate, SourceRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
-from tests.support.steward import ACME, PASSWORD, SECRET, WEAK, add_source, add_stewards
+from tests.support.steward import (
+    ACME,
+    PAGE_TIMEOUT_MS,
+    PASSWORD,
+    SECRET,
+    WEAK,
+    add_source,
+    add_stewards,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -77,7 +85,7 @@ def page(served: tuple[Hub, str], chromium: Any) -> Iterator[Any]:
     context the test opened is closed after it."""
     context = chromium.new_context(viewport={"width": 1200, "height": 800})
     pg = context.new_page()
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(PAGE_TIMEOUT_MS)
     yield pg
     for opened in list(chromium.contexts):
         opened.close()

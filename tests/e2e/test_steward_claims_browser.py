@@ -13,7 +13,7 @@ from hub.store.tables import MatchCandidate
 from hub.store.uow import admin_session
 from stewardship import passwords, queue
 from tests.e2e.test_steward_browser import _login, _post
-from tests.support.steward import ACME, PASSWORD
+from tests.support.steward import ACME, PAGE_TIMEOUT_MS, PASSWORD
 
 NAMES = ["Acme Internationl Corp", "Acme Intl Corporation", "Acme Internat. Corp"]
 
@@ -76,7 +76,7 @@ def test_a_claim_made_with_c_hides_the_candidate_from_another_steward(
     page.wait_for_selector(f'tr[data-candidate="{mine}"] .holder')
     assert "claimed 1 candidate" in page.inner_text("main")
     other = page.context.browser.new_context().new_page()
-    other.set_default_timeout(15_000)
+    other.set_default_timeout(PAGE_TIMEOUT_MS)
     _login(other, url, "bob")
     assert mine not in _rows(other)
     other.goto(f"{url}/steward/candidates/{mine}")

@@ -20,6 +20,9 @@ passwords.use_cost(time_cost=1, memory_cost_kib=8)
 
 SECRET = "s" * 40
 PASSWORD = "correct horse battery"
+PAGE_TIMEOUT_MS = 45_000
+"""How long a browser test waits for a page or an element: a liveness limit, not a speed
+check. A page load took over 15 s once, with the suite and two chaos runs at load 12."""
 ACME = {
     "name": "ACME International Corporation",
     "address_line": "1 Long Lane",
