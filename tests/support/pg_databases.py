@@ -53,6 +53,7 @@ class Databases:
         self.server = server
         self.template = template
         self.spare: list[str] = []
+        self.made: set[str] = set()  # every name this process gave a database, dropped at close
         self.expected = self._fingerprint(template)
 
     def url(self, name: str) -> str:
@@ -61,7 +62,9 @@ class Databases:
     def take(self) -> str:
         if self.spare:
             return self.url(self.spare.pop())
-        return create_database(self.server, fresh_name(), self.template)
+        name = fresh_name()
+        self.made.add(name)
+        return create_database(self.server, name, self.template)
 
     def give_back(self, url: str) -> None:
         name = url.rpartition("/")[2]
@@ -72,12 +75,17 @@ class Databases:
             self.spare.append(clean)
 
     def close(self) -> None:
-        while self.spare:
-            drop_database(self.server, self.spare.pop())
+        """Drop what is left, spare or not: a reset that failed midway leaves a database
+        under its new name, which must not outlive the run."""
+        self.spare.clear()
+        for name in sorted(self.made):
+            drop_database(self.server, name)
+        self.made.clear()
 
     def _reset(self, name: str) -> str | None:
         """The database clean again under a new name, or None when it must be dropped."""
         new = fresh_name()
+        self.made.add(new)
         with psycopg.connect(libpq(self.server), autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
