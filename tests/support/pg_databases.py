@@ -96,6 +96,7 @@ class Databases:
                 admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{new}"')
             except psycopg.errors.ObjectInUse:  # someone connected again meanwhile
                 return None
+        self.made.discard(name)
         with psycopg.connect(libpq(self.url(new))) as conn:
             if self._read_fingerprint(conn) != self.expected:
                 conn.rollback()
