@@ -9,8 +9,9 @@ test of the same process instead:
 - every connection to it is ended, and it is renamed: a process the test left running cannot
   reconnect and write into the next test's data (the rename fails if one got back in first,
   and then the database is dropped as before);
-- its schema must still be the template's (tables, columns, indexes, publications,
-  replication slots, the Alembic revision); if the test changed any of that, it is dropped;
+- its schema must still be the template's (tables, columns, indexes, constraints, triggers
+  and whether each is enabled, publications, replication slots, the Alembic revision); if the
+  test changed any of that (the audit test disables the append-only trigger), it is dropped;
 - then every row goes and every sequence starts again at 1, in one transaction.
 
 Commits in these databases do not wait for the WAL to reach the disk
@@ -36,7 +37,11 @@ SELECT
   (SELECT count(*) FROM pg_namespace),
   (SELECT count(*) FROM pg_publication),
   (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
-  (SELECT count(*) FROM pg_trigger),
+  (SELECT md5(string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname))
+     FROM pg_trigger),
+  (SELECT md5(string_agg(conname || ':' || convalidated::text, ',' ORDER BY conname))
+     FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = 'public'),
   (SELECT string_agg(version_num, ',') FROM alembic_version)
 """
 
