@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-import psycopg
 from sqlalchemy import Connection, Engine, func, select, text
 
 from hub.domain.delivery import Due, Outcome, Skip, Subscription
@@ -88,6 +87,8 @@ class OutboxListener:
         self._thread.start()
 
     def _run(self) -> None:
+        import psycopg  # PostgreSQL only: a SQLite hub never loads the driver
+
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:

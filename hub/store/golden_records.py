@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.errors import LockNotAvailable
 from sqlalchemy import String, bindparam, cast, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -17,7 +16,16 @@ from sqlalchemy.orm import Session
 from hub.domain.errors import LockBusy
 from hub.domain.model import GoldenRecord
 from hub.store import tables as t
-from hub.store.sql import LOCK_RANK, bulk_insert, chunks, held_rank, is_postgres, one_of, table_of
+from hub.store.sql import (
+    LOCK_RANK,
+    bulk_insert,
+    chunks,
+    driver_error,
+    held_rank,
+    is_postgres,
+    one_of,
+    table_of,
+)
 
 
 def _golden(row: Any) -> GoldenRecord:
@@ -75,7 +83,7 @@ class SqlGolden:
             try:
                 rows = self.s.execute(stmt).all()
             except OperationalError as exc:
-                if late and isinstance(exc.orig, LockNotAvailable):
+                if late and exc.orig is not None and driver_error(exc.orig, "LockNotAvailable"):
                     raise LockBusy("a golden record is locked by another transaction") from exc
                 raise
             for row in rows:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import (
     String,
     cast,
@@ -24,6 +23,7 @@ from hub.store import tables as t
 from hub.store.sql import (
     bulk_insert,
     chunks,
+    driver_error,
     insert_ignoring,
     is_postgres,
     one_of,
@@ -65,8 +65,10 @@ class SqlInbox:
                 with self.s.begin_nested():
                     bulk_insert(self.s, table_of(t.InboxRow), fresh)
                 return len(fresh)
-            except (IntegrityError, psycopg.IntegrityError):
-                pass  # a concurrent request stored one of them first: take the careful path
+            except Exception as exc:
+                if not (isinstance(exc, IntegrityError) or driver_error(exc, "IntegrityError")):
+                    raise
+                # a concurrent request stored one of them first: take the careful path
         stmt = insert_ignoring(self.s, t.InboxRow).returning(table_of(t.InboxRow).c.id)
         return len(self.s.execute(stmt, rows).all())
 

@@ -3,12 +3,12 @@ PostgreSQL), advisory locks and table statistics. They work on either database."
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
-import psycopg
 from sqlalchemy import (
     JSON,
     Table,
@@ -220,4 +220,12 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationalError):
         return True
-    return isinstance(exc, psycopg.OperationalError)
+    return driver_error(exc, "OperationalError")
+
+
+def driver_error(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is psycopg's error ``name``, without importing psycopg: a command on
+    SQLite never loads it (0.1 s of every start), and an error of a module never imported
+    cannot exist."""
+    errors = sys.modules.get("psycopg.errors")
+    return errors is not None and isinstance(exc, getattr(errors, name))
