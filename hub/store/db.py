@@ -45,12 +45,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _json)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
-        options: dict[str, Any] = {
-            "pool_pre_ping": True,
-            "pool_size": 8,
-            "max_overflow": 8,
-            "connect_args": {"application_name": application_name()},
-        }
+        options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 8, "max_overflow": 8}
+        if "application_name" not in make_url(url).query:  # an operator's own name wins
+            options["connect_args"] = {"application_name": application_name()}
         options.update(kwargs)
         return create_engine(url, **options)
     if ":memory:" in url or url.rstrip("/") == "sqlite:":

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from bench.chaos_checks import stall_report
 from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges
+from hub.store.db import make_engine
 from hub.store.sql import advisory_locks
 from hub.store.uow import session_factory
 from tests.conftest import crm_client_change
@@ -36,3 +37,18 @@ def test_the_stall_report_names_the_session_its_lock_and_the_pending_record(
     assert any("(the test): idle in transaction" in line for line in mine), lines
     assert f"session {holder_pid} holds 1 advisory locks" in lines, lines
     assert "pending: 1 changes of crm/CRM-7, the first inbox row 1" in lines, lines
+
+
+def test_connections_carry_the_process_unless_the_url_names_itself(pg_server: str) -> None:
+    base = pg_server.rpartition("/")[0] + "/postgres"
+    for url, expected in (
+        (base, f"concord[{os.getpid()}]"),
+        (f"{base}?application_name=ops", "ops"),
+    ):
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                name = conn.exec_driver_sql("SHOW application_name").scalar_one()
+        finally:
+            engine.dispose()
+        assert str(name).startswith(expected)
