@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
@@ -78,6 +78,15 @@ def to_merge(link: KeyLink, kept_apart: set[str]) -> list[str]:
 
 MAX_CANDIDATES = 50
 """Golden records a record is scored against at most (the closest by shared blocking keys)."""
+
+
+def shared_keys(holders: Iterable[Iterable[str]]) -> Counter[str]:
+    """How many of a record's blocking keys each golden record holds; ``holders`` gives, per
+    key, the golden records holding it. What ``candidate_ids`` ranks by."""
+    shared: Counter[str] = Counter()
+    for held in holders:
+        shared.update(held)
+    return shared
 
 
 def candidate_ids(shared: Counter[str], rejected: set[str], limit: int) -> set[str]:

@@ -10,7 +10,6 @@ against a source's second record) are described in docs/architecture.md, "Linkin
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,9 +139,9 @@ class Linker:
     ) -> None:
         """Score blocked candidates; an auto-tier winner links, review tiers go to stewards."""
         ctx = self.context
-        shared: Counter[str] = Counter()
-        for bkey in bkeys:
-            shared.update(ctx.find(uow, batch, record.domain, bkey) - {record.golden_id})
+        shared = rules.shared_keys(
+            ctx.find(uow, batch, record.domain, bkey) - {record.golden_id} for bkey in bkeys
+        )
         if not shared:
             return
         # only a record seen before can carry a steward's "not a match"
@@ -215,9 +214,7 @@ class Linker:
             # As the prefetch would have: the closest by shared blocking keys, at most
             # MAX_CANDIDATES. Every golden record another worker made under a broad key is
             # "fresh", and scoring them all was a quarter of each of two appliers' time.
-            shared: Counter[str] = Counter()
-            for k in keys:
-                shared.update(found[record.domain].get(k, ()))
+            shared = rules.shared_keys(found[record.domain].get(k, ()) for k in keys)
             again.append((record, keys, rules.candidate_ids(shared, set(), MAX_CANDIDATES)))
         # every record's closest in one read, not one per record
         self.context.load_candidates(

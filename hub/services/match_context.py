@@ -8,11 +8,10 @@ by the apply path and by rescoring a steward's candidate, so both see a record a
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids
+from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, shared_keys
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services.batch import Batch
@@ -110,9 +109,7 @@ class MatchContext:
         # broad key (a name's first letters in a country) reaches thousands.
         wanted: set[str] = set()
         for domain, bkeys in blocked:
-            shared: Counter[str] = Counter()
-            for k in bkeys:
-                shared.update(batch.key_hits.get((domain, k), ()))
+            shared = shared_keys(batch.key_hits.get((domain, k), ()) for k in bkeys)
             wanted |= candidate_ids(shared, set(), MAX_CANDIDATES)
         if wanted:
             self.load_candidates(uow, batch, wanted)

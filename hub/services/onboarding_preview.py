@@ -131,9 +131,7 @@ class OnboardingPreview:
                 decided[n] = RowResult(row.number, row.key, "auto", "revived", gid, None)
                 self._remember(dkeys, gid)
                 continue
-            shared: Counter[str] = Counter()
-            for bkey in bkeys:
-                shared.update(found.get(bkey, ()))
+            shared = rules.shared_keys(found.get(bkey, ()) for bkey in bkeys)
             # a record seen before may carry a steward's "not a match", as in the load
             rejected = uow.candidates.rejected((self.source.name, d, row.key)) if known else set()
             ids = sorted(rules.candidate_ids(shared, rejected, MAX_CANDIDATES))
