@@ -58,10 +58,6 @@ def _server_url() -> tuple[str | None, str]:
         return None, f"no PostgreSQL: local server unreachable, testcontainers failed: {exc}"
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     url, why = _server_url()

@@ -20,6 +20,7 @@ from hub.bootstrap import Hub
 from hub.cli import app
 from hub.runtime.serving import BackgroundServer, free_port
 from tests.conftest import make_hub
+from tests.support.process import run_concord
 
 
 @pytest.fixture
@@ -203,14 +204,7 @@ def test_cli_keys_print_the_key_on_the_last_line(tmp_path: Path) -> None:
     def concord(*args: str) -> Result:
         return runner.invoke(app, list(args), env=env)
 
-    added = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "sources", "add", "northwind-crm", "--domains", "client"],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    added = run_concord(("sources", "add", "northwind-crm", "--domains", "client"), env, tmp_path)
     assert added.returncode == 0, added.stderr
     key = added.stdout.strip().splitlines()[-1]
     assert key.startswith("ck_") and " " not in key

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ from hub.services.apply import Applier
 from hub.store.tables import AuditLog, DeadLetter, InboxRow
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory, make_hub
+from tests.support.process import run_concord
 
 
 def _cli(url: str, *args: str) -> Result:
@@ -30,15 +29,7 @@ def _cli(url: str, *args: str) -> Result:
 
 
 def _process(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONCORD_DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_concord(args, {"CONCORD_DATABASE_URL": url, "COLUMNS": "200"}, cwd)
 
 
 @pytest.mark.batch_failure_expected

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
 from hub.cli import app
+from tests.support.process import run_concord
 
 ADD_ANN = ("stewards", "add", "ann", "--role", "viewer", "--password-stdin")
 
@@ -24,15 +22,7 @@ def test_stewards_add_list_disable(tmp_path: Path) -> None:
         return runner.invoke(app, list(args), input=stdin, env=env)
 
     assert concord("migrate").exit_code == 0
-    added = subprocess.run(
-        [sys.executable, "-m", "hub.cli", *ADD_ANN],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        input="s3cret-pass\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    added = run_concord(ADD_ANN, env, tmp_path, stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr
     again = concord("stewards", "add", "ann", "--password-stdin", stdin="s3cret-pass\n")
     assert again.exit_code == 1 and "exists already" in again.stderr

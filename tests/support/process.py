@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -47,3 +48,19 @@ class Proc:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def run_concord(
+    args: Sequence[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One ``concord`` command as a real process to its end: ``env`` over this process's
+    environment, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
