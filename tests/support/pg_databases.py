@@ -62,7 +62,7 @@ class Databases:
         self.expected = self._fingerprint(template)
 
     def url(self, name: str) -> str:
-        return f"{self.server.rpartition('/')[0]}/{name}"
+        return database_url(self.server, name)
 
     def take(self) -> str:
         if self.spare:
@@ -140,6 +140,11 @@ def create_database(server: str, name: str, template: str | None = None) -> str:
     with psycopg.connect(libpq(server), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    return database_url(server, name)
+
+
+def database_url(server: str, name: str) -> str:
+    """The URL of database ``name`` on the server ``server`` (a URL of any of its databases)."""
     return f"{server.rpartition('/')[0]}/{name}"
 
 
