@@ -72,7 +72,7 @@ class MatchContext:
         left for a later turn: those whose identity keys another batch is linking now."""
         exact: dict[str, set[str]] = {}
         names_of: dict[int, set[str]] = {}
-        blocked: list[tuple[str, list[str]]] = []
+        blocked: list[tuple[str, list[str], list[str]]] = []
         blocking: dict[str, set[str]] = {}
         values: dict[str, set[str]] = {}
         for inbox_id, ch in rows:
@@ -87,7 +87,7 @@ class MatchContext:
             names_of[inbox_id] = {f"{ch.domain}\x00{k}" for k in dkeys}
             exact.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
-            blocked.append((ch.domain, bkeys))
+            blocked.append((ch.domain, dkeys, bkeys))
             values.setdefault(ch.domain, set()).update(
                 self.matcher.value_keys(ch.domain, view).values()
             )
@@ -106,9 +106,13 @@ class MatchContext:
                 batch.key_hits[(domain, k)] = set(found.get(k, ()))
         # The candidates each record will score, in one query, not one per record: those
         # sharing the most blocking keys with it. Not every golden record a key reaches: a
-        # broad key (a name's first letters in a country) reaches thousands.
+        # broad key (a name's first letters in a country) reaches thousands. A record whose
+        # identity key is held already links by it and scores nothing (should a merge in
+        # this batch change that, ``Linker._score`` loads what it needs then).
         wanted: set[str] = set()
-        for domain, bkeys in blocked:
+        for domain, dkeys, bkeys in blocked:
+            if any(batch.key_hits.get((domain, k)) for k in dkeys):
+                continue
             shared = shared_keys(batch.key_hits.get((domain, k), ()) for k in bkeys)
             wanted |= candidate_ids(shared, set(), MAX_CANDIDATES)
         if wanted:

@@ -1,0 +1,51 @@
+"""``one_of``, the set lookup every repository's batch reads go through: the same rows as a
+plain ``IN`` on both stores, whatever the values hold, from a statement whose text does not
+grow with the list (an expanded ``IN`` was re-rendered for every batch)."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
+
+from hub.bootstrap import Hub
+from hub.store import tables as t
+from hub.store.sql import chunks, one_of, table_of
+
+AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "[1, 2]", "ünïcødé ✓", "", "null", " x "]
+
+
+def _rows(s: Session) -> None:
+    bk = table_of(t.BlockingKeyRow)
+    s.execute(
+        insert(bk),
+        [{"domain": "client", "key": k, "golden_id": f"g{i}"} for i, k in enumerate(AWKWARD)],
+    )
+
+
+def test_one_of_finds_exactly_the_listed_values(hub: Hub) -> None:
+    bk = table_of(t.BlockingKeyRow)
+    with Session(hub.engine) as s, s.begin():
+        _rows(s)
+        for wanted in ([AWKWARD[1], AWKWARD[3], AWKWARD[6]], AWKWARD, ["absent", "null "]):
+            found = s.scalars(select(bk.c.key).where(one_of(s, bk.c.key, wanted))).all()
+            assert sorted(found) == sorted(set(wanted) & set(AWKWARD))
+        ids = s.scalars(select(bk.c.id).where(bk.c.key.in_(AWKWARD[:4]))).all()
+        by_id = s.scalars(select(bk.c.key).where(one_of(s, bk.c.id, ids))).all()
+        assert sorted(by_id) == sorted(AWKWARD[:4])  # integers too
+
+
+def test_one_of_keeps_one_statement_text_for_any_number_of_values(hub: Hub) -> None:
+    bk = table_of(t.BlockingKeyRow)
+    sent: set[str] = set()
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.add(statement)
+
+    event.listen(hub.engine, "before_cursor_execute", seen)
+    try:
+        with Session(hub.engine) as s:
+            for part in [["one"], *chunks([f"k{i}" for i in range(1000)], 7)]:
+                s.execute(select(bk.c.id).where(one_of(s, bk.c.key, part))).all()
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", seen)
+    assert len({q for q in sent if "blocking_key" in q}) == 1
