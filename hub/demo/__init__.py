@@ -6,9 +6,12 @@ run issues new keys to the same sources and stores nothing new."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
 from rich.console import Console
+from sqlalchemy.orm import Session
 
 import stewardship.demo as steward_demo
 from hub.app import create_app
@@ -21,6 +24,8 @@ from hub.runtime.serving import BackgroundServer, free_port
 from hub.store import queries
 from hub.store.read.operations import shell_code
 from hub.store.uow import session_factory
+
+T = TypeVar("T")
 
 
 def _demo_keys(hub: Hub) -> dict[str, str]:
@@ -64,22 +69,24 @@ def _deal_to_project(hub: Hub, client: httpx.Client, keys: dict[str, str]) -> tu
     _wait_applied(hub)
     done.append(_post(client, keys["crm"], story.contracted))
     _wait_applied(hub)
-    code = _shell_code(hub, story.good_deal)
+    # The worker makes the shell, and later marks it joined, in a round of project setup a
+    # moment after the batch that allows it: an empty inbox does not mean either is done.
+    code = _eventually(hub, lambda s: shell_code(s, "crm", "opportunity", story.good_deal))
     if code is not None:
         done.append(_post(client, keys["psa"], story.psa_project(code)))
         _wait_applied(hub)
+        _eventually(hub, lambda s: [x for x in queries.list_shells(s) if x["linked_at"]] or None)
     return sum(a for a, _ in done), sum(d for _, d in done)
 
 
-def _shell_code(hub: Hub, deal: str, timeout: float = 30) -> str | None:
-    """The code of the shell made for CRM's ``deal`` (the worker makes it a moment after the
-    contracted stage is applied)."""
+def _eventually(hub: Hub, read: Callable[[Session], T | None], timeout: float = 30) -> T | None:
+    """What ``read`` finds once it finds something, or None after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with session_factory(hub.engine, readonly=True)() as s:
-            code = shell_code(s, "crm", "opportunity", deal)
-        if code is not None:
-            return code
+            found = read(s)
+        if found is not None:
+            return found
         time.sleep(0.1)
     return None
 
