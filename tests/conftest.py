@@ -27,6 +27,7 @@ from hub.store.uow import admin_session
 from tests.migrated import migrate
 from tests.support.kafka import kafka_broker  # noqa: F401  (the session's Kafka-protocol broker)
 from tests.support.pg_databases import Databases, create_database, drop_database, fresh_name
+from tests.support.workers import usable_cores, worker_count
 
 # The tests' webhook receivers listen on 127.0.0.1, which a hub refuses by default (issue 19,
 # item 14); hubs and `concord serve` processes started by the tests inherit this. The tests of
@@ -34,6 +35,11 @@ from tests.support.pg_databases import Databases, create_database, drop_database
 os.environ.setdefault("CONCORD_WEBHOOK_ALLOW_PRIVATE", "1")
 
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default in pyproject.toml): tests/support/workers.py says why."""
+    return worker_count(usable_cores())
 
 
 def _server_url() -> tuple[str | None, str]:
