@@ -3,10 +3,6 @@ runs it, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,35 +160,6 @@ def test_bad_batches_are_refused_whole(served: str, keys: dict[str, str], hub: H
         assert c.post("/api/v1/changes", headers=auth, json=too_many).status_code == 413
         # nothing of the refused batches was stored
         assert wait_for(c, "/api/v1/xref/crm/client/G-1", keys["reader"], 0.5).status_code == 404
-
-
-def test_demo_no_serve(tmp_path: Path) -> None:
-    env = {**os.environ, "CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
-    run = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "demo", "--no-serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "golden client" in run.stdout and "pending references" in run.stdout
-    counts = {
-        line.split()[1]: int(line.split()[2])
-        for line in run.stdout.splitlines()
-        if line.strip().startswith("golden ")
-    }
-    assert counts["client"] > 40 and counts["project"] > 60 and counts["resource"] > 60
-    assert counts["assignment"] == 24  # two people on each of twelve projects
-    # issue 17: reference data, a contracted deal's shell joined by PSA, one setup exception
-    assert (counts["legal_entity"], counts["labor_code"], counts["opportunity"]) == (6, 5, 2)
-    assert re.search(
-        r"project shell PRJ-\d{4}-00001 \(created\), published as a golden project; "
-        r"PSA's project PP-9001 carries its code and joined it",
-        run.stdout,
-    ), run.stdout
-    assert "waits as a setup exception: tax_id is missing" in run.stdout
 
 
 def test_cli_keys_print_the_key_on_the_last_line(tmp_path: Path) -> None:

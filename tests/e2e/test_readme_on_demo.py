@@ -181,6 +181,26 @@ def test_using_it_block_runs_as_shown_on_a_fresh_database(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
 
 
+def _check_demo_world(printed: str) -> None:
+    """What the demo loads: every domain, the assignments, and (issue 17) the reference data,
+    a contracted deal's shell that PSA's project joined, and a deal waiting as an exception."""
+    assert "golden client" in printed and "pending references" in printed
+    counts = {
+        line.split()[1]: int(line.split()[2])
+        for line in printed.splitlines()
+        if line.strip().startswith("golden ")
+    }
+    assert counts["client"] > 40 and counts["project"] > 60 and counts["resource"] > 60
+    assert counts["assignment"] == 24  # two people on each of twelve projects
+    assert (counts["legal_entity"], counts["labor_code"], counts["opportunity"]) == (6, 5, 2)
+    assert re.search(
+        r"project shell PRJ-\d{4}-00001 \(created\), published as a golden project; "
+        r"PSA's project PP-9001 carries its code and joined it",
+        printed,
+    ), printed
+    assert "waits as a setup exception: tax_id is missing" in printed
+
+
 def test_no_serve_demo_prints_the_same_and_a_second_run_stores_nothing(tmp_path: Path) -> None:
     env = _env(f"sqlite:///{tmp_path / 'concord.db'}")
 
@@ -196,5 +216,6 @@ def test_no_serve_demo_prints_the_same_and_a_second_run_stores_nothing(tmp_path:
     assert re.search(r"\d+ match candidates wait for a steward", first)
     assert "password" in first and "Next:" in first and "concord serve" in first
     assert "{'" not in first
+    _check_demo_world(first)
     second = run()
     assert "nothing new stored" in second and "new changes" not in second
