@@ -39,11 +39,15 @@ def bench_ingest(
     batch: Annotated[int, typer.Option(help="Changes per HTTP request.")] = 500,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
     timeout: Annotated[float, typer.Option(help="Give up (exit 1) after this many s.")] = 900.0,
+    appliers: Annotated[
+        str, typer.Option(help="PostgreSQL: apply processes beside the API, e.g. 1,2.")
+    ] = "1",
 ) -> None:
     """Post N changes (new records and updates) over HTTP; print changes/s end to end."""
     from bench.ingest import run_ingest_bench
 
-    sys.exit(run_ingest_bench(n, database, batch, clients, out, timeout))
+    counts = [int(a) for a in appliers.split(",")]
+    sys.exit(run_ingest_bench(n, database, batch, clients, out, timeout, counts))
 
 
 @bench_app.command("propagate")

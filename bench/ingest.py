@@ -231,7 +231,13 @@ def _outcomes(engine: Any) -> dict[str, int]:
 
 
 def _run_one(
-    kind: str, n: int, batch: int, clients: int, console: Console, timeout: float = 900.0
+    kind: str,
+    n: int,
+    batch: int,
+    clients: int,
+    console: Console,
+    timeout: float = 900.0,
+    appliers: int = 1,
 ) -> float | None:
     with (
         tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
@@ -255,18 +261,15 @@ def _run_one(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        workers = (
-            [
-                subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "apply", "--follow"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            ]
-            if split
-            else []
-        )
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "apply", "--follow"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(appliers if split else 0)
+        ]
         base = f"http://127.0.0.1:{port}"
         try:
             try:
@@ -315,7 +318,11 @@ def _run_one(
             engine.dispose()
         done = outcomes.get("applied", 0) + outcomes.get("stale", 0)
         rate = done / total
-        shape = "API process + 1 apply process" if split else "one process (embedded)"
+        shape = (
+            f"API process + {appliers} apply process{'es' if appliers > 1 else ''}"
+            if split
+            else "one process (embedded)"
+        )
         console.print(f"{kind} ({shape}):")
         console.print(
             f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
@@ -355,7 +362,13 @@ def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
 
 
 def run_ingest_bench(
-    n: int, database: str, batch: int, clients: int, console: Console, timeout: float = 900.0
+    n: int,
+    database: str,
+    batch: int,
+    clients: int,
+    console: Console,
+    timeout: float = 900.0,
+    appliers: list[int] | None = None,
 ) -> int:
     Settings()  # validate the environment before spending minutes
     kinds = ["sqlite", "postgres"] if database == "both" else [database]
@@ -365,10 +378,17 @@ def run_ingest_bench(
         f"2 sources), batches of {batch}, {clients} HTTP clients, {timeout:.0f} s limit"
     )
     console.print(f"machine: {machine()}; load average {load_average()}")
-    rates = {k: _run_one(k, n, batch, clients, console, timeout) for k in kinds}
+    runs = [("sqlite", 1)] if "sqlite" in kinds else []
+    runs += [("postgres", a) for a in appliers or [1]] if "postgres" in kinds else []
+    rates = {(k, a): _run_one(k, n, batch, clients, console, timeout, a) for k, a in runs}
     for k in kinds:
         _apply_only(k, n, batch, console)
     console.print(f"load average after: {load_average()}")
-    if all(rates.values()) and len(rates) == 2:
-        console.print(f"postgres/sqlite ratio: {rates['postgres'] / rates['sqlite']:.2f}")  # type: ignore[operator]
+    done = {run: r for run, r in rates.items() if r}
+    if len(done) > 1:
+        first, base = next(iter(done.items()))
+        console.print(
+            f"ratio to {first[0]} ({first[1]} applier): "
+            + ", ".join(f"{k} ({a}): {r / base:.2f}" for (k, a), r in done.items())
+        )
     return 0 if all(rates.values()) else 1
