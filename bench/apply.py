@@ -5,6 +5,8 @@ ERP copies that link by tax id, ~10% misspelt names without a key that the match
 ~40% updates); then 1, 2 and 4 applier processes drain it at once on PostgreSQL, each as
 ``concord worker`` runs (the bus, batches of ``worker_batch``), and the figures are compared
 as ratios within one run. ``--profile`` prints where one in-process applier spends its time.
+``--updates`` applies that data first (not timed) and times N updates of the records it made,
+the issue 14 goal "updates of known records".
 
 Afterwards the invariants the scale-out must keep are checked: every change applied or stale,
 no dead letters, every live record on an active golden record, one golden record per tax id
@@ -17,6 +19,7 @@ import cProfile
 import json
 import multiprocessing as mp
 import pstats
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -28,7 +31,7 @@ import typer
 from sqlalchemy import func, select
 
 from bench.chaos_checks import version_gaps
-from bench.ingest import as_change, bench_hub, build_batches, load_average, machine
+from bench.ingest import INDUSTRIES, as_change, bench_hub, build_batches, load_average, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, ApplyPending
@@ -40,8 +43,12 @@ app = typer.Typer(add_completion=False)
 
 
 @contextmanager
-def filled_hub(kind: str, n: int, batch: int = 500) -> Iterator[tuple[Hub, str]]:
-    """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes."""
+def filled_hub(
+    kind: str, n: int, batch: int = 500, updates: bool = False
+) -> Iterator[tuple[Hub, str]]:
+    """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes: the
+    mixed data, or (``updates``) that data applied first and then ``n`` updates of the records
+    it made, the case of a CRM's mass update or a month-end reload."""
     with bench_hub(kind) as (hub, _):
         with admin_session(hub.engine) as s:
             for src in ("crm", "erp"):
@@ -50,7 +57,31 @@ def filled_hub(kind: str, n: int, batch: int = 500) -> Iterator[tuple[Hub, str]]
         for source, body in build_batches(n, batch):
             changes = tuple(as_change(source, c, now) for c in json.loads(body)["changes"])
             hub.bus.accept(AcceptChanges(source, changes))
+        if updates:
+            hub.bus.drain(batch)
+            _queue_updates(hub, n, batch, now)
         yield hub, hub.settings.database_url
+
+
+def _queue_updates(hub: Hub, n: int, batch: int, now: datetime) -> None:
+    """``n`` updates of stored records, each a newer image with another industry and phone:
+    golden records change, and so does the key index (a phone is evidence the matcher counts)."""
+    with hub.engine.connect() as c:
+        stored = c.execute(
+            select(SourceRecordRow.source, SourceRecordRow.source_key, SourceRecordRow.attributes)
+        ).all()
+    rng = random.Random(2)
+    by_source: dict[str, list[dict[str, object]]] = {}
+    for i in range(n):
+        source, key, attrs = rng.choice(stored)
+        image = {**attrs, "industry": rng.choice(INDUSTRIES), "phone": f"+44 20 7946 {i:05d}"}
+        by_source.setdefault(source, []).append(
+            {"key": key, "sequence": 10_000_000 + i, "attributes": image}
+        )
+    for source, changes in by_source.items():
+        for i in range(0, len(changes), batch):
+            part = tuple(as_change(source, c, now) for c in changes[i : i + batch])
+            hub.bus.accept(AcceptChanges(source, part))
 
 
 def _applier(
@@ -161,15 +192,19 @@ def main(
     database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
     batch: Annotated[int, typer.Option(help="Changes per apply batch.")] = 500,
     profile: Annotated[bool, typer.Option(help="Profile one in-process applier.")] = False,
+    updates: Annotated[
+        bool, typer.Option(help="Time N updates of known records, not the mixed data.")
+    ] = False,
     cache: Annotated[
         str, typer.Option(help="Candidate cache sizes to compare per applier count, e.g. 0,50000.")
     ] = str(Settings().apply_cache_size),
 ) -> None:
     """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
-    print(f"concord bench apply: {n:,} mixed changes, batches of {batch}, {database}")
+    shape = "updates of known records (after the mixed data)" if updates else "mixed changes"
+    print(f"concord bench apply: {n:,} {shape}, batches of {batch}, {database}")
     print(f"machine: {machine()}; load average {load_average()}")
     if profile:
-        with filled_hub(database, n) as (hub, _):
+        with filled_hub(database, n, updates=updates) as (hub, _):
             prof = cProfile.Profile()
             began = time.perf_counter()
             prof.enable()
@@ -185,7 +220,7 @@ def main(
     failures: list[str] = []
     for count in [int(a) for a in appliers.split(",")]:  # "1,2,4,1": a repeat shows drift
         for size in [int(c) for c in cache.split(",")]:
-            with filled_hub(database, n) as (hub, url):
+            with filled_hub(database, n, updates=updates) as (hub, url):
                 rates.append((f"{count}/{size}", _scale(url, count, batch, size)))
                 failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
                 print(f"    load average now {load_average()}")
