@@ -21,6 +21,7 @@ from hub.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings, load_config
 from hub.domain.model import Change
+from hub.runtime import memory
 from hub.store import access
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
@@ -35,6 +36,14 @@ from tests.support.workers import usable_cores, worker_count
 os.environ.setdefault("CONCORD_WEBHOOK_ALLOW_PRIVATE", "1")
 
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each worker settles its collector as a long-running hub process does
+    (hub/runtime/memory.py): what collection built lives as long as the run, and the default
+    collector took a quarter of the suite's CPU. The commands the tests run in process then
+    leave it as it is."""
+    memory.settle()
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hub.bootstrap import bootstrap
 from hub.domain.errors import ConcordError
+from hub.runtime import memory
 from hub.store.migrate import upgrade
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def postgres(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         connector = _connector(hub, dsn, slot, publication, mapping, source, batch, snapshot)
         connector.on_invalid = "skip" if on_invalid == "skip" else "stop"  # checked above
+        memory.settle()
         progress = _run_until_stopped(connector, once, idle)
     except ConcordError as exc:
         err.print(f"[red]error:[/red] {exc}")

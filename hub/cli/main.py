@@ -31,6 +31,7 @@ _uow = lazy_module("hub.store.uow")
 _start = lazy_module("hub.cli_errors")
 _environment = lazy_module("hub.environment")
 _commands = lazy_module("hub.domain.commands")  # 35 dataclasses: ~0.1 s to define
+memory = lazy_module("hub.runtime.memory")
 
 # The command groups that pull in the web app, Kafka, bulk matching or the benchmarks are
 # imported only when they run (hub/cli/lazy.py), so `concord --help` and the everyday
@@ -151,8 +152,10 @@ def serve(
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     _migrate.upgrade(hub.settings.database_url)
     _check_reference_codes(hub)
+    api = create_app(hub, run_worker=worker)
+    memory.settle()
     uvicorn.run(
-        create_app(hub, run_worker=worker),
+        api,
         host=host,
         port=port,
         log_config=None,
@@ -172,6 +175,7 @@ def apply_inbox(
     batches (SKIP LOCKED).
     """
     hub = _hub()
+    memory.settle()
     if follow:
         from hub.runtime.worker import EmbeddedWorker
 
@@ -200,6 +204,7 @@ def deliver() -> None:
     hub = _hub()
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     worker = delivery_worker(hub.engine, hub.settings, hub.config.personal_fields)
+    memory.settle()
     worker.start()
     try:
         while worker.alive:

@@ -23,6 +23,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RollbackRun
 from hub.onboard_report import render_html
+from hub.runtime import memory
 from hub.runtime.onboarding_runner import Stage, start_run
 from hub.store.onboarding import list_runs, run_status
 from hub.store.tables import OnboardingRun
@@ -132,6 +133,7 @@ def start(
 ) -> None:
     """Validate every row, match against the golden records, report, and load (or not)."""
     with _hub() as hub, _progress() as stage:
+        memory.settle()
         result = start_run(
             hub,
             source=source,

@@ -35,7 +35,7 @@ from hub.config import HubConfig, Settings
 from hub.domain.commands import AcceptChanges, CreateSubscription, KeepUnreadable
 from hub.domain.errors import ConcordError, ConfigError
 from hub.domain.model import Change, UnreadableMessage
-from hub.runtime import kafka_changes
+from hub.runtime import kafka_changes, memory
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.bus import MessageBus
 from hub.store import deliveries
@@ -285,6 +285,7 @@ def worker(
     delivery = None
     if deliver:
         delivery = delivery_worker(hub.engine, settings, hub.config.personal_fields)
+    memory.settle()
     if delivery is not None:
         delivery.start()
     try:
