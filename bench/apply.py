@@ -35,6 +35,7 @@ from bench.ingest import INDUSTRIES, as_change, bench_hub, build_batches, load_a
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.runtime import memory
 from hub.store import access
 from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, SourceRecordRow
 from hub.store.uow import admin_session
@@ -94,6 +95,7 @@ def _applier(
     """One applier process: drains the shared inbox until nothing is left to claim; reports
     how many changes it applied and the wall-clock time its last productive batch ended."""
     hub = bootstrap(Settings(database_url=url, apply_cache_size=cache))
+    memory.settle()  # as `concord apply --follow` does
     start.wait()
     done, last, idle, deferred = 0, time.time(), 0, 0
     try:
@@ -205,6 +207,7 @@ def main(
     print(f"machine: {machine()}; load average {load_average()}")
     if profile:
         with filled_hub(database, n, updates=updates) as (hub, _):
+            memory.settle()  # as a worker process does
             prof = cProfile.Profile()
             began = time.perf_counter()
             prof.enable()
