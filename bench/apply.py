@@ -56,12 +56,16 @@ def filled_hub(
                 access.add_source(s, src, ["client"], None, None, {"client"})
         now = datetime.now(UTC)
         for source, body in build_batches(n, batch):
-            changes = tuple(as_change(source, c, now) for c in json.loads(body)["changes"])
-            hub.bus.accept(AcceptChanges(source, changes))
+            _accept(hub, source, json.loads(body)["changes"], now)
         if updates:
             hub.bus.drain(batch)
             _queue_updates(hub, n, batch, now)
+        memory.settle()  # as a worker process does before it applies
         yield hub, hub.settings.database_url
+
+
+def _accept(hub: Hub, source: str, changes: list[dict[str, object]], now: datetime) -> None:
+    hub.bus.accept(AcceptChanges(source, tuple(as_change(source, c, now) for c in changes)))
 
 
 def _queue_updates(hub: Hub, n: int, batch: int, now: datetime) -> None:
@@ -81,8 +85,7 @@ def _queue_updates(hub: Hub, n: int, batch: int, now: datetime) -> None:
         )
     for source, changes in by_source.items():
         for i in range(0, len(changes), batch):
-            part = tuple(as_change(source, c, now) for c in changes[i : i + batch])
-            hub.bus.accept(AcceptChanges(source, part))
+            _accept(hub, source, changes[i : i + batch], now)
 
 
 def _applier(
@@ -207,7 +210,6 @@ def main(
     print(f"machine: {machine()}; load average {load_average()}")
     if profile:
         with filled_hub(database, n, updates=updates) as (hub, _):
-            memory.settle()  # as a worker process does
             prof = cProfile.Profile()
             began = time.perf_counter()
             prof.enable()

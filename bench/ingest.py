@@ -32,7 +32,6 @@ from sqlalchemy import func, select
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
 from hub.domain.model import Change, derive_event_id
-from hub.runtime import memory
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -351,7 +350,6 @@ def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
     from bench.apply import filled_hub  # it builds on this module
 
     with filled_hub(kind, n, batch) as (hub, _):
-        memory.settle()  # as a worker process does
         start = time.perf_counter()
         report = hub.bus.drain(hub.settings.worker_batch)
         took = time.perf_counter() - start
