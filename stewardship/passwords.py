@@ -6,20 +6,38 @@ The hasher is module state so that tests can swap in cheap parameters once
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+
+def _dummy_for(hasher: PasswordHasher) -> str:
+    """A hash no password matches, with ``hasher``'s parameters.
+
+    Verified when the name is unknown, so that a wrong name costs as long as a wrong password
+    and response times do not tell which names exist. Verifying costs what the parameters in
+    the string say, whatever its salt and digest, so random bytes do: hashing a password here
+    instead cost every process that imports this module one full hash (~0.1 s) at start.
+    """
+
+    def b64(n: int) -> str:
+        return base64.b64encode(secrets.token_bytes(n)).decode().rstrip("=")
+
+    params = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    return f"$argon2id$v=19${params}${b64(hasher.salt_len)}${b64(hasher.hash_len)}"
+
+
 _hasher = PasswordHasher()
-# Verified when the name is unknown, so that a wrong name costs as long as a wrong password
-# and response times do not tell which names exist.
-_dummy = _hasher.hash("not a password of anyone")
+_dummy = _dummy_for(_hasher)
 
 
 def use_cost(time_cost: int, memory_cost_kib: int) -> None:
     """Change the hashing cost (tests use the cheapest; production keeps the default)."""
     global _hasher, _dummy
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
-    _dummy = _hasher.hash("not a password of anyone")
+    _dummy = _dummy_for(_hasher)
 
 
 def hash_password(password: str) -> str:

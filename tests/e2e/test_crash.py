@@ -1,10 +1,12 @@
-"""Crash: `concord serve` (and `concord apply --follow`) killed with SIGKILL while 10k changes
-stream in over HTTP lose nothing and apply nothing twice.
+"""Crash: `concord serve` (and `concord apply --follow`) killed with SIGKILL while 5,000
+changes stream in over HTTP lose nothing and apply nothing twice.
 
-Each scenario runs the hub as real subprocesses, streams the same 10,000 client changes (new
+Each scenario runs the hub as real subprocesses, streams the same 5,000 client changes (new
 records, repeated updates, late older updates that must be stale, a few deletes, records of
-CRM and ERP that link by website, declared as a key) from a client thread in batches of 250,
-and kills the applying process at random moments several times, restarting it each time. A
+CRM and ERP that link by website, declared as a key) from a client thread in batches of 125,
+and kills the applying process at random moments several times, restarting it each time. The
+client runs ahead of the kills by a fifth of the stream at most, so each kill lands while
+changes still stream in, however fast the machine takes them. A
 batch counts as sent only once 202 came back; after a connection error the client sends the
 same batch again, which event ids make harmless: a batch is stored whole or not at all, and a
 resend of a batch stored just before the crash comes back as all duplicates.
@@ -57,8 +59,9 @@ from hub.store.uow import admin_session
 from tests.conftest import CONTACT_KEYS, make_hub
 from tests.support.process import Proc
 
-N_CHANGES = 10_000  # what matters is kills with work in flight, not the count
-BATCH = 250  # per POST and per apply batch: 42 posts, so three kills land mid-stream
+N_CHANGES = 5_000  # what matters is kills with work in flight, not the count
+BATCH = 125  # per POST and per apply batch: 42 posts, opened to the client a step per kill
+GAP = 0.1  # seconds between two posts: the stream lasts through the kills on a fast machine
 SOURCES = ("crm", "erp")
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 DELETE_DISTANCE = 2 * BATCH + 1  # a delete is never in the same apply batch as its create
@@ -359,7 +362,12 @@ def wait_healthy(base: str, proc: Proc, timeout: float = 30) -> None:
 
 
 class Streamer(threading.Thread):
-    """Posts every batch in order; a batch is sent once 202 came back, else it is resent."""
+    """Posts every batch in order; a batch is sent once 202 came back, else it is resent.
+
+    It posts a batch every ``GAP`` seconds at most, as a busy source would, so kills find
+    requests in flight, and no more than ``allowed`` batches, one until told more: the killer
+    opens the stream a step at a time, so no kill comes after the last batch only because the
+    client was quick."""
 
     def __init__(self, base: str, keys: dict[str, str], batches: list[Batch]) -> None:
         super().__init__(name="crash-streamer", daemon=True)
@@ -373,6 +381,18 @@ class Streamer(threading.Thread):
         self.lost_answers = 0  # batches stored before a crash whose 202 never came back
         self.error: str | None = None
         self.stop = threading.Event()
+        self.allowed = 1
+        self._gate = threading.Condition()
+
+    def allow(self, n: int) -> None:
+        with self._gate:
+            self.allowed = n
+            self._gate.notify_all()
+
+    def _wait_for_gate(self) -> None:
+        with self._gate:
+            while self.sent >= self.allowed and not self.stop.is_set():
+                self._gate.wait(0.1)
 
     def run(self) -> None:
         try:
@@ -384,6 +404,8 @@ class Streamer(threading.Thread):
         deadline = time.monotonic() + 240
         with httpx.Client(base_url=self.base, timeout=30) as client:
             for source, body, n in self.batches:
+                self._wait_for_gate()
+                time.sleep(GAP)
                 tries = 0
                 while True:
                     tries += 1
@@ -442,7 +464,7 @@ def pending(url: str) -> int:
 
 def wait_applied(url: str, procs: list[Proc], stall: float = 90) -> None:
     """Wait until nothing is pending; fail when the pending count stops going down for
-    ``stall`` seconds (a stuck applier), not after a fixed total: on a loaded machine 7,000
+    ``stall`` seconds (a stuck applier), not after a fixed total: on a loaded machine 4,000
     changes left after the last kill can take longer than that while progressing."""
     deadline, last = time.monotonic() + stall, -1
     while (left := pending(url)) > 0:
@@ -503,7 +525,9 @@ def kill_while_streaming(
     mostly hits an apply transaction midway (the worker often keeps up and idles, and a kill
     of an idle worker proves little), else an ingest."""
     at: list[tuple[int, int]] = []
-    for _ in range(kills):
+    step = len(run.stream) // (kills + 2)  # kill k comes before batch step * (k + 2) is sent
+    for k in range(kills):
+        streamer.allow(step * (k + 2))
         time.sleep(rng.uniform(*pause))
         deadline = time.monotonic() + 5
         while not pending(run.url) and time.monotonic() < deadline:
@@ -515,6 +539,7 @@ def kill_while_streaming(
         victim.start()
         if restart_healthy:
             wait_healthy(restart_healthy, victim)
+    streamer.allow(len(run.stream))
     return at
 
 
@@ -545,7 +570,7 @@ def finish(
 
 def test_serve_killed_while_streaming(run: Run, reference: State) -> None:
     """The embedded mode: `concord serve` with its worker, killed (API and worker at once)
-    three times at random moments while a client streams 10k changes."""
+    three times at random moments while a client streams 5,000 changes."""
     keys = register_sources(run.url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
