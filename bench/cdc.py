@@ -21,7 +21,7 @@ import psycopg
 import typer
 from rich.console import Console
 
-from bench.ingest import bench_hub, machine
+from bench.ingest import bench_hub, load_average, machine
 from connectors.inbound.mappings import parse_mappings
 from connectors.inbound.pg_logical import PostgresConnector
 from hub.store import access
@@ -133,6 +133,7 @@ def run_cdc_bench(n: int, database: str, batch: int, console: Console) -> int:
         console.print("--database must be sqlite, postgres or both")
         return 2
     console.print(f"concord bench cdc (PostgreSQL logical decoding): {machine()}")
+    console.print(f"load average: {load_average()}")
     console.print(
         f"source: throwaway PostgreSQL cluster; {n} rows snapshot, then {n} changes "
         f"({n // 2} updates, {n - n // 2} inserts, 100 per source transaction); batch {batch}"
@@ -141,6 +142,7 @@ def run_cdc_bench(n: int, database: str, batch: int, console: Console) -> int:
         with ThrowawayCluster() as cluster:
             for kind in kinds:
                 _one(kind, cluster, n, batch, console)
+                console.print(f"  load average after {kind}: {load_average()}")
     except ClusterUnavailable as exc:
         console.print(f"cannot start a source cluster: {exc}")
         return 2

@@ -32,7 +32,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
-from bench.ingest import INDUSTRIES, bench_database, machine
+from bench.ingest import INDUSTRIES, bench_database, load_average, machine
 from hub.store import access
 from hub.store.db import make_engine
 from hub.store.migrate import upgrade
@@ -213,7 +213,8 @@ def _run(
         rate = n / (end - first)
         console.print(
             f"{workers} worker(s): {n:,} changes applied in {end - first:.1f} s "
-            f"(first in inbox {first - started:.1f} s after start): {rate:,.0f} changes/s"
+            f"(first in inbox {first - started:.1f} s after start): {rate:,.0f} changes/s; "
+            f"load average {load_average()}"
         )
         return rate
 
@@ -221,7 +222,7 @@ def _run(
 def run_kafka_bench(n: int, workers: list[int], console: Console) -> int:
     """Produce N Debezium events once, then apply them with each number of workers."""
     console.print(f"concord bench kafka: {n:,} Debezium events, workers {workers}")
-    console.print(f"machine: {machine()}")
+    console.print(f"machine: {machine()}; load average {load_average()}")
     events = build_events(n)
     with (
         broker(console) as (bootstrap, local),
@@ -247,6 +248,7 @@ def run_kafka_bench(n: int, workers: list[int], console: Console) -> int:
         for w, r in sorted(rates.items()):
             assert r is not None and base is not None
             console.print(f"  {w} worker(s): {r:,.0f} changes/s ({r / base:.2f}x)")
+    console.print(f"load average after: {load_average()}")
     return 0
 
 

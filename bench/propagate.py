@@ -254,7 +254,7 @@ def run_propagate(rate: int, seconds: float, database: str, console: Console) ->
 
 
 def run_soak(minutes: float, rate: int, database: str, every: float, console: Console) -> int:
-    console.print(f"machine: {machine()}")
+    console.print(f"machine: {machine()}; load average {load_average()}")
     console.print(
         f"soak ({database}, one concord serve process): {rate:,} new clients/s for "
         f"{minutes:g} min, a line every {every:g} s"

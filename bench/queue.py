@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import insert, select, text
 
-from bench.ingest import bench_database, machine
+from bench.ingest import bench_database, load_average, machine
 from hub.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
@@ -157,6 +157,7 @@ def bench_queue(
     """Time the steward's queue and compare pages over N pending candidates."""
     console = Console()
     console.print(f"concord bench queue: {n} pending candidates, {repeat} requests per page")
-    console.print(f"machine: {machine()}")
+    console.print(f"machine: {machine()}; load average {load_average()}")
     for kind in ("sqlite", "postgres") if database == "both" else (database,):
         _run(kind, n, repeat, console)
+        console.print(f"  load average after {kind}: {load_average()}")
