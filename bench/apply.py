@@ -45,11 +45,12 @@ app = typer.Typer(add_completion=False)
 
 @contextmanager
 def filled_hub(
-    kind: str, n: int, batch: int = 500, updates: bool = False
+    kind: str, n: int, batch: int = 500, updates: bool = False, keyed: float = 1.0
 ) -> Iterator[tuple[Hub, str]]:
     """A migrated hub on a throwaway database whose inbox holds ``n`` pending changes: the
     mixed data, or (``updates``) that data applied first and then ``n`` updates of the records
-    it made, the case of a CRM's mass update or a month-end reload."""
+    it made, the case of a CRM's mass update or a month-end reload; a ``keyed`` share of those
+    changes a field the matcher reads as well."""
     with bench_hub(kind) as (hub, _):
         with admin_session(hub.engine) as s:
             for src in ("crm", "erp"):
@@ -59,7 +60,7 @@ def filled_hub(
             _accept(hub, source, json.loads(body)["changes"], now)
         if updates:
             hub.bus.drain(batch)
-            _queue_updates(hub, n, batch, now)
+            _queue_updates(hub, n, batch, now, keyed)
         memory.settle()  # as a worker process does before it applies
         yield hub, hub.settings.database_url
 
@@ -68,9 +69,11 @@ def _accept(hub: Hub, source: str, changes: list[dict[str, object]], now: dateti
     hub.bus.accept(AcceptChanges(source, tuple(as_change(source, c, now) for c in changes)))
 
 
-def _queue_updates(hub: Hub, n: int, batch: int, now: datetime) -> None:
-    """``n`` updates of stored records, each a newer image with another industry and phone:
-    golden records change, and so does the key index (a phone is evidence the matcher counts)."""
+def _queue_updates(hub: Hub, n: int, batch: int, now: datetime, keyed: float) -> None:
+    """``n`` updates of stored records, each a newer image with another industry (golden
+    records change); a ``keyed`` share has another phone too, so the key index changes as well
+    (a phone is evidence the matcher counts), while the others change no field a key reads, as
+    most of a CRM's mass update (a status, an industry, an owner) does not."""
     with hub.engine.connect() as c:
         stored = c.execute(
             select(SourceRecordRow.source, SourceRecordRow.source_key, SourceRecordRow.attributes)
@@ -79,7 +82,9 @@ def _queue_updates(hub: Hub, n: int, batch: int, now: datetime) -> None:
     by_source: dict[str, list[dict[str, object]]] = {}
     for i in range(n):
         source, key, attrs = rng.choice(stored)
-        image = {**attrs, "industry": rng.choice(INDUSTRIES), "phone": f"+44 20 7946 {i:05d}"}
+        image = {**attrs, "industry": rng.choice(INDUSTRIES)}
+        if rng.random() < keyed:
+            image["phone"] = f"+44 20 7946 {i:05d}"
         by_source.setdefault(source, []).append(
             {"key": key, "sequence": 10_000_000 + i, "attributes": image}
         )
@@ -200,16 +205,23 @@ def main(
     updates: Annotated[
         bool, typer.Option(help="Time N updates of known records, not the mixed data.")
     ] = False,
+    keyed: Annotated[
+        float, typer.Option(help="--updates: the share that changes a field a key reads too.")
+    ] = 1.0,
     cache: Annotated[
         str, typer.Option(help="Candidate cache sizes to compare per applier count, e.g. 0,50000.")
     ] = str(Settings().apply_cache_size),
 ) -> None:
     """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
-    shape = "updates of known records (after the mixed data)" if updates else "mixed changes"
+    shape = (
+        f"updates of known records (after the mixed data; {keyed:.0%} change a keyed field)"
+        if updates
+        else "mixed changes"
+    )
     print(f"concord bench apply: {n:,} {shape}, batches of {batch}, {database}")
     print(f"machine: {machine()}; load average {load_average()}")
     if profile:
-        with filled_hub(database, n, updates=updates) as (hub, _):
+        with filled_hub(database, n, updates=updates, keyed=keyed) as (hub, _):
             prof = cProfile.Profile()
             began = time.perf_counter()
             prof.enable()
@@ -225,7 +237,7 @@ def main(
     failures: list[str] = []
     for count in [int(a) for a in appliers.split(",")]:  # "1,2,4,1": a repeat shows drift
         for size in [int(c) for c in cache.split(",")]:
-            with filled_hub(database, n, updates=updates) as (hub, url):
+            with filled_hub(database, n, updates=updates, keyed=keyed) as (hub, url):
                 rates.append((f"{count}/{size}", _scale(url, count, batch, size)))
                 failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
                 print(f"    load average now {load_average()}")

@@ -48,6 +48,11 @@ class DeterministicMatcher:
         """The declared keys of ``domain`` in priority order; empty for an unknown domain."""
         return self._keys.get(domain, ())
 
+    def key_fields(self, domain: str) -> frozenset[str]:
+        """Every field a key of ``domain`` reads: a record's keys are a function of these
+        fields alone, so whoever keeps keys may keep them by these values."""
+        return frozenset(p.field for key in self.keys_for(domain) for p in key.parts)
+
     def deterministic_keys(self, domain: str, record: Mapping[str, object]) -> list[str]:
         """Key values of ``record`` in priority order, skipping keys it cannot fill.
 

@@ -124,6 +124,17 @@ class FellegiSunterMatcher:
         spec = self._specs.get(domain)
         return spec.blocking.keys(record) if spec else []
 
+    def key_fields(self, domain: str) -> frozenset[str]:
+        """Every field the deterministic, blocking and value keys of ``domain`` read (every
+        comparison's, a superset of the value keys'): the keys are a function of these fields
+        alone, since each normaliser sees one value."""
+        fields = set(self._deterministic.key_fields(domain) if self._deterministic else ())
+        spec = self._specs.get(domain)
+        if spec is not None:
+            fields.update(p.field for rule in spec.blocking.rules for p in rule.parts)
+            fields.update(f for comp in spec.comparisons for f in comp.fields)
+        return frozenset(fields)
+
     def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
         """Per comparison whose value frequency matters, the key that counts its holders.
 

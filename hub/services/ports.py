@@ -34,6 +34,11 @@ class Matcher(Protocol):
         record's value (term frequencies and generic values, see docs/architecture.md)."""
         ...
 
+    def key_fields(self, domain: str) -> frozenset[str] | None:
+        """The fields the three kinds of keys above read, or ``None`` when the matcher cannot
+        say (then nothing is kept by them): records alike in these have the same keys."""
+        ...
+
     def spec(self, domain: str) -> MatchSpec | None:
         """The domain's match spec (for its cluster guard), ``None`` if not fuzzy-matched."""
         ...

@@ -7,6 +7,7 @@ index, pending references, the outbox, and the pending candidates of records tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ class Survival:
         self.domains = domains
         self.matcher = matcher
         self._keys: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._fields: dict[str, tuple[str, ...]] = {}  # per domain; () when none can be named
 
     def run(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         """Recompute ``batch.to_resurvive``; returns (events written, golden records created)."""
@@ -177,14 +179,40 @@ class Survival:
         deterministic, blocking and value keys of each, and the population key."""
         return {POPULATION_KEY}.union(*(self._view_keys(spec, v) for v in views))
 
-    def _view_keys(self, spec: DomainSpec, view: dict[str, Any]) -> frozenset[str]:
-        return frozenset(
+    def _view_keys(self, spec: DomainSpec, view: Mapping[str, Any]) -> frozenset[str]:
+        """The deterministic, blocking and value keys of one view.
+
+        Every change re-survives its whole golden record, so the keys of its other records
+        were computed again and again, and an update that changes no field a key reads (a
+        status, an industry, payment terms) computed the same keys anew. Keys are a function
+        of the fields the matcher names in ``key_fields``, so they are kept by those fields'
+        values (with their types: ``1`` and ``True`` normalise apart), for as long as this
+        applier lives; no database state is involved, so several appliers stay correct."""
+        fields = self._fields.get(spec.name)
+        if fields is None:
+            named = self.matcher.key_fields(spec.name)
+            fields = self._fields[spec.name] = tuple(sorted(named)) if named is not None else ()
+        memo: tuple[Any, ...] | None = None
+        if fields:
+            memo = (spec.name, *((v.__class__, v) for v in map(view.get, fields)))
+            try:
+                found = self._keys.get(memo)
+            except TypeError:  # a list or a mapping: compute, keep nothing
+                memo = found = None
+            if found is not None:
+                return found
+        found = frozenset(
             (
                 *self.matcher.deterministic_keys(spec.name, view),
                 *self.matcher.blocking_keys(spec.name, view),
                 *self.matcher.value_keys(spec.name, view).values(),
             )
         )
+        if memo is not None:
+            if len(self._keys) >= KEYS_KEPT:  # simply start again: no order to keep
+                self._keys.clear()
+            self._keys[memo] = found
+        return found
 
     def _record_keys(
         self,
@@ -194,30 +222,12 @@ class Survival:
         sources: dict[str, SourceSpec],
     ) -> frozenset[str]:
         """What the key index holds for one live source record of a golden record (which
-        holds the union of its records', entity-centric, and the population key): its
-        deterministic, blocking and value keys.
-
-        Every change re-survives the whole golden record, so the keys of its other records
-        were computed again and again. They are a function of the record's view, which is one
-        of its source, its image (the digest) and its resolved references, so they are kept
-        by those, here for as long as this applier lives (no database state is involved)."""
+        holds the union of its records', entity-centric, and the population key)."""
         source = source_named(sources, r.source)
         resolved = {
             ref.name: refs.get((r.source + "\x00" + r.key, ref.name)) for ref in spec.references
         }
-        memo = (source, spec.name, r.digest, tuple(sorted(resolved.items(), key=str)))
-        kept = True
-        try:
-            found = self._keys.get(memo)
-        except TypeError:  # a reference that is not a plain value: compute, keep nothing
-            kept, found = False, None
-        if found is None:
-            found = self._view_keys(spec, spec.match_view(source, r.attributes, resolved))
-            if kept:
-                if len(self._keys) >= KEYS_KEPT:  # simply start again: no order to keep
-                    self._keys.clear()
-                self._keys[memo] = found
-        return found
+        return self._view_keys(spec, spec.match_view(source, r.attributes, resolved))
 
     @staticmethod
     def _unlink_never_stored(batch: Batch, gid: str) -> None:

@@ -713,6 +713,9 @@ class DelegatingMatcher:
     def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
         return self.inner.value_keys(domain, record)
 
+    def key_fields(self, domain: str) -> None:
+        return None  # a subclass may compute keys from anything: keep none by fields
+
     def spec(self, domain: str) -> None:
         return None
 
