@@ -55,11 +55,15 @@ def bench_propagate(
     rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
     seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
     database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    split: Annotated[
+        bool,
+        typer.Option(help="serve --no-worker, apply --follow and deliver: three processes."),
+    ] = False,
 ) -> None:
     """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
     from bench.propagate import run_propagate
 
-    sys.exit(run_propagate(rate, seconds, database, out))
+    sys.exit(run_propagate(rate, seconds, database, out, split))
 
 
 @bench_app.command("deliver")

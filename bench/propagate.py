@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 
+SPLIT = "concord serve --no-worker, apply --follow and deliver as three processes"
 _LETTERS = "bcdfghjklmnpqrstvwxz"
 _VOWELS = "aeiou"
 
@@ -122,7 +124,29 @@ class Harness:
 
 
 @contextmanager
-def harness(database: str, console: Console) -> Iterator[Harness]:
+def _workers(env: dict[str, str], split: bool) -> Iterator[None]:
+    """With ``split``, the apply and delivery workers as processes of their own, as a
+    scale-out deployment runs them beside ``concord serve --no-worker``."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for args in ((["apply", "--follow"], ["deliver"]) if split else ())
+    ]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+@contextmanager
+def harness(database: str, console: Console, split: bool = False) -> Iterator[Harness]:
     receiver = Receiver()
     http = ThreadingHTTPServer(("127.0.0.1", free_port()), receiver.handler())
     http.daemon_threads = True
@@ -144,7 +168,10 @@ def harness(database: str, console: Console) -> Iterator[Harness]:
             "CONCORD_WEBHOOK_ALLOW_PRIVATE": "127.0.0.1/32",  # the receiver is on this machine
         }
         try:
-            with serving(env) as (base, server):
+            with (
+                serving(env, *(["--no-worker"] if split else [])) as (base, server),
+                _workers(env, split),
+            ):
                 r = httpx.post(
                     f"{base}/api/v1/subscriptions",
                     json={
@@ -220,9 +247,11 @@ def _pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
 
-def run_propagate(rate: int, seconds: float, database: str, console: Console) -> int:
+def run_propagate(
+    rate: int, seconds: float, database: str, console: Console, split: bool = False
+) -> int:
     console.print(f"machine: {machine()}; load average {load_average()}")
-    with harness(database, console) as h:
+    with harness(database, console, split) as h:
         drive(h, min(rate, 100), 1.0, start_at=0)  # warm up: imports, first connections
         wait_delivered(h, list(h.accepted))
         warm = len(h.accepted)
@@ -234,7 +263,8 @@ def run_propagate(rate: int, seconds: float, database: str, console: Console) ->
         wall = time.monotonic() - start
         lat = _latencies(h, keys)
     console.print(
-        f"propagate ({database}, one concord serve process, webhook subscriber on loopback): "
+        f"propagate ({database}, {SPLIT if split else 'one concord serve process'}, webhook "
+        "subscriber on loopback): "
         f"{sent:,} new clients offered at {rate:,}/s for {seconds:g} s "
         f"(accepted in {posting:.1f} s: {sent / posting:,.0f}/s)"
     )
