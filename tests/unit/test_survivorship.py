@@ -329,3 +329,48 @@ class TestSurviveDomain:
         assert attributes["skills"] == ["math", "python"]
         assert provenance["skills"]["rule"] == "union"
         assert provenance["job_title"] == {"source": "time", "key": "T-1", "rule": "most_recent"}
+
+
+def _source_priority_as_it_was(
+    spec: FieldSpec, name: str, offers: list[Contribution]
+) -> object | None:
+    """The rule as written before it kept the owner order (two passes, min then max)."""
+    order = {kind: i for i, kind in enumerate(spec.owners)}
+    owned = [c for c in offers if c.kind in order]
+    if not owned:
+        return None
+    top = min((order[c.kind], c.rank) for c in owned)
+    best = max(
+        (c for c in owned if (order[c.kind], c.rank) == top),
+        key=lambda c: (c.changed_at, c.sequence or 0, c.source, c.key),
+    )
+    return best.values[name], best.source, best.key
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_source_priority_picks_what_the_two_pass_rule_picked(seed: int) -> None:
+    """Random offers with tied kinds, ranks, times and sequences: the one-pass rule picks the
+    same offer, or none, as the rule it replaced."""
+    import random
+
+    rng = random.Random(seed)
+    spec = FieldSpec("name", owners=tuple(rng.sample(["erp", "crm", "psa"], rng.randint(1, 3))))
+    offers = [
+        Contribution(
+            source=rng.choice(["crm", "erp"]),
+            kind=rng.choice(["crm", "erp", "psa", "hr"]),
+            rank=rng.randint(0, 2),
+            key=rng.choice(["A", "B"]),
+            changed_at=T0 + timedelta(minutes=rng.randint(0, 1)),
+            sequence=rng.choice([None, 1]),
+            values={"name": f"v{i}"},
+        )
+        for i in range(rng.randint(0, 8))
+    ]
+    got = source_priority(spec, "name", offers)
+    want = _source_priority_as_it_was(spec, "name", offers)
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert (got.value, got.provenance["source"], got.provenance["key"]) == want
