@@ -109,17 +109,23 @@ def client_attributes(k: int, rng: random.Random, typo: bool = False) -> dict[st
     }
 
 
+def concord_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """One ``concord`` command in a process of its own, as a deployment runs it; its output
+    is dropped (a bench prints its own figures)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @contextmanager
 def serving(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``concord serve`` (with ``args``) in its own process on a free port, as production
     runs it: its base URL and process once it answers ``/healthz``; stopped afterwards."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = concord_process(env, "serve", "--port", str(port), *args)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, server)
@@ -254,21 +260,11 @@ def _run_one(
         port = free_port()
         env = {**os.environ, "CONCORD_DATABASE_URL": url}
         split = kind == "postgres"
-        cmd = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)]
-        server = subprocess.Popen(
-            [*cmd, "--no-worker"] if split else cmd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        server = concord_process(
+            env, "serve", "--port", str(port), *(["--no-worker"] if split else [])
         )
         workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "apply", "--follow"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(appliers if split else 0)
+            concord_process(env, "apply", "--follow") for _ in range(appliers if split else 0)
         ]
         base = f"http://127.0.0.1:{port}"
         try:

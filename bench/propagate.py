@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +31,7 @@ import httpx
 import orjson
 from rich.console import Console
 
-from bench.ingest import bench_database, load_average, machine, serving
+from bench.ingest import bench_database, concord_process, load_average, machine, serving
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -128,12 +127,7 @@ def _workers(env: dict[str, str], split: bool) -> Iterator[None]:
     """With ``split``, the apply and delivery workers as processes of their own, as a
     scale-out deployment runs them beside ``concord serve --no-worker``."""
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        concord_process(env, *args)
         for args in ((["apply", "--follow"], ["deliver"]) if split else ())
     ]
     try:

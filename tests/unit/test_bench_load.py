@@ -22,10 +22,9 @@ def test_every_bench_that_prints_the_machine_prints_the_load() -> None:
     folder = Path(bench.__file__).parent
     printing = {}
     for path in sorted(folder.glob("*.py")):
-        names = _called(ast.parse(path.read_text(encoding="utf-8")))
+        source = path.read_text(encoding="utf-8")
+        names = _called(ast.parse(source))
         if "machine" in names:
-            printing[path.name] = "load_average" in names or "getloadavg" in str(
-                path.read_text(encoding="utf-8")
-            )
+            printing[path.name] = "load_average" in names or "getloadavg" in source
     assert len(printing) >= 10, printing  # the benches are found, not an empty folder
     assert all(printing.values()), [name for name, ok in printing.items() if not ok]

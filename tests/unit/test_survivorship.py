@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -351,8 +352,6 @@ def _source_priority_as_it_was(
 def test_source_priority_picks_what_the_two_pass_rule_picked(seed: int) -> None:
     """Random offers with tied kinds, ranks, times and sequences: the one-pass rule picks the
     same offer, or none, as the rule it replaced."""
-    import random
-
     rng = random.Random(seed)
     spec = FieldSpec("name", owners=tuple(rng.sample(["erp", "crm", "psa"], rng.randint(1, 3))))
     offers = [
