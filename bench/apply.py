@@ -113,7 +113,7 @@ def _applier(
             deferred += r.deferred
             if moved:
                 done, last, idle = done + moved, time.time(), 0
-            elif r.deferred:  # another applier holds those records; not idle
+            elif r.others_hold_work:  # another applier holds those records; not idle
                 time.sleep(0.01)
             else:
                 idle += 1

@@ -225,7 +225,7 @@ def _load(
     while True:
         applied = hub.bus.apply(ApplyPending(hub.settings.worker_batch))
         step = applied.applied + applied.stale + applied.dead
-        if step == 0 and applied.deferred:
+        if step == 0 and applied.others_hold_work:
             time.sleep(0.02)  # a worker is applying some of those records: wait for it
             continue
         if step == 0:

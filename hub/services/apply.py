@@ -12,6 +12,7 @@ records (by the domain's rules), curation is a steward's hand, evidence rescores
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from hub.domain.model import Change, SourceRecord, attributes_digest, is_newer
@@ -38,6 +39,8 @@ class Applier:
         self.domains = domains
         self.cache_size = cache_size
         self.matcher = matcher
+        # who claims: appliers that share an inbox count each other (hub/store/inbox.py)
+        self.id = str(uuid.uuid4())
 
     @property
     def matcher(self) -> Matcher:

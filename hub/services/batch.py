@@ -22,12 +22,29 @@ class ApplyReport:
     one_by_one: int = 0  # batches that failed whole and were applied change by change
     # claimed rows left pending because another batch was applying one of their records
     deferred: int = 0
+    # inbox partitions with pending rows that another applier held, so this one left them
+    busy: int = 0
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
 
     def add(self, other: ApplyReport) -> None:
-        for name in ("applied", "stale", "dead", "events", "created", "one_by_one", "deferred"):
+        for name in (
+            "applied",
+            "stale",
+            "dead",
+            "events",
+            "created",
+            "one_by_one",
+            "deferred",
+            "busy",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_source.update(other.by_source)
+
+    @property
+    def others_hold_work(self) -> bool:
+        """Pending work was left because another applier holds it: an empty turn then does
+        not mean an empty inbox, so "until the inbox is empty" loops wait and look again."""
+        return self.deferred > 0 or self.busy > 0
 
 
 @dataclass

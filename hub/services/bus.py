@@ -192,7 +192,7 @@ class MessageBus:
         schedule = StatisticsSchedule()
         while True:
             r = self.apply(ApplyPending(limit))
-            if r.applied + r.stale + r.dead == 0 and r.deferred:
+            if r.applied + r.stale + r.dead == 0 and r.others_hold_work:
                 time.sleep(0.02)  # another applier holds those records: their turn comes
                 continue
             if r.applied + r.stale + r.dead == 0:

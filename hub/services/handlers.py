@@ -69,11 +69,15 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
     transaction (``hub.services.fallback``), so that the change at fault goes to the dead
     letters alone, with its reason, and the rest still apply."""
     with uow_factory() as uow:
-        claimed = uow.inbox.claim(cmd.limit)
+        claimed = uow.inbox.claim(cmd.limit, applier.id)
         rows = applier.free_rows(uow, claimed) if claimed else []
         if not rows:
             uow.commit()  # rows that could not even be read went to the dead letters
-            return ApplyReport(dead=uow.inbox.dead_at_claim, deferred=len(claimed))
+            return ApplyReport(
+                dead=uow.inbox.dead_at_claim,
+                deferred=len(claimed),
+                busy=uow.inbox.busy_at_claim,
+            )
         try:
             report = _whole(uow, applier, rows)
         except Exception:
@@ -101,6 +105,7 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
             )
         uow.commit()
         report.dead += uow.inbox.dead_at_claim
+        report.busy += uow.inbox.busy_at_claim
         report.deferred += len(claimed) - len(rows)
         return report
 

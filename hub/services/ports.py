@@ -58,9 +58,12 @@ class InboxRepo(Protocol):
 
     # rows the last claim could not read back: already dead-lettered, in the claim's transaction
     dead_at_claim: int
+    # partitions with pending rows that the last claim found another applier holding
+    busy_at_claim: int
 
-    def claim(self, limit: int) -> list[tuple[int, Change]]:
-        """Lock up to ``limit`` pending rows for this transaction, oldest first."""
+    def claim(self, limit: int, applier: str = "") -> list[tuple[int, Change]]:
+        """Lock up to ``limit`` pending rows for this transaction, oldest first (of the
+        partitions ``applier`` could take, where appliers share the inbox)."""
         ...
 
     def mark(self, statuses: Mapping[int, str], at: datetime) -> None: ...

@@ -21,6 +21,9 @@ from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 KEYS_KEPT = 200_000  # records whose index keys an applier keeps (a few hundred bytes each)
+# merges a batch follows from one golden record to its winner before it gives up: a chain
+# that long is a corrupt store, and a batch must not hold its locks for ever on one
+MERGE_HOPS = 50
 
 
 @dataclass
@@ -147,8 +150,13 @@ class Survival:
     def follow_merges(self, uow: UnitOfWork, batch: Batch, now: datetime) -> None:
         """Records of this batch linked to a golden record that a steward merged away while
         the batch worked (it read the record before the merge committed) follow it to its
-        winner, so no live record is left on a merged golden record."""
-        while True:
+        winner, so no live record is left on a merged golden record.
+
+        Each winner is read again, locked, even when the batch holds a copy: a copy read
+        before a steward undid a merge and merged the other way still says "merged", and
+        following it went round in a circle (A into B, B into A) for ever, holding the
+        batch's locks, until the chaos checker's inbox stopped draining."""
+        for _ in range(MERGE_HOPS):
             gone = {
                 gid: g.merged_into
                 for gid, g in batch.goldens.items()
@@ -170,9 +178,9 @@ class Survival:
                 r.golden_id, r.dirty = gone[r.golden_id or ""], True
             winners = {r.golden_id for r in moved if r.golden_id}
             batch.to_resurvive |= winners
-            missing = winners - batch.goldens.keys()
-            batch.goldens.update(uow.golden.load(missing, lock=True))
+            batch.goldens.update(uow.golden.load(winners, lock=True))
             uow.records.save(moved, now)
+        raise RuntimeError(f"merged golden records lead back to each other: {sorted(gone)}")
 
     def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
         """What the key index holds for a golden record of these views (entity-centric): the

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.model import Change, UnreadableMessage
 from hub.store import tables as t
+from hub.store.inbox_partitions import claim_partitions, partition_of
 from hub.store.sql import (
     bulk_insert,
     chunks,
@@ -37,6 +38,7 @@ class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.s = session
         self.dead_at_claim = 0
+        self.busy_at_claim = 0
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -56,6 +58,7 @@ class SqlInbox:
                 "correlation_id": c.correlation_id,
                 "received_at": received_at,
                 "status": "pending",
+                "partition": partition_of(c.source, c.domain, c.key),
             }
             for c in changes
         ]
@@ -93,17 +96,19 @@ class SqlInbox:
                 fresh.append(r)
         return fresh
 
-    def claim(self, limit: int) -> list[tuple[int, Change]]:
-        """Lock the oldest pending rows, then read them. A row that cannot be read back (a
-        stored time no Python datetime holds, from before validation refused it) would fail
-        every batch and stop the hub: it goes to the dead letters alone, with what can be
-        read of it, and the rest are returned (docs/architecture.md, "Bad input")."""
+    def claim(self, limit: int, applier: str = "") -> list[tuple[int, Change]]:
+        """Lock the oldest pending rows, then read them: on PostgreSQL, of the partitions
+        ``applier`` could take (``hub.store.inbox_partitions``). A row that cannot be
+        read back (a stored time no Python datetime holds, from before validation refused it)
+        would fail every batch and stop the hub: it goes to the dead letters alone, with what
+        can be read of it, and the rest are returned (docs/architecture.md, "Bad input")."""
         ib = table_of(t.InboxRow)
-        self.dead_at_claim = 0
-        stmt = select(ib.c.id).where(ib.c.status == "pending").order_by(ib.c.id).limit(limit)
+        self.dead_at_claim = self.busy_at_claim = 0
         if is_postgres(self.s):
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(self.s.scalars(stmt))
+            ids, self.busy_at_claim = claim_partitions(self.s, limit, applier)
+        else:  # one writer at a time: nobody to share with
+            stmt = select(ib.c.id).where(ib.c.status == "pending").order_by(ib.c.id)
+            ids = list(self.s.scalars(stmt.limit(limit)))
         if not ids:
             return []
         try:

@@ -135,8 +135,9 @@ def analyze(session: Session) -> None:
         session.execute(text("ANALYZE"))
 
 
-# 3: the audit chain (access.py). The order: record, key, bkey (docs/architecture.md, "Locks")
-LOCK_SPACES = {"record": 1, "key": 2, "login": 4, "bkey": 5}
+# 3: the audit chain (access.py). The order: partition (appliers only), record, key, bkey
+# (docs/architecture.md, "Locks")
+LOCK_SPACES = {"record": 1, "key": 2, "login": 4, "bkey": 5, "partition": 6}
 
 
 # Where each lock comes in the lock order; the outbox lock comes last.

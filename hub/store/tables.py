@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -100,6 +101,18 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(Stamp)
 
 
+class ApplierSeen(Base):
+    """Appliers that claimed from the inbox lately: how many share it decides how many
+    partitions each takes in a batch (hub/store/inbox.py)."""
+
+    __tablename__ = "applier_seen"
+
+    applier_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(Stamp)
+    # the server process of its last claim's connection: gone when the applier is
+    backend_pid: Mapped[int] = mapped_column(Integer)
+
+
 class InboxRow(Base):
     """A change accepted from a source, durable before it is acknowledged."""
 
@@ -107,6 +120,7 @@ class InboxRow(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "source"),
         Index("ix_inbox_pending", "status", "id"),
+        Index("ix_inbox_partition_pending", "status", "partition", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -123,6 +137,8 @@ class InboxRow(Base):
     received_at: Mapped[datetime] = mapped_column(Stamp)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
+    # a hash of (source, domain, key): appliers split the work by it (hub/store/inbox.py)
+    partition: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class CdcSlot(Base):

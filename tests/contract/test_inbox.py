@@ -38,18 +38,33 @@ def test_add_counts_only_new_changes(store: Store) -> None:
     assert _claim(store) == ["crm-A-1", "crm-B-1", "crm-C-1", "crm-A-1"]
 
 
-def test_claim_returns_the_oldest_pending_changes_whole(store: Store) -> None:
+def test_claim_returns_pending_changes_whole_in_inbox_order(store: Store) -> None:
     """The applier walks changes in inbox order (per record order holds) and rebuilds each
     change from the row: every field must come back as it was accepted."""
     sent = change("A", 7, name="Acme Ltd", tags=["x", "y"], rates={"dev": 90})
     sent = replace(sent, run_id="run-1", correlation_id="req-9")
     _add(store, sent, change("B", 1))
-    _add(store, change("C", 1))
+    _add(store, change("C", 1), change("A", 8))
     with store.uow() as uow:
-        claimed = uow.inbox.claim(2)
-    assert [c.key for _, c in claimed] == ["A", "B"]
-    assert claimed[0][0] < claimed[1][0]
+        claimed = uow.inbox.claim(10)
+    assert [(c.key, c.sequence) for _, c in claimed] == [("A", 7), ("B", 1), ("C", 1), ("A", 8)]
+    assert [i for i, _ in claimed] == sorted(i for i, _ in claimed)
     assert claimed[0][1] == sent
+
+
+def test_a_short_claim_takes_a_record_s_oldest_changes_first(store: Store) -> None:
+    """A claim smaller than the inbox takes the oldest pending changes of what it takes
+    (on PostgreSQL, of the partitions it takes): never a record's later change before an
+    earlier one, and the oldest change of all comes first."""
+    _add(store, *(change(k, s) for s in (1, 2, 3) for k in "ABCDEFGH"))
+    with store.uow() as uow:
+        claimed = uow.inbox.claim(5)
+    assert len(claimed) == 5
+    assert (claimed[0][1].key, claimed[0][1].sequence) == ("A", 1)
+    taken: dict[str, list[int | None]] = {}
+    for _, c in claimed:
+        taken.setdefault(c.key, []).append(c.sequence)
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in taken.values()), taken
 
 
 def test_claim_takes_only_pending_rows(store: Store) -> None:

@@ -111,3 +111,41 @@ def test_0019_indexes_the_audit_entries_written_before_it(db_url: str) -> None:
         [(a, ids["golden.split"]), (b, ids["golden.split"]), (a, ids["golden.merge"]),
          (b, ids["golden.merge"])]
     )  # fmt: skip
+
+
+def test_0020_gives_pending_inbox_rows_their_partitions(db_url: str) -> None:
+    """Rows waiting when the hub is upgraded get their records' partitions (issue 14,
+    must-have 2), so a record's waiting and new changes are claimed together; rows already
+    applied keep 0."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from hub.store.inbox_partitions import partition_of
+
+    upgrade(db_url)
+    downgrade(db_url, "0019")
+    engine = create_engine(db_url)
+    keys = [f"C-{i}" for i in range(1500)]  # more than the revision's pages of 1,000
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO inbox (source, event_id, domain, source_key, op, changed_at,"
+                    " attributes, received_at, status) VALUES (:s, :e, 'client', :k, 'upsert',"
+                    " :t, '{}', :t, :status)"
+                ),
+                [
+                    {"s": "crm", "e": k, "k": k, "t": datetime.now(UTC),
+                     "status": "applied" if i % 3 == 0 else "pending"}
+                    for i, k in enumerate(keys)
+                ],
+            )  # fmt: skip
+        upgrade(db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT source_key, status, partition FROM inbox")).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == len(keys)
+    for key, status, part in rows:
+        assert part == (partition_of("crm", "client", key) if status == "pending" else 0), key

@@ -159,6 +159,7 @@ class FakeInbox:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
         self.dead_at_claim = 0  # every fake row reads back
+        self.busy_at_claim = 0  # one applier: nobody else holds a partition
 
     def add(self, changes: Sequence[Change], received_at: datetime) -> int:
         """Store changes; a repeated (source, event_id) is skipped. Returns how many were new."""
@@ -180,7 +181,7 @@ class FakeInbox:
             new += 1
         return new
 
-    def claim(self, limit: int) -> list[tuple[int, Change]]:
+    def claim(self, limit: int, applier: str = "") -> list[tuple[int, Change]]:
         rows = self._uow.work.inbox
         pending = [i for i in sorted(rows) if rows[i]["status"] == "pending"][:limit]
         return [(i, copy.deepcopy(rows[i]["change"])) for i in pending]
