@@ -193,35 +193,79 @@ def resend_changes_nothing(
     record: SourceRecord,
     sources: Mapping[str, SourceSpec],
 ) -> bool:
-    """Whether a record sent again with the very image the hub holds (a CDC update of a column
-    no mapping reads, a replayed export) can leave every golden value as it is, so the golden
-    record need not be survived again.
+    """Whether a record sent again with the very image the hub holds (a replayed export)
+    can leave every golden value as it is (``update_changes_nothing`` with no field moved)."""
+    return update_changes_nothing(golden, spec, record, record.attributes, sources, frozenset())
 
-    Only its recency moved, and only forward, so the one value that could newly win a field is
-    its own: a field is safe when the golden value is its value already, or a steward's
-    override or a union decides it, or an owner that outranks its source won it (recency only
-    breaks ties within one owner and rank). Anything else (a most-recent rule, a tie with the
-    winner, a reference) is survived again, as any change is.
-    """
-    if golden.status != "active" or golden.version == 0:
+
+def update_changes_nothing(
+    golden: GoldenRecord,
+    spec: DomainSpec,
+    record: SourceRecord,
+    before: Mapping[str, Any],
+    sources: Mapping[str, SourceSpec],
+    key_fields: frozenset[str] | None,
+) -> bool:
+    """Whether an update of a record linked to ``golden`` (its image was ``before``) can
+    leave every golden value, its lineage and the key index as they are, so the golden
+    record need not be survived again (issue 14, must-have 1: a change that can change no
+    winner skips re-survival).
+
+    A field the update did not move changed only in recency, and only forward, so the one
+    value that could newly win it is the record's own: it is safe when it is blank, or the
+    record won it already, or a steward's override or a union decides it, or an owner that
+    outranks the record's source won it (recency only breaks ties within one owner and
+    rank). An equal value another record won is not safe: surviving again may credit this
+    record with it, a new version of the lineage alone. A field it moved is safe only when
+    an override decides it or an owner that outranks the source won it: then neither the
+    old value nor the new one can win. Any other rule (most recent, most complete, most
+    frequent, a union the old value was part of) is survived again. So is a moved field a
+    key reads (``key_fields``; ``None``: the matcher cannot say which, so any move), since
+    the index holds every live record's keys, and a record that carries a reference."""
+    if golden.status != "active" or golden.version == 0 or record.golden_id != golden.id:
         return False
-    mine = source_named(sources, record.source)
+    after = record.attributes
+    if key_fields is None:
+        if _typed(before) != _typed(after):
+            return False
+    elif any(_moved(before, after, f) for f in key_fields):
+        return False
     for ref in spec.references:
-        if record.attributes.get(ref.attribute) not in (None, ""):
-            lineage = golden.provenance.get("ref:" + ref.name) or {}
-            if (lineage.get("source"), lineage.get("key")) != (record.source, record.key):
-                return False
+        # A reference is resolved to its target's golden record when survived, and a target
+        # can move to another golden record without a change of this record (its own key
+        # moved): only surviving again resolves it afresh.
+        if _moved(before, after, ref.attribute) or after.get(ref.attribute) not in (None, ""):
+            return False
+    mine = source_named(sources, record.source)
     for f in spec.fields:
-        value = record.attributes.get(f.name)
-        if is_blank(value) or golden.attributes.get(f.name) == value:
-            continue
         lineage = golden.provenance.get(f.name) or {}
         rule = lineage.get("rule")
-        if rule in ("override", "union"):
+        if rule == "override":
+            continue
+        if _moved(before, after, f.name):
+            if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
+                return False
+            continue
+        value = after.get(f.name)
+        mine_won = (lineage.get("source"), lineage.get("key")) == (record.source, record.key)
+        if is_blank(value) or mine_won or rule == "union":
             continue
         if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
             return False
     return True
+
+
+def _moved(before: Mapping[str, Any], after: Mapping[str, Any], name: str) -> bool:
+    """Whether the value changed, ``1`` to ``True`` included (equal in Python, not in JSON)."""
+    return bool(_typed(before.get(name)) != _typed(after.get(name)))
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return (dict, tuple(sorted((k, _typed(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return (list, tuple(_typed(v) for v in value))
+    return (type(value), value)
 
 
 def _outranked(

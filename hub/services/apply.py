@@ -140,7 +140,14 @@ class Applier:
         held = batch.records.get(key)
         if held is not None and not is_newer(ch, digest, held):
             return False
-        resent = held is not None and held.digest == digest and not held.deleted
+        # an update of a live, linked record: survived again only if it could change a value
+        # (Survival.run); its image before the batch is kept for that check
+        update = (
+            held is not None
+            and not held.deleted
+            and ch.op == "upsert"
+            and held.golden_id is not None
+        )
         if held is None:
             held = SourceRecord(
                 source=ch.source,
@@ -159,6 +166,8 @@ class Applier:
             # meanwhile may hold its keys), and falls back to its old golden record.
             previous, held.golden_id = held.golden_id, None
             batch.to_resurvive.add(previous)
+        if update:
+            batch.before.setdefault(key, held.attributes)
         if ch.op == "upsert":
             held.attributes = dict(ch.attributes)
         held.deleted = ch.op == "delete"
@@ -168,8 +177,8 @@ class Applier:
             self.linker.link(uow, batch, held, previous)
             batch.newly_linked.append(key)
         if held.golden_id is not None:
-            if resent:  # survived again only if that could change a value (Survival.run)
-                batch.resent.setdefault(held.golden_id, []).append(key)
+            if update:
+                batch.updated.setdefault(held.golden_id, []).append(key)
             else:
                 batch.to_resurvive.add(held.golden_id)
             if ch.correlation_id:

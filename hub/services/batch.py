@@ -56,9 +56,12 @@ class Batch:
     # the golden records it will recompute, and those recomputed so far
     goldens: dict[str, GoldenRecord] = field(default_factory=dict)
     to_resurvive: set[str] = field(default_factory=set)
-    # golden id -> its records sent again with the image held: survived again only if that
-    # could change a value (``hub.domain.golden.resend_changes_nothing``)
-    resent: dict[str, list[RecordKey]] = field(default_factory=dict)
+    # golden id -> its records updated in this batch (or sent again with the image held):
+    # survived again only if that could change a value, a lineage or a key
+    # (``hub.domain.golden.update_changes_nothing``)
+    updated: dict[str, list[RecordKey]] = field(default_factory=dict)
+    # those records' images as the batch found them, before its first change of each
+    before: dict[RecordKey, dict[str, Any]] = field(default_factory=dict)
     newly_linked: list[RecordKey] = field(default_factory=list)
     # (domain, match key) -> the golden records holding it, as found or decided so far
     key_hits: dict[tuple[str, str], set[str]] = field(default_factory=dict)

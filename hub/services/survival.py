@@ -49,15 +49,15 @@ class Survival:
 
     def run(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         """Recompute ``batch.to_resurvive``; returns (events written, golden records created)."""
-        resent = set(batch.resent) - batch.to_resurvive
-        if not batch.to_resurvive and not resent:
+        updated = set(batch.updated) - batch.to_resurvive
+        if not batch.to_resurvive and not updated:
             return 0, 0
         # Lock the golden records first, then read their source records: another worker may
         # have linked a record to one of them a moment ago, and its contribution must count.
-        missing = (batch.to_resurvive | resent) - batch.goldens.keys()
+        missing = (batch.to_resurvive | updated) - batch.goldens.keys()
         batch.goldens.update(uow.golden.load(missing, lock=True))
-        if resent:
-            self._changed_by_resends(uow, batch, resent)
+        if updated:
+            self._changed_by_updates(uow, batch, updated)
             if not batch.to_resurvive:
                 return 0, 0
         self.follow_merges(uow, batch, now)
@@ -131,18 +131,24 @@ class Survival:
         if merged or retired:  # no pending candidate may stay on a record that is gone
             uow.candidates.follow({k: v for k, v in merged.items() if v is not None}, retired, now)
 
-    def _changed_by_resends(self, uow: UnitOfWork, batch: Batch, golden_ids: set[str]) -> None:
-        """Of the golden records only touched by records sent again unchanged, those whose
-        values that could change are survived again; the others keep their version (the
-        check reads them under their row locks, so a concurrent change is seen)."""
+    def _changed_by_updates(self, uow: UnitOfWork, batch: Batch, golden_ids: set[str]) -> None:
+        """Of the golden records only touched by updates of their records, those whose
+        values, lineage or keys the updates could change are survived again; the others keep
+        their version (the check reads them under their row locks, so a concurrent change
+        is seen). The records themselves are written either way."""
         sources = uow.sources()
         for gid in golden_ids:
             golden = batch.goldens.get(gid)
             quiet = golden is not None and all(
-                rules.resend_changes_nothing(
-                    golden, self.domains[golden.domain], batch.records[key], sources
+                rules.update_changes_nothing(
+                    golden,
+                    self.domains[golden.domain],
+                    batch.records[key],
+                    batch.before.get(key, batch.records[key].attributes),
+                    sources,
+                    self.matcher.key_fields(golden.domain),
                 )
-                for key in batch.resent[gid]
+                for key in batch.updated[gid]
             )
             if not quiet:
                 batch.to_resurvive.add(gid)
