@@ -225,16 +225,14 @@ def update_changes_nothing(
     if golden.status != "active" or golden.version == 0 or record.golden_id != golden.id:
         return False
     after = record.attributes
-    if key_fields is None:
-        if _typed(before) != _typed(after):
-            return False
-    elif any(_moved(before, after, f) for f in key_fields):
+    moved = _moved(before, after)
+    if moved and (key_fields is None or not moved.isdisjoint(key_fields)):
         return False
     for ref in spec.references:
         # A reference is resolved to its target's golden record when survived, and a target
         # can move to another golden record without a change of this record (its own key
         # moved): only surviving again resolves it afresh.
-        if _moved(before, after, ref.attribute) or after.get(ref.attribute) not in (None, ""):
+        if ref.attribute in moved or after.get(ref.attribute) not in (None, ""):
             return False
     mine = source_named(sources, record.source)
     for f in spec.fields:
@@ -242,7 +240,7 @@ def update_changes_nothing(
         rule = lineage.get("rule")
         if rule == "override":
             continue
-        if _moved(before, after, f.name):
+        if f.name in moved:
             if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
                 return False
             continue
@@ -255,9 +253,19 @@ def update_changes_nothing(
     return True
 
 
-def _moved(before: Mapping[str, Any], after: Mapping[str, Any], name: str) -> bool:
-    """Whether the value changed, ``1`` to ``True`` included (equal in Python, not in JSON)."""
-    return bool(_typed(before.get(name)) != _typed(after.get(name)))
+def _moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    """The attributes whose value changed, ``1`` to ``True`` included (equal in Python, not
+    in JSON). A scalar equal and of one type is the common case, and cheap."""
+    if before is after:
+        return set()
+    moved = set()
+    for name in before.keys() | after.keys():
+        a, b = before.get(name), after.get(name)
+        if a == b and type(a) is type(b) and not isinstance(a, dict | list):
+            continue
+        if _typed(a) != _typed(b):
+            moved.add(name)
+    return moved
 
 
 def _typed(value: Any) -> Any:

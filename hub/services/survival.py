@@ -137,6 +137,7 @@ class Survival:
         their version (the check reads them under their row locks, so a concurrent change
         is seen). The records themselves are written either way."""
         sources = uow.sources()
+        key_fields = {d: self.matcher.key_fields(d) for d in self.domains}
         for gid in golden_ids:
             golden = batch.goldens.get(gid)
             quiet = golden is not None and all(
@@ -146,7 +147,7 @@ class Survival:
                     batch.records[key],
                     batch.before.get(key, batch.records[key].attributes),
                     sources,
-                    self.matcher.key_fields(golden.domain),
+                    key_fields[golden.domain],
                 )
                 for key in batch.updated[gid]
             )

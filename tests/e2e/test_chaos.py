@@ -23,7 +23,9 @@ def test_chaos_short_form_keeps_every_invariant(
 ) -> None:
     monkeypatch.setenv("CONCORD_BENCH_DATABASE_URL", pg_server)
     seed = int(os.environ.get("CONCORD_CHAOS_SEED") or random.randrange(1, 1_000_000))
-    report = run_chaos(seconds=20, seed=seed, clients=4, appliers=2, kill_every=3.0)
+    # kills every 1.25-3.75 s: at least 5 in 20 s whatever the seed (every 3.0 s gave 4 at
+    # seed 287996, a failure that was only the schedule)
+    report = run_chaos(seconds=20, seed=seed, clients=4, appliers=2, kill_every=2.5)
     text = "\n".join(report.lines())
     print(text)
     assert report.kills >= 5, text  # the appliers really died mid-work: 6 to 20 in 20 s
