@@ -60,6 +60,7 @@ class Survival:
             self._changed_by_updates(uow, batch, updated)
             if not batch.to_resurvive:
                 return 0, 0
+        self.settle_merges(uow, batch)
         self.follow_merges(uow, batch, now)
         linked = uow.records.linked_to(batch.to_resurvive)
         targets: set[RecordKey] = set()
@@ -153,6 +154,34 @@ class Survival:
             )
             if not quiet:
                 batch.to_resurvive.add(gid)
+
+    def settle_merges(self, uow: UnitOfWork, batch: Batch) -> None:
+        """The merges this batch decided before it held the golden rows, checked now that
+        it does: a winner another transaction merged away meanwhile (a steward's merge, an
+        applier's key link) is followed to where it went, and a winner that went into this
+        batch's loser drops the merge (the other transaction made the loser the survivor).
+
+        Merging into a winner read before its row lock made A into B while a steward made
+        B into A: a cycle, records left on a merged golden record, and batches that
+        followed it for ever (the chaos checker found both). The records this batch moved
+        to a winner that is gone are moved on by ``follow_merges``."""
+        for loser, winner in sorted(batch.merges.items()):
+            seen = {loser}
+            target = winner
+            for _ in range(MERGE_HOPS):
+                if target not in batch.goldens:
+                    batch.goldens.update(uow.golden.load([target], lock=True))
+                g = batch.goldens.get(target)
+                if g is None or g.status != "merged" or not g.merged_into or target in seen:
+                    break
+                seen.add(target)
+                batch.to_resurvive.add(target)  # so follow_merges moves what went to it
+                target = g.merged_into
+            if target == loser:
+                del batch.merges[loser]
+            elif target != winner:
+                batch.merges[loser] = target
+                batch.to_resurvive.add(target)
 
     def follow_merges(self, uow: UnitOfWork, batch: Batch, now: datetime) -> None:
         """Records of this batch linked to a golden record that a steward merged away while

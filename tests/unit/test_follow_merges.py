@@ -1,4 +1,5 @@
-"""A batch's records follow a merge made while the batch worked, from fresh reads.
+"""A batch's records follow a merge made while the batch worked, from fresh reads; a merge
+the batch decided before it held the golden rows is checked against them.
 
 The chaos checker stalled the hub on this: a batch held a copy of golden record A that said
 "merged into B", read before a steward undid that merge and merged B into A. Following the
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hub.bootstrap import deterministic_matcher
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.services import survival
 from hub.services.batch import Batch
@@ -126,3 +128,50 @@ def test_a_chain_that_never_ends_is_an_error_not_a_stall(monkeypatch: pytest.Mon
     monkeypatch.setattr(survival, "MERGE_HOPS", 10)
     with pytest.raises(RuntimeError, match="lead back to each other"):
         _follow(db, _stale_batch(db, _read(db, "A"), _record("R-1", "A")))
+
+
+def _survive(db: FakeDatabase, batch: Batch) -> None:
+    with FakeUnitOfWork(db) as uow:
+        uow.records.save([r for r in batch.records.values() if r.dirty], NOW)  # as apply does
+        Survival(default_config().domains, deterministic_matcher(default_config())).run(
+            uow, batch, NOW
+        )
+        uow.commit()
+
+
+def _statuses(db: FakeDatabase) -> dict[str, tuple[str, str | None]]:
+    return {gid: (g["status"], g["merged_into"]) for gid, g in db.state.golden.items()}
+
+
+def test_a_key_merge_into_a_winner_a_steward_merged_away_meanwhile_is_dropped() -> None:
+    """The batch decided "B into A" (A has the smaller id) before it held their rows; a
+    steward merged A into B meanwhile. Merging anyway made a cycle (A into B, B into A) and
+    left the batch's records on a merged golden record."""
+    db = FakeDatabase()
+    db.state.golden["A"] = _golden("A", "merged", "B")  # the steward's merge, committed
+    db.state.golden["B"] = _golden("B", "active", None)
+    db.state.records[1] = replace(_record("R-A", "B"), id=1)  # the steward moved it
+    db.state.records[2] = replace(_record("R-B", "B"), id=2)
+    moved = replace(_record("R-B", "A"), id=2, dirty=True)  # the batch moved it to A
+    batch = Batch(
+        records={("crm", "client", "R-B"): moved}, to_resurvive={"A", "B"}, merges={"B": "A"}
+    )
+    _survive(db, batch)
+    assert _statuses(db) == {"A": ("merged", "B"), "B": ("active", None)}
+    assert {r.key: r.golden_id for r in db.state.records.values()} == {"R-A": "B", "R-B": "B"}
+
+
+def test_a_key_merge_into_a_winner_merged_elsewhere_goes_on_to_where_it_went() -> None:
+    db = FakeDatabase()
+    db.state.golden["A"] = _golden("A", "merged", "C")  # merged into C meanwhile
+    db.state.golden["B"] = _golden("B", "active", None)
+    db.state.golden["C"] = _golden("C", "active", None)
+    db.state.records[1] = replace(_record("R-C", "C"), id=1)
+    db.state.records[2] = replace(_record("R-B", "B"), id=2)
+    moved = replace(_record("R-B", "A"), id=2, dirty=True)
+    batch = Batch(
+        records={("crm", "client", "R-B"): moved}, to_resurvive={"A", "B"}, merges={"B": "A"}
+    )
+    _survive(db, batch)
+    assert _statuses(db) == {"A": ("merged", "C"), "B": ("merged", "C"), "C": ("active", None)}
+    assert {r.key: r.golden_id for r in db.state.records.values()} == {"R-C": "C", "R-B": "C"}
