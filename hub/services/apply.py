@@ -39,7 +39,7 @@ class Applier:
         self.domains = domains
         self.cache_size = cache_size
         self.matcher = matcher
-        # who claims: appliers that share an inbox count each other (hub/store/inbox.py)
+        # who claims: appliers that share an inbox count each other (inbox_partitions.py)
         self.id = str(uuid.uuid4())
 
     @property

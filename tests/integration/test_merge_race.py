@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges, MergeGolden
+from hub.services.linking import Linker
 from hub.store.repositories import SqlRecords
 from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import session_factory
@@ -113,3 +114,65 @@ def test_a_merge_during_an_apply_batch_strands_no_record(
             .where(SourceRecordRow.deleted.is_(False), GoldenRecordRow.status != "active")
         ).all()
     assert stranded == []
+
+
+def test_a_key_merge_decided_before_a_steward_merged_the_other_way_makes_no_cycle(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply batch links a record whose tax id is A's and whose LEI is B's: it decides to
+    merge B into A. Before it holds their rows, a steward merges A into B and commits. The
+    batch must not then merge B into A (a cycle, with its records on a merged golden
+    record): A's winner went into the batch's loser, so the batch drops its merge
+    (``Survival.settle_merges``) and everything ends on B."""
+    _register_crm(pg_hub)
+    pg_hub.bus.accept(
+        AcceptChanges(
+            "crm",
+            (
+                crm_client_change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
+                crm_client_change("B-1", 1, name="Acme Holdings", lei="LEI00000000000000002"),
+            ),
+        )
+    )
+    pg_hub.bus.drain()
+    a, _ = _golden_of(pg_hub, "A-1")
+    b, _ = _golden_of(pg_hub, "B-1")
+    assert a != b
+    both = crm_client_change(
+        "C-1", 1, name="Acme", tax_id="GB1", country="GB", lei="LEI00000000000000002"
+    )
+    pg_hub.bus.accept(AcceptChanges("crm", (both,)))
+
+    original = Linker.confirm_born
+    merging: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def merge() -> None:
+        try:
+            pg_hub.bus.handle(MergeGolden("client", a, b, "same firm", "ann"))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    def steward_first(self: Linker, *args: Any, **kwargs: Any) -> None:
+        if not merging and threading.current_thread() is threading.main_thread():
+            thread = threading.Thread(target=merge)
+            merging.append(thread)
+            thread.start()
+            thread.join(timeout=20)  # it holds none of A's records or rows: it commits
+            assert not thread.is_alive(), "the steward's merge waited for the batch"
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Linker, "confirm_born", steward_first)
+    pg_hub.bus.drain()
+    assert merging and not errors, errors
+    with session_factory(pg_hub.engine)() as s:
+        rows = s.execute(
+            select(GoldenRecordRow.id, GoldenRecordRow.status, GoldenRecordRow.merged_into)
+        ).all()
+    statuses = {gid: status for gid, status, _ in rows}
+    into = {gid: merged_into for gid, _, merged_into in rows}
+    assert (statuses[a], into[a]) == ("merged", b)
+    assert (statuses[b], into[b]) == ("active", None), "B merged into A, which is merged into B"
+    assert {k: _golden_of(pg_hub, k) for k in ("A-1", "B-1", "C-1")} == {
+        k: (b, "active") for k in ("A-1", "B-1", "C-1")
+    }
