@@ -20,13 +20,12 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.bootstrap import Hub
-from hub.domain.commands import AcceptChanges
 from hub.services.fallback import StoreUnavailable
 from hub.store.sql import advisory_locks
 from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import session_factory
-from tests.conftest import crm_client_change, make_hub
-from tests.integration.test_merge_race import _register_crm
+from tests.conftest import make_hub
+from tests.integration.test_merge_race import two_firms_and_their_proof
 
 # batch 1 finds a lock busy, is tried again and split, as designed
 pytestmark = [pytest.mark.postgres, pytest.mark.batch_failure_expected]
@@ -53,30 +52,7 @@ def _records(hub: Hub) -> dict[str, tuple[int, str, str]]:
 
 
 def test_a_key_merge_keeps_the_newer_change_of_a_record_it_moves(pg_hub: Hub) -> None:
-    _register_crm(pg_hub)
-    pg_hub.bus.accept(
-        AcceptChanges(
-            "crm",
-            (
-                crm_client_change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
-                crm_client_change("B-1", 1, name="Borealis Trading", lei="LEI00000000000000001"),
-            ),
-        )
-    )
-    pg_hub.bus.drain()
-    before = _records(pg_hub)
-    assert before["A-1"][2] != before["B-1"][2]
-    # The record that proves A and B are one: A's tax id and B's LEI.
-    pg_hub.bus.accept(
-        AcceptChanges(
-            "crm",
-            (
-                crm_client_change(
-                    "C-1", 1, name="Acme", tax_id="GB1", country="GB", lei="LEI00000000000000001"
-                ),
-            ),
-        )
-    )
+    two_firms_and_their_proof(pg_hub)  # C-1, pending, proves A and B one firm
 
     # Batch 2, standing in for another applier: both old records under their locks, each
     # with a newer change written and not yet committed.

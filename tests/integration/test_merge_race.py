@@ -10,9 +10,7 @@ record was merged meanwhile follows it to the winner.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +22,7 @@ from hub.store.repositories import SqlRecords
 from hub.store.tables import GoldenRecordRow, SourceRecordRow
 from hub.store.uow import session_factory
 from tests.conftest import crm_client_change, make_hub
+from tests.support.races import when_batch_reaches
 
 pytestmark = pytest.mark.postgres
 
@@ -52,6 +51,30 @@ def _register_crm(hub: Hub) -> None:
         access.add_source(s, "crm", ["client"], None, None, set(hub.config.domains))
 
 
+def two_firms_and_their_proof(hub: Hub) -> tuple[str, str]:
+    """Golden records A (of a tax id) and B (of an LEI), applied, and then a change of C-1
+    that carries both and so proves them one firm, pending: the batch that applies it merges
+    B into A. Returns A and B."""
+    _register_crm(hub)
+    lei = "LEI00000000000000001"
+    hub.bus.accept(
+        AcceptChanges(
+            "crm",
+            (
+                crm_client_change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
+                crm_client_change("B-1", 1, name="Borealis Trading", lei=lei),
+            ),
+        )
+    )
+    hub.bus.drain()
+    a, _ = _golden_of(hub, "A-1")
+    b, _ = _golden_of(hub, "B-1")
+    assert a != b
+    proof = crm_client_change("C-1", 1, name="Acme", tax_id="GB1", country="GB", lei=lei)
+    hub.bus.accept(AcceptChanges("crm", (proof,)))
+    return a, b
+
+
 @pytest.mark.parametrize("new_record", [False, True], ids=["update", "new-record"])
 def test_a_merge_during_an_apply_batch_strands_no_record(
     pg_hub: Hub, monkeypatch: pytest.MonkeyPatch, new_record: bool
@@ -77,30 +100,15 @@ def test_a_merge_during_an_apply_batch_strands_no_record(
     )
     pg_hub.bus.accept(AcceptChanges("crm", (racing,)))
 
-    original = SqlRecords.save
-    merging: list[threading.Thread] = []
-    errors: list[BaseException] = []
-
-    def merge() -> None:
-        try:
-            cmd = MergeGolden("client", loser, winner, "same firm", "ann")
-            pg_hub.bus.handle(cmd)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-
-    def save_after_a_merge(self: SqlRecords, *args: Any, **kwargs: Any) -> None:
-        if not merging and threading.current_thread() is threading.main_thread():
-            thread = threading.Thread(target=merge)
-            merging.append(thread)
-            thread.start()
-            thread.join(timeout=3)  # before the fix it commits here; after, it waits for us
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SqlRecords, "save", save_after_a_merge)
+    merge = when_batch_reaches(  # before the fix it commits then; after, it waits for us
+        monkeypatch,
+        SqlRecords,
+        "save",
+        lambda: pg_hub.bus.handle(MergeGolden("client", loser, winner, "same firm", "ann")),
+    )
     pg_hub.bus.drain()
-    for thread in merging:
-        thread.join(timeout=30)
-    assert merging and not errors, errors
+    merge.join()
+    assert merge.ran and not merge.errors, merge.errors
     key = "A-2" if new_record else "A-1"
     gid, status = _golden_of(pg_hub, key)
     assert (gid, status) == (winner, "active")
@@ -124,47 +132,18 @@ def test_a_key_merge_decided_before_a_steward_merged_the_other_way_makes_no_cycl
     batch must not then merge B into A (a cycle, with its records on a merged golden
     record): A's winner went into the batch's loser, so the batch drops its merge
     (``Survival.settle_merges``) and everything ends on B."""
-    _register_crm(pg_hub)
-    pg_hub.bus.accept(
-        AcceptChanges(
-            "crm",
-            (
-                crm_client_change("A-1", 1, name="Acme Ltd", tax_id="GB1", country="GB"),
-                crm_client_change("B-1", 1, name="Acme Holdings", lei="LEI00000000000000002"),
-            ),
-        )
+    a, b = two_firms_and_their_proof(pg_hub)
+
+    merge = when_batch_reaches(  # it needs none of A's records or rows: it commits then
+        monkeypatch,
+        Linker,
+        "confirm_born",
+        lambda: pg_hub.bus.handle(MergeGolden("client", a, b, "same firm", "ann")),
+        wait=20,
     )
     pg_hub.bus.drain()
-    a, _ = _golden_of(pg_hub, "A-1")
-    b, _ = _golden_of(pg_hub, "B-1")
-    assert a != b
-    both = crm_client_change(
-        "C-1", 1, name="Acme", tax_id="GB1", country="GB", lei="LEI00000000000000002"
-    )
-    pg_hub.bus.accept(AcceptChanges("crm", (both,)))
-
-    original = Linker.confirm_born
-    merging: list[threading.Thread] = []
-    errors: list[BaseException] = []
-
-    def merge() -> None:
-        try:
-            pg_hub.bus.handle(MergeGolden("client", a, b, "same firm", "ann"))
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-
-    def steward_first(self: Linker, *args: Any, **kwargs: Any) -> None:
-        if not merging and threading.current_thread() is threading.main_thread():
-            thread = threading.Thread(target=merge)
-            merging.append(thread)
-            thread.start()
-            thread.join(timeout=20)  # it holds none of A's records or rows: it commits
-            assert not thread.is_alive(), "the steward's merge waited for the batch"
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Linker, "confirm_born", steward_first)
-    pg_hub.bus.drain()
-    assert merging and not errors, errors
+    assert merge.ran and not merge.errors, merge.errors
+    assert not merge.threads[0].is_alive(), "the steward's merge waited for the batch"
     with session_factory(pg_hub.engine)() as s:
         rows = s.execute(
             select(GoldenRecordRow.id, GoldenRecordRow.status, GoldenRecordRow.merged_into)

@@ -9,7 +9,6 @@ record the steward chose.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from hub.domain.commands import DecideCluster, UndoDecision
 from hub.store.repositories import SqlRecords
 from tests.conftest import make_hub
 from tests.integration.test_steward_clusters import two_candidates
+from tests.support.races import when_batch_reaches
 from tests.support.steward import SECRET, WEAK, Web, add_source, add_stewards
 
 pytestmark = pytest.mark.postgres
@@ -47,31 +47,14 @@ def race(web: Web, monkeypatch: pytest.MonkeyPatch, decide: Callable[[], Any]) -
         headers={"Authorization": f"Bearer {web.keys['northwind-crm']}"},
     )
     assert r.status_code == 202, r.text
-    original = SqlRecords.save
-    threads: list[threading.Thread] = []
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(decide())
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            outcome.append(exc)
-
-    def save_while_deciding(self: SqlRecords, *args: Any, **kwargs: Any) -> None:
-        if not threads and threading.current_thread() is threading.main_thread():
-            thread = threading.Thread(target=run)
-            threads.append(thread)
-            thread.start()
-            thread.join(timeout=3)  # without the record lock it commits here
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SqlRecords, "save", save_while_deciding)
+    deciding = when_batch_reaches(  # without the record lock it commits then
+        monkeypatch, SqlRecords, "save", decide
+    )
     web.hub.bus.drain()
-    for thread in threads:
-        thread.join(timeout=30)
-    monkeypatch.setattr(SqlRecords, "save", original)
-    assert threads and outcome
-    return outcome
+    deciding.join()
+    deciding.restore()
+    assert deciding.ran
+    return deciding.returned + deciding.errors
 
 
 def test_picking_one_during_an_apply_batch_keeps_both(
