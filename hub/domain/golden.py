@@ -187,17 +187,6 @@ def _event(
     )
 
 
-def resend_changes_nothing(
-    golden: GoldenRecord,
-    spec: DomainSpec,
-    record: SourceRecord,
-    sources: Mapping[str, SourceSpec],
-) -> bool:
-    """Whether a record sent again with the very image the hub holds (a replayed export)
-    can leave every golden value as it is (``update_changes_nothing`` with no field moved)."""
-    return update_changes_nothing(golden, spec, record, record.attributes, sources, frozenset())
-
-
 def update_changes_nothing(
     golden: GoldenRecord,
     spec: DomainSpec,
@@ -221,7 +210,9 @@ def update_changes_nothing(
     old value nor the new one can win. Any other rule (most recent, most complete, most
     frequent, a union the old value was part of) is survived again. So is a moved field a
     key reads (``key_fields``; ``None``: the matcher cannot say which, so any move), since
-    the index holds every live record's keys, and a record that carries a reference."""
+    the index holds every live record's keys, and a record that carries a reference. A
+    resend of the image held is the case with nothing moved (``before`` is the record's
+    attributes)."""
     if golden.status != "active" or golden.version == 0 or record.golden_id != golden.id:
         return False
     after = record.attributes
@@ -240,14 +231,11 @@ def update_changes_nothing(
         rule = lineage.get("rule")
         if rule == "override":
             continue
-        if f.name in moved:
-            if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
-                return False
-            continue
-        value = after.get(f.name)
-        mine_won = (lineage.get("source"), lineage.get("key")) == (record.source, record.key)
-        if is_blank(value) or mine_won or rule == "union":
-            continue
+        if f.name not in moved:
+            value = after.get(f.name)
+            mine_won = (lineage.get("source"), lineage.get("key")) == (record.source, record.key)
+            if is_blank(value) or mine_won or rule == "union":
+                continue
         if rule != "source_priority" or not _outranked(f, mine, sources, lineage):
             return False
     return True

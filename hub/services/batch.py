@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hub.domain.model import GoldenRecord, SourceRecord
@@ -27,17 +27,9 @@ class ApplyReport:
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
 
     def add(self, other: ApplyReport) -> None:
-        for name in (
-            "applied",
-            "stale",
-            "dead",
-            "events",
-            "created",
-            "one_by_one",
-            "deferred",
-            "busy",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in fields(self):  # every count; a new one cannot be forgotten here
+            if f.name != "by_source":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.by_source.update(other.by_source)
 
     @property

@@ -45,7 +45,8 @@ class Survival:
         self.domains = domains
         self.matcher = matcher
         self._keys: dict[tuple[Any, ...], frozenset[str]] = {}
-        self._fields: dict[str, tuple[str, ...]] = {}  # per domain; () when none can be named
+        self._named: dict[str, frozenset[str] | None] = {}  # the matcher's key fields, per domain
+        self._fields: dict[str, tuple[str, ...]] = {}  # the same, sorted; () when None
 
     def run(self, uow: UnitOfWork, batch: Batch, now: datetime) -> tuple[int, int]:
         """Recompute ``batch.to_resurvive``; returns (events written, golden records created)."""
@@ -138,7 +139,6 @@ class Survival:
         their version (the check reads them under their row locks, so a concurrent change
         is seen). The records themselves are written either way."""
         sources = uow.sources()
-        key_fields = {d: self.matcher.key_fields(d) for d in self.domains}
         for gid in golden_ids:
             golden = batch.goldens.get(gid)
             quiet = golden is not None and all(
@@ -148,7 +148,7 @@ class Survival:
                     batch.records[key],
                     batch.before.get(key, batch.records[key].attributes),
                     sources,
-                    key_fields[golden.domain],
+                    self._key_fields(golden.domain),
                 )
                 for key in batch.updated[gid]
             )
@@ -218,6 +218,13 @@ class Survival:
             uow.records.save(moved, now)
         raise RuntimeError(f"merged golden records lead back to each other: {sorted(gone)}")
 
+    def _key_fields(self, domain: str) -> frozenset[str] | None:
+        """What the matcher says its keys read in ``domain``, asked once (the matcher is
+        fixed for this instance's life: a new one makes a new ``Survival``)."""
+        if domain not in self._named:
+            self._named[domain] = self.matcher.key_fields(domain)
+        return self._named[domain]
+
     def index_keys(self, spec: DomainSpec, views: list[dict[str, Any]]) -> set[str]:
         """What the key index holds for a golden record of these views (entity-centric): the
         deterministic, blocking and value keys of each, and the population key."""
@@ -234,7 +241,7 @@ class Survival:
         applier lives; no database state is involved, so several appliers stay correct."""
         fields = self._fields.get(spec.name)
         if fields is None:
-            named = self.matcher.key_fields(spec.name)
+            named = self._key_fields(spec.name)
             fields = self._fields[spec.name] = tuple(sorted(named)) if named is not None else ()
         memo: tuple[Any, ...] | None = None
         if fields:

@@ -9,12 +9,12 @@ applier may take in one batch is its share of those the appliers seen lately div
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -49,14 +49,6 @@ def partition_of(source: str, domain: str, key: str) -> int:
     return zlib.crc32(f"{source}\x00{domain}\x00{key}".encode()) % PARTITIONS
 
 
-class Row(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def partition(self) -> int: ...
-
-
 @dataclass
 class Walk:
     """One claim's walk over the pending rows, oldest first: the partitions it holds and
@@ -75,13 +67,13 @@ class Walk:
     def done(self) -> bool:
         return len(self.ids) >= self.limit or len(self.refused) == PARTITIONS
 
-    def page(self, rows: Sequence[Row]) -> None:
-        """Take this page's rows of held partitions, asking at once for the partitions of
-        the rows that would fill the batch (only those: a partition held and left unclaimed
-        would idle the other appliers), within the share."""
+    def page(self, rows: Sequence[tuple[int, int]]) -> None:
+        """Take this page's rows, (id, partition) oldest first, of held partitions, asking
+        at once for the partitions of the rows that would fill the batch (only those: a
+        partition held and left unclaimed would idle the other appliers), within the share."""
         i = 0
         while i < len(rows) and len(self.ids) < self.limit:
-            asked = self._to_ask(rows[i:])
+            asked = self._to_ask(rows, i)
             if asked:
                 got = self.try_lock(asked)
                 self.held |= got
@@ -91,20 +83,19 @@ class Walk:
             # for a refused one's room): a record's later change never goes before its
             # earlier one
             while i < len(rows) and len(self.ids) < self.limit:
-                p = rows[i].partition
+                row_id, p = rows[i]
                 if p in self.held:
-                    self.ids.append(rows[i].id)
+                    self.ids.append(row_id)
                 elif p not in self.refused and len(self.held) < self.share:
                     break
                 i += 1
 
-    def _to_ask(self, rows: Iterable[Row]) -> list[int]:
+    def _to_ask(self, rows: Sequence[tuple[int, int]], start: int) -> list[int]:
         asked: list[int] = []
         covered = len(self.ids)
-        for row in rows:
+        for _, p in itertools.islice(rows, start, None):
             if covered >= self.limit:
                 break
-            p = row.partition
             if p in self.held or p in asked:
                 covered += 1
             elif p not in self.refused and len(self.held) + len(asked) < self.share:
@@ -136,8 +127,8 @@ def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], i
         ).all()
         if not page:
             break
-        after = page[-1].id
-        walk.page(page)
+        after = page[-1][0]
+        walk.page([(row_id, p) for row_id, p in page])
     if not walk.ids:
         return [], walk.busy
     stmt = (

@@ -103,7 +103,7 @@ class ApiKey(Base):
 
 class ApplierSeen(Base):
     """Appliers that claimed from the inbox lately: how many share it decides how many
-    partitions each takes in a batch (hub/store/inbox.py)."""
+    partitions each takes in a batch (hub/store/inbox_partitions.py)."""
 
     __tablename__ = "applier_seen"
 
@@ -137,7 +137,7 @@ class InboxRow(Base):
     received_at: Mapped[datetime] = mapped_column(Stamp)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|applied|stale|dead
     applied_at: Mapped[datetime | None] = mapped_column(Stamp)
-    # a hash of (source, domain, key): appliers split the work by it (hub/store/inbox.py)
+    # a hash of (source, domain, key): appliers split the work by it (inbox_partitions.py)
     partition: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 

@@ -177,7 +177,9 @@ def test_a_resend_is_quiet_only_where_its_recency_cannot_win() -> None:
 
     def quiet(g: GoldenRecord, source: str, **attrs: object) -> bool:
         record = SourceRecord(source, "client", "X", dict(attrs), T1, None, "", golden_id="g1")
-        return recompute.resend_changes_nothing(g, spec, record, sources)
+        return recompute.update_changes_nothing(
+            g, spec, record, record.attributes, sources, frozenset()
+        )
 
     owned = golden(("crm", "source_priority", ""), ("crm", "source_priority", ""))
     assert quiet(owned, "erp", name="Acme Corp")  # CRM outranks ERP: ERP cannot win the name
