@@ -116,7 +116,12 @@ def bootstrap(
     )
     factory = session_factory(engine)
     matcher = matcher or fuzzy_matcher(config)
-    applier = Applier(config.domains, matcher, cache_size=settings.apply_cache_size)
+    applier = Applier(
+        config.domains,
+        matcher,
+        cache_size=settings.apply_cache_size,
+        key_cache_size=settings.apply_key_cache_size,
+    )
     setup = ProjectSetup(config.project_setup, matcher)
     domains = frozenset(config.domains)
     bus = MessageBus(

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Candidate golden records each applier keeps between its batches, checked against the
     # database before each use (hub/services/candidate_cache.py); 0 keeps none.
     apply_cache_size: int = Field(default=50_000, ge=0, le=10_000_000)
+    # Golden ids the applier keeps of the key index, across its cached keys, synced with the
+    # key-change log before each batch (hub/services/key_cache.py); 0 keeps none.
+    apply_key_cache_size: int = Field(default=2_000_000, ge=0, le=100_000_000)
     # Logs: one JSON object per line (json) or plain text, to stderr.
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

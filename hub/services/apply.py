@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 
 from hub.domain.model import Change, SourceRecord, attributes_digest, is_newer
 from hub.domain.spec import DomainSpec
+from hub.services import key_cache
 from hub.services.batch import ApplyReport, Batch
 from hub.services.candidate_cache import DEFAULT_SIZE
 from hub.services.curation import Curation
 from hub.services.evidence import Evidence
+from hub.services.key_cache import KeyCache
 from hub.services.linking import Linker
 from hub.services.match_context import MatchContext
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -34,10 +36,15 @@ class Applier:
     transaction), so one instance serves every transaction."""
 
     def __init__(
-        self, domains: dict[str, DomainSpec], matcher: Matcher, cache_size: int = DEFAULT_SIZE
+        self,
+        domains: dict[str, DomainSpec],
+        matcher: Matcher,
+        cache_size: int = DEFAULT_SIZE,
+        key_cache_size: int = key_cache.DEFAULT_SIZE,
     ) -> None:
         self.domains = domains
         self.cache_size = cache_size
+        self.key_cache_size = key_cache_size
         self.matcher = matcher
         # who claims: appliers that share an inbox count each other (inbox_partitions.py)
         self.id = str(uuid.uuid4())
@@ -50,7 +57,9 @@ class Applier:
     def matcher(self, matcher: Matcher) -> None:
         """A new matcher (a test's spy, a retrained model) reaches every collaborator."""
         self._matcher = matcher
-        self.context = MatchContext(self.domains, matcher, self.cache_size)
+        self.context = MatchContext(
+            self.domains, matcher, self.cache_size, KeyCache(self.key_cache_size)
+        )
         self.linker = Linker(self.context)
         self.survival = Survival(self.domains, matcher)
         self.curation = Curation(self.linker, self.survival)
@@ -98,6 +107,8 @@ class Applier:
                     cand["golden_id"] = batch.merges[cand["golden_id"]]
             uow.candidates.add(batch.candidates)
         uow.inbox.mark(statuses, now)
+        report.key_reads = [batch.key_read] if batch.key_read is not None else []
+        report.key_diffs = batch.key_diffs
         return report
 
     def free_rows(

@@ -8,6 +8,8 @@ from typing import Any
 
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
+from hub.services.key_cache import Read
+from hub.services.key_ports import KeyDiff
 from hub.services.ports import RecordKey
 from matching import Views
 
@@ -25,6 +27,10 @@ class ApplyReport:
     # inbox partitions with pending rows that another applier held, so this one left them
     busy: int = 0
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome)
+    # what the transaction read of the key index and changed in it: the applier's key cache
+    # keeps them once it commits (``KeyCache.committed``), then they are let go
+    key_reads: list[Read] = field(default_factory=list)
+    key_diffs: list[KeyDiff] = field(default_factory=list)
 
     def add(self, other: ApplyReport) -> None:
         for f in fields(self):  # every count; a new one cannot be forgotten here
@@ -81,3 +87,6 @@ class Batch:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     # golden id -> correlation ids of the changes that touched it in this batch
     causes: dict[str, set[str]] = field(default_factory=dict)
+    # the applier's key cache as this batch synced it (None: the batch reads the index)
+    key_read: Read | None = None
+    key_diffs: list[KeyDiff] = field(default_factory=list)  # what survival changed in it

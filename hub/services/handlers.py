@@ -104,6 +104,8 @@ def apply_pending(cmd: ApplyPending, uow_factory: UowFactory, applier: Applier) 
                 },
             )
         uow.commit()
+        applier.context.key_cache.committed(report.key_reads, report.key_diffs)
+        report.key_reads, report.key_diffs = [], []
         report.dead += uow.inbox.dead_at_claim
         report.busy += uow.inbox.busy_at_claim
         report.deferred += len(claimed) - len(rows)

@@ -17,6 +17,7 @@ from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services.batch import Batch
 from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
+from hub.services.key_cache import KeyCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 from hub.services.survival import reference_targets
 from matching import Views
@@ -28,15 +29,21 @@ SLOW_COUNT = 0.05  # seconds: a count quicker than this is made again in every b
 
 
 class MatchContext:
-    """Holds configuration and the applier's cache of candidates (checked against the
-    database by every transaction that uses it): one instance serves every transaction."""
+    """Holds configuration and the applier's caches of candidates and of the key index
+    (checked against the database by every transaction that uses them): one instance serves
+    every transaction."""
 
     def __init__(
-        self, domains: dict[str, DomainSpec], matcher: Matcher, cache_size: int = DEFAULT_SIZE
+        self,
+        domains: dict[str, DomainSpec],
+        matcher: Matcher,
+        cache_size: int = DEFAULT_SIZE,
+        keys: KeyCache | None = None,
     ) -> None:
         self.domains = domains
         self.matcher = matcher
         self.cache = CandidateCache(cache_size)
+        self.key_cache = keys if keys is not None else KeyCache()
         self.clock: Callable[[], float] = time.monotonic
         self._populations: dict[str, tuple[int, float]] = {}  # domain: (count, good until)
 
@@ -108,8 +115,14 @@ class MatchContext:
         # (``Linker.confirm_born``).
         taken = uow.lock_free("key", set().union(*names_of.values()))
         deferred = {i for i, names in names_of.items() if not names <= taken}
+        # The key cache syncs after those locks: a golden record another batch committed
+        # under one of them is dropped from it before it is looked up (key_cache.py).
+        if names_of:
+            batch.key_read = self.key_cache.begin(uow)
         for domain, keys in exact.items():
-            found = uow.keys.find(domain, keys | blocking.get(domain, set()))
+            found = self.key_cache.find(
+                uow, batch.key_read, domain, keys | blocking.get(domain, set())
+            )
             for k in keys | blocking.get(domain, set()):
                 batch.key_hits[(domain, k)] = set(found.get(k, ()))
         # The candidates each record will score, in one query, not one per record: those
@@ -133,7 +146,7 @@ class MatchContext:
         """The golden records holding a key, as the batch knows them so far."""
         cached = batch.key_hits.get((domain, key))
         if cached is None:
-            cached = set(uow.keys.find(domain, [key]).get(key, ()))
+            cached = set(self.key_cache.find(uow, batch.key_read, domain, [key]).get(key, ()))
             batch.key_hits[(domain, key)] = cached
         return cached
 
@@ -190,12 +203,11 @@ class MatchContext:
         self.count_values(uow, batch, domain, vkeys.values())
         return {label: batch.value_counts[(domain, k)] for label, k in vkeys.items()}
 
-    @staticmethod
-    def count_values(uow: UnitOfWork, batch: Batch, domain: str, keys: Iterable[str]) -> None:
+    def count_values(self, uow: UnitOfWork, batch: Batch, domain: str, keys: Iterable[str]) -> None:
         """Count the golden records holding each value key not yet counted in this batch."""
         missing = {k for k in keys if (domain, k) not in batch.value_counts}
         if missing:
-            found = uow.keys.count(domain, missing)
+            found = self.key_cache.count(uow, batch.key_read, domain, missing)
             for k in missing:
                 batch.value_counts[(domain, k)] = found.get(k, 0)
 

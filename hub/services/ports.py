@@ -16,6 +16,7 @@ from hub.domain.accounts import LoggedIn
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
 from hub.domain.spec import SourceSpec
+from hub.services.key_ports import KeyIndex
 from matching import Candidate, MatchSpec
 from matching.matcher import Entity
 
@@ -105,16 +106,6 @@ class GoldenRepo(Protocol):
         search_names: Mapping[str, str],
         at: datetime,
     ) -> None: ...
-
-
-class KeyIndex(Protocol):
-    def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]: ...
-
-    def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
-        """How many golden records hold each key (absent: none)."""
-        ...
-
-    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None: ...
 
 
 class PendingRefs(Protocol):

@@ -122,10 +122,12 @@ class Survival:
         if batch.never_stored:
             uow.records.save([r for r in batch.records.values() if r.dirty], now)
         uow.pending.replace(batch.to_resurvive, out.pending)
-        for domain in {g.domain for g in batch.goldens.values()}:
-            uow.keys.replace(
+        for domain in sorted({g.domain for g in batch.goldens.values()}):
+            diff = uow.keys.replace(
                 domain, {g: k for g, k in out.keys.items() if batch.goldens[g].domain == domain}
             )
+            if diff is not None:
+                batch.key_diffs.append(diff)
         uow.golden.save(out.saved, out.search, now)
         uow.outbox.add(out.events)
         merged = {g.id: g.merged_into for g, _, kind in out.saved if kind == "merged"}

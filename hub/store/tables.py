@@ -241,6 +241,31 @@ class BlockingKeyRow(Base):
     golden_id: Mapped[str] = mapped_column(String(36))
 
 
+class KeyChangeRow(Base):
+    """Which match keys a transaction changed: appliers read it to drop what they cached of
+    those keys (hub/store/key_log.py). On PostgreSQL ``writer`` is the writing transaction's
+    id, so a reader can tell a committed change from one still running."""
+
+    __tablename__ = "key_change"
+    __table_args__ = (Index("ix_key_change_writer", "writer"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    writer: Mapped[int | None] = mapped_column(BigInteger)
+    domain: Mapped[str] = mapped_column(String(50))
+    keys: Mapped[list[str]] = mapped_column(Json)
+
+
+class KeyChangeMark(Base):
+    """Where the key-change log stood at a time: changes older than a mark that is itself
+    older than the log's retention are deleted (hub/store/key_log.py)."""
+
+    __tablename__ = "key_change_mark"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(Stamp)
+    horizon: Mapped[int] = mapped_column(BigInteger)
+
+
 class PendingReference(Base):
     """A reference to a source record the hub has not seen yet; resolved when it arrives."""
 

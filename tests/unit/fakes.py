@@ -47,6 +47,7 @@ from hub.domain.spec import SourceSpec
 from hub.services.apply import Applier
 from hub.services.bus import MessageBus
 from hub.services.handlers import Accepted
+from hub.services.key_ports import KeyChanges, KeyDiff
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -86,6 +87,8 @@ class FakeState:
     golden: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     keys: list[dict[str, Any]] = field(default_factory=list)
+    # the key-change log: (id, domain, keys); the writer lock makes ids follow commit order
+    key_log: list[tuple[int, str, list[str]]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
@@ -344,6 +347,7 @@ class FakeGolden:
 class FakeKeys:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self.changed = False
 
     def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
         wanted = set(keys)
@@ -361,9 +365,10 @@ class FakeKeys:
                 out[row["key"]] = out.get(row["key"], 0) + 1
         return out
 
-    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> None:
+    def replace(self, domain: str, keys: Mapping[str, set[str]]) -> KeyDiff | None:
         """Drop every key of the given golden records (of any domain), then add the new ones."""
         work = self._uow.work
+        before = {(r["key"], r["golden_id"]) for r in work.keys if r["golden_id"] in keys}
         work.keys = [row for row in work.keys if row["golden_id"] not in keys]
         taken = {(row["domain"], row["key"], row["golden_id"]) for row in work.keys}
         for gid, ks in keys.items():
@@ -374,6 +379,29 @@ class FakeKeys:
                     raise FakeIntegrityError(f"blocking_key {ident}")
                 taken.add(ident)
                 work.keys.append(row)
+        after = {(k[:600], g) for g, ks in keys.items() for k in ks}
+        added, removed = sorted(after - before), sorted(before - after)
+        if not added and not removed:
+            return None
+        self.changed = True
+        writer = self._uow.db.next_id("key_change")
+        work.key_log.append((writer, domain, sorted({k for k, _ in added + removed})))
+        return KeyDiff(writer, domain, tuple(added), tuple(removed))
+
+    def changes_since(self, horizon: int | None, skip: Collection[int]) -> KeyChanges:
+        log = self._uow.work.key_log
+        out = KeyChanges(max((i for i, _, _ in log), default=0), datetime.now(UTC))
+        if horizon is None:
+            return out
+        out.horizon = max(out.horizon, horizon)
+        for i, domain, keys in log:
+            if i > horizon and i not in skip:
+                out.keys.setdefault(domain, set()).update(keys)
+        return out
+
+    def prune_changes(self, retention: timedelta) -> int:
+        """Kept whole: a test's log is short."""
+        return 0
 
 
 class FakePending:
