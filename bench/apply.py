@@ -96,13 +96,15 @@ def _queue_updates(hub: Hub, n: int, batch: int, now: datetime, keyed: float) ->
 def _applier(
     url: str,
     batch: int,
-    cache: int,
+    cache: tuple[int, int],
     start: mp.synchronize.Event,
-    out: mp.Queue[tuple[int, float, int, int, int]],
+    out: mp.Queue[tuple[int, float, int, tuple[int, int], tuple[int, int]]],
 ) -> None:
     """One applier process: drains the shared inbox until nothing is left to claim; reports
     how many changes it applied and the wall-clock time its last productive batch ended."""
-    hub = bootstrap(Settings(database_url=url, apply_cache_size=cache))
+    hub = bootstrap(
+        Settings(database_url=url, apply_cache_size=cache[0], apply_key_cache_size=cache[1])
+    )
     memory.settle()  # as `concord apply --follow` does
     start.wait()
     done, last, idle, deferred = 0, time.time(), 0, 0
@@ -120,11 +122,11 @@ def _applier(
                 time.sleep(0.05)
     finally:
         hub.close()
-        kept = hub.bus.applier.context.cache
-        out.put((done, last, deferred, kept.hits, kept.misses))
+        kept, keys = hub.bus.applier.context.cache, hub.bus.applier.context.key_cache
+        out.put((done, last, deferred, (kept.hits, kept.misses), (keys.hits, keys.misses)))
 
 
-def _scale(url: str, appliers: int, batch: int, cache: int) -> float:
+def _scale(url: str, appliers: int, batch: int, cache: tuple[int, int]) -> float:
     """Changes/s of ``appliers`` processes draining the inbox together."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
@@ -141,17 +143,44 @@ def _scale(url: str, appliers: int, batch: int, cache: int) -> float:
         p.join()
     total: int = sum(r[0] for r in results)
     took: float = max(r[1] for r in results) - began
-    for done, _, deferred, hits, misses in results:
-        share = hits / (hits + misses) if hits + misses else 0.0
+    for done, _, deferred, candidates, keys in results:
         print(
             f"    an applier: {done:,} applied, {deferred:,} deferred (another held a record),"
-            f" candidate cache hits {share:.0%} of {hits + misses:,}"
+            f" candidate cache hits {_share(*candidates)}, key cache hits {_share(*keys)}"
         )
     print(
-        f"  {appliers} applier(s), cache {cache:,}: {total:,} changes in {took:6.1f} s"
-        f" = {total / took:8,.0f}/s"
+        f"  {appliers} applier(s), cache {cache[0]:,}, key cache {cache[1]:,}: {total:,} changes"
+        f" in {took:6.1f} s = {total / took:8,.0f}/s"
     )
     return total / took
+
+
+KEY_COSTS = (
+    ("index reads", "match_keys.py", ("find", "count")),
+    ("index writes", "match_keys.py", ("replace",)),
+    ("log writes", "key_log.py", ("log_change",)),
+    ("log reads and prunes", "key_log.py", ("changes_since", "prune")),
+    ("cache lookups", "key_cache.py", ("find", "count")),
+    ("cache upkeep", "key_cache.py", ("committed",)),
+)
+
+
+def _key_costs(stats: pstats.Stats, hub: Hub) -> str:
+    """The key index's share of the profiled time (cumulative seconds, so "cache lookups"
+    include the index reads they make), and the key cache's hits."""
+    found = stats.stats  # type: ignore[attr-defined]
+    parts = []
+    for label, module, names in KEY_COSTS:
+        took = sum(
+            v[3] for (path, _, fn), v in found.items() if fn in names and path.endswith(module)
+        )
+        parts.append(f"{label} {took:.2f} s")
+    kc = hub.bus.applier.context.key_cache
+    return f"  key index: {', '.join(parts)}; key cache hits {_share(kc.hits, kc.misses)}"
+
+
+def _share(hits: int, misses: int) -> str:
+    return f"{hits / (hits + misses) if hits + misses else 0.0:.0%} of {hits + misses:,}"
 
 
 def check_invariants(hub: Hub) -> list[str]:
@@ -211,6 +240,9 @@ def main(
     cache: Annotated[
         str, typer.Option(help="Candidate cache sizes to compare per applier count, e.g. 0,50000.")
     ] = str(Settings().apply_cache_size),
+    key_cache: Annotated[
+        str, typer.Option(help="Key cache sizes to compare per applier count, e.g. 0,2000000.")
+    ] = str(Settings().apply_key_cache_size),
 ) -> None:
     """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
     shape = (
@@ -232,18 +264,19 @@ def main(
             stats = pstats.Stats(prof, stream=sys.stdout)
             stats.sort_stats("cumulative").print_stats(30)
             stats.sort_stats("tottime").print_stats(25)  # where the time is spent, not passed on
+            print(_key_costs(stats, hub))
         return
     rates: list[tuple[str, float]] = []
     failures: list[str] = []
     for count in [int(a) for a in appliers.split(",")]:  # "1,2,4,1": a repeat shows drift
-        for size in [int(c) for c in cache.split(",")]:
+        for sizes in [(int(c), int(k)) for c in cache.split(",") for k in key_cache.split(",")]:
             with filled_hub(database, n, updates=updates, keyed=keyed) as (hub, url):
-                rates.append((f"{count}/{size}", _scale(url, count, batch, size)))
+                rates.append((f"{count}/{sizes[0]}/{sizes[1]}", _scale(url, count, batch, sizes)))
                 failures += [f"{count} appliers: {f}" for f in check_invariants(hub)]
                 print(f"    load average now {load_average()}")
     base = rates[0][1]
     print(
-        f"  ratio to the first run (appliers/cache {rates[0][0]}): "
+        f"  ratio to the first run (appliers/cache/key cache {rates[0][0]}): "
         + ", ".join(f"{k}: {v / base:.2f}" for k, v in rates)
     )
     print(f"load average after: {load_average()}")

@@ -128,7 +128,8 @@ def start(
     ] = False,
     report_dir: ReportDir = Path("onboarding-reports"),
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Processes that share the matching.")
+        int,
+        typer.Option("--workers", min=1, help="Processes that share the matching and the apply."),
     ] = os.cpu_count() or 1,
 ) -> None:
     """Validate every row, match against the golden records, report, and load (or not)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import multiprocessing as mp
 import time
 import uuid
@@ -40,6 +41,8 @@ Stage = Callable[[str, int, int], None]
 """Called as ``stage(name, done, total)`` so the CLI can draw a progress bar."""
 
 ACCEPT_CHUNK = 1_000
+
+log = logging.getLogger("concord.onboard")
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -91,7 +94,8 @@ def start_run(
 
     A file with invalid rows loads nothing unless ``skip_invalid``; the run is kept as a dry
     run either way, so its report can be read again with ``concord onboard report``.
-    ``workers`` processes share the matching (PostgreSQL; SQLite previews in one).
+    ``workers`` processes share the matching and then the apply (PostgreSQL; SQLite does
+    both in one).
     """
     spec = hub.config.domains.get(domain)
     if spec is None:
@@ -121,7 +125,7 @@ def start_run(
         RecordRun(run_id, source, domain, path.name, result.status, counts, report, actor)
     )
     if loading:
-        _load(hub, run_id, source, domain, validation, stage)
+        _load(hub, run_id, source, domain, validation, stage, workers)
         with session_factory(hub.engine)() as s:
             result.status_after = run_status(s, run_id)
         report["committed"] = {
@@ -201,7 +205,13 @@ def _preview_part(
 
 
 def _load(
-    hub: Hub, run_id: str, source: str, domain: str, validation: Validation, stage: Stage
+    hub: Hub,
+    run_id: str,
+    source: str,
+    domain: str,
+    validation: Validation,
+    stage: Stage,
+    workers: int,
 ) -> None:
     now = datetime.now(UTC)
     changes = [
@@ -220,6 +230,18 @@ def _load(
     for start in range(0, len(changes), ACCEPT_CHUNK):
         hub.bus.accept(AcceptChanges(source, tuple(changes[start : start + ACCEPT_CHUNK])))
         stage("accept", min(start + ACCEPT_CHUNK, len(changes)), len(changes))
+    report = functools.partial(stage, "apply")
+    done = 0
+    if workers > 1 and len(changes) > 2 * CHUNK and hub.engine.dialect.name == "postgresql":
+        done = _apply_in_processes(
+            hub, workers, lambda n: report(min(n, len(changes)), len(changes))
+        )
+    # what is left: all of it in one process, or what a failed applier process left pending
+    _apply(hub, lambda step: report(min(done + step, len(changes)), len(changes)))
+
+
+def _apply(hub: Hub, progress: Callable[[int], None]) -> int:
+    """Apply until nothing is pending; returns how many changes moved."""
     done = 0
     schedule = StatisticsSchedule()
     while True:
@@ -229,8 +251,50 @@ def _load(
             time.sleep(0.02)  # a worker is applying some of those records: wait for it
             continue
         if step == 0:
-            break
+            return done
         done += step
-        stage("apply", min(done, len(changes)), len(changes))
+        progress(done)
         if schedule.due(step):
             hub.bus.handle(RefreshStatistics())
+
+
+def _apply_in_processes(hub: Hub, workers: int, progress: Callable[[int], None]) -> int:
+    """The load applied by ``workers`` applier processes at once (PostgreSQL), as that many
+    ``concord worker`` processes would: they split the inbox by partition, so each record's
+    changes stay in one process and in order (docs/architecture.md, "Appliers side by
+    side"). Returns how many changes they moved; a process that failed is logged and its
+    share left pending for the caller."""
+    ctx = mp.get_context("fork")
+    queue: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=_apply_part, args=(hub, k, queue), daemon=True) for k in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    moved, running = [0] * workers, workers
+    try:
+        while running:
+            kind, k, value = queue.get(timeout=3600)
+            if kind == "progress":
+                moved[k] = value
+                progress(sum(moved))
+                continue
+            running -= 1
+            if kind == "error":
+                log.error("an applier process of the load failed: %s", value)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+    return sum(moved)
+
+
+def _apply_part(hub: Hub, k: int, queue: Any) -> None:
+    hub.engine.dispose(close=False)  # the parent's connections are not this process's
+    hub.bus.applier.id = str(uuid.uuid4())  # appliers count each other by id
+    try:
+        _apply(hub, lambda done: queue.put(("progress", k, done)))
+        queue.put(("done", k, 0))
+    except Exception as exc:  # told to the parent, which applies what is left itself
+        queue.put(("error", k, f"{type(exc).__name__}: {exc}"))

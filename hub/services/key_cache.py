@@ -186,14 +186,20 @@ class KeyCache:
     # -- inside the lock ----------------------------------------------------------------------
 
     def _patch(self, diff: KeyDiff) -> None:
-        for pairs, sign in ((diff.added, 1), (diff.removed, -1)):
-            for k, gid in pairs:
-                at = (diff.domain, k)
-                held = self._sets.get(at)
-                if held is not None:
-                    self._put(at, held | {gid} if sign > 0 else held - {gid})
-                if at in self._counts:
-                    self._counts[at] = max(0, self._counts[at] + sign)
+        """One new set per key changed, not one per pair: a broad key gains hundreds of
+        golden records in a batch."""
+        moved: dict[str, tuple[set[str], set[str]]] = {}
+        for k, gid in diff.added:
+            moved.setdefault(k, (set(), set()))[0].add(gid)
+        for k, gid in diff.removed:
+            moved.setdefault(k, (set(), set()))[1].add(gid)
+        for k, (added, removed) in moved.items():
+            at = (diff.domain, k)
+            held = self._sets.get(at)
+            if held is not None:
+                self._put(at, (held - removed) | added)
+            if at in self._counts:
+                self._counts[at] = max(0, self._counts[at] + len(added) - len(removed))
 
     def _put(self, at: tuple[str, str], ids: frozenset[str]) -> None:
         self._drop_set(at)
