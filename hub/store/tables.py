@@ -247,7 +247,8 @@ class KeyChangeRow(Base):
     id, so a reader can tell a committed change from one still running."""
 
     __tablename__ = "key_change"
-    __table_args__ = (Index("ix_key_change_writer", "writer"),)
+    # SQLite: ids never handed out again once pruned away (its reader's horizon is an id)
+    __table_args__ = (Index("ix_key_change_writer", "writer"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     writer: Mapped[int | None] = mapped_column(BigInteger)

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("domain", sa.String(length=50), nullable=False),
         sa.Column("keys", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_change")),
+        sqlite_autoincrement=True,  # the SQLite reader's horizon is an id: never reused
     )
     op.create_index("ix_key_change_writer", "key_change", ["writer"])
     op.create_table(

@@ -127,3 +127,16 @@ def test_pruning_deletes_only_rows_older_than_a_mark_older_than_the_retention(
             assert s.execute(select(func.count()).select_from(KeyChangeRow)).scalar() == 0
     finally:
         hub.close()
+
+
+def test_a_change_after_the_log_was_pruned_empty_is_read(db: Hub) -> None:
+    """SQLite's horizon is a row id: ids must not start again once every row is gone."""
+    start = _read(db, None)
+    _commit(db, "k1")
+    seen = _read(db, start.horizon)
+    with _session(db) as s:
+        prune(s, timedelta(0))
+        prune(s, timedelta(0))
+        s.commit()
+    _commit(db, "k2")
+    assert "k2" in _read(db, seen.horizon).keys.get("client", set())
