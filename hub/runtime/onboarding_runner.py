@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from sqlalchemy import select
@@ -274,7 +275,12 @@ def _apply_in_processes(hub: Hub, workers: int, progress: Callable[[int], None])
     moved, running = [0] * workers, workers
     try:
         while running:
-            kind, k, value = queue.get(timeout=3600)
+            try:
+                kind, k, value = queue.get(timeout=1.0)
+            except Empty:  # a process killed outright says nothing: stop waiting for it
+                if any(p.is_alive() for p in procs):
+                    continue
+                break
             if kind == "progress":
                 moved[k] = value
                 progress(sum(moved))

@@ -4,6 +4,7 @@ result is the one a single process reaches, and no guarantee of the scale-out br
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,20 @@ def test_a_load_applied_in_two_processes_links_as_one(
     assert abs(two[1]["review"]["records"] - one[1]["review"]["records"]) <= 10
     agree = sum(two[0].get(k) == g for k, g in one[0].items())
     assert len(one[0]) > 1_000 and agree >= 0.99 * len(one[0]), (agree, len(one[0]), len(two[0]))
+
+
+def test_a_load_whose_applier_processes_die_is_applied_by_the_caller(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed outright reports nothing: the run stops waiting for it and applies
+    what it left, so the load neither hangs nor stops halfway."""
+
+    def killed(*args: Any) -> None:
+        os._exit(9)
+
+    monkeypatch.setattr(onboarding_runner, "_apply_part", killed)
+    data = _data()
+    path = tmp_path / "northwind.csv"
+    write_export(path, data.acquired)
+    links, counts, broken = _commit(pg_url, data, path, workers=2)
+    assert broken == [] and counts["records"] == len(data.acquired) and len(links) > 1_000
