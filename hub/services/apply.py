@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 
 from hub.domain.model import Change, SourceRecord, attributes_digest, is_newer
 from hub.domain.spec import DomainSpec
-from hub.services import key_cache
 from hub.services.batch import ApplyReport, Batch
 from hub.services.candidate_cache import DEFAULT_SIZE
 from hub.services.curation import Curation
 from hub.services.evidence import Evidence
+from hub.services.key_cache import DEFAULT_SIZE as KEY_CACHE_SIZE
 from hub.services.key_cache import KeyCache
 from hub.services.linking import Linker
 from hub.services.match_context import MatchContext
@@ -40,7 +40,7 @@ class Applier:
         domains: dict[str, DomainSpec],
         matcher: Matcher,
         cache_size: int = DEFAULT_SIZE,
-        key_cache_size: int = key_cache.DEFAULT_SIZE,
+        key_cache_size: int = KEY_CACHE_SIZE,
     ) -> None:
         self.domains = domains
         self.cache_size = cache_size

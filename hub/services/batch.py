@@ -33,7 +33,7 @@ class ApplyReport:
     key_diffs: list[KeyDiff] = field(default_factory=list)
 
     def add(self, other: ApplyReport) -> None:
-        for f in fields(self):  # every count; a new one cannot be forgotten here
+        for f in fields(self):  # every count (and key list, joined); none can be forgotten
             if f.name != "by_source":
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.by_source.update(other.by_source)

@@ -34,7 +34,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -115,11 +116,12 @@ class KeyCache:
 
     def find(
         self, uow: UnitOfWork, read: Read | None, domain: str, keys: Iterable[str]
-    ) -> dict[str, set[str]]:
-        """The golden records holding each key (absent: none), as committed."""
+    ) -> Mapping[str, AbstractSet[str]]:
+        """The golden records holding each key (absent: none), as committed. Shared sets,
+        not copies: the caller copies what it will change (``MatchContext.prefetch``)."""
         if read is None:
             return uow.keys.find(domain, keys)
-        out: dict[str, set[str]] = {}
+        out: dict[str, AbstractSet[str]] = {}
         missing: list[str] = []
         with self._lock:
             for k in set(keys):
@@ -131,7 +133,7 @@ class KeyCache:
                 if held is None:
                     missing.append(k)
                 elif held:
-                    out[k] = set(held)
+                    out[k] = held
                     self.hits += 1
         self.misses += len(missing)
         if missing:
