@@ -43,6 +43,7 @@ from hub.config import Settings
 from hub.domain.model import attributes_digest
 from hub.domain.spec import SourceSpec
 from hub.domain.survivorship import Contribution, survive
+from hub.runtime import memory
 from hub.runtime.onboarding_runner import start_run
 from hub.store import access
 from hub.store import tables as t
@@ -215,6 +216,7 @@ def run_onboard_bench(
         console.print(f"setup (bulk insert, not measured): {time.perf_counter() - t0:.0f} s")
         path = tmp / "northwind.csv"
         write_export(path, data.acquired)
+        memory.settle()  # as `concord onboard` does before it starts the run
         for dry in (True, False) if commit else (True,):
             t0, cpu0, kids0 = time.perf_counter(), time.process_time(), _children_cpu()
             result = start_run(

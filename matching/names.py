@@ -105,6 +105,8 @@ _NON_WORD = re.compile(r"[^\w&+]+")
 
 def _fold(s: str) -> str:
     """NFKC, casefold and strip accents: "Société" -> "societe"."""
+    if s.isascii():  # nothing to compose, decompose or strip: most names, and the hot path
+        return s.lower()
     decomposed = unicodedata.normalize("NFKD", clean(s).casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -195,6 +197,12 @@ def folded(v: object) -> str | None:
     s = as_str(v)
     if s is None:
         return None
+    return _folded(s)
+
+
+@lru_cache(maxsize=131072)
+def _folded(s: str) -> str | None:
+    """The work of :func:`folded`, cached: cities and streets recur across candidates."""
     return " ".join("and" if t in ("&", "+") else t for t in _tokens(s)) or None
 
 

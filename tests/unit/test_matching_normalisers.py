@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 import pytest
 
 from matching import company_name, date, folded, given_name, person_name, phone, postcode
 from matching.formats import phone_in
+from matching.names import _fold
 
 
 class TestCompanyName:
@@ -65,6 +67,24 @@ class TestPersonNames:
     def test_folded_places(self) -> None:
         assert folded("São Paulo") == "sao paulo"
         assert folded(None) is None
+
+    def test_ascii_shortcut_folds_as_unicode_folding_does(self) -> None:
+        """ASCII skips NFKD and the accent strip (the hot path); it must give what they
+        give, for every ASCII character and for text mixing it with accents."""
+        every = "".join(chr(c) for c in range(128))
+        for text in (every, every.upper(), "Rue de la Paix 12", "O'BRIEN & Sons"):
+            full = "".join(
+                ch
+                for ch in unicodedata.normalize("NFKD", text.casefold())
+                if not unicodedata.combining(ch)
+            )
+            assert _fold(text) == full
+        assert _fold("ÉCOLE Rue") == "ecole rue"
+
+    def test_folded_is_the_same_cached_or_not(self) -> None:
+        assert folded("Rue  Saint-Honoré") == folded("Rue  Saint-Honoré") == "rue saint honore"
+        assert folded(12) == folded("12") == "12"
+        assert folded("A & B") == "a and b"
 
 
 class TestPhone:
