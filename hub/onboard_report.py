@@ -31,10 +31,15 @@ def build_report(
     validation: Validation,
     preview: Preview | None,
     ignored_columns: list[str],
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON report of a run, from what validation and the preview found."""
+    """The JSON report of a run, from what validation and the preview found; or, with
+    ``earlier`` (the report of a dry run of the same file against the same store), from that
+    dry run's preview."""
     invalid = len(validation.invalid_rows)
     counts = preview.counts() if preview else {"auto": 0, "review": 0, "new": 0}
+    if earlier is not None:
+        counts = {k: earlier["outcomes"][k] for k in ("auto", "review", "new")}
     errors = sorted(validation.errors, key=lambda e: (e.row, e.field))
     report: dict[str, Any] = {
         **meta,
@@ -61,6 +66,15 @@ def build_report(
         }
         report["closest"] = preview.closest
         report["survivorship"] = dict(sorted(preview.survivorship.items()))
+    elif earlier is not None:
+        for part in ("thresholds", "histogram", "closest", "survivorship"):
+            report[part] = earlier[part]
+        report["preview_of"] = {"run_id": earlier["run_id"], "at": earlier["generated_at"]}
+        report["notes"].append(
+            f"The preview is dry run {earlier['run_id']}'s, made at {earlier['generated_at']}: "
+            "same file, same settings, and no golden record, source record or steward "
+            "decision of the domain changed since."
+        )
     return report
 
 

@@ -31,6 +31,7 @@ from hub.domain.model import Change
 from hub.domain.onboarding import RecordRun, RowError, Validation, ValidRow, validate_rows
 from hub.domain.spec import DomainSpec, SourceSpec
 from hub.onboard_report import build_report
+from hub.runtime.onboarding_basis import reusable_preview, run_basis
 from hub.services.bus import StatisticsSchedule
 from hub.services.onboarding_preview import CHUNK, OnboardingPreview, Preview, merge_previews
 from hub.store.onboarding import run_status
@@ -93,6 +94,9 @@ def start_run(
 ) -> RunResult:
     """Validate every row, preview the matching, and load unless ``dry_run`` or refused.
 
+    A commit of a file that a dry run previewed, with nothing changed since, takes that
+    preview for its report instead of matching every row again (``onboarding_basis``).
+
     A file with invalid rows loads nothing unless ``skip_invalid``; the run is kept as a dry
     run either way, so its report can be read again with ``concord onboard report``.
     ``workers`` processes share the matching and then the apply (PostgreSQL; SQLite does
@@ -109,8 +113,12 @@ def start_run(
     stage("validate", len(file_rows.rows), len(file_rows.rows))
     run_id = str(uuid.uuid4())
     refused = bool(validation.errors) and not skip_invalid
-    preview = None if refused else _preview(hub, spec, src, validation.valid, workers, stage)
     loading = not refused and not dry_run
+    basis = run_basis(hub, spec, path, maps, id_column)
+    earlier = reusable_preview(hub, source, domain, path.name, basis) if loading else None
+    preview = None
+    if not refused and earlier is None:
+        preview = _preview(hub, spec, src, validation.valid, workers, stage)
     meta = {
         "run_id": run_id,
         "source": source,
@@ -118,7 +126,8 @@ def start_run(
         "file": path.name,
         "mode": "refused (invalid rows)" if refused else ("dry run" if dry_run else "commit"),
     }
-    report = build_report(meta, validation, preview, file_rows.ignored_columns)
+    report = build_report(meta, validation, preview, file_rows.ignored_columns, earlier)
+    report["basis"] = basis
     counts: dict[str, Any] = {**report["outcomes"], "rows": report["rows"]}
     result = RunResult(run_id, "committed" if loading else "dry_run", report, validation, loading)
     # Kept before the load starts: a load that stops halfway can still be rolled back.

@@ -161,3 +161,54 @@ def _outcome(link_rule: str) -> str:
 def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     stmt = select(t.OnboardingRun).order_by(t.OnboardingRun.created_at.desc()).limit(limit)
     return [_run(r) for r in session.scalars(stmt)]
+
+
+def store_mark(session: Session, domain: str) -> dict[str, Any]:
+    """A summary of what an onboarding preview of ``domain`` reads: equal marks mean the
+    golden records, source records and steward decisions it scored against are the same.
+
+    Golden records count by number and the sum of their versions (every change bumps a
+    version, so the sum only grows); source records by number, last id and last update;
+    candidates by status (a steward's "not a match" changes what a row may link to)."""
+    gr, sr = table_of(t.GoldenRecordRow), table_of(t.SourceRecordRow)
+    mc = table_of(t.MatchCandidate)
+    golden = session.execute(
+        select(func.count(), func.coalesce(func.sum(gr.c.version), 0)).where(gr.c.domain == domain)
+    ).one()
+    records = session.execute(
+        select(func.count(), func.max(sr.c.id), func.max(sr.c.updated_at)).where(
+            sr.c.domain == domain
+        )
+    ).one()
+    statuses = session.execute(
+        select(mc.c.status, func.count()).where(mc.c.domain == domain).group_by(mc.c.status)
+    ).all()
+    return {
+        "golden": [int(golden[0]), int(golden[1])],
+        "records": [
+            int(records[0]),
+            None if records[1] is None else int(records[1]),
+            None if records[2] is None else records[2].isoformat(),
+        ],
+        "candidates": {status: int(n) for status, n in sorted(statuses)},
+    }
+
+
+def dry_run_reports(
+    session: Session, source: str, domain: str, file_name: str, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The reports of the latest dry runs of one file name into one source and domain,
+    newest first."""
+    runs = table_of(t.OnboardingRun)
+    stmt = (
+        select(runs.c.report)
+        .where(
+            runs.c.source == source,
+            runs.c.domain == domain,
+            runs.c.file_name == file_name,
+            runs.c.status == "dry_run",
+        )
+        .order_by(runs.c.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
