@@ -159,6 +159,8 @@ def start(
         f"{report['rows']} rows: {o['auto']} auto-linked, {o['review']} to review, "
         f"{o['new']} new, {o['invalid']} invalid ({report['mode']})"
     )
+    if "preview_of" in report:
+        out.print(f"preview taken from dry run {report['preview_of']['run_id']} (nothing changed)")
     if result.loaded:
         _print_status(result.status_after)
     out.print(f"report: {html_path} and {json_path}")

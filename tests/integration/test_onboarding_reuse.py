@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from hub.cli import app
 from hub.runtime import onboarding_runner
 from tests.conftest import Api, ChangeFactory
 from tests.integration.test_onboarding import ACME, NORTHWIND, _csv, _run, _world
@@ -82,3 +84,22 @@ def test_a_refused_dry_run_is_not_a_preview_to_take(
     committed = _run(api.hub, path, skip_invalid=True)
     assert previews == ["preview"] and "preview_of" not in committed.report
     assert committed.loaded
+
+
+def test_the_cli_says_whose_preview_a_commit_took(
+    api: Api, change: ChangeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _world(api, change)
+    monkeypatch.setenv("CONCORD_DATABASE_URL", api.hub.settings.database_url)
+    path = _csv(tmp_path / "nw.csv", NORTHWIND)
+    argv = ["onboard", "start", "--source", "northwind-crm", "--domain", "client"]
+    argv += ["--file", str(path), "--map", "name=company", "--report-dir", str(tmp_path)]
+    dry = CliRunner().invoke(app, [*argv, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    dry_id = dry.stdout.strip().splitlines()[-1]
+    committed = CliRunner().invoke(app, argv)
+    assert committed.exit_code == 0, committed.output
+    assert f"preview taken from dry run {dry_id}" in " ".join(committed.stdout.split())
+    run_id = committed.stdout.strip().splitlines()[-1]
+    html = (tmp_path / f"{run_id}.html").read_text(encoding="utf-8")
+    assert f"dry run {dry_id}" in html and "<svg" in html
