@@ -58,7 +58,7 @@ def run_basis(
         mark = store_mark(s, spec.name)
     return {
         "file_sha256": file_digest(path),
-        "maps": sorted(maps),
+        "maps": list(maps),  # in order: a later map of one field may win
         "id_column": id_column,
         "settings": settings_digest(hub, spec),
         "store": mark,
