@@ -60,6 +60,13 @@ class Read:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
+MAX_SKIPPED = 500
+"""Own changes a sync skips, newest kept. A long transaction anywhere on the server holds the
+horizon back, and every batch meanwhile adds its change to the list sent with the read; past
+this many, the oldest are read like another writer's (their keys dropped and read again:
+more misses, never a wrong answer)."""
+
+
 class KeyCache:
     """Keys to the golden records holding them, and value keys to how many hold them, least
     recently used out."""
@@ -95,7 +102,7 @@ class KeyCache:
             return None
         with self._syncing:
             with self._lock:
-                horizon, skip = self._horizon, sorted(self._own)
+                horizon, skip = self._horizon, sorted(self._own)[-MAX_SKIPPED:]
             changes = uow.keys.changes_since(horizon, skip)
             with self._lock:
                 stale = self._synced_at is None or changes.at - self._synced_at > self.retention / 2
@@ -107,6 +114,8 @@ class KeyCache:
                             self._drop((domain, k))
                 self._horizon, self._synced_at = changes.horizon, changes.at
                 self._own = {w for w in self._own if w >= changes.horizon}
+                if len(self._own) > MAX_SKIPPED:  # the oldest were read as others' just now
+                    self._own = set(sorted(self._own)[-MAX_SKIPPED:])
                 self._generation += 1
                 read = Read(self._generation)
         if self.clock() >= self._next_prune:

@@ -5,8 +5,11 @@ they are committed (hub/services/key_cache.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from hub.services.key_cache import KeyCache
+import pytest
+
+from hub.services.key_cache import MAX_SKIPPED, KeyCache
 from hub.services.key_ports import KeyDiff
 from tests.unit.fakes import FakeDatabase, FakeUnitOfWork
 
@@ -138,3 +141,32 @@ def test_a_cache_of_size_zero_reads_the_index_every_time() -> None:
     with FakeUnitOfWork(db) as uow:
         assert cache.begin(uow) is None
     assert _batch(db, cache, ["k1"]) == {"k1": {"g1"}} and len(cache) == 0
+
+
+def test_own_changes_skipped_stay_bounded_while_the_horizon_is_held_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long transaction elsewhere holds the horizon back; the list of own changes sent
+    with each sync stops growing at MAX_SKIPPED, and what the cache answers stays right."""
+    from tests.unit import fakes
+
+    real = fakes.FakeKeys.changes_since
+    sent: list[int] = []
+
+    def held_back(self: fakes.FakeKeys, horizon: int | None, skip: Any) -> Any:
+        sent.append(len(skip))
+        out = real(self, horizon, skip)
+        if horizon is not None:
+            out.horizon = horizon  # as if an early transaction were still running
+        return out
+
+    monkeypatch.setattr(fakes.FakeKeys, "changes_since", held_back)
+    db, cache = FakeDatabase(), KeyCache()
+    _write(db, {"g0": {"k"}})
+    for n in range(1, MAX_SKIPPED + 30):
+        _batch(db, cache, ["k"], writes={f"g{n}": {"k", f"own{n}"}})
+    assert max(sent) == MAX_SKIPPED
+    assert _batch(db, cache, ["k", "own1"]) == {
+        "k": {f"g{n}" for n in range(MAX_SKIPPED + 30)},
+        "own1": {"g1"},
+    }
