@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.inbound.files import column_mapping, read_rows
+from connectors.inbound.files import FileRows, column_mapping, read_rows
 from hub.bootstrap import Hub, fuzzy_matcher
 from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
 from hub.domain.errors import ConcordError
@@ -43,6 +43,8 @@ Stage = Callable[[str, int, int], None]
 """Called as ``stage(name, done, total)`` so the CLI can draw a progress bar."""
 
 ACCEPT_CHUNK = 1_000
+COMMITTED = ("records", "linked", "review", "review_done")
+"""What a committed run's report adds from its status once loaded."""
 
 log = logging.getLogger("concord.onboard")
 
@@ -94,23 +96,18 @@ def start_run(
 ) -> RunResult:
     """Validate every row, preview the matching, and load unless ``dry_run`` or refused.
 
-    A commit of a file that a dry run previewed, with nothing changed since, takes that
-    preview for its report instead of matching every row again (``onboarding_basis``).
-
-    A file with invalid rows loads nothing unless ``skip_invalid``; the run is kept as a dry
-    run either way, so its report can be read again with ``concord onboard report``.
-    ``workers`` processes share the matching and then the apply (PostgreSQL; SQLite does
-    both in one).
+    A commit of a file a dry run previewed, nothing changed since, takes that preview for its
+    report instead of matching again (``onboarding_basis``). A file with invalid rows loads
+    nothing unless ``skip_invalid``; the run is kept as a dry run either way, so its report
+    can be read again with ``concord onboard report``. ``workers`` processes share the
+    matching and then the apply (PostgreSQL; SQLite does both in one).
     """
     spec = hub.config.domains.get(domain)
     if spec is None:
         raise ConcordError(f"--domain {domain!r}: known domains: {', '.join(hub.config.domains)}")
     src = _source(hub, source, domain)
     file_rows = read_rows(path, spec, column_mapping(spec, maps), id_column)
-    stage("validate", 0, len(file_rows.rows))
-    validation = validate_rows(spec, file_rows.rows)
-    validation.errors.extend(RowError(n, "line", why) for n, why in file_rows.broken)
-    stage("validate", len(file_rows.rows), len(file_rows.rows))
+    validation = _validate(spec, file_rows, stage)
     run_id = str(uuid.uuid4())
     refused = bool(validation.errors) and not skip_invalid
     loading = not refused and not dry_run
@@ -138,13 +135,19 @@ def start_run(
         _load(hub, run_id, source, domain, validation, stage, workers)
         with session_factory(hub.engine)() as s:
             result.status_after = run_status(s, run_id)
-        report["committed"] = {
-            k: result.status_after[k] for k in ("records", "linked", "review", "review_done")
-        }
+        report["committed"] = {k: result.status_after[k] for k in COMMITTED}
         hub.bus.handle(
             RecordRun(run_id, source, domain, path.name, "committed", counts, report, actor)
         )
     return result
+
+
+def _validate(spec: DomainSpec, file_rows: FileRows, stage: Stage) -> Validation:
+    stage("validate", 0, len(file_rows.rows))
+    validation = validate_rows(spec, file_rows.rows)
+    validation.errors.extend(RowError(n, "line", why) for n, why in file_rows.broken)
+    stage("validate", len(file_rows.rows), len(file_rows.rows))
+    return validation
 
 
 def _preview(
