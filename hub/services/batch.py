@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.model import CandidateGolden, GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
 from hub.services.key_cache import Read
 from hub.services.key_ports import KeyDiff
@@ -70,7 +70,7 @@ class Batch:
     awaiting_reference: set[str] = field(default_factory=set)
     # candidates' golden records, as stored, and their live source records: the views
     # entity-centric matching compares a record with
-    candidate_goldens: dict[str, GoldenRecord] = field(default_factory=dict)
+    candidate_goldens: dict[str, CandidateGolden] = field(default_factory=dict)
     candidate_records: dict[str, list[SourceRecord]] = field(default_factory=dict)
     # candidates as the matcher compares them, made once a batch (``MatchContext.entity``)
     entities: dict[str, Views] = field(default_factory=dict)

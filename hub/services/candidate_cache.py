@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.domain.model import GoldenRecord, SourceRecord
+from hub.domain.model import CandidateGolden, SourceRecord
 from hub.domain.spec import SourceSpec
 from hub.services.ports import UnitOfWork
 from matching import Views
@@ -40,7 +40,7 @@ DEFAULT_SIZE = 50_000
 @dataclass
 class Entry:
     stamp: tuple[Any, ...]
-    golden: GoldenRecord
+    golden: CandidateGolden
     records: list[SourceRecord]
     # the candidate as the matcher compares it, once a batch has made it (and its compared
     # values, which the matcher fills in as it goes)
@@ -83,7 +83,7 @@ class CandidateCache:
         self.misses += len(stale)
         if not stale:
             return found
-        goldens = uow.golden.load(stale)
+        goldens = uow.golden.candidates(stale)
         linked = uow.records.linked_to(stale)
         fresh: dict[str, Entry] = {}
         for gid in stale:
@@ -103,7 +103,7 @@ class CandidateCache:
                 self._entries.popitem(last=False)
         return found | fresh
 
-    def keep_views(self, gid: str, golden: GoldenRecord, views: Views) -> None:
+    def keep_views(self, gid: str, golden: CandidateGolden, views: Views) -> None:
         """Remember the views a batch made of ``golden``, if the cache still holds that very
         copy of it (not one read again since)."""
         with self._lock:

@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 from hub.domain.accounts import LoggedIn
 from hub.domain.admin import Subscription, SubscriptionSecret
-from hub.domain.model import Change, GoldenRecord, SourceRecord, UnreadableMessage
+from hub.domain.model import (
+    CandidateGolden,
+    Change,
+    GoldenRecord,
+    SourceRecord,
+    UnreadableMessage,
+)
 from hub.domain.spec import SourceSpec
 from hub.services.key_ports import KeyIndex
 from matching import Candidate, MatchSpec
@@ -85,6 +91,10 @@ class RecordRepo(Protocol):
 
 class GoldenRepo(Protocol):
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
+
+    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+        """The stored golden records among ``ids`` as linking compares them (no lock)."""
+        ...
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
         """(version, status, updated_at) of each stored golden record: every write changes

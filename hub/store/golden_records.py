@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import LockBusy
-from hub.domain.model import GoldenRecord
+from hub.domain.model import CandidateGolden, GoldenRecord
 from hub.store import tables as t
 from hub.store.sql import (
     LOCK_RANK,
@@ -88,6 +88,17 @@ class SqlGolden:
                 raise
             for row in rows:
                 out[row.id] = _golden(row)
+        return out
+
+    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+        gr = table_of(t.GoldenRecordRow)
+        out: dict[str, CandidateGolden] = {}
+        for part in chunks(sorted(set(ids))):
+            stmt = select(
+                gr.c.id, gr.c.domain, gr.c.version, gr.c.status, gr.c.attributes, gr.c.references
+            ).where(one_of(self.s, gr.c.id, part))
+            for gid, domain, version, status, attributes, references in self.s.execute(stmt):
+                out[gid] = CandidateGolden(gid, domain, version, status, attributes, references)
         return out
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:

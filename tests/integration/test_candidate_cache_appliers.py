@@ -55,3 +55,24 @@ def test_a_candidate_another_applier_changed_is_compared_as_it_is_now(
         assert other.bus.applier.context.cache.hits == hits  # read again, not handed out
     finally:
         other.close()
+
+
+def test_a_candidate_is_read_with_the_values_a_full_load_has(
+    api: Api, change: ChangeFactory
+) -> None:
+    """The light read of candidates (no lineage, overrides or xref) gives the values,
+    references, status and version that the full load gives."""
+    api.post("crm", change("client", "A-1", 1, **ACME), change("client", "Z-1", 1, **ZENITH))
+    api.post("psa", change("project", "P-1", 1, code="PRJ-1", name="Audit", client_key="A-1"))
+    api.apply()
+    ids = [api.golden_of("crm", "client", k)["id"] for k in ("A-1", "Z-1")]
+    ids.append(api.golden_of("psa", "project", "P-1")["id"])
+    with api.hub.uow() as uow:
+        full = uow.golden.load([*ids, "no-such-id"])
+        light = uow.golden.candidates([*ids, "no-such-id"])
+    assert light.keys() == full.keys() == set(ids)
+    for gid, g in full.items():
+        c = light[gid]
+        assert (c.id, c.domain, c.version, c.status) == (g.id, g.domain, g.version, g.status)
+        assert (c.attributes, c.references) == (g.attributes, g.references)
+    assert any(g.references for g in full.values())  # the project's client

@@ -36,6 +36,7 @@ from hub.bootstrap import deterministic_matcher
 from hub.config import HubConfig, load_config
 from hub.domain.commands import AcceptChanges
 from hub.domain.model import (
+    CandidateGolden,
     Change,
     GoldenRecord,
     Op,
@@ -282,6 +283,21 @@ class FakeGolden:
                 xref=copy.deepcopy(row["xref"] or []),
                 created_at=row["created_at"],
                 merged_into=row["merged_into"],
+            )
+            for gid in sorted(set(ids))
+            if (row := table.get(gid)) is not None
+        }
+
+    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+        table = self._uow.work.golden
+        return {
+            gid: CandidateGolden(
+                id=row["id"],
+                domain=row["domain"],
+                version=row["version"],
+                status=row["status"],
+                attributes=copy.deepcopy(row["attributes"]),
+                references=copy.deepcopy(row["references"]),
             )
             for gid in sorted(set(ids))
             if (row := table.get(gid)) is not None
