@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.domain.model import CandidateGolden, GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
@@ -12,6 +13,15 @@ from hub.services.key_cache import Read
 from hub.services.key_ports import KeyDiff
 from hub.services.ports import RecordKey
 from matching import Views
+
+K = TypeVar("K")
+
+
+def absent(ids: Iterable[K], held: Mapping[K, Any]) -> set[K]:
+    """The ``ids`` not in ``held``, in time of ``ids`` alone: ``ids - held.keys()`` walks the
+    whole mapping, and a batch's candidates grow to tens of thousands while each record looks
+    up fifty (at 1M golden clients that walk was the largest line of an onboarding load)."""
+    return {i for i in ids if i not in held}
 
 
 @dataclass

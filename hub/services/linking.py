@@ -16,7 +16,7 @@ from typing import Any
 from hub.domain import linking as rules
 from hub.domain.linking import MAX_CANDIDATES
 from hub.domain.model import GoldenRecord, SourceRecord
-from hub.services.batch import Batch
+from hub.services.batch import Batch, absent
 from hub.services.match_context import MatchContext
 from hub.services.ports import UnitOfWork
 
@@ -168,7 +168,7 @@ class Linker:
     ) -> rules.ScoreLink[Any]:
         """The domain's verdict on ``record`` against the golden records ``ids``."""
         ctx = self.context
-        ctx.load_candidates(uow, batch, ids - batch.new_views.keys())
+        ctx.load_candidates(uow, batch, absent(ids, batch.new_views))
         pool = [
             (gid, ctx.entity(uow, batch, gid))
             for gid in sorted(ids)
@@ -291,7 +291,7 @@ class Linker:
                 continue
             record = batch.records.get((live[0].source, live[0].domain, live[0].key), live[0])
             targets = ctx.references(record.source, record.domain, record.attributes)
-            batch.records.update(uow.records.load(targets - batch.records.keys()))
+            batch.records.update(uow.records.load(absent(targets, batch.records)))
             view = ctx.view(uow, batch, record)
             dkeys = self.matcher.deterministic_keys(record.domain, view)
             hits = [

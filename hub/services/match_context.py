@@ -15,7 +15,7 @@ from typing import Any
 from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, shared_keys
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
-from hub.services.batch import Batch
+from hub.services.batch import Batch, absent
 from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.key_cache import KeyCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -159,7 +159,7 @@ class MatchContext:
     def load_candidates(self, uow: UnitOfWork, batch: Batch, ids: set[str]) -> None:
         """Candidates' golden records and their live source records, those not yet loaded:
         from the applier's cache where they are unchanged since it read them."""
-        unseen = ids - batch.candidate_records.keys()
+        unseen = absent(ids, batch.candidate_records)
         if not unseen:
             return
         if batch.sources is None:
