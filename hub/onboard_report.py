@@ -73,7 +73,7 @@ def build_report(
         report["notes"].append(
             f"The preview is dry run {earlier['run_id']}'s, made at {earlier['generated_at']}: "
             "same file, same settings, and no golden record, source record or steward "
-            "decision of the domain changed since."
+            "decision changed since."
         )
     return report
 

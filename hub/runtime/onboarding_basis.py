@@ -55,7 +55,7 @@ def run_basis(
     """Read before the preview starts: a change that lands while it runs makes the next
     mark differ, so a commit after it previews again."""
     with session_factory(hub.engine)() as s:
-        mark = store_mark(s, spec.name)
+        mark = store_mark(s)
     return {
         "file_sha256": file_digest(path),
         "maps": list(maps),  # in order: a later map of one field may win

@@ -163,26 +163,22 @@ def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     return [_run(r) for r in session.scalars(stmt)]
 
 
-def store_mark(session: Session, domain: str) -> dict[str, Any]:
-    """A summary of what an onboarding preview of ``domain`` reads: equal marks mean the
-    golden records, source records and steward decisions it scored against are the same.
+def store_mark(session: Session) -> dict[str, Any]:
+    """A summary of what an onboarding preview reads: equal marks mean the golden records,
+    source records and steward decisions it scored against are the same. Every domain
+    counts, not only the run's: a project row's client resolves through the client
+    records, so a client load between a project run's dry run and its commit changes it.
 
     Golden records count by number and the sum of their versions (every change bumps a
     version, so the sum only grows); source records by number, last id and last update;
     candidates by status (a steward's "not a match" changes what a row may link to)."""
     gr, sr = table_of(t.GoldenRecordRow), table_of(t.SourceRecordRow)
     mc = table_of(t.MatchCandidate)
-    golden = session.execute(
-        select(func.count(), func.coalesce(func.sum(gr.c.version), 0)).where(gr.c.domain == domain)
-    ).one()
+    golden = session.execute(select(func.count(), func.coalesce(func.sum(gr.c.version), 0))).one()
     records = session.execute(
-        select(func.count(), func.max(sr.c.id), func.max(sr.c.updated_at)).where(
-            sr.c.domain == domain
-        )
+        select(func.count(), func.max(sr.c.id), func.max(sr.c.updated_at))
     ).one()
-    statuses = session.execute(
-        select(mc.c.status, func.count()).where(mc.c.domain == domain).group_by(mc.c.status)
-    ).all()
+    statuses = session.execute(select(mc.c.status, func.count()).group_by(mc.c.status)).all()
     return {
         "golden": [int(golden[0]), int(golden[1])],
         "records": [

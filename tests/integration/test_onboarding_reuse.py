@@ -103,3 +103,17 @@ def test_the_cli_says_whose_preview_a_commit_took(
     run_id = committed.stdout.strip().splitlines()[-1]
     html = (tmp_path / f"{run_id}.html").read_text(encoding="utf-8")
     assert f"dry run {dry_id}" in html and "<svg" in html
+
+
+def test_a_client_load_between_a_project_dry_run_and_its_commit_counts_as_a_change(
+    api: Api, change: ChangeFactory, tmp_path: Path, previews: list[str]
+) -> None:
+    """Project rows name the acquired firm's clients, which resolve through the client
+    run's links: a client load in between changes what the project preview would say."""
+    _world(api, change)
+    projects = [{"id": "NP-1", "code": "NW-PRJ-1", "name": "Migration", "client_key": "NW-1"}]
+    project_file = _csv(tmp_path / "projects.csv", projects)
+    _run(api.hub, project_file, domain="project", maps=[], dry_run=True)
+    _run(api.hub, _csv(tmp_path / "nw.csv", NORTHWIND))  # the clients, committed
+    committed = _run(api.hub, project_file, domain="project", maps=[])
+    assert previews == ["preview"] * 3 and "preview_of" not in committed.report
