@@ -289,18 +289,9 @@ class FakeGolden:
         }
 
     def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
-        table = self._uow.work.golden
         return {
-            gid: CandidateGolden(
-                id=row["id"],
-                domain=row["domain"],
-                version=row["version"],
-                status=row["status"],
-                attributes=copy.deepcopy(row["attributes"]),
-                references=copy.deepcopy(row["references"]),
-            )
-            for gid in sorted(set(ids))
-            if (row := table.get(gid)) is not None
+            gid: CandidateGolden(g.id, g.domain, g.version, g.status, g.attributes, g.references)
+            for gid, g in self.load(ids).items()
         }
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
