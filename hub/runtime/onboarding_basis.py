@@ -25,7 +25,7 @@ from hub.bootstrap import Hub, fuzzy_matcher
 from hub.domain.spec import DomainSpec
 from hub.store.onboarding import dry_run_reports, store_mark
 from hub.store.uow import session_factory
-from matching import FellegiSunterMatcher
+from matching import FellegiSunterMatcher, MatchSpec
 
 _READ = 1 << 20
 
@@ -38,14 +38,21 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def preview_spec(hub: Hub, domain: str) -> MatchSpec | None:
+    """The spec (thresholds included) the hub's own matcher scores ``domain`` with, so a
+    preview and the load agree; the configured one when the matcher is not Fellegi-Sunter
+    (a test's spy)."""
+    matcher = hub.bus.applier.matcher
+    fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
+    return fs.spec(domain)
+
+
 def settings_digest(hub: Hub, spec: DomainSpec) -> str:
     """The rules a preview follows. ``repr`` of these frozen dataclasses holds no set, so it
     is the same in every process (checked under two hash seeds)."""
-    matcher = hub.bus.applier.matcher
-    fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
     with hub.uow() as uow:  # read only
         sources = sorted(uow.sources().items())
-    text = repr((spec, fs.spec(spec.name), sources))
+    text = repr((spec, preview_spec(hub, spec.name), sources))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -24,20 +24,19 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.inbound.files import FileRows, column_mapping, read_rows
-from hub.bootstrap import Hub, fuzzy_matcher
+from hub.bootstrap import Hub
 from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
 from hub.domain.errors import ConcordError
 from hub.domain.model import Change
 from hub.domain.onboarding import RecordRun, RowError, Validation, ValidRow, validate_rows
 from hub.domain.spec import DomainSpec, SourceSpec
 from hub.onboard_report import build_report
-from hub.runtime.onboarding_basis import reusable_preview, run_basis
+from hub.runtime.onboarding_basis import preview_spec, reusable_preview, run_basis
 from hub.services.bus import StatisticsSchedule
 from hub.services.onboarding_preview import CHUNK, OnboardingPreview, Preview, merge_previews
 from hub.store.onboarding import run_status
 from hub.store.tables import SourceSystem
 from hub.store.uow import session_factory
-from matching import FellegiSunterMatcher
 
 Stage = Callable[[str, int, int], None]
 """Called as ``stage(name, done, total)`` so the CLI can draw a progress bar."""
@@ -153,11 +152,8 @@ def _validate(spec: DomainSpec, file_rows: FileRows, stage: Stage) -> Validation
 def _preview(
     hub: Hub, spec: DomainSpec, src: SourceSpec, rows: list[ValidRow], workers: int, stage: Stage
 ) -> Preview:
-    """The matching preview with the spec (thresholds included) the hub's own matcher scores
-    with, so the preview and the load agree."""
-    matcher = hub.bus.applier.matcher
-    fs = matcher if isinstance(matcher, FellegiSunterMatcher) else fuzzy_matcher(hub.config)
-    previewer = OnboardingPreview(spec, matcher, fs.spec(spec.name), src)
+    """The matching preview, scored as the load will score (``preview_spec``)."""
+    previewer = OnboardingPreview(spec, hub.bus.applier.matcher, preview_spec(hub, spec.name), src)
     return preview_rows(hub, previewer, rows, workers, stage)
 
 
