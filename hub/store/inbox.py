@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.model import Change, UnreadableMessage
 from hub.store import tables as t
-from hub.store.inbox_partitions import claim_partitions, partition_of
+from hub.store.inbox_partitions import claim_partitions, partition_of, waiting
 from hub.store.sql import (
     bulk_insert,
     chunks,
@@ -107,7 +107,7 @@ class SqlInbox:
         if is_postgres(self.s):
             ids, self.busy_at_claim = claim_partitions(self.s, limit, applier)
         else:  # one writer at a time: nobody to share with
-            stmt = select(ib.c.id).where(ib.c.status == "pending").order_by(ib.c.id)
+            stmt = select(ib.c.id).where(waiting(ib)).order_by(ib.c.id)
             ids = list(self.s.scalars(stmt.limit(limit)))
         if not ids:
             return []
@@ -204,7 +204,7 @@ class SqlInbox:
 
     def pending_count(self) -> int:
         ib = table_of(t.InboxRow)
-        return len(self.s.execute(select(ib.c.id).where(ib.c.status == "pending")).all())
+        return len(self.s.execute(select(ib.c.id).where(waiting(ib))).all())
 
 
 class SqlDeadLetters:

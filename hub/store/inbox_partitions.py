@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,12 @@ class Walk:
         return asked
 
 
+def waiting(ib: Table) -> ColumnElement[bool]:
+    """Rows still to be applied, written so the planner sees the constant and takes the
+    partial index of pending rows (migration 0022), on PostgreSQL and SQLite alike."""
+    return ib.c.status == literal_column("'pending'")
+
+
 def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], int]:
     """The ids of up to ``limit`` pending rows of partitions this transaction now holds,
     row-locked, oldest first; and how many partitions it found held by other appliers.
@@ -121,7 +127,7 @@ def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], i
             break
         page = s.execute(
             select(ib.c.id, ib.c.partition)
-            .where(ib.c.status == "pending", ib.c.id > after)
+            .where(waiting(ib), ib.c.id > after)
             .order_by(ib.c.id)
             .limit(limit)
         ).all()
@@ -133,7 +139,7 @@ def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], i
         return [], walk.busy
     stmt = (
         select(ib.c.id)
-        .where(one_of(s, ib.c.id, walk.ids), ib.c.status == "pending")
+        .where(one_of(s, ib.c.id, walk.ids), waiting(ib))
         .order_by(ib.c.id)
         .with_for_update(skip_locked=True)
     )

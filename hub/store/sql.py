@@ -128,11 +128,29 @@ HOT_TABLES = (
 )
 
 
-def analyze(session: Session) -> None:
-    if is_postgres(session):
-        session.execute(text(f"ANALYZE {', '.join(HOT_TABLES)}"))
-    else:
+# The hot tables whose live rows are more than twice, or less than half, what the planner's
+# statistics last counted (and by a thousand rows), or that were never analysed.
+_STALE_STATISTICS = text(
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.relid = ANY(CAST(:tables AS regclass[])) AND (c.reltuples < 0"
+    " OR s.n_live_tup > 2 * c.reltuples + 1000 OR s.n_live_tup < c.reltuples / 2 - 1000)"
+    " ORDER BY s.relname"
+)
+
+
+def analyze(session: Session) -> list[str]:
+    """Refresh the planner's statistics of the hot tables that grew or shrank enough to
+    mislead it; returns their names. A table that only had rows updated keeps its
+    statistics: ANALYZE of all six took 0.4 s at 20k records, four times in a run of 20k
+    updates, and changed no plan (the claim's did not depend on them after migration
+    0022). SQLite's ANALYZE reads only what it needs, so it runs whole."""
+    if not is_postgres(session):
         session.execute(text("ANALYZE"))
+        return []
+    stale = list(session.scalars(_STALE_STATISTICS, {"tables": list(HOT_TABLES)}))
+    if stale:
+        session.execute(text(f"ANALYZE {', '.join(stale)}"))
+    return stale
 
 
 # 3: the audit chain (access.py). The order: partition (appliers only), record, key, bkey

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -119,8 +120,13 @@ class InboxRow(Base):
     __tablename__ = "inbox"
     __table_args__ = (
         UniqueConstraint("event_id", "source"),
-        Index("ix_inbox_pending", "status", "id"),
-        Index("ix_inbox_partition_pending", "status", "partition", "id"),
+        # only the rows waiting to be applied: see migration 0022 for why not (status, id)
+        Index(
+            "ix_inbox_pending",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.domain.errors import RecordNotFound
+from hub.store.inbox_partitions import waiting
 from hub.store.read.golden import golden_per_domain
+from hub.store.sql import table_of
 from hub.store.tables import (
     DeadLetter,
     InboxRow,
@@ -75,7 +77,7 @@ def backlog(session: Session) -> tuple[int, datetime | None, int, int]:
     """What is waiting (metrics' store gauges): pending inbox rows and the oldest one's
     arrival (UTC), pending match candidates, dead letters not replayed yet."""
     depth, oldest = session.execute(
-        select(func.count(), func.min(InboxRow.received_at)).where(InboxRow.status == "pending")
+        select(func.count(), func.min(InboxRow.received_at)).where(waiting(table_of(InboxRow)))
     ).one()
     candidates = session.execute(
         select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
