@@ -85,6 +85,13 @@ class DeterministicMatcher:
         candidates: Sequence[tuple[str, object]],
         holders: Mapping[str, int] | None = None,
         population: int = 0,
+        levels: object = None,
     ) -> list[Candidate]:
         """Always ``[]``: without fuzzy comparisons there is nothing to score."""
         return []
+
+    def levels_many(
+        self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[object]]]
+    ) -> list[None]:
+        """Nothing to compare: ``score`` needs no levels."""
+        return [None] * len(work)

@@ -16,6 +16,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from matching.codes import encode
 from matching.compare import NULL_LEVEL, Comparison
 from matching.deterministic import DeterministicMatcher
 from matching.guards import identity_agrees
@@ -160,6 +161,7 @@ class FellegiSunterMatcher:
         candidates: Sequence[tuple[str, Entity]],
         holders: Mapping[str, int] | None = None,
         population: int = 0,
+        levels: npt.NDArray[np.int8] | None = None,
     ) -> list[Candidate]:
         """Score ``record`` against candidate golden records; keep those at review or above.
 
@@ -181,12 +183,14 @@ class FellegiSunterMatcher:
                 (from :meth:`value_keys` in the hub's index); ``None``: not known.
             population: How many golden records of the domain there are (the denominator of
                 a term frequency); ``0``: not known.
+            levels: The record's levels against ``candidates`` from :meth:`levels_many`,
+                when it was compared with them together with other records.
         """
         spec = self._specs.get(domain)
         if spec is None or not candidates:
             return []
         model = self._models[domain]
-        gamma, fw = _weigh(model, record, [views for _, views in candidates])
+        gamma, fw = _weigh(model, record, [views for _, views in candidates], levels)
         notes: list[dict[str, str]] = [{} for _ in candidates]
         if holders:
             _discount(spec, model, gamma, fw, notes, holders, population)
@@ -207,6 +211,15 @@ class FellegiSunterMatcher:
             scored = (float(prob[i]), fw[i], gamma[i])
             out.append(_candidate(model, candidates[i][0], tier, scored, notes[i]))
         return out
+
+    def levels_many(
+        self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[Entity]]]
+    ) -> list[npt.NDArray[np.int8]]:
+        """Each record's levels against its own entities, compared together (see
+        :func:`entity_levels_many`); pass each to :meth:`score` as ``levels``."""
+        model = self._models[domain]
+        mine = [record_values(model, record) for record, _ in work]
+        return entity_levels_many(model, mine, [entities for _, entities in work])
 
     @staticmethod
     def explain(
@@ -248,11 +261,16 @@ def _level_name(comparison: Comparison, level: int) -> str:
 
 
 def _weigh(
-    model: FellegiSunterModel, record: Mapping[str, object], entities: Sequence[Entity]
+    model: FellegiSunterModel,
+    record: Mapping[str, object],
+    entities: Sequence[Entity],
+    gamma: npt.NDArray[np.int8] | None = None,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
-    """Levels and field weights of ``record`` against each entity, its values normalised once."""
-    mine = [fm.comparison.value(record) for fm in model.fields]
-    gamma = entity_levels(model, record, entities, mine)
+    """Levels (unless given) and field weights of ``record`` against each entity, its values
+    normalised once."""
+    mine = record_values(model, record)
+    if gamma is None:
+        gamma = entity_levels(model, record, entities, mine)
     return gamma, model.field_weights(gamma, [[v] * len(entities) for v in mine])
 
 
@@ -266,28 +284,70 @@ def entity_levels(
 
     An entity is one mapping or several views of one golden record; per field the best
     (lowest) level among its views wins, and a field missing from every view stays null.
-    Every view is compared in one call per field, however many entities there are.
     ``mine`` are the record's compared values when the caller has them already.
     """
     if mine is None:
-        mine = [fm.comparison.value(record) for fm in model.fields]
-    owner: list[int] = []
-    for k, entity in enumerate(entities):
-        owner.extend([k] * (1 if isinstance(entity, Mapping) else len(entity)))
-    n = len(owner)
-    flat = np.empty((n, len(model.fields)), dtype=np.int8)
+        mine = record_values(model, record)
+    return entity_levels_many(model, [mine], [entities])[0]
+
+
+def record_values(model: FellegiSunterModel, record: Mapping[str, object]) -> list[str | None]:
+    """``record``'s compared value for each field of ``model``."""
+    return [fm.comparison.value(record) for fm in model.fields]
+
+
+def entity_levels_many(
+    model: FellegiSunterModel,
+    mine: Sequence[Sequence[str | None]],
+    pools: Sequence[Sequence[Entity]],
+) -> list[npt.NDArray[np.int8]]:
+    """``entity_levels`` of many records at once, each (its compared values in ``mine``)
+    against its own entities in ``pools``: one comparison call per field for all of them.
+
+    A batch's records met their candidates one at a time, and the fixed cost of each call
+    (encoding a column, grading it, the numpy set-up) was most of the scoring; together,
+    a pair of values that many records meet (a city, a country) is graded once, and a long
+    column is graded on every core. Each pair's level is what it is alone."""
+    # Each distinct entity's views once (a batch's records meet the same candidates many
+    # times), and every (record, view) pair as indices into the records and those views.
+    slot: dict[int, int] = {}  # id(entity) -> its number among the distinct ones
+    distinct: list[Entity] = []
+    pair_record: list[int] = []
+    pair_entity: list[int] = []
+    for r, entities in enumerate(pools):
+        for entity in entities:
+            u = slot.get(id(entity))
+            if u is None:
+                u = slot[id(entity)] = len(distinct)
+                distinct.append(entity)
+            pair_record.append(r)
+            pair_entity.append(u)
+    sizes = np.fromiter(
+        (1 if isinstance(e, Mapping) else len(e) for e in distinct), np.int64, len(distinct)
+    )
+    first = np.cumsum(sizes) - sizes  # each distinct entity's first view
+    per_pair = sizes[pair_entity] if pair_entity else np.zeros(0, np.int64)
+    pair = np.repeat(np.arange(len(pair_entity)), per_pair)  # per compared view, its pair
+    start = np.cumsum(per_pair) - per_pair
+    view = np.repeat(first[pair_entity] - start, per_pair) + np.arange(len(pair))
+    left = np.asarray(pair_record, np.int64)[pair]
+    flat = np.empty((len(pair), len(model.fields)), dtype=np.int8)
     for j, fm in enumerate(model.fields):
         comp = fm.comparison
-        column = [value for entity in entities for value in _compared(entity, comp)]
-        flat[:, j] = comp.levels([mine[j]] * n, column)
-    if n == len(entities):
-        return flat
-    widened = flat.astype(np.int16)
-    widened[widened == NULL_LEVEL] = _MISSING
-    best = np.full((len(entities), len(model.fields)), _MISSING, dtype=np.int16)
-    np.minimum.at(best, np.asarray(owner), widened)
-    best[best == _MISSING] = NULL_LEVEL
-    return best.astype(np.int8)
+        right = [v for entity in distinct for v in _compared(entity, comp)]
+        vocab, (a, b) = encode([values[j] for values in mine], right)
+        flat[:, j] = comp.levels_coded(vocab, a[left], b[view])
+    if len(pair) == len(pair_entity):
+        best = flat
+    else:
+        widened = flat.astype(np.int16)
+        widened[widened == NULL_LEVEL] = _MISSING
+        most = np.full((len(pair_entity), len(model.fields)), _MISSING, dtype=np.int16)
+        np.minimum.at(most, pair, widened)
+        most[most == _MISSING] = NULL_LEVEL
+        best = most.astype(np.int8)
+    cuts = np.cumsum([len(entities) for entities in pools])[:-1]
+    return list(np.split(best, cuts)) if len(pools) else []
 
 
 def _discount(

@@ -55,6 +55,16 @@ class ApplyReport:
         return self.deferred > 0 or self.busy > 0
 
 
+@dataclass(frozen=True)
+class Compared:
+    """A new record's levels against its candidates, compared with the batch's other new
+    records before any was linked (``MatchContext.compare_ahead``)."""
+
+    view: dict[str, Any]
+    pool: list[tuple[str, Views]]
+    levels: Any
+
+
 @dataclass
 class Batch:
     """What one transaction knows: the rows it loaded and the decisions made so far."""
@@ -95,6 +105,7 @@ class Batch:
         default_factory=dict
     )
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    compared: dict[RecordKey, Compared] = field(default_factory=dict)
     # golden id -> correlation ids of the changes that touched it in this batch
     causes: dict[str, set[str]] = field(default_factory=dict)
     # the applier's key cache as this batch synced it (None: the batch reads the index)

@@ -169,15 +169,11 @@ class Linker:
         """The domain's verdict on ``record`` against the golden records ``ids``."""
         ctx = self.context
         ctx.load_candidates(uow, batch, absent(ids, batch.new_views))
-        pool = [
-            (gid, ctx.entity(uow, batch, gid))
-            for gid in sorted(ids)
-            if gid in batch.new_views
-            or (gid in batch.candidate_goldens and batch.candidate_goldens[gid].status == "active")
-        ]
+        pool = ctx.pool(uow, batch, ids)
+        levels = ctx.compared(batch, (record.source, record.domain, record.key), view, pool)
         holders = ctx.holders(uow, batch, record.domain, view)
         population = ctx.population(uow, batch, record.domain, holders)
-        scored = self.matcher.score(record.domain, view, pool, holders, population)
+        scored = self.matcher.score(record.domain, view, pool, holders, population, levels)
         return rules.link_by_score(
             scored, record.golden_id, lambda gid: self.crowded(batch, record, gid)
         )

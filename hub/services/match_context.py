@@ -15,7 +15,7 @@ from typing import Any
 from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, shared_keys
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
-from hub.services.batch import Batch, absent
+from hub.services.batch import Batch, Compared, absent
 from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.key_cache import KeyCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -87,7 +87,7 @@ class MatchContext:
         left for a later turn: those whose identity keys another batch is linking now."""
         exact: dict[str, set[str]] = {}
         names_of: dict[int, set[str]] = {}
-        blocked: list[tuple[str, list[str], list[str]]] = []
+        blocked: list[tuple[RecordKey, dict[str, Any], list[str], list[str]]] = []
         blocking: dict[str, set[str]] = {}
         values: dict[str, set[str]] = {}
         for inbox_id, ch in rows:
@@ -102,7 +102,7 @@ class MatchContext:
             names_of[inbox_id] = {f"{ch.domain}\x00{k}" for k in dkeys}
             exact.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
-            blocked.append((ch.domain, dkeys, bkeys))
+            blocked.append(((ch.source, ch.domain, ch.key), view, dkeys, bkeys))
             values.setdefault(ch.domain, set()).update(
                 self.matcher.value_keys(ch.domain, view).values()
             )
@@ -125,22 +125,75 @@ class MatchContext:
             )
             for k in keys | blocking.get(domain, set()):
                 batch.key_hits[(domain, k)] = set(found.get(k, ()))
-        # The candidates each record will score, in one query, not one per record: those
-        # sharing the most blocking keys with it. Not every golden record a key reaches: a
-        # broad key (a name's first letters in a country) reaches thousands. A record whose
-        # identity key is held already links by it and scores nothing (should a merge in
-        # this batch change that, ``Linker._score`` loads what it needs then).
-        wanted: set[str] = set()
-        for domain, dkeys, bkeys in blocked:
-            if any(batch.key_hits.get((domain, k)) for k in dkeys):
-                continue
-            shared = shared_keys(batch.key_hits.get((domain, k), ()) for k in bkeys)
-            wanted |= candidate_ids(shared, set(), MAX_CANDIDATES)
+        ahead = self._to_score(batch, blocked)
+        wanted = set().union(*(ids for _, _, ids in ahead))
         if wanted:
             self.load_candidates(uow, batch, wanted)
+            self.compare_ahead(uow, batch, ahead)
         for domain, vkeys in values.items():
             self.count_values(uow, batch, domain, vkeys)
         return deferred
+
+    @staticmethod
+    def _to_score(
+        batch: Batch, blocked: list[tuple[RecordKey, dict[str, Any], list[str], list[str]]]
+    ) -> list[tuple[RecordKey, dict[str, Any], set[str]]]:
+        """The new records that will be scored, each with its view and the candidates it
+        shares the most blocking keys with: loaded in one query, not one per record. Not
+        every golden record a key reaches: a broad key (a name's first letters in a country)
+        reaches thousands. A record whose identity key is held already links by it and
+        scores nothing (should a merge in this batch change that, ``Linker._score`` loads
+        what it needs then)."""
+        ahead = []
+        for rkey, view, dkeys, bkeys in blocked:
+            domain = rkey[1]
+            if any(batch.key_hits.get((domain, k)) for k in dkeys):
+                continue
+            shared = shared_keys(batch.key_hits.get((domain, k), ()) for k in bkeys)
+            ahead.append((rkey, view, candidate_ids(shared, set(), MAX_CANDIDATES)))
+        return ahead
+
+    def compare_ahead(
+        self, uow: UnitOfWork, batch: Batch, ahead: list[tuple[RecordKey, dict[str, Any], set[str]]]
+    ) -> None:
+        """Compare the batch's new records with the candidates the prefetch found for them,
+        all of a domain in one call (``Matcher.levels_many``): one record at a time, the
+        fixed cost of each comparison call was most of the scoring. A record's link uses
+        these levels if it meets the very same candidates then (``compared``)."""
+        work: dict[str, list[tuple[RecordKey, dict[str, Any], list[tuple[str, Views]]]]] = {}
+        for rkey, view, ids in ahead:
+            if ids and self.matcher.spec(rkey[1]) is not None:
+                work.setdefault(rkey[1], []).append((rkey, view, self.pool(uow, batch, ids)))
+        for domain, items in work.items():
+            levels = self.matcher.levels_many(
+                domain, [(view, [e for _, e in pool]) for _, view, pool in items]
+            )
+            for (rkey, view, pool), lv in zip(items, levels, strict=True):
+                batch.compared[rkey] = Compared(view, pool, lv)
+
+    @staticmethod
+    def compared(
+        batch: Batch, rkey: RecordKey, view: dict[str, Any], pool: list[tuple[str, Views]]
+    ) -> Any:
+        """The levels ``compare_ahead`` found for this record against ``pool``, or ``None``
+        if its view or its candidates changed since (a golden record born or merged in the
+        batch, a steward's "not a match", a reference resolved)."""
+        kept = batch.compared.get(rkey)
+        if kept is None or kept.view != view or len(kept.pool) != len(pool):
+            return None
+        if any(g != h or e is not f for (g, e), (h, f) in zip(kept.pool, pool, strict=True)):
+            return None
+        return kept.levels
+
+    def pool(self, uow: UnitOfWork, batch: Batch, ids: set[str]) -> list[tuple[str, Views]]:
+        """The candidates among ``ids`` a record is scored against, in id order: the golden
+        records born in this batch and the stored ones still active."""
+        return [
+            (gid, self.entity(uow, batch, gid))
+            for gid in sorted(ids)
+            if gid in batch.new_views
+            or (gid in batch.candidate_goldens and batch.candidate_goldens[gid].status == "active")
+        ]
 
     def find(self, uow: UnitOfWork, batch: Batch, domain: str, key: str) -> set[str]:
         """The golden records holding a key, as the batch knows them so far."""

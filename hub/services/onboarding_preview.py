@@ -175,11 +175,16 @@ class OnboardingPreview:
         if self._population is None:
             self._population = uow.keys.count(d, [POPULATION_KEY]).get(POPULATION_KEY, 0)
         out: dict[int, RowResult] = {}
-        for n in sorted(to_score):
+        order = sorted(to_score)
+        pools = {n: [(g, pool[g]) for g in to_score[n] if g in pool] for n in order}
+        levels = self.matcher.levels_many(d, [(views[n], [e for _, e in pools[n]]) for n in order])
+        for n, gamma in zip(order, levels, strict=True):
             row = rows[n]
-            candidates = [(g, pool[g]) for g in to_score[n] if g in pool]
+            candidates = pools[n]
             holders = {label: counted.get(k, 0) for label, k in vkeys[n].items()}
-            scored = self.matcher.score(d, views[n], candidates, holders, self._population)
+            scored = self.matcher.score(
+                d, views[n], candidates, holders, self._population, levels=gamma
+            )
             out[n] = self._decide(row, keys[n][0], scored)
             if candidates:
                 # the best candidate, or the first one when none reached review

@@ -57,7 +57,16 @@ class Matcher(Protocol):
         candidates: Sequence[tuple[str, Entity]],
         holders: Mapping[str, int] | None = None,
         population: int = 0,
+        levels: Any = None,
     ) -> list[Candidate]: ...
+
+    def levels_many(
+        self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[Entity]]]
+    ) -> list[Any]:
+        """Many records' comparisons with their own candidates, made together (cheaper than
+        one by one); each result goes back to ``score`` as ``levels`` with the same
+        candidates."""
+        ...
 
 
 class InboxRepo(Protocol):

@@ -46,8 +46,9 @@ class Spy:
         candidates: Sequence[tuple[str, object]],
         holders: Mapping[str, int] | None = None,
         population: int = 0,
+        levels: object = None,
     ) -> list[Candidate]:
-        return self.inner.score(domain, record, candidates, holders, population)
+        return self.inner.score(domain, record, candidates, holders, population, levels)
 
 
 def test_no_other_applier_takes_the_rows_of_a_batch_being_applied_one_by_one(

@@ -762,8 +762,14 @@ class DelegatingMatcher:
         candidates: Sequence[tuple[str, object]],
         holders: Mapping[str, int] | None = None,
         population: int = 0,
+        levels: object = None,
     ) -> list[Any]:
         return self.inner.score(domain, record, candidates)
+
+    def levels_many(
+        self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[object]]]
+    ) -> list[None]:
+        return self.inner.levels_many(domain, work)
 
 
 def fake_bus(db: FakeDatabase | None = None, matcher: Matcher | None = None) -> MessageBus:

@@ -230,3 +230,60 @@ def test_views_keep_their_compared_values_and_score_as_plain_lists() -> None:
         assert kept == plain
     assert views.compared  # filled by the first record, read by the second
     assert all(len(values) == 2 for values in views.compared.values())
+
+
+def test_records_compared_together_score_as_each_alone() -> None:
+    """``levels_many`` compares a batch's records with their candidates in one call per
+    field (pairs graded once, a long column on every core); each record's levels and verdict
+    must be exactly those it gets scored alone. Enough pairs for the deduplicated and the
+    threaded grading paths; views missing fields, single mappings, an empty entity."""
+    import random
+
+    from matching import FellegiSunterMatcher, Views
+    from matching.compare import NULL_LEVEL
+    from matching.matcher import Entity
+
+    rng = random.Random(7)
+    words = ["Acme", "Acne", "Borealis", "Zenith", "Zenit", "Northwind", "Contoso", "Fabrikam"]
+    cities = ["London", "Leeds", "Londn", "Paris", None]
+
+    def company() -> dict[str, object]:
+        out: dict[str, object] = {
+            "name": " ".join(rng.sample(words, rng.randint(1, 3))) + rng.choice([" Ltd", ""]),
+            "city": rng.choice(cities),
+            "country": rng.choice(["GB", "FR", None]),
+        }
+        if rng.random() < 0.5:
+            out["postcode"] = rng.choice(["EC1A 1BB", "LS1 4AP", "EC1A1BB"])
+        if rng.random() < 0.3:
+            out["website"] = rng.choice(["acme.com", "www.acme.com", "zenith.fr"])
+        return out
+
+    goldens: list[Entity] = [
+        Views([company() for _ in range(rng.randint(1, 3))]) for _ in range(60)
+    ]
+    goldens += [company() for _ in range(20)] + [Views([])]
+    matcher = FellegiSunterMatcher()
+    work = [
+        (company(), [rng.choice(goldens) for _ in range(rng.randint(0, 40))]) for _ in range(400)
+    ]
+    together = matcher.levels_many("client", work)
+    assert sum(len(pool) for _, pool in work) > 7_000
+    fields = matcher.spec("client").current_model().fields  # type: ignore[union-attr]
+
+    def by_hand(record: dict[str, object], entity: Entity) -> list[int]:
+        """Per field, the best level of any view, each pair compared on its own."""
+        views = [entity] if isinstance(entity, dict) else list(entity)
+        out = []
+        for fm in fields:
+            c = fm.comparison
+            found = [int(c.levels([c.value(record)], [c.value(v)])[0]) for v in views]
+            found = [level for level in found if level != NULL_LEVEL]
+            out.append(min(found) if found else NULL_LEVEL)
+        return out
+
+    for (record, pool), levels in zip(work, together, strict=True):
+        candidates = [(f"g{i}", entity) for i, entity in enumerate(pool)]
+        alone = matcher.score("client", record, candidates)
+        assert matcher.score("client", record, candidates, levels=levels) == alone
+        assert levels.tolist() == [by_hand(record, entity) for entity in pool]
