@@ -73,6 +73,30 @@ def test_save_updates_a_stored_record_by_its_key(store: Store) -> None:
     assert again == held
 
 
+def test_one_save_updates_many_records_each_by_its_own_key(store: Store) -> None:
+    """Stored records updated together each get their own values, whatever their order; a record with the same key in another source or domain
+    and a record left out are not touched; no sequence and no golden record stay empty."""
+    keys = [("crm", "client", "A"), ("crm", "client", "B"), ("erp", "client", "A")]
+    keys.append(("crm", "project", "A"))
+    with store.uow() as uow:
+        uow.records.save([record(k, gid(n), s, d) for n, (s, d, k) in enumerate(keys)], T0)
+        uow.commit()
+    with store.uow() as uow:
+        held = uow.records.load(keys)
+        b, a = held[keys[1]], held[keys[0]]
+        b.attributes, b.sequence, b.golden_id = {"name": "Bee", "tags": None}, None, None
+        a.attributes, a.sequence, a.deleted = {"name": "Ay", "n": 2}, 7, True
+        a.changed_at = T0 + timedelta(hours=3)
+        uow.records.save([b, a, held[keys[3]]], T0 + timedelta(hours=4))
+        uow.commit()
+    with store.uow() as uow:
+        again = uow.records.load(keys)
+    assert again[keys[0]] == a and again[keys[1]] == b
+    assert (again[keys[1]].sequence, again[keys[1]].golden_id) == (None, None)
+    assert again[keys[1]].attributes == {"name": "Bee", "tags": None}
+    assert again[keys[2]] == held[keys[2]] and again[keys[3]] == held[keys[3]]
+
+
 def test_loaded_records_are_copies(store: Store) -> None:
     """Changing a loaded record changes nothing until it is saved (rows read from SQL)."""
     with store.uow() as uow:
