@@ -34,8 +34,9 @@ from bench.chaos_checks import version_gaps
 from bench.ingest import INDUSTRIES, as_change, bench_hub, build_batches, load_average, machine
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
-from hub.domain.commands import AcceptChanges, ApplyPending
+from hub.domain.commands import AcceptChanges, ApplyPending, RefreshStatistics
 from hub.runtime import memory
+from hub.services.bus import StatisticsSchedule
 from hub.store import access
 from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, SourceRecordRow
 from hub.store.uow import admin_session
@@ -108,6 +109,7 @@ def _applier(
     memory.settle()  # as `concord apply --follow` does
     start.wait()
     done, last, idle, deferred = 0, time.time(), 0, 0
+    statistics = StatisticsSchedule()  # as every applier refreshes them (hub/runtime/worker.py)
     try:
         while idle < 3:  # others may still hold rows they could give back
             r = hub.bus.apply(ApplyPending(batch))
@@ -115,6 +117,8 @@ def _applier(
             deferred += r.deferred
             if moved:
                 done, last, idle = done + moved, time.time(), 0
+                if statistics.due(r.applied + r.stale):
+                    hub.bus.handle(RefreshStatistics())
             elif r.others_hold_work:  # another applier holds those records; not idle
                 time.sleep(0.01)
             else:
