@@ -74,8 +74,9 @@ def test_save_updates_a_stored_record_by_its_key(store: Store) -> None:
 
 
 def test_one_save_updates_many_records_each_by_its_own_key(store: Store) -> None:
-    """Stored records updated together each get their own values, whatever their order; a record with the same key in another source or domain
-    and a record left out are not touched; no sequence and no golden record stay empty."""
+    """Stored records updated together each get their own values, whatever their order; a
+    record with the same key in another source or domain and a record left out are not
+    touched; no sequence and no golden record stay empty."""
     keys = [("crm", "client", "A"), ("crm", "client", "B"), ("erp", "client", "A")]
     keys.append(("crm", "project", "A"))
     with store.uow() as uow:
