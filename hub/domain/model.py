@@ -125,6 +125,13 @@ class CandidateGolden:
     status: str
     attributes: dict[str, Any]
     references: dict[str, Any]
+    # as stored, read with the row: with version and status, the stamp an applier's cache
+    # checks the record by later (hub/services/candidate_cache.py)
+    updated_at: object = None
+
+    @property
+    def stamp(self) -> tuple[int, str, object]:
+        return (self.version, self.status, self.updated_at)
 
 
 @dataclass

@@ -12,10 +12,9 @@ onboarding rollback can change any of it and the next batch sees the change
 
 Why the stamp is enough: every write of a golden record sets its ``updated_at`` (and a new
 version), and a source record's digest is a hash of its attributes, so equal stamps mean equal
-contents. A golden record's stamp is read before its row, so when the two differ the stamp is
-the older one and never matches again (versions only grow): the entry is read once more than
-needed. Its records' part of the stamp is taken from the records as read, since a digest can
-come back (a source that sends A, then B, then A again).
+contents. A golden record's stamp is read with its row. Its records' part of the stamp is taken
+from the records as read, since a digest can come back (a source that sends A, then B, then A
+again). Only the candidates the cache holds are checked; the others are read in full at once.
 
 Entries are shared by batches and must never be changed: the apply path only reads
 candidates (a candidate it links to is re-read, locked, by survival).
@@ -66,21 +65,24 @@ class CandidateCache:
         wanted = set(ids)
         if not wanted:
             return {}
-        stamps = uow.golden.stamps(wanted)
-        members = uow.records.members(stamps.keys())
-        found: dict[str, Entry] = {}
         with self._lock:
             if sources != self._sources:  # a source's kind or rank shapes every view
                 self._entries.clear()
                 self._sources = dict(sources)
+            known = {gid for gid in wanted if gid in self._entries}
+        # Only what the cache holds is checked; the rest is read in full straight away, its
+        # stamp with it (most candidates of an onboarding load were never met before).
+        stamps = uow.golden.stamps(known) if known else {}
+        members = uow.records.members(stamps.keys()) if stamps else {}
+        found: dict[str, Entry] = {}
+        with self._lock:
             for gid, stamp in stamps.items():
                 entry = self._entries.get(gid)
                 if entry is not None and entry.stamp == (stamp, members.get(gid, ())):
                     self._entries.move_to_end(gid)
                     found[gid] = entry
-        stale = sorted(stamps.keys() - found.keys())
+        stale = sorted(wanted - found.keys())
         self.hits += len(found)
-        self.misses += len(stale)
         if not stale:
             return found
         goldens = uow.golden.candidates(stale)
@@ -88,13 +90,14 @@ class CandidateCache:
         fresh: dict[str, Entry] = {}
         for gid in stale:
             golden = goldens.get(gid)
-            if golden is None:  # deleted between the two reads: as if never found
+            if golden is None:  # not stored, or deleted since: as if never found
                 continue
             live = [r for r in linked.get(gid, []) if not r.deleted]
             # its members as read now, not as stamped a moment ago: a record changed in
             # between and changed back later would otherwise match a stamp it does not hold
             now = tuple((r.source, r.domain, r.key, r.digest) for r in live)
-            fresh[gid] = Entry((stamps[gid], now), golden, live)
+            fresh[gid] = Entry((golden.stamp, now), golden, live)
+        self.misses += len(fresh)
         with self._lock:
             for gid, entry in fresh.items():
                 self._entries[gid] = entry

@@ -102,7 +102,8 @@ class GoldenRepo(Protocol):
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
 
     def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
-        """The stored golden records among ``ids`` as linking compares them (no lock)."""
+        """The stored golden records among ``ids`` as linking compares them (no lock), each
+        with the stamp ``stamps`` would read of it."""
         ...
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:

@@ -95,10 +95,16 @@ class SqlGolden:
         out: dict[str, CandidateGolden] = {}
         for part in chunks(sorted(set(ids))):
             stmt = select(
-                gr.c.id, gr.c.domain, gr.c.version, gr.c.status, gr.c.attributes, gr.c.references
+                gr.c.id,
+                gr.c.domain,
+                gr.c.version,
+                gr.c.status,
+                gr.c.attributes,
+                gr.c.references,
+                gr.c.updated_at,
             ).where(one_of(self.s, gr.c.id, part))
-            for gid, domain, version, status, attributes, references in self.s.execute(stmt):
-                out[gid] = CandidateGolden(gid, domain, version, status, attributes, references)
+            for row in self.s.execute(stmt):
+                out[row[0]] = CandidateGolden(*row)
         return out
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:

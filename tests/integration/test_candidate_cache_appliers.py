@@ -61,7 +61,7 @@ def test_a_candidate_is_read_with_the_values_a_full_load_has(
     api: Api, change: ChangeFactory
 ) -> None:
     """The light read of candidates (no lineage, overrides or xref) gives the values,
-    references, status and version that the full load gives."""
+    references, status and version that the full load gives, and the stamp a cache checks."""
     api.post("crm", change("client", "A-1", 1, **ACME), change("client", "Z-1", 1, **ZENITH))
     api.post("psa", change("project", "P-1", 1, code="PRJ-1", name="Audit", client_key="A-1"))
     api.apply()
@@ -70,9 +70,11 @@ def test_a_candidate_is_read_with_the_values_a_full_load_has(
     with api.hub.uow() as uow:
         full = uow.golden.load([*ids, "no-such-id"])
         light = uow.golden.candidates([*ids, "no-such-id"])
+        stamps = uow.golden.stamps([*ids, "no-such-id"])
     assert light.keys() == full.keys() == set(ids)
     for gid, g in full.items():
         c = light[gid]
         assert (c.id, c.domain, c.version, c.status) == (g.id, g.domain, g.version, g.status)
+        assert c.stamp == stamps[gid]  # what a cache entry made from it is checked by
         assert (c.attributes, c.references) == (g.attributes, g.references)
     assert any(g.references for g in full.values())  # the project's client

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from hub.bootstrap import Hub
 from hub.domain.model import Change
 from hub.store.inbox import SqlInbox
-from hub.store.sql import analyze
+from hub.store.sql import HOT_TABLES, analyze
 from hub.store.uow import session_factory
 from tests.conftest import make_hub
 
@@ -23,6 +23,9 @@ def pg(pg_url: str) -> Iterator[Hub]:
     h = make_hub(pg_url)
     with session_factory(h.engine)() as s:  # its own analyses would race the test's
         s.execute(text("ALTER TABLE inbox SET (autovacuum_enabled = false)"))
+        # the test's starting point: statistics that count what is there (a worker's
+        # database is emptied between tests, so a table may hold statistics of rows gone)
+        s.execute(text(f"ANALYZE {', '.join(HOT_TABLES)}"))
         s.commit()
     yield h
     h.close()
@@ -48,9 +51,7 @@ def _refresh(hub: Hub) -> list[str]:
 
 
 def test_a_refresh_analyses_the_tables_that_grew_and_only_those(pg: Hub) -> None:
-    first = _refresh(pg)  # a new database: whatever was never analysed
-    assert "inbox" in first
-    assert _refresh(pg) == []  # nothing changed since
+    assert _refresh(pg) == []  # nothing changed since the statistics were taken
     _stored(pg, 1500)
     assert _refresh(pg) == ["inbox"]
     with session_factory(pg.engine)() as s:

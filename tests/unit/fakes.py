@@ -289,8 +289,17 @@ class FakeGolden:
         }
 
     def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+        table = self._uow.work.golden
         return {
-            gid: CandidateGolden(g.id, g.domain, g.version, g.status, g.attributes, g.references)
+            gid: CandidateGolden(
+                g.id,
+                g.domain,
+                g.version,
+                g.status,
+                g.attributes,
+                g.references,
+                table[gid].get("updated_at"),
+            )
             for gid, g in self.load(ids).items()
         }
 

@@ -87,10 +87,12 @@ def test_a_changed_or_new_source_record_is_read_again_though_the_golden_is_not()
 
 
 def test_a_record_that_changed_between_stamp_and_read_is_kept_as_read() -> None:
-    """The stamp is read first: a record changed in between must be stamped with the digest
-    it was read with, or a later change back to the stamped image would match the stamp and
-    hand out the image in between."""
+    """A held entry's stamp is checked first: a record changed between the check and the
+    read must be stamped with the digest it was read with, or a later change back to the
+    stamped image would match the stamp and hand out the image in between."""
     db, cache = _world()
+    _fetch(db, cache, "g1")  # held; a new version makes it stale: checked, then read again
+    _commit(db, goldens=[_golden("g1", 2, "Acme")], records=[], at=T0 + timedelta(seconds=1))
 
     class Racing(FakeUnitOfWork):
         def __init__(self) -> None:
@@ -111,6 +113,39 @@ def test_a_record_that_changed_between_stamp_and_read_is_kept_as_read() -> None:
     assert entry.records[0].attributes == {"name": "Between"}
     assert entry.stamp[1][0][3] == "between"  # not the stamped digest: never matches it again
     assert _fetch(db, cache, "g1")["g1"].records[0].attributes == {"name": "Acme"}
+
+
+def test_only_the_candidates_it_holds_are_checked_before_the_read() -> None:
+    """A candidate the cache never met is read in full at once, its stamp with its row: no
+    check first (most candidates of an onboarding load are met once). One it holds is
+    checked, and matches."""
+    db, cache = _world()
+    asked: list[tuple[str, set[str]]] = []
+
+    class Counting(FakeUnitOfWork):
+        def __init__(self) -> None:
+            super().__init__(db)
+            golden, records = self.golden, self.records
+
+            class Golden(type(golden)):  # type: ignore[misc]
+                def stamps(self, ids: Any) -> Any:
+                    asked.append(("stamps", set(ids)))
+                    return super().stamps(ids)
+
+            class Records(type(records)):  # type: ignore[misc]
+                def members(self, ids: Any) -> Any:
+                    asked.append(("members", set(ids)))
+                    return super().members(ids)
+
+            self.golden, self.records = Golden(self), Records(self)
+
+    with Counting() as uow:
+        cache.fetch(uow, {"g1"}, uow.sources())
+    assert asked == [] and (cache.hits, cache.misses) == (0, 1)
+    with Counting() as uow:
+        cache.fetch(uow, {"g1", "no-such-id"}, uow.sources())
+    assert asked == [("stamps", {"g1"}), ("members", {"g1"})]
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
 def test_a_source_spec_change_empties_the_cache() -> None:
