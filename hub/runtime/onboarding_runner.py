@@ -146,7 +146,7 @@ def _neighbours(
     hub: Hub, spec: DomainSpec, src: SourceSpec, rows: list[ValidRow]
 ) -> list[ValidRow]:
     """``rows`` in the order the preview and the load take them: records that reach the same
-    golden records one after another, so an applier's cache holds what the batch before read
+    golden records one after another, so a batch reads their candidates once for all of them
     (``neighbourhood_order``). References are not resolved yet: a blocking key that needs one
     is missing here, which only makes the order a little less close."""
     matcher = hub.bus.applier.matcher

@@ -6,8 +6,8 @@ met candidates that no batch before it had read: a candidate read (its golden re
 live source records, their names, phones and addresses normalised) was the largest part of
 an onboarding commit, and the applier's candidate cache almost never held one again. Sorted
 by their blocking keys, rows that reach the same golden records (one name in one country, one
-city, one website) are applied in one batch or the next, so the cache holds what the batch
-before read (docs/architecture.md, "Speed").
+city, one website) are applied in the same batch, which reads each candidate once for all of
+them, or in the next, whose cache still holds it (docs/architecture.md, "Speed").
 
 The order changes only when a row is applied, never what it says. Each record's rows keep
 their order: every row of one record key sorts where that key's first row sorts, in file
