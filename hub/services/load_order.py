@@ -36,5 +36,16 @@ def neighbourhood_order(rows: Sequence[R], blocking_keys: Callable[[R], Sequence
     place: dict[str, tuple[tuple[str, ...], int]] = {}
     for position, row in enumerate(rows):
         if row.key not in place:
-            place[row.key] = (tuple(blocking_keys(row)), position)
+            place[row.key] = (_keys(blocking_keys, row), position)
     return sorted(rows, key=lambda row: place[row.key])
+
+
+def _keys(blocking_keys: Callable[[R], Sequence[str]], row: R) -> tuple[str, ...]:
+    """A row whose keys cannot be made sorts first, as one that fills no rule: the order is
+    only a speed-up, so it must not stop a load: the apply path meets the same error and
+    sends that row alone to the dead letters with its reason, while the rest load
+    (``hub.services.fallback``)."""
+    try:
+        return tuple(blocking_keys(row))
+    except Exception:  # the apply path meets and reports the same error for this row
+        return ()

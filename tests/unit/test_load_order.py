@@ -68,3 +68,13 @@ def test_equal_keys_keep_file_order_and_nothing_is_lost() -> None:
     for key in {r.key for r in rows}:  # each record's rows in file order
         mine = [r.n for r in ordered if r.key == key]
         assert mine == sorted(mine)
+
+
+def test_a_row_whose_keys_fail_goes_first_and_stops_nothing() -> None:
+    def keys(row: Row) -> list[str]:
+        if row.name == "Broken":
+            raise ValueError("name: cannot normalise")
+        return _keys(row)
+
+    rows = [Row("K1", "Zeta Ltd", 0), Row("K2", "Broken", 1), Row("K3", "Acme Ltd", 2)]
+    assert [r.key for r in neighbourhood_order(rows, keys)] == ["K2", "K3", "K1"]
