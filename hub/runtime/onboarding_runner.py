@@ -132,7 +132,7 @@ def start_run(
         RecordRun(run_id, source, domain, path.name, result.status, counts, report, actor)
     )
     if loading:
-        _load(hub, run_id, src, domain, rows, stage, workers)
+        _load(hub, run_id, source, domain, rows, stage, workers)
         with session_factory(hub.engine)() as s:
             result.status_after = run_status(s, run_id)
         report["committed"] = {k: result.status_after[k] for k in COMMITTED}
@@ -230,14 +230,13 @@ def _preview_part(
 def _load(
     hub: Hub,
     run_id: str,
-    src: SourceSpec,
+    source: str,
     domain: str,
     rows: list[ValidRow],
     stage: Stage,
     workers: int,
 ) -> None:
     now = datetime.now(UTC)
-    source = src.name
     changes = [
         Change(
             source=source,
