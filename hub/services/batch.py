@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from hub.domain.model import CandidateGolden, GoldenRecord, SourceRecord
+from hub.domain.model import CandidateGolden, CandidateMember, GoldenRecord, SourceRecord
 from hub.domain.spec import SourceSpec
 from hub.services.key_cache import Read
 from hub.services.key_ports import KeyDiff
@@ -91,7 +91,7 @@ class Batch:
     # candidates' golden records, as stored, and their live source records: the views
     # entity-centric matching compares a record with
     candidate_goldens: dict[str, CandidateGolden] = field(default_factory=dict)
-    candidate_records: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    candidate_records: dict[str, list[CandidateMember]] = field(default_factory=dict)
     # candidates as the matcher compares them, made once a batch (``MatchContext.entity``)
     entities: dict[str, Views] = field(default_factory=dict)
     # (domain, value key) -> how many golden records hold that value (generic values, TF)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.domain.model import CandidateGolden, SourceRecord
+from hub.domain.model import CandidateGolden, CandidateMember
 from hub.domain.spec import SourceSpec
 from hub.services.ports import UnitOfWork
 from matching import Views
@@ -40,7 +40,7 @@ DEFAULT_SIZE = 50_000
 class Entry:
     stamp: tuple[Any, ...]
     golden: CandidateGolden
-    records: list[SourceRecord]
+    records: list[CandidateMember]
     # the candidate as the matcher compares it, once a batch has made it (and its compared
     # values, which the matcher fills in as it goes)
     views: Views | None = field(default=None)
@@ -86,16 +86,16 @@ class CandidateCache:
         if not stale:
             return found
         goldens = uow.golden.candidates(stale)
-        linked = uow.records.linked_to(stale)
+        linked = uow.records.live(stale)
         fresh: dict[str, Entry] = {}
         for gid in stale:
             golden = goldens.get(gid)
             if golden is None:  # not stored, or deleted since: as if never found
                 continue
-            live = [r for r in linked.get(gid, []) if not r.deleted]
+            live = linked.get(gid, [])
             # its members as read now, not as stamped a moment ago: a record changed in
             # between and changed back later would otherwise match a stamp it does not hold
-            now = tuple((r.source, r.domain, r.key, r.digest) for r in live)
+            now = tuple(m[:4] for m in live)  # (source, domain, key, digest)
             fresh[gid] = Entry((golden.stamp, now), golden, live)
         self.misses += len(fresh)
         with self._lock:

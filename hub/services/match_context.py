@@ -297,11 +297,11 @@ class MatchContext:
     def held_by_source(self, batch: Batch, record: SourceRecord, gid: str) -> int:
         """How many other live records of ``record``'s source ``gid`` holds now (as stored,
         and as this batch has linked so far): the input of the per-source guard."""
-        held = {
-            (r.source, r.key)
-            for r in batch.candidate_records.get(gid, [])
-            if (live := batch.records.get((r.source, r.domain, r.key), r)).golden_id == gid
-            and not live.deleted
+        held = {  # a candidate's member was live on gid when read; the batch may have moved it
+            (m.source, m.key)
+            for m in batch.candidate_records.get(gid, [])
+            if (now := batch.records.get((m.source, m.domain, m.key))) is None
+            or (now.golden_id == gid and not now.deleted)
         }
         held |= {
             (r.source, r.key)

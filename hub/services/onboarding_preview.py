@@ -235,22 +235,21 @@ class OnboardingPreview:
                 for g, r in uow.golden.load(ids).items()
                 if r.status == "active"
             }
-        linked = uow.records.linked_to(survived)
+        linked = uow.records.live(survived)
         if self._sources is None:
             self._sources = uow.sources()
         refs = {ref.name for ref in self.domain.references}
         out: dict[str, list[dict[str, Any]]] = {}
         for gid, view in survived.items():
             self._held_of_source[gid] = sum(
-                1 for r in linked.get(gid, []) if not r.deleted and r.source == self.source.name
+                1 for m in linked.get(gid, []) if m.source == self.source.name
             )
             resolved = {name: view.get(name) for name in refs}
             out[gid] = [view] + [
                 self.domain.match_view(
-                    source_named(self._sources, r.source), r.attributes, resolved
+                    source_named(self._sources, m.source), m.attributes, resolved
                 )
-                for r in linked.get(gid, [])
-                if not r.deleted
+                for m in linked.get(gid, [])
             ]
         return out
 

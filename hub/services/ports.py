@@ -16,6 +16,7 @@ from hub.domain.accounts import LoggedIn
 from hub.domain.admin import Subscription, SubscriptionSecret
 from hub.domain.model import (
     CandidateGolden,
+    CandidateMember,
     Change,
     GoldenRecord,
     SourceRecord,
@@ -89,6 +90,11 @@ class RecordRepo(Protocol):
     def load(self, keys: Iterable[RecordKey]) -> dict[RecordKey, SourceRecord]: ...
 
     def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]: ...
+
+    def live(self, golden_ids: Iterable[str]) -> dict[str, list[CandidateMember]]:
+        """Per golden record, its live source records in id order, only as far as linking
+        compares with them (a candidate's read, not survival's)."""
+        ...
 
     def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
         """Per golden record, its live source records as (source, domain, key, digest), in

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from hub.domain.model import SourceRecord
+from hub.domain.model import CandidateMember, SourceRecord
 from hub.store import tables as t
 from hub.store.sql import bulk_insert, chunks, grouped, one_of, table_of
 
@@ -58,6 +58,20 @@ class SqlRecords:
             stmt = select(sr).where(one_of(self.s, sr.c.golden_id, part)).order_by(sr.c.id)
             for row in self.s.execute(stmt):
                 out.setdefault(row.golden_id, []).append(_record(row))
+        return out
+
+    def live(self, golden_ids: Iterable[str]) -> dict[str, list[CandidateMember]]:
+        sr = table_of(t.SourceRecordRow)
+        cols = (sr.c.source, sr.c.domain, sr.c.source_key, sr.c.digest, sr.c.attributes)
+        out: dict[str, list[CandidateMember]] = {}
+        for part in chunks(set(golden_ids)):
+            stmt = (
+                select(*cols, sr.c.golden_id)
+                .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
+                .order_by(sr.c.id)
+            )
+            for row in self.s.execute(stmt):
+                out.setdefault(row[5], []).append(CandidateMember(*row))
         return out
 
     def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:

@@ -147,3 +147,29 @@ def test_linked_to_gives_every_record_of_a_golden_record(store: Store) -> None:
     }
     with store.uow() as uow:
         assert uow.records.linked_to([]) == {}
+
+
+def test_live_gives_a_candidates_live_records_as_linking_reads_them(store: Store) -> None:
+    """A candidate's read (``live``) leaves out deleted records, keeps id order and carries
+    each record's values and digest; ``members``, the applier cache's check, is exactly its
+    first four fields, so a held candidate's stamp can equal a fresh read's."""
+    erp = record("C", gid(1), source="erp", name="Acme GmbH", city="Köln")
+    erp.digest = "e" * 32
+    with store.uow() as uow:
+        uow.records.save([record("A", gid(1)), record("B", gid(2)), erp, record("D")], T0)
+        uow.commit()
+    with store.uow() as uow:
+        a = uow.records.load([("crm", "client", "A")])[("crm", "client", "A")]
+        a.deleted = True
+        b = uow.records.load([("crm", "client", "B")])[("crm", "client", "B")]
+        b.golden_id = gid(1)
+        uow.records.save([a, b], T0)
+        live = uow.records.live([gid(1), gid(2), gid(3)])
+        members = uow.records.members([gid(1), gid(2), gid(3)])
+        assert uow.records.live([]) == {}
+    assert {g: [(m.source, m.key, m.golden_id) for m in ms] for g, ms in live.items()} == {
+        gid(1): [("crm", "B", gid(1)), ("erp", "C", gid(1))]
+    }
+    assert live[gid(1)][1].attributes == erp.attributes
+    assert live[gid(1)][1].digest == erp.digest
+    assert members == {gid(1): tuple(m[:4] for m in live[gid(1)])}

@@ -37,6 +37,7 @@ from hub.config import HubConfig, load_config
 from hub.domain.commands import AcceptChanges
 from hub.domain.model import (
     CandidateGolden,
+    CandidateMember,
     Change,
     GoldenRecord,
     Op,
@@ -217,6 +218,17 @@ class FakeRecords:
             if r.golden_id in wanted:
                 out.setdefault(r.golden_id, []).append(copy.deepcopy(r))
         return out
+
+    def live(self, golden_ids: Iterable[str]) -> dict[str, list[CandidateMember]]:
+        return {
+            gid: [
+                CandidateMember(r.source, r.domain, r.key, r.digest, r.attributes, gid)
+                for r in rs
+                if not r.deleted
+            ]
+            for gid, rs in self.linked_to(golden_ids).items()
+            if any(not r.deleted for r in rs)
+        }
 
     def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
         return {
