@@ -3,7 +3,8 @@
 Setup: ``--golden`` golden clients of the firm's CRM are written straight into the store tables
 (golden_record, golden_version, source_record, blocking_key) with set-based bulk inserts (COPY
 on PostgreSQL), row for row what the apply path would have written for a CRM that sent each
-client once: survivorship lineage, xref, search name, version 1 "created", the deterministic,
+client once: survivorship lineage, xref, search name, the compared values of its views
+(``hub/services/compared.py``), version 1 "created", the deterministic,
 blocking and value keys the apply path indexes (``Applier.index_keys``). Building them through
 the apply path would take far longer than the thing measured. (The outbox rows of those
 creations are not written: nothing here reads the feed.) The first records are checked against
@@ -40,11 +41,12 @@ from bench.companies import CompanySet, generate
 from bench.ingest import bench_hub, load_average, machine
 from bench.onboard_quality import link_quality
 from hub.config import Settings
-from hub.domain.model import attributes_digest
+from hub.domain.model import CandidateMember, attributes_digest
 from hub.domain.spec import SourceSpec
 from hub.domain.survivorship import Contribution, survive
 from hub.runtime import memory
 from hub.runtime.onboarding_runner import start_run
+from hub.services import compared
 from hub.store import access
 from hub.store import tables as t
 from hub.store.sql import analyze, bulk_insert, table_of
@@ -62,7 +64,8 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
     apply path would have; returns their golden ids by position."""
     spec = hub.config.domains["client"]
     applier = hub.bus.applier
-    crm = SourceSpec("crm", "crm", 0)
+    with hub.bus.uow_factory() as uow:
+        crm = uow.sources().get("crm", SourceSpec("crm", "crm", 0))
     rng = random.Random(len(clients))
     at = datetime(2026, 1, 1, tzinfo=UTC)
     probe = {f: "x" for f in FIELDS}
@@ -86,11 +89,15 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
                 offer = Contribution("crm", "crm", 0, key, at, 1, attrs)
                 assert survive(spec, [offer]) == (attrs, provenance), "seed drifted from apply"
             xref = [{"source": "crm", "key": key}]
+            digest = attributes_digest(attrs)
+            member = [(crm, CandidateMember("crm", "client", key, digest, attrs, gid))]
+            views = compared.entity_views(spec, attrs, {}, member)
             golden.append(
                 {"id": gid, "domain": "client", "version": 1, "status": "active",
                  "attributes": attrs, "provenance": provenance, "references": {},
                  "xref": xref, "overrides": {}, "search_name": attrs["name"].casefold(),
-                 "created_at": at, "updated_at": at}
+                 "created_at": at, "updated_at": at,
+                 "compared": compared.to_store(applier.matcher, spec, 1, views, member)}
             )  # fmt: skip
             versions.append(
                 {"golden_id": gid, "version": 1, "domain": "client", "status": "active",
@@ -100,12 +107,11 @@ def seed_golden(hub: Any, clients: list[dict[str, Any]], console: Console) -> li
             records.append(
                 {"source": "crm", "domain": "client", "source_key": key, "golden_id": gid,
                  "attributes": attrs, "sequence": 1, "changed_at": at,
-                 "digest": attributes_digest(attrs), "deleted": False, "link_rule": "new",
+                 "digest": digest, "deleted": False, "link_rule": "new",
                  "updated_at": at}
             )  # fmt: skip
             # the keys the apply path would index: deterministic, blocking and value keys
-            view = spec.match_view(crm, attrs, {})
-            for k in sorted(applier.survival.index_keys(spec, [view])):
+            for k in sorted(applier.survival.index_keys(spec, views[1:])):
                 keys.append({"domain": "client", "key": k[:600], "golden_id": gid})
         with admin_session(hub.engine) as s:
             bulk_insert(s, tables[t.GoldenRecordRow], golden)

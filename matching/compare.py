@@ -13,9 +13,14 @@ fitted; see :mod:`matching.model`.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -34,6 +39,7 @@ __all__ = [
     "Levels",
     "LevenshteinAtThresholds",
     "TokenRatioAtThresholds",
+    "fingerprint",
 ]
 
 NULL_LEVEL = -1
@@ -331,3 +337,32 @@ class LevenshteinAtThresholds(Comparison):
     def _grade(self, a: list[str], b: list[str]) -> npt.NDArray[np.int8]:
         dists = process.cpdist(a, b, scorer=Levenshtein.distance, workers=workers(len(a)))
         return _grade_similarity(dists, tuple(map(float, self.thresholds)), False)
+
+
+# what normalising a value depends on beside this package's own code
+_NORMALISING_DISTRIBUTIONS = ("cleanco", "phonenumbers", "publicsuffixlist")
+
+
+def fingerprint(comparisons: Sequence[Comparison]) -> str:
+    """A short hash of ``comparisons`` and of the code that makes their compared values:
+    this package's source and the versions of the libraries its normalisers use. Values a
+    caller kept under one fingerprint are what the same comparisons make now; a changed
+    comparison, normaliser or library (an upgrade) gives another, so kept values are not
+    taken for new ones."""
+    made = hashlib.blake2b(repr(list(comparisons)).encode(), digest_size=8)
+    made.update(_code_fingerprint().encode())
+    return made.hexdigest()
+
+
+@cache
+def _code_fingerprint() -> str:
+    made = hashlib.blake2b(digest_size=8)
+    here = Path(__file__).parent
+    for path in sorted(here.glob("*.py")):
+        made.update(path.name.encode() + path.read_bytes())
+    for name in _NORMALISING_DISTRIBUTIONS:
+        try:
+            made.update(f"{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            made.update(f"{name}={sys.modules.get(name)!r}".encode())
+    return made.hexdigest()

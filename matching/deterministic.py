@@ -95,3 +95,7 @@ class DeterministicMatcher:
     ) -> list[None]:
         """Nothing to compare: ``score`` needs no levels."""
         return [None] * len(work)
+
+    def compared_values(self, domain: str, views: Sequence[Mapping[str, object]]) -> None:
+        """Always ``None``: nothing is compared."""
+        return None

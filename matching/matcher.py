@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from matching.codes import encode
-from matching.compare import NULL_LEVEL, Comparison
+from matching.compare import NULL_LEVEL, Comparison, fingerprint
 from matching.deterministic import DeterministicMatcher
 from matching.guards import identity_agrees
 from matching.model import FellegiSunterModel, probability
 from matching.result import Candidate, Tier
 from matching.spec import DEFAULT_SPECS, MatchSpec
 from matching.tiers import assign_tiers
+from matching.views import Entity, Views, compared
 
 __all__ = [
     "RULE",
@@ -41,37 +41,8 @@ RULE = "fellegi-sunter"
 VALUE_KEY = "v:"
 """Prefix of the index keys that count how many golden records hold a value."""
 
-Entity: TypeAlias = Mapping[str, object] | Sequence[Mapping[str, object]]
-"""A candidate golden record: its attributes, or several views of it (see ``score``)."""
 
 _MISSING = 127  # a null level while taking the best level of several views
-
-
-class Views(list[Mapping[str, object]]):
-    """An entity's views that keep their compared values once computed.
-
-    A candidate golden record is met by many records of one batch (all those that share its
-    blocking keys); normalising its names, phones and addresses again for each of them cost
-    most of the scoring. Any caller may pass a plain mapping or list instead; a ``Views`` is
-    only faster. Its views must not change after it is made.
-    """
-
-    __slots__ = ("compared",)
-
-    def __init__(self, views: Sequence[Mapping[str, object]] = ()) -> None:
-        super().__init__(views)
-        self.compared: dict[str, list[str | None]] = {}
-
-
-def _compared(entity: Entity, comp: Comparison) -> list[str | None]:
-    """The compared values of every view of ``entity``, each computed once for a ``Views``."""
-    if isinstance(entity, Views):
-        found = entity.compared.get(comp.label)
-        if found is None:
-            found = entity.compared[comp.label] = [comp.value(v) for v in entity]
-        return found
-    group = [entity] if isinstance(entity, Mapping) else entity
-    return [comp.value(v) for v in group]
 
 
 class FellegiSunterMatcher:
@@ -104,6 +75,7 @@ class FellegiSunterMatcher:
                 raise ValueError(f"spec for {domain!r} declares domain {spec.domain!r}")
         self._specs = dict(specs)
         self._models = {d: s.current_model() for d, s in self._specs.items()}
+        self._fingerprints: dict[str, str] = {}
         self._deterministic = deterministic
 
     def spec(self, domain: str) -> MatchSpec | None:
@@ -221,6 +193,20 @@ class FellegiSunterMatcher:
         mine = [record_values(model, record) for record, _ in work]
         return entity_levels_many(model, mine, [entities for _, entities in work])
 
+    def compared_values(
+        self, domain: str, views: Sequence[Mapping[str, object]]
+    ) -> tuple[str, dict[str, list[str | None]]] | None:
+        """Per comparison label, what scoring compares of each view, and the comparisons'
+        :func:`~matching.compare.fingerprint` (``None``: not fuzzy-matched); kept, they can
+        be a :class:`Views`'s ``compared`` while the fingerprint holds."""
+        model = self._models.get(domain)
+        if model is None:
+            return None
+        comps = [fm.comparison for fm in model.fields]
+        if domain not in self._fingerprints:
+            self._fingerprints[domain] = fingerprint(comps)
+        return self._fingerprints[domain], {c.label: [c.value(v) for v in views] for c in comps}
+
     @staticmethod
     def explain(
         model: FellegiSunterModel,
@@ -334,7 +320,7 @@ def entity_levels_many(
     flat = np.empty((len(pair), len(model.fields)), dtype=np.int8)
     for j, fm in enumerate(model.fields):
         comp = fm.comparison
-        right = [v for entity in distinct for v in _compared(entity, comp)]
+        right = [v for entity in distinct for v in compared(entity, comp)]
         vocab, (a, b) = encode([values[j] for values in mine], right)
         flat[:, j] = comp.levels_coded(vocab, a[left], b[view])
     if len(pair) == len(pair_entity):

@@ -15,6 +15,7 @@ from typing import Any
 from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, shared_keys
 from hub.domain.model import Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
+from hub.services import compared
 from hub.services.batch import Batch, Compared, absent
 from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.key_cache import KeyCache
@@ -240,10 +241,14 @@ class MatchContext:
         else:
             golden = batch.candidate_goldens[gid]
             spec = self.domains[golden.domain]
-            made = Views([{**golden.attributes, **golden.references}])
-            for r in batch.candidate_records.get(gid, []):
-                source = self.source(uow, batch, r.source)
-                made.append(spec.match_view(source, r.attributes, golden.references))
+            members = [
+                (self.source(uow, batch, m.source), m) for m in batch.candidate_records.get(gid, [])
+            ]
+            made = Views(compared.entity_views(spec, golden.attributes, golden.references, members))
+            # what survival stored of these very views, so none is normalised again
+            kept = compared.reusable(self.matcher, spec, golden.compared, golden.version, members)
+            if kept is not None:
+                made.compared.update(kept)
             self.cache.keep_views(gid, golden, made)  # and for the applier's next batches
         batch.entities[gid] = made  # its compared values are kept for the batch's next record
         return made

@@ -24,50 +24,9 @@ from hub.domain.model import (
 )
 from hub.domain.spec import SourceSpec
 from hub.services.key_ports import KeyIndex
-from matching import Candidate, MatchSpec
-from matching.matcher import Entity
+from hub.services.matcher_port import Matcher as Matcher  # its own module, re-exported
 
 RecordKey = tuple[str, str, str]  # (source, domain, source_key)
-
-
-class Matcher(Protocol):
-    """Finds which golden record a new source record belongs to."""
-
-    def deterministic_keys(self, domain: str, record: Mapping[str, object]) -> list[str]: ...
-
-    def blocking_keys(self, domain: str, record: Mapping[str, object]) -> list[str]: ...
-
-    def value_keys(self, domain: str, record: Mapping[str, object]) -> dict[str, str]:
-        """Per comparison label, the index key that counts the golden records holding this
-        record's value (term frequencies and generic values, see docs/architecture.md)."""
-        ...
-
-    def key_fields(self, domain: str) -> frozenset[str] | None:
-        """The fields the three kinds of keys above read, or ``None`` when the matcher cannot
-        say (then nothing is kept by them): records alike in these have the same keys."""
-        ...
-
-    def spec(self, domain: str) -> MatchSpec | None:
-        """The domain's match spec (for its cluster guard), ``None`` if not fuzzy-matched."""
-        ...
-
-    def score(
-        self,
-        domain: str,
-        record: Mapping[str, object],
-        candidates: Sequence[tuple[str, Entity]],
-        holders: Mapping[str, int] | None = None,
-        population: int = 0,
-        levels: Any = None,
-    ) -> list[Candidate]: ...
-
-    def levels_many(
-        self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[Entity]]]
-    ) -> list[Any]:
-        """Many records' comparisons with their own candidates, made together (cheaper than
-        one by one); each result goes back to ``score`` as ``levels`` with the same
-        candidates."""
-        ...
 
 
 class InboxRepo(Protocol):
@@ -131,6 +90,7 @@ class GoldenRepo(Protocol):
         records: Sequence[tuple[GoldenRecord, list[str], str]],
         search_names: Mapping[str, str],
         at: datetime,
+        compared: Mapping[str, Any] | None = None,
     ) -> None: ...
 
 

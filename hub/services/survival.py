@@ -17,6 +17,7 @@ from hub.domain.events import GoldenRecordChanged, QualityChanged
 from hub.domain.linking import POPULATION_KEY
 from hub.domain.model import GoldenRecord, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
+from hub.services import compared
 from hub.services.batch import Batch
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 
@@ -35,6 +36,7 @@ class _Writes:
     pending: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, set[str]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    compared: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Survival:
@@ -116,7 +118,25 @@ class Survival:
         batch.goldens[gid] = found.golden
         out.saved.append((found.golden, found.changed, found.kind))
         out.search[gid] = spec.display_name(found.golden.attributes).casefold()
+        if found.golden.status == "active":
+            self._compared(spec, found.golden, live, sources, out)
         out.events.append(outbox_entry(found.event, now, _causes(batch, gid)))
+
+    def _compared(
+        self,
+        spec: DomainSpec,
+        golden: GoldenRecord,
+        live: list[SourceRecord],
+        sources: dict[str, SourceSpec],
+        out: _Writes,
+    ) -> None:
+        """What the matcher will compare of this golden record's views when it is a
+        candidate, stored with it (hub/services/compared.py)."""
+        members = [(source_named(sources, r.source), r) for r in live]
+        views = compared.entity_views(spec, golden.attributes, golden.references, members)
+        kept = compared.to_store(self.matcher, spec, golden.version, views, members)
+        if kept is not None:
+            out.compared[golden.id] = kept
 
     def _write(self, uow: UnitOfWork, batch: Batch, out: _Writes, now: datetime) -> None:
         if batch.never_stored:
@@ -128,7 +148,7 @@ class Survival:
             )
             if diff is not None:
                 batch.key_diffs.append(diff)
-        uow.golden.save(out.saved, out.search, now)
+        uow.golden.save(out.saved, out.search, now, out.compared)
         uow.outbox.add(out.events)
         merged = {g.id: g.merged_into for g, _, kind in out.saved if kind == "merged"}
         retired = {g.id for g, _, kind in out.saved if kind == "retired"}

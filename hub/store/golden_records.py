@@ -102,6 +102,7 @@ class SqlGolden:
                 gr.c.attributes,
                 gr.c.references,
                 gr.c.updated_at,
+                gr.c.compared,
             ).where(one_of(self.s, gr.c.id, part))
             for row in self.s.execute(stmt):
                 out[row[0]] = CandidateGolden(*row)
@@ -122,19 +123,27 @@ class SqlGolden:
         records: Sequence[tuple[GoldenRecord, list[str], str]],
         search_names: Mapping[str, str],
         at: datetime,
+        compared: Mapping[str, Any] | None = None,
     ) -> None:
+        """Every record's row is written whole; ``compared`` holds the stamped compared
+        values of those that have them (hub/services/compared.py), the others' are cleared."""
         if not records:
             return
+        kept = compared or {}
         new = [g for g, _, _ in records if g.version == 1]
         old = [g for g, _, _ in records if g.version > 1]
         if new:
-            self._insert(new, search_names, at)
+            self._insert(new, search_names, kept, at)
         if old:
-            self._update(old, search_names, at)
+            self._update(old, search_names, kept, at)
         self._add_versions(records, at)
 
     def _insert(
-        self, new: Sequence[GoldenRecord], search_names: Mapping[str, str], at: datetime
+        self,
+        new: Sequence[GoldenRecord],
+        search_names: Mapping[str, str],
+        compared: Mapping[str, Any],
+        at: datetime,
     ) -> None:
         bulk_insert(
             self.s,
@@ -153,13 +162,18 @@ class SqlGolden:
                     "search_name": search_names.get(g.id, "")[:500],
                     "created_at": at,
                     "updated_at": at,
+                    "compared": compared.get(g.id),
                 }
                 for g in new
             ],
         )
 
     def _update(
-        self, old: Sequence[GoldenRecord], search_names: Mapping[str, str], at: datetime
+        self,
+        old: Sequence[GoldenRecord],
+        search_names: Mapping[str, str],
+        compared: Mapping[str, Any],
+        at: datetime,
     ) -> None:
         gr = table_of(t.GoldenRecordRow)
         stmt = (
@@ -175,6 +189,7 @@ class SqlGolden:
                 search_name=bindparam("_search"),
                 xref=bindparam("_xref"),
                 merged_into=bindparam("_merged_into"),
+                compared=bindparam("_compared"),
                 updated_at=at,
             )
         )
@@ -192,6 +207,7 @@ class SqlGolden:
                     "_xref": g.xref,
                     "_merged_into": g.merged_into,
                     "_search": search_names.get(g.id, "")[:500],
+                    "_compared": compared.get(g.id),
                 }
                 for g in old
             ],

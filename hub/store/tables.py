@@ -212,6 +212,8 @@ class GoldenRecordRow(Base):
     merged_into: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
+    # the matcher's compared values of its views, stamped (hub/services/compared.py)
+    compared: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class GoldenVersionRow(Base):

@@ -95,8 +95,9 @@ def golden_save_fails_for_bad(monkeypatch: pytest.MonkeyPatch, seen_in_tx: list[
         records: Sequence[tuple[GoldenRecord, list[str], str]],
         search_names: Any,
         at: Any,
+        compared: Any = None,
     ) -> None:
-        original(self, records, search_names, at)
+        original(self, records, search_names, at, compared)
         if any(g.attributes.get("name") == BAD_NAME for g, _, _ in records):
             seen_in_tx.append(source_record_present(self.s, BAD_KEY))
             raise Injected("golden store is on fire")

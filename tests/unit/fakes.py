@@ -311,6 +311,7 @@ class FakeGolden:
                 g.attributes,
                 g.references,
                 table[gid].get("updated_at"),
+                copy.deepcopy(table[gid].get("compared")),
             )
             for gid, g in self.load(ids).items()
         }
@@ -328,10 +329,12 @@ class FakeGolden:
         records: Sequence[tuple[GoldenRecord, list[str], str]],
         search_names: Mapping[str, str],
         at: datetime,
+        compared: Mapping[str, Any] | None = None,
     ) -> None:
         work = self._uow.work
         for g, changed, cause in records:
             content = {
+                "compared": copy.deepcopy((compared or {}).get(g.id)),
                 "version": g.version,
                 "status": g.status,
                 "attributes": copy.deepcopy(g.attributes),
@@ -791,6 +794,9 @@ class DelegatingMatcher:
         self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[object]]]
     ) -> list[None]:
         return self.inner.levels_many(domain, work)
+
+    def compared_values(self, domain: str, views: Sequence[Mapping[str, object]]) -> None:
+        return None
 
 
 def fake_bus(db: FakeDatabase | None = None, matcher: Matcher | None = None) -> MessageBus:
