@@ -1,9 +1,10 @@
 """Golden records keep the values the matcher compares (issue 14): a candidate read to be
-scored had every view's name, website, phone and address normalised again, 20% of an
-onboarding load's apply at 1M golden clients, though survival had just computed them from the
-same views when it wrote the record. Kept as plain JSON, not JSONB: nothing queries it, and it
-is read and written whole. Stamped with what it was computed from (hub/services/compared.py),
-so a value from an older version, another member or another match spec is never used.
+scored had every view's name, website, phone and address normalised again (at 1M golden
+clients, most candidates of an onboarding load are met once), though survival had just
+computed them from the same views when it wrote the record. Kept as plain JSON, not JSONB:
+nothing queries it, and it is read and written whole. Stamped with what it was computed from
+(hub/services/compared.py), so a value from an older version, another member or another match
+spec is never used.
 
 Revision ID: 0023
 Revises: 0022
