@@ -99,3 +99,7 @@ class DeterministicMatcher:
     def compared_values(self, domain: str, views: Sequence[Mapping[str, object]]) -> None:
         """Always ``None``: nothing is compared."""
         return None
+
+    def compared_fingerprint(self, domain: str) -> None:
+        """Always ``None``: nothing is compared."""
+        return None

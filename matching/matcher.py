@@ -199,13 +199,20 @@ class FellegiSunterMatcher:
         """Per comparison label, what scoring compares of each view, and the comparisons'
         :func:`~matching.compare.fingerprint` (``None``: not fuzzy-matched); kept, they can
         be a :class:`Views`'s ``compared`` while the fingerprint holds."""
+        mark = self.compared_fingerprint(domain)
+        if mark is None:
+            return None
+        comps = [fm.comparison for fm in self._models[domain].fields]
+        return mark, {c.label: [c.value(v) for v in views] for c in comps}
+
+    def compared_fingerprint(self, domain: str) -> str | None:
+        """The fingerprint :meth:`compared_values` gives, without comparing anything."""
         model = self._models.get(domain)
         if model is None:
             return None
-        comps = [fm.comparison for fm in model.fields]
         if domain not in self._fingerprints:
-            self._fingerprints[domain] = fingerprint(comps)
-        return self._fingerprints[domain], {c.label: [c.value(v) for v in views] for c in comps}
+            self._fingerprints[domain] = fingerprint([fm.comparison for fm in model.fields])
+        return self._fingerprints[domain]
 
     @staticmethod
     def explain(

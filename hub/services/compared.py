@@ -99,8 +99,8 @@ def reusable(
     the matcher's comparisons as they are now; else ``None`` (compare as before)."""
     if not kept:
         return None
-    fingerprint = matcher.compared_values(spec.name, ())  # of no views: the fingerprint only
-    if fingerprint is None or kept.get("stamp") != stamp(version, fingerprint[0], members):
+    fingerprint = matcher.compared_fingerprint(spec.name)
+    if fingerprint is None or kept.get("stamp") != stamp(version, fingerprint, members):
         return None
     values = kept.get("values")
     if not isinstance(values, dict):

@@ -56,3 +56,7 @@ class Matcher(Protocol):
         """What scoring compares of each view, per comparison label, with a fingerprint of
         the comparisons; ``None`` if the domain is not fuzzy-matched."""
         ...
+
+    def compared_fingerprint(self, domain: str) -> str | None:
+        """That fingerprint alone: a kept value's check runs for every candidate read."""
+        ...

@@ -798,6 +798,9 @@ class DelegatingMatcher:
     def compared_values(self, domain: str, views: Sequence[Mapping[str, object]]) -> None:
         return None
 
+    def compared_fingerprint(self, domain: str) -> None:
+        return None
+
 
 def fake_bus(db: FakeDatabase | None = None, matcher: Matcher | None = None) -> MessageBus:
     """The real message bus and applier, on the default configuration and fake storage.
