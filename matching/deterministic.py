@@ -96,6 +96,10 @@ class DeterministicMatcher:
         """Nothing to compare: ``score`` needs no levels."""
         return [None] * len(work)
 
+    def exact_labels(self, domain: str, levels: object) -> frozenset[str]:
+        """Always empty: ``score`` reads no holders."""
+        return frozenset()
+
     def compared_values(self, domain: str, views: Sequence[Mapping[str, object]]) -> None:
         """Always ``None``: nothing is compared."""
         return None

@@ -184,6 +184,17 @@ class FellegiSunterMatcher:
             out.append(_candidate(model, candidates[i][0], tier, scored, notes[i]))
         return out
 
+    def exact_labels(self, domain: str, levels: npt.NDArray[np.int8] | None) -> frozenset[str]:
+        """The comparisons on which the record agrees exactly with some candidate (level 0,
+        ``levels`` as :meth:`levels_many` gives them): the only ones whose holders
+        :meth:`score` reads, so the hub counts no other value."""
+        model = self._models.get(domain)
+        if model is None or levels is None:
+            return frozenset()
+        agree = (np.asarray(levels) == 0).any(axis=0).tolist()
+        fields = model.fields
+        return frozenset(fm.comparison.label for fm, a in zip(fields, agree, strict=True) if a)
+
     def levels_many(
         self, domain: str, work: Sequence[tuple[Mapping[str, object], Sequence[Entity]]]
     ) -> list[npt.NDArray[np.int8]]:

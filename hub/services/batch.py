@@ -94,8 +94,10 @@ class Batch:
     candidate_records: dict[str, list[CandidateMember]] = field(default_factory=dict)
     # candidates as the matcher compares them, made once a batch (``MatchContext.entity``)
     entities: dict[str, Views] = field(default_factory=dict)
-    # (domain, value key) -> how many golden records hold that value (generic values, TF)
+    # (domain, value key) -> how many golden records hold that value (generic values, TF),
+    # as committed when counted, and how many golden records born in this batch hold it
     value_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    born_values: Counter[tuple[str, str]] = field(default_factory=Counter)
     population: dict[str, int] = field(default_factory=dict)  # domain -> golden records
     sources: dict[str, SourceSpec] | None = None  # read once, when a view first needs one
     # golden records born in this batch -> the view a later record of it is compared with

@@ -63,12 +63,10 @@ class Linker:
 
     def _born(self, batch: Batch, record: SourceRecord, view: dict[str, Any], gid: str) -> None:
         """A golden record of the record's own: a later record of this batch is compared
-        with it and counts its values."""
+        with it and counts its values, whenever they are counted."""
         batch.new_views[gid] = view
         for vkey in self.matcher.value_keys(record.domain, view).values():
-            held = batch.value_counts.get((record.domain, vkey))
-            if held is not None:
-                batch.value_counts[(record.domain, vkey)] = held + 1
+            batch.born_values[(record.domain, vkey)] += 1
         batch.goldens[gid] = GoldenRecord(
             id=gid,
             domain=record.domain,
@@ -171,8 +169,13 @@ class Linker:
         ctx.load_candidates(uow, batch, absent(ids, batch.new_views))
         pool = ctx.pool(uow, batch, ids)
         levels = ctx.compared(batch, (record.source, record.domain, record.key), view, pool)
-        holders = ctx.holders(uow, batch, record.domain, view)
-        population = ctx.population(uow, batch, record.domain, holders)
+        holders: dict[str, int] = {}
+        population = 0
+        if pool:  # compared first, so that only the values scoring reads are counted
+            if levels is None:
+                levels = self.matcher.levels_many(record.domain, [(view, [e for _, e in pool])])[0]
+            holders = ctx.holders(uow, batch, record.domain, view, levels)
+            population = ctx.population(uow, batch, record.domain, holders)
         scored = self.matcher.score(record.domain, view, pool, holders, population, levels)
         return rules.link_by_score(
             scored, record.golden_id, lambda gid: self.crowded(batch, record, gid)

@@ -50,6 +50,11 @@ class Matcher(Protocol):
         candidates."""
         ...
 
+    def exact_labels(self, domain: str, levels: Any) -> frozenset[str]:
+        """The labels on which ``levels`` (from ``levels_many``) agree exactly with some
+        candidate: ``score`` reads the holders of these values alone."""
+        ...
+
     def compared_values(
         self, domain: str, views: Sequence[Mapping[str, object]]
     ) -> tuple[str, dict[str, list[str | None]]] | None:

@@ -149,6 +149,13 @@ class OnboardingPreview:
         """What an earlier row of this file holding the key was linked to (or its row)."""
         return {self._file_keys[dkey]} if dkey in self._file_keys else set()
 
+    def _value_keys(self, view: dict[str, Any], levels: Any) -> dict[str, str]:
+        """The keys counting who holds the values ``view`` shares exactly with a candidate:
+        the only counts scoring reads (``Matcher.exact_labels``)."""
+        exact = self.matcher.exact_labels(self.domain.name, levels)
+        vkeys = self.matcher.value_keys(self.domain.name, view)
+        return {label: k for label, k in vkeys.items() if label in exact}
+
     def _remember(self, dkeys: list[str], gid: str) -> None:
         for k in dkeys:
             self._file_keys.setdefault(k, gid)
@@ -170,14 +177,14 @@ class OnboardingPreview:
         assert self.spec is not None
         d = self.domain.name
         pool = self._entities(uow, {g for ids in to_score.values() for g in ids})
-        vkeys = {n: self.matcher.value_keys(d, views[n]) for n in to_score}
+        order = sorted(to_score)
+        pools = {n: [(g, pool[g]) for g in to_score[n] if g in pool] for n in order}
+        levels = self.matcher.levels_many(d, [(views[n], [e for _, e in pools[n]]) for n in order])
+        vkeys = {n: self._value_keys(views[n], lv) for n, lv in zip(order, levels, strict=True)}
         counted = uow.keys.count(d, {k for ks in vkeys.values() for k in ks.values()})
         if self._population is None:
             self._population = uow.keys.count(d, [POPULATION_KEY]).get(POPULATION_KEY, 0)
         out: dict[int, RowResult] = {}
-        order = sorted(to_score)
-        pools = {n: [(g, pool[g]) for g in to_score[n] if g in pool] for n in order}
-        levels = self.matcher.levels_many(d, [(views[n], [e for _, e in pools[n]]) for n in order])
         for n, gamma in zip(order, levels, strict=True):
             row = rows[n]
             candidates = pools[n]

@@ -801,6 +801,9 @@ class DelegatingMatcher:
     def compared_fingerprint(self, domain: str) -> None:
         return None
 
+    def exact_labels(self, domain: str, levels: object) -> frozenset[str]:
+        return frozenset()
+
 
 def fake_bus(db: FakeDatabase | None = None, matcher: Matcher | None = None) -> MessageBus:
     """The real message bus and applier, on the default configuration and fake storage.
