@@ -170,6 +170,9 @@ class GoldenRecord:
     xref: list[dict[str, str]] = field(default_factory=list)
     created_at: datetime | None = None
     merged_into: str | None = None
+    # the matcher's compared values of its views, as stored (hub/services/compared.py): not
+    # part of the record, only what survival checks before it makes them again
+    compared: Any = field(default=None, compare=False, repr=False)
 
     def differs(
         self,

@@ -93,6 +93,11 @@ class GoldenRepo(Protocol):
         compared: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    def keep_compared(self, compared: Mapping[str, Any]) -> None:
+        """Store compared values made again for golden records whose version stays (their
+        stamp is unchanged too: a candidate read from before is only compared afresh)."""
+        ...
+
 
 class PendingRefs(Protocol):
     def waiting_for(self, targets: Iterable[RecordKey]) -> set[str]: ...

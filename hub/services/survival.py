@@ -37,6 +37,7 @@ class _Writes:
     keys: dict[str, set[str]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     compared: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refreshed: dict[str, dict[str, Any]] = field(default_factory=dict)  # same version
 
 
 class Survival:
@@ -114,6 +115,8 @@ class Survival:
             )
             found = rules.resurvive(golden, spec, offers, rules.xref_of(live), now)
         if found is None:
+            if golden.status == "active" and live:
+                self._refresh_compared(spec, golden, live, sources, out)
             return
         batch.goldens[gid] = found.golden
         out.saved.append((found.golden, found.changed, found.kind))
@@ -138,6 +141,27 @@ class Survival:
         if kept is not None:
             out.compared[golden.id] = kept
 
+    def _refresh_compared(
+        self,
+        spec: DomainSpec,
+        golden: GoldenRecord,
+        live: list[SourceRecord],
+        sources: dict[str, SourceSpec],
+        out: _Writes,
+    ) -> None:
+        """Make a golden record's compared values again when its stored ones no longer
+        hold, though nothing else changed: after an upgrade changed the matcher's code (its
+        fingerprint), every kept value is refused until it is made again, and only a golden
+        record's next version would. ``concord match reindex`` re-survives every golden
+        record, so it brings them back (docs/architecture.md, "Speed")."""
+        members = [(source_named(sources, r.source), r) for r in live]
+        if compared.reusable(self.matcher, spec, golden.compared, golden.version, members):
+            return
+        views = compared.entity_views(spec, golden.attributes, golden.references, members)
+        kept = compared.to_store(self.matcher, spec, golden.version, views, members)
+        if kept is not None:
+            out.refreshed[golden.id] = kept
+
     def _write(self, uow: UnitOfWork, batch: Batch, out: _Writes, now: datetime) -> None:
         if batch.never_stored:
             uow.records.save([r for r in batch.records.values() if r.dirty], now)
@@ -149,6 +173,8 @@ class Survival:
             if diff is not None:
                 batch.key_diffs.append(diff)
         uow.golden.save(out.saved, out.search, now, out.compared)
+        if out.refreshed:
+            uow.golden.keep_compared(out.refreshed)
         uow.outbox.add(out.events)
         merged = {g.id: g.merged_into for g, _, kind in out.saved if kind == "merged"}
         retired = {g.id for g, _, kind in out.saved if kind == "retired"}

@@ -41,6 +41,7 @@ def _golden(row: Any) -> GoldenRecord:
         xref=row.xref or [],
         created_at=row.created_at,
         merged_into=row.merged_into,
+        compared=row.compared,
     )
 
 
@@ -137,6 +138,11 @@ class SqlGolden:
         if old:
             self._update(old, search_names, kept, at)
         self._add_versions(records, at)
+
+    def keep_compared(self, compared: Mapping[str, Any]) -> None:
+        gr = table_of(t.GoldenRecordRow)
+        stmt = update(gr).where(gr.c.id == bindparam("_id")).values(compared=bindparam("_c"))
+        self.s.execute(stmt, [{"_id": gid, "_c": kept} for gid, kept in sorted(compared.items())])
 
     def _insert(
         self,

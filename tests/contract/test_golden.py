@@ -77,6 +77,34 @@ def test_a_new_version_replaces_values_overrides_and_merge_target(store: Store) 
     ]
 
 
+def test_kept_compared_values_are_replaced_without_a_new_version(store: Store) -> None:
+    """Compared values made again for an unchanged golden record (after an upgrade) replace
+    the stored ones, come back with the record and as a candidate, and leave its version,
+    stamp and history alone; a save without them clears them."""
+    old = {"stamp": "s1", "values": {"name": ["acme"]}}
+    new = {"stamp": "s2", "values": {"name": ["acme ltd"]}}
+    with store.uow() as uow:
+        uow.golden.save([(golden(gid(1)), [], "created"), (golden(gid(2)), [], "created")], {},
+                        T0, {gid(1): old, gid(2): old})  # fmt: skip
+        uow.commit()
+    with store.uow() as uow:
+        stamp = uow.golden.stamps([gid(1)])[gid(1)]
+        uow.golden.keep_compared({gid(1): new})
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.golden.load([gid(1)])[gid(1)].compared == new
+        assert uow.golden.candidates([gid(1)])[gid(1)].compared == new
+        assert uow.golden.candidates([gid(2)])[gid(2)].compared == old  # only the one named
+        assert uow.golden.stamps([gid(1)])[gid(1)] == stamp
+        g = uow.golden.load([gid(1)], lock=True)[gid(1)]
+        g.version = 2
+        uow.golden.save([(g, [], "override")], {}, T0 + timedelta(days=1))
+        uow.commit()
+    assert [v["version"] for v in store.versions(gid(1))] == [1, 2]
+    with store.uow() as uow:
+        assert uow.golden.load([gid(1)])[gid(1)].compared is None
+
+
 def test_a_version_is_written_once(store: Store) -> None:
     """Two appliers that re-survive one golden record from the same version must not both
     write the next one: (golden id, version) is unique, so the second fails."""

@@ -295,6 +295,7 @@ class FakeGolden:
                 xref=copy.deepcopy(row["xref"] or []),
                 created_at=row["created_at"],
                 merged_into=row["merged_into"],
+                compared=copy.deepcopy(row.get("compared")),
             )
             for gid in sorted(set(ids))
             if (row := table.get(gid)) is not None
@@ -323,6 +324,10 @@ class FakeGolden:
             for gid in set(ids)
             if (row := table.get(gid)) is not None
         }
+
+    def keep_compared(self, compared: Mapping[str, Any]) -> None:
+        for gid, kept in compared.items():
+            self._uow.work.golden[gid]["compared"] = copy.deepcopy(kept)
 
     def save(
         self,

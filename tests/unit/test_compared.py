@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
-from hub.domain.commands import ApplyPending
+from hub.domain.commands import ApplyPending, ReindexGolden
 from hub.domain.model import CandidateMember
 from hub.domain.spec import SourceSpec
 from hub.services import compared
@@ -152,3 +152,40 @@ def test_a_candidates_views_come_with_the_kept_values() -> None:
     bus.apply(ApplyPending(5))
     assert db.state.golden[gid]["version"] == version  # a quiet update: no new version
     assert views().compared == {}
+
+
+def test_a_reindex_makes_again_the_kept_values_an_upgrade_made_stale() -> None:
+    """After an upgrade changed the matcher's code, every kept value is refused (its
+    fingerprint differs) and a golden record whose values do not change never gets a new
+    version to make them again: a reindex makes them again, without a new version or event,
+    and leaves alone those that still hold."""
+    db = FakeDatabase()
+    matcher = FellegiSunterMatcher()
+    bus = fake_bus(db, matcher)
+    accept(
+        bus,
+        change("crm", "client", "A", 1, name="Acme Ltd", phone=PHONES[0], country="GB"),
+        change("erp", "client", "B", 1, name="Bolt Legal", website=SITES[2], country="GB"),
+    )
+    bus.apply(ApplyPending(5))
+    before = {g: (row["version"], row["compared"]) for g, row in db.state.golden.items()}
+    events = len(db.state.outbox)
+
+    def reusable(gid: str) -> Any:
+        with FakeUnitOfWork(db) as uow:
+            golden = uow.golden.candidates([gid])[gid]
+            sources = uow.sources()
+            members = [(sources[m.source], m) for m in uow.records.live([gid]).get(gid, [])]
+        return compared.reusable(matcher, SPEC, golden.compared, golden.version, members)
+
+    assert all(reusable(g) is not None for g in before)
+    bus.handle(ReindexGolden("client", "", 100))
+    assert {g: (row["version"], row["compared"]) for g, row in db.state.golden.items()} == before
+    matcher._fingerprints["client"] = "another release"  # what an upgrade's code gives
+    assert all(reusable(g) is None for g in before)
+    bus.handle(ReindexGolden("client", "", 100))
+    assert all(reusable(g) is not None for g in before)
+    assert {g: row["version"] for g, row in db.state.golden.items()} == {
+        g: version for g, (version, _) in before.items()
+    }
+    assert len(db.state.outbox) == events
