@@ -154,6 +154,8 @@ class Survival:
         fingerprint), every kept value is refused until it is made again, and only a golden
         record's next version would. ``concord match reindex`` re-survives every golden
         record, so it brings them back (docs/architecture.md, "Speed")."""
+        if self.matcher.compared_fingerprint(spec.name) is None:
+            return  # not fuzzy-matched: nothing is kept
         members = [(source_named(sources, r.source), r) for r in live]
         if compared.reusable(self.matcher, spec, golden.compared, golden.version, members):
             return
