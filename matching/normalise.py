@@ -167,12 +167,13 @@ def _registered_domain(s: str) -> str | None:
     if not host:
         return None
     host = host.rstrip(".")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return None
+    if _may_be_ip(host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return None
     try:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:  # empty or over-long label, or characters IDNA forbids
@@ -186,6 +187,13 @@ def _registered_domain(s: str) -> str | None:
     if registered is None:
         return None
     return str(registered)
+
+
+def _may_be_ip(host: str) -> bool:
+    """Only these can be IP literals: an IPv6 address has a colon, an IPv4 one only ASCII
+    digits and dots. Asking ``ipaddress`` of every host raised and caught an error for each
+    real site name, 1% of an onboarding commit's applier time at a million clients."""
+    return ":" in host or all(c in "0123456789." for c in host)
 
 
 def tax_id(v: object) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import uuid
 from decimal import Decimal
 
@@ -9,6 +11,7 @@ import pytest
 
 from matching.normalise import (
     NORMALISERS,
+    _may_be_ip,
     code,
     country,
     email,
@@ -254,6 +257,24 @@ class TestWebsiteDomain:
     )
     def test_invalid(self, raw: object) -> None:
         assert website_domain(raw) is None
+
+    def test_every_ip_literal_is_asked_about(self) -> None:
+        """The quick test that spares real site names the ``ipaddress`` check lets every
+        address through: random strings of address characters and known addresses."""
+        rng = random.Random(7)
+        alphabet = "0123456789abcdef.:%[]ex\u0661"
+        hosts = ["1.2.3.4", "::1", "::ffff:10.0.0.1", "fe80::1%eth0", "0.0.0.0", "2001:db8::"]
+        hosts += ["".join(rng.choices(alphabet, k=rng.randint(1, 16))) for _ in range(20_000)]
+        hosts += [".".join(str(rng.randint(0, 300)) for _ in range(4)) for _ in range(2_000)]
+        checked = 0
+        for host in hosts:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                continue
+            checked += 1
+            assert _may_be_ip(host), host
+        assert checked > 1_000
 
 
 class TestTaxId:
