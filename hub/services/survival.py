@@ -116,13 +116,13 @@ class Survival:
             found = rules.resurvive(golden, spec, offers, rules.xref_of(live), now)
         if found is None:
             if golden.status == "active" and live:
-                self._refresh_compared(spec, golden, live, sources, out)
+                self._compared(spec, golden, live, sources, out.refreshed, stale_only=True)
             return
         batch.goldens[gid] = found.golden
         out.saved.append((found.golden, found.changed, found.kind))
         out.search[gid] = spec.display_name(found.golden.attributes).casefold()
         if found.golden.status == "active":
-            self._compared(spec, found.golden, live, sources, out)
+            self._compared(spec, found.golden, live, sources, out.compared)
         out.events.append(outbox_entry(found.event, now, _causes(batch, gid)))
 
     def _compared(
@@ -131,38 +131,27 @@ class Survival:
         golden: GoldenRecord,
         live: list[SourceRecord],
         sources: dict[str, SourceSpec],
-        out: _Writes,
+        into: dict[str, dict[str, Any]],
+        stale_only: bool = False,
     ) -> None:
         """What the matcher will compare of this golden record's views when it is a
-        candidate, stored with it (hub/services/compared.py)."""
-        members = [(source_named(sources, r.source), r) for r in live]
-        views = compared.entity_views(spec, golden.attributes, golden.references, members)
-        kept = compared.to_store(self.matcher, spec, golden.version, views, members)
-        if kept is not None:
-            out.compared[golden.id] = kept
+        candidate, stored with it (hub/services/compared.py).
 
-    def _refresh_compared(
-        self,
-        spec: DomainSpec,
-        golden: GoldenRecord,
-        live: list[SourceRecord],
-        sources: dict[str, SourceSpec],
-        out: _Writes,
-    ) -> None:
-        """Make a golden record's compared values again when its stored ones no longer
-        hold, though nothing else changed: after an upgrade changed the matcher's code (its
-        fingerprint), every kept value is refused until it is made again, and only a golden
-        record's next version would. ``concord match reindex`` re-survives every golden
-        record, so it brings them back (docs/architecture.md, "Speed")."""
-        if self.matcher.compared_fingerprint(spec.name) is None:
-            return  # not fuzzy-matched: nothing is kept
+        ``stale_only``: for a golden record that keeps its version, made again only when its
+        stored ones no longer hold. After an upgrade changed the matcher's code (its
+        fingerprint) every kept value is refused, and only a golden record's next version
+        would make it again; ``concord match reindex`` re-survives every golden record, so
+        it brings them back (docs/architecture.md, "Speed")."""
         members = [(source_named(sources, r.source), r) for r in live]
-        if compared.reusable(self.matcher, spec, golden.compared, golden.version, members):
+        if stale_only and (
+            self.matcher.compared_fingerprint(spec.name) is None  # not fuzzy-matched
+            or compared.reusable(self.matcher, spec, golden.compared, golden.version, members)
+        ):
             return
         views = compared.entity_views(spec, golden.attributes, golden.references, members)
         kept = compared.to_store(self.matcher, spec, golden.version, views, members)
         if kept is not None:
-            out.refreshed[golden.id] = kept
+            into[golden.id] = kept
 
     def _write(self, uow: UnitOfWork, batch: Batch, out: _Writes, now: datetime) -> None:
         if batch.never_stored:
