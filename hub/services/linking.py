@@ -175,6 +175,10 @@ class Linker:
             if levels is None:
                 levels = self.matcher.levels_many(record.domain, [(view, [e for _, e in pool])])[0]
             holders = ctx.holders(uow, batch, record.domain, view, levels)
+            if record.golden_id in batch.new_views:
+                # decided again (``confirm_born``): the golden record born for it in this
+                # batch holds its values, and is no other golden record that shares them
+                holders = {label: max(n - 1, 0) for label, n in holders.items()}
             population = ctx.population(uow, batch, record.domain, holders)
         scored = self.matcher.score(record.domain, view, pool, holders, population, levels)
         return rules.link_by_score(
