@@ -84,9 +84,8 @@ class MatchContext:
 
     def prefetch(self, uow: UnitOfWork, batch: Batch, rows: list[tuple[int, Change]]) -> set[int]:
         """Look up the keys of every new record of the batch in one query per domain, and
-        load the golden records they reach and the counts of the values scoring will read.
-        Returns the rows left for a later turn: those whose identity keys another batch is
-        linking now."""
+        load the golden records they reach and the counts of their values. Returns the rows
+        left for a later turn: those whose identity keys another batch is linking now."""
         exact: dict[str, set[str]] = {}
         names_of: dict[int, set[str]] = {}
         blocked: list[tuple[RecordKey, dict[str, Any], list[str], list[str]]] = []
@@ -128,21 +127,26 @@ class MatchContext:
         if wanted:
             self.load_candidates(uow, batch, wanted)
             self.compare_ahead(uow, batch, ahead)
-        self._count_ahead(uow, batch, [rkey for rkey, _, _ in ahead])
+        self._count_ahead(uow, batch, blocked)
         return deferred
 
-    def _count_ahead(self, uow: UnitOfWork, batch: Batch, compared: list[RecordKey]) -> None:
-        """Count, in one query per domain, the values the compared records will be scored
-        on: those they share exactly with a candidate. A count reads every index entry that
-        holds the value; counts and key finds were a third of PostgreSQL's active time in an
-        onboarding commit at a million clients, and counting only these counted 43% fewer
-        values there (docs/architecture.md, "Linking")."""
+    def _count_ahead(
+        self,
+        uow: UnitOfWork,
+        batch: Batch,
+        blocked: list[tuple[RecordKey, dict[str, Any], list[str], list[str]]],
+    ) -> None:
+        """Count every value of the batch's new records, in one query per domain.
+
+        Scoring reads only the counts of exact agreements (``holders``), and counting only
+        those here counted 43% fewer values in an onboarding commit at a million clients,
+        with no wall-time gain beyond the host's noise. But a record whose candidates change
+        within the batch (a golden record born before it) was then counted on its own, one
+        query per record, and `concord bench ingest` lost 10-20%
+        (docs/benchmarks/ingest-counts-2026-12-06.txt). So every value is counted here."""
         values: dict[str, set[str]] = {}
-        for rkey in compared:
-            kept = batch.compared.get(rkey)
-            if kept is not None:
-                wanted = self._value_keys(rkey[1], kept.view, kept.levels)
-                values.setdefault(rkey[1], set()).update(wanted.values())
+        for (_, domain, _), view, _, _ in blocked:
+            values.setdefault(domain, set()).update(self.matcher.value_keys(domain, view).values())
         for domain, vkeys in values.items():
             self.count_values(uow, batch, domain, vkeys)
 

@@ -1,7 +1,7 @@
-"""Who holds a value is counted only where scoring reads it: for the comparisons on which a
-record agrees exactly with a candidate (``Matcher.exact_labels``). Counting fewer values must
-change no score, and a value first counted late in a batch still counts the golden records the
-batch created before."""
+"""Scoring reads who holds a value only for the comparisons on which a record agrees exactly
+with a candidate (``Matcher.exact_labels``); the applier hands it only those, and the onboarding
+preview counts only those. Fewer counts must change no score, and a value's count includes the
+golden records the batch created before, whenever it is counted."""
 
 from __future__ import annotations
 
