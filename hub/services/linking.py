@@ -171,7 +171,8 @@ class Linker:
         levels = ctx.compared(batch, (record.source, record.domain, record.key), view, pool)
         holders: dict[str, int] = {}
         population = 0
-        if pool:  # compared first, so that only the values scoring reads are counted
+        if pool:  # compared first: the score is handed only the counts it reads, and the
+            # population is counted only when one of those values is shared
             if levels is None:
                 levels = self.matcher.levels_many(record.domain, [(view, [e for _, e in pool])])[0]
             holders = ctx.holders(uow, batch, record.domain, view, levels)

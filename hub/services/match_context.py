@@ -29,6 +29,19 @@ POPULATION_REUSE = 50
 SLOW_COUNT = 0.05  # seconds: a count quicker than this is made again in every batch
 
 
+def scored_value_keys(
+    matcher: Matcher, domain: str, view: dict[str, Any], levels: Any
+) -> dict[str, str]:
+    """The value keys of ``view`` whose counts the score reads: those of the comparisons on
+    which ``levels`` agree exactly with some candidate (``Matcher.exact_labels``); every one
+    when the levels are not known yet. The applier and the onboarding preview both use it."""
+    vkeys = matcher.value_keys(domain, view)
+    if levels is None:
+        return vkeys
+    exact = matcher.exact_labels(domain, levels)
+    return {label: k for label, k in vkeys.items() if label in exact}
+
+
 class MatchContext:
     """Holds configuration and the applier's caches of candidates and of the key index
     (checked against the database by every transaction that uses them): one instance serves
@@ -142,7 +155,7 @@ class MatchContext:
         those here counted 43% fewer values in an onboarding commit at a million clients,
         with no wall-time gain beyond the host's noise. But a record whose candidates change
         within the batch (a golden record born before it) was then counted on its own, one
-        query per record, and `concord bench ingest` lost 10-20%
+        query per record, and the apply stage of `concord bench ingest` lost 10-11%
         (docs/benchmarks/ingest-counts-2026-12-06.txt). So every value is counted here."""
         values: dict[str, set[str]] = {}
         for (_, domain, _), view, _, _ in blocked:
@@ -273,7 +286,7 @@ class MatchContext:
     ) -> dict[str, int]:
         """Per comparison label, how many golden records hold the record's value: committed
         ones and those born in this batch. Given the record's ``levels`` against its
-        candidates, only the labels scoring reads (exact agreements) are counted."""
+        candidates, only the labels scoring reads (exact agreements) are given."""
         vkeys = self._value_keys(domain, view, levels)
         self.count_values(uow, batch, domain, vkeys.values())
         return {
@@ -282,11 +295,7 @@ class MatchContext:
         }
 
     def _value_keys(self, domain: str, view: dict[str, Any], levels: Any) -> dict[str, str]:
-        vkeys = self.matcher.value_keys(domain, view)
-        if levels is None:
-            return vkeys
-        exact = self.matcher.exact_labels(domain, levels)
-        return {label: k for label, k in vkeys.items() if label in exact}
+        return scored_value_keys(self.matcher, domain, view, levels)
 
     def count_values(self, uow: UnitOfWork, batch: Batch, domain: str, keys: Iterable[str]) -> None:
         """Count the committed golden records holding each value key not yet counted in this

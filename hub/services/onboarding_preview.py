@@ -27,6 +27,7 @@ from hub.domain.onboarding import ValidRow
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.domain.survivorship import Contribution, Override, is_blank, survive
 from hub.services.linking import MAX_CANDIDATES
+from hub.services.match_context import scored_value_keys
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 from hub.services.preview_results import BINS, CLOSEST, Preview, RowResult, merge_previews
 from matching import Candidate, MatchSpec
@@ -149,13 +150,6 @@ class OnboardingPreview:
         """What an earlier row of this file holding the key was linked to (or its row)."""
         return {self._file_keys[dkey]} if dkey in self._file_keys else set()
 
-    def _value_keys(self, view: dict[str, Any], levels: Any) -> dict[str, str]:
-        """The keys counting who holds the values ``view`` shares exactly with a candidate:
-        the only counts scoring reads (``Matcher.exact_labels``)."""
-        exact = self.matcher.exact_labels(self.domain.name, levels)
-        vkeys = self.matcher.value_keys(self.domain.name, view)
-        return {label: k for label, k in vkeys.items() if label in exact}
-
     def _remember(self, dkeys: list[str], gid: str) -> None:
         for k in dkeys:
             self._file_keys.setdefault(k, gid)
@@ -180,7 +174,10 @@ class OnboardingPreview:
         order = sorted(to_score)
         pools = {n: [(g, pool[g]) for g in to_score[n] if g in pool] for n in order}
         levels = self.matcher.levels_many(d, [(views[n], [e for _, e in pools[n]]) for n in order])
-        vkeys = {n: self._value_keys(views[n], lv) for n, lv in zip(order, levels, strict=True)}
+        vkeys = {  # only the values a row shares exactly with a candidate are counted
+            n: scored_value_keys(self.matcher, d, views[n], lv)
+            for n, lv in zip(order, levels, strict=True)
+        }
         counted = uow.keys.count(d, {k for ks in vkeys.values() for k in ks.values()})
         if self._population is None:
             self._population = uow.keys.count(d, [POPULATION_KEY]).get(POPULATION_KEY, 0)
