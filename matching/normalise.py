@@ -18,6 +18,7 @@ object's ``__str__`` may itself raise.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -317,20 +318,57 @@ def country(v: object) -> str | None:
     return t
 
 
+KEPT_PER_NORMALISER = 32768
+"""How many normalised strings each of :data:`NORMALISERS` keeps (then it starts again)."""
+
+
+def remembered(fn: Normaliser, size: int = KEPT_PER_NORMALISER) -> Normaliser:
+    """``fn`` keeping its last answers for ``str`` input.
+
+    One record's values are normalised several times on their way through the hub: for its
+    deterministic keys, its blocking keys, its value keys, the values the matcher compares,
+    and again when its golden record is survived; and a batch's records share their
+    countries, cities and group websites. A normaliser is a pure function of one value (see
+    the module's rules), so its answer can be kept. Only exact ``str`` values are kept:
+    ``1`` and ``True`` are equal keys of a dict but normalise apart, and a subclass of
+    ``str`` may print differently. Filling up simply starts again, which costs one miss per
+    value and needs no order kept."""
+    kept: dict[object, str | None] = {}
+
+    def normalise(v: object) -> str | None:
+        if v.__class__ is not str:
+            return fn(v)
+        try:  # one lookup, safe while another thread starts it again
+            return kept[v]
+        except KeyError:
+            pass
+        if len(kept) >= size:
+            kept.clear()
+        out = kept[v] = fn(v)
+        return out
+
+    functools.update_wrapper(normalise, fn)  # its name and docstring, and ``__wrapped__``
+    return normalise
+
+
 NORMALISERS: dict[str, Normaliser] = {
-    "text": text,
-    "company_name": company_name,
-    "folded": folded,
-    "person_name": person_name,
-    "given_name": given_name,
-    "phone": phone,
-    "postcode": postcode,
-    "date": date,
-    "code": code,
-    "email": email,
-    "website": website_domain,
-    "tax_id": tax_id,
-    "country": country,
-    "identity": identity,
+    name: remembered(fn)
+    for name, fn in {
+        "text": text,
+        "company_name": company_name,
+        "folded": folded,
+        "person_name": person_name,
+        "given_name": given_name,
+        "phone": phone,
+        "postcode": postcode,
+        "date": date,
+        "code": code,
+        "email": email,
+        "website": website_domain,
+        "tax_id": tax_id,
+        "country": country,
+        "identity": identity,
+    }.items()
 }
-"""Normalisers by the name a match spec uses for them (``KeyPart.normaliser``)."""
+"""Normalisers by the name a match spec uses for them (``KeyPart.normaliser``), each keeping
+its recent answers (:func:`remembered`)."""

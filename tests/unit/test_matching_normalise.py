@@ -16,6 +16,7 @@ from matching.normalise import (
     country,
     email,
     identity,
+    remembered,
     tax_id,
     text,
     website_domain,
@@ -92,7 +93,77 @@ def test_normaliser_registry_names() -> None:
         "postcode",
         "date",
     }
-    assert NORMALISERS["website"] is website_domain
+    assert NORMALISERS["website"].__wrapped__ is website_domain  # type: ignore[attr-defined]
+
+
+def _values(rng: random.Random) -> list[object]:
+    """Strings that repeat (as the hub's do) and values of other types that print alike."""
+    pieces = [
+        "Acme",
+        " acme ",
+        "ACME Ltd",
+        "uk",
+        "GB",
+        "+44 20 7946 0000",
+        "020 7946 0000",
+        "www.acme.co.uk",
+        "https://Acme.example/x",
+        "a@Acme.com",
+        "SW1A 1AA",
+        "12",
+        "2024-02-30",
+        "\uff26\uff55\uff4c\uff4c",
+        "Caf\u00e9",
+        "Cafe\u0301",
+        "\u200b",
+        "1",
+        "1.0",
+        "True",
+    ]
+    out: list[object] = []
+    for _ in range(3000):
+        kind = rng.random()
+        if kind < 0.7:
+            out.append(rng.choice(pieces) + rng.choice(["", "", " 2", "-x"]))
+        elif kind < 0.8:
+            out.append(rng.choice([1, True, 1.0, 12, 12.0, Decimal("12"), False, 0, None]))
+        elif kind < 0.9:
+            out.append(rng.choice(pieces).encode())
+        else:
+            out.append("".join(rng.choice("a\u00e91 .-@\uff21") for _ in range(rng.randint(0, 6))))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(NORMALISERS))
+def test_a_kept_answer_is_the_answer(name: str) -> None:
+    """The registry's normalisers keep answers; each must equal its normaliser's own, for
+    values seen for the first time or again, and never carry one type's answer to another
+    (``1``, ``True`` and ``1.0`` are one key of a dict)."""
+    kept, plain = NORMALISERS[name], NORMALISERS[name].__wrapped__  # type: ignore[attr-defined]
+    for value in _values(random.Random(name)):
+        assert kept(value) == plain(value), (name, value)
+
+
+def test_only_exact_strings_are_kept_and_a_full_memo_starts_again() -> None:
+    calls: list[object] = []
+
+    def fn(v: object) -> str | None:
+        calls.append(v)
+        return None if v is None else f"{type(v).__name__}:{v}"
+
+    class Shout(str):
+        def __str__(self) -> str:
+            return self.upper()
+
+    memo = remembered(fn, size=2)
+    assert [memo("a"), memo("a"), memo("b")] == ["str:a", "str:a", "str:b"]
+    assert calls == ["a", "b"]  # the second "a" was kept
+    assert memo(1) == "int:1" and memo(True) == "bool:True" and memo(1) == "int:1"
+    assert memo(Shout("a")) == "Shout:A"  # a subclass is never answered from a str's answer
+    assert calls[2:] == [1, True, 1, Shout("a")]
+    memo("c")  # full: starts again with "c"
+    memo("a")
+    assert calls[-2:] == ["c", "a"]
 
 
 class TestText:
