@@ -49,6 +49,7 @@ from matching.normalise import (
 from matching.result import CANDIDATE_TIERS, Candidate, Tier
 from matching.spec import DEFAULT_SPECS, MatchSpec, client_spec, project_spec, resource_spec
 from matching.tiers import assign_tiers
+from matching.views import kept_views
 
 __all__ = [
     "CANDIDATE_TIERS",
@@ -94,6 +95,7 @@ __all__ = [
     "folded",
     "given_name",
     "identity",
+    "kept_views",
     "key_name",
     "link",
     "person_name",

@@ -3,8 +3,8 @@ that keep their compared values once computed (entity-centric matching)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NoReturn, TypeAlias
 
 from matching.compare import Comparison
 
@@ -26,6 +26,40 @@ class Views(list[Mapping[str, object]]):
     def __init__(self, views: Sequence[Mapping[str, object]] = ()) -> None:
         super().__init__(views)
         self.compared: dict[str, list[str | None]] = {}
+
+
+class _Unread(Mapping[str, object]):
+    """A view whose values were never read, only its compared values (see :meth:`Views.kept`):
+    any look at its values is a bug, so it fails loudly rather than read as all missing."""
+
+    def _unread(self) -> NoReturn:
+        raise RuntimeError(
+            "a view read only for its kept compared values was asked for its values "
+            "(a comparison they do not hold?)"
+        )
+
+    def __getitem__(self, key: str) -> object:
+        self._unread()
+
+    def __iter__(self) -> Iterator[str]:
+        self._unread()
+
+    def __len__(self) -> int:
+        self._unread()
+
+
+UNREAD: Mapping[str, object] = _Unread()
+
+
+def kept_views(count: int, values: Mapping[str, list[str | None]]) -> Views:
+    """An entity of ``count`` views known only by their compared values (every comparison's,
+    one per view), as stored with a golden record: nothing is read or normalised to compare
+    with it, and a comparison it does not hold fails loudly instead of seeing blanks."""
+    if any(len(v) != count for v in values.values()):
+        raise ValueError(f"kept compared values do not hold one value for each of {count} views")
+    made = Views([UNREAD] * count)
+    made.compared.update(values)
+    return made
 
 
 def compared(entity: Entity, comp: Comparison) -> list[str | None]:

@@ -117,14 +117,17 @@ class CandidateGolden:
     not its lineage, overrides or cross-references. Reading those for every candidate (up to
     50 a record, most of a million golden records met once) was a fifth of an onboarding
     load's apply at 1M golden clients; a candidate that is linked to is read again in full,
-    locked, by survival."""
+    locked, by survival.
+
+    ``attributes`` and ``references`` are ``None`` when they were not read: a candidate whose
+    kept compared values hold is compared by those alone (``GoldenRepo.candidates``)."""
 
     id: str
     domain: str
     version: int
     status: str
-    attributes: dict[str, Any]
-    references: dict[str, Any]
+    attributes: dict[str, Any] | None
+    references: dict[str, Any] | None
     # as stored, read with the row: with version and status, the stamp an applier's cache
     # checks the record by later (hub/services/candidate_cache.py)
     updated_at: object = None
@@ -142,7 +145,9 @@ class CandidateMember(NamedTuple):
     digest (for the applier's cache stamp) and its values. Its timestamps, sequence and
     lineage are not read: at 1M golden clients, reading whole source records for every
     candidate (every column, deleted ones too, a dataclass with converted timestamps each)
-    was an eighth of an onboarding load's apply; this read made the commit 4-7% faster."""
+    was an eighth of an onboarding load's apply; this read made the commit 4-7% faster.
+    The members of a candidate read without its values (``CandidateGolden.attributes`` is
+    ``None``) have empty ``attributes``: they were not read either."""
 
     source: str
     domain: str

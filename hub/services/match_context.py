@@ -9,11 +9,11 @@ by the apply path and by rescoring a steward's candidate, so both see a record a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, shared_keys
-from hub.domain.model import Change, SourceRecord
+from hub.domain.model import CandidateGolden, CandidateMember, Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services import compared
 from hub.services.batch import Batch, Compared, absent
@@ -21,7 +21,7 @@ from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.key_cache import KeyCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
 from hub.services.survival import reference_targets
-from matching import Views
+from matching import Views, kept_views
 
 POPULATION_REUSE = 50
 """A population count that took long is reused for this many times as long (see
@@ -246,7 +246,7 @@ class MatchContext:
             return
         if batch.sources is None:
             batch.sources = uow.sources()
-        found = self.cache.fetch(uow, unseen, batch.sources)
+        found = self.cache.fetch(uow, unseen, batch.sources, self._kept_views)
         for gid in unseen:
             entry = found.get(gid)
             batch.candidate_records[gid] = entry.records if entry is not None else []
@@ -255,6 +255,22 @@ class MatchContext:
             batch.candidate_goldens[gid] = entry.golden
             if entry.views is not None and gid not in batch.new_views:
                 batch.entities[gid] = entry.views
+
+    def _kept_views(
+        self,
+        golden: CandidateGolden,
+        members: Sequence[CandidateMember],
+        sources: Mapping[str, SourceSpec],
+    ) -> Views | None:
+        """A candidate as the matcher compares it, from the compared values survival kept
+        with it, if they were made from exactly this version and these members; its values
+        were not read (``CandidateCache.fetch``)."""
+        spec = self.domains.get(golden.domain)
+        if spec is None or not golden.compared:
+            return None
+        stamped = [(source_named(sources, m.source), m) for m in members]
+        kept = compared.reusable(self.matcher, spec, golden.compared, golden.version, stamped)
+        return kept_views(1 + len(members), kept) if kept is not None else None
 
     def entity(self, uow: UnitOfWork, batch: Batch, gid: str) -> Views:
         """Every view of a candidate the record is compared with (entity-centric matching):
@@ -268,6 +284,9 @@ class MatchContext:
             made = Views([batch.new_views[gid]])
         else:
             golden = batch.candidate_goldens[gid]
+            if golden.attributes is None or golden.references is None:
+                # read without its values (and its members'), so its views came with it
+                raise RuntimeError(f"candidate {gid} was read without its values")
             spec = self.domains[golden.domain]
             members = [
                 (self.source(uow, batch, m.source), m) for m in batch.candidate_records.get(gid, [])

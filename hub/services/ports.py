@@ -66,9 +66,10 @@ class RecordRepo(Protocol):
 class GoldenRepo(Protocol):
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]: ...
 
-    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+    def candidates(self, ids: Iterable[str], values: bool = True) -> dict[str, CandidateGolden]:
         """The stored golden records among ``ids`` as linking compares them (no lock), each
-        with the stamp ``stamps`` would read of it."""
+        with the stamp ``stamps`` would read of it; without ``values``, their attributes and
+        references are not read (``None``), only their kept compared values."""
         ...
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:

@@ -91,22 +91,23 @@ class SqlGolden:
                 out[row.id] = _golden(row)
         return out
 
-    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+    def candidates(self, ids: Iterable[str], values: bool = True) -> dict[str, CandidateGolden]:
         gr = table_of(t.GoldenRecordRow)
         out: dict[str, CandidateGolden] = {}
+        read = (gr.c.attributes, gr.c.references) if values else ()
         for part in chunks(sorted(set(ids))):
             stmt = select(
                 gr.c.id,
                 gr.c.domain,
                 gr.c.version,
                 gr.c.status,
-                gr.c.attributes,
-                gr.c.references,
                 gr.c.updated_at,
                 gr.c.compared,
+                *read,
             ).where(one_of(self.s, gr.c.id, part))
-            for row in self.s.execute(stmt):
-                out[row[0]] = CandidateGolden(*row)
+            for gid, domain, version, status, at, kept, *given in self.s.execute(stmt):
+                attrs, refs = given if given else (None, None)
+                out[gid] = CandidateGolden(gid, domain, version, status, attrs, refs, at, kept)
         return out
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:

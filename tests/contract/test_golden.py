@@ -95,6 +95,11 @@ def test_kept_compared_values_are_replaced_without_a_new_version(store: Store) -
         assert uow.golden.load([gid(1)])[gid(1)].compared == new
         assert uow.golden.candidates([gid(1)])[gid(1)].compared == new
         assert uow.golden.candidates([gid(2)])[gid(2)].compared == old  # only the one named
+        lean, full = (uow.golden.candidates([gid(1)], v)[gid(1)] for v in (False, True))
+        assert (lean.attributes, lean.references) == (None, None)  # not read
+        assert full.attributes is not None and full.references is not None
+        assert (lean.id, lean.domain, lean.compared) == (full.id, full.domain, new)
+        assert lean.stamp == full.stamp == uow.golden.stamps([gid(1)])[gid(1)]
         assert uow.golden.stamps([gid(1)])[gid(1)] == stamp
         g = uow.golden.load([gid(1)], lock=True)[gid(1)]
         g.version = 2

@@ -301,7 +301,7 @@ class FakeGolden:
             if (row := table.get(gid)) is not None
         }
 
-    def candidates(self, ids: Iterable[str]) -> dict[str, CandidateGolden]:
+    def candidates(self, ids: Iterable[str], values: bool = True) -> dict[str, CandidateGolden]:
         table = self._uow.work.golden
         return {
             gid: CandidateGolden(
@@ -309,8 +309,8 @@ class FakeGolden:
                 g.domain,
                 g.version,
                 g.status,
-                g.attributes,
-                g.references,
+                g.attributes if values else None,
+                g.references if values else None,
                 table[gid].get("updated_at"),
                 copy.deepcopy(table[gid].get("compared")),
             )

@@ -139,7 +139,9 @@ class TestLinkAndSurvive:
         cache = bus.applier.context.cache
         asked: list[set[str]] = []
         fetch = cache.fetch
-        cache.fetch = lambda uow, ids, sources: asked.append(set(ids)) or fetch(uow, ids, sources)
+        cache.fetch = lambda uow, ids, sources, kept=None: (  # type: ignore[method-assign]
+            asked.append(set(ids)) or fetch(uow, ids, sources, kept)
+        )
         send(bus, change("erp", "client", "E-1", 1, **ACME_ERP))
         assert asked == []
         assert db.record("erp", "client", "E-1").link_rule == "deterministic:tax_id"

@@ -8,6 +8,8 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from hub.domain.commands import ApplyPending, ReindexGolden
 from hub.domain.model import CandidateMember
 from hub.domain.spec import SourceSpec
@@ -145,7 +147,20 @@ def test_a_candidates_views_come_with_the_kept_values() -> None:
 
     made = views()
     assert set(made.compared) == {c.label for c in _comparisons()}
-    assert made.compared == matcher.compared_values("client", list(made))[1]  # type: ignore[index]
+    with FakeUnitOfWork(db) as uow:  # the views as a full read makes them
+        full = ctx.cache._full(uow, [gid])[gid]
+        assert full.golden.attributes is not None and full.golden.references is not None
+        sources = uow.sources()
+        whole = compared.entity_views(
+            SPEC,
+            full.golden.attributes,
+            full.golden.references,
+            [(sources[m.source], m) for m in full.records],
+        )
+    assert len(made) == len(whole)
+    assert made.compared == matcher.compared_values("client", whole)[1]  # type: ignore[index]
+    with pytest.raises(RuntimeError, match="kept compared values"):
+        made[0].get("name")  # read without its values: a look at them fails loudly
     version = db.state.golden[gid]["version"]
     accept(bus, change("crm", "client", "A", 2, name="Acme Ltd", phone=PHONES[0], country="GB",
                        crm_owner="Jane"))  # fmt: skip
