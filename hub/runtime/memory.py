@@ -10,16 +10,26 @@ apply`'s data, 20,000 changes, ~950/s before and ~1,150/s after on SQLite, ~790 
 PostgreSQL, with the same peak memory (docs/architecture.md, "Speed").
 
 So, once the process has started: what is alive then is frozen (never walked again; it
-would never be freed anyway), and the young generation is collected every 50,000
+would never be freed anyway), and the young generation is collected every 500,000
 allocations. Cycles are still collected, only less often; the old generations keep their
 default ratios.
+
+Why 500,000 and not the 50,000 first chosen: an applier's candidate cache and a batch's
+working set are hundreds of thousands of containers that live for a batch or longer, and
+every young collection walked the ones made since the last, every tenth walked them all
+again. In an onboarding commit at a million golden clients each applier spent 12-14 s of
+its ~110 s in the collector (146 young, 13 middle and one full collection, measured with
+``gc.callbacks``); at 500,000 the matching processes' CPU fell from 144-152 s to 128-135 s
+and the commit from 121.7-126.9 s to 110.9-116.8 s (one more run stalled on the host at
+200 s with the CPU of the others), and ``bench apply``'s peak memory rose from 225 to 245 MB
+(docs/benchmarks/onboard-1m-100k-gc-2026-12-06.txt).
 """
 
 from __future__ import annotations
 
 import gc
 
-YOUNG = 50_000
+YOUNG = 500_000
 _settled = False
 
 

@@ -1,5 +1,5 @@
 """A long-running process settles its collector once (hub/runtime/memory.py): what it holds
-then is frozen, young collections come every 50,000 allocations, and a second call (a command
+then is frozen, young collections come every 500,000 allocations, and a second call (a command
 run inside a test process) changes nothing."""
 
 from __future__ import annotations
