@@ -114,10 +114,12 @@ class CandidateCache:
     ) -> dict[str, Entry]:
         """The candidates among ``ids`` whose kept compared values hold, read without any
         values: their rows' stamps and compared values, and their members' (source, domain,
-        key, digest). At a million golden clients most candidates are met once, and reading
-        and decoding their values and their records' was a third of the candidates' read.
-        The stamp check is the same as the full read's, so a value kept stale is read in
-        full and compared as before (hub/services/compared.py)."""
+        key, digest). At a million golden clients most candidates are met once; read alone,
+        these take a quarter (golden rows) and two fifths (members) less time than the full
+        reads, though inside an onboarding commit the two together gained only 3-6 s per
+        applier (docs/benchmarks/onboard-1m-100k-lean-ab-2026-12-06.txt). The stamp check is
+        the same as the full read's, so a value kept stale is read in full and compared as
+        before (hub/services/compared.py)."""
         goldens = uow.golden.candidates(ids, values=False)
         held = uow.records.members(goldens.keys()) if goldens else {}
         out: dict[str, Entry] = {}
