@@ -11,11 +11,12 @@ import pytest
 
 from hub.domain.commands import ApplyPending
 from hub.services.batch import Batch
+from hub.services.bus import MessageBus
 from hub.services.match_context import MatchContext
 from matching import FellegiSunterMatcher
 from tests.unit.fakes import FakeDatabase, FakeUnitOfWork, accept, change, fake_bus
 from tests.unit.test_compared import _stream
-from tests.unit.test_value_counts import _outcome
+from tests.unit.test_value_counts import _apply_streams as apply_streams
 
 
 def _quietly(rng: random.Random, stream: list[Any]) -> list[Any]:
@@ -44,18 +45,10 @@ def _upgrade(rng: random.Random, db: FakeDatabase) -> None:
 
 
 def _apply_streams(seeds: range) -> list[Any]:
-    out = []
-    for seed in seeds:
-        rng = random.Random(seed)
-        db = FakeDatabase()
-        bus = fake_bus(db, FellegiSunterMatcher())
+    def cache_size(rng: random.Random, bus: MessageBus) -> None:
         bus.applier.context.cache.size = rng.choice([0, 5, 1000])
-        accept(bus, *_quietly(rng, _stream(rng, 70)))
-        while (r := bus.apply(ApplyPending(rng.choice([1, 5, 20])))).applied + r.stale:
-            assert r.dead == 0
-            _upgrade(rng, db)
-        out.append(_outcome(db))
-    return out
+
+    return apply_streams(seeds, lambda rng: _quietly(rng, _stream(rng, 70)), cache_size, _upgrade)
 
 
 def test_the_lean_read_decides_as_a_full_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,11 +6,13 @@ golden records the batch created before, whenever it is counted."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from hub.domain.commands import ApplyPending
+from hub.services.bus import MessageBus
 from hub.services.match_context import MatchContext
 from matching import FellegiSunterMatcher
 from tests.unit.fakes import FakeDatabase, accept, change, fake_bus
@@ -78,15 +80,25 @@ def _outcome(db: FakeDatabase) -> Any:
     return links, candidates
 
 
-def _apply_streams(seeds: range) -> list[Any]:
+def _apply_streams(
+    seeds: range,
+    changes: Callable[[random.Random], list[Any]] = lambda rng: _stream(rng, 60),
+    setup: Callable[[random.Random, MessageBus], None] = lambda rng, bus: None,
+    between: Callable[[random.Random, FakeDatabase], None] = lambda rng, db: None,
+) -> list[Any]:
+    """Each seed's random stream through an applier in batches of random sizes: the links
+    and candidates it decided. ``setup`` shapes the applier first; ``between`` changes the
+    committed state after each batch."""
     out = []
     for seed in seeds:
         rng = random.Random(seed)
         db = FakeDatabase()
         bus = fake_bus(db, FellegiSunterMatcher())
-        accept(bus, *_stream(rng, 60))
+        setup(rng, bus)
+        accept(bus, *changes(rng))
         while (r := bus.apply(ApplyPending(rng.choice([1, 5, 20])))).applied + r.stale:
             assert r.dead == 0
+            between(rng, db)
         out.append(_outcome(db))
     return out
 
