@@ -29,7 +29,7 @@ class Views(list[Mapping[str, object]]):
 
 
 class _Unread(Mapping[str, object]):
-    """A view whose values were never read, only its compared values (see :meth:`Views.kept`):
+    """A view whose values were never read, only its compared values (see :func:`kept_views`):
     any look at its values is a bug, so it fails loudly rather than read as all missing."""
 
     def _unread(self) -> NoReturn:
