@@ -320,6 +320,9 @@ def country(v: object) -> str | None:
 
 KEPT_PER_NORMALISER = 32768
 """How many normalised strings each of :data:`NORMALISERS` keeps (then it starts again)."""
+KEPT_LENGTH = 256
+"""Longer input is normalised every time, never kept: a field holding a document must not
+make the memo hold 32,768 of them."""
 
 
 def remembered(fn: Normaliser, size: int = KEPT_PER_NORMALISER) -> Normaliser:
@@ -336,7 +339,7 @@ def remembered(fn: Normaliser, size: int = KEPT_PER_NORMALISER) -> Normaliser:
     kept: dict[object, str | None] = {}
 
     def normalise(v: object) -> str | None:
-        if v.__class__ is not str:
+        if v.__class__ is not str or len(v) > KEPT_LENGTH:
             return fn(v)
         try:  # one lookup, safe while another thread starts it again
             return kept[v]

@@ -164,6 +164,8 @@ def test_only_exact_strings_are_kept_and_a_full_memo_starts_again() -> None:
     memo("c")  # full: starts again with "c"
     memo("a")
     assert calls[-2:] == ["c", "a"]
+    long = "x" * 257  # never kept: a field holding a document
+    assert memo(long) == memo(long) == f"str:{long}" and calls[-2:] == [long, long]
 
 
 class TestText:
