@@ -126,8 +126,9 @@ class CandidateCache:
         for gid, golden in goldens.items():
             stamped = held.get(gid, ())
             members = [CandidateMember(m[0], m[1], m[2], m[3], {}, gid) for m in stamped]
-            views = kept(golden, members, sources) if golden.status == "active" else None
-            if views is not None or golden.status != "active":  # inactive: never compared
+            if golden.status != "active":  # never compared: no views needed
+                out[gid] = Entry((golden.stamp, stamped), golden, members)
+            elif (views := kept(golden, members, sources)) is not None:
                 out[gid] = Entry((golden.stamp, stamped), golden, members, views)
         return out
 
