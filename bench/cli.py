@@ -55,15 +55,22 @@ def bench_propagate(
     rate: Annotated[int, typer.Option(help="New clients posted per second.")] = 1000,
     seconds: Annotated[float, typer.Option(help="How long to post.")] = 10.0,
     database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
-    split: Annotated[
-        bool,
-        typer.Option(help="serve --no-worker, apply --follow and deliver: three processes."),
-    ] = False,
+    topology: Annotated[
+        str,
+        typer.Option(
+            help="serve (as deployed: on PostgreSQL with child processes), threads (serve "
+            "--threads: one process) or split (serve --no-worker, apply --follow, deliver)."
+        ),
+    ] = "serve",
+    split: Annotated[bool, typer.Option(help="The same as --topology split.")] = False,
 ) -> None:
     """Change accepted -> signed webhook received: latency p50/p99 and events/s delivered."""
-    from bench.propagate import run_propagate
+    from bench.propagate import TOPOLOGIES, run_propagate
 
-    sys.exit(run_propagate(rate, seconds, database, out, split))
+    topology = "split" if split else topology
+    if topology not in TOPOLOGIES:
+        raise typer.BadParameter(f"one of {', '.join(TOPOLOGIES)}", param_hint="--topology")
+    sys.exit(run_propagate(rate, seconds, database, out, topology))
 
 
 @bench_app.command("deliver")

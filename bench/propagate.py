@@ -38,7 +38,12 @@ from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 
-SPLIT = "concord serve --no-worker, apply --follow and deliver as three processes"
+# how the hub runs (``--topology``): the command line, and what the run prints of it
+TOPOLOGIES = {
+    "serve": "concord serve (on PostgreSQL its applier and delivery run as child processes)",
+    "threads": "concord serve --threads: API, applier and delivery in one process",
+    "split": "concord serve --no-worker, apply --follow and deliver as three processes",
+}
 _LETTERS = "bcdfghjklmnpqrstvwxz"
 _VOWELS = "aeiou"
 
@@ -113,13 +118,24 @@ class Harness:
             self.accepted[c["key"]] = now
 
     def rss_mb(self) -> float:
+        """The server's resident memory with its children's (its applier and delivery
+        processes, on PostgreSQL)."""
+        pid = self.server.pid
         try:
-            for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
-            pass
-        return float("nan")
+            kids = []
+        return sum(_rss_mb(p) for p in [str(pid), *kids])
+
+
+def _rss_mb(pid: str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 @contextmanager
@@ -140,7 +156,9 @@ def _workers(env: dict[str, str], split: bool) -> Iterator[None]:
 
 
 @contextmanager
-def harness(database: str, console: Console, split: bool = False) -> Iterator[Harness]:
+def harness(database: str, console: Console, topology: str = "serve") -> Iterator[Harness]:
+    split = topology == "split"
+    args = {"split": ["--no-worker"], "threads": ["--threads"]}.get(topology, [])
     receiver = Receiver()
     http = ThreadingHTTPServer(("127.0.0.1", free_port()), receiver.handler())
     http.daemon_threads = True
@@ -163,7 +181,7 @@ def harness(database: str, console: Console, split: bool = False) -> Iterator[Ha
         }
         try:
             with (
-                serving(env, *(["--no-worker"] if split else [])) as (base, server),
+                serving(env, *args) as (base, server),
                 _workers(env, split),
             ):
                 r = httpx.post(
@@ -242,10 +260,10 @@ def _pct(values: list[float], q: int) -> float:
 
 
 def run_propagate(
-    rate: int, seconds: float, database: str, console: Console, split: bool = False
+    rate: int, seconds: float, database: str, console: Console, topology: str = "serve"
 ) -> int:
     console.print(f"machine: {machine()}; load average {load_average()}")
-    with harness(database, console, split) as h:
+    with harness(database, console, topology) as h:
         drive(h, min(rate, 100), 1.0, start_at=0)  # warm up: imports, first connections
         wait_delivered(h, list(h.accepted))
         warm = len(h.accepted)
@@ -257,7 +275,7 @@ def run_propagate(
         wall = time.monotonic() - start
         lat = _latencies(h, keys)
     console.print(
-        f"propagate ({database}, {SPLIT if split else 'one concord serve process'}, webhook "
+        f"propagate ({database}, {TOPOLOGIES[topology]}, webhook "
         "subscriber on loopback): "
         f"{sent:,} new clients offered at {rate:,}/s for {seconds:g} s "
         f"(accepted in {posting:.1f} s: {sent / posting:,.0f}/s)"
@@ -280,7 +298,7 @@ def run_propagate(
 def run_soak(minutes: float, rate: int, database: str, every: float, console: Console) -> int:
     console.print(f"machine: {machine()}; load average {load_average()}")
     console.print(
-        f"soak ({database}, one concord serve process): {rate:,} new clients/s for "
+        f"soak ({database}, {TOPOLOGIES['serve']}): {rate:,} new clients/s for "
         f"{minutes:g} min, a line every {every:g} s"
     )
     console.print("  t(s)   sent/s  delivered/s   p50 ms   p99 ms   lag  hub RSS MB")

@@ -23,6 +23,7 @@ from hub.api.routes import router
 from hub.bootstrap import Hub, bootstrap, delivery_worker
 from hub.logs import CORRELATION, HEADER, correlation_id
 from hub.metrics import HubMetrics
+from hub.runtime.children import Children
 from hub.runtime.kafka_changes import TopicSink
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.apply import ApplyReport
@@ -80,13 +81,25 @@ def _start_workers(app: FastAPI) -> tuple[EmbeddedWorker, DeliveryWorker]:
     return worker, delivery
 
 
-def _lifespan(run_worker: bool) -> Any:
+def _start_children(app: FastAPI) -> Children:
+    """The same two workers as processes of their own (``hub.runtime.children``)."""
+    children = Children(on_report=app.state.metrics.applied)
+    children.start()
+    return children
+
+
+def _lifespan(run_worker: bool, apart: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.hub is None:
             app.state.hub = _scale_out(app, bootstrap())
         app.state.metrics = HubMetrics(app.state.hub.engine)
-        worker, delivery = _start_workers(app) if run_worker else (None, None)
+        worker: EmbeddedWorker | Children | None = None
+        delivery: DeliveryWorker | None = None
+        if run_worker and apart:
+            worker = _start_children(app)
+        elif run_worker:
+            worker, delivery = _start_workers(app)
         app.state.worker = worker
         app.state.delivery_worker = delivery
         try:
@@ -168,12 +181,13 @@ async def _correlate(request: Request, call_next: Any) -> Any:
     return response
 
 
-def create_app(hub: Hub | None = None, run_worker: bool = True) -> FastAPI:
-    """The API with, in embedded mode, the worker that applies the inbox in the background."""
+def create_app(hub: Hub | None = None, run_worker: bool = True, apart: bool = False) -> FastAPI:
+    """The API with, in embedded mode, the worker that applies the inbox in the background
+    and delivery: as threads of this process, or (``apart``) as processes of its own."""
     app = FastAPI(
         title="Concord",
         version=__version__,
-        lifespan=_lifespan(run_worker),
+        lifespan=_lifespan(run_worker, apart),
         description="Change-data-capture master data hub.",
         docs_url=None,  # served from local files by hub.api.docs, not from a CDN
         redoc_url=None,

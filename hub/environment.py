@@ -30,10 +30,15 @@ TOOLING = frozenset(
 """Read by the tests, CI and the benchmarks rather than by the hub; known all the same."""
 
 
+# set by ``concord serve`` in the environment of the worker processes it starts
+# (hub/runtime/children.py): the process they must not outlive
+PARENT_ENV = "CONCORD_PARENT_PID"
+
+
 def known_names() -> set[str]:
     names = {f"CONCORD_{name.upper()}" for name in Settings.model_fields}
     names.discard("CONCORD_CONFIG_FILE")
-    return names | {"CONCORD_CONFIG"} | TOOLING
+    return names | {"CONCORD_CONFIG", PARENT_ENV} | TOOLING
 
 
 def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -138,12 +137,21 @@ def serve(
         bool,
         typer.Option(
             "--worker/--no-worker",
-            help="Apply the inbox in this process (embedded). --no-worker when separate "
-            "'concord apply --follow' processes do it (PostgreSQL).",
+            help="Apply the inbox and deliver (embedded). --no-worker when separate "
+            "'concord apply --follow' and 'concord deliver' processes do it (PostgreSQL).",
         ),
     ] = True,
+    processes: Annotated[
+        bool | None,
+        typer.Option(
+            "--processes/--threads",
+            help="Run the applier and delivery as child processes (default on PostgreSQL: "
+            "lower latency on several cores) or as threads of this one (default on SQLite).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the API, by default with the embedded worker that applies changes."""
+    """Run the API, by default with the workers that apply changes and deliver them."""
     import uvicorn
 
     from hub.app import create_app
@@ -152,7 +160,9 @@ def serve(
     logs.configure(hub.settings.log_format, hub.settings.log_level)
     _migrate.upgrade(hub.settings.database_url)
     _check_reference_codes(hub)
-    api = create_app(hub, run_worker=worker)
+    if processes is None:
+        processes = hub.engine.dialect.name == "postgresql"
+    api = create_app(hub, run_worker=worker, apart=processes)
     memory.settle()
     uvicorn.run(
         api,
@@ -168,6 +178,9 @@ def apply_inbox(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep applying new changes until stopped.")
     ] = False,
+    report_batches: Annotated[
+        bool, typer.Option("--report-batches", hidden=True, help="For serve: a line a batch.")
+    ] = False,
 ) -> None:
     """Apply pending changes in the inbox, then exit (or keep going with --follow).
 
@@ -177,16 +190,10 @@ def apply_inbox(
     hub = _hub()
     memory.settle()
     if follow:
-        from hub.runtime.worker import EmbeddedWorker
+        from hub.runtime.follow import apply_follow
 
         logs.configure(hub.settings.log_format, hub.settings.log_level)
-        w = EmbeddedWorker(hub.bus, hub.settings.worker_batch, hub.settings.worker_idle_seconds)
-        w.start()
-        try:
-            while w.alive:
-                w.join(1.0)
-        except KeyboardInterrupt:
-            w.stop()
+        apply_follow(hub, report=report_batches)
         return
     report = hub.bus.drain(hub.settings.worker_batch)
     out.print(
@@ -199,18 +206,12 @@ def apply_inbox(
 def deliver() -> None:
     """Deliver webhooks until stopped: the delivery worker on its own, for the split topology
     (`serve --no-worker` plus `apply --follow`). One process delivers at a time."""
-    from hub.bootstrap import delivery_worker
+    from hub.runtime.follow import deliver_follow
 
     hub = _hub()
     logs.configure(hub.settings.log_format, hub.settings.log_level)
-    worker = delivery_worker(hub.engine, hub.settings, hub.config.personal_fields)
     memory.settle()
-    worker.start()
-    try:
-        while worker.alive:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        worker.stop()
+    deliver_follow(hub)
 
 
 @app.command()

@@ -10,7 +10,6 @@ commit) wakes the worker the moment another process publishes, instead of at its
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -18,13 +17,13 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from hub.domain.delivery import Due, Outcome, Skip, Subscription
 from hub.store import deliveries
+from hub.store.listen import OUTBOX, Listener, listen
 from hub.store.tables import OutboxRow, SubscriptionRow
 from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.delivery_store")
 
 LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
-CHANNEL = "concord_outbox"  # notified by the outbox trigger (migration 0017)
 
 _HOLDS = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
@@ -70,40 +69,6 @@ class AdvisoryLeaderLine:
                 conn.close()
             except Exception:  # a dead connection: the server released the lock already
                 log.debug("closing the leader connection failed", exc_info=True)
-
-
-class OutboxListener:
-    """A thread that ``LISTEN``s on its own connection and calls ``wake`` per notification.
-
-    A lost connection is opened again after a second; each (re)start wakes the worker once,
-    for whatever was committed while nobody listened (the worker's poll would find it too).
-    """
-
-    def __init__(self, dsn: str, wake: Callable[[], None]) -> None:
-        self.dsn = dsn
-        self.wake = wake
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="concord-outbox-listen", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psycopg  # PostgreSQL only: a SQLite hub never loads the driver
-
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.wake()
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wake()
-            except Exception:
-                log.warning("listening for outbox commits failed; polling meanwhile", exc_info=True)
-                self._stop.wait(1.0)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(3)
 
 
 class SqlDeliveryStore:
@@ -159,8 +124,5 @@ class SqlDeliveryStore:
     def leader_line(self) -> AdvisoryLeaderLine | None:
         return AdvisoryLeaderLine(self.engine) if self.postgres else None
 
-    def listen(self, wake: Callable[[], None]) -> OutboxListener | None:
-        if not self.postgres:
-            return None  # one process, woken in-process by the apply worker; else the poll
-        url = self.engine.url.set(drivername="postgresql")
-        return OutboxListener(url.render_as_string(hide_password=False), wake)
+    def listen(self, wake: Callable[[], None]) -> Listener | None:
+        return listen(self.engine, OUTBOX, wake)

@@ -1,0 +1,80 @@
+"""``concord serve``'s worker processes (hub/runtime/children.py): the batch reports they send,
+how a crashing one is started again, and that one ignoring SIGTERM is killed at shutdown."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections import Counter
+
+import pytest
+
+from hub.runtime.children import (
+    FIRST_WAIT,
+    LONGEST_WAIT,
+    SETTLED,
+    Child,
+    Children,
+    next_wait,
+    read_report,
+    report_line,
+)
+from hub.services.batch import ApplyReport
+
+
+def test_a_report_reads_back_as_sent() -> None:
+    sent = ApplyReport(
+        applied=5, stale=1, dead=1, events=4, by_source=Counter({("crm", "applied"): 5})
+    )
+    sent.by_source[("erp", "dead")] = 1
+    got, seconds = read_report(report_line(sent, 0.25))
+    assert (got.applied, got.stale, got.dead, got.events) == (5, 1, 1, 4)
+    assert got.by_source == sent.by_source
+    assert seconds == 0.25
+
+
+def test_a_crash_loop_backs_off_and_a_long_run_does_not() -> None:
+    waits, wait = [], FIRST_WAIT / 2
+    for _ in range(8):
+        wait = next_wait(wait, ran=0.5)
+        waits.append(wait)
+    assert waits[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert waits[-1] == LONGEST_WAIT
+    assert next_wait(LONGEST_WAIT, ran=SETTLED) == FIRST_WAIT
+
+
+def test_reports_reach_the_metrics_and_a_bad_line_is_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[tuple[int, float]] = []
+    children = Children(on_report=lambda r, s: seen.append((r.applied, s)))
+    one = report_line(ApplyReport(applied=2, by_source=Counter({("crm", "applied"): 2})), 0.1)
+    two = report_line(ApplyReport(applied=3, by_source=Counter({("crm", "applied"): 3})), 0.2)
+    stream = io.BytesIO(f"{one}\nnot json\n{{}}\n{two}\n".encode())
+    with caplog.at_level(logging.WARNING, logger="concord.children"):
+        children._read_reports(stream)
+    assert seen == [(2, 0.1), (3, 0.2)]
+    assert sum("not a batch report" in r.message for r in caplog.records) == 2
+
+
+def test_a_child_is_started_again_and_one_ignoring_sigterm_is_killed() -> None:
+    quits = Child("quits", ("-c", "raise SystemExit(3)"))
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    stubborn = Child("stubborn", ("-c", deaf))
+    children = Children(grace=1.0, children=[quits, stubborn])
+    children.start()
+    try:
+        deadline = time.monotonic() + 20
+        while quits.starts < 2:  # exited at once, started again a second later
+            assert time.monotonic() < deadline, "not started again"
+            time.sleep(0.05)
+        while children.alive:  # not every child runs: health says so
+            assert time.monotonic() < deadline, "alive with a child that keeps exiting"
+            time.sleep(0.01)
+        assert stubborn.starts == 1
+    finally:
+        began = time.monotonic()
+        children.stop()
+    assert stubborn.proc is not None and stubborn.proc.returncode == -9
+    assert time.monotonic() - began < 10
