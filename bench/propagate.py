@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +102,15 @@ class Harness:
     server: subprocess.Popen[bytes]
     receiver: Receiver
     accepted: dict[str, float] = field(default_factory=dict)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # --topology split
+
+    def processes(self) -> dict[int, str]:
+        """The hub's processes (the server, its children, the split topology's workers) and
+        this one (poster and subscriber), by pid, each named by its command."""
+        pid = self.server.pid
+        kids = [int(k) for k in _children(pid)]
+        found = {p: _command_name(p) for p in [pid, *kids, *(w.pid for w in self.workers)]}
+        return {**found, os.getpid(): "bench (poster, subscriber)"}
 
     def post(self, client: httpx.Client, changes: list[dict[str, Any]]) -> None:
         r = client.post(
@@ -121,11 +130,40 @@ class Harness:
         """The server's resident memory with its children's (its applier and delivery
         processes, on PostgreSQL)."""
         pid = self.server.pid
+        return sum(_rss_mb(p) for p in [str(pid), *_children(pid)])
+
+
+def _children(pid: int) -> list[str]:
+    """Its child processes, started by any of its threads (Linux; empty elsewhere)."""
+    found: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            found += (task / "children").read_text().split()
         except OSError:
-            kids = []
-        return sum(_rss_mb(p) for p in [str(pid), *kids])
+            continue
+    return found
+
+
+def _command_name(pid: int) -> str:
+    """``serve``, ``apply`` or ``deliver``: the command after ``python -m hub.cli``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    return argv[3].decode() if len(argv) > 3 else "?"
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User and system CPU each process has used so far (Linux; empty elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def _rss_mb(pid: str) -> float:
@@ -139,7 +177,7 @@ def _rss_mb(pid: str) -> float:
 
 
 @contextmanager
-def _workers(env: dict[str, str], split: bool) -> Iterator[None]:
+def _workers(env: dict[str, str], split: bool) -> Iterator[list[subprocess.Popen[bytes]]]:
     """With ``split``, the apply and delivery workers as processes of their own, as a
     scale-out deployment runs them beside ``concord serve --no-worker``."""
     procs = [
@@ -147,7 +185,7 @@ def _workers(env: dict[str, str], split: bool) -> Iterator[None]:
         for args in ((["apply", "--follow"], ["deliver"]) if split else ())
     ]
     try:
-        yield
+        yield procs
     finally:
         for p in procs:
             p.terminate()
@@ -182,7 +220,7 @@ def harness(database: str, console: Console, topology: str = "serve") -> Iterato
         try:
             with (
                 serving(env, *args) as (base, server),
-                _workers(env, split),
+                _workers(env, split) as workers,
             ):
                 r = httpx.post(
                     f"{base}/api/v1/subscriptions",
@@ -196,7 +234,7 @@ def harness(database: str, console: Console, topology: str = "serve") -> Iterato
                     timeout=30,
                 )
                 r.raise_for_status()
-                yield Harness(base, source_key, server, receiver)
+                yield Harness(base, source_key, server, receiver, workers=workers)
         finally:
             http.shutdown()
 
@@ -267,12 +305,15 @@ def run_propagate(
         drive(h, min(rate, 100), 1.0, start_at=0)  # warm up: imports, first connections
         wait_delivered(h, list(h.accepted))
         warm = len(h.accepted)
+        names = h.processes()
+        cpu_before = cpu_seconds(names)
         start = time.monotonic()
         sent = drive(h, rate, seconds, start_at=warm)
         posting = time.monotonic() - start
         keys = [f"K{i:08d}" for i in range(warm, warm + sent)]
         complete = wait_delivered(h, keys)
         wall = time.monotonic() - start
+        cpu = cpu_seconds(names)
         lat = _latencies(h, keys)
     console.print(
         f"propagate ({database}, {TOPOLOGIES[topology]}, webhook "
@@ -288,6 +329,10 @@ def run_propagate(
     for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
         part = _latencies(h, keys, stage)
         console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
+    used = [
+        f"{names[p]} {cpu[p] - cpu_before[p]:.1f}" for p in names if p in cpu and p in cpu_before
+    ]
+    console.print(f"  CPU seconds over those {wall:.1f} s: {', '.join(used)}")
     console.print(f"load average after: {load_average()}")
     if not complete:
         console.print("[red]not every event arrived within the timeout[/red]")
