@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 from rich.console import Console
 
 from bench.ingest import bench_database, concord_process, load_average, machine, serving
@@ -103,6 +104,7 @@ class Harness:
     receiver: Receiver
     accepted: dict[str, float] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # --topology split
+    url: str = ""  # the hub's database: its PostgreSQL backends are counted as one process
 
     def processes(self) -> dict[int, str]:
         """The hub's processes (the server, its children, the split topology's workers) and
@@ -110,7 +112,7 @@ class Harness:
         pid = self.server.pid
         kids = [int(k) for k in _children(pid)]
         found = {p: _command_name(p) for p in [pid, *kids, *(w.pid for w in self.workers)]}
-        return {**found, os.getpid(): "bench (poster, subscriber)"}
+        return {**found, **_backends(self.url), os.getpid(): "bench (poster, subscriber)"}
 
     def post(self, client: httpx.Client, changes: list[dict[str, Any]]) -> None:
         r = client.post(
@@ -142,6 +144,20 @@ def _children(pid: int) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def _backends(url: str) -> dict[int, str]:
+    """The PostgreSQL server processes serving the hub's database (on this machine: the
+    benchmarks run the server locally), named ``postgres``."""
+    if not url.startswith("postgresql"):
+        return {}
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {int(r[0]): "postgres" for r in rows}
 
 
 def _command_name(pid: int) -> str:
@@ -234,7 +250,7 @@ def harness(database: str, console: Console, topology: str = "serve") -> Iterato
                     timeout=30,
                 )
                 r.raise_for_status()
-                yield Harness(base, source_key, server, receiver, workers=workers)
+                yield Harness(base, source_key, server, receiver, workers=workers, url=url)
         finally:
             http.shutdown()
 
@@ -315,6 +331,10 @@ def run_propagate(
         wall = time.monotonic() - start
         cpu = cpu_seconds(names)
         lat = _latencies(h, keys)
+    totals: dict[str, float] = {}
+    for p, name in names.items():
+        if p in cpu and p in cpu_before:
+            totals[name] = totals.get(name, 0.0) + cpu[p] - cpu_before[p]
     console.print(
         f"propagate ({database}, {TOPOLOGIES[topology]}, webhook "
         "subscriber on loopback): "
@@ -329,10 +349,8 @@ def run_propagate(
     for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
         part = _latencies(h, keys, stage)
         console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
-    used = [
-        f"{names[p]} {cpu[p] - cpu_before[p]:.1f}" for p in names if p in cpu and p in cpu_before
-    ]
-    console.print(f"  CPU seconds over those {wall:.1f} s: {', '.join(used)}")
+    used = ", ".join(f"{name} {seconds:.1f}" for name, seconds in totals.items())
+    console.print(f"  CPU seconds over those {wall:.1f} s: {used}")
     console.print(f"load average after: {load_average()}")
     if not complete:
         console.print("[red]not every event arrived within the timeout[/red]")
