@@ -31,7 +31,7 @@ from rich.console import Console
 from sqlalchemy import Engine, insert
 
 from bench.ingest import bench_database, load_average, machine
-from bench.propagate import Receiver
+from bench.propagate import Receiver, cpu_seconds
 from hub.config import Settings
 from hub.store import access, subscriptions
 from hub.store.db import make_engine
@@ -151,8 +151,11 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
         try:
             if rate:
                 time.sleep(3.0)  # started, leading, idle
+            cpu_before = cpu_seconds([proc.pid]).get(proc.pid, 0.0)
+            if rate:
                 committed = _trickle(engine, events, rate)
             complete = _wait(receiver, events, proc)
+            used = cpu_seconds([proc.pid]).get(proc.pid, 0.0) - cpu_before
         finally:
             proc.terminate()
             proc.wait(15)
@@ -161,6 +164,8 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
     _report(receiver, events, started, database, complete, console)
     if committed:
         _latency(receiver, committed, rate, console)
+    per = used / events * 1e6
+    console.print(f"  the delivery process used {used:.1f} CPU seconds: {per:,.0f} µs an event")
     console.print(f"load average after: {load_average()}")
     return 0 if complete else 1
 

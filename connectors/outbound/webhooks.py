@@ -14,6 +14,7 @@ delivery's failed attempt, never the worker's. The worker that feeds the sender 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import random
@@ -77,6 +78,18 @@ def next_delay(
     if retry_after is not None:
         delay = max(delay, min(retry_after, retry_after_max))
     return delay
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinned_without_dns(url: str, policy: targets.Policy) -> targets.Pinned | None:
+    """The checked target of a URL whose host is an address (or of any URL, when every address
+    is allowed), kept: with no lookup the answer depends on the text and the policy alone, and
+    working it out again cost each request a URL parse and an address check. None: a name,
+    resolved and checked again at every request (its addresses may change). A refused URL
+    raises each time (``lru_cache`` keeps no exception)."""
+    if policy.allow_all or _numeric_host(url):
+        return targets.pin(url, policy)
+    return None
 
 
 def _numeric_host(url: str) -> bool:
@@ -143,9 +156,8 @@ class WebhookSender:
 
     async def _post(self, item: Due, slot: int, now: datetime) -> Answer:
         sub = item.subscription
-        if self.policy.allow_all or _numeric_host(sub.url):
-            target = targets.pin(sub.url, self.policy)
-        else:  # a DNS lookup blocks: off the event loop, inside the deadline
+        target = _pinned_without_dns(sub.url, self.policy)
+        if target is None:  # a DNS lookup blocks: off the event loop, inside the deadline
             target = await asyncio.to_thread(targets.pin, sub.url, self.policy)
         hidden = routing.hidden_fields(item.payload, sub.personal, self.personal_fields)
         body = routing.body(item.payload, sub.source, hidden)

@@ -153,8 +153,18 @@ def due(
         earlier.seq < DeliveryRow.seq,
         earlier.status != "delivered",
     )
+    # columns, not the mapped row: an ORM object and its four timestamps converted for every
+    # delivery, only to read five fields (docs/architecture.md, "Delivery: a pipeline")
     rows = session.execute(
-        select(DeliveryRow, OutboxRow.payload, OutboxRow.correlation_id)
+        select(
+            DeliveryRow.id,
+            DeliveryRow.seq,
+            DeliveryRow.event_id,
+            DeliveryRow.golden_id,
+            DeliveryRow.attempts,
+            OutboxRow.payload,
+            OutboxRow.correlation_id,
+        )
         .join(OutboxRow, OutboxRow.seq == DeliveryRow.seq)
         .where(
             DeliveryRow.subscription_id == sub.id,
@@ -166,9 +176,9 @@ def due(
         .limit(limit + len(held))
     ).all()
     out = [
-        Due(d.id, d.seq, d.event_id, d.golden_id, d.attempts, sub, payload, cid)
-        for d, payload, cid in rows
-        if d.id not in held
+        Due(d_id, seq, event_id, golden_id, attempts, sub, payload, cid)
+        for d_id, seq, event_id, golden_id, attempts, payload, cid in rows
+        if d_id not in held
     ]
     return out[:limit]
 
