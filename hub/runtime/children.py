@@ -161,14 +161,17 @@ class Children:
     def _read_reports(self, stream: IO[bytes]) -> None:
         """Until the child's stdout closes: each line a batch (``report_line``), into the
         server's metrics. A line that is not one is logged and skipped."""
-        for line in stream:
+        for line in stream:  # read to the end whatever happens: a full pipe stalls the child
             try:
                 report, seconds = read_report(line)
             except (ValueError, KeyError, TypeError):
                 log.warning("not a batch report from the applier: %r", line[:200])
                 continue
             if self.on_report is not None:
-                self.on_report(report, seconds)
+                try:
+                    self.on_report(report, seconds)
+                except Exception:
+                    log.exception("counting the applier's batch failed")
         stream.close()
 
     def _end_all(self) -> None:

@@ -35,8 +35,11 @@ def apply_follow(hub: Hub, report: bool = False) -> None:
 
     def tell(batch: ApplyReport, seconds: float) -> None:
         if batch.by_source or batch.events:
-            sys.stdout.write(report_line(batch, seconds) + "\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(report_line(batch, seconds) + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):  # the server is gone: this process follows it
+                log.debug("no server to report the batch to", exc_info=True)
 
     s = hub.settings
     observe = tell if report else None
@@ -84,6 +87,10 @@ def as_child() -> Callable[[], bool]:
     if not parent or not parent.isdigit():
         return lambda: False
     expected = int(parent)
+    # Ctrl-C in a terminal reaches the whole process group: the server stops its children
+    # (SIGTERM) once it has stopped taking requests, so they must not stop on their own first
+    # (it would start them again meanwhile).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             import ctypes

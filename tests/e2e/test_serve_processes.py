@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from hub.environment import PARENT_ENV
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -64,7 +65,7 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class Server:
-    def __init__(self, url: str, tmp: Path, *args: str) -> None:
+    def __init__(self, url: str, tmp: Path, *args: str, group: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "serve.log"
@@ -75,6 +76,7 @@ class Server:
                 env=env,
                 stdout=out,
                 stderr=out,
+                start_new_session=group,  # a process group of its own, as a terminal gives
             )
 
     def health(self) -> dict[str, Any] | None:
@@ -225,3 +227,61 @@ def test_sqlite_keeps_one_process(sqlite_url: str, tmp_path: Path) -> None:
         assert children_of(s.proc.pid) == {}
     finally:
         s.stop()
+
+
+@pytest.mark.postgres
+def test_ctrl_c_stops_the_server_and_its_children_once(pg_url: str, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group. The children leave their stopping
+    to the server, which stops them after it stopped taking requests: none exits first only
+    to be started again."""
+    s = Server(pg_url, tmp_path, group=True)
+    try:
+        wait_for(s.health, 30, "a healthy server")
+        pids = wait_for(s.workers, 30, "both worker processes")
+        time.sleep(1.0)  # the children have set up their signals
+        os.killpg(s.proc.pid, signal.SIGINT)
+        s.proc.wait(30)
+        wait_for(lambda: all(gone(p) for p in pids.values()), 15, "the children to end")
+        assert "exited" not in s.tail(), s.tail()
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("command", [["apply", "--follow"], ["deliver"]])
+def test_a_child_leaves_ctrl_c_to_its_server_and_stops_on_sigterm(
+    command: list[str], sqlite_url: str, tmp_path: Path
+) -> None:
+    """Started by a server (``CONCORD_PARENT_PID``), a worker ignores SIGINT and stops on
+    SIGTERM after its turn; started by hand, Ctrl-C stops it as before."""
+    make_hub(sqlite_url).close()  # migrated
+    env = {**os.environ, "CONCORD_DATABASE_URL": sqlite_url, PARENT_ENV: str(os.getpid())}
+    log = tmp_path / "child.log"
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *command], env=env, stdout=out, stderr=out
+        )
+    try:
+        time.sleep(4.0)  # imported, signals set
+        assert child.poll() is None, log.read_text()
+        child.send_signal(signal.SIGINT)
+        time.sleep(1.5)
+        assert child.poll() is None, "stopped on SIGINT: " + log.read_text()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(20) == 0, log.read_text()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+    by_hand = {k: v for k, v in env.items() if k != PARENT_ENV}
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *command], env=by_hand, stdout=out, stderr=out
+        )
+    try:
+        time.sleep(4.0)
+        child.send_signal(signal.SIGINT)
+        assert child.wait(20) == 0, log.read_text()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)

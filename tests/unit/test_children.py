@@ -78,3 +78,18 @@ def test_a_child_is_started_again_and_one_ignoring_sigterm_is_killed() -> None:
         children.stop()
     assert stubborn.proc is not None and stubborn.proc.returncode == -9
     assert time.monotonic() - began < 10
+
+
+def test_a_failing_count_does_not_stop_the_reading(caplog: pytest.LogCaptureFixture) -> None:
+    """The reader must drain the pipe whatever happens: a full pipe would stall the applier."""
+    calls: list[int] = []
+
+    def broken(report: ApplyReport, seconds: float) -> None:
+        calls.append(report.applied)
+        raise RuntimeError("metrics are broken")
+
+    line = report_line(ApplyReport(applied=1, by_source=Counter({("crm", "applied"): 1})), 0.1)
+    with caplog.at_level(logging.ERROR, logger="concord.children"):
+        Children(on_report=broken)._read_reports(io.BytesIO(f"{line}\n{line}\n".encode()))
+    assert calls == [1, 1]
+    assert sum("counting the applier's batch failed" in r.message for r in caplog.records) == 2
