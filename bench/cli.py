@@ -59,7 +59,8 @@ def bench_propagate(
         str,
         typer.Option(
             help="serve (as deployed: on PostgreSQL with child processes), threads (serve "
-            "--threads: one process) or split (serve --no-worker, apply --follow, deliver)."
+            "--threads: one process), processes (serve --processes, e.g. on SQLite) or split "
+            "(serve --no-worker, apply --follow, deliver)."
         ),
     ] = "serve",
     split: Annotated[bool, typer.Option(help="The same as --topology split.")] = False,

@@ -43,6 +43,7 @@ from hub.store.uow import admin_session
 TOPOLOGIES = {
     "serve": "concord serve (on PostgreSQL its applier and delivery run as child processes)",
     "threads": "concord serve --threads: API, applier and delivery in one process",
+    "processes": "concord serve --processes: applier and delivery as child processes",
     "split": "concord serve --no-worker, apply --follow and deliver as three processes",
 }
 _LETTERS = "bcdfghjklmnpqrstvwxz"
@@ -212,7 +213,8 @@ def _workers(env: dict[str, str], split: bool) -> Iterator[list[subprocess.Popen
 @contextmanager
 def harness(database: str, console: Console, topology: str = "serve") -> Iterator[Harness]:
     split = topology == "split"
-    args = {"split": ["--no-worker"], "threads": ["--threads"]}.get(topology, [])
+    flags = {"split": ["--no-worker"], "threads": ["--threads"], "processes": ["--processes"]}
+    args = flags.get(topology, [])
     receiver = Receiver()
     http = ThreadingHTTPServer(("127.0.0.1", free_port()), receiver.handler())
     http.daemon_threads = True
