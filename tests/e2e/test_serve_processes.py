@@ -160,13 +160,7 @@ def test_children_apply_deliver_and_count(
 ) -> None:
     pids = wait_for(server.workers, 30, "both worker processes")
     assert set(pids) == {"apply", "deliver"}
-    r = httpx.post(
-        f"{server.base}/api/v1/subscriptions",
-        json={"name": "psa", "url": receiver.url, "domains": ["client"]},
-        headers={"Authorization": f"Bearer {hub_keys['admin']}"},
-    )
-    assert r.status_code == 201, r.text
-    receiver.secrets.append(r.json()["secret"])
+    receiver.subscribe_over_http(server.base, hub_keys["admin"])
     post(server, hub_keys["crm"], "Acme Consulting", 2)
     wait_for(lambda: golden_named(pg_url, "Acme Consulting") == 2, 30, "the first changes")
     time.sleep(0.5)  # the applier has found the inbox empty and sleeps
@@ -256,10 +250,7 @@ def test_a_child_leaves_ctrl_c_to_its_server_and_stops_on_sigterm(
     make_hub(sqlite_url).close()  # migrated
     env = {**os.environ, "CONCORD_DATABASE_URL": sqlite_url, PARENT_ENV: str(os.getpid())}
     log = tmp_path / "child.log"
-    with log.open("ab") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *command], env=env, stdout=out, stderr=out
-        )
+    child = start(command, env, log)
     try:
         time.sleep(4.0)  # imported, signals set
         assert child.poll() is None, log.read_text()
@@ -269,19 +260,24 @@ def test_a_child_leaves_ctrl_c_to_its_server_and_stops_on_sigterm(
         child.send_signal(signal.SIGTERM)
         assert child.wait(20) == 0, log.read_text()
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-    by_hand = {k: v for k, v in env.items() if k != PARENT_ENV}
-    with log.open("ab") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *command], env=by_hand, stdout=out, stderr=out
-        )
+        end(child)
+    child = start(command, {k: v for k, v in env.items() if k != PARENT_ENV}, log)
     try:
         time.sleep(4.0)
         child.send_signal(signal.SIGINT)
         assert child.wait(20) == 0, log.read_text()
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
+        end(child)
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *command], env=env, stdout=out, stderr=out
+        )
+
+
+def end(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.kill()
+        child.wait(10)

@@ -96,13 +96,7 @@ def test_sigkill_mid_delivery_loses_nothing(
     proc = _serve(url, port, log)
     try:
         _healthy(base, proc, log)
-        r = httpx.post(
-            f"{base}/api/v1/subscriptions",
-            json={"name": "psa", "url": receiver.url, "domains": ["client"]},
-            headers={"Authorization": f"Bearer {admin}"},
-        )
-        assert r.status_code == 201, r.text
-        receiver.secrets.append(r.json()["secret"])
+        receiver.subscribe_over_http(base, admin)
         for v in range(1, VERSIONS + 1):
             changes = [
                 {

@@ -12,6 +12,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 from typer.testing import CliRunner
@@ -90,6 +91,18 @@ class Receiver:
         h.send_header("content-length", str(len(text)))
         h.end_headers()
         h.wfile.write(text.encode())
+
+    def subscribe_over_http(self, base: str, admin_key: str, name: str = "psa") -> None:
+        """Subscribe this receiver to clients through a served hub's API (a process of its
+        own), keeping the secret it answers with to verify what arrives."""
+        r = httpx.post(
+            f"{base}/api/v1/subscriptions",
+            json={"name": name, "url": self.url, "domains": ["client"]},
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        self.secrets.append(r.json()["secret"])
 
     def delivered(self) -> list[dict[str, Any]]:
         with self.lock:
