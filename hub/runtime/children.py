@@ -3,17 +3,18 @@
 
 In one process the applier's CPU-bound batches hold the interpreter while the API and the
 delivery loop wait their turn: at 1,000 changes/s on two cores, p99 accepted → webhook was
-550-900 ms, and about 250 ms with the three parts as three processes. On PostgreSQL ``serve``
+750-1,150 ms, and about 250 ms with the parts as processes. On PostgreSQL ``serve``
 therefore starts ``concord apply --follow`` and ``concord deliver`` as its children, each on
 an interpreter (and a core) of its own, and looks after them:
 
 - a child that exits is started again, after 1 s and then longer (up to 30 s) while it keeps
   failing, and the server's health says "starting" meanwhile;
-- children die with the server: each asks Linux for SIGKILL when its parent goes
-  (``PR_SET_PDEATHSIG``) and, elsewhere, notices within a second that it was orphaned. A
-  killed applier loses nothing (its transaction rolls back; the inbox keeps the changes);
-- ``stop`` (the server shutting down) sends SIGTERM, which each child takes as Ctrl-C: it
-  finishes its batch and exits; one still running after the grace period is killed;
+- children answer to the server alone (``hub.runtime.child``): they ignore SIGINT and
+  SIGTERM, so a terminal's Ctrl-C or a service manager's SIGTERM to every process stops the
+  server, which then stops them; they stop when the server closes their stdin (each finishes
+  its batch), are killed if still running after the grace period, and die with the server
+  however it ends (Linux's parent-death signal; elsewhere their stdin closes). A killed
+  applier loses nothing (its transaction rolls back; the inbox keeps the changes);
 - the applier writes one JSON line per batch to its stdout, which the server reads into its
   own metrics, so ``/metrics`` counts applied changes as it did with the thread.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +38,7 @@ from hub.services.batch import ApplyReport
 
 log = logging.getLogger("concord.children")
 
+ENTRY = ("-m", "hub.runtime.child")  # a worker's command: the CLI, signals set aside first
 REPORT_FLAG = "--report-batches"  # ``apply --follow``: one JSON line per batch on stdout
 FIRST_WAIT, LONGEST_WAIT = 1.0, 30.0  # seconds before a child that exited is started again
 SETTLED = 60.0  # a child that ran this long before it exited starts again after FIRST_WAIT
@@ -70,8 +71,8 @@ class Children:
         children: list[Child] | None = None,
     ) -> None:
         self.children = children or [
-            Child("applier", ("-m", "hub.cli", "apply", "--follow", REPORT_FLAG), report=True),
-            Child("delivery", ("-m", "hub.cli", "deliver")),
+            Child("applier", (*ENTRY, "apply", "--follow", REPORT_FLAG), report=True),
+            Child("delivery", (*ENTRY, "deliver")),
         ]
         self.on_report = on_report
         self.env = {**(os.environ if env is None else env), PARENT_ENV: str(os.getpid())}
@@ -141,7 +142,11 @@ class Children:
         cmd = [sys.executable, *child.args]
         try:
             proc = subprocess.Popen(
-                cmd, env=self.env, stdout=subprocess.PIPE if child.report else None
+                cmd,
+                env=self.env,
+                stdin=subprocess.PIPE,  # closed by ``_end_all``: the child's signal to stop
+                stdout=subprocess.PIPE if child.report else None,
+                process_group=0,  # a terminal's Ctrl-C goes to the server, not past it
             )
         except OSError:
             log.exception("could not start the %s process", child.name)
@@ -156,28 +161,28 @@ class Children:
             )
             reader.daemon = True
             reader.start()
-            child.readers.append(reader)
+            child.readers = [r for r in child.readers if r.is_alive()] + [reader]
 
     def _read_reports(self, stream: IO[bytes]) -> None:
         """Until the child's stdout closes: each line a batch (``report_line``), into the
-        server's metrics. A line that is not one is logged and skipped."""
-        for line in stream:  # read to the end whatever happens: a full pipe stalls the child
-            try:
-                report, seconds = read_report(line)
-            except (ValueError, KeyError, TypeError):
-                log.warning("not a batch report from the applier: %r", line[:200])
-                continue
-            if self.on_report is not None:
+        server's metrics. A line that is not one is logged and skipped, and nothing stops
+        the reading: a pipe left full would stall the applier."""
+        try:
+            for line in stream:
                 try:
-                    self.on_report(report, seconds)
+                    report, seconds = read_report(line)
+                    if self.on_report is not None:
+                        self.on_report(report, seconds)
                 except Exception:
-                    log.exception("counting the applier's batch failed")
-        stream.close()
+                    log.warning("could not count a batch report: %r", line[:200], exc_info=True)
+        finally:
+            stream.close()
 
     def _end_all(self) -> None:
         running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
         for proc in running:
-            proc.send_signal(signal.SIGTERM)
+            if proc.stdin is not None:
+                proc.stdin.close()  # stop, after the batch or the requests in flight
         deadline = time.monotonic() + self.grace
         for proc in running:
             try:

@@ -1,9 +1,10 @@
 """The worker processes' own loops: ``concord apply --follow`` and ``concord deliver``, run by
 hand beside ``serve --no-worker`` or started by ``serve`` itself (``hub.runtime.children``).
 
-Each stops on Ctrl-C or SIGTERM after the batch it is in, and a child of ``serve`` dies with
-it. On PostgreSQL the applier listens on ``concord_inbox`` (migration 0024), so a change
-accepted by another process is applied at once, not at the applier's next poll.
+Each stops on Ctrl-C or SIGTERM after the batch it is in; a child of ``serve`` stops when the
+server closes its stdin, and dies with it (``hub.runtime.child``). On PostgreSQL the applier
+listens on ``concord_inbox`` (migration 0024), so a change accepted by another process is
+applied at once, not at the applier's next poll.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
+import threading
 from typing import Protocol
 
 from hub.bootstrap import Hub, delivery_worker
@@ -25,13 +25,11 @@ from hub.store.listen import INBOX, listen
 
 log = logging.getLogger("concord.follow")
 
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
-
 
 def apply_follow(hub: Hub, report: bool = False) -> None:
     """Apply the inbox until stopped; ``report``: one JSON line per batch on stdout, for the
     server that started this process to count in its metrics."""
-    orphaned = as_child()
+    told = as_child()
 
     def tell(batch: ApplyReport, seconds: float) -> None:
         if batch.by_source or batch.events:
@@ -46,7 +44,7 @@ def apply_follow(hub: Hub, report: bool = False) -> None:
     worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe)
     listener = listen(hub.engine, INBOX, worker.wake)
     try:
-        _run(worker, orphaned)
+        _run(worker, told)
     finally:
         if listener is not None:
             listener.close()
@@ -54,9 +52,9 @@ def apply_follow(hub: Hub, report: bool = False) -> None:
 
 def deliver_follow(hub: Hub) -> None:
     """Deliver webhooks until stopped (one process delivers at a time: the leader)."""
-    orphaned = as_child()
+    told = as_child()
     worker = delivery_worker(hub.engine, hub.settings, hub.config.personal_fields)
-    _run(worker, orphaned)
+    _run(worker, told)
 
 
 class _Loop(Protocol):
@@ -66,40 +64,39 @@ class _Loop(Protocol):
     def alive(self) -> bool: ...
 
 
-def _run(worker: _Loop, orphaned: Callable[[], bool]) -> None:
+def _run(worker: _Loop, told: threading.Event) -> None:
     worker.start()
+    log.info("%s: running", getattr(worker, "name", "worker"))
     try:
-        while worker.alive and not orphaned():
-            time.sleep(1.0)
+        while worker.alive and not told.wait(1.0):
+            pass
     except KeyboardInterrupt:
         pass
-    if orphaned():
-        log.warning("the server that started this process is gone; stopping")
     worker.stop()
 
 
-def as_child() -> Callable[[], bool]:
-    """In a worker process: stop on SIGTERM as on Ctrl-C, and, when a server started this
-    process, die with it. Returns ``orphaned``, for the process's loop to ask each second
-    (where the death signal is not to be had)."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    parent = os.environ.get(PARENT_ENV)
-    if not parent or not parent.isdigit():
-        return lambda: False
-    expected = int(parent)
-    # Ctrl-C in a terminal reaches the whole process group: the server stops its children
-    # (SIGTERM) once it has stopped taking requests, so they must not stop on their own first
-    # (it would start them again meanwhile).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+def as_child() -> threading.Event:
+    """The event that tells the process's loop to stop.
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            log.debug("no parent-death signal here; watching the parent instead")
-    return lambda: os.getppid() != expected
+    Started by hand, Ctrl-C or SIGTERM sets it (after the batch in hand). Started by a server
+    (``PARENT_ENV``; ``hub.runtime.child`` has set the signals aside), the end of stdin does:
+    the server closes it to stop the child, and it closes by itself when the server dies."""
+    told = threading.Event()
+    if not os.environ.get(PARENT_ENV):
+        signal.signal(signal.SIGTERM, _interrupt)
+        return told
+
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        log.info("the server closed this process's stdin; stopping")
+        told.set()
+
+    threading.Thread(target=watch, name="concord-parent", daemon=True).start()
+    return told
 
 
 def _interrupt(signum: int, frame: object) -> None:

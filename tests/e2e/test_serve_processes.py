@@ -21,7 +21,7 @@ from hub.environment import PARENT_ENV
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
-from hub.store.tables import GoldenRecordRow
+from hub.store.tables import GoldenRecordRow, InboxRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
 from tests.integration.test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
@@ -137,6 +137,18 @@ def post(server: Server, key: str, name: str, n: int = 1) -> None:
     assert r.status_code == 202, server.tail()
 
 
+def pending(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            count = c.scalar(
+                select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
+            )
+    finally:
+        engine.dispose()
+    return int(count or 0)
+
+
 def golden_named(url: str, name: str) -> int:
     engine = make_engine(url)
     try:
@@ -163,7 +175,8 @@ def test_children_apply_deliver_and_count(
     receiver.subscribe_over_http(server.base, hub_keys["admin"])
     post(server, hub_keys["crm"], "Acme Consulting", 2)
     wait_for(lambda: golden_named(pg_url, "Acme Consulting") == 2, 30, "the first changes")
-    time.sleep(0.5)  # the applier has found the inbox empty and sleeps
+    wait_for(lambda: pending(pg_url) == 0, 30, "an empty inbox")
+    time.sleep(0.5)  # the applier has found it empty and sleeps its 10 s
     began = time.monotonic()
     post(server, hub_keys["crm"], "Acme Consulting", 3)
     # The applier polls every 10 s here: only the inbox's notification makes it apply sooner,
@@ -224,56 +237,69 @@ def test_sqlite_keeps_one_process(sqlite_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_ctrl_c_stops_the_server_and_its_children_once(pg_url: str, tmp_path: Path) -> None:
-    """A terminal's Ctrl-C reaches the whole process group. The children leave their stopping
-    to the server, which stops them after it stopped taking requests: none exits first only
-    to be started again."""
+@pytest.mark.parametrize("to", ["the server's process group", "every process"])
+def test_a_stop_for_all_stops_the_server_and_its_children_once(
+    to: str, pg_url: str, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the server's process group; a service manager's SIGTERM
+    every process. The children leave their stopping to the server, which stops them once it
+    stopped taking requests: none exits first only to be started again."""
     s = Server(pg_url, tmp_path, group=True)
     try:
         wait_for(s.health, 30, "a healthy server")
         pids = wait_for(s.workers, 30, "both worker processes")
-        time.sleep(1.0)  # the children have set up their signals
-        os.killpg(s.proc.pid, signal.SIGINT)
+        if to == "every process":
+            for pid in [s.proc.pid, *pids.values()]:
+                os.kill(pid, signal.SIGTERM)
+        else:
+            os.killpg(s.proc.pid, signal.SIGINT)
         s.proc.wait(30)
         wait_for(lambda: all(gone(p) for p in pids.values()), 15, "the children to end")
         assert "exited" not in s.tail(), s.tail()
+        assert s.tail().count("closed this process's stdin; stopping") == 2, s.tail()
     finally:
         s.stop()
 
 
 @pytest.mark.parametrize("command", [["apply", "--follow"], ["deliver"]])
-def test_a_child_leaves_ctrl_c_to_its_server_and_stops_on_sigterm(
+def test_a_child_answers_to_its_server_alone(
     command: list[str], sqlite_url: str, tmp_path: Path
 ) -> None:
-    """Started by a server (``CONCORD_PARENT_PID``), a worker ignores SIGINT and stops on
-    SIGTERM after its turn; started by hand, Ctrl-C stops it as before."""
+    """Started as ``serve`` starts it, a worker ignores SIGINT and SIGTERM and stops when its
+    stdin closes; started by hand, SIGTERM stops it as Ctrl-C does."""
     make_hub(sqlite_url).close()  # migrated
     env = {**os.environ, "CONCORD_DATABASE_URL": sqlite_url, PARENT_ENV: str(os.getpid())}
     log = tmp_path / "child.log"
-    child = start(command, env, log)
+    child = start(["-m", "hub.runtime.child", *command], env, log, stdin=subprocess.PIPE)
     try:
-        time.sleep(4.0)  # imported, signals set
-        assert child.poll() is None, log.read_text()
+        wait_for(lambda: "running" in log.read_text(), 30, "the worker running")
         child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGTERM)
         time.sleep(1.5)
-        assert child.poll() is None, "stopped on SIGINT: " + log.read_text()
+        assert child.poll() is None, "stopped on a signal: " + log.read_text()
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(20) == 0, log.read_text()
+    finally:
+        end(child)
+    log.write_text("")
+    child = start(
+        ["-m", "hub.cli", *command], {k: v for k, v in env.items() if k != PARENT_ENV}, log
+    )
+    try:
+        wait_for(lambda: "running" in log.read_text(), 30, "the worker running")
         child.send_signal(signal.SIGTERM)
         assert child.wait(20) == 0, log.read_text()
     finally:
         end(child)
-    child = start(command, {k: v for k, v in env.items() if k != PARENT_ENV}, log)
-    try:
-        time.sleep(4.0)
-        child.send_signal(signal.SIGINT)
-        assert child.wait(20) == 0, log.read_text()
-    finally:
-        end(child)
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], env: dict[str, str], log: Path, stdin: int | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *command], env=env, stdout=out, stderr=out
+            [sys.executable, *args], env=env, stdin=stdin, stdout=out, stderr=out
         )
 
 

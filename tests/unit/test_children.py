@@ -1,5 +1,6 @@
 """``concord serve``'s worker processes (hub/runtime/children.py): the batch reports they send,
-how a crashing one is started again, and that one ignoring SIGTERM is killed at shutdown."""
+how a crashing one is started again, and that one not stopping when its stdin closes is killed
+at shutdown."""
 
 from __future__ import annotations
 
@@ -55,13 +56,12 @@ def test_reports_reach_the_metrics_and_a_bad_line_is_skipped(
     with caplog.at_level(logging.WARNING, logger="concord.children"):
         children._read_reports(stream)
     assert seen == [(2, 0.1), (3, 0.2)]
-    assert sum("not a batch report" in r.message for r in caplog.records) == 2
+    assert sum("could not count a batch report" in r.message for r in caplog.records) == 2
 
 
-def test_a_child_is_started_again_and_one_ignoring_sigterm_is_killed() -> None:
+def test_a_child_is_started_again_and_one_that_will_not_stop_is_killed() -> None:
     quits = Child("quits", ("-c", "raise SystemExit(3)"))
-    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
-    stubborn = Child("stubborn", ("-c", deaf))
+    stubborn = Child("stubborn", ("-c", "import time; time.sleep(60)"))  # reads no stdin
     children = Children(grace=1.0, children=[quits, stubborn])
     children.start()
     try:
@@ -89,7 +89,16 @@ def test_a_failing_count_does_not_stop_the_reading(caplog: pytest.LogCaptureFixt
         raise RuntimeError("metrics are broken")
 
     line = report_line(ApplyReport(applied=1, by_source=Counter({("crm", "applied"): 1})), 0.1)
-    with caplog.at_level(logging.ERROR, logger="concord.children"):
-        Children(on_report=broken)._read_reports(io.BytesIO(f"{line}\n{line}\n".encode()))
+    stream = io.BytesIO(f"{line}\n{line}\n".encode())
+    with caplog.at_level(logging.WARNING, logger="concord.children"):
+        Children(on_report=broken)._read_reports(stream)
     assert calls == [1, 1]
-    assert sum("counting the applier's batch failed" in r.message for r in caplog.records) == 2
+    assert sum("could not count a batch report" in r.message for r in caplog.records) == 2
+    assert stream.closed
+
+
+def test_the_child_entry_reads_the_variable_the_server_sets() -> None:
+    from hub.environment import PARENT_ENV
+    from hub.runtime import child
+
+    assert child.PARENT == PARENT_ENV
