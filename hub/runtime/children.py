@@ -49,7 +49,7 @@ class Child:
     """One supervised process: its command, and what its restarts have been."""
 
     name: str
-    args: tuple[str, ...]  # after the interpreter: ``-m hub.cli ...``
+    args: tuple[str, ...]  # after the interpreter: ``-m hub.runtime.child apply --follow ...``
     report: bool = False  # its stdout carries batch reports
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
@@ -133,6 +133,8 @@ class Children:
                 child.wait,
                 extra={"worker_process": child.name, "exit_code": code},
             )
+            if child.proc.stdin is not None:  # our end of its pipe: one fd per start
+                child.proc.stdin.close()
             with self._lock:
                 child.proc = None
         if now >= child.due:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import time
 from collections import Counter
 
@@ -59,16 +60,29 @@ def test_reports_reach_the_metrics_and_a_bad_line_is_skipped(
     assert sum("could not count a batch report" in r.message for r in caplog.records) == 2
 
 
+class Recording(Children):
+    """Keeps every process it started, for the test to look at after it was let go."""
+
+    started: list[subprocess.Popen[bytes]]
+
+    def _spawn(self, child: Child) -> None:
+        super()._spawn(child)
+        if child.proc is not None and child.name == "quits":
+            self.__dict__.setdefault("started", []).append(child.proc)
+
+
 def test_a_child_is_started_again_and_one_that_will_not_stop_is_killed() -> None:
     quits = Child("quits", ("-c", "raise SystemExit(3)"))
     stubborn = Child("stubborn", ("-c", "import time; time.sleep(60)"))  # reads no stdin
-    children = Children(grace=1.0, children=[quits, stubborn])
+    children = Recording(grace=1.0, children=[quits, stubborn])
     children.start()
     try:
         deadline = time.monotonic() + 20
         while quits.starts < 2:  # exited at once, started again a second later
             assert time.monotonic() < deadline, "not started again"
             time.sleep(0.05)
+        first = children.started[0]
+        assert first.stdin is not None and first.stdin.closed  # no pipe kept per restart
         while children.alive:  # not every child runs: health says so
             assert time.monotonic() < deadline, "alive with a child that keeps exiting"
             time.sleep(0.01)
