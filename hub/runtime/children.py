@@ -96,10 +96,6 @@ class Children:
         covers changes accepted by other API processes; on SQLite it polls every
         ``CONCORD_WORKER_IDLE_SECONDS``."""
 
-    def pids(self) -> dict[str, int | None]:
-        with self._lock:
-            return {c.name: c.proc.pid if c.proc else None for c in self.children}
-
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(self.grace + 5)

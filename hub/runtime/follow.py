@@ -58,6 +58,8 @@ def deliver_follow(hub: Hub) -> None:
 
 
 class _Loop(Protocol):
+    name: str
+
     def start(self) -> None: ...
     def stop(self, timeout: float = 10) -> None: ...
     @property
@@ -66,7 +68,7 @@ class _Loop(Protocol):
 
 def _run(worker: _Loop, told: threading.Event) -> None:
     worker.start()
-    log.info("%s: running", getattr(worker, "name", "worker"))
+    log.info("%s: running", worker.name)
     try:
         while worker.alive and not told.wait(1.0):
             pass
@@ -78,7 +80,8 @@ def _run(worker: _Loop, told: threading.Event) -> None:
 def as_child() -> threading.Event:
     """The event that tells the process's loop to stop.
 
-    Started by hand, Ctrl-C or SIGTERM sets it (after the batch in hand). Started by a server
+    Started by hand, Ctrl-C or SIGTERM stops the loop instead (as ``KeyboardInterrupt``,
+    after the batch in hand), and the event stays unset. Started by a server
     (``PARENT_ENV``; ``hub.runtime.child`` has set the signals aside), the end of stdin does:
     the server closes it to stop the child, and it closes by itself when the server dies."""
     told = threading.Event()

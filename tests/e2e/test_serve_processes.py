@@ -21,9 +21,10 @@ from hub.environment import PARENT_ENV
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
-from hub.store.tables import GoldenRecordRow, InboxRow
+from hub.store.tables import GoldenRecordRow
 from hub.store.uow import admin_session
 from tests.conftest import make_hub
+from tests.e2e.test_crash import pending
 from tests.integration.test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -135,18 +136,6 @@ def post(server: Server, key: str, name: str, n: int = 1) -> None:
         timeout=10,
     )
     assert r.status_code == 202, server.tail()
-
-
-def pending(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            count = c.scalar(
-                select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
-            )
-    finally:
-        engine.dispose()
-    return int(count or 0)
 
 
 def golden_named(url: str, name: str) -> int:
