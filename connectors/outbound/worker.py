@@ -126,6 +126,7 @@ class DeliveryWorker:
             self._thread.join(timeout)
         self._db.submit(self.leader.release).result(timeout)
         self._db.shutdown(wait=True)
+        self.store.close()
         self.kafka.close()
 
     def run_once(self) -> int:

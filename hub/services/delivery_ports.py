@@ -84,3 +84,7 @@ class DeliveryStore(Protocol):
         """Call ``wake`` whenever another process commits outbox rows (None: no such signal
         here; the worker polls)."""
         ...
+
+    def close(self) -> None:
+        """Let go of what the store holds of its own (connections), once the worker stopped."""
+        ...

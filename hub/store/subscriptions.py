@@ -43,8 +43,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def subscription_of(row: SubscriptionRow) -> Subscription:
-    """The worker's frozen copy of a row: it crosses threads and outlives the session."""
+def subscription_of(row: Any) -> Subscription:
+    """The worker's frozen copy of a row (a mapped ``SubscriptionRow``, or a row of its
+    columns): it crosses threads and outlives the session."""
     return Subscription(
         id=row.id,
         name=row.name,
