@@ -171,7 +171,10 @@ class ProjectSetup:
         self, uow: UnitOfWork, store: SetupRepo, ids: set[str], lookup: Lookup, now: datetime
     ) -> None:
         """The data-quality issues of these golden projects, from any source (a retired or
-        merged one has none left)."""
+        merged one has none left). None to check, nothing read: most rounds of a busy hub
+        carry no project, and asking which dimensions hold data cost a query each."""
+        if not ids:
+            return
         issues: dict[str, list[dict[str, str]]] = {}
         events: list[dict[str, Any]] = []
         held = {dim: bool(store.active_ids(dim, limit=1)) for dim in DIMENSIONS}
