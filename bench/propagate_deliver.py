@@ -27,6 +27,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from rich.console import Console
 from sqlalchemy import Engine, insert
 
@@ -151,11 +152,13 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
         try:
             if rate:
                 time.sleep(3.0)  # started, leading, idle
-            cpu_before = cpu_seconds([proc.pid]).get(proc.pid, 0.0)
+            pids = [proc.pid, *(_server_side(url, proc.pid) if rate else [])]
+            cpu_before = cpu_seconds(pids)
             if rate:
                 committed = _trickle(engine, events, rate)
             complete = _wait(receiver, events, proc)
-            used = cpu_seconds([proc.pid]).get(proc.pid, 0.0) - cpu_before
+            cpu_after = cpu_seconds(pids)
+            used = {p: cpu_after.get(p, 0.0) - cpu_before.get(p, 0.0) for p in pids}
         finally:
             proc.terminate()
             proc.wait(15)
@@ -164,10 +167,30 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
     _report(receiver, events, started, database, complete, console)
     if committed:
         _latency(receiver, committed, rate, console)
-    per = used / events * 1e6
-    console.print(f"  the delivery process used {used:.1f} CPU seconds: {per:,.0f} µs an event")
+    mine = used.pop(proc.pid, 0.0)
+    per = mine / events * 1e6
+    console.print(f"  the delivery process used {mine:.1f} CPU seconds: {per:,.0f} µs an event")
+    if used:
+        server = sum(used.values())
+        console.print(
+            f"  its {len(used)} PostgreSQL backends (open when the timing began) used "
+            f"{server:.1f} CPU seconds: {server / events * 1e6:,.0f} µs an event"
+        )
     console.print(f"load average after: {load_average()}")
     return 0 if complete else 1
+
+
+def _server_side(url: str, pid: int) -> list[int]:
+    """The PostgreSQL backends of the delivery process ``pid`` (named by its
+    ``application_name``; the server runs on this machine), not the bench's own."""
+    if not url.startswith("postgresql"):
+        return []
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"concord[{pid}]%",),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def _latency(receiver: Receiver, committed: dict[str, float], rate: int, console: Console) -> None:

@@ -15,8 +15,12 @@ import psycopg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
+from hub.domain.delivery import Outcome
+from hub.store import access, subscriptions
 from hub.store.db import make_engine
 from hub.store.delivery_store import SqlDeliveryStore
+from hub.store.tables import OutboxRow
+from hub.store.uow import admin_session
 
 pytestmark = pytest.mark.postgres
 
@@ -82,3 +86,61 @@ def test_a_closed_leader_line_lets_another_process_lead_at_once(pg_url: str) -> 
             s.close()
         for e in engines:
             e.dispose()
+
+
+def _one_due(store: SqlDeliveryStore, count: int) -> list[int]:
+    """``count`` outbox events of as many golden records, fanned out to one subscription;
+    the ids of their deliveries."""
+    with admin_session(store.engine) as s:
+        access.add_source(s, "crm", ["client"], None, None, {"client"})
+        subscriptions.create_subscription(
+            s,
+            name="hook",
+            kind="webhook",
+            url="http://127.0.0.1:9/hook",
+            domains=["client"],
+            known_domains={"client"},
+            start="beginning",
+        )
+        now = datetime.now(UTC)
+        for seq in range(1, count + 1):
+            s.add(
+                OutboxRow(
+                    seq=seq,
+                    event_id=f"evt-{seq}",
+                    domain="client",
+                    golden_id=f"g-{seq}",
+                    version=1,
+                    type="concord.client.created",
+                    payload={"id": f"evt-{seq}"},
+                    created_at=now,
+                )
+            )
+    assert store.fan_out(lambda _sub, _event: False, 100, lambda: True) == count
+    _, due = store.due(datetime.now(UTC), lambda _: 100, set())
+    return [d.delivery_id for d in due]
+
+
+def test_recorded_successes_keep_what_the_receiver_answered(store: SqlDeliveryStore) -> None:
+    """All of a group's successes go in one statement; each row keeps its own answer, a NUL
+    in one is made storable, and a delivery no longer pending is left as it is."""
+    first, second, third = _one_due(store, 3)
+    at = datetime(2026, 12, 6, 9, 0, 0, 123000, tzinfo=UTC)
+    store.record([Outcome(third, "", "dead", 500, "boom", at)])
+    store.record(
+        [
+            Outcome(first, "", "delivered", 200, "ok", at),
+            Outcome(second, "", "delivered", 204, "a\x00b", at),
+            Outcome(third, "", "delivered", 202, "late", at),
+        ]
+    )
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, status, last_status, last_response, delivered_at, last_attempt_at"
+            " FROM delivery ORDER BY id"
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (first, "delivered", 200, "ok", at, at),
+        (second, "delivered", 204, "a\ufffdb", at, at),
+        (third, "dead", 500, "boom", None, at),
+    ]
