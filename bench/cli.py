@@ -90,6 +90,22 @@ def bench_deliver(
     sys.exit(run_deliver(events, database, out, rate))
 
 
+@bench_app.command("turns")
+def bench_turns(
+    sizes: Annotated[str, typer.Option(help="Changes a turn to compare, e.g. 1,10,30,100.")] = (
+        "1,10,30,100,300"
+    ),
+    turns: Annotated[int, typer.Option(help="Turns counted a size.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Turns run first and not counted.")] = 10,
+    database: Annotated[str, typer.Option(help="sqlite or postgres.")] = "postgres",
+) -> None:
+    """One apply turn's fixed CPU and each change's share, at the small turns of a steady
+    1,000 changes/s."""
+    from bench.turns import run_turns
+
+    sys.exit(run_turns([int(n) for n in sizes.split(",")], turns, warmup, database, out))
+
+
 @bench_app.command("soak")
 def bench_soak(
     minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 5.0,

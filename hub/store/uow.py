@@ -45,6 +45,7 @@ class SqlUnitOfWork:
         self.setup = SqlSetup(self.session)
         self.claims = SqlClaims(self.session)
         self.comments = SqlComments(self.session)
+        self._sources: dict[str, SourceSpec] | None = None
         return self
 
     def __exit__(self, *args: object) -> None:
@@ -52,7 +53,11 @@ class SqlUnitOfWork:
         self.session.close()
 
     def sources(self) -> dict[str, SourceSpec]:
-        return load_sources(self.session)
+        """Read once per transaction: an apply batch asked for them twice (linking, then
+        survival), a statement each. Sources change by an admin's own transaction."""
+        if self._sources is None:
+            self._sources = load_sources(self.session)
+        return dict(self._sources)
 
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
         audit(self.session, actor, action, detail)
