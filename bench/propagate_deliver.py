@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 from rich.console import Console
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, make_url
 
 from bench.ingest import bench_database, load_average, machine
 from bench.propagate import Receiver, cpu_seconds
@@ -158,7 +158,10 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
                 committed = _trickle(engine, events, rate)
             complete = _wait(receiver, events, proc)
             cpu_after = cpu_seconds(pids)
-            used = {p: cpu_after.get(p, 0.0) - cpu_before.get(p, 0.0) for p in pids}
+            # a backend gone meanwhile (or never seen here) is left out, not counted negative
+            used = {
+                p: cpu_after[p] - cpu_before[p] for p in pids if p in cpu_before and p in cpu_after
+            }
         finally:
             proc.terminate()
             proc.wait(15)
@@ -180,10 +183,14 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
     return 0 if complete else 1
 
 
+_LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
 def _server_side(url: str, pid: int) -> list[int]:
     """The PostgreSQL backends of the delivery process ``pid`` (named by its
-    ``application_name``; the server runs on this machine), not the bench's own."""
-    if not url.startswith("postgresql"):
+    ``application_name``), not the bench's own; none when the server is not on this machine,
+    whose ``/proc`` would not hold them."""
+    if not url.startswith("postgresql") or make_url(url).host not in (None, "", *_LOCAL):
         return []
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         rows = conn.execute(

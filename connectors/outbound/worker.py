@@ -124,10 +124,12 @@ class DeliveryWorker:
                 self._call(self._finish(), timeout + self.settings.webhook_timeout_seconds)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
-        self._db.submit(self.leader.release).result(timeout)
-        self._db.shutdown(wait=True)
-        self.store.close()
-        self.kafka.close()
+        try:
+            self._db.submit(self.leader.release).result(timeout)
+            self._db.shutdown(wait=True)
+        finally:  # even when letting go of the lead timed out: no connection stays open
+            self.store.close()
+            self.kafka.close()
 
     def run_once(self) -> int:
         """One synchronous round (tests and tools): fan out, send everything due, wait for

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, QueuePool, func, select, text
 
 from hub.domain.delivery import Due, Outcome, Skip, Subscription
 from hub.store import deliveries
@@ -104,11 +104,12 @@ class SqlDeliveryStore:
         self.pace = 0.005 if self.postgres else 0.05
 
     def close(self) -> None:
-        """After the worker's last call: its held lines and the pool (this store's own)."""
-        for conn in self._held:
+        """After the worker's last call: its held lines and the pool (this store's own). A
+        call after this starts afresh (a new line), it does not use a closed one."""
+        held, self._held, self._local = self._held, [], threading.local()
+        for conn in held:
             with contextlib.suppress(Exception):  # a dead line: nothing to let go of
                 conn.close()
-        self._held.clear()
         if self.postgres:
             self.engine.dispose()
 
@@ -121,21 +122,29 @@ class SqlDeliveryStore:
             with (self._reads if readonly else self.engine).connect() as plain:
                 yield plain
             return
-        conn = getattr(self._local, "conn", None)
+        local = self._local
+        # one call at a time on a line: a call made from inside another (a callback that
+        # asked the store) would end the outer call's transaction and its row locks
+        assert not getattr(local, "busy", False), "a delivery store call inside another"
+        conn = getattr(local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self.engine.connect()
+            conn = local.conn = self.engine.connect()
             self._held.append(conn)
         assert isinstance(conn, Connection)
+        local.busy = True
         try:
             yield conn
             if conn.in_transaction():
                 conn.rollback()
         except BaseException:
-            self._local.conn = None
-            self._held.remove(conn)
+            local.conn = None
+            if conn in self._held:
+                self._held.remove(conn)
             with contextlib.suppress(Exception):
                 conn.invalidate()
             raise
+        finally:
+            local.busy = False
 
     def behind(self) -> bool:
         """A read only, so an idle worker does not take SQLite's write lock every turn."""
@@ -179,6 +188,9 @@ class SqlDeliveryStore:
 
 def _unpinged(engine: Engine) -> Engine:
     """A small pool on the same database that does not ping at checkout (a round trip on
-    both sides of every call, a tenth of delivery's CPU per event at 1,000 events/s)."""
+    both sides of every call, a tenth of delivery's CPU per event at 1,000 events/s). It
+    holds two connections in use (the worker's line and the leader's), beside the hub's
+    own pool, and waits for one as long as that pool does."""
     url = engine.url.render_as_string(hide_password=False)
-    return make_engine(url, pool_pre_ping=False, pool_size=3, max_overflow=4)
+    wait = engine.pool.timeout() if isinstance(engine.pool, QueuePool) else 30.0
+    return make_engine(url, pool_pre_ping=False, pool_size=2, max_overflow=4, pool_timeout=wait)

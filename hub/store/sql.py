@@ -94,16 +94,16 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     PostgreSQL, a JSON array read by ``json_each`` on SQLite. An expanded ``IN`` list of a
     few hundred values cost more to render than to run (a sixth of an apply batch)."""
     if is_postgres(session):
-        return column == any_(bindparam(None, list(values), type_=_array_of(column)))
+        return column == any_(bindparam(None, list(values), type_=_array_of(column.type)))
     listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
     return column.in_(select(listed.table_valued("value").c.value).scalar_subquery())
 
 
-@functools.lru_cache(maxsize=256)  # bounded: a column of an alias made per call is new each time
-def _array_of(column: Any) -> ARRAY[Any]:
-    """The array type of a column's values, made once per column (a batch asks a dozen
-    times, and each type object was made anew)."""
-    return ARRAY(column.type)
+@functools.lru_cache(maxsize=256)  # bounded: an expression made per call brings a new type
+def _array_of(item_type: Any) -> ARRAY[Any]:
+    """The array type of a column's values, made once per column type (a batch asks a
+    dozen times, and each was made anew)."""
+    return ARRAY(item_type)
 
 
 def table_of(model: type[t.Base]) -> Table:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from hub.domain.delivery import Outcome
+from hub.domain.delivery import Outcome, Subscription
 from hub.store import access, subscriptions
 from hub.store.db import make_engine
 from hub.store.delivery_store import SqlDeliveryStore
@@ -88,20 +88,20 @@ def test_a_closed_leader_line_lets_another_process_lead_at_once(pg_url: str) -> 
             e.dispose()
 
 
-def _one_due(store: SqlDeliveryStore, count: int) -> list[int]:
-    """``count`` outbox events of as many golden records, fanned out to one subscription;
-    the ids of their deliveries."""
+def _outbox(store: SqlDeliveryStore, count: int, names: tuple[str, ...] = ("hook",)) -> None:
+    """``count`` outbox events of as many golden records, and a subscription per name."""
     with admin_session(store.engine) as s:
         access.add_source(s, "crm", ["client"], None, None, {"client"})
-        subscriptions.create_subscription(
-            s,
-            name="hook",
-            kind="webhook",
-            url="http://127.0.0.1:9/hook",
-            domains=["client"],
-            known_domains={"client"},
-            start="beginning",
-        )
+        for name in names:
+            subscriptions.create_subscription(
+                s,
+                name=name,
+                kind="webhook",
+                url="http://127.0.0.1:9/hook",
+                domains=["client"],
+                known_domains={"client"},
+                start="beginning",
+            )
         now = datetime.now(UTC)
         for seq in range(1, count + 1):
             s.add(
@@ -116,9 +116,61 @@ def _one_due(store: SqlDeliveryStore, count: int) -> list[int]:
                     created_at=now,
                 )
             )
+
+
+def _one_due(store: SqlDeliveryStore, count: int) -> list[int]:
+    """``count`` events fanned out to one subscription; the ids of their deliveries."""
+    _outbox(store, count)
     assert store.fan_out(lambda _sub, _event: False, 100, lambda: True) == count
     _, due = store.due(datetime.now(UTC), lambda _: 100, set())
     return [d.delivery_id for d in due]
+
+
+def test_fan_out_moves_every_cursor_but_a_broken_subscriptions(store: SqlDeliveryStore) -> None:
+    """A paused subscription collects its deliveries and moves on; one whose fan-out failed
+    keeps its cursor (and gets nothing), so it is tried again; a deposed leader moves none."""
+    _outbox(store, 3, ("active", "broken", "paused"))
+    with admin_session(store.engine) as s:
+        subscriptions.set_status(s, "paused", "paused", "test")
+
+    def skip(sub: Subscription, _event: dict[str, object]) -> bool:
+        if sub.name == "broken":
+            raise RuntimeError("a broken echo rule")
+        return False
+
+    assert store.fan_out(skip, 100, lambda: False) == 0  # not the leader: rolled back
+    assert _cursors(store) == {"active": 0, "broken": 0, "paused": 0}
+    assert store.fan_out(skip, 100, lambda: True) == 6
+    assert _cursors(store) == {"active": 3, "broken": 0, "paused": 3}
+    assert store.fan_out(skip, 100, lambda: True) == 0  # the broken one is tried again
+    assert _cursors(store) == {"active": 3, "broken": 0, "paused": 3}
+
+
+def _cursors(store: SqlDeliveryStore) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT name, cursor FROM subscription").all()
+    return {name: cursor for name, cursor in rows}
+
+
+def test_closing_lets_go_of_every_connection_and_a_later_call_starts_afresh(
+    store: SqlDeliveryStore, pg_url: str
+) -> None:
+    store.behind()
+    assert len(_backends(pg_url)) == 1
+    store.close()
+    assert _backends(pg_url) == []
+    assert store.behind() is False  # a new line, not the closed one
+    assert len(_backends(pg_url)) == 1
+
+
+def test_a_call_inside_another_is_refused(store: SqlDeliveryStore) -> None:
+    """A callback that asked the store would end the outer call's transaction and its
+    locks on the subscriptions: refused, and the outer call's line is dropped."""
+    _outbox(store, 1)
+    with pytest.raises(AssertionError, match="inside another"):
+        store.fan_out(lambda _sub, _event: False, 100, store.behind)
+    assert _cursors(store) == {"hook": 0}
+    assert store.fan_out(lambda _sub, _event: False, 100, lambda: True) == 1
 
 
 def test_recorded_successes_keep_what_the_receiver_answered(store: SqlDeliveryStore) -> None:
