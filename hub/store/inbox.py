@@ -97,7 +97,7 @@ class SqlInbox:
         return fresh
 
     def claim(self, limit: int, applier: str = "") -> list[tuple[int, Change]]:
-        """Lock the oldest pending rows, then read them: on PostgreSQL, of the partitions
+        """Read the oldest pending rows under row locks: on PostgreSQL, of the partitions
         ``applier`` could take (``hub.store.inbox_partitions``). A row that cannot be
         read back (a stored time no Python datetime holds, from before validation refused it)
         would fail every batch and stop the hub: it goes to the dead letters alone, with what
@@ -126,8 +126,15 @@ class SqlInbox:
         return rows
 
     def _read(self, ids: list[int]) -> list[tuple[int, Change]]:
+        """These rows, still pending, row-locked and read in one statement (a claim locked
+        them, then read them, in two); one another transaction holds is skipped."""
         ib = table_of(t.InboxRow)
-        stmt = select(ib).where(one_of(self.s, ib.c.id, ids)).order_by(ib.c.id)
+        stmt = (
+            select(ib)
+            .where(one_of(self.s, ib.c.id, ids), waiting(ib))
+            .order_by(ib.c.id)
+            .with_for_update(skip_locked=True)
+        )
         return [
             (
                 row.id,

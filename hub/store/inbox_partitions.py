@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
-from hub.store.sql import free_advisory_locks, one_of, table_of
+from hub.store.sql import free_advisory_locks, table_of
 
 # Fixed: a row keeps the partition it was stored with. Many more partitions than appliers,
 # so each applier's share is several and the work evens out.
@@ -112,7 +112,8 @@ def waiting(ib: Table) -> ColumnElement[bool]:
 
 def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], int]:
     """The ids of up to ``limit`` pending rows of partitions this transaction now holds,
-    row-locked, oldest first; and how many partitions it found held by other appliers.
+    oldest first (the caller reads them under row locks, skipping any another transaction
+    holds); and how many partitions it found held by other appliers.
     Alone, an applier takes every partition it meets, and its batch is the oldest pending
     rows as they arrived, as with no partitions."""
     ib = table_of(t.InboxRow)
@@ -135,15 +136,9 @@ def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], i
             break
         after = page[-1][0]
         walk.page([(row_id, p) for row_id, p in page])
-    if not walk.ids:
-        return [], walk.busy
-    stmt = (
-        select(ib.c.id)
-        .where(one_of(s, ib.c.id, walk.ids), waiting(ib))
-        .order_by(ib.c.id)
-        .with_for_update(skip_locked=True)
-    )
-    return list(s.scalars(stmt)), walk.busy
+        if len(page) < limit:  # the last page: asking for the next one reads nothing
+            break
+    return walk.ids, walk.busy
 
 
 def others(s: Session, applier: str) -> int:
