@@ -33,6 +33,7 @@ import psycopg
 from rich.console import Console
 
 from bench.ingest import bench_database, concord_process, load_average, machine, serving
+from bench.served import batches_since, served_batches
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -324,14 +325,14 @@ def run_propagate(
         wait_delivered(h, list(h.accepted))
         warm = len(h.accepted)
         names = h.processes()
-        cpu_before = cpu_seconds(names)
+        cpu_before, batches = cpu_seconds(names), served_batches(h.base)
         start = time.monotonic()
         sent = drive(h, rate, seconds, start_at=warm)
         posting = time.monotonic() - start
         keys = [f"K{i:08d}" for i in range(warm, warm + sent)]
         complete = wait_delivered(h, keys)
         wall = time.monotonic() - start
-        cpu = cpu_seconds(names)
+        cpu, batches = cpu_seconds(names), batches_since(batches, h.base)
         lat = _latencies(h, keys)
     totals: dict[str, float] = {}
     for p, name in names.items():
@@ -353,6 +354,9 @@ def run_propagate(
         console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
     used = ", ".join(f"{name} {seconds:.1f}" for name, seconds in totals.items())
     console.print(f"  CPU seconds over those {wall:.1f} s: {used}")
+    if batches[0]:
+        each = f"{sent / batches[0]:,.0f} changes and {batches[1] / batches[0] * 1e3:,.0f} ms"
+        console.print(f"  apply batches: {batches[0]:,.0f}, {each} each on average")
     console.print(f"load average after: {load_average()}")
     if not complete:
         console.print("[red]not every event arrived within the timeout[/red]")

@@ -27,3 +27,6 @@ def test_each_topology_delivers_every_change(
     assert TOPOLOGIES[topology] in text
     got = re.search(r"delivered ([\d,]+)/([\d,]+)", text)
     assert got is not None and got.group(1) == got.group(2) != "0", text
+    # the server counts the apply batches of its own applier (a thread or a child), not of
+    # appliers started apart from it
+    assert ("apply batches:" in text) == (topology != "split"), text
