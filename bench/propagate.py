@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,11 +29,10 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 from rich.console import Console
 
 from bench.ingest import bench_database, concord_process, load_average, machine, serving
-from bench.served import batches_since, served_batches
+from bench.served import backends, batches_since, cpu_seconds, cpu_used, served_batches
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -114,7 +113,8 @@ class Harness:
         pid = self.server.pid
         kids = [int(k) for k in _children(pid)]
         found = {p: _command_name(p) for p in [pid, *kids, *(w.pid for w in self.workers)]}
-        return {**found, **_backends(self.url), os.getpid(): "bench (poster, subscriber)"}
+        found |= {p: "postgres" for p in backends(self.url)}
+        return {**found, os.getpid(): "bench (poster, subscriber)"}
 
     def post(self, client: httpx.Client, changes: list[dict[str, Any]]) -> None:
         r = client.post(
@@ -148,20 +148,6 @@ def _children(pid: int) -> list[str]:
     return found
 
 
-def _backends(url: str) -> dict[int, str]:
-    """The PostgreSQL server processes serving the hub's database (on this machine: the
-    benchmarks run the server locally), named ``postgres``."""
-    if not url.startswith("postgresql"):
-        return {}
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return {int(r[0]): "postgres" for r in rows}
-
-
 def _command_name(pid: int) -> str:
     """``serve``, ``apply`` or ``deliver``: the command after ``python -m hub.cli``."""
     try:
@@ -169,19 +155,6 @@ def _command_name(pid: int) -> str:
     except OSError:
         return "?"
     return argv[3].decode() if len(argv) > 3 else "?"
-
-
-def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
-    """User and system CPU each process has used so far (Linux; empty elsewhere)."""
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    used = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        used[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return used
 
 
 def _rss_mb(pid: str) -> float:
@@ -335,9 +308,10 @@ def run_propagate(
         cpu, batches = cpu_seconds(names), batches_since(batches, h.base)
         lat = _latencies(h, keys)
     totals: dict[str, float] = {}
-    for p, name in names.items():
-        if p in cpu and p in cpu_before:
-            totals[name] = totals.get(name, 0.0) + cpu[p] - cpu_before[p]
+    used = cpu_used(cpu_before, cpu)
+    for p, name in names.items():  # in the order of the processes, summed by name
+        if p in used:
+            totals[name] = totals.get(name, 0.0) + used[p]
     console.print(
         f"propagate ({database}, {TOPOLOGIES[topology]}, webhook "
         "subscriber on loopback): "
@@ -352,8 +326,8 @@ def run_propagate(
     for stage, label in (("apply", "accepted -> applied"), ("deliver", "applied -> received")):
         part = _latencies(h, keys, stage)
         console.print(f"  {label}: p50={_pct(part, 50):.0f} ms p99={_pct(part, 99):.0f} ms")
-    used = ", ".join(f"{name} {seconds:.1f}" for name, seconds in totals.items())
-    console.print(f"  CPU seconds over those {wall:.1f} s: {used}")
+    shares = ", ".join(f"{name} {seconds:.1f}" for name, seconds in totals.items())
+    console.print(f"  CPU seconds over those {wall:.1f} s: {shares}")
     if batches[0]:
         each = f"{sent / batches[0]:,.0f} changes and {batches[1] / batches[0] * 1e3:,.0f} ms"
         console.print(f"  apply batches: {batches[0]:,.0f}, {each} each on average")

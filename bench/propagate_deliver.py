@@ -27,12 +27,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from rich.console import Console
-from sqlalchemy import Engine, insert, make_url
+from sqlalchemy import Engine, insert
 
 from bench.ingest import bench_database, load_average, machine
-from bench.propagate import Receiver, cpu_seconds
+from bench.propagate import Receiver
+from bench.served import backends, cpu_seconds, cpu_used
 from hub.config import Settings
 from hub.store import access, subscriptions
 from hub.store.db import make_engine
@@ -152,16 +152,12 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
         try:
             if rate:
                 time.sleep(3.0)  # started, leading, idle
-            pids = [proc.pid, *(_server_side(url, proc.pid) if rate else [])]
+            pids = [proc.pid, *(backends(url, proc.pid) if rate else [])]
             cpu_before = cpu_seconds(pids)
             if rate:
                 committed = _trickle(engine, events, rate)
             complete = _wait(receiver, events, proc)
-            cpu_after = cpu_seconds(pids)
-            # a backend gone meanwhile (or never seen here) is left out, not counted negative
-            used = {
-                p: cpu_after[p] - cpu_before[p] for p in pids if p in cpu_before and p in cpu_after
-            }
+            used = cpu_used(cpu_before, cpu_seconds(pids))
         finally:
             proc.terminate()
             proc.wait(15)
@@ -181,23 +177,6 @@ def run_deliver(events: int, database: str, console: Console, rate: int = 0) -> 
         )
     console.print(f"load average after: {load_average()}")
     return 0 if complete else 1
-
-
-_LOCAL = ("127.0.0.1", "localhost", "::1")
-
-
-def _server_side(url: str, pid: int) -> list[int]:
-    """The PostgreSQL backends of the delivery process ``pid`` (named by its
-    ``application_name``), not the bench's own; none when the server is not on this machine,
-    whose ``/proc`` would not hold them."""
-    if not url.startswith("postgresql") or make_url(url).host not in (None, "", *_LOCAL):
-        return []
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-            (f"concord[{pid}]%",),
-        ).fetchall()
-    return [int(r[0]) for r in rows]
 
 
 def _latency(receiver: Receiver, committed: dict[str, float], rate: int, console: Console) -> None:

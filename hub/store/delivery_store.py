@@ -21,13 +21,12 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, QueuePool, func, select, text
+from sqlalchemy import Connection, Engine, QueuePool, text
 
 from hub.domain.delivery import Due, Outcome, Skip, Subscription
 from hub.store import deliveries
 from hub.store.db import make_engine
 from hub.store.listen import OUTBOX, Listener, listen
-from hub.store.tables import OutboxRow, SubscriptionRow
 
 log = logging.getLogger("concord.delivery_store")
 
@@ -36,14 +35,6 @@ LEADER_LOCK = 0x0C0C0E  # advisory lock id: one delivering process per database
 _HOLDS = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
     " AND objid = :k AND objsubid = 1 AND pid = pg_backend_pid() AND granted)"
-)
-
-
-# one statement, built once: the top of the outbox is past the lowest cursor (NULL, so false,
-# when either is missing)
-_BEHIND = select(
-    select(func.max(OutboxRow.seq)).scalar_subquery()
-    > select(func.min(SubscriptionRow.cursor)).scalar_subquery()
 )
 
 
@@ -149,7 +140,7 @@ class SqlDeliveryStore:
     def behind(self) -> bool:
         """A read only, so an idle worker does not take SQLite's write lock every turn."""
         with self._line(readonly=True) as conn:
-            return bool(conn.scalar(_BEHIND))
+            return deliveries.behind(conn)
 
     def fan_out(self, skip: Skip, batch: int, fence: Callable[[], bool]) -> int:
         with self._line() as conn:
