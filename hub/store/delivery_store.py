@@ -36,6 +36,7 @@ _HOLDS = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
     " AND objid = :k AND objsubid = 1 AND pid = pg_backend_pid() AND granted)"
 )
+_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
 
 
 class AdvisoryLeaderLine:
@@ -68,10 +69,16 @@ class AdvisoryLeaderLine:
             return False
 
     def close(self) -> None:
-        """Let go of the lock by closing its connection for good: back in the pool it would
-        hold the lock on, and no other process could lead."""
+        """Let go of the lock, then close its connection for good: back in the pool it would
+        hold the lock on, and no other process could lead. The unlock comes first because a
+        closed socket releases the lock only when the server notices, a moment later, and a
+        standby that asks in that moment would be refused."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            try:
+                conn.execute(_UNLOCK, {"k": LEADER_LOCK})
+            except Exception:  # a dead connection: the server releases the lock as it ends
+                log.debug("letting go of the leader lock failed", exc_info=True)
             try:
                 conn.invalidate()
                 conn.close()
