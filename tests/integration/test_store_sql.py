@@ -9,9 +9,12 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.store import tables as t
-from hub.store.sql import chunks, one_of, table_of
+from hub.store.sql import array_literal, chunks, one_of, table_of
 
-AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "[1, 2]", "ünïcødé ✓", "", "null", " x "]
+AWKWARD = [
+    *("plain", "it's", 'say "hi"', "back\\slash", "[1, 2]", "ünïcødé ✓", "", "null", " x "),
+    *("{a,b}", "a,b", "NULL", '\\"', "}", "tab\there"),  # PostgreSQL's array text's own marks
+]
 
 
 def _rows(s: Session) -> None:
@@ -34,6 +37,18 @@ def test_one_of_finds_exactly_the_listed_values(hub: Hub) -> None:
         assert sorted(by_id) == sorted(AWKWARD[:4])  # integers too
 
 
+def test_one_of_does_not_cut_a_longer_value_to_the_column_s_length(hub: Hub) -> None:
+    """A cast to ``VARCHAR(36)[]`` cut each value to 36 characters, so a longer value found
+    the row named by its first 36."""
+    bk = table_of(t.BlockingKeyRow)
+    gid = "0" * 36
+    with Session(hub.engine) as s, s.begin():
+        s.execute(insert(bk), [{"domain": "client", "key": "k", "golden_id": gid}])
+        assert s.scalars(select(bk.c.key).where(one_of(s, bk.c.golden_id, [gid]))).all() == ["k"]
+        longer = s.scalars(select(bk.c.key).where(one_of(s, bk.c.golden_id, [gid + "0"]))).all()
+        assert longer == []
+
+
 def test_one_of_keeps_one_statement_text_for_any_number_of_values(hub: Hub) -> None:
     bk = table_of(t.BlockingKeyRow)
     sent: set[str] = set()
@@ -49,3 +64,13 @@ def test_one_of_keeps_one_statement_text_for_any_number_of_values(hub: Hub) -> N
     finally:
         event.remove(hub.engine, "before_cursor_execute", seen)
     assert len({q for q in sent if "blocking_key" in q}) == 1
+
+
+def test_array_text_is_made_for_strings_and_integers_only() -> None:
+    """Any other value goes to psycopg as a list: its text form is psycopg's to make."""
+    assert array_literal(["a", 'b"', "c\\"]) == '{"a","b\\"","c\\\\"}'
+    assert array_literal([1, 22]) == '{"1","22"}'
+    assert array_literal([]) == "{}"
+    assert array_literal(["a", None]) is None
+    assert array_literal([1.5]) is None
+    assert array_literal([True]) is None  # a bool is an int to Python, not to PostgreSQL
