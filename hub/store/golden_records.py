@@ -18,12 +18,13 @@ from hub.domain.model import CandidateGolden, GoldenRecord
 from hub.store import tables as t
 from hub.store.sql import (
     LOCK_RANK,
+    Built,
+    among,
     bulk_insert,
     chunks,
     driver_error,
     held_rank,
-    is_postgres,
-    one_of,
+    listed,
     table_of,
 )
 
@@ -43,6 +44,36 @@ def _golden(row: Any) -> GoldenRecord:
         merged_into=row.merged_into,
         compared=row.compared,
     )
+
+
+_GR = table_of(t.GoldenRecordRow)
+
+
+def _by_id(pg: bool) -> Any:
+    return select(_GR).where(among(_GR.c.id, "ids", pg))
+
+
+# locked in id order, so two batches lock their common rows in one order (SQLite has one
+# writer, and no row locks); tried: not waited for
+_READ = Built(_by_id)
+_LOCKED = Built(lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update() if pg else _by_id(pg))
+_TRIED = Built(
+    lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update(nowait=True) if pg else _by_id(pg)
+)
+_STAMP_COLUMNS = (_GR.c.id, _GR.c.domain, _GR.c.version, _GR.c.status, _GR.c.updated_at)
+_CANDIDATES = Built(
+    lambda pg: select(*_STAMP_COLUMNS, _GR.c.compared, _GR.c.attributes, _GR.c.references).where(
+        among(_GR.c.id, "ids", pg)
+    )
+)
+_CANDIDATE_STAMPS = Built(
+    lambda pg: select(*_STAMP_COLUMNS, _GR.c.compared).where(among(_GR.c.id, "ids", pg))
+)
+_STAMPS = Built(
+    lambda pg: select(_GR.c.id, _GR.c.version, _GR.c.status, _GR.c.updated_at).where(
+        among(_GR.c.id, "ids", pg)
+    )
+)
 
 
 class SqlGolden:
@@ -71,18 +102,15 @@ class SqlGolden:
         return list(self.s.scalars(stmt))
 
     def load(self, ids: Iterable[str], lock: bool = False) -> dict[str, GoldenRecord]:
-        gr = table_of(t.GoldenRecordRow)
         out: dict[str, GoldenRecord] = {}
         # After the outbox lock (the one-by-one fallback's second change) a row lock is
         # tried, not waited for: the outbox lock comes last in the order, and a holder of a
         # row we want may be waiting for it (docs/architecture.md, "Locks").
         late = lock and held_rank(self.s) >= LOCK_RANK["outbox"]
+        stmt = (_TRIED if late else _LOCKED if lock else _READ)(self.s)
         for part in chunks(sorted(set(ids))):
-            stmt = select(gr).where(one_of(self.s, gr.c.id, part))
-            if lock and is_postgres(self.s):
-                stmt = stmt.order_by(gr.c.id).with_for_update(nowait=late)
             try:
-                rows = self.s.execute(stmt).all()
+                rows = self.s.execute(stmt, {"ids": listed(self.s, part)}).all()
             except OperationalError as exc:
                 if late and exc.orig is not None and driver_error(exc.orig, "LockNotAvailable"):
                     raise LockBusy("a golden record is locked by another transaction") from exc
@@ -92,32 +120,22 @@ class SqlGolden:
         return out
 
     def candidates(self, ids: Iterable[str], values: bool = True) -> dict[str, CandidateGolden]:
-        gr = table_of(t.GoldenRecordRow)
         out: dict[str, CandidateGolden] = {}
-        read = (gr.c.attributes, gr.c.references) if values else ()
+        stmt = (_CANDIDATES if values else _CANDIDATE_STAMPS)(self.s)
         for part in chunks(sorted(set(ids))):
-            stmt = select(
-                gr.c.id,
-                gr.c.domain,
-                gr.c.version,
-                gr.c.status,
-                gr.c.updated_at,
-                gr.c.compared,
-                *read,
-            ).where(one_of(self.s, gr.c.id, part))
-            for gid, domain, version, status, at, kept, *given in self.s.execute(stmt):
+            for gid, domain, version, status, at, kept, *given in self.s.execute(
+                stmt, {"ids": listed(self.s, part)}
+            ):
                 attrs, refs = given if given else (None, None)
                 out[gid] = CandidateGolden(gid, domain, version, status, attrs, refs, at, kept)
         return out
 
     def stamps(self, ids: Iterable[str]) -> dict[str, tuple[int, str, object]]:
-        gr = table_of(t.GoldenRecordRow)
         out: dict[str, tuple[int, str, object]] = {}
+        stmt = _STAMPS(self.s)
         for part in chunks(sorted(set(ids))):
-            stmt = select(gr.c.id, gr.c.version, gr.c.status, gr.c.updated_at).where(
-                one_of(self.s, gr.c.id, part)
-            )
-            out.update((gid, (v, st, at)) for gid, v, st, at in self.s.execute(stmt))
+            rows = self.s.execute(stmt, {"ids": listed(self.s, part)})
+            out.update((gid, (v, st, at)) for gid, v, st, at in rows)
         return out
 
     def save(

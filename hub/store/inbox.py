@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     String,
+    bindparam,
     cast,
     insert,
     select,
@@ -22,16 +23,39 @@ from hub.domain.model import Change, UnreadableMessage
 from hub.store import tables as t
 from hub.store.inbox_partitions import claim_partitions, partition_of, waiting
 from hub.store.sql import (
+    Built,
+    among,
     bulk_insert,
     chunks,
     driver_error,
     insert_ignoring,
     is_postgres,
+    listed,
     one_of,
     table_of,
 )
 
 log = logging.getLogger("concord.apply")
+
+
+_IB = table_of(t.InboxRow)
+# pending rows, locked, skipping one another transaction holds (SQLite has one writer)
+_READ = Built(
+    lambda pg: (
+        select(_IB)
+        .where(among(_IB.c.id, "ids", pg), waiting(_IB))
+        .order_by(_IB.c.id)
+        .with_for_update(skip_locked=True)
+    )
+)
+_OLDEST = select(_IB.c.id).where(waiting(_IB)).order_by(_IB.c.id).limit(bindparam("limit"))
+_MARK = Built(
+    lambda pg: (
+        update(_IB)
+        .where(among(_IB.c.id, "ids", pg))
+        .values(status=bindparam("status"), applied_at=bindparam("at"))
+    )
+)
 
 
 class SqlInbox:
@@ -102,13 +126,11 @@ class SqlInbox:
         read back (a stored time no Python datetime holds, from before validation refused it)
         would fail every batch and stop the hub: it goes to the dead letters alone, with what
         can be read of it, and the rest are returned (docs/architecture.md, "Bad input")."""
-        ib = table_of(t.InboxRow)
         self.dead_at_claim = self.busy_at_claim = 0
         if is_postgres(self.s):
             ids, self.busy_at_claim = claim_partitions(self.s, limit, applier)
         else:  # one writer at a time: nobody to share with
-            stmt = select(ib.c.id).where(waiting(ib)).order_by(ib.c.id)
-            ids = list(self.s.scalars(stmt.limit(limit)))
+            ids = list(self.s.execute(_OLDEST, {"limit": limit}).scalars())
         if not ids:
             return []
         try:
@@ -128,13 +150,7 @@ class SqlInbox:
     def _read(self, ids: list[int]) -> list[tuple[int, Change]]:
         """These rows, still pending, row-locked and read in one statement (a claim locked
         them, then read them, in two); one another transaction holds is skipped."""
-        ib = table_of(t.InboxRow)
-        stmt = (
-            select(ib)
-            .where(one_of(self.s, ib.c.id, ids), waiting(ib))
-            .order_by(ib.c.id)
-            .with_for_update(skip_locked=True)
-        )
+        rows = self.s.execute(_READ(self.s), {"ids": listed(self.s, ids)})
         return [
             (
                 row.id,
@@ -151,7 +167,7 @@ class SqlInbox:
                     correlation_id=row.correlation_id,
                 ),
             )
-            for row in self.s.execute(stmt)
+            for row in rows
         ]
 
     def _unreadable(self, inbox_id: int, exc: Exception) -> None:
@@ -197,17 +213,13 @@ class SqlInbox:
     def mark(self, statuses: Mapping[int, str], at: datetime) -> None:
         if not statuses:
             return
-        ib = table_of(t.InboxRow)
         by_status: dict[str, list[int]] = {}
         for inbox_id, status in statuses.items():
             by_status.setdefault(status, []).append(inbox_id)
+        stmt = _MARK(self.s)
         for status, ids in by_status.items():
             for part in chunks(ids, 1000):
-                self.s.execute(
-                    update(ib)
-                    .where(one_of(self.s, ib.c.id, part))
-                    .values(status=status, applied_at=at)
-                )
+                self.s.execute(stmt, {"ids": listed(self.s, part), "status": status, "at": at})
 
     def pending_count(self) -> int:
         ib = table_of(t.InboxRow)

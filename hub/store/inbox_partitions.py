@@ -16,7 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -110,13 +119,21 @@ def waiting(ib: Table) -> ColumnElement[bool]:
     return ib.c.status == literal_column("'pending'")
 
 
+_IB = table_of(t.InboxRow)
+_PAGE = (
+    select(_IB.c.id, _IB.c.partition)
+    .where(waiting(_IB), _IB.c.id > bindparam("after"))
+    .order_by(_IB.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], int]:
     """The ids of up to ``limit`` pending rows of partitions this transaction now holds,
     oldest first (the caller reads them under row locks, skipping any another transaction
     holds); and how many partitions it found held by other appliers.
     Alone, an applier takes every partition it meets, and its batch is the oldest pending
     rows as they arrived, as with no partitions."""
-    ib = table_of(t.InboxRow)
 
     def try_lock(asked: list[int]) -> set[int]:
         return {int(n) for n in free_advisory_locks(s, "partition", map(str, asked))}
@@ -126,12 +143,7 @@ def claim_partitions(s: Session, limit: int, applier: str) -> tuple[list[int], i
     for _ in range(PAGES):
         if walk.done:
             break
-        page = s.execute(
-            select(ib.c.id, ib.c.partition)
-            .where(waiting(ib), ib.c.id > after)
-            .order_by(ib.c.id)
-            .limit(limit)
-        ).all()
+        page = s.execute(_PAGE, {"after": after, "limit": limit}).all()
         if not page:
             break
         after = page[-1][0]

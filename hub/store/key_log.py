@@ -23,43 +23,54 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, literal_column, select, text
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from hub.services.key_ports import KeyChanges
 from hub.store import tables as t
-from hub.store.sql import is_postgres, table_of
+from hub.store.sql import Built, is_postgres, table_of
 
 _XID = "pg_current_xact_id()::text::bigint"
 _XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 
+_KC = table_of(t.KeyChangeRow)
+_LOGGED = Built(
+    lambda pg: (
+        insert(_KC)
+        .values(writer=text(_XID), domain=bindparam("domain"), keys=bindparam("keys"))
+        .returning(_KC.c.writer)
+        if pg
+        else insert(_KC)
+        .values(domain=bindparam("domain"), keys=bindparam("keys"))
+        .returning(_KC.c.id)
+    )
+)
+# one statement, so the horizon and the rows come from one snapshot (PostgreSQL)
+_NOW = select(literal_column(_XMIN).label("horizon"), func.statement_timestamp().label("at"))
+_S = _NOW.cte("s")
+_SINCE_PG = select(_S.c.horizon, _S.c.at, _KC.c.domain, _KC.c["keys"]).outerjoin(
+    _KC,
+    (_KC.c.writer >= bindparam("horizon")) & _KC.c.writer.not_in(bindparam("skip", expanding=True)),
+)
+
+
 def log_change(session: Session, domain: str, keys: Collection[str]) -> int:
     """Record that this transaction changed ``keys``; returns the writer's mark (its
     transaction id on PostgreSQL, the row's id on SQLite) for the writer's own cache."""
-    kc = table_of(t.KeyChangeRow)
-    if is_postgres(session):
-        stmt = insert(kc).values(writer=text(_XID), domain=domain, keys=sorted(keys))
-        return int(session.execute(stmt.returning(kc.c.writer)).scalar_one())
-    stmt = insert(kc).values(domain=domain, keys=sorted(keys))
-    return int(session.execute(stmt.returning(kc.c.id)).scalar_one())
+    stmt = _LOGGED(session)
+    return int(session.execute(stmt, {"domain": domain, "keys": sorted(keys)}).scalar_one())
 
 
 def changes_since(session: Session, horizon: int | None, skip: Collection[int]) -> KeyChanges:
     """The keys changed by transactions past ``horizon`` (``None``: only where the log
     stands now), leaving out the writers in ``skip`` (the reader's own, already known)."""
-    kc = table_of(t.KeyChangeRow)
+    kc = _KC
     if is_postgres(session):
-        # one statement, so the horizon and the rows come from one snapshot
-        now = select(literal_column(_XMIN).label("horizon"), func.statement_timestamp().label("at"))
         if horizon is None:
-            h, at = session.execute(now).one()
+            h, at = session.execute(_NOW).one()
             return KeyChanges(int(h), _utc(at))
-        s = now.cte("s")
-        stmt = select(s.c.horizon, s.c.at, kc.c.domain, kc.c["keys"]).outerjoin(
-            kc, (kc.c.writer >= horizon) & kc.c.writer.not_in(list(skip) or [-1])
-        )
-        rows = session.execute(stmt).all()
+        rows = session.execute(_SINCE_PG, {"horizon": horizon, "skip": list(skip) or [-1]}).all()
         out = KeyChanges(int(rows[0][0]), _utc(rows[0][1]))
         for _, _, domain, keys in rows:
             if domain is not None:

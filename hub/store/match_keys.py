@@ -6,13 +6,30 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from hub.services.key_ports import KeyChanges, KeyDiff
 from hub.store import tables as t
 from hub.store.key_log import changes_since, log_change, prune
-from hub.store.sql import bulk_insert, chunks, one_of, table_of
+from hub.store.sql import Built, among, bulk_insert, chunks, listed, table_of
+
+_BK = table_of(t.BlockingKeyRow)
+_IN_DOMAIN = _BK.c.domain == bindparam("domain")
+_FIND = Built(
+    lambda pg: select(_BK.c.key, _BK.c.golden_id).where(_IN_DOMAIN, among(_BK.c.key, "keys", pg))
+)
+_COUNT = Built(
+    lambda pg: (
+        select(_BK.c.key, func.count())
+        .where(_IN_DOMAIN, among(_BK.c.key, "keys", pg))
+        .group_by(_BK.c.key)
+    )
+)
+_HELD = Built(
+    lambda pg: select(_BK.c.id, _BK.c.key, _BK.c.golden_id).where(among(_BK.c.golden_id, "ids", pg))
+)
+_DROP = Built(lambda pg: delete(_BK).where(among(_BK.c.id, "ids", pg)))
 
 
 class SqlKeys:
@@ -21,47 +38,38 @@ class SqlKeys:
         self.changed = False
 
     def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
-        bk = table_of(t.BlockingKeyRow)
         out: dict[str, set[str]] = {}
+        stmt = _FIND(self.s)
         for part in chunks(set(keys)):
-            stmt = select(bk.c.key, bk.c.golden_id).where(
-                bk.c.domain == domain, one_of(self.s, bk.c.key, part)
-            )
-            for key, gid in self.s.execute(stmt):
+            for key, gid in self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)}):
                 out.setdefault(key, set()).add(gid)
         return out
 
     def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
-        bk = table_of(t.BlockingKeyRow)
         out: dict[str, int] = {}
+        stmt = _COUNT(self.s)
         for part in chunks(set(keys)):
-            stmt = (
-                select(bk.c.key, func.count())
-                .where(bk.c.domain == domain, one_of(self.s, bk.c.key, part))
-                .group_by(bk.c.key)
-            )
-            out.update((key, int(n)) for key, n in self.s.execute(stmt))
+            rows = self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)})
+            out.update((key, int(n)) for key, n in rows)
         return out
 
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> KeyDiff | None:
         """Make the index hold exactly ``keys`` for these golden records, writing only the
         difference: most updates change no key, and rewriting them all churned the index.
         The keys changed are logged for the appliers that cache the index."""
-        bk = table_of(t.BlockingKeyRow)
         held: dict[tuple[str, str], int] = {}
+        stmt = _HELD(self.s)
         for part in chunks(keys, 1000):
-            stmt = select(bk.c.id, bk.c.key, bk.c.golden_id).where(
-                one_of(self.s, bk.c.golden_id, part)
-            )
-            held.update(((k, g), i) for i, k, g in self.s.execute(stmt))
+            rows = self.s.execute(stmt, {"ids": listed(self.s, part)})
+            held.update(((k, g), i) for i, k, g in rows)
         wanted = {(k[:600], g) for g, ks in keys.items() for k in ks}
         stale = {kg: i for kg, i in held.items() if kg not in wanted}
         for ids in chunks(stale.values(), 1000):
-            self.s.execute(delete(bk).where(one_of(self.s, bk.c.id, ids)))
+            self.s.execute(_DROP(self.s), {"ids": listed(self.s, ids)})
         added = sorted(wanted - held.keys())
         if added:
             bulk_insert(
-                self.s, bk, [{"domain": domain, "key": k, "golden_id": g} for k, g in added]
+                self.s, _BK, [{"domain": domain, "key": k, "golden_id": g} for k, g in added]
             )
         if not added and not stale:
             return None

@@ -11,13 +11,43 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
-from hub.store.sql import bulk_insert, chunks, insert_ignoring, is_postgres, table_of
+from hub.store.sql import (
+    Built,
+    among,
+    bulk_insert,
+    chunks,
+    insert_ignoring,
+    listed,
+    table_of,
+)
 
 CURSOR = "project_setup"
+
+
+_CURSOR = table_of(t.SetupCursor)
+_SEQ = select(_CURSOR.c.seq).where(_CURSOR.c.name == CURSOR)
+# the cursor row locked for the round; SQLite has one writer, and no row locks
+_SEQ_LOCKED = Built(lambda pg: _SEQ.with_for_update(skip_locked=True) if pg else _SEQ)
+_MOVE = update(_CURSOR).where(_CURSOR.c.name == CURSOR).values(seq=bindparam("seq"))
+_OUT = table_of(t.OutboxRow)
+_AFTER = Built(
+    lambda pg: (
+        select(_OUT.c.seq, _OUT.c.domain, _OUT.c.golden_id, _OUT.c.created_at)
+        .where(_OUT.c.seq > bindparam("seq"), among(_OUT.c.domain, "domains", pg))
+        .order_by(_OUT.c.seq)
+        .limit(bindparam("limit"))
+    )
+)
+_EXC = table_of(t.SetupException)
+_WAITING = Built(
+    lambda pg: select(_EXC.c.opportunity_id).where(
+        among(_EXC.c.client_id, "ids", pg), _EXC.c.status.in_(("open", "deferred"))
+    )
+)
 
 
 class SqlSetup:
@@ -26,36 +56,27 @@ class SqlSetup:
 
     def claim_cursor(self) -> int | None:
         """The cursor, locked for this transaction; None while another process holds it."""
-        stmt = select(t.SetupCursor.seq).where(t.SetupCursor.name == CURSOR)
-        locked = stmt.with_for_update(skip_locked=True) if is_postgres(self.session) else stmt
-        seq = self.session.scalars(locked).one_or_none()
+        locked = _SEQ_LOCKED(self.session)
+        seq = self.session.execute(locked).scalar_one_or_none()
         if seq is not None:
             return int(seq)
-        if self.session.scalars(stmt).one_or_none() is not None:
+        if self.session.execute(_SEQ).scalar_one_or_none() is not None:
             return None  # it exists: another process holds it
         first = insert_ignoring(self.session, t.SetupCursor).values(name=CURSOR, seq=0)
         self.session.execute(first)
-        seq = self.session.scalars(locked).one_or_none()
+        seq = self.session.execute(locked).scalar_one_or_none()
         return None if seq is None else int(seq)
 
     def move_cursor(self, seq: int) -> None:
-        self.session.execute(
-            update(t.SetupCursor).where(t.SetupCursor.name == CURSOR).values(seq=seq)
-        )
+        self.session.execute(_MOVE, {"seq": seq})
 
     def events_after(
         self, seq: int, domains: Sequence[str], limit: int
     ) -> list[tuple[int, str, str, datetime]]:
         """(seq, domain, golden id, committed at) of the golden changes after ``seq``, in
         commit order."""
-        rows = self.session.execute(
-            select(
-                t.OutboxRow.seq, t.OutboxRow.domain, t.OutboxRow.golden_id, t.OutboxRow.created_at
-            )
-            .where(t.OutboxRow.seq > seq, t.OutboxRow.domain.in_(domains))
-            .order_by(t.OutboxRow.seq)
-            .limit(limit)
-        ).all()
+        given = {"seq": seq, "domains": listed(self.session, domains), "limit": limit}
+        rows = self.session.execute(_AFTER(self.session), given).all()
         return [(int(s), str(d), str(g), at) for s, d, g, at in rows]
 
     def last_seq(self) -> int:
@@ -234,14 +255,8 @@ class SqlSetup:
         ids = list(client_ids)
         if not ids:
             return set()
-        return set(
-            self.session.scalars(
-                select(t.SetupException.opportunity_id).where(
-                    t.SetupException.client_id.in_(ids),
-                    t.SetupException.status.in_(("open", "deferred")),
-                )
-            )
-        )
+        given = {"ids": listed(self.session, ids)}
+        return set(self.session.execute(_WAITING(self.session), given).scalars())
 
 
 def list_exceptions(

@@ -13,7 +13,26 @@ from sqlalchemy.orm import Session
 
 from hub.domain.model import CandidateMember, SourceRecord
 from hub.store import tables as t
-from hub.store.sql import bulk_insert, chunks, grouped, one_of, table_of
+from hub.store.sql import Built, among, bulk_insert, chunks, grouped, listed, one_of, table_of
+
+_SR = table_of(t.SourceRecordRow)
+_BY_KEY = Built(
+    lambda pg: select(_SR).where(
+        among(_SR.c.source_key, "keys", pg),
+        _SR.c.source == bindparam("source"),
+        _SR.c.domain == bindparam("domain"),
+    )
+)
+_LINKED = Built(lambda pg: select(_SR).where(among(_SR.c.golden_id, "ids", pg)).order_by(_SR.c.id))
+_PR = table_of(t.PendingReference)
+_WAITING = Built(
+    lambda pg: select(_PR.c.golden_id).where(
+        among(_PR.c.target_key, "keys", pg),
+        _PR.c.source == bindparam("source"),
+        _PR.c.target_domain == bindparam("domain"),
+    )
+)
+_UNPEND = Built(lambda pg: delete(_PR).where(among(_PR.c.golden_id, "ids", pg)))
 
 
 def _record(row: Any) -> SourceRecord:
@@ -41,22 +60,19 @@ class SqlRecords:
     def load(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], SourceRecord]:
-        sr = table_of(t.SourceRecordRow)
         out: dict[tuple[str, str, str], SourceRecord] = {}
+        stmt = _BY_KEY(self.s)
         for (source, domain), part in grouped(keys):
-            stmt = select(sr).where(
-                one_of(self.s, sr.c.source_key, part), sr.c.source == source, sr.c.domain == domain
-            )
-            for row in self.s.execute(stmt):
+            given = {"keys": listed(self.s, part), "source": source, "domain": domain}
+            for row in self.s.execute(stmt, given):
                 out[(row.source, row.domain, row.source_key)] = _record(row)
         return out
 
     def linked_to(self, golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
-        sr = table_of(t.SourceRecordRow)
         out: dict[str, list[SourceRecord]] = {}
+        stmt = _LINKED(self.s)
         for part in chunks(set(golden_ids)):
-            stmt = select(sr).where(one_of(self.s, sr.c.golden_id, part)).order_by(sr.c.id)
-            for row in self.s.execute(stmt):
+            for row in self.s.execute(stmt, {"ids": listed(self.s, part)}):
                 out.setdefault(row.golden_id, []).append(_record(row))
         return out
 
@@ -146,21 +162,16 @@ class SqlPending:
         self.s = session
 
     def waiting_for(self, targets: Iterable[tuple[str, str, str]]) -> set[str]:
-        pr = table_of(t.PendingReference)
         out: set[str] = set()
+        stmt = _WAITING(self.s)
         for (source, domain), part in grouped(targets):
-            stmt = select(pr.c.golden_id).where(
-                one_of(self.s, pr.c.target_key, part),
-                pr.c.source == source,
-                pr.c.target_domain == domain,
-            )
-            out.update(self.s.scalars(stmt))
+            given = {"keys": listed(self.s, part), "source": source, "domain": domain}
+            out.update(self.s.execute(stmt, given).scalars())
         return out
 
     def replace(self, golden_ids: Iterable[str], rows: Sequence[dict[str, Any]]) -> None:
-        pr = table_of(t.PendingReference)
         for part in chunks(set(golden_ids)):
-            self.s.execute(delete(pr).where(one_of(self.s, pr.c.golden_id, part)))
+            self.s.execute(_UNPEND(self.s), {"ids": listed(self.s, part)})
         if rows:
             now = datetime.now().astimezone()
-            bulk_insert(self.s, pr, [{**r, "created_at": now} for r in rows])
+            bulk_insert(self.s, _PR, [{**r, "created_at": now} for r in rows])

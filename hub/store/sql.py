@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -94,13 +94,55 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     same for every batch and is not re-compiled and re-parsed: ``= ANY(array)`` on
     PostgreSQL, a JSON array read by ``json_each`` on SQLite. An expanded ``IN`` list of a
     few hundred values cost more to render than to run (a sixth of an apply batch)."""
-    if is_postgres(session):
-        as_text = array_literal(values)
-        if as_text is None:
-            return column == any_(bindparam(None, list(values), type_=_array_of(column.type)))
-        return column == any_(cast(bindparam(None, as_text, type_=String), _array_of(column.type)))
-    listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
-    return column.in_(select(listed.table_valued("value").c.value).scalar_subquery())
+    postgres = is_postgres(session)
+    as_text = array_literal(values) if postgres else orjson.dumps(list(values)).decode()
+    if as_text is None:  # neither strings nor integers: psycopg makes the array
+        return column == any_(bindparam(None, list(values), type_=_array_of(column.type)))
+    return _member(column, bindparam(None, as_text, type_=String), postgres)
+
+
+def among(column: Any, name: str, postgres: bool) -> Any:
+    """``one_of`` for a statement built once (``Built``): the values are bound at each
+    execution as ``{name: listed(session, values)}``."""
+    return _member(column, bindparam(name, type_=String), postgres)
+
+
+def listed(session: Session, values: Iterable[str | int]) -> str:
+    """Values of strings or integers as ``among`` takes them: PostgreSQL's array text, or a
+    JSON array on SQLite."""
+    if not is_postgres(session):
+        return orjson.dumps(list(values)).decode()
+    as_text = array_literal(values)
+    if as_text is None:
+        raise TypeError("only strings and integers can be listed")
+    return as_text
+
+
+def _member(column: Any, values: Any, postgres: bool) -> Any:
+    if postgres:
+        return column == any_(cast(values, _array_of(column.type)))
+    rows = func.json_each(values).table_valued("value")
+    return column.in_(select(rows.c.value).scalar_subquery())
+
+
+class Built:
+    """A statement built once for each dialect, its values bound by name when it runs.
+
+    Building a statement (its clauses, their coercions) and keying it for the compiled
+    cache cost more than running the small ones: about a fifth of a one-change apply turn
+    went to statements built anew on every call (docs/architecture.md, "Where latency
+    comes from"). A built statement keeps its cache key."""
+
+    def __init__(self, build: Callable[[bool], Any]) -> None:
+        self._build = build
+        self._made: dict[bool, Any] = {}
+
+    def __call__(self, session: Session) -> Any:
+        postgres = is_postgres(session)
+        made = self._made.get(postgres)
+        if made is None:  # two threads may both build it: the same statement either way
+            made = self._made[postgres] = self._build(postgres)
+        return made
 
 
 def array_literal(values: Iterable[Any]) -> str | None:
@@ -214,6 +256,12 @@ def note_lock(session: Session, namespace: str) -> None:
     session.info["lock_rank"] = (session.get_transaction(), rank)
 
 
+_EACH_ID = "FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
+_LOCK = text(f"SELECT pg_advisory_xact_lock(:space, k)::text {_EACH_ID}")
+_TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock(:space, k)::text {_EACH_ID}")
+_TRY_EACH = text(f"SELECT k, pg_try_advisory_xact_lock(:space, k) {_EACH_ID}")
+
+
 def advisory_locks(
     session: Session, namespace: str, names: Iterable[str], wait: bool = True
 ) -> None:
@@ -233,12 +281,9 @@ def advisory_locks(
         wait = wait and held_rank(session) <= LOCK_RANK[namespace]
         if ids:
             note_lock(session, namespace)
-    call = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
     for part in chunks(ids, 1000):
         taken = session.execute(
-            text(
-                f"SELECT {call}(:space, k)::text FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
-            ),
+            _LOCK if wait else _TRY_LOCK,
             {"space": LOCK_SPACES[namespace], "ids": array_literal(part)},
         ).scalars()
         if not wait and "false" in set(taken):
@@ -258,11 +303,7 @@ def free_advisory_locks(session: Session, namespace: str, names: Iterable[str]) 
     taken: set[str] = set()
     for part in chunks(sorted(by_id), 1000):
         rows = session.execute(
-            text(
-                "SELECT k, pg_try_advisory_xact_lock(:space, k) "
-                "FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
-            ),
-            {"space": LOCK_SPACES[namespace], "ids": array_literal(part)},
+            _TRY_EACH, {"space": LOCK_SPACES[namespace], "ids": array_literal(part)}
         )
         for k, got in rows:
             if got:

@@ -4,12 +4,13 @@ grow with the list (an expanded ``IN`` was re-rendered for every batch)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.store import tables as t
-from hub.store.sql import array_literal, chunks, one_of, table_of
+from hub.store.sql import Built, among, array_literal, chunks, listed, one_of, table_of
 
 AWKWARD = [
     *("plain", "it's", 'say "hi"', "back\\slash", "[1, 2]", "ünïcødé ✓", "", "null", " x "),
@@ -35,6 +36,33 @@ def test_one_of_finds_exactly_the_listed_values(hub: Hub) -> None:
         ids = s.scalars(select(bk.c.id).where(bk.c.key.in_(AWKWARD[:4]))).all()
         by_id = s.scalars(select(bk.c.key).where(one_of(s, bk.c.id, ids))).all()
         assert sorted(by_id) == sorted(AWKWARD[:4])  # integers too
+
+
+_BK = table_of(t.BlockingKeyRow)
+_KEYS = Built(lambda pg: select(_BK.c.key).where(among(_BK.c.key, "keys", pg)))
+_BY_ID = Built(lambda pg: select(_BK.c.key).where(among(_BK.c.id, "ids", pg)))
+
+
+def test_a_built_statement_finds_exactly_the_values_bound_when_it_runs(hub: Hub) -> None:
+    """The same lookup as ``one_of`` from a statement built once: awkward strings, integers
+    and no values at all, each bound at execution."""
+    with Session(hub.engine) as s, s.begin():
+        _rows(s)
+        assert _KEYS(s) is _KEYS(s)  # built once for this dialect, then kept
+        for wanted in ([AWKWARD[1], AWKWARD[3], AWKWARD[6]], AWKWARD, ["absent", "null "], []):
+            found = s.execute(_KEYS(s), {"keys": listed(s, wanted)}).scalars().all()
+            assert sorted(found) == sorted(set(wanted) & set(AWKWARD))
+        ids = s.scalars(select(_BK.c.id).where(_BK.c.key.in_(AWKWARD[:4]))).all()
+        by_id = s.execute(_BY_ID(s), {"ids": listed(s, ids)}).scalars().all()
+        assert sorted(by_id) == sorted(AWKWARD[:4])
+
+
+def test_only_strings_and_integers_are_listed(hub: Hub) -> None:
+    with Session(hub.engine) as s:
+        assert listed(s, ["a", 1])
+        if s.get_bind().dialect.name == "postgresql":  # SQLite's JSON holds any of them
+            with pytest.raises(TypeError):
+                listed(s, [1.5])
 
 
 def test_one_of_does_not_cut_a_longer_value_to_the_column_s_length(hub: Hub) -> None:
