@@ -16,7 +16,6 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
-    cast,
     func,
     insert,
     select,
@@ -24,8 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import UserDefinedType
 
 from hub.domain.errors import LockBusy
 from hub.store import tables as t
@@ -97,14 +98,14 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     postgres = is_postgres(session)
     as_text = array_literal(values) if postgres else orjson.dumps(list(values)).decode()
     if as_text is None:  # neither strings nor integers: psycopg makes the array
-        return column == any_(bindparam(None, list(values), type_=_array_of(column.type)))
-    return _member(column, bindparam(None, as_text, type_=String), postgres)
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return _member(column, None, as_text, postgres)
 
 
 def among(column: Any, name: str, postgres: bool) -> Any:
     """``one_of`` for a statement built once (``Built``): the values are bound at each
     execution as ``{name: listed(session, values)}``."""
-    return _member(column, bindparam(name, type_=String), postgres)
+    return _member(column, name, None, postgres)
 
 
 def listed(session: Session, values: Iterable[str | int]) -> str:
@@ -118,31 +119,11 @@ def listed(session: Session, values: Iterable[str | int]) -> str:
     return as_text
 
 
-def _member(column: Any, values: Any, postgres: bool) -> Any:
+def _member(column: Any, name: str | None, value: str | None, postgres: bool) -> Any:
     if postgres:
-        return column == any_(cast(values, _array_of(column.type)))
-    rows = func.json_each(values).table_valued("value")
+        return column == any_(bindparam(name, value, type_=_array_text_of(column.type)))
+    rows = func.json_each(bindparam(name, value, type_=String)).table_valued("value")
     return column.in_(select(rows.c.value).scalar_subquery())
-
-
-class Built:
-    """A statement built once for each dialect, its values bound by name when it runs.
-
-    Building a statement (its clauses, their coercions) and keying it for the compiled
-    cache cost more than running the small ones: about a fifth of a one-change apply turn
-    went to statements built anew on every call (docs/architecture.md, "Where latency
-    comes from"). A built statement keeps its cache key."""
-
-    def __init__(self, build: Callable[[bool], Any]) -> None:
-        self._build = build
-        self._made: dict[bool, Any] = {}
-
-    def __call__(self, session: Session) -> Any:
-        postgres = is_postgres(session)
-        made = self._made.get(postgres)
-        if made is None:  # two threads may both build it: the same statement either way
-            made = self._made[postgres] = self._build(postgres)
-        return made
 
 
 def array_literal(values: Iterable[Any]) -> str | None:
@@ -166,15 +147,59 @@ def array_literal(values: Iterable[Any]) -> str | None:
     return '{"' + '","'.join(parts) + '"}' if parts else "{}"
 
 
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+class _ArrayText(UserDefinedType[Any]):
+    """An array parameter sent as its text (``array_literal``) and typed by the statement's
+    cast on the parameter itself, ``$1::VARCHAR[]``, so the server parses it once, when it
+    binds. Cast in the statement (``CAST($1 AS VARCHAR[])``) the parse is an expression
+    PostgreSQL does not fold (``array_in`` is only stable), and a sequential scan ran it for
+    every row: 500 keys against 20,000 rows took 690 ms, not 2 ms, and on a young hub's
+    small tables the applier fell seconds behind."""
+
+    cache_ok = True
+    render_bind_cast = True
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.spec
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None  # the text goes as it is
+
+
 @functools.lru_cache(maxsize=256)  # bounded: an expression made per call brings a new type
-def _array_of(item_type: Any) -> ARRAY[Any]:
+def _array_text_of(item_type: Any) -> _ArrayText:
     """The array type of a column's values, made once per column type (a batch asks a
-    dozen times, and each was made anew). A string type loses its length: a cast to
-    ``VARCHAR(36)[]`` cuts each value to 36 characters, and a longer value looked up then
-    found the row named by its first 36."""
+    dozen times). A string type loses its length: a cast to ``VARCHAR(36)[]`` cuts each
+    value to 36 characters, and a longer value looked up then found the row named by its
+    first 36."""
     if isinstance(item_type, String) and item_type.length is not None:
-        return ARRAY(String())
-    return ARRAY(item_type)
+        item_type = String()
+    return _ArrayText(_PG.type_compiler_instance.process(ARRAY(item_type)))
+
+
+class Built:
+    """A statement built once for each dialect, its values bound by name when it runs.
+
+    Building a statement (its clauses, their coercions) and keying it for the compiled
+    cache cost more than running the small ones: about a fifth of a one-change apply turn
+    went to statements built anew on every call (docs/architecture.md, "Where latency
+    comes from"). A built statement keeps its cache key."""
+
+    def __init__(self, build: Callable[[bool], Any]) -> None:
+        self._build = build
+        self._made: dict[bool, Any] = {}
+
+    def __call__(self, session: Session) -> Any:
+        postgres = is_postgres(session)
+        made = self._made.get(postgres)
+        if made is None:  # two threads may both build it: the same statement either way
+            made = self._made[postgres] = self._build(postgres)
+        return made
 
 
 def table_of(model: type[t.Base]) -> Table:
