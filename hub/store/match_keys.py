@@ -15,6 +15,7 @@ from hub.store.key_log import changes_since, log_change, prune
 from hub.store.sql import Built, among, bulk_insert, chunks, listed, table_of
 
 _BK = table_of(t.BlockingKeyRow)
+KEY_LENGTH = 600  # the index's column: a longer key is kept cut to this
 _IN_DOMAIN = _BK.c.domain == bindparam("domain")
 _FIND = Built(
     lambda pg: select(_BK.c.key, _BK.c.golden_id).where(_IN_DOMAIN, among(_BK.c.key, "keys", pg))
@@ -38,19 +39,22 @@ class SqlKeys:
         self.changed = False
 
     def find(self, domain: str, keys: Iterable[str]) -> dict[str, set[str]]:
+        asked = _as_stored(keys)
         out: dict[str, set[str]] = {}
         stmt = _FIND(self.s)
-        for part in chunks(set(keys)):
+        for part in chunks(asked):
             for key, gid in self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)}):
-                out.setdefault(key, set()).add(gid)
+                for original in asked[key]:
+                    out.setdefault(original, set()).add(gid)
         return out
 
     def count(self, domain: str, keys: Iterable[str]) -> dict[str, int]:
+        asked = _as_stored(keys)
         out: dict[str, int] = {}
         stmt = _COUNT(self.s)
-        for part in chunks(set(keys)):
+        for part in chunks(asked):
             rows = self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)})
-            out.update((key, int(n)) for key, n in rows)
+            out.update((original, int(n)) for key, n in rows for original in asked[key])
         return out
 
     def replace(self, domain: str, keys: Mapping[str, set[str]]) -> KeyDiff | None:
@@ -62,7 +66,7 @@ class SqlKeys:
         for part in chunks(keys, 1000):
             rows = self.s.execute(stmt, {"ids": listed(self.s, part)})
             held.update(((k, g), i) for i, k, g in rows)
-        wanted = {(k[:600], g) for g, ks in keys.items() for k in ks}
+        wanted = {(k[:KEY_LENGTH], g) for g, ks in keys.items() for k in ks}
         stale = {kg: i for kg, i in held.items() if kg not in wanted}
         for ids in chunks(stale.values(), 1000):
             self.s.execute(_DROP(self.s), {"ids": listed(self.s, ids)})
@@ -82,3 +86,13 @@ class SqlKeys:
 
     def prune_changes(self, retention: timedelta) -> int:
         return prune(self.s, retention)
+
+
+def _as_stored(keys: Iterable[str]) -> dict[str, list[str]]:
+    """The keys as the index holds them (cut to ``KEY_LENGTH``), each with the keys asked
+    for that it stands for: a longer key (an identifier can be up to 10,000 characters) was
+    looked up whole, and found nothing on either database."""
+    out: dict[str, list[str]] = {}
+    for k in set(keys):
+        out.setdefault(k[:KEY_LENGTH], []).append(k)
+    return out

@@ -99,30 +99,35 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     as_text = array_literal(values) if postgres else orjson.dumps(list(values)).decode()
     if as_text is None:  # neither strings nor integers: psycopg makes the array
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return _member(column, None, as_text, postgres)
+    return _member(column, bindparam(None, as_text, type_=_bound_type(column, postgres)), postgres)
 
 
 def among(column: Any, name: str, postgres: bool) -> Any:
     """``one_of`` for a statement built once (``Built``): the values are bound at each
-    execution as ``{name: listed(session, values)}``."""
-    return _member(column, name, None, postgres)
+    execution as ``{name: listed(session, values)}``, and a statement run without them is
+    refused, not run as a lookup of nothing."""
+    return _member(column, bindparam(name, type_=_bound_type(column, postgres)), postgres)
 
 
 def listed(session: Session, values: Iterable[str | int]) -> str:
     """Values of strings or integers as ``among`` takes them: PostgreSQL's array text, or a
-    JSON array on SQLite."""
-    if not is_postgres(session):
-        return orjson.dumps(list(values)).decode()
+    JSON array on SQLite. Anything else is refused on both, so a caller's mistake shows on
+    SQLite too (its JSON would hold a bool, and match the row whose id is 1)."""
+    values = list(values)
     as_text = array_literal(values)
     if as_text is None:
         raise TypeError("only strings and integers can be listed")
-    return as_text
+    return as_text if is_postgres(session) else orjson.dumps(values).decode()
 
 
-def _member(column: Any, name: str | None, value: str | None, postgres: bool) -> Any:
+def _bound_type(column: Any, postgres: bool) -> Any:
+    return _array_text_of(column.type) if postgres else String()
+
+
+def _member(column: Any, values: Any, postgres: bool) -> Any:
     if postgres:
-        return column == any_(bindparam(name, value, type_=_array_text_of(column.type)))
-    rows = func.json_each(bindparam(name, value, type_=String)).table_valued("value")
+        return column == any_(values)
+    rows = func.json_each(values).table_valued("value")
     return column.in_(select(rows.c.value).scalar_subquery())
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.store import tables as t
+from hub.store.match_keys import SqlKeys
 from hub.store.sql import Built, among, array_literal, chunks, listed, one_of, table_of
 
 AWKWARD = [
@@ -80,12 +82,37 @@ def test_the_server_reads_the_listed_values_once_not_for_every_row(hub: Hub) -> 
             assert "cstring" not in plan and "CAST" not in str(compiled), plan
 
 
-def test_only_strings_and_integers_are_listed(hub: Hub) -> None:
+def test_only_strings_and_integers_are_listed_on_either_database(hub: Hub) -> None:
+    """SQLite's JSON would hold a bool, and match the row whose id is 1."""
     with Session(hub.engine) as s:
         assert listed(s, ["a", 1])
-        if s.get_bind().dialect.name == "postgresql":  # SQLite's JSON holds any of them
+        for wrong in ([1.5], [True], ["a", None]):
             with pytest.raises(TypeError):
-                listed(s, [1.5])
+                listed(s, wrong)
+
+
+def test_a_built_statement_run_without_its_values_is_refused(hub: Hub) -> None:
+    """A misnamed parameter ran as a lookup of nothing: a delete that deleted nothing."""
+    with Session(hub.engine) as s, s.begin():
+        _rows(s)
+        with pytest.raises(StatementError):
+            s.execute(_KEYS(s), {"key": listed(s, ["plain"])})
+
+
+def test_a_key_longer_than_the_index_holds_is_found_under_its_first_characters(
+    hub: Hub,
+) -> None:
+    """The index keeps a key cut to its column's length; a lookup of the whole key found
+    nothing on either database, so a record with a long identifier made a second golden
+    record instead of joining its own."""
+    long, other = "d:code:" + "x" * 700, "d:code:" + "x" * 650
+    gid = "0" * 36
+    with Session(hub.engine) as s, s.begin():
+        keys = SqlKeys(s)
+        keys.replace("client", {gid: {long, "short"}})
+        assert keys.find("client", [long, "short", "absent"]) == {long: {gid}, "short": {gid}}
+        # another long key with the same first characters stands for the same index entry
+        assert keys.count("client", [long, other, "short"]) == {long: 1, other: 1, "short": 1}
 
 
 def test_one_of_does_not_cut_a_longer_value_to_the_column_s_length(hub: Hub) -> None:
