@@ -123,9 +123,8 @@ class SqlGolden:
         out: dict[str, CandidateGolden] = {}
         stmt = (_CANDIDATES if values else _CANDIDATE_STAMPS)(self.s)
         for part in chunks(sorted(set(ids))):
-            for gid, domain, version, status, at, kept, *given in self.s.execute(
-                stmt, {"ids": listed(self.s, part)}
-            ):
+            rows = self.s.execute(stmt, {"ids": listed(self.s, part)}).all()
+            for gid, domain, version, status, at, kept, *given in rows:
                 attrs, refs = given if given else (None, None)
                 out[gid] = CandidateGolden(gid, domain, version, status, attrs, refs, at, kept)
         return out
@@ -134,7 +133,7 @@ class SqlGolden:
         out: dict[str, tuple[int, str, object]] = {}
         stmt = _STAMPS(self.s)
         for part in chunks(sorted(set(ids))):
-            rows = self.s.execute(stmt, {"ids": listed(self.s, part)})
+            rows = self.s.execute(stmt, {"ids": listed(self.s, part)}).all()
             out.update((gid, (v, st, at)) for gid, v, st, at in rows)
         return out
 

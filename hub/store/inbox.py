@@ -150,7 +150,7 @@ class SqlInbox:
     def _read(self, ids: list[int]) -> list[tuple[int, Change]]:
         """These rows, still pending, row-locked and read in one statement (a claim locked
         them, then read them, in two); one another transaction holds is skipped."""
-        rows = self.s.execute(_READ(self.s), {"ids": listed(self.s, ids)})
+        rows = self.s.execute(_READ(self.s), {"ids": listed(self.s, ids)}).all()
         return [
             (
                 row.id,

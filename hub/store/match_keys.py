@@ -43,7 +43,8 @@ class SqlKeys:
         out: dict[str, set[str]] = {}
         stmt = _FIND(self.s)
         for part in chunks(asked):
-            for key, gid in self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)}):
+            given = {"domain": domain, "keys": listed(self.s, part)}
+            for key, gid in self.s.execute(stmt, given).all():
                 for original in asked[key]:
                     out.setdefault(original, set()).add(gid)
         return out
@@ -53,7 +54,7 @@ class SqlKeys:
         out: dict[str, int] = {}
         stmt = _COUNT(self.s)
         for part in chunks(asked):
-            rows = self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)})
+            rows = self.s.execute(stmt, {"domain": domain, "keys": listed(self.s, part)}).all()
             out.update((original, int(n)) for key, n in rows for original in asked[key])
         return out
 
@@ -64,7 +65,7 @@ class SqlKeys:
         held: dict[tuple[str, str], int] = {}
         stmt = _HELD(self.s)
         for part in chunks(keys, 1000):
-            rows = self.s.execute(stmt, {"ids": listed(self.s, part)})
+            rows = self.s.execute(stmt, {"ids": listed(self.s, part)}).all()
             held.update(((k, g), i) for i, k, g in rows)
         wanted = {(k[:KEY_LENGTH], g) for g, ks in keys.items() for k in ks}
         stale = {kg: i for kg, i in held.items() if kg not in wanted}

@@ -64,7 +64,7 @@ class SqlRecords:
         stmt = _BY_KEY(self.s)
         for (source, domain), part in grouped(keys):
             given = {"keys": listed(self.s, part), "source": source, "domain": domain}
-            for row in self.s.execute(stmt, given):
+            for row in self.s.execute(stmt, given).all():
                 out[(row.source, row.domain, row.source_key)] = _record(row)
         return out
 
@@ -72,7 +72,7 @@ class SqlRecords:
         out: dict[str, list[SourceRecord]] = {}
         stmt = _LINKED(self.s)
         for part in chunks(set(golden_ids)):
-            for row in self.s.execute(stmt, {"ids": listed(self.s, part)}):
+            for row in self.s.execute(stmt, {"ids": listed(self.s, part)}).all():
                 out.setdefault(row.golden_id, []).append(_record(row))
         return out
 
@@ -86,7 +86,7 @@ class SqlRecords:
                 .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
                 .order_by(sr.c.id)
             )
-            for row in self.s.execute(stmt):
+            for row in self.s.execute(stmt).all():
                 out.setdefault(row[5], []).append(CandidateMember(*row))
         return out
 
@@ -99,7 +99,7 @@ class SqlRecords:
                 .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
                 .order_by(sr.c.id)
             )
-            for gid, *member in self.s.execute(stmt):
+            for gid, *member in self.s.execute(stmt).all():
                 out.setdefault(gid, []).append(tuple(member))
         return {gid: tuple(ms) for gid, ms in out.items()}
 
