@@ -75,7 +75,8 @@ def _start_workers(app: FastAPI) -> tuple[EmbeddedWorker, DeliveryWorker]:
         if report.events:  # new outbox rows: deliver them now, not at the next tick
             delivery.wake()
 
-    worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe=observe)
+    aside = hub.engine.dialect.name == "postgresql"
+    worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe, aside)
     worker.start()
     delivery.start()
     return worker, delivery

@@ -41,7 +41,8 @@ def apply_follow(hub: Hub, report: bool = False) -> None:
 
     s = hub.settings
     observe = tell if report else None
-    worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe)
+    aside = hub.engine.dialect.name == "postgresql"
+    worker = EmbeddedWorker(hub.bus, s.worker_batch, s.worker_idle_seconds, observe, aside)
     listener = listen(hub.engine, INBOX, worker.wake)
     try:
         _run(worker, told)

@@ -39,6 +39,7 @@ from hub.runtime import kafka_changes, memory
 from hub.runtime.worker import EmbeddedWorker
 from hub.services.bus import MessageBus
 from hub.store import deliveries
+from hub.store.db import is_sqlite
 from hub.store.uow import session_factory
 
 log = logging.getLogger("concord.kafka_worker")
@@ -60,7 +61,10 @@ class BusIngest:
 
     def __init__(self, bus: MessageBus, settings: Settings) -> None:
         self.bus = bus
-        self.applier = EmbeddedWorker(bus, settings.worker_batch, settings.worker_idle_seconds)
+        aside = not is_sqlite(settings.database_url)  # statistics beside the turns
+        self.applier = EmbeddedWorker(
+            bus, settings.worker_batch, settings.worker_idle_seconds, statistics_aside=aside
+        )
         self.lock = threading.Lock()
 
     def __call__(self, changes: Sequence[Change]) -> int:
