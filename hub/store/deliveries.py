@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, Table, bindparam, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.domain.delivery import RESPONSE_KEPT, Due, Outcome, Skip, Subscription
+from hub.store.sql import insert_ignoring
 from hub.store.subscriptions import (
     KINDS,
     STATUSES,
@@ -133,10 +132,6 @@ _NEWS = {  # echo: whether the payload is read too
     .limit(bindparam("batch"))
     for echo in (False, True)
 }
-_NEW_DELIVERIES = {  # postgres?
-    True: pg_insert(_D).on_conflict_do_nothing(),
-    False: sqlite_insert(_D).on_conflict_do_nothing(),
-}
 _MOVE_CURSORS = (
     update(_S)
     .where(_S.c.id.in_(bindparam("ids", expanding=True)), _S.c.cursor < bindparam("last"))
@@ -179,9 +174,9 @@ def fan_out(conn: Connection, skip: Skip, batch: int = 1000) -> int:
     Every subscription advances over the rows read, whatever its status, so a paused one
     resumes where it was and nothing committed while it was paused is lost.
     """
-    postgres = conn.dialect.name == "postgresql"
-    # on PostgreSQL the rows are locked: an API replay that lowers a cursor waits for us
-    subs = conn.execute(_SUBS_LOCKED if postgres else _SUBS).all()
+    # the rows are locked (on PostgreSQL; SQLite has one writer): an API replay that lowers a
+    # cursor waits for us
+    subs = conn.execute(_SUBS_LOCKED).all()
     if not subs:
         return 0
     low = min(s.cursor for s in subs)
@@ -217,7 +212,7 @@ def fan_out(conn: Connection, skip: Skip, batch: int = 1000) -> int:
             moved.append(sub.id)
     if new:
         # A replay from a cursor lowers it, so a row may exist already: keep that one.
-        conn.execute(_NEW_DELIVERIES[postgres], new)
+        conn.execute(insert_ignoring(conn, DeliveryRow), new)
     if moved:
         conn.execute(_MOVE_CURSORS, {"ids": moved, "last": last})
     return len(new)

@@ -53,13 +53,11 @@ def _by_id(pg: bool) -> Any:
     return select(_GR).where(among(_GR.c.id, "ids", pg))
 
 
-# locked in id order, so two batches lock their common rows in one order (SQLite has one
-# writer, and no row locks); tried: not waited for
+# locked in id order, so two batches lock their common rows in one order; tried: not waited
+# for (SQLite has one writer, and renders no row locks)
 _READ = Built(_by_id)
-_LOCKED = Built(lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update() if pg else _by_id(pg))
-_TRIED = Built(
-    lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update(nowait=True) if pg else _by_id(pg)
-)
+_LOCKED = Built(lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update())
+_TRIED = Built(lambda pg: _by_id(pg).order_by(_GR.c.id).with_for_update(nowait=True))
 _STAMP_COLUMNS = (_GR.c.id, _GR.c.domain, _GR.c.version, _GR.c.status, _GR.c.updated_at)
 _CANDIDATES = Built(
     lambda pg: select(*_STAMP_COLUMNS, _GR.c.compared, _GR.c.attributes, _GR.c.references).where(

@@ -30,8 +30,8 @@ CURSOR = "project_setup"
 
 _CURSOR = table_of(t.SetupCursor)
 _SEQ = select(_CURSOR.c.seq).where(_CURSOR.c.name == CURSOR)
-# the cursor row locked for the round; SQLite has one writer, and no row locks
-_SEQ_LOCKED = Built(lambda pg: _SEQ.with_for_update(skip_locked=True) if pg else _SEQ)
+# the cursor row locked for the round (SQLite has one writer, and renders no row locks)
+_SEQ_LOCKED = _SEQ.with_for_update(skip_locked=True)
 _MOVE = update(_CURSOR).where(_CURSOR.c.name == CURSOR).values(seq=bindparam("seq"))
 _OUT = table_of(t.OutboxRow)
 _AFTER = Built(
@@ -56,7 +56,7 @@ class SqlSetup:
 
     def claim_cursor(self) -> int | None:
         """The cursor, locked for this transaction; None while another process holds it."""
-        locked = _SEQ_LOCKED(self.session)
+        locked = _SEQ_LOCKED
         seq = self.session.execute(locked).scalar_one_or_none()
         if seq is not None:
             return int(seq)

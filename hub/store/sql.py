@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import (
     JSON,
+    Connection,
+    Integer,
     String,
     Table,
     any_,
@@ -199,8 +201,8 @@ class Built:
         self._build = build
         self._made: dict[bool, Any] = {}
 
-    def __call__(self, session: Session) -> Any:
-        postgres = is_postgres(session)
+    def __call__(self, db: Session | Connection) -> Any:
+        postgres = is_postgres(db)
         made = self._made.get(postgres)
         if made is None:  # two threads may both build it: the same statement either way
             made = self._made[postgres] = self._build(postgres)
@@ -213,16 +215,20 @@ def table_of(model: type[t.Base]) -> Table:
     return table
 
 
-def insert_ignoring(session: Session, model: type[t.Base]) -> Any:
+def insert_ignoring(db: Session | Connection, model: type[t.Base]) -> Any:
     """An INSERT that skips rows violating a unique constraint, in this database's dialect."""
-    table = table_of(model)
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+    return _ignoring(is_postgres(db), model)
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+@functools.lru_cache(maxsize=64)  # built once a table and dialect: ingest asks every batch
+def _ignoring(postgres: bool, model: type[t.Base]) -> Any:
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    return dialect_insert(table_of(model)).on_conflict_do_nothing()
+
+
+def is_postgres(db: Session | Connection) -> bool:
+    bind = db if isinstance(db, Connection) else db.get_bind()
+    return bind.dialect.name == "postgresql"
 
 
 # match_candidate too: after a bulk load the steward queue's planner otherwise guesses badly
@@ -286,10 +292,15 @@ def note_lock(session: Session, namespace: str) -> None:
     session.info["lock_rank"] = (session.get_transaction(), rank)
 
 
-_EACH_ID = "FROM unnest(CAST(:ids AS int[])) AS k ORDER BY k"
-_LOCK = text(f"SELECT pg_advisory_xact_lock(:space, k)::text {_EACH_ID}")
-_TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock(:space, k)::text {_EACH_ID}")
-_TRY_EACH = text(f"SELECT k, pg_try_advisory_xact_lock(:space, k) {_EACH_ID}")
+def _each_id(select_list: str) -> Any:
+    """A lock statement over an array of lock ids, typed on the parameter (``_ArrayText``)."""
+    ids = bindparam("ids", type_=_array_text_of(Integer()))
+    return text(f"SELECT {select_list} FROM unnest(:ids) AS k ORDER BY k").bindparams(ids)
+
+
+_LOCK = _each_id("pg_advisory_xact_lock(:space, k)::text")
+_TRY_LOCK = _each_id("pg_try_advisory_xact_lock(:space, k)::text")
+_TRY_EACH = _each_id("k, pg_try_advisory_xact_lock(:space, k)")
 
 
 def advisory_locks(
