@@ -99,16 +99,19 @@ def _applier(
     batch: int,
     cache: tuple[int, int],
     start: mp.synchronize.Event,
-    out: mp.Queue[tuple[int, float, int, tuple[int, int], tuple[int, int]]],
+    out: mp.Queue[tuple[int, float, int, tuple[int, int], tuple[int, int], float]],
 ) -> None:
     """One applier process: drains the shared inbox until nothing is left to claim; reports
-    how many changes it applied and the wall-clock time its last productive batch ended."""
+    how many changes it applied, the wall-clock time its last productive batch ended, and
+    the CPU time it spent until then: on a shared machine the CPU per change varies less
+    than the wall clock, which waits on the database and on everything else running."""
     hub = bootstrap(
         Settings(database_url=url, apply_cache_size=cache[0], apply_key_cache_size=cache[1])
     )
     memory.settle()  # as `concord apply --follow` does
     start.wait()
-    done, last, idle, deferred = 0, time.time(), 0, 0
+    cpu_began = time.process_time()
+    done, last, idle, deferred, cpu = 0, time.time(), 0, 0, 0.0
     statistics = StatisticsSchedule()  # as every applier refreshes them (hub/runtime/worker.py)
     try:
         while idle < 3:  # others may still hold rows they could give back
@@ -117,6 +120,7 @@ def _applier(
             deferred += r.deferred
             if moved:
                 done, last, idle = done + moved, time.time(), 0
+                cpu = time.process_time() - cpu_began
                 if statistics.due(r.applied + r.stale):
                     hub.bus.handle(RefreshStatistics())
             elif r.others_hold_work:  # another applier holds those records; not idle
@@ -127,7 +131,7 @@ def _applier(
     finally:
         hub.close()
         kept, keys = hub.bus.applier.context.cache, hub.bus.applier.context.key_cache
-        out.put((done, last, deferred, (kept.hits, kept.misses), (keys.hits, keys.misses)))
+        out.put((done, last, deferred, (kept.hits, kept.misses), (keys.hits, keys.misses), cpu))
 
 
 def _scale(url: str, appliers: int, batch: int, cache: tuple[int, int]) -> float:
@@ -147,10 +151,11 @@ def _scale(url: str, appliers: int, batch: int, cache: tuple[int, int]) -> float
         p.join()
     total: int = sum(r[0] for r in results)
     took: float = max(r[1] for r in results) - began
-    for done, _, deferred, candidates, keys in results:
+    for done, _, deferred, candidates, keys, cpu in results:
         print(
             f"    an applier: {done:,} applied, {deferred:,} deferred (another held a record),"
-            f" candidate cache hits {_share(*candidates)}, key cache hits {_share(*keys)}"
+            f" candidate cache hits {_share(*candidates)}, key cache hits {_share(*keys)};"
+            f" CPU {cpu:.2f} s = {1000 * cpu / max(done, 1):.3f} ms a change"
         )
     print(
         f"  {appliers} applier(s), cache {cache[0]:,}, key cache {cache[1]:,}: {total:,} changes"
