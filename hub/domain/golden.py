@@ -241,6 +241,36 @@ def update_changes_nothing(
     return True
 
 
+def update_keeps_keys(
+    golden: GoldenRecord,
+    spec: DomainSpec,
+    record: SourceRecord,
+    before: Mapping[str, Any],
+    key_fields: frozenset[str] | None,
+) -> bool:
+    """Whether an update of a record linked to ``golden`` leaves the golden record's index
+    keys as they are, when it must be survived again for its values: it moved no field a
+    key reads, and the domain has no references.
+
+    The keys are a function of each live record's view: its attributes, its source and its
+    references resolved to golden records. A record's own update that moves no key field
+    leaves its view's keys as they were. A reference is resolved again at every survival,
+    and its target may have moved meanwhile without a change of this record, so a domain
+    with references always computes its keys (as ``update_changes_nothing`` survives every
+    update of a record that carries one). The caller checks that the golden record gained
+    or lost no record in the same transaction."""
+    if (
+        key_fields is None
+        or spec.references
+        or golden.status != "active"
+        or golden.version == 0
+        or record.golden_id != golden.id
+        or record.deleted
+    ):
+        return False
+    return _moved(before, record.attributes).isdisjoint(key_fields)
+
+
 def _moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
     """The attributes whose value changed, ``1`` to ``True`` included (equal in Python, not
     in JSON). A scalar equal and of one type is the common case, and cheap."""

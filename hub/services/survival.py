@@ -60,12 +60,14 @@ class Survival:
         # have linked a record to one of them a moment ago, and its contribution must count.
         missing = (batch.to_resurvive | updated) - batch.goldens.keys()
         batch.goldens.update(uow.golden.load(missing, lock=True))
+        keys_kept: set[str] = set()
         if updated:
-            self._changed_by_updates(uow, batch, updated)
+            keys_kept = self._changed_by_updates(uow, batch, updated)
             if not batch.to_resurvive:
                 return 0, 0
         self.settle_merges(uow, batch)
         self.follow_merges(uow, batch, now)
+        keys_kept = _same_members(batch, keys_kept)
         linked = uow.records.linked_to(batch.to_resurvive)
         targets: set[RecordKey] = set()
         for recs in linked.values():
@@ -77,7 +79,7 @@ class Survival:
         out = _Writes()
         for gid in sorted(batch.to_resurvive):
             live = [r for r in linked.get(gid, []) if not r.deleted]
-            self._one(batch, batch.goldens[gid], live, resolved, sources, now, out)
+            self._one(batch, batch.goldens[gid], live, resolved, sources, now, out, keys_kept)
         self._write(uow, batch, out, now)
         created = sum(kind == "created" for _, _, kind in out.saved)
         return len(out.events), created
@@ -91,7 +93,10 @@ class Survival:
         sources: dict[str, SourceSpec],
         now: datetime,
         out: _Writes,
+        keys_kept: set[str],
     ) -> None:
+        """``keys_kept``: golden records whose index keys this transaction leaves as they
+        are (``hub.domain.golden.update_keeps_keys``): neither computed nor read back."""
         gid, spec = golden.id, self.domains[golden.domain]
         if golden.status == "merged":
             return
@@ -110,9 +115,10 @@ class Survival:
         else:
             offers = rules.offers_of(spec, live, resolved, sources, gid)
             out.pending.extend(offers.pending)
-            out.keys[gid] = {POPULATION_KEY}.union(
-                *(self._record_keys(spec, r, offers.references, sources) for r in live)
-            )
+            if gid not in keys_kept:
+                out.keys[gid] = {POPULATION_KEY}.union(
+                    *(self._record_keys(spec, r, offers.references, sources) for r in live)
+                )
             found = rules.resurvive(golden, spec, offers, rules.xref_of(live), now)
         if found is None:
             if golden.status == "active" and live:
@@ -172,27 +178,38 @@ class Survival:
         if merged or retired:  # no pending candidate may stay on a record that is gone
             uow.candidates.follow({k: v for k, v in merged.items() if v is not None}, retired, now)
 
-    def _changed_by_updates(self, uow: UnitOfWork, batch: Batch, golden_ids: set[str]) -> None:
+    def _changed_by_updates(self, uow: UnitOfWork, batch: Batch, golden_ids: set[str]) -> set[str]:
         """Of the golden records only touched by updates of their records, those whose
         values, lineage or keys the updates could change are survived again; the others keep
         their version (the check reads them under their row locks, so a concurrent change
-        is seen). The records themselves are written either way."""
+        is seen). The records themselves are written either way. Returns those survived
+        again whose index keys the updates cannot change (a CRM's mass update of a status
+        moves a value, not a name): their keys are neither computed again nor read back,
+        which was a third of surviving an update."""
         sources = uow.sources()
+        keys_kept: set[str] = set()
         for gid in golden_ids:
             golden = batch.goldens.get(gid)
-            quiet = golden is not None and all(
-                rules.update_changes_nothing(
-                    golden,
-                    self.domains[golden.domain],
-                    batch.records[key],
-                    batch.before.get(key, batch.records[key].attributes),
-                    sources,
-                    self._key_fields(golden.domain),
-                )
-                for key in batch.updated[gid]
-            )
-            if not quiet:
+            if golden is None:
                 batch.to_resurvive.add(gid)
+                continue
+            spec, fields = self.domains[golden.domain], self._key_fields(golden.domain)
+            updates = [
+                (batch.records[key], batch.before.get(key, batch.records[key].attributes))
+                for key in batch.updated[gid]
+            ]
+            if all(
+                rules.update_changes_nothing(golden, spec, record, before, sources, fields)
+                for record, before in updates
+            ):
+                continue
+            batch.to_resurvive.add(gid)
+            if all(
+                rules.update_keeps_keys(golden, spec, record, before, fields)
+                for record, before in updates
+            ):
+                keys_kept.add(gid)
+        return keys_kept
 
     def settle_merges(self, uow: UnitOfWork, batch: Batch) -> None:
         """The merges this batch decided before it held the golden rows, checked now that
@@ -351,6 +368,21 @@ def reference_targets(spec: DomainSpec, source: str, attrs: dict[str, Any]) -> s
         for ref in spec.references
         if (target := reference_target(source, ref, attrs.get(ref.attribute)))
     }
+
+
+def _same_members(batch: Batch, golden_ids: set[str]) -> set[str]:
+    """Those of ``golden_ids`` that gain and lose no record in this transaction: every
+    record of the batch on one is an update of it, and none is a merge's winner or loser
+    (a merge moves the loser's records, which the batch may not hold). Asked once the
+    batch's merges are settled and followed."""
+    if not golden_ids:
+        return golden_ids
+    kept = golden_ids - batch.merges.keys() - set(batch.merges.values())
+    on: dict[str, set[RecordKey]] = {}
+    for key, record in batch.records.items():
+        if record.golden_id in kept:
+            on.setdefault(record.golden_id, set()).add(key)
+    return {gid for gid in kept if on.get(gid, set()) == set(batch.updated.get(gid, ()))}
 
 
 def _causes(batch: Batch, gid: str) -> str | None:

@@ -1,11 +1,13 @@
-"""An update that can change no winner skips re-survival (issue 14, must-have 1), and the hub
-ends exactly where it would have had every update been survived again.
+"""An update that can change no winner skips re-survival (issue 14, must-have 1), one that
+moves no key field keeps its golden record's index keys, and the hub ends exactly where it
+would have had every update been survived again, keys and all.
 
 Random streams of updates from CRM, an acquired CRM, ERP and PSA (owned fields and fields
 they do not own, blanks, key fields, references moved) are applied twice on fake storage:
 as the applier does, and with the check switched off, so every update re-survives its
-golden record. Every golden record (values, lineage, version, status), the outbox and the
-key index must come out the same, and the check must have skipped some updates.
+golden record and computes its keys anew. Every golden record (values, lineage, version,
+status), the outbox and the key index must come out the same, and each check must have
+skipped some updates and not others.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import random
 import re
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from hub.domain import golden as rules
 from hub.domain.commands import ApplyPending
-from hub.domain.model import Change
+from hub.domain.model import Change, SourceRecord
+from hub.services import survival
+from hub.services.batch import Batch
 from matching import FellegiSunterMatcher
 from tests.unit.fakes import FakeDatabase, accept, change, fake_bus
 
@@ -144,6 +149,7 @@ def test_skipping_quiet_updates_ends_where_surviving_every_update_does(
     cuts = _cuts(rng, stream)
     quick = _run(stream, cuts, _matcher(matcher))
     monkeypatch.setattr(rules, "update_changes_nothing", lambda *a: False)
+    monkeypatch.setattr(rules, "update_keeps_keys", lambda *a: False)
     full = _run(stream, cuts, _matcher(matcher))
     assert quick["goldens"] == full["goldens"]
     assert quick["keys"] == full["keys"]
@@ -170,3 +176,55 @@ def test_the_streams_have_updates_that_skip_and_updates_that_do_not(
         stream = _stream(rng)
         _run(stream, _cuts(rng, stream), _matcher(matcher))
     assert answers[True] > 20 and answers[False] > 20, answers
+
+
+@pytest.mark.parametrize("matcher", ["deterministic", "fellegi-sunter"])
+def test_the_streams_have_updates_that_keep_their_keys_and_updates_that_do_not(
+    matcher: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nor does it say anything of the kept keys unless some survivals kept them."""
+    answers: Counter[bool] = Counter()
+    check = rules.update_keeps_keys
+
+    def counted(*args: Any) -> bool:
+        kept = check(*args)
+        answers[kept] += 1
+        return kept
+
+    monkeypatch.setattr(rules, "update_keeps_keys", counted)
+    monkeypatch.setattr(uuid, "uuid4", uuid.uuid4)  # _run numbers them
+    for seed in range(10):
+        rng = random.Random(seed)
+        stream = _stream(rng)
+        _run(stream, _cuts(rng, stream), _matcher(matcher))
+    assert answers[True] > 20 and answers[False] > 20, answers
+
+
+def _record(key: str, golden_id: str) -> SourceRecord:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return SourceRecord("crm", "client", key, {}, at, 1, "d", golden_id=golden_id)
+
+
+def test_a_golden_record_that_gains_or_loses_a_record_computes_its_keys() -> None:
+    """The kept keys hold only for a golden record whose records are the same: one a
+    concurrent merge moved a record onto (``follow_merges``), or a merge's winner or loser,
+    computes them, however quiet its own updates were."""
+    records = {
+        ("crm", "client", "a"): _record("a", "G1"),
+        ("crm", "client", "b"): _record("b", "G2"),
+        ("crm", "client", "moved"): _record("moved", "G2"),  # followed a merge onto G2
+        ("crm", "client", "c"): _record("c", "G3"),
+        ("crm", "client", "d"): _record("d", "G4"),
+    }
+    batch = Batch(
+        records=records,
+        updated={
+            "G1": [("crm", "client", "a")],
+            "G2": [("crm", "client", "b")],
+            "G3": [("crm", "client", "c")],
+            "G4": [("crm", "client", "d")],
+        },
+        merges={"G3": "G9", "G8": "G4"},
+    )
+    assert survival._same_members(batch, {"G1", "G2", "G3", "G4"}) == {"G1"}
+    assert survival._same_members(batch, set()) == set()
