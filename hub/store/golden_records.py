@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, or_, select, update
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from hub.store.sql import (
     listed,
     table_of,
 )
+from hub.store.update_rows import update_rows
 
 
 def _golden(row: Any) -> GoldenRecord:
@@ -157,8 +158,8 @@ class SqlGolden:
 
     def keep_compared(self, compared: Mapping[str, Any]) -> None:
         gr = table_of(t.GoldenRecordRow)
-        stmt = update(gr).where(gr.c.id == bindparam("_id")).values(compared=bindparam("_c"))
-        self.s.execute(stmt, [{"_id": gid, "_c": kept} for gid, kept in sorted(compared.items())])
+        rows = [{"id": gid, "compared": kept} for gid, kept in sorted(compared.items())]
+        update_rows(self.s, gr, ("id",), rows)
 
     def _insert(
         self,
@@ -197,39 +198,24 @@ class SqlGolden:
         compared: Mapping[str, Any],
         at: datetime,
     ) -> None:
-        gr = table_of(t.GoldenRecordRow)
-        stmt = (
-            update(gr)
-            .where(gr.c.id == bindparam("_id"))
-            .values(
-                version=bindparam("_version"),
-                status=bindparam("_status"),
-                attributes=bindparam("_attributes"),
-                provenance=bindparam("_provenance"),
-                references=bindparam("_references"),
-                overrides=bindparam("_overrides"),
-                search_name=bindparam("_search"),
-                xref=bindparam("_xref"),
-                merged_into=bindparam("_merged_into"),
-                compared=bindparam("_compared"),
-                updated_at=at,
-            )
-        )
-        self.s.execute(
-            stmt,
+        update_rows(
+            self.s,
+            table_of(t.GoldenRecordRow),
+            ("id",),
             [
                 {
-                    "_id": g.id,
-                    "_version": g.version,
-                    "_status": g.status,
-                    "_attributes": g.attributes,
-                    "_provenance": g.provenance,
-                    "_references": g.references,
-                    "_overrides": g.overrides,
-                    "_xref": g.xref,
-                    "_merged_into": g.merged_into,
-                    "_search": search_names.get(g.id, "")[:500],
-                    "_compared": compared.get(g.id),
+                    "id": g.id,
+                    "version": g.version,
+                    "status": g.status,
+                    "attributes": g.attributes,
+                    "provenance": g.provenance,
+                    "references": g.references,
+                    "overrides": g.overrides,
+                    "xref": g.xref,
+                    "merged_into": g.merged_into,
+                    "search_name": search_names.get(g.id, "")[:500],
+                    "compared": compared.get(g.id),
+                    "updated_at": at,
                 }
                 for g in old
             ],

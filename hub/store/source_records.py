@@ -8,12 +8,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from hub.domain.model import CandidateMember, SourceRecord
 from hub.store import tables as t
 from hub.store.sql import Built, among, bulk_insert, chunks, grouped, listed, one_of, table_of
+from hub.store.update_rows import update_rows
 
 _SR = table_of(t.SourceRecordRow)
 _BY_KEY = Built(
@@ -109,23 +110,14 @@ class SqlRecords:
         new = [_row(r, at) for r in records if not r.stored]
         if new:
             bulk_insert(self.s, sr, new)
-        old = [r for r in records if r.stored]
-        if old:
-            stmt = (
-                update(sr)
-                .where(
-                    sr.c.source_key == bindparam("_key"),
-                    sr.c.source == bindparam("_source"),
-                    sr.c.domain == bindparam("_domain"),
-                )
-                .values({name: bindparam("_" + name) for name in _STATE} | {"updated_at": at})
-            )
-            params = [
-                {"_key": r.key, "_source": r.source, "_domain": r.domain}
-                | {"_" + name: v for name, v in _state(r).items()}
-                for r in old
-            ]
-            self.s.execute(stmt, params)
+        old = [
+            {"source_key": r.key, "source": r.source, "domain": r.domain}
+            | _state(r)
+            | {"updated_at": at}
+            for r in records
+            if r.stored
+        ]
+        update_rows(self.s, sr, ("source_key", "source", "domain"), old)
         for r in records:
             r.dirty = False
             r.stored = True
