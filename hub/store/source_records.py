@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.domain.model import CandidateMember, SourceRecord
 from hub.store import tables as t
-from hub.store.sql import Built, among, bulk_insert, chunks, grouped, listed, one_of, table_of
+from hub.store.sql import Built, among, bulk_insert, chunks, grouped, listed, table_of
 from hub.store.update_rows import update_rows
 
 _SR = table_of(t.SourceRecordRow)
@@ -25,6 +25,22 @@ _BY_KEY = Built(
     )
 )
 _LINKED = Built(lambda pg: select(_SR).where(among(_SR.c.golden_id, "ids", pg)).order_by(_SR.c.id))
+_MEMBER = (_SR.c.source, _SR.c.domain, _SR.c.source_key, _SR.c.digest)
+# a candidate's live records in link order: its members' stamps, and with their values
+_MEMBERS = Built(
+    lambda pg: (
+        select(_SR.c.golden_id, *_MEMBER)
+        .where(among(_SR.c.golden_id, "ids", pg), _SR.c.deleted.is_(False))
+        .order_by(_SR.c.id)
+    )
+)
+_LIVE = Built(
+    lambda pg: (
+        select(*_MEMBER, _SR.c.attributes, _SR.c.golden_id)
+        .where(among(_SR.c.golden_id, "ids", pg), _SR.c.deleted.is_(False))
+        .order_by(_SR.c.id)
+    )
+)
 _PR = table_of(t.PendingReference)
 _WAITING = Built(
     lambda pg: select(_PR.c.golden_id).where(
@@ -78,29 +94,18 @@ class SqlRecords:
         return out
 
     def live(self, golden_ids: Iterable[str]) -> dict[str, list[CandidateMember]]:
-        sr = table_of(t.SourceRecordRow)
-        cols = (sr.c.source, sr.c.domain, sr.c.source_key, sr.c.digest, sr.c.attributes)
         out: dict[str, list[CandidateMember]] = {}
+        stmt = _LIVE(self.s)
         for part in chunks(set(golden_ids)):
-            stmt = (
-                select(*cols, sr.c.golden_id)
-                .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
-                .order_by(sr.c.id)
-            )
-            for row in self.s.execute(stmt).all():
+            for row in self.s.execute(stmt, {"ids": listed(self.s, part)}).all():
                 out.setdefault(row[5], []).append(CandidateMember(*row))
         return out
 
     def members(self, golden_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
-        sr = table_of(t.SourceRecordRow)
         out: dict[str, list[tuple[str, ...]]] = {}
+        stmt = _MEMBERS(self.s)
         for part in chunks(set(golden_ids)):
-            stmt = (
-                select(sr.c.golden_id, sr.c.source, sr.c.domain, sr.c.source_key, sr.c.digest)
-                .where(one_of(self.s, sr.c.golden_id, part), sr.c.deleted.is_(False))
-                .order_by(sr.c.id)
-            )
-            for gid, *member in self.s.execute(stmt).all():
+            for gid, *member in self.s.execute(stmt, {"ids": listed(self.s, part)}).all():
                 out.setdefault(gid, []).append(tuple(member))
         return {gid: tuple(ms) for gid, ms in out.items()}
 
