@@ -3,6 +3,7 @@
 SQLite (embedded): WAL so readers never wait for the worker, a busy timeout so the API and the
 CLI can share the file, and ``BEGIN IMMEDIATE`` for writing transactions, because a deferred
 transaction that later needs the write lock fails with "database is locked" instead of waiting.
+A process's own writers of a file queue for that lock in order (``hub.store.sqlite_gate``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, make_url
+
+from hub.store.sqlite_gate import TIMEOUT, GatedConnection, begin_writing, gate_of
 
 __all__ = ["Engine", "is_sqlite", "make_engine", "sqlite_file"]
 
@@ -53,11 +56,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if ":memory:" in url or url.rstrip("/") == "sqlite:":
         for option in ("pool_size", "max_overflow", "pool_timeout"):
             kwargs.pop(option, None)  # one shared connection: no pool to size
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        **kwargs,
-    )
+    path = sqlite_file(url)
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": TIMEOUT}
+    if path is not None:  # a file: its writers in this process queue at its gate
+        connect_args["factory"] = GatedConnection
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -65,13 +68,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(TIMEOUT * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+        if path is not None and isinstance(dbapi_conn, GatedConnection):
+            dbapi_conn.gate = gate_of(path)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get("readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if readonly:
+            conn.exec_driver_sql("BEGIN")
+        else:
+            begin_writing(conn.connection.dbapi_connection)
 
     return engine
