@@ -9,13 +9,15 @@ A process's own writers of a file queue for that lock in order (``hub.store.sqli
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 
-from hub.store.sqlite_gate import TIMEOUT, GatedConnection, begin_writing, gate_of
+from hub.store.sqlite_gate import TIMEOUT, GatedConnection, enter_gate, gate_of, let_go
 
 __all__ = ["Engine", "is_sqlite", "make_engine", "sqlite_file"]
 
@@ -79,7 +81,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         readonly = conn.get_execution_options().get("readonly", False)
         if readonly:
             conn.exec_driver_sql("BEGIN")
-        else:
-            begin_writing(conn.connection.dbapi_connection)
+            return
+        raw = conn.connection.dbapi_connection
+        if not enter_gate(raw):  # as SQLite itself says it, so callers retry as they did
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            let_go(raw)
+            raise
 
     return engine

@@ -98,7 +98,9 @@ class SqlDeliveryStore:
         self._local = threading.local()  # the worker calls from one thread: its held line
         self._held: list[Connection] = []
         # SQLite has one writer: the API's inbox writes and the apply batches queue behind each
-        # of delivery's commits (and its busy handler sleeps), so delivery commits less often.
+        # of delivery's commits, so delivery commits less often. (With the writer gate,
+        # hub/store/sqlite_gate.py, a 10 ms pace was tried: no lower latency, and a delivery
+        # of about a second in each run; docs/benchmarks/propagate-sqlite-gate-2026-12-06.txt.)
         self.pace = 0.005 if self.postgres else 0.05
 
     def close(self) -> None:

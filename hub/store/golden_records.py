@@ -172,28 +172,12 @@ class SqlGolden:
         compared: Mapping[str, Any],
         at: datetime,
     ) -> None:
-        bulk_insert(
-            self.s,
-            table_of(t.GoldenRecordRow),
-            [
-                {
-                    "id": g.id,
-                    "domain": g.domain,
-                    "version": g.version,
-                    "status": g.status,
-                    "attributes": g.attributes,
-                    "provenance": g.provenance,
-                    "references": g.references,
-                    "overrides": g.overrides,
-                    "xref": g.xref,
-                    "search_name": search_names.get(g.id, "")[:500],
-                    "created_at": at,
-                    "updated_at": at,
-                    "compared": compared.get(g.id),
-                }
-                for g in new
-            ],
-        )
+        rows = [
+            {"id": g.id, "domain": g.domain, "created_at": at}
+            | _written(g, search_names, compared, at)
+            for g in new
+        ]
+        bulk_insert(self.s, table_of(t.GoldenRecordRow), rows)
 
     def _update(
         self,
@@ -202,28 +186,11 @@ class SqlGolden:
         compared: Mapping[str, Any],
         at: datetime,
     ) -> None:
-        update_rows(
-            self.s,
-            table_of(t.GoldenRecordRow),
-            ("id",),
-            [
-                {
-                    "id": g.id,
-                    "version": g.version,
-                    "status": g.status,
-                    "attributes": g.attributes,
-                    "provenance": g.provenance,
-                    "references": g.references,
-                    "overrides": g.overrides,
-                    "xref": g.xref,
-                    "merged_into": g.merged_into,
-                    "search_name": search_names.get(g.id, "")[:500],
-                    "compared": compared.get(g.id),
-                    "updated_at": at,
-                }
-                for g in old
-            ],
-        )
+        rows = [
+            {"id": g.id, "merged_into": g.merged_into} | _written(g, search_names, compared, at)
+            for g in old
+        ]
+        update_rows(self.s, table_of(t.GoldenRecordRow), ("id",), rows)
 
     def _add_versions(
         self, records: Sequence[tuple[GoldenRecord, list[str], str]], at: datetime
@@ -248,3 +215,21 @@ class SqlGolden:
                 for g, changed, kind in records
             ],
         )
+
+
+def _written(
+    g: GoldenRecord, search_names: Mapping[str, str], compared: Mapping[str, Any], at: datetime
+) -> dict[str, Any]:
+    """The columns every write of a golden record sets, new or stored."""
+    return {
+        "version": g.version,
+        "status": g.status,
+        "attributes": g.attributes,
+        "provenance": g.provenance,
+        "references": g.references,
+        "overrides": g.overrides,
+        "xref": g.xref,
+        "search_name": search_names.get(g.id, "")[:500],
+        "compared": compared.get(g.id),
+        "updated_at": at,
+    }

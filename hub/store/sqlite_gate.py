@@ -44,13 +44,24 @@ class WriterGate:
             turn = threading.Lock()
             turn.acquire()
             self._waiting.append(turn)
-        if turn.acquire(timeout=timeout):
-            return True
+        try:
+            if turn.acquire(timeout=timeout):
+                return True
+        except BaseException:  # interrupted (Ctrl-C, a signal): the gate must not go to it
+            self._withdraw(turn, handed=self.leave)
+            raise
+        return not self._withdraw(turn)
+
+    def _withdraw(self, turn: threading.Lock, handed: Any = None) -> bool:
+        """Take a waiter out of the queue; False if it was handed the gate meanwhile (then
+        ``handed`` is called, to pass it on, or the waiter keeps it)."""
         with self._lock:
             if turn in self._waiting:
                 self._waiting.remove(turn)
-                return False
-        return True  # handed over as the wait ran out: ours now
+                return True
+        if handed is not None:
+            handed()
+        return False
 
     def leave(self) -> None:
         with self._lock:
@@ -71,6 +82,15 @@ def gate_of(path: str) -> WriterGate:
         return _GATES.setdefault(key, WriterGate())
 
 
+def _forget_gates() -> None:
+    """A forked child starts with no writer of its own: a gate a parent's thread held would
+    never be let go in the child."""
+    _GATES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_gates)
+
+
 class GatedConnection(sqlite3.Connection):
     """A connection that goes through its file's gate for a writing transaction and lets
     the next writer in when the transaction ends, however it ends (commit, rollback, or
@@ -79,17 +99,14 @@ class GatedConnection(sqlite3.Connection):
     gate: WriterGate | None = None
     holding = False
 
-    def begin_writing(self) -> None:
-        if self.gate is None:
-            return
+    def enter_gate(self) -> bool:
+        """Wait for this file's gate; False if the wait ran past the busy timeout."""
+        if self.gate is None or self.holding:
+            return True
         if not self.gate.enter():
-            raise sqlite3.OperationalError("database is locked")
+            return False
         self.holding = True
-        try:
-            self.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.let_go()
-            raise
+        return True
 
     def let_go(self) -> None:
         if self.holding and self.gate is not None:
@@ -116,9 +133,14 @@ class GatedConnection(sqlite3.Connection):
             self.let_go()
 
 
-def begin_writing(dbapi_connection: Any) -> None:
-    """``BEGIN IMMEDIATE`` on a connection, through its gate if it has one."""
-    if isinstance(dbapi_connection, GatedConnection) and dbapi_connection.gate is not None:
-        dbapi_connection.begin_writing()
-    else:
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+def enter_gate(dbapi_connection: Any) -> bool:
+    """Queue at the connection's gate before ``BEGIN IMMEDIATE``, if it has one; False if
+    the wait ran out."""
+    if isinstance(dbapi_connection, GatedConnection):
+        return dbapi_connection.enter_gate()
+    return True
+
+
+def let_go(dbapi_connection: Any) -> None:
+    if isinstance(dbapi_connection, GatedConnection):
+        dbapi_connection.let_go()

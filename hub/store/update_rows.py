@@ -11,7 +11,9 @@ latency comes from"). SQLite runs the ``executemany``: it has no round trips to 
 What the server stores is what the ``executemany`` stored: each value is typed by its
 column's type (a value too long for its column is refused, as it was), a timestamp is sent
 with its zone (a naive one is UTC, as ``UtcDateTime`` stores it), and a JSON ``null``
-becomes SQL ``NULL``, which reads back as ``None`` either way.
+becomes SQL ``NULL``, which reads back as ``None`` either way. A plain ``JSON`` column
+(``golden_record.compared``) receives its document by way of ``jsonb``, so its text is
+normalised (key order, number spelling); it reads back equal.
 """
 
 from __future__ import annotations

@@ -4,14 +4,17 @@ too long gets SQLite's own "database is locked"."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from hub.store.db import make_engine
+from hub.store.sql import is_transient
 from hub.store.sqlite_gate import GatedConnection, WriterGate, gate_of
 
 
@@ -124,10 +127,35 @@ def test_a_writer_kept_waiting_too_long_gets_database_is_locked(
     assert gate.enter()  # another writer of this process holds it
     try:
         monkeypatch.setattr(gate, "enter", lambda timeout=0.0: WriterGate.enter(gate, 0.01))
-        with pytest.raises(Exception, match="database is locked"), engine.begin() as conn:
+        locked = pytest.raises(OperationalError, match="database is locked")
+        with locked as raised, engine.begin() as conn:
             conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert is_transient(raised.value)  # retried and answered 503, as SQLite's own was
     finally:
         gate.leave()
     with engine.begin() as conn:  # and the gate is whole: the next writer goes in
         conn.execute(text("INSERT INTO t VALUES (2)"))
     assert sqlite3.connect(path).execute("SELECT n FROM t").fetchall() == [(2,)]
+
+
+def test_a_writer_interrupted_while_it_waits_does_not_take_the_gate_with_it() -> None:
+    """Ctrl-C (or a signal handler's exception) while waiting: the gate goes past it, not
+    to a turn nobody will ever let go."""
+    gate = WriterGate()
+    assert gate.enter()
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(KeyboardInterrupt):
+            gate.enter(5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not gate._waiting
+    gate.leave()
+    assert gate.enter(0)  # free: nobody holds it
+    gate.leave()
