@@ -154,7 +154,7 @@ def array_literal(values: Iterable[Any]) -> str | None:
     return '{"' + '","'.join(parts) + '"}' if parts else "{}"
 
 
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]  # to compile types for it
 
 
 class _ArrayText(UserDefinedType[Any]):
@@ -186,7 +186,7 @@ def _array_text_of(item_type: Any) -> _ArrayText:
     first 36."""
     if isinstance(item_type, String) and item_type.length is not None:
         item_type = String()
-    return _ArrayText(_PG.type_compiler_instance.process(ARRAY(item_type)))
+    return _ArrayText(POSTGRES.type_compiler_instance.process(ARRAY(item_type)))
 
 
 class Built:

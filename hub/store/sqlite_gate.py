@@ -45,22 +45,19 @@ class WriterGate:
             turn.acquire()
             self._waiting.append(turn)
         try:
-            if turn.acquire(timeout=timeout):
-                return True
+            got = turn.acquire(timeout=timeout)
         except BaseException:  # interrupted (Ctrl-C, a signal): the gate must not go to it
-            self._withdraw(turn, handed=self.leave)
+            if not self._withdraw(turn):
+                self.leave()  # handed over as it was interrupted: pass it on
             raise
-        return not self._withdraw(turn)
+        return got or not self._withdraw(turn)  # handed over as the wait ran out: ours
 
-    def _withdraw(self, turn: threading.Lock, handed: Any = None) -> bool:
-        """Take a waiter out of the queue; False if it was handed the gate meanwhile (then
-        ``handed`` is called, to pass it on, or the waiter keeps it)."""
+    def _withdraw(self, turn: threading.Lock) -> bool:
+        """Take a waiter out of the queue; False if it was handed the gate meanwhile."""
         with self._lock:
             if turn in self._waiting:
                 self._waiting.remove(turn)
                 return True
-        if handed is not None:
-            handed()
         return False
 
     def leave(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,8 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from hub.store.sql import is_postgres
-from hub.store.tables import UtcDateTime
+from hub.store.sql import POSTGRES, is_postgres
 
 _ROWS = "rows"
 
@@ -50,23 +48,22 @@ def update_rows(
         )
         return
     last = {tuple(row[k] for k in keys): row for row in rows}
-    times = _times(table, columns)
-    if times:
-        last = {k: row | {c: _utc(row[c]) for c in times} for k, row in last.items()}
+    decorated = _decorated(table, columns)
+    if decorated:  # what the executemany's bind processing did (a naive time is UTC)
+        last = {
+            k: row | {c: t.process_bind_param(row[c], POSTGRES) for c, t in decorated}
+            for k, row in last.items()
+        }
     document = orjson.dumps(list(last.values()), default=str).decode()
     session.execute(_at_once(table, keys, columns), {_ROWS: document})
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """A timestamp as ``UtcDateTime`` stores it: a naive one is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 @functools.lru_cache(maxsize=32)
-def _times(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(c for c in columns if isinstance(table.c[c].type, UtcDateTime))
+def _decorated(table: Table, columns: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """The columns whose type processes a value before it is bound (``UtcDateTime``)."""
+    return tuple(
+        (c, table.c[c].type) for c in columns if isinstance(table.c[c].type, TypeDecorator)
+    )
 
 
 @functools.lru_cache(maxsize=32)  # built once a table and shape: an applier asks every batch
@@ -98,11 +95,4 @@ def _pg_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     the column checks it: a string too long for a ``VARCHAR(36)`` is refused, not cut."""
     if isinstance(type_, TypeDecorator):
         type_ = type_.impl_instance
-    return type_.dialect_impl(_postgres())
-
-
-@functools.cache
-def _postgres() -> Any:
-    from sqlalchemy.dialects import postgresql
-
-    return postgresql.dialect()  # type: ignore[no-untyped-call]
+    return type_.dialect_impl(POSTGRES)
