@@ -17,6 +17,12 @@ from matching import Views
 K = TypeVar("K")
 
 
+def identity_lock(domain: str, key: str) -> str:
+    """The name of the lock a batch holds while it links by an identity key (``"key"``
+    locks, docs/architecture.md, "Locks")."""
+    return f"{domain}\x00{key}"
+
+
 def absent(ids: Iterable[K], held: Mapping[K, Any]) -> set[K]:
     """The ``ids`` not in ``held``, in time of ``ids`` alone: ``ids - held.keys()`` walks the
     whole mapping, and a batch's candidates grow to tens of thousands while each record looks
@@ -83,6 +89,8 @@ class Batch:
     newly_linked: list[RecordKey] = field(default_factory=list)
     # (domain, match key) -> the golden records holding it, as found or decided so far
     key_hits: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # the identity-key locks it holds (``identity_lock``): a key is looked up only under one
+    key_locks: set[str] = field(default_factory=set)
     merges: dict[str, str] = field(default_factory=dict)  # loser -> winner
     # golden records created in this batch and left without a record: never stored
     never_stored: list[str] = field(default_factory=list)

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain import linking as rules
+from hub.domain.errors import LockBusy
 from hub.domain.linking import MAX_CANDIDATES
 from hub.domain.model import GoldenRecord, SourceRecord
-from hub.services.batch import Batch, absent
+from hub.services.batch import Batch, absent, identity_lock
 from hub.services.match_context import MatchContext
 from hub.services.ports import UnitOfWork
 
@@ -38,6 +39,7 @@ class Linker:
         ctx = self.context
         view = ctx.view(uow, batch, record)
         dkeys, bkeys = ctx.keys(batch, record.source, record.domain, record.key, view)
+        self._hold_identity(uow, batch, record.domain, dkeys)
         hits = [(k, ctx.find(uow, batch, record.domain, k) - batch.merges.keys()) for k in dkeys]
         by_key = rules.link_by_keys(hits)
         if by_key is not None:
@@ -60,6 +62,33 @@ class Linker:
             return
         self._born(batch, record, view, golden_id)
         ctx.remember(batch, record.domain, dkeys + bkeys, golden_id)
+
+    @staticmethod
+    def _hold_identity(uow: UnitOfWork, batch: Batch, domain: str, dkeys: list[str]) -> None:
+        """Take the locks of identity keys the prefetch could not know (a reference resolved
+        earlier in the batch is part of the key, or the record was deleted and is created
+        again in it) before they are looked up, and read those keys from the index itself.
+
+        Without the lock another applier could link a record by the same key at the same
+        time, and each would make a golden record of its own. Asked for out of the lock
+        order, so not waited for: a busy one raises ``LockBusy`` and the batch runs again
+        (docs/architecture.md, "Locks"). The index is read, not the key cache, because the
+        cache synced before these locks were taken (hub/services/key_cache.py)."""
+        new = {identity_lock(domain, k): k for k in dkeys} if dkeys else {}
+        new = {name: k for name, k in new.items() if name not in batch.key_locks}
+        if not new:
+            return
+        taken = uow.lock_free("key", new)
+        if len(taken) < len(new):
+            raise LockBusy(f"an identity key of {domain} is held by another transaction")
+        batch.key_locks |= taken
+        found = uow.keys.find(domain, new.values())
+        for k in new.values():
+            hits = batch.key_hits.setdefault((domain, k), set())
+            for gid in found.get(k, ()):
+                while gid in batch.merges:  # merged in this batch: its winner holds the key
+                    gid = batch.merges[gid]
+                hits.add(gid)
 
     def _born(self, batch: Batch, record: SourceRecord, view: dict[str, Any], gid: str) -> None:
         """A golden record of the record's own: a later record of this batch is compared
@@ -298,6 +327,7 @@ class Linker:
             batch.records.update(uow.records.load(absent(targets, batch.records)))
             view = ctx.view(uow, batch, record)
             dkeys = self.matcher.deterministic_keys(record.domain, view)
+            self._hold_identity(uow, batch, record.domain, dkeys)
             hits = [
                 (k, ctx.find(uow, batch, record.domain, k) - {gid} - batch.merges.keys())
                 for k in dkeys

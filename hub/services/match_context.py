@@ -16,7 +16,7 @@ from hub.domain.linking import MAX_CANDIDATES, POPULATION_KEY, candidate_ids, sh
 from hub.domain.model import CandidateGolden, CandidateMember, Change, SourceRecord
 from hub.domain.spec import DomainSpec, SourceSpec, reference_target, source_named
 from hub.services import compared
-from hub.services.batch import Batch, Compared, absent
+from hub.services.batch import Batch, Compared, absent, identity_lock
 from hub.services.candidate_cache import DEFAULT_SIZE, CandidateCache
 from hub.services.key_cache import KeyCache
 from hub.services.ports import Matcher, RecordKey, UnitOfWork
@@ -103,16 +103,21 @@ class MatchContext:
         names_of: dict[int, set[str]] = {}
         blocked: list[tuple[RecordKey, dict[str, Any], list[str], list[str]]] = []
         blocking: dict[str, set[str]] = {}
+        dropped: set[RecordKey] = set()  # deleted earlier in the batch: linked again after
         for inbox_id, ch in rows:
-            held = batch.records.get((ch.source, ch.domain, ch.key))
-            if ch.op != "upsert" or (held is not None and held.golden_id and not held.deleted):
+            rkey = (ch.source, ch.domain, ch.key)
+            if ch.op != "upsert":
+                dropped.add(rkey)
+                continue
+            held = batch.records.get(rkey)
+            if held is not None and held.golden_id and not held.deleted and rkey not in dropped:
                 continue
             probe = SourceRecord(
                 ch.source, ch.domain, ch.key, ch.attributes, ch.changed_at, ch.sequence, ""
             )
             view = self.view(uow, batch, probe)
             dkeys, bkeys = self.keys(batch, probe.source, ch.domain, ch.key, view)
-            names_of[inbox_id] = {f"{ch.domain}\x00{k}" for k in dkeys}
+            names_of[inbox_id] = {identity_lock(ch.domain, k) for k in dkeys}
             exact.setdefault(ch.domain, set()).update(dkeys)
             blocking.setdefault(ch.domain, set()).update(bkeys)
             blocked.append(((ch.source, ch.domain, ch.key), view, dkeys, bkeys))
@@ -124,6 +129,7 @@ class MatchContext:
         # under their own locks, for the golden records this batch creates
         # (``Linker.confirm_born``).
         taken = uow.lock_free("key", set().union(*names_of.values()))
+        batch.key_locks |= taken
         deferred = {i for i, names in names_of.items() if not names <= taken}
         # The key cache syncs after those locks: a golden record another batch committed
         # under one of them is dropped from it before it is looked up (key_cache.py).
