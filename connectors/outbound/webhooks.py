@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ from hub.services.delivery_ports import RESPONSE_KEPT, Due, Outcome, Subscriptio
 
 log = logging.getLogger("concord.webhooks")
 USER_AGENT = f"concord/{__version__}"
+LOOKUPS = 2  # threads per subscription resolving its host name (``WebhookSender.lookups``)
 
 Answer = tuple[int | None, str | None, str]  # HTTP status, Retry-After, start of the body
 
@@ -82,12 +84,14 @@ def next_delay(
 
 @functools.lru_cache(maxsize=1024)
 def _pinned_without_dns(url: str, policy: targets.Policy) -> targets.Pinned | None:
-    """The checked target of a URL whose host is an address (or of any URL, when every address
-    is allowed), kept: with no lookup the answer depends on the text and the policy alone, and
-    working it out again cost each request a URL parse and an address check. None: a name,
-    resolved and checked again at every request (its addresses may change). A refused URL
-    raises each time (``lru_cache`` keeps no exception)."""
-    if policy.allow_all or _numeric_host(url):
+    """The checked target of a URL whose host is an address, kept: with no lookup the answer
+    depends on the text and the policy alone, and working it out again cost each request a
+    URL parse and an address check. None: a name, resolved (on the subscription's own
+    threads, ``WebhookSender.lookups``) and checked again at every request: its addresses may
+    change. Even when every address is allowed: left to the connection, the name was resolved
+    on the event loop's shared threads. A refused URL raises each time (``lru_cache`` keeps
+    no exception)."""
+    if _numeric_host(url):
         return targets.pin(url, policy)
     return None
 
@@ -111,6 +115,7 @@ class WebhookSender:
         self.policy = settings.webhook_policy
         self._tls: dict[tuple[str, int], httpx.AsyncClient] = {}
         self._plain: dict[tuple[str, int], Http1Slot] = {}
+        self._lookups: dict[str, ThreadPoolExecutor] = {}
 
     def client(self, sub: Subscription, slot: int) -> httpx.AsyncClient:
         """The TLS connection of one slot of the subscription's window, kept alive."""
@@ -130,15 +135,28 @@ class WebhookSender:
         """The plain-HTTP connection of one slot of the subscription's window, kept alive."""
         return self._plain.setdefault((sub.id, slot), Http1Slot(USER_AGENT))
 
+    def lookups(self, sub: Subscription) -> ThreadPoolExecutor:
+        """The threads that resolve the subscription's host name: its own, not the event
+        loop's shared pool. A lookup blocks its thread, and one that hangs keeps it past the
+        request's deadline: on the shared pool (six threads on two cores) a receiver whose DNS
+        hangs took every thread, and every other subscriber with a host name timed out."""
+        pool = self._lookups.get(sub.id)
+        if pool is None:
+            pool = self._lookups[sub.id] = ThreadPoolExecutor(LOOKUPS, f"concord-dns-{sub.name}")
+        return pool
+
     async def forget(self, sub_id: str) -> None:
         """Close a subscription's connections (it was paused, disabled or deleted)."""
         for key in [k for k in self._plain if k[0] == sub_id]:
             self._plain.pop(key).close()
         for key in [k for k in self._tls if k[0] == sub_id]:
             await self._tls.pop(key).aclose()
+        pool = self._lookups.pop(sub_id, None)
+        if pool is not None:  # a hung lookup's thread ends when the lookup does
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
-        for sub_id in {k[0] for k in [*self._plain, *self._tls]}:
+        for sub_id in {k[0] for k in [*self._plain, *self._tls]} | set(self._lookups):
             await self.forget(sub_id)
 
     async def send(self, item: Due, slot: int = 0) -> Outcome:
@@ -158,7 +176,10 @@ class WebhookSender:
         sub = item.subscription
         target = _pinned_without_dns(sub.url, self.policy)
         if target is None:  # a DNS lookup blocks: off the event loop, inside the deadline
-            target = await asyncio.to_thread(targets.pin, sub.url, self.policy)
+            loop = asyncio.get_running_loop()
+            target = await loop.run_in_executor(
+                self.lookups(sub), targets.pin, sub.url, self.policy
+            )
         hidden = routing.hidden_fields(item.payload, sub.personal, self.personal_fields)
         body = routing.body(item.payload, sub.source, hidden)
         secrets = [sub.secret]

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -79,7 +80,9 @@ class DeliveryWorker:
         self._kick = asyncio.Event()
         self._fence = Fence(lambda: self._in_db(self._still_leading), min(0.5, grace / 2))
         self._lanes: dict[str, Lane] = {}
-        self._held: set[int] = set()  # read and not yet recorded: in a lane or being written
+        # read and not yet recorded (in a lane or being written): delivery -> (its
+        # subscription, its golden record)
+        self._held: dict[int, tuple[str, str]] = {}
         self._outcomes: list[Outcome] = []
         self._next_retry: datetime | None = None
         self._news = True  # the outbox may have rows not fanned out yet: look
@@ -213,9 +216,15 @@ class DeliveryWorker:
         )
         self._refresh_lanes(subs)
         by_lane: dict[str, list[Due]] = {}
+        # A record with a delivery in flight gets no other one meanwhile: only a replay makes
+        # an earlier version due again while a later one is out, and it waits for that one's
+        # answer (which the replay made void: it is sent again after, hub/store/deliveries.py).
+        busy = set(self._held.values())
         for item in todo:
-            if item.delivery_id not in self._held:
-                self._held.add(item.delivery_id)
+            record = (item.subscription.id, item.golden_id)
+            if item.delivery_id not in self._held and record not in busy:
+                self._held[item.delivery_id] = record
+                busy.add(record)
                 by_lane.setdefault(item.subscription.id, []).append(item)
         for sub_id, items in by_lane.items():
             self._lanes[sub_id].add(items)
@@ -226,6 +235,11 @@ class DeliveryWorker:
         (its requests in flight finish) and goes once empty."""
         active = {s.id: s for s in subs}
         for sub_id, lane in list(self._lanes.items()):
+            if sub_id in active and lane.closed and not lane.in_flight:
+                # paused (or answered 410) and active again: a closed lane takes nothing,
+                # so a new one, once the old one's requests have ended
+                del self._lanes[sub_id]
+                continue
             if sub_id in active:
                 lane.sub = active[sub_id]
                 continue
@@ -253,7 +267,12 @@ class DeliveryWorker:
         """A lane's answer: outcomes to write; deliveries it did not send go back (unheld),
         to be read again once due (and we lead)."""
         answered = {o.delivery_id for o in outcomes}
-        self._held.difference_update(i.delivery_id for i in items if i.delivery_id not in answered)
+        for i in items:
+            if i.delivery_id not in answered:
+                self._held.pop(i.delivery_id, None)
+        replayed = {i.delivery_id: i.replays for i in items if i.replays}
+        if replayed:  # each outcome carries its delivery's replays, as read
+            outcomes = [replace(o, replays=replayed.get(o.delivery_id, 0)) for o in outcomes]
         self._outcomes += outcomes
         self._kick.set()
 
@@ -266,7 +285,8 @@ class DeliveryWorker:
         except BaseException:
             self._outcomes = outcomes + self._outcomes  # written on the next try
             raise
-        self._held.difference_update(o.delivery_id for o in outcomes)
+        for o in outcomes:
+            self._held.pop(o.delivery_id, None)
         retries = [o.retry_at for o in outcomes if o.retry_at is not None]
         if retries:
             self._next_retry = min([*retries, *([self._next_retry] if self._next_retry else [])])

@@ -42,6 +42,7 @@ class Due:
     subscription: Subscription
     payload: dict[str, Any]
     correlation_id: str | None = None
+    replays: int = 0  # as read: its outcome is written only if no replay reset it since
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Outcome:
     response: str
     at: datetime
     retry_at: datetime | None = None
+    replays: int = 0  # its delivery's, as read (``Due.replays``)
 
 
 # Whether an event is not for a subscription (the echo rule of connectors.outbound.routing).

@@ -85,6 +85,7 @@ _DUE = (
         _D.c.attempts,
         _O.c.payload,
         _O.c.correlation_id,
+        _D.c.replays,
     )
     .join(_O, _O.c.seq == _D.c.seq)
     .where(
@@ -139,7 +140,11 @@ _MOVE_CURSORS = (
 )
 _DELIVERED = (
     update(_D)
-    .where(_D.c.id == bindparam("d_id"), _D.c.status == "pending")
+    .where(
+        _D.c.id == bindparam("d_id"),
+        _D.c.status == "pending",
+        _D.c.replays == bindparam("d_replays"),
+    )
     .values(
         status="delivered",
         delivered_at=bindparam("d_at"),
@@ -236,8 +241,8 @@ def due(
     delivery, only to read five fields (docs/architecture.md, "Delivery: a pipeline")."""
     rows = conn.execute(_DUE, {"sub_id": sub.id, "now": now, "limit": limit + len(held)})
     out = [
-        Due(d_id, seq, event_id, golden_id, attempts, sub, payload, cid)
-        for d_id, seq, event_id, golden_id, attempts, payload, cid in rows
+        Due(d_id, seq, event_id, golden_id, attempts, sub, payload, cid, replays)
+        for d_id, seq, event_id, golden_id, attempts, payload, cid, replays in rows
         if d_id not in held
     ]
     return out[:limit]
@@ -260,6 +265,7 @@ def _record_delivered(conn: Connection, delivered: Sequence[Outcome]) -> None:
                 "d_at": o.at,
                 "d_status": o.http_status,
                 "d_response": _kept(o.response),
+                "d_replays": o.replays,
             }
             for o in delivered
         ]
@@ -279,7 +285,11 @@ def _record_failed(conn: Connection, o: Outcome) -> None:
     # "gone": the delivery stays pending and is sent first when the subscription resumes
     conn.execute(
         update(DeliveryRow)
-        .where(DeliveryRow.id == o.delivery_id, DeliveryRow.status == "pending")
+        .where(
+            DeliveryRow.id == o.delivery_id,
+            DeliveryRow.status == "pending",
+            DeliveryRow.replays == o.replays,
+        )
         .values(**values)
     )
 

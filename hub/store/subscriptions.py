@@ -233,7 +233,13 @@ def replay(
     if sum((event_id is not None, dead, after is not None)) != 1:
         raise ConcordError("replay: name one of an event id, dead deliveries, or a cursor")
     sub = get_subscription(session, ref, lock=True)
-    reset = {"status": "pending", "attempts": 0, "next_attempt_at": _now()}
+    # counted, so the outcome of a request in flight now is not written over the reset
+    reset = {
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": _now(),
+        "replays": DeliveryRow.replays + 1,
+    }
     where = _replayed(session, sub, event_id, dead, after)
     count = int(session.execute(update(DeliveryRow).where(where).values(**reset)).rowcount)  # type: ignore[attr-defined]
     detail = {"id": sub.id, "event_id": event_id, "dead": dead, "after": after, "count": count}

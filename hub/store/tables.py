@@ -443,6 +443,8 @@ class DeliveryRow(Base):
     golden_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # replays that reset it: an outcome read before a replay is not written (migration 0025)
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(Stamp)
     last_attempt_at: Mapped[datetime | None] = mapped_column(Stamp)
     last_status: Mapped[int | None] = mapped_column(Integer)
