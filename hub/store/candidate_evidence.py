@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from hub.store import tables as t
@@ -24,20 +24,31 @@ BY = "concord"
 def follow(
     session: Session, merged: Mapping[str, str], retired: Collection[str], at: datetime
 ) -> None:
+    """Pending candidates of merged golden records move to their winners, those of retired
+    ones are superseded, and those a move made pointless are superseded too. One statement
+    per chunk of golden records, not one per merge: a batch that merges a hundred made a
+    hundred updates and reads."""
     mc, sr = table_of(t.MatchCandidate), table_of(t.SourceRecordRow)
-    for loser, winner in sorted(merged.items()):
+    final = {loser: _last_winner(merged, loser) for loser in merged}
+    for part in chunks(sorted(final)):
         session.execute(
             update(mc)
-            .where(mc.c.golden_id == loser, mc.c.status == "pending")
-            .values(golden_id=winner, golden_version=None)
+            .where(mc.c.golden_id.in_(part), mc.c.status == "pending")
+            .values(
+                golden_id=case({loser: final[loser] for loser in part}, value=mc.c.golden_id),
+                golden_version=None,
+            )
         )
     gone: dict[int, str] = {}
-    for gid in sorted(retired):
-        for cid in session.scalars(
-            select(mc.c.id).where(mc.c.golden_id == gid, mc.c.status == "pending")
-        ):
+    for part in chunks(sorted(retired)):
+        rows = session.execute(
+            select(mc.c.id, mc.c.golden_id).where(
+                mc.c.golden_id.in_(part), mc.c.status == "pending"
+            )
+        )
+        for cid, gid in rows:
             gone[cid] = f"golden record {gid} was retired"
-    winners = sorted(set(merged.values()) - set(retired))
+    winners = sorted(set(final.values()) - set(retired))
     seen: set[tuple[int, str]] = set()
     for part in chunks(winners):
         rows = session.execute(
@@ -54,6 +65,15 @@ def follow(
             seen.add((r.source_record_id, r.golden_id))
     for cid, reason in sorted(gone.items()):
         supersede(session, cid, reason, at)
+
+
+def _last_winner(merged: Mapping[str, str], loser: str) -> str:
+    """Where a loser's candidates end: a winner merged away in the same batch passes them on."""
+    winner, seen = merged[loser], {loser}
+    while winner in merged and winner not in seen:
+        seen.add(winner)
+        winner = merged[winner]
+    return winner
 
 
 def supersede(session: Session, candidate_id: int, reason: str, at: datetime) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from hub.store import candidate_evidence
 from hub.store import tables as t
-from hub.store.sql import chunks, is_postgres, table_of
+from hub.store.sql import bulk_insert, chunks, is_postgres, table_of
 
 
 class SqlCandidates:
@@ -34,8 +34,9 @@ class SqlCandidates:
             )
         }
         now = datetime.now().astimezone()
-        self.s.execute(
-            insert(table_of(t.MatchCandidate)),
+        bulk_insert(  # COPY: an executemany sent one INSERT a candidate
+            self.s,
+            table_of(t.MatchCandidate),
             [
                 {
                     "domain": r["domain"],

@@ -132,3 +132,27 @@ def test_kept_apart_follows_the_record_to_its_golden_record(store: Store) -> Non
         uow.commit()
         assert uow.candidates.kept_apart(gid(7), gid(2))
         assert not uow.candidates.kept_apart(gid(1), gid(2))
+
+
+def test_open_candidates_follow_merges_to_the_last_winner_and_leave_retired_ones(
+    store: Store,
+) -> None:
+    """In one batch 3 merged into 2 and 2 into 4, and 5 retired: candidates against 3 and 2
+    end on 4 (not on 2, merged away too), the one against 5 is superseded."""
+    with store.uow() as uow:
+        uow.records.save([record("A", gid(1)), record("B", gid(6))], T0)
+        uow.candidates.add(
+            [_candidate("A", gid(3)), _candidate("A", gid(5), 0.6), _candidate("B", gid(2))]
+        )
+        uow.commit()
+    with store.uow() as uow:
+        uow.candidates.follow({gid(3): gid(2), gid(2): gid(4)}, {gid(5)}, T0)
+        uow.commit()
+    with store.uow() as uow:
+        found = [uow.candidates.get(n) for n in range(1, 100)]
+    got = sorted((c["source_key"], c["golden_id"], c["status"]) for c in found if c)
+    assert got == [
+        ("A", gid(4), "pending"),
+        ("A", gid(5), "superseded"),
+        ("B", gid(4), "pending"),
+    ]

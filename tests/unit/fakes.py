@@ -586,18 +586,24 @@ class FakeCandidates:
     def follow(self, merged: Mapping[str, str], retired: Collection[str], at: datetime) -> None:
         records = self._uow.work.records
         pending = [c for c in self._uow.work.candidates if c.get("status") == "pending"]
+        final = {}
+        for loser in merged:  # a winner merged away in the same batch passes them on
+            winner = merged[loser]
+            while winner in merged and winner != loser:
+                winner = merged[winner]
+            final[loser] = winner
         for c in pending:
-            if c["golden_id"] in merged:
-                c.update(golden_id=merged[c["golden_id"]], golden_version=None)
+            if c["golden_id"] in final:
+                c.update(golden_id=final[c["golden_id"]], golden_version=None)
         seen: set[tuple[int, str]] = set()
         for c in sorted(pending, key=lambda c: c["id"]):
             pair = (c["source_record_id"], c["golden_id"])
             on = records[c["source_record_id"]].golden_id
             if c["golden_id"] in retired or (
-                c["golden_id"] in merged.values() and (on == c["golden_id"] or pair in seen)
+                c["golden_id"] in final.values() and (on == c["golden_id"] or pair in seen)
             ):
                 c.update(status="superseded", decided_by="concord", decided_at=at)
-            if c["golden_id"] in merged.values():
+            if c["golden_id"] in final.values():
                 seen.add(pair)
 
     def refresh(self, candidate_id: int, scored: Mapping[str, Any] | None, at: datetime) -> None:
