@@ -9,12 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.bootstrap import bootstrap
-from hub.domain.commands import AddSteward, SetStewardDisabled
 from hub.domain.errors import ConcordError
-from hub.store import stewards
-from hub.store.uow import session_factory
-from stewardship import passwords
+
+# The store, the commands and argon2 are imported by the commands that use them: `--help`
+# needs none of them.
 
 stewards_app = typer.Typer(help="Stewards who log in to the steward page.", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -42,6 +40,11 @@ def add(
     ] = False,
 ) -> None:
     """Add a steward; the password is asked for (twice) or read from stdin."""
+    from hub.bootstrap import bootstrap
+    from hub.domain.commands import AddSteward
+    from hub.store import stewards
+    from stewardship import passwords
+
     if role not in stewards.ROLES:
         err.print(f"[red]error:[/red] role {role!r} is not one of {', '.join(stewards.ROLES)}")
         raise typer.Exit(2)
@@ -57,6 +60,10 @@ def add(
 @stewards_app.command("list")
 def list_() -> None:
     """Every steward with role and state."""
+    from hub.bootstrap import bootstrap
+    from hub.store import stewards
+    from hub.store.uow import session_factory
+
     hub = bootstrap()
     with session_factory(hub.engine, readonly=True)() as s:
         table = Table("name", "role", "disabled", "created", "last login", "failed logins")
@@ -75,6 +82,9 @@ def list_() -> None:
 @stewards_app.command("disable")
 def disable(name: str) -> None:
     """Stop a steward logging in; their open sessions end at their next request."""
+    from hub.bootstrap import bootstrap
+    from hub.domain.commands import SetStewardDisabled
+
     try:
         bootstrap().bus.handle(SetStewardDisabled(name, True))
     except ConcordError as exc:

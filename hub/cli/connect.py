@@ -12,11 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.bootstrap import bootstrap
 from hub.domain.errors import ConcordError
 from hub.runtime import memory
-from hub.store.migrate import upgrade
 
+# The store and its migrations are imported by the commands: `--help` needs neither.
 if TYPE_CHECKING:
     from connectors.inbound.pg_logical import PostgresConnector, Progress
     from hub.bootstrap import Hub
@@ -60,6 +59,9 @@ def postgres(
     The slot is confirmed only after the changes are committed to the inbox, so a restart
     resumes where it stopped; a change read twice is counted once (its event id is its LSN).
     """
+    from hub.bootstrap import bootstrap
+    from hub.store.migrate import upgrade
+
     if on_invalid not in ("stop", "skip"):
         err.print("[red]error:[/red] --on-invalid must be stop or skip")
         raise typer.Exit(2)
@@ -134,6 +136,7 @@ def _run_until_stopped(connector: PostgresConnector, once: bool, idle: float) ->
 def status() -> None:
     """Each logical decoding slot the hub reads: snapshot and confirmed position."""
     from connectors.inbound.pgoutput import int_to_lsn
+    from hub.bootstrap import bootstrap
     from hub.store.cdc_slots import SlotStore
 
     try:

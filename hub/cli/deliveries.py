@@ -8,11 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.bootstrap import bootstrap
-from hub.domain.commands import ReplayDeliveries
 from hub.domain.errors import ConcordError
-from hub.store import deliveries
-from hub.store.uow import session_factory
+
+# The store and the commands are imported by the commands that use them: `--help` needs none.
 
 deliveries_app = typer.Typer(
     help="Webhook deliveries: list them, replay them.", no_args_is_help=True
@@ -32,6 +30,10 @@ def list_(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
 ) -> None:
     """Deliveries with attempts and the last response."""
+    from hub.bootstrap import bootstrap
+    from hub.store import deliveries
+    from hub.store.uow import session_factory
+
     try:
         hub = bootstrap()
         with session_factory(hub.engine, readonly=True)() as s:
@@ -60,6 +62,9 @@ def replay(
     ] = None,
 ) -> None:
     """Send deliveries again; the running server's delivery worker picks them up."""
+    from hub.bootstrap import bootstrap
+    from hub.domain.commands import ReplayDeliveries
+
     try:
         hub = bootstrap()
         n = hub.bus.handle(ReplayDeliveries(subscription, event_id=event, dead=dead, after=after))

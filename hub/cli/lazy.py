@@ -20,7 +20,7 @@ from typer.core import TyperCommand, TyperGroup
 
 LAZY: dict[str, tuple[str, str]] = {
     "worker": (
-        "hub.runtime.kafka_worker:worker",
+        "hub.cli.worker:worker",
         "Scale-out: apply changes from the Kafka topic (faust workers).",
     ),
     "match": (

@@ -13,7 +13,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,8 +21,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from connectors.inbound.files import check_columns, map_columns
 from hub.domain.errors import ConcordError
-from matching import DEFAULT_SPECS, LinkedPair, MatchSpec, dedupe, link
-from matching.bulk import Progress as ProgressCallback
+
+if TYPE_CHECKING:  # the matcher (numpy, rapidfuzz, phonenumbers) loads when a command runs
+    from matching import LinkedPair, MatchSpec
+    from matching.bulk import Progress as ProgressCallback
 
 match_app = typer.Typer(
     help="Bulk matching of CSV files (link two files, or find duplicates in one); train a "
@@ -46,6 +48,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _spec(domain: str) -> MatchSpec:
+    from matching import DEFAULT_SPECS
+
     build = DEFAULT_SPECS.get(domain)
     if build is None:
         raise _fail(f"unknown domain {domain!r}; known: {', '.join(sorted(DEFAULT_SPECS))}")
@@ -143,6 +147,8 @@ def link_command(
     maps: MapOpt = None,
 ) -> None:
     """Link each record of LEFT to at most one record of RIGHT (auto), with review pairs."""
+    from matching import link
+
     spec = _spec(domain)
     mapping = _mapping(spec, maps or [])
     left_ids, left_records = _read(left, mapping, id_column)
@@ -162,6 +168,8 @@ def dedupe_command(
     maps: MapOpt = None,
 ) -> None:
     """Find pairs of duplicate records within one file."""
+    from matching import dedupe
+
     spec = _spec(domain)
     mapping = _mapping(spec, maps or [])
     ids, records = _read(input_, mapping, id_column)

@@ -12,22 +12,22 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from hub.bootstrap import Hub, bootstrap
 from hub.domain.errors import ConcordError
 from hub.domain.onboarding import RollbackRun
-from hub.onboard_report import render_html
 from hub.runtime import memory
-from hub.runtime.onboarding_runner import Stage, start_run
-from hub.store.onboarding import list_runs, run_status
-from hub.store.tables import OnboardingRun
-from hub.store.uow import session_factory
+
+# The store, the configuration and the matcher are imported by the commands that use them:
+# `concord onboard --help` needs none of them.
+if TYPE_CHECKING:
+    from hub.bootstrap import Hub
+    from hub.runtime.onboarding_runner import Stage
 
 onboard_app = typer.Typer(
     help="Onboarding runs: an acquired firm's clients, then projects and people, from files.",
@@ -50,6 +50,8 @@ def _actor() -> str:
 
 @contextmanager
 def _hub() -> Iterator[Hub]:
+    from hub.bootstrap import bootstrap
+
     try:
         hub = bootstrap()
     except ConcordError as exc:
@@ -85,6 +87,8 @@ def _progress() -> Iterator[Stage]:
 
 
 def _write(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    from hub.onboard_report import render_html
+
     directory.mkdir(parents=True, exist_ok=True)
     html_path = directory / f"{report['run_id']}.html"
     json_path = directory / f"{report['run_id']}.json"
@@ -133,6 +137,8 @@ def start(
     ] = os.cpu_count() or 1,
 ) -> None:
     """Validate every row, match against the golden records, report, and load (or not)."""
+    from hub.runtime.onboarding_runner import start_run
+
     with _hub() as hub, _progress() as stage:
         memory.settle()
         result = start_run(
@@ -175,6 +181,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How the run's records were linked and how much of its review is done."""
+    from hub.store.onboarding import run_status
+    from hub.store.uow import session_factory
+
     with _hub() as hub, session_factory(hub.engine)() as s:
         st = run_status(s, run_id)
     if as_json:
@@ -204,6 +213,9 @@ def rollback(
 @onboard_app.command("report")
 def report(run_id: str, report_dir: ReportDir = Path("onboarding-reports")) -> None:
     """Write a run's report (HTML and JSON) again."""
+    from hub.store.tables import OnboardingRun
+    from hub.store.uow import session_factory
+
     with _hub() as hub, session_factory(hub.engine)() as s:
         row = s.get(OnboardingRun, run_id)
         if row is None:
@@ -216,6 +228,9 @@ def report(run_id: str, report_dir: ReportDir = Path("onboarding-reports")) -> N
 @onboard_app.command("list")
 def list_(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
     """Recent onboarding runs."""
+    from hub.store.onboarding import list_runs
+    from hub.store.uow import session_factory
+
     with _hub() as hub, session_factory(hub.engine)() as s:
         runs = list_runs(s, limit)
     table = Table()

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import faust
 import typer
@@ -253,16 +253,9 @@ def ensure_relay(hub: Hub) -> None:
                 raise
 
 
-def worker(
-    relay: Annotated[
-        bool, typer.Option(help="Publish golden changes to concord.golden.<domain>.")
-    ] = True,
-    deliver: Annotated[
-        bool, typer.Option(help="Run the delivery worker (webhooks, kafka subscriptions).")
-    ] = True,
-    loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
-) -> None:
-    """Scale-out worker: apply changes from Kafka (needs CONCORD_KAFKA_BOOTSTRAP)."""
+def run_worker(*, relay: bool, deliver: bool, loglevel: str) -> None:
+    """``concord worker`` (its options: :mod:`hub.cli.worker`, which `--help` reads without
+    importing faust, Kafka or the store)."""
     settings = Settings()
     if not settings.kafka_bootstrap:
         typer.echo("concord worker: set CONCORD_KAFKA_BOOTSTRAP (host:port of Kafka)", err=True)
