@@ -6,19 +6,39 @@
   each reduced to given name, family name and date of birth, the shape of an HR export.
 * The generated companies of :mod:`bench.companies`: an acquired firm's clients linked to a
   golden list.
+
+And the mixed client changes that ``concord bench ingest`` posts and ``concord bench apply``
+applies (:func:`build_batches`): new clients of two sources, misspelt names without a key the
+matcher must score, and updates, in the same shares at any size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from bench.companies import generate
 from bench.scoring import Pair, cluster_pairs
+from hub.domain.model import Change, derive_event_id
 from matching import MatchSpec, client_spec, resource_spec
 
-__all__ = ["FEBRL_FIELDS", "NAMES_DOB", "Task", "company_task", "febrl_tasks"]
+__all__ = [
+    "FEBRL_FIELDS",
+    "INDUSTRIES",
+    "NAMES_DOB",
+    "Task",
+    "as_change",
+    "build_batches",
+    "client_attributes",
+    "company",
+    "company_task",
+    "composition",
+    "febrl_tasks",
+]
 
 Record = dict[str, object]
 
@@ -136,3 +156,137 @@ def company_task(n_golden: int, n_acquired: int, seed: int) -> Task:
         k: [a for a, _ in s.hard_cases[k]] for k in ("new_sister", "other_country", "new_trust")
     }
     return Task("companies", "link", "client", left, right, truth, hard)
+
+
+INDUSTRIES = ("consulting", "engineering", "legal", "advisory", "software", "energy")
+SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zu", "bi", "da", "fe", "go", "hu")
+KINDS = ("Holdings", "Partners", "Consulting", "Engineering", "Advisory", "Labs")
+CITIES = ("London", "Leeds", "Bristol", "York", "Bath", "Derby", "Hull", "Perth")
+
+
+def company(k: int) -> str:
+    """A distinct name per client, its first word its own (``Lomika Partners``), so blocking
+    on the first token finds a record's look-alikes, not a sixteenth of the hub."""
+    word, n = "", k
+    while True:
+        n, d = divmod(n, len(SYLLABLES))
+        word += SYLLABLES[d]
+        if not n:
+            break
+    return f"{word.capitalize()} {KINDS[k % len(KINDS)]}"
+
+
+def _letters(n: int) -> str:
+    return chr(65 + n % 26) + chr(65 + n // 26 % 26)
+
+
+def client_attributes(k: int, rng: random.Random, typo: bool = False) -> dict[str, object]:
+    """The fields the client blocking and comparisons read (name, city, postcode, country,
+    phone, website); a typo drops a letter of the name, as a person keying it in would."""
+    name = company(k)
+    if typo:
+        i = rng.randrange(1, len(name) - 1)
+        name = name[:i] + name[i + 1 :]
+    return {
+        "name": name,
+        "city": CITIES[k % len(CITIES)],
+        "postcode": f"AB{k % 97 + 1} {k // 97 % 10}{_letters(k // 970)}",
+        "country": "GB",
+        "phone": f"+44 20 7{k // 10000 % 1000:03d} {k % 10000:04d}",
+        "website": f"https://client{k}.co.uk",
+    }
+
+
+WARM_UP = 1000  # at most; a thirtieth of the changes below 30,000
+MIX = ("new",) * 5 + ("misspelt",) + ("update",) * 4  # every ten changes after the warm-up
+
+
+def _kinds(n: int, rng: random.Random) -> Iterator[str]:
+    """What each of ``n`` changes is. The warm-up gives the updates and misspellings records
+    to refer to; after it every ten changes hold the same mix in a random order, so the
+    shares are those of the header at any size (drawn one by one after a fixed 1,000 new
+    clients, 500 or 1,000 changes had no misspelling and no update)."""
+    warm = min(WARM_UP, n // 30)  # 1,000 from 30,000 up: the README's sizes keep their mix
+    block: list[str] = []
+    for i in range(n):
+        if i < warm:
+            yield "new"
+            continue
+        if not block:
+            block = rng.sample(MIX, len(MIX))
+        yield block.pop()
+
+
+def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
+    """N client changes: about 52% new records, 10% misspelt names and 38% updates of records
+    sent earlier, at any size (:func:`composition` counts them).
+
+    Two sources, as a real CDC stream mixes them: CRM creates clients; ERP sends a third of
+    them again with the same tax id and country (a deterministic link) and its own fields;
+    about 10% of all changes are new CRM records that carry no key and a slightly misspelt
+    name of an existing client, in its city and postcode, so the matcher blocks, scores and
+    links (or asks a steward) as it does for an acquired firm's data. Updates change fields
+    no rule reads much (industry, phone extension).
+    """
+    rng = random.Random(seed)
+    changes: list[tuple[str, dict[str, object]]] = []
+    seq = {"crm": 0, "erp": 0}
+    known: list[tuple[str, str, dict[str, object]]] = []  # source, key, the record's image
+    for kind in _kinds(n, rng):
+        k = len(known)
+        if kind == "new" or not known:  # a new client of CRM, or ERP's copy of one
+            if k % 3 == 2:
+                source, key = "erp", f"ERP-{k:07d}"
+                attrs = {**client_attributes(k - 1, rng), "tax_id": f"GB{k - 1:09d}",
+                         "legal_name": company(k - 1).upper() + " LTD"}  # fmt: skip
+            else:
+                source, key = "crm", f"CRM-{k:07d}"
+                attrs = {**client_attributes(k, rng), "tax_id": f"GB{k:09d}"}
+            known.append((source, key, attrs))
+        elif kind == "misspelt":  # no key, a misspelt name: the matcher must score it
+            source, key = "crm", f"CRM-{k:07d}"
+            like = rng.randrange(k)
+            like -= like % 3 == 2  # an ERP index copies the CRM client before it
+            attrs = client_attributes(like, rng, typo=True)
+            known.append((source, key, attrs))
+        else:
+            source, key, image = rng.choice(known)
+            attrs = {**image, "industry": rng.choice(INDUSTRIES)}
+        seq[source] += 1
+        changes.append(
+            (source, {"domain": "client", "key": key, "sequence": seq[source], "attributes": attrs})
+        )
+    out: list[tuple[str, bytes]] = []
+    for source in ("crm", "erp"):
+        mine = [c for s, c in changes if s == source]
+        for i in range(0, len(mine), batch):
+            out.append((source, json.dumps({"changes": mine[i : i + batch]}).encode()))
+    out.sort(key=lambda b: rng.random())  # interleave the two sources' batches
+    return out
+
+
+def composition(payloads: list[tuple[str, bytes]]) -> dict[str, int]:
+    """How many of the posted changes are new CRM clients, ERP copies, misspelt names without
+    a key and updates, read from the payloads themselves: the header prints what this run
+    sends, not what the generator meant to."""
+    counts = dict.fromkeys(("new", "erp", "misspelt", "update"), 0)
+    seen: set[tuple[str, str]] = set()
+    for source, body in payloads:
+        for change in json.loads(body)["changes"]:
+            key = (source, change["key"])
+            if key in seen:
+                counts["update"] += 1
+            elif source == "erp":
+                counts["erp"] += 1
+            else:
+                counts["new" if "tax_id" in change["attributes"] else "misspelt"] += 1
+            seen.add(key)
+    return counts
+
+
+def as_change(source: str, c: dict[str, Any], now: datetime) -> Change:
+    """One change of :func:`build_batches` as the bus takes it, its event id derived as the
+    HTTP API derives one, so the in-process benchmarks store what a post would."""
+    key, seq, attrs = str(c["key"]), c["sequence"], c["attributes"]
+    eid = derive_event_id(source, "client", key, seq, None, "upsert", attrs)
+    return Change(source, "client", key, "upsert", eid, attrs, now, seq)

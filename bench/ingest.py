@@ -3,24 +3,23 @@
 The hub runs as it does in production (``concord serve``: API plus embedded worker, in its own
 process); this process only posts pre-built batches over HTTP and watches the inbox drain. The
 figures are printed with the data size and the machine, never asserted: machines here are
-shared and noisy, so compare SQLite and PostgreSQL within one run, as a ratio.
+shared and noisy, so compare SQLite and PostgreSQL within one run, as a ratio. ``--timeout``
+bounds the whole command: when it passes, the bench stops where it is and exits 1.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,11 @@ import psycopg
 from rich.console import Console
 from sqlalchemy import func, select
 
+from bench.datasets import INDUSTRIES as INDUSTRIES  # the benches' data, imported from here
+from bench.datasets import as_change as as_change
+from bench.datasets import build_batches, composition
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Settings
-from hub.domain.model import Change, derive_event_id
 from hub.runtime.serving import free_port
 from hub.store import access
 from hub.store.db import make_engine
@@ -39,8 +40,8 @@ from hub.store.migrate import upgrade
 from hub.store.tables import InboxRow
 from hub.store.uow import admin_session
 
-INDUSTRIES = ("consulting", "engineering", "legal", "advisory", "software", "energy")
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+Payloads = list[tuple[str, bytes]]  # (source, the JSON body of one POST)
 
 
 def machine() -> str:
@@ -62,51 +63,14 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) 
     """Until the hub answers /healthz; RuntimeError if it exits or takes longer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server.poll() is None:
+        wait = min(2.0, deadline - time.monotonic())  # a probe ends with the time allowed
         try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=max(wait, 0.001)).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"concord serve at {base} did not start")
-
-
-SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "zu", "bi", "da", "fe", "go", "hu")
-KINDS = ("Holdings", "Partners", "Consulting", "Engineering", "Advisory", "Labs")
-CITIES = ("London", "Leeds", "Bristol", "York", "Bath", "Derby", "Hull", "Perth")
-
-
-def company(k: int) -> str:
-    """A distinct name per client, its first word its own (``Lomika Partners``), so blocking
-    on the first token finds a record's look-alikes, not a sixteenth of the hub."""
-    word, n = "", k
-    while True:
-        n, d = divmod(n, len(SYLLABLES))
-        word += SYLLABLES[d]
-        if not n:
-            break
-    return f"{word.capitalize()} {KINDS[k % len(KINDS)]}"
-
-
-def _letters(n: int) -> str:
-    return chr(65 + n % 26) + chr(65 + n // 26 % 26)
-
-
-def client_attributes(k: int, rng: random.Random, typo: bool = False) -> dict[str, object]:
-    """The fields the client blocking and comparisons read (name, city, postcode, country,
-    phone, website); a typo drops a letter of the name, as a person keying it in would."""
-    name = company(k)
-    if typo:
-        i = rng.randrange(1, len(name) - 1)
-        name = name[:i] + name[i + 1 :]
-    return {
-        "name": name,
-        "city": CITIES[k % len(CITIES)],
-        "postcode": f"AB{k % 97 + 1} {k // 97 % 10}{_letters(k // 970)}",
-        "country": "GB",
-        "phone": f"+44 20 7{k // 10000 % 1000:03d} {k % 10000:04d}",
-        "website": f"https://client{k}.co.uk",
-    }
 
 
 def concord_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -133,54 +97,6 @@ def serving(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.P
     finally:
         server.terminate()
         server.wait(30)
-
-
-def build_batches(n: int, batch: int, seed: int = 1) -> list[tuple[str, bytes]]:
-    """N client changes: about 60% new records, 40% updates of records sent earlier.
-
-    Two sources, as a real CDC stream mixes them: CRM creates clients; ERP sends a third of
-    them again with the same tax id and country (a deterministic link) and its own fields;
-    about 10% of all changes are new CRM records that carry no key and a slightly misspelt
-    name of an existing client, in its city and postcode, so the matcher blocks, scores and
-    links (or asks a steward) as it does for an acquired firm's data. Updates change fields
-    no rule reads much (industry, phone extension).
-    """
-    rng = random.Random(seed)
-    changes: list[tuple[str, dict[str, object]]] = []
-    seq = {"crm": 0, "erp": 0}
-    known: list[tuple[str, str, dict[str, object]]] = []  # source, key, the record's image
-    for i in range(n):
-        roll = rng.random()
-        k = len(known)
-        if i < 1000 or not known or roll < 0.5:  # a new client of CRM, or ERP's copy of one
-            if k % 3 == 2:
-                source, key = "erp", f"ERP-{k:07d}"
-                attrs = {**client_attributes(k - 1, rng), "tax_id": f"GB{k - 1:09d}",
-                         "legal_name": company(k - 1).upper() + " LTD"}  # fmt: skip
-            else:
-                source, key = "crm", f"CRM-{k:07d}"
-                attrs = {**client_attributes(k, rng), "tax_id": f"GB{k:09d}"}
-            known.append((source, key, attrs))
-        elif roll < 0.6:  # no key, a misspelt name: the matcher must score it
-            source, key = "crm", f"CRM-{k:07d}"
-            like = rng.randrange(k)
-            like -= like % 3 == 2  # an ERP index copies the CRM client before it
-            attrs = client_attributes(like, rng, typo=True)
-            known.append((source, key, attrs))
-        else:
-            source, key, image = rng.choice(known)
-            attrs = {**image, "industry": rng.choice(INDUSTRIES)}
-        seq[source] += 1
-        changes.append(
-            (source, {"domain": "client", "key": key, "sequence": seq[source], "attributes": attrs})
-        )
-    out: list[tuple[str, bytes]] = []
-    for source in ("crm", "erp"):
-        mine = [c for s, c in changes if s == source]
-        for i in range(0, len(mine), batch):
-            out.append((source, json.dumps({"changes": mine[i : i + batch]}).encode()))
-    out.sort(key=lambda b: rng.random())  # interleave the two sources' batches
-    return out
 
 
 @contextmanager
@@ -216,14 +132,16 @@ def bench_hub(kind: str) -> Iterator[tuple[Hub, Path]]:
             hub.close()
 
 
-def load_average() -> str:
+def load_average(brief: bool = False) -> str:
     """The 1, 5 and 15 minute load averages, or ``unknown``: printed beside every figure,
-    since a shared machine's load moves them more than most changes do."""
+    since a shared machine's load moves them more than most changes do; ``brief`` leaves out
+    the legend, for a column of a table."""
     try:
         one, five, fifteen = os.getloadavg()
     except OSError:
         return "unknown"
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} cores)"
+    figures = f"{one:.2f} {five:.2f} {fifteen:.2f}"
+    return figures if brief else f"{figures} (1, 5, 15 min; {os.cpu_count()} cores)"
 
 
 def _outcomes(engine: Any) -> dict[str, int]:
@@ -236,125 +154,189 @@ def _outcomes(engine: Any) -> dict[str, int]:
         }
 
 
+class TimedOut(Exception):
+    """``--timeout`` passed: raised where the bench stands, so each context it leaves on the
+    way out stops the processes it started and drops its database as the normal path does,
+    and nothing after it runs."""
+
+    def __init__(self, stage: str, so_far: str) -> None:
+        super().__init__(f"{stage}: {so_far}")
+        self.stage, self.so_far = stage, so_far
+
+
+class Deadline:
+    """``--timeout`` as one deadline for the whole command: a server that never answers, a
+    post that hangs or an inbox that never drains would otherwise outlast it unnoticed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.began = time.monotonic()
+
+    def left(self) -> float:
+        return self.began + self.seconds - time.monotonic()
+
+    def check(self, stage: str, so_far: Callable[[], str] = lambda: "nothing measured yet") -> None:
+        if self.left() <= 0:
+            raise TimedOut(stage, so_far())
+
+
+@contextmanager
+def _hub_processes(kind: str, url: str, appliers: int, deadline: Deadline) -> Iterator[str | None]:
+    """The hub as deployed on ``url``: ``concord serve``, on PostgreSQL without its worker and
+    beside ``appliers`` apply processes. Its base URL once it answers (None if it died);
+    every process is stopped afterwards, after a timeout too, so none outlives the bench."""
+    split = kind == "postgres"
+    port = free_port()
+    env = {**os.environ, "CONCORD_DATABASE_URL": url}
+    procs = [
+        concord_process(env, "serve", "--port", str(port), *(["--no-worker"] if split else []))
+    ]
+    procs += [concord_process(env, "apply", "--follow") for _ in range(appliers if split else 0)]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_ready(base, procs[0], min(60.0, deadline.left()))
+            ready = True
+        except RuntimeError:
+            deadline.check(f"{kind} server start", lambda: "the hub did not answer yet")
+            ready = False
+        yield base if ready else None
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+
+
+def _post_all(
+    base: str, keys: dict[str, str], payloads: Payloads, clients: int, stage: str, dl: Deadline
+) -> tuple[int, float]:
+    """Every batch posted by ``clients`` threads: the changes accepted and the seconds taken.
+    A request waits at most for what is left of the deadline, not its own two minutes."""
+    accepted, lock, began = [0], threading.Lock(), time.perf_counter()
+
+    def so_far() -> str:
+        took = time.perf_counter() - began
+        return f"{accepted[0]:,} changes accepted in {took:.1f} s"
+
+    def post(item: tuple[str, bytes]) -> None:
+        dl.check(stage, so_far)
+        source, body = item
+        auth = {"Authorization": f"Bearer {keys[source]}", "Content-Type": "application/json"}
+        try:
+            r = httpx.post(
+                f"{base}/api/v1/changes",
+                content=body,
+                headers=auth,
+                timeout=max(0.001, min(120.0, dl.left())),
+            )
+        except httpx.TimeoutException:
+            dl.check(stage, so_far)  # the deadline cut it short, not a slow server
+            raise
+        r.raise_for_status()
+        with lock:
+            accepted[0] += int(r.json()["accepted"])
+
+    pool = ThreadPoolExecutor(clients)
+    try:
+        for _ in pool.map(post, payloads):
+            pass
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return accepted[0], time.perf_counter() - began
+
+
+def _wait_applied(engine: Any, stage: str, accepted: int, deadline: Deadline) -> None:
+    """Until nothing is pending: the end of the end-to-end time, dead letters included."""
+
+    def so_far() -> str:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(_outcomes(engine).items()))
+        return f"{accepted:,} changes accepted; inbox: {counts}"
+
+    with engine.connect() as conn:
+        while conn.execute(
+            select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
+        ).scalar_one():
+            conn.rollback()
+            deadline.check(stage, so_far)
+            time.sleep(0.05)
+
+
 def _run_one(
-    kind: str,
-    n: int,
-    batch: int,
-    clients: int,
-    console: Console,
-    timeout: float = 900.0,
-    appliers: int = 1,
+    kind: str, payloads: Payloads, clients: int, console: Console, deadline: Deadline, appliers: int
 ) -> float | None:
+    """Changes/s end to end on a throwaway database, or None if the hub did not start."""
+    name = f"{kind} ({appliers} applier{'s' * (appliers > 1)})" if kind == "postgres" else kind
     with (
         tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp,
         bench_database(kind, Path(tmp)) as url,
     ):
         upgrade(url)
+        deadline.check(f"{name} setup")
         engine = make_engine(url)
-        with admin_session(engine) as s:
-            keys = {
-                src: access.add_source(s, src, ["client"], None, None, {"client"})
-                for src in ("crm", "erp")
-            }
-        payloads = build_batches(n, batch)
-        port = free_port()
-        env = {**os.environ, "CONCORD_DATABASE_URL": url}
-        split = kind == "postgres"
-        server = concord_process(
-            env, "serve", "--port", str(port), *(["--no-worker"] if split else [])
-        )
-        workers = [
-            concord_process(env, "apply", "--follow") for _ in range(appliers if split else 0)
-        ]
-        base = f"http://127.0.0.1:{port}"
         try:
-            try:
-                wait_ready(base, server)
-            except RuntimeError:
-                console.print(f"[red]{kind}: server did not start[/red]")
-                return None
-
-            def post(item: tuple[str, bytes]) -> int:
-                source, body = item
-                with httpx.Client(base_url=base, timeout=120) as c:
-                    r = c.post(
-                        "/api/v1/changes",
-                        content=body,
-                        headers={
-                            "Authorization": f"Bearer {keys[source]}",
-                            "Content-Type": "application/json",
-                        },
-                    )
-                    r.raise_for_status()
-                    return int(r.json()["accepted"])
-
-            start = time.perf_counter()
-            with ThreadPoolExecutor(clients) as pool:
-                accepted = sum(pool.map(post, payloads))
-            posted = time.perf_counter() - start
-            deadline = start + timeout
-            with engine.connect() as conn:
-                while conn.execute(
-                    select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
-                ).scalar_one():
-                    conn.rollback()
-                    if time.perf_counter() > deadline:
-                        console.print(
-                            f"[red]{kind}: changes still pending after {timeout:.0f} s; "
-                            f"stopped[/red] {_outcomes(engine)}"
-                        )
-                        return None
-                    time.sleep(0.05)
-            total = time.perf_counter() - start
-            outcomes = _outcomes(engine)
+            with admin_session(engine) as s:
+                keys = {
+                    src: access.add_source(s, src, ["client"], None, None, {"client"})
+                    for src in ("crm", "erp")
+                }
+            with _hub_processes(kind, url, appliers, deadline) as base:
+                if base is None:
+                    console.print(f"[red]{kind}: server did not start[/red]")
+                    return None
+                start = time.perf_counter()
+                posting = f"{name} posting"
+                accepted, posted = _post_all(base, keys, payloads, clients, posting, deadline)
+                _wait_applied(engine, f"{name} drain", accepted, deadline)
+                total = time.perf_counter() - start
+                outcomes = _outcomes(engine)
         finally:
-            for proc in (server, *workers):
-                proc.terminate()
-                proc.wait(30)
             engine.dispose()
-        done = outcomes.get("applied", 0) + outcomes.get("stale", 0)
-        rate = done / total
-        shape = (
-            f"API process + {appliers} apply process{'es' if appliers > 1 else ''}"
-            if split
-            else "one process (embedded)"
-        )
-        console.print(f"{kind} ({shape}):")
-        console.print(
-            f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
-            f"({accepted / posted:>8,.0f}/s)  applied in {total:6.1f} s "
-            f"([bold]{rate:>8,.0f} changes/s end to end[/bold], dead letters not counted)"
-        )
-        console.print(
-            f"{'':<9} applied {outcomes.get('applied', 0):,}, stale {outcomes.get('stale', 0):,}, "
-            f"dead {outcomes.get('dead', 0):,}; load average {load_average()}"
-        )
-        return rate
+    return _print_run(kind, appliers, accepted, posted, total, outcomes, console)
 
 
-def as_change(source: str, c: dict[str, Any], now: datetime) -> Change:
-    """One change of :func:`build_batches` as the bus takes it, its event id derived as the
-    HTTP API derives one, so the in-process benchmarks store what a post would."""
-    key, seq, attrs = str(c["key"]), c["sequence"], c["attributes"]
-    eid = derive_event_id(source, "client", key, seq, None, "upsert", attrs)
-    return Change(source, "client", key, "upsert", eid, attrs, now, seq)
-
-
-def _apply_only(kind: str, n: int, batch: int, console: Console) -> float:
-    """The apply stage alone, in this process: the inbox is filled first, then drained by
-    the same bus the worker uses. Separates the apply path's cost from HTTP and parsing."""
-    from bench.apply import filled_hub  # it builds on this module
-
-    with filled_hub(kind, n, batch) as (hub, _):
-        start = time.perf_counter()
-        report = hub.bus.drain(hub.settings.worker_batch)
-        took = time.perf_counter() - start
-    done = report.applied + report.stale
-    console.print(
-        f"{kind:<9} {done:>8} changes  apply stage alone (in-process, batches of "
-        f"{hub.settings.worker_batch}): {took:6.1f} s ({done / took:>8,.0f}/s)"
+def _print_run(
+    kind: str,
+    appliers: int,
+    accepted: int,
+    posted: float,
+    total: float,
+    outcomes: dict[str, int],
+    console: Console,
+) -> float:
+    done = outcomes.get("applied", 0) + outcomes.get("stale", 0)
+    rate = done / total
+    shape = (
+        f"API process + {appliers} apply process{'es' if appliers > 1 else ''}"
+        if kind == "postgres"
+        else "one process (embedded)"
     )
-    return done / took
+    console.print(f"{kind} ({shape}):")
+    console.print(
+        f"{kind:<9} {accepted:>8} changes  accepted in {posted:6.1f} s "
+        f"({accepted / posted:>8,.0f}/s)  applied in {total:6.1f} s "
+        f"([bold]{rate:>8,.0f} changes/s end to end[/bold], dead letters not counted)"
+    )
+    console.print(
+        f"{'':<9} applied {outcomes.get('applied', 0):,}, stale {outcomes.get('stale', 0):,}, "
+        f"dead {outcomes.get('dead', 0):,}; load average {load_average()}"
+    )
+    return rate
+
+
+def _header(n: int, payloads: Payloads, batch: int, clients: int, timeout: float) -> str:
+    """The shares of this run's data, counted, not the ones the generator aims at."""
+    counts = composition(payloads)
+
+    def share(kind: str) -> str:
+        return f"{counts[kind] / max(n, 1):.1%}"
+
+    return (
+        f"concord bench ingest: {n:,} changes ({share('new')} new CRM clients, {share('erp')} "
+        f"ERP copies that link by tax id, {share('misspelt')} misspelt names with no key that "
+        f"the matcher scores, {share('update')} updates; 2 sources), batches of {batch}, "
+        f"{clients} HTTP clients, {timeout:g} s limit on the whole run"
+    )
 
 
 def run_ingest_bench(
@@ -366,19 +348,29 @@ def run_ingest_bench(
     timeout: float = 900.0,
     appliers: list[int] | None = None,
 ) -> int:
+    deadline = Deadline(timeout)  # from the start: the whole command is in it
+    from bench.apply import apply_stage_alone  # it builds on this module
+
     Settings()  # validate the environment before spending minutes
     kinds = ["sqlite", "postgres"] if database == "both" else [database]
-    console.print(
-        f"concord bench ingest: {n:,} changes (~50% new, a third of them ERP copies that link "
-        f"by tax id, ~10% misspelt names with no key that the matcher scores, ~40% updates; "
-        f"2 sources), batches of {batch}, {clients} HTTP clients, {timeout:.0f} s limit"
-    )
+    payloads = build_batches(n, batch)
+    console.print(_header(n, payloads, batch, clients, timeout))
     console.print(f"machine: {machine()}; load average {load_average()}")
     runs = [("sqlite", 1)] if "sqlite" in kinds else []
     runs += [("postgres", a) for a in appliers or [1]] if "postgres" in kinds else []
-    rates = {(k, a): _run_one(k, n, batch, clients, console, timeout, a) for k, a in runs}
-    for k in kinds:
-        _apply_only(k, n, batch, console)
+    rates: dict[tuple[str, int], float | None] = {}
+    try:
+        for k, a in runs:
+            rates[(k, a)] = _run_one(k, payloads, clients, console, deadline, a)
+        for k in kinds:
+            apply_stage_alone(k, n, batch, console, deadline)
+    except TimedOut as stop:
+        console.print(
+            f"[red]error: the time limit of {timeout:g} s passed during {stop.stage}, "
+            f"{timeout - deadline.left():.1f} s in; stopped.[/red] So far: {stop.so_far}; "
+            f"load average {load_average()}"
+        )
+        return 1
     console.print(f"load average after: {load_average()}")
     done = {run: r for run, r in rates.items() if r}
     if len(done) > 1:

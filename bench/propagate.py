@@ -344,7 +344,9 @@ def run_soak(minutes: float, rate: int, database: str, every: float, console: Co
         f"soak ({database}, {TOPOLOGIES['serve']}): {rate:,} new clients/s for "
         f"{minutes:g} min, a line every {every:g} s"
     )
-    console.print("  t(s)   sent/s  delivered/s   p50 ms   p99 ms   lag  hub RSS MB")
+    console.print(
+        "  t(s)   sent/s  delivered/s   p50 ms   p99 ms   lag  hub RSS MB  load (1, 5, 15 min)"
+    )
     with harness(database, console) as h:
         sent = 0
         start = time.monotonic()
@@ -361,7 +363,8 @@ def run_soak(minutes: float, rate: int, database: str, every: float, console: Co
             console.print(
                 f"{time.monotonic() - start:6.0f} {(sent - first) / span:8,.0f} "
                 f"{(delivered - delivered_before) / span:12,.0f} {_pct(lat, 50):8.0f} "
-                f"{_pct(lat, 99):8.0f} {sent - delivered:5d} {h.rss_mb():11.0f}"
+                f"{_pct(lat, 99):8.0f} {sent - delivered:5d} {h.rss_mb():11.0f}  "
+                f"{load_average(brief=True)}"
             )
             delivered_before = delivered
         complete = wait_delivered(h, [f"K{i:08d}" for i in range(sent)])
@@ -370,4 +373,5 @@ def run_soak(minutes: float, rate: int, database: str, every: float, console: Co
         f"total: {sent:,} sent, {len(lat):,} delivered; latency p50={_pct(lat, 50):.0f} ms "
         f"p99={_pct(lat, 99):.0f} ms"
     )
+    console.print(f"load average after: {load_average()}")
     return 0 if complete else 1
