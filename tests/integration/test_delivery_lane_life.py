@@ -28,6 +28,7 @@ from connectors.outbound import targets
 from hub.store.tables import DeliveryRow
 from hub.store.uow import admin_session
 from tests.conftest import Api, ChangeFactory
+from tests.integration import test_delivery_pipeline as pipeline
 from tests.integration.test_delivery_pipeline import (
     KeepAliveReceiver,
     _post,
@@ -39,13 +40,7 @@ from tests.integration.test_delivery_pipeline import (
 )
 from tests.integration.test_webhooks import worker_for
 
-
-@pytest.fixture
-def receivers() -> Iterator[list[KeepAliveReceiver]]:
-    made: list[KeepAliveReceiver] = []
-    yield made
-    for r in made:
-        r.close()
+receivers = pipeline.receivers  # the fixture: receivers closed when the test ends
 
 
 def _admin(api: Api, path: str, body: dict[str, Any] | None = None) -> None:
