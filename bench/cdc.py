@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated
 
 import psycopg
 import typer
@@ -149,10 +148,6 @@ def run_cdc_bench(n: int, database: str, batch: int, console: Console) -> int:
     return 0
 
 
-def bench_cdc(
-    n: Annotated[int, typer.Option("--n", help="Snapshot rows, and streamed changes.")] = 20_000,
-    database: Annotated[str, typer.Option(help="Hub database: sqlite, postgres or both.")] = "both",
-    batch: Annotated[int, typer.Option(help="Changes per accepted and applied batch.")] = 1000,
-) -> None:
+def bench_cdc(n: int, database: str, batch: int) -> None:
     """PostgreSQL connector: changes/s from a source table into the inbox and applied."""
     raise typer.Exit(run_cdc_bench(n, database, batch, Console(soft_wrap=True)))

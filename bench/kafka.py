@@ -26,9 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
@@ -267,10 +265,7 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-def bench_kafka(
-    n: Annotated[int, typer.Option("--n", help="Debezium events to apply.")] = 20_000,
-    workers: Annotated[str, typer.Option(help="Worker counts to run, comma-separated.")] = "1,2",
-) -> None:
+def bench_kafka(n: int, workers: str) -> None:
     """Debezium events through Kafka into golden records: changes/s per number of workers."""
     counts = [int(w) for w in workers.split(",") if w.strip()]
     sys.exit(run_kafka_bench(n, counts, Console(soft_wrap=True)))

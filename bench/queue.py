@@ -14,9 +14,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
 from sqlalchemy import insert, select, text
 
@@ -149,11 +148,7 @@ def _bulk(client: TestClient, kind: str, console: Console) -> None:
     )
 
 
-def bench_queue(
-    n: Annotated[int, typer.Option("--n", help="Pending candidates to load.")] = 50_000,
-    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
-    repeat: Annotated[int, typer.Option(help="Requests per page.")] = 20,
-) -> None:
+def bench_queue(n: int, database: str, repeat: int) -> None:
     """Time the steward's queue and compare pages over N pending candidates."""
     console = Console()
     console.print(f"concord bench queue: {n} pending candidates, {repeat} requests per page")

@@ -19,9 +19,8 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 
 from bench.ingest import bench_hub, machine
@@ -247,11 +246,7 @@ def _app(hub: Hub) -> Any:
 
 
 def bench_validate(
-    projects: Annotated[int, typer.Option(help="Golden projects.")] = 10_000,
-    resources: Annotated[int, typer.Option(help="Golden resources.")] = 5_000,
-    assignments: Annotated[int, typer.Option(help="Golden assignments.")] = 50_000,
-    batches: Annotated[int, typer.Option(help="Batches of 1,000 entries to validate.")] = 20,
-    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
+    projects: int, resources: int, assignments: int, batches: int, database: str
 ) -> None:
     """Validate time entries in batches of 1,000 against projects, resources and assignments."""
     console = Console(soft_wrap=True)

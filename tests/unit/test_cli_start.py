@@ -4,7 +4,6 @@ each group's and command's own `--help` imports none of them either."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -117,27 +116,6 @@ def test_a_lazy_command_group_loads_when_it_runs() -> None:
     output, loaded = _imported_after(["match", "--help"], watch=("hub.cli.match", *HEAVY))
     assert "link" in output and "dedupe" in output
     assert loaded == ["hub.cli.match"]
-
-
-def _shape(command: Any) -> tuple[Any, ...]:
-    params = [
-        (p.name, p.opts, p.secondary_opts, p.default, p.required, p.is_flag, p.help, p.min, p.max)
-        for p in command.params
-    ]
-    types = [p.type_descriptor.annotation for p in command.params]
-    return command.help, params, types
-
-
-@pytest.mark.parametrize("name", ["queue", "kafka", "validate", "cdc"])
-def test_a_bench_command_offers_the_options_of_its_benchmark(name: str) -> None:
-    """`concord bench NAME` repeats the options of ``bench.NAME.bench_NAME`` so that its
-    `--help` need not import the benchmark: the two must not drift apart."""
-    own = typer.Typer(add_completion=False)
-    own.command(name)(getattr(importlib.import_module(f"bench.{name}"), f"bench_{name}"))
-    group = typer.main.get_command(bench_app)
-    assert _shape(group.get_command(click.Context(group), name)) == _shape(
-        typer.main.get_command(own)
-    )
 
 
 def test_a_command_on_sqlite_never_loads_the_postgresql_driver(
