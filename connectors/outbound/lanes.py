@@ -92,6 +92,7 @@ class Lane:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.free = list(range(parallel))  # the slots no request runs in
         self.closed = False
+        self.gone_at: float | None = None  # when the receiver answered 410 (monotonic)
 
     def room(self) -> int:
         """How many more deliveries the lane takes (0 once closed): at least what it can send
@@ -144,5 +145,6 @@ class Lane:
             log.exception("sending to subscription %s failed", self.sub.name)
             outcomes = ()
         if any(o.status == "gone" for o in outcomes):
+            self.gone_at = time.monotonic()
             self.close()  # the receiver said 410: the subscription is being disabled
         self.done(items, outcomes)

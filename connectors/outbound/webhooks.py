@@ -147,13 +147,15 @@ class WebhookSender:
 
     async def forget(self, sub_id: str) -> None:
         """Close a subscription's connections (it was paused, disabled or deleted)."""
+        # before the first await: a request of the subscription, back meanwhile, gets a new
+        # pool rather than one shut down under it; a lookup queued here still runs and ends
+        pool = self._lookups.pop(sub_id, None)
+        if pool is not None:  # a hung lookup's thread ends when the lookup does
+            pool.shutdown(wait=False)
         for key in [k for k in self._plain if k[0] == sub_id]:
             self._plain.pop(key).close()
         for key in [k for k in self._tls if k[0] == sub_id]:
             await self._tls.pop(key).aclose()
-        pool = self._lookups.pop(sub_id, None)
-        if pool is not None:  # a hung lookup's thread ends when the lookup does
-            pool.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
         for sub_id in {k[0] for k in [*self._plain, *self._tls]} | set(self._lookups):

@@ -235,9 +235,9 @@ class DeliveryWorker:
         (its requests in flight finish) and goes once empty."""
         active = {s.id: s for s in subs}
         for sub_id, lane in list(self._lanes.items()):
-            if sub_id in active and lane.closed and not lane.in_flight:
-                # paused (or answered 410) and active again: a closed lane takes nothing,
-                # so a new one, once the old one's requests have ended
+            if sub_id in active and lane.closed and not lane.in_flight and _reopens(lane):
+                # paused and active again: a closed lane takes nothing, so a new one, once
+                # the old one's requests have ended
                 del self._lanes[sub_id]
                 continue
             if sub_id in active:
@@ -317,6 +317,7 @@ class DeliveryWorker:
         await self._record()
         self._lanes.clear()
         self._held.clear()
+        await self.sender.close()  # connections and lookup threads, made again when it leads
 
     async def _finish(self) -> None:
         try:
@@ -342,3 +343,15 @@ class DeliveryWorker:
                 await self._kick.wait()
         except TimeoutError:
             self._news = True  # the poll: in case a commit's wake-up was missed
+
+
+GONE_GRACE = 2.0
+"""Seconds a lane closed by a 410 waits before an active subscription gets a new one."""
+
+
+def _reopens(lane: Lane) -> bool:
+    """Whether a closed lane of a subscription read as active may be replaced. After a 410 the
+    subscription is still read as active until its outcome is written (the next cycle): a new
+    lane then would send a window of requests to a receiver that said Gone. Past the grace it
+    was resumed (or the write keeps failing, and those requests are retried anyway)."""
+    return lane.gone_at is None or time.monotonic() - lane.gone_at > GONE_GRACE

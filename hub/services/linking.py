@@ -84,7 +84,10 @@ class Linker:
         batch.key_locks |= taken
         found = uow.keys.find(domain, new.values())
         for k in new.values():
-            hits = batch.key_hits.setdefault((domain, k), set())
+            # Replaced, not added to: what the batch held of a key it had no lock on came from
+            # the cache (a deferred row's key) and may name a golden record merged since. No
+            # record of the batch has added to it: a record's keys are held before that.
+            hits = batch.key_hits[(domain, k)] = set()
             for gid in found.get(k, ()):
                 while gid in batch.merges:  # merged in this batch: its winner holds the key
                     gid = batch.merges[gid]

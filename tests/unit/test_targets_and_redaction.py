@@ -43,6 +43,30 @@ def test_one_private_address_among_public_ones_is_refused(
     assert allowed.url == "http://93.184.216.34/x"
 
 
+def test_with_every_address_allowed_a_name_is_resolved_and_left_to_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Resolved (on the subscription's threads, where a hung lookup ends at the deadline), and
+    then not pinned: the connection tries each address, so ``localhost`` resolving to ``::1``
+    first still reaches a receiver on 127.0.0.1."""
+    asked: list[str] = []
+    _resolving_to(monkeypatch, "::1", "127.0.0.1")
+    resolve = targets.getaddrinfo
+    monkeypatch.setattr(
+        targets, "getaddrinfo", lambda host, *a, **k: asked.append(host) or resolve(host, *a, **k)
+    )
+    pinned = targets.pin("http://localhost:8080/hook", targets.Policy(allow_all=True))
+    assert (pinned.url, pinned.host_header) == ("http://localhost:8080/hook", None)
+    assert asked == ["localhost"]
+    with pytest.raises(targets.InvalidTarget, match="cannot resolve"):
+        monkeypatch.setattr(targets, "getaddrinfo", _unresolvable)
+        targets.pin("http://nowhere.example/hook", targets.Policy(allow_all=True))
+
+
+def _unresolvable(*args: Any, **kwargs: Any) -> Any:
+    raise socket.gaierror(-2, "Name or service not known")
+
+
 @pytest.mark.parametrize(
     "address",
     ["127.0.0.1", "10.0.0.1", "169.254.169.254", "100.64.0.1", "::1", "fe80::1",
