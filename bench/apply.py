@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -43,8 +42,6 @@ from hub.services.bus import StatisticsSchedule
 from hub.store import access
 from hub.store.tables import DeadLetter, GoldenRecordRow, InboxRow, SourceRecordRow
 from hub.store.uow import admin_session
-
-app = typer.Typer(add_completion=False)
 
 
 @contextmanager
@@ -280,27 +277,23 @@ def check_invariants(hub: Hub) -> list[str]:
     return out
 
 
-@app.command()
 def main(
-    n: Annotated[int, typer.Option("--n", help="Changes in the inbox.")] = 30_000,
-    appliers: Annotated[str, typer.Option(help="Applier counts to compare, e.g. 1,2,4.")] = "1,2,4",
-    database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
-    batch: Annotated[int, typer.Option(help="Changes per apply batch.")] = 500,
-    profile: Annotated[bool, typer.Option(help="Profile one in-process applier.")] = False,
-    updates: Annotated[
-        bool, typer.Option(help="Time N updates of known records, not the mixed data.")
-    ] = False,
-    keyed: Annotated[
-        float, typer.Option(help="--updates: the share that changes a field a key reads too.")
-    ] = 1.0,
-    cache: Annotated[
-        str, typer.Option(help="Candidate cache sizes to compare per applier count, e.g. 0,50000.")
-    ] = str(Settings().apply_cache_size),
-    key_cache: Annotated[
-        str, typer.Option(help="Key cache sizes to compare per applier count, e.g. 0,2000000.")
-    ] = str(Settings().apply_key_cache_size),
+    n: int,
+    appliers: str,
+    database: str,
+    batch: int,
+    profile: bool,
+    updates: bool,
+    keyed: float,
+    cache: str | None,
+    key_cache: str | None,
 ) -> None:
-    """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
+    """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants. The
+    cache sizes default to the settings' (``CONCORD_APPLY_CACHE_SIZE`` and
+    ``CONCORD_APPLY_KEY_CACHE_SIZE``)."""
+    settings = Settings()
+    cache = cache if cache is not None else str(settings.apply_cache_size)
+    key_cache = key_cache if key_cache is not None else str(settings.apply_key_cache_size)
     shape = (
         f"updates of known records (after the mixed data; {keyed:.0%} change a keyed field)"
         if updates
@@ -339,7 +332,3 @@ def main(
     print(f"load average after: {load_average()}")
     print("invariants: " + ("ok" if not failures else "; ".join(failures)))
     raise typer.Exit(1 if failures else 0)
-
-
-if __name__ == "__main__":
-    app()

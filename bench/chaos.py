@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
@@ -43,8 +43,6 @@ from hub.store.db import make_engine
 from hub.store.migrate import upgrade
 from hub.store.uow import admin_session
 from tests.support.process import Proc
-
-app = typer.Typer(add_completion=False)
 
 
 @dataclass
@@ -228,14 +226,13 @@ def run_chaos(
     return report
 
 
-@app.command()
 def chaos(
-    minutes: Annotated[float, typer.Option(help="How long the load runs.")] = 5.0,
-    seed: Annotated[int | None, typer.Option(help="Replay a run's load.")] = None,
-    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 6,
-    appliers: Annotated[int, typer.Option(help="`concord apply --follow` processes.")] = 2,
-    kill_every: Annotated[float, typer.Option(help="Mean seconds between kills.")] = 3.0,
-    rate: Annotated[float, typer.Option(help="Operations per second per client.")] = 10.0,
+    minutes: float,
+    seed: int | None,
+    clients: int,
+    appliers: int,
+    kill_every: float,
+    rate: float,
 ) -> None:
     """Ingest, deletes and steward actions at once on PostgreSQL, appliers SIGKILLed, then the
     invariants; exit 1 on any violation. CONCORD_BENCH_DATABASE_URL names the server."""

@@ -7,10 +7,7 @@ command.
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,9 +19,9 @@ bench_app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
-# The options of queue, kafka, validate and cdc repeat those of the benchmark's own function,
-# which `--help` must not import (the web app, Kafka, psycopg); tests/unit/test_cli_start.py
-# checks that the two stay the same.
+# Every benchmark's options are declared here and its module imported only when its command
+# runs: `--help` must not import the hub, the web app, Kafka or psycopg
+# (tests/unit/test_cli_start.py).
 
 
 @bench_app.command("queue")
@@ -165,78 +162,128 @@ def bench_soak(
     sys.exit(run_soak(minutes, rate, database, every, out))
 
 
-_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+@bench_app.command("match")
+def bench_match(
+    vs: Annotated[
+        str | None, typer.Option("--vs", help="Also run this engine on the same data: splink.")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only", help="Comma-separated tasks: febrl1..febrl4, febrl3-names-dob, companies."
+        ),
+    ] = None,
+    golden: Annotated[int, typer.Option(help="Generated golden companies.")] = 20_000,
+    acquired: Annotated[int, typer.Option(help="Generated acquired company rows.")] = 4_000,
+    seed: Annotated[int, typer.Option(help="Seed of the company generator.")] = 1,
+    latency_runs: Annotated[
+        bool, typer.Option("--latency/--no-latency", help="Measure single-record latency.")
+    ] = True,
+    million: Annotated[
+        bool, typer.Option("--million", help="Also measure latency against 1M golden records.")
+    ] = False,
+) -> None:
+    """Matching quality on Febrl and generated companies; Splink too with --vs splink."""
+    from bench.match import main
+
+    main(vs, only, golden, acquired, seed, latency_runs, million)
 
 
-def _checkout_bench(module: str, args: list[str]) -> None:
-    """Run the command of ``module`` in the repository's ``bench`` package with ``args``.
+@bench_app.command("onboard")
+def bench_onboard(
+    golden: Annotated[int, typer.Option("--golden", help="Golden clients in the hub.")] = 1_000_000,
+    rows: Annotated[
+        int, typer.Option("--rows", help="Rows of the acquired firm's file.")
+    ] = 100_000,
+    database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
+    commit: Annotated[
+        bool, typer.Option("--commit", help="Also load the file, then score the hub's links.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Processes that share the matching.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the company generator.")] = 1,
+) -> None:
+    """An onboarding run of ROWS generated acquired clients against GOLDEN seeded golden
+    clients: rows/s, the share sent to review, and (with --commit) precision, recall and F1 of
+    the hub's own links, read back from its xref."""
+    from bench.onboard import main
 
-    The benchmarks that measure matching quality live in a checkout, outside the installed
-    product: they are imported here, only when their command runs. An editable install finds
-    them next to ``hub``; an installed wheel has none, and says so in one line.
-    """
-    root = Path(__file__).resolve().parent.parent
-    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        bench = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bench", module):
-            raise
-        err.print(
-            f"concord bench: {module} is not importable: the benchmarks live in the `bench` "
-            "package of a Concord checkout (pip install -e '.[bench]' there), not in the product",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2) from exc
-    bench.app(args=args, prog_name="concord bench " + module.rpartition(".")[2])
+    main(golden, rows, database, commit, workers, seed)
 
 
-# Benchmarks with their own command line, handed every argument: (command, module, help).
-FORWARDED = (
-    (
-        "match",
-        "bench.match",
-        "Matching quality on Febrl and generated companies; Splink too with --vs splink.",
-    ),
-    (
-        "onboard",
-        "bench.onboard",
-        "Onboarding run against a big hub: rows/s, review share, precision/recall of links.",
-    ),
-    (
-        "chaos",
-        "bench.chaos",
-        "Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants.",
-    ),
-    (
-        "apply",
-        "bench.apply",
-        "The apply stage alone: changes/s with 1, 2 and 4 appliers on PostgreSQL; --profile.",
-    ),
-    (
-        "setup",
-        "bench.project_setup",
-        "Project setup: validation of 10k golden projects; contracted deal -> shell latency.",
-    ),
-    (
-        "steward",
-        "bench.steward_session",
-        "100 candidates of a 4,000-row onboarding run decided in Chromium, typing like a person.",
-    ),
-)
+@bench_app.command("chaos")
+def bench_chaos(
+    minutes: Annotated[float, typer.Option(help="How long the load runs.")] = 5.0,
+    seed: Annotated[int | None, typer.Option(help="Replay a run's load.")] = None,
+    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 6,
+    appliers: Annotated[int, typer.Option(help="`concord apply --follow` processes.")] = 2,
+    kill_every: Annotated[float, typer.Option(help="Mean seconds between kills.")] = 3.0,
+    rate: Annotated[float, typer.Option(help="Operations per second per client.")] = 10.0,
+) -> None:
+    """Ingest and steward actions at once on PostgreSQL, appliers SIGKILLed, then invariants."""
+    from bench.chaos import chaos
+
+    chaos(minutes, seed, clients, appliers, kill_every, rate)
 
 
-def _forwarder(module: str, help_text: str) -> Callable[[typer.Context], None]:
-    def command(ctx: typer.Context) -> None:
-        _checkout_bench(module, ctx.args)
+@bench_app.command("apply")
+def bench_apply(
+    n: Annotated[int, typer.Option("--n", help="Changes in the inbox.")] = 30_000,
+    appliers: Annotated[str, typer.Option(help="Applier counts to compare, e.g. 1,2,4.")] = "1,2,4",
+    database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
+    batch: Annotated[int, typer.Option(help="Changes per apply batch.")] = 500,
+    profile: Annotated[bool, typer.Option(help="Profile one in-process applier.")] = False,
+    updates: Annotated[
+        bool, typer.Option(help="Time N updates of known records, not the mixed data.")
+    ] = False,
+    keyed: Annotated[
+        float, typer.Option(help="--updates: the share that changes a field a key reads too.")
+    ] = 1.0,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            help="Candidate cache sizes to compare per applier count, e.g. 0,50000 "
+            "(default: CONCORD_APPLY_CACHE_SIZE)."
+        ),
+    ] = None,
+    key_cache: Annotated[
+        str | None,
+        typer.Option(
+            help="Key cache sizes to compare per applier count, e.g. 0,2000000 "
+            "(default: CONCORD_APPLY_KEY_CACHE_SIZE)."
+        ),
+    ] = None,
+) -> None:
+    """The apply stage alone: changes/s with 1, 2 and 4 appliers, and the invariants."""
+    from bench.apply import main
 
-    command.__doc__ = help_text
-    return command
+    main(n, appliers, database, batch, profile, updates, keyed, cache, key_cache)
 
 
-for _name, _module, _help in FORWARDED:
-    bench_app.command(_name, context_settings=_FORWARD, add_help_option=False)(
-        _forwarder(_module, _help)
-    )
+@bench_app.command("setup")
+def bench_setup(
+    projects: Annotated[int, typer.Option(help="Golden projects to validate.")] = 10_000,
+    rate: Annotated[int, typer.Option(help="Contracted deals posted per second.")] = 100,
+    seconds: Annotated[float, typer.Option(help="How long to post deals.")] = 10.0,
+    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
+) -> None:
+    """Project setup: validation of 10k golden projects; contracted deal -> shell latency."""
+    from bench.project_setup import main
+
+    main(projects, rate, seconds, database)
+
+
+@bench_app.command("steward")
+def bench_steward(
+    golden: Annotated[int, typer.Option(help="Golden clients in the hub.")] = 20_000,
+    rows: Annotated[int, typer.Option(help="Rows of the onboarding run's file.")] = 4_000,
+    decisions: Annotated[int, typer.Option(help="Candidates to decide.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the data and of the person.")] = 1,
+    clear_s: Annotated[float, typer.Option(help="Mean seconds reading a clear page.")] = 3.0,
+    unclear_s: Annotated[float, typer.Option(help="Mean seconds reading an unclear one.")] = 8.0,
+    key_ms: Annotated[float, typer.Option(help="Mean ms between two keystrokes.")] = 180.0,
+    clear: Annotated[float, typer.Option(help="Probability a steward merges at a glance.")] = 0.9,
+) -> None:
+    """100 candidates of a 4,000-row onboarding run decided in Chromium, typing like a person."""
+    from bench.steward_session import main
+
+    main(golden, rows, decisions, seed, clear_s, unclear_s, key_ms, clear)

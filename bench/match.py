@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import time
 from datetime import UTC, datetime
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,9 +26,7 @@ from bench.ingest import load_average, machine
 from bench.scoring import Scores, blocking_recall, score
 from matching import candidate_pairs, dedupe, link
 
-__all__ = ["app", "run_match_bench"]
-
-app = typer.Typer(add_completion=False, help="Matching quality and speed.")
+__all__ = ["main", "run_match_bench"]
 
 
 def _line(who: str, s: Scores, review: int, unit: str, wall: float) -> str:
@@ -172,26 +169,14 @@ def run_match_bench(
     return 0
 
 
-@app.command()
 def main(
-    vs: Annotated[
-        str | None, typer.Option("--vs", help="Also run this engine on the same data: splink.")
-    ] = None,
-    only: Annotated[
-        str | None,
-        typer.Option(
-            "--only", help="Comma-separated tasks: febrl1..febrl4, febrl3-names-dob, companies."
-        ),
-    ] = None,
-    golden: Annotated[int, typer.Option(help="Generated golden companies.")] = 20_000,
-    acquired: Annotated[int, typer.Option(help="Generated acquired company rows.")] = 4_000,
-    seed: Annotated[int, typer.Option(help="Seed of the company generator.")] = 1,
-    latency_runs: Annotated[
-        bool, typer.Option("--latency/--no-latency", help="Measure single-record latency.")
-    ] = True,
-    million: Annotated[
-        bool, typer.Option("--million", help="Also measure latency against 1M golden records.")
-    ] = False,
+    vs: str | None,
+    only: str | None,
+    golden: int,
+    acquired: int,
+    seed: int,
+    latency_runs: bool,
+    million: bool,
 ) -> None:
     """Precision, recall and F1 at the auto tier on Febrl1-4 and generated companies, blocking
     recall, wall time, single-record latency; Splink in the same run with --vs splink."""

@@ -32,7 +32,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -255,23 +255,7 @@ def run_onboard_bench(
     return 0
 
 
-app = typer.Typer(add_completion=False, help="Onboarding run benchmark.")
-
-
-@app.command()
-def main(
-    golden: Annotated[int, typer.Option("--golden", help="Golden clients in the hub.")] = 1_000_000,
-    rows: Annotated[
-        int, typer.Option("--rows", help="Rows of the acquired firm's file.")
-    ] = 100_000,
-    database: Annotated[str, typer.Option(help="postgres or sqlite.")] = "postgres",
-    commit: Annotated[
-        bool,
-        typer.Option("--commit", help="Also load the file, then score the hub's links."),
-    ] = False,
-    workers: Annotated[int, typer.Option(help="Processes that share the matching.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the company generator.")] = 1,
-) -> None:
+def main(golden: int, rows: int, database: str, commit: bool, workers: int, seed: int) -> None:
     """An onboarding run of ROWS generated acquired clients against GOLDEN seeded golden
     clients: rows/s, the share sent to review, and (with --commit) precision, recall and F1
     of the hub's own links, read back from its xref."""

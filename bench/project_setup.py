@@ -18,10 +18,9 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 from sqlalchemy import select
 
 from bench.ingest import bench_hub, load_average, machine, serving
@@ -31,8 +30,6 @@ from hub.store import access
 from hub.store.read.kpis import percentile
 from hub.store.tables import OutboxRow
 from hub.store.uow import admin_session
-
-app = typer.Typer(add_completion=False, help="Project setup benchmark.")
 
 RULES = """
 project_setup:
@@ -160,13 +157,7 @@ def _post_load(base: str, keys: dict[str, str], rate: int, seconds: float) -> di
     return accepted
 
 
-@app.command()
-def main(
-    projects: Annotated[int, typer.Option(help="Golden projects to validate.")] = 10_000,
-    rate: Annotated[int, typer.Option(help="Contracted deals posted per second.")] = 100,
-    seconds: Annotated[float, typer.Option(help="How long to post deals.")] = 10.0,
-    database: Annotated[str, typer.Option(help="sqlite, postgres or both.")] = "both",
-) -> None:
+def main(projects: int, rate: int, seconds: float, database: str) -> None:
     """Validation of N golden projects, and contracted deal -> published shell latency."""
     print(f"machine: {machine()}; load average {load_average()}")
     kinds = ["sqlite", "postgres"] if database == "both" else [database]

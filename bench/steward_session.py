@@ -26,7 +26,7 @@ import shutil
 import statistics
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -185,19 +185,15 @@ def run_steward_bench(
     return 0
 
 
-app = typer.Typer(add_completion=False, help="A steward's session in real Chromium.")
-
-
-@app.command()
 def main(
-    golden: Annotated[int, typer.Option(help="Golden clients in the hub.")] = 20_000,
-    rows: Annotated[int, typer.Option(help="Rows of the onboarding run's file.")] = 4_000,
-    decisions: Annotated[int, typer.Option(help="Candidates to decide.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the data and of the person.")] = 1,
-    clear_s: Annotated[float, typer.Option(help="Mean seconds reading a clear page.")] = 3.0,
-    unclear_s: Annotated[float, typer.Option(help="Mean seconds reading an unclear one.")] = 8.0,
-    key_ms: Annotated[float, typer.Option(help="Mean ms between two keystrokes.")] = 180.0,
-    clear: Annotated[float, typer.Option(help="Probability a steward merges at a glance.")] = 0.9,
+    golden: int,
+    rows: int,
+    decisions: int,
+    seed: int,
+    clear_s: float,
+    unclear_s: float,
+    key_ms: float,
+    clear: float,
 ) -> None:
     """Decide DECISIONS candidates of a ROWS-row onboarding run in real Chromium, typing and
     reading like a person; print the time, the page's share of it, the data size, the

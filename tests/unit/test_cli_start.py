@@ -14,7 +14,7 @@ import pytest
 import typer
 import typer._click as click  # Typer's own click, whose types its commands are
 
-from bench.cli import FORWARDED, bench_app
+from bench.cli import bench_app
 from hub.cli import app
 from hub.cli.lazy import LAZY, load
 
@@ -82,20 +82,8 @@ def _children(words: tuple[str, ...], command: Any) -> Iterator[tuple[str, ...]]
         yield from _children((*words, name), load(name) if lazy else command.get_command(ctx, name))
 
 
-# The forwarded benchmarks answer `--help` from their own module, which is the benchmark.
-FORWARDED_HELP = {("bench", name) for name, _, _ in FORWARDED}
-
-
 def _help_cases() -> list[Any]:
-    reason = "its options are defined in the benchmark module, which imports the hub"
-    forwarded = pytest.mark.xfail(reason=reason, strict=True)
-    return [
-        pytest.param(
-            words, id=" ".join(words), marks=[forwarded] if words in FORWARDED_HELP else []
-        )
-        for words in _children((), None)
-        if words
-    ]
+    return [pytest.param(words, id=" ".join(words)) for words in _children((), None) if words]
 
 
 def test_help_lists_every_command_and_imports_nothing_heavy() -> None:
