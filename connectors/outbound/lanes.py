@@ -29,6 +29,10 @@ SendMany = Callable[[Sequence[Due], int], Awaitable[Sequence[Outcome]]]  # items
 Done = Callable[[Sequence[Due], Sequence[Outcome]], None]
 
 
+GONE_GRACE = 2.0
+"""Seconds a lane closed by a 410 waits before an active subscription gets a new one."""
+
+
 class Fence:
     """Whether this process still leads, asked at most every ``max_age`` seconds however many
     requests ask, and asked once however many ask at the same moment."""
@@ -93,6 +97,17 @@ class Lane:
         self.free = list(range(parallel))  # the slots no request runs in
         self.closed = False
         self.gone_at: float | None = None  # when the receiver answered 410 (monotonic)
+
+    @property
+    def spent(self) -> bool:
+        """Closed, with nothing in flight: an active subscription's next lane may take over.
+        After a 410 only past ``GONE_GRACE``: the subscription reads as active until the 410's
+        outcome is written (the next cycle), and a new lane then would send a window of
+        requests to a receiver that said Gone. Past it the subscription was resumed (or the
+        write keeps failing, and those requests are retried anyway)."""
+        if not self.closed or self.in_flight:
+            return False
+        return self.gone_at is None or time.monotonic() - self.gone_at > GONE_GRACE
 
     def room(self) -> int:
         """How many more deliveries the lane takes (0 once closed): at least what it can send

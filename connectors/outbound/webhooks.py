@@ -88,9 +88,7 @@ def _pinned_without_dns(url: str, policy: targets.Policy) -> targets.Pinned | No
     depends on the text and the policy alone, and working it out again cost each request a
     URL parse and an address check. None: a name, resolved (on the subscription's own
     threads, ``WebhookSender.lookups``) and checked again at every request: its addresses may
-    change. Even when every address is allowed: left to the connection, the name was resolved
-    on the event loop's shared threads. A refused URL raises each time (``lru_cache`` keeps
-    no exception)."""
+    change. A refused URL raises each time (``lru_cache`` keeps no exception)."""
     if _numeric_host(url):
         return targets.pin(url, policy)
     return None

@@ -235,7 +235,7 @@ class DeliveryWorker:
         (its requests in flight finish) and goes once empty."""
         active = {s.id: s for s in subs}
         for sub_id, lane in list(self._lanes.items()):
-            if sub_id in active and lane.closed and not lane.in_flight and _reopens(lane):
+            if sub_id in active and lane.spent:
                 # paused and active again: a closed lane takes nothing, so a new one, once
                 # the old one's requests have ended
                 del self._lanes[sub_id]
@@ -343,15 +343,3 @@ class DeliveryWorker:
                 await self._kick.wait()
         except TimeoutError:
             self._news = True  # the poll: in case a commit's wake-up was missed
-
-
-GONE_GRACE = 2.0
-"""Seconds a lane closed by a 410 waits before an active subscription gets a new one."""
-
-
-def _reopens(lane: Lane) -> bool:
-    """Whether a closed lane of a subscription read as active may be replaced. After a 410 the
-    subscription is still read as active until its outcome is written (the next cycle): a new
-    lane then would send a window of requests to a receiver that said Gone. Past the grace it
-    was resumed (or the write keeps failing, and those requests are retried anyway)."""
-    return lane.gone_at is None or time.monotonic() - lane.gone_at > GONE_GRACE

@@ -103,8 +103,7 @@ class Applier:
         report.events, report.created = self.survival.run(uow, batch, now)
         if batch.candidates:
             for cand in batch.candidates:  # a golden record merged in this batch: its winner
-                while cand["golden_id"] in batch.merges:
-                    cand["golden_id"] = batch.merges[cand["golden_id"]]
+                cand["golden_id"] = batch.winner(cand["golden_id"])
             uow.candidates.add(batch.candidates)
         uow.inbox.mark(statuses, now)
         report.key_reads = [batch.key_read] if batch.key_read is not None else []

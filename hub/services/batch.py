@@ -121,3 +121,10 @@ class Batch:
     # the applier's key cache as this batch synced it (None: the batch reads the index)
     key_read: Read | None = None
     key_diffs: list[KeyDiff] = field(default_factory=list)  # what survival changed in it
+
+    def winner(self, golden_id: str) -> str:
+        """Where ``golden_id`` went if this batch merged it away (followed to the last winner
+        of a chain), else itself."""
+        while golden_id in self.merges:
+            golden_id = self.merges[golden_id]
+        return golden_id

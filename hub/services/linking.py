@@ -74,8 +74,7 @@ class Linker:
         order, so not waited for: a busy one raises ``LockBusy`` and the batch runs again
         (docs/architecture.md, "Locks"). The index is read, not the key cache, because the
         cache synced before these locks were taken (hub/services/key_cache.py)."""
-        new = {identity_lock(domain, k): k for k in dkeys} if dkeys else {}
-        new = {name: k for name, k in new.items() if name not in batch.key_locks}
+        new = {n: k for k in dkeys if (n := identity_lock(domain, k)) not in batch.key_locks}
         if not new:
             return
         taken = uow.lock_free("key", new)
@@ -87,11 +86,8 @@ class Linker:
             # Replaced, not added to: what the batch held of a key it had no lock on came from
             # the cache (a deferred row's key) and may name a golden record merged since. No
             # record of the batch has added to it: a record's keys are held before that.
-            hits = batch.key_hits[(domain, k)] = set()
-            for gid in found.get(k, ()):
-                while gid in batch.merges:  # merged in this batch: its winner holds the key
-                    gid = batch.merges[gid]
-                hits.add(gid)
+            # A golden record merged in this batch: its winner holds the key.
+            batch.key_hits[(domain, k)] = {batch.winner(g) for g in found.get(k, ())}
 
     def _born(self, batch: Batch, record: SourceRecord, view: dict[str, Any], gid: str) -> None:
         """A golden record of the record's own: a later record of this batch is compared
